@@ -1,1 +1,25 @@
-export {};
+export { createVerifier } from './verify.js';
+export type { Verifier, VerifierOptions, VerifyOptions, JwksCacheOptions, IntrospectionOptions } from './verify.js';
+export type { AccessTokenClaims, CertificateInput, ScopeRequirement } from './claims.js';
+export { certificateThumbprint } from './claims.js';
+export type { IssuerMetadata } from './discovery.js';
+export type { FetchLike } from './fetch.js';
+export { SUPPORTED_ALGORITHMS } from './jws.js';
+export type { Algorithm } from './jws.js';
+export {
+  VerifierError,
+  InvalidTokenError,
+  InsufficientScopeError,
+  InvalidRequestError,
+  MissingTokenError,
+  IssuerUnavailableError,
+} from './errors.js';
+export type { VerifierErrorCode, InvalidTokenCode, IssuerUnavailableCode, BearerErrorCode } from './errors.js';
+export { requireAuth } from './adapters/express.js';
+export type { AuthenticatedRequest, ExpressMiddleware } from './adapters/express.js';
+export { fastifyAuth, fastifyRequireAuth } from './adapters/fastify.js';
+export type { FastifyAuthOptions, FastifyPreHandler, FastifyRequestLike, FastifyReplyLike } from './adapters/fastify.js';
+export { httpAuthenticator } from './adapters/http.js';
+export type { Authenticate } from './adapters/http.js';
+export { extractBearerToken, errorResponse } from './adapters/bearer.js';
+export type { AuthOptions, ErrorResponse } from './adapters/bearer.js';

@@ -1,0 +1,36 @@
+/**
+ * Express middleware (Express 4 and 5): `app.get('/orders', requireAuth(verifier, { scopes: 'orders:read' }), handler)`.
+ * The claims are at `req.auth`. Failures are answered here, per RFC 6750 §3, without
+ * reaching the app's error handler.
+ *
+ * Express is not imported; the request and response are Node's, which Express extends.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AccessTokenClaims } from '../claims.js';
+import type { Verifier } from '../verify.js';
+import { authorize, errorResponse, realmOf, writeErrorResponse } from './bearer.js';
+import type { AuthOptions } from './bearer.js';
+
+/** What the middleware adds to an Express request. */
+export interface AuthenticatedRequest extends IncomingMessage {
+  auth?: Readonly<AccessTokenClaims>;
+  body?: unknown;
+}
+
+export type ExpressMiddleware = (req: AuthenticatedRequest, res: ServerResponse, next: (error?: unknown) => void) => void;
+
+export function requireAuth(verifier: Verifier, options: AuthOptions = {}): ExpressMiddleware {
+  const realm = realmOf(verifier, options);
+  return (req, res, next) => {
+    authorize(verifier, req, req.body, options).then(
+      (claims) => {
+        req.auth = claims;
+        next();
+      },
+      (error: unknown) => {
+        options.onError?.(error, req);
+        writeErrorResponse(res, errorResponse(error, realm));
+      },
+    );
+  };
+}

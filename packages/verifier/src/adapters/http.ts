@@ -1,0 +1,30 @@
+/**
+ * Plain node:http: `const authenticate = httpAuthenticator(verifier)`, then in a handler
+ * `const claims = await authenticate(req, res, { scopes: 'orders:read' }); if (!claims) return;`.
+ * On failure the RFC 6750 answer has already been written and null is returned.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AccessTokenClaims, ScopeRequirement } from '../claims.js';
+import type { Verifier } from '../verify.js';
+import { authorize, errorResponse, realmOf, writeErrorResponse } from './bearer.js';
+import type { AuthOptions } from './bearer.js';
+
+export type Authenticate = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  requirement?: ScopeRequirement,
+) => Promise<Readonly<AccessTokenClaims> | null>;
+
+/** `options` apply to every call; `requirement` (scopes) per call replaces the default scopes. */
+export function httpAuthenticator(verifier: Verifier, options: AuthOptions = {}): Authenticate {
+  const realm = realmOf(verifier, options);
+  return async (req, res, requirement) => {
+    try {
+      return await authorize(verifier, req, undefined, requirement ? { ...options, ...requirement } : options);
+    } catch (error) {
+      options.onError?.(error, req);
+      writeErrorResponse(res, errorResponse(error, realm));
+      return null;
+    }
+  };
+}
