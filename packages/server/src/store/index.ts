@@ -1,0 +1,33 @@
+import type { KyselyStore } from './kysely-store.js';
+import { openPostgresStore } from './postgres.js';
+import { openSqliteStore } from './sqlite.js';
+import type { Store } from './types.js';
+
+export type * from './types.js';
+export { StoreConflictError, StoreError, StoreInvalidCursorError, StoreUnavailableError } from './errors.js';
+export type { StoreErrorCode } from './errors.js';
+
+export interface CreateStoreOptions {
+  /** A `postgres://` or `postgresql://` URL selects PostgreSQL; anything else the embedded SQLite store. */
+  databaseUrl?: string;
+  /** Where the embedded store keeps `tessera.db` (created with mode 0700). */
+  dataDir: string;
+}
+
+export function isPostgresUrl(url: string | undefined): url is string {
+  return url !== undefined && /^postgres(ql)?:\/\//i.test(url);
+}
+
+/** Opens the configured store and brings its schema up to date. */
+export async function createStore(options: CreateStoreOptions): Promise<Store> {
+  const store: KyselyStore = isPostgresUrl(options.databaseUrl)
+    ? openPostgresStore(options.databaseUrl)
+    : openSqliteStore(options.dataDir);
+  try {
+    await store.migrate();
+  } catch (error) {
+    await store.close().catch(() => {});
+    throw error;
+  }
+  return store;
+}

@@ -1,0 +1,1079 @@
+import { randomUUID } from 'node:crypto';
+import { Migrator, sql } from 'kysely';
+import type { Expression, ExpressionBuilder, Kysely, SqlBool } from 'kysely';
+import { StoreInvalidCursorError, toStoreError } from './errors.js';
+import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, migrationProvider } from './migrations/index.js';
+import type {
+  ApisTable,
+  AuditLogTable,
+  ClientSecretsTable,
+  ClientsTable,
+  Database,
+  FederationsTable,
+  GrantsTable,
+  OpaqueTokensTable,
+  SigningKeysTable,
+  TenantsTable,
+} from './schema.js';
+import type {
+  Api,
+  AuditEntry,
+  AuditQuery,
+  Client,
+  ClientSecret,
+  ConsoleUser,
+  Federation,
+  Grant,
+  KeyStatus,
+  NewAuditEntry,
+  OpaqueToken,
+  Page,
+  PageRequest,
+  SigningAlg,
+  SigningKey,
+  Store,
+  Tenant,
+  TenantSnapshot,
+  TokenEndpointAuthMethod,
+  TokenFormat,
+} from './types.js';
+
+export type StoreKind = Store['kind'];
+
+const BOOTSTRAP_MARKER = 'bootstrapped';
+const BOOTSTRAP_LOCK = 'tessera:bootstrap';
+
+/**
+ * The one query layer behind both databases. An instance is either bound to the
+ * connection pool (root) or to one open transaction (`transaction`, `withLock`,
+ * `bootstrapOnce` hand that one to their callback); the methods are the same.
+ *
+ * Inside a transaction, use only the Store passed to the callback: on SQLite the
+ * root store waits for the single connection that the transaction holds.
+ */
+export class KyselyStore implements Store {
+  readonly kind: StoreKind;
+  readonly #db: Kysely<Database>;
+  readonly #inTransaction: boolean;
+
+  constructor(kind: StoreKind, db: Kysely<Database>, inTransaction = false) {
+    this.kind = kind;
+    this.#db = db;
+    this.#inTransaction = inTransaction;
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  async migrate(): Promise<void> {
+    // Kysely's Migrator creates its tables race-tolerantly and serialises runs with
+    // a lock (PostgreSQL: an advisory lock), so replicas may start at once.
+    const migrator = new Migrator({
+      db: this.#db,
+      provider: migrationProvider,
+      migrationTableName: MIGRATION_TABLE,
+      migrationLockTableName: MIGRATION_LOCK_TABLE,
+    });
+    const { error } = await this.#run(() => migrator.migrateToLatest());
+    if (error !== undefined) throw toStoreError(error);
+  }
+
+  async ping(): Promise<void> {
+    await this.#run(() => sql`select 1`.execute(this.#db));
+  }
+
+  async close(): Promise<void> {
+    if (this.#inTransaction) throw new Error('close() called on a transaction-bound store');
+    await this.#db.destroy();
+  }
+
+  async stateVersion(): Promise<number> {
+    const row = await this.#run(() => this.#db.selectFrom('state').select('version').where('id', '=', 1).executeTakeFirst());
+    return Number(row?.version ?? 0);
+  }
+
+  // ------------------------------------------------------------- transactions
+
+  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+    return this.#transaction(fn);
+  }
+
+  withLock<T>(name: string, fn: (tx: Store) => Promise<T>): Promise<T> {
+    return this.#transaction(async (tx) => {
+      await tx.#lock(name);
+      return fn(tx);
+    });
+  }
+
+  bootstrapOnce<T>(fn: (tx: Store) => Promise<T>): Promise<T | null> {
+    return this.#transaction(async (tx) => {
+      // The advisory lock makes concurrent callers wait for the first one to commit;
+      // the insert-or-nothing on the marker alone would also decide the race (it
+      // blocks on the unique key), the lock keeps the losers from doing any work.
+      await tx.#lock(BOOTSTRAP_LOCK);
+      const marked = await tx.#db
+        .insertInto('meta')
+        .values({ key: BOOTSTRAP_MARKER, value: String(Date.now()) })
+        .onConflict((oc) => oc.column('key').doNothing())
+        .executeTakeFirst();
+      if (affected(marked.numInsertedOrUpdatedRows) === 0) return null;
+      const result = await fn(tx);
+      await tx.#bumpStateVersion();
+      return result;
+    });
+  }
+
+  async #transaction<T>(fn: (tx: KyselyStore) => Promise<T>): Promise<T> {
+    if (this.#inTransaction) return this.#run(() => fn(this));
+    return this.#run(() => this.#db.transaction().execute((trx) => fn(new KyselyStore(this.kind, trx, true))));
+  }
+
+  /** A lock held until the surrounding transaction ends (SQLite: the transaction is the lock). */
+  async #lock(name: string): Promise<void> {
+    if (this.kind === 'postgres') {
+      await sql`select pg_advisory_xact_lock(hashtext(${name}))`.execute(this.#db);
+    }
+  }
+
+  async #bumpStateVersion(): Promise<void> {
+    await this.#db
+      .updateTable('state')
+      .set((eb) => ({ version: eb('version', '+', 1) }))
+      .where('id', '=', 1)
+      .execute();
+  }
+
+  /**
+   * Runs a change in one transaction; when it changed something, writes the audit
+   * entry and bumps the state version in that same transaction.
+   */
+  #mutate<T>(
+    audit: NewAuditEntry | undefined,
+    change: (db: Kysely<Database>) => Promise<T>,
+    changed: (result: T) => boolean = () => true,
+  ): Promise<T> {
+    return this.#transaction(async (tx) => {
+      const result = await change(tx.#db);
+      if (changed(result)) {
+        if (audit !== undefined) await tx.#db.insertInto('audit_log').values(auditRow(audit)).execute();
+        await tx.#bumpStateVersion();
+      }
+      return result;
+    });
+  }
+
+  /** Maps driver errors to typed store errors. */
+  async #run<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      throw toStoreError(error);
+    }
+  }
+
+  // ------------------------------------------------------------------ tenants
+
+  async createTenant(tenant: Tenant, audit?: NewAuditEntry): Promise<void> {
+    await this.#mutate(audit, (db) => db.insertInto('tenants').values(tenantRow(tenant)).execute());
+  }
+
+  async getTenant(id: string): Promise<Tenant | null> {
+    const row = await this.#run(() => this.#db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst());
+    return row ? toTenant(row) : null;
+  }
+
+  async listTenants(): Promise<Tenant[]> {
+    const rows = await this.#run(() => this.#db.selectFrom('tenants').selectAll().orderBy('created_at').orderBy('id').execute());
+    return rows.map(toTenant);
+  }
+
+  async updateTenant(
+    id: string,
+    patch: Partial<Omit<Tenant, 'id' | 'createdAt'>>,
+    audit?: NewAuditEntry,
+  ): Promise<Tenant | null> {
+    const set = definedOnly<TenantsTable>({
+      name: patch.name,
+      signing_alg: patch.signingAlg,
+      access_token_lifetime: patch.accessTokenLifetime,
+    });
+    return this.#mutate(
+      audit,
+      async (db) => {
+        if (Object.keys(set).length > 0) await db.updateTable('tenants').set(set).where('id', '=', id).execute();
+        const row = await db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
+        return row ? toTenant(row) : null;
+      },
+      (tenant) => tenant !== null,
+    );
+  }
+
+  async deleteTenant(id: string, audit?: NewAuditEntry): Promise<boolean> {
+    return this.#mutate(
+      audit,
+      async (db) => {
+        // Children first, explicitly: correct even where foreign keys are not enforced.
+        await db.deleteFrom('grants').where('tenant_id', '=', id).execute();
+        await db.deleteFrom('opaque_tokens').where('tenant_id', '=', id).execute();
+        await db.deleteFrom('client_secrets').where('tenant_id', '=', id).execute();
+        await db.deleteFrom('clients').where('tenant_id', '=', id).execute();
+        await db.deleteFrom('apis').where('tenant_id', '=', id).execute();
+        await db.deleteFrom('signing_keys').where('tenant_id', '=', id).execute();
+        await db.deleteFrom('federations').where('tenant_id', '=', id).execute();
+        await db.deleteFrom('revoked_jtis').where('tenant_id', '=', id).execute();
+        await db.deleteFrom('assertion_jtis').where('tenant_id', '=', id).execute();
+        // The tenant's audit history goes with it; the entry recording this deletion
+        // is written afterwards, so it survives even when filed under the tenant.
+        await db.deleteFrom('audit_log').where('tenant_id', '=', id).execute();
+        const result = await db.deleteFrom('tenants').where('id', '=', id).executeTakeFirst();
+        return affected(result.numDeletedRows) > 0;
+      },
+      (deleted) => deleted,
+    );
+  }
+
+  async loadTenantSnapshot(id: string): Promise<TenantSnapshot | null> {
+    const load = async (db: Kysely<Database>): Promise<TenantSnapshot | null> => {
+      const tenant = await db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!tenant) return null;
+      const [clients, secrets, apis, grants, keys, federations] = await Promise.all([
+        db.selectFrom('clients').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('client_id').execute(),
+        db.selectFrom('client_secrets').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('id').execute(),
+        db.selectFrom('apis').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('id').execute(),
+        db.selectFrom('grants').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('id').execute(),
+        db.selectFrom('signing_keys').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('kid').execute(),
+        db.selectFrom('federations').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('id').execute(),
+      ]);
+      return {
+        tenant: toTenant(tenant),
+        clients: clients.map(toClient),
+        secrets: secrets.map(toClientSecret),
+        apis: apis.map(toApi),
+        grants: grants.map(toGrant),
+        keys: keys.map(toSigningKey),
+        federations: federations.map(toFederation),
+      };
+    };
+    if (this.#inTransaction) return load(this.#db);
+    // PostgreSQL's default READ COMMITTED gives each statement its own snapshot;
+    // REPEATABLE READ makes the seven reads one consistent picture. A SQLite read
+    // transaction (WAL) is a consistent snapshot already.
+    const tx =
+      this.kind === 'postgres'
+        ? this.#db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only')
+        : this.#db.transaction();
+    return this.#run(() => tx.execute(load));
+  }
+
+  // ------------------------------------------------------------------ clients
+
+  async createClient(client: Client, secrets: ClientSecret[], audit?: NewAuditEntry): Promise<void> {
+    await this.#mutate(audit, async (db) => {
+      await db.insertInto('clients').values(clientRow(client)).execute();
+      if (secrets.length > 0) await db.insertInto('client_secrets').values(secrets.map(clientSecretRow)).execute();
+    });
+  }
+
+  async getClient(tenantId: string, clientId: string): Promise<Client | null> {
+    const row = await this.#run(() =>
+      this.#db
+        .selectFrom('clients')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('client_id', '=', clientId)
+        .executeTakeFirst(),
+    );
+    return row ? toClient(row) : null;
+  }
+
+  async listClients(tenantId: string, page: PageRequest): Promise<Page<Client>> {
+    const after = decodeCursor(page.cursor);
+    const limit = pageLimit(page.limit);
+    const rows = await this.#run(() =>
+      this.#db
+        .selectFrom('clients')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .$if(after !== null, (qb) => qb.where((eb) => afterKey(eb, 'created_at', 'client_id', after!, '>')))
+        .orderBy('created_at')
+        .orderBy('client_id')
+        .limit(limit + 1)
+        .execute(),
+    );
+    return toPage(rows, limit, toClient, (row) => [row.created_at, row.client_id]);
+  }
+
+  async updateClient(
+    tenantId: string,
+    clientId: string,
+    patch: Partial<Omit<Client, 'tenantId' | 'clientId' | 'createdAt'>>,
+    audit?: NewAuditEntry,
+  ): Promise<Client | null> {
+    const set = definedOnly<ClientsTable>({
+      name: patch.name,
+      token_endpoint_auth_method: patch.tokenEndpointAuthMethod,
+      jwks: patch.jwks === undefined ? undefined : jsonOrNull(patch.jwks),
+      jwks_uri: patch.jwksUri,
+      tls_client_auth_subject_dn: patch.tlsClientAuthSubjectDn,
+      access_token_lifetime: patch.accessTokenLifetime,
+      disabled: patch.disabled === undefined ? undefined : toFlag(patch.disabled),
+      updated_at: patch.updatedAt ?? Date.now(),
+    });
+    return this.#mutate(
+      audit,
+      async (db) => {
+        await db.updateTable('clients').set(set).where('tenant_id', '=', tenantId).where('client_id', '=', clientId).execute();
+        const row = await db
+          .selectFrom('clients')
+          .selectAll()
+          .where('tenant_id', '=', tenantId)
+          .where('client_id', '=', clientId)
+          .executeTakeFirst();
+        return row ? toClient(row) : null;
+      },
+      (client) => client !== null,
+    );
+  }
+
+  async deleteClient(tenantId: string, clientId: string, audit?: NewAuditEntry): Promise<boolean> {
+    return this.#mutate(
+      audit,
+      async (db) => {
+        await db.deleteFrom('grants').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).execute();
+        await db.deleteFrom('opaque_tokens').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).execute();
+        await db.deleteFrom('client_secrets').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).execute();
+        const result = await db
+          .deleteFrom('clients')
+          .where('tenant_id', '=', tenantId)
+          .where('client_id', '=', clientId)
+          .executeTakeFirst();
+        return affected(result.numDeletedRows) > 0;
+      },
+      (deleted) => deleted,
+    );
+  }
+
+  async listClientSecrets(tenantId: string, clientId: string): Promise<ClientSecret[]> {
+    const rows = await this.#run(() =>
+      this.#db
+        .selectFrom('client_secrets')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('client_id', '=', clientId)
+        .orderBy('created_at')
+        .orderBy('id')
+        .execute(),
+    );
+    return rows.map(toClientSecret);
+  }
+
+  async addClientSecret(secret: ClientSecret, audit?: NewAuditEntry): Promise<void> {
+    await this.#mutate(audit, (db) => db.insertInto('client_secrets').values(clientSecretRow(secret)).execute());
+  }
+
+  async deleteClientSecret(tenantId: string, clientId: string, secretId: string, audit?: NewAuditEntry): Promise<boolean> {
+    return this.#mutate(
+      audit,
+      async (db) => {
+        const result = await db
+          .deleteFrom('client_secrets')
+          .where('tenant_id', '=', tenantId)
+          .where('client_id', '=', clientId)
+          .where('id', '=', secretId)
+          .executeTakeFirst();
+        return affected(result.numDeletedRows) > 0;
+      },
+      (deleted) => deleted,
+    );
+  }
+
+  async touchClientSecrets(used: { secretId: string; at: number }[]): Promise<void> {
+    if (used.length === 0) return;
+    await this.#transaction(async (tx) => {
+      for (const { secretId, at } of used) {
+        // Only ever moves forward, so batches flushed out of order do no harm.
+        await tx.#db
+          .updateTable('client_secrets')
+          .set({ last_used_at: at })
+          .where('id', '=', secretId)
+          .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', at)]))
+          .execute();
+      }
+    });
+  }
+
+  // --------------------------------------------------------------------- APIs
+
+  async createApi(api: Api, audit?: NewAuditEntry): Promise<void> {
+    await this.#mutate(audit, (db) => db.insertInto('apis').values(apiRow(api)).execute());
+  }
+
+  async getApi(tenantId: string, id: string): Promise<Api | null> {
+    const row = await this.#run(() =>
+      this.#db.selectFrom('apis').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst(),
+    );
+    return row ? toApi(row) : null;
+  }
+
+  async getApiByIdentifier(tenantId: string, identifier: string): Promise<Api | null> {
+    const row = await this.#run(() =>
+      this.#db
+        .selectFrom('apis')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('identifier', '=', identifier)
+        .executeTakeFirst(),
+    );
+    return row ? toApi(row) : null;
+  }
+
+  async listApis(tenantId: string, page: PageRequest): Promise<Page<Api>> {
+    const after = decodeCursor(page.cursor);
+    const limit = pageLimit(page.limit);
+    const rows = await this.#run(() =>
+      this.#db
+        .selectFrom('apis')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .$if(after !== null, (qb) => qb.where((eb) => afterKey(eb, 'created_at', 'id', after!, '>')))
+        .orderBy('created_at')
+        .orderBy('id')
+        .limit(limit + 1)
+        .execute(),
+    );
+    return toPage(rows, limit, toApi, (row) => [row.created_at, row.id]);
+  }
+
+  async updateApi(
+    tenantId: string,
+    id: string,
+    patch: Partial<Omit<Api, 'id' | 'tenantId' | 'createdAt'>>,
+    audit?: NewAuditEntry,
+  ): Promise<Api | null> {
+    const set = definedOnly<ApisTable>({
+      identifier: patch.identifier,
+      name: patch.name,
+      scopes: patch.scopes === undefined ? undefined : JSON.stringify(patch.scopes),
+      access_token_lifetime: patch.accessTokenLifetime,
+      token_format: patch.tokenFormat,
+      introspectors: patch.introspectors === undefined ? undefined : JSON.stringify(patch.introspectors),
+      updated_at: patch.updatedAt ?? Date.now(),
+    });
+    return this.#mutate(
+      audit,
+      async (db) => {
+        await db.updateTable('apis').set(set).where('tenant_id', '=', tenantId).where('id', '=', id).execute();
+        if (patch.identifier !== undefined) {
+          // grants.audience is a denormalised copy of the identifier.
+          await db
+            .updateTable('grants')
+            .set({ audience: patch.identifier })
+            .where('tenant_id', '=', tenantId)
+            .where('api_id', '=', id)
+            .execute();
+        }
+        const row = await db.selectFrom('apis').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+        return row ? toApi(row) : null;
+      },
+      (api) => api !== null,
+    );
+  }
+
+  async deleteApi(tenantId: string, id: string, audit?: NewAuditEntry): Promise<boolean> {
+    return this.#mutate(
+      audit,
+      async (db) => {
+        await db.deleteFrom('grants').where('tenant_id', '=', tenantId).where('api_id', '=', id).execute();
+        const result = await db.deleteFrom('apis').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+        return affected(result.numDeletedRows) > 0;
+      },
+      (deleted) => deleted,
+    );
+  }
+
+  // ------------------------------------------------------------------- grants
+
+  async createGrant(grant: Grant, audit?: NewAuditEntry): Promise<void> {
+    await this.#mutate(audit, (db) => db.insertInto('grants').values(grantRow(grant)).execute());
+  }
+
+  async getGrant(tenantId: string, id: string): Promise<Grant | null> {
+    const row = await this.#run(() =>
+      this.#db.selectFrom('grants').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst(),
+    );
+    return row ? toGrant(row) : null;
+  }
+
+  async listGrants(
+    tenantId: string,
+    filter: { clientId?: string; audience?: string },
+    page: PageRequest,
+  ): Promise<Page<Grant>> {
+    const after = decodeCursor(page.cursor);
+    const limit = pageLimit(page.limit);
+    const rows = await this.#run(() =>
+      this.#db
+        .selectFrom('grants')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .$if(filter.clientId !== undefined, (qb) => qb.where('client_id', '=', filter.clientId!))
+        .$if(filter.audience !== undefined, (qb) => qb.where('audience', '=', filter.audience!))
+        .$if(after !== null, (qb) => qb.where((eb) => afterKey(eb, 'created_at', 'id', after!, '>')))
+        .orderBy('created_at')
+        .orderBy('id')
+        .limit(limit + 1)
+        .execute(),
+    );
+    return toPage(rows, limit, toGrant, (row) => [row.created_at, row.id]);
+  }
+
+  async deleteGrant(tenantId: string, id: string, audit?: NewAuditEntry): Promise<boolean> {
+    return this.#mutate(
+      audit,
+      async (db) => {
+        const result = await db.deleteFrom('grants').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+        return affected(result.numDeletedRows) > 0;
+      },
+      (deleted) => deleted,
+    );
+  }
+
+  // ------------------------------------------------------------- signing keys
+
+  async listSigningKeys(tenantId: string): Promise<SigningKey[]> {
+    const rows = await this.#run(() =>
+      this.#db.selectFrom('signing_keys').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at').orderBy('kid').execute(),
+    );
+    return rows.map(toSigningKey);
+  }
+
+  async insertSigningKey(key: SigningKey, audit?: NewAuditEntry): Promise<void> {
+    await this.#mutate(audit, (db) => db.insertInto('signing_keys').values(signingKeyRow(key)).execute());
+  }
+
+  async updateSigningKey(
+    tenantId: string,
+    kid: string,
+    patch: Partial<Pick<SigningKey, 'status' | 'activatedAt' | 'retiredAt' | 'publishUntil'>>,
+    audit?: NewAuditEntry,
+  ): Promise<void> {
+    const set = definedOnly<SigningKeysTable>({
+      status: patch.status,
+      activated_at: patch.activatedAt,
+      retired_at: patch.retiredAt,
+      publish_until: patch.publishUntil,
+    });
+    if (Object.keys(set).length === 0) return;
+    await this.#mutate(
+      audit,
+      async (db) => {
+        const result = await db.updateTable('signing_keys').set(set).where('tenant_id', '=', tenantId).where('kid', '=', kid).executeTakeFirst();
+        return affected(result.numUpdatedRows) > 0;
+      },
+      (updated) => updated,
+    );
+  }
+
+  async deleteSigningKey(tenantId: string, kid: string, audit?: NewAuditEntry): Promise<void> {
+    await this.#mutate(
+      audit,
+      async (db) => {
+        const result = await db.deleteFrom('signing_keys').where('tenant_id', '=', tenantId).where('kid', '=', kid).executeTakeFirst();
+        return affected(result.numDeletedRows) > 0;
+      },
+      (deleted) => deleted,
+    );
+  }
+
+  // -------------------------------------------------------------- federations
+
+  async createFederation(federation: Federation, audit?: NewAuditEntry): Promise<void> {
+    await this.#mutate(audit, (db) => db.insertInto('federations').values(federationRow(federation)).execute());
+  }
+
+  async getFederation(tenantId: string, id: string): Promise<Federation | null> {
+    const row = await this.#run(() =>
+      this.#db.selectFrom('federations').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst(),
+    );
+    return row ? toFederation(row) : null;
+  }
+
+  async listFederations(tenantId: string): Promise<Federation[]> {
+    const rows = await this.#run(() =>
+      this.#db.selectFrom('federations').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at').orderBy('id').execute(),
+    );
+    return rows.map(toFederation);
+  }
+
+  async deleteFederation(tenantId: string, id: string, audit?: NewAuditEntry): Promise<boolean> {
+    return this.#mutate(
+      audit,
+      async (db) => {
+        const result = await db.deleteFrom('federations').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+        return affected(result.numDeletedRows) > 0;
+      },
+      (deleted) => deleted,
+    );
+  }
+
+  // ------------------------------------------------------------------- tokens
+
+  async insertOpaqueToken(token: OpaqueToken): Promise<void> {
+    await this.#run(() => this.#db.insertInto('opaque_tokens').values(opaqueTokenRow(token)).execute());
+  }
+
+  async getOpaqueToken(tokenHash: string): Promise<OpaqueToken | null> {
+    const row = await this.#run(() =>
+      this.#db.selectFrom('opaque_tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst(),
+    );
+    return row ? toOpaqueToken(row) : null;
+  }
+
+  /** True when the token exists (it is revoked now, whether or not it was before). */
+  async revokeOpaqueToken(tokenHash: string): Promise<boolean> {
+    return this.#mutate(
+      undefined,
+      async (db) => {
+        const result = await db.updateTable('opaque_tokens').set({ revoked: 1 }).where('token_hash', '=', tokenHash).executeTakeFirst();
+        return affected(result.numUpdatedRows) > 0;
+      },
+      (found) => found,
+    );
+  }
+
+  async revokeJti(tenantId: string, jti: string, expiresAt: number): Promise<void> {
+    await this.#mutate(undefined, (db) =>
+      db
+        .insertInto('revoked_jtis')
+        .values({ tenant_id: tenantId, jti, expires_at: expiresAt })
+        .onConflict((oc) => oc.columns(['tenant_id', 'jti']).doUpdateSet((eb) => ({ expires_at: eb.ref('excluded.expires_at') })))
+        .execute(),
+    );
+  }
+
+  async isJtiRevoked(tenantId: string, jti: string): Promise<boolean> {
+    const row = await this.#run(() =>
+      this.#db
+        .selectFrom('revoked_jtis')
+        .select('jti')
+        .where('tenant_id', '=', tenantId)
+        .where('jti', '=', jti)
+        .executeTakeFirst(),
+    );
+    return row !== undefined;
+  }
+
+  /**
+   * Insert-or-nothing on the (tenant, client, jti) key: the database decides the race
+   * between replicas. A row that has expired but not been purged yet still counts as
+   * used (a replay): the stricter reading of "single use", and the assertion carrying
+   * it has expired anyway. purgeExpired() removes such rows.
+   */
+  async useAssertionJti(tenantId: string, clientId: string, jti: string, expiresAt: number): Promise<boolean> {
+    const result = await this.#run(() =>
+      this.#db
+        .insertInto('assertion_jtis')
+        .values({ tenant_id: tenantId, client_id: clientId, jti, expires_at: expiresAt })
+        .onConflict((oc) => oc.columns(['tenant_id', 'client_id', 'jti']).doNothing())
+        .executeTakeFirst(),
+    );
+    return affected(result.numInsertedOrUpdatedRows) === 1;
+  }
+
+  async purgeExpired(now: number): Promise<number> {
+    return this.#transaction(async (tx) => {
+      const results = await Promise.all([
+        tx.#db.deleteFrom('opaque_tokens').where('expires_at', '<=', now).executeTakeFirst(),
+        tx.#db.deleteFrom('revoked_jtis').where('expires_at', '<=', now).executeTakeFirst(),
+        tx.#db.deleteFrom('assertion_jtis').where('expires_at', '<=', now).executeTakeFirst(),
+      ]);
+      return results.reduce((sum, r) => sum + affected(r.numDeletedRows), 0);
+    });
+  }
+
+  // -------------------------------------------------------------------- audit
+
+  /** Newest first. `since` is inclusive, `until` exclusive. */
+  async listAudit(tenantId: string, query: AuditQuery): Promise<Page<AuditEntry>> {
+    const after = decodeCursor(query.cursor);
+    const limit = pageLimit(query.limit);
+    const rows = await this.#run(() =>
+      this.#db
+        .selectFrom('audit_log')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .$if(query.action !== undefined, (qb) => qb.where('action', '=', query.action!))
+        .$if(query.actor !== undefined, (qb) => qb.where('actor', '=', query.actor!))
+        .$if(query.targetType !== undefined, (qb) => qb.where('target_type', '=', query.targetType!))
+        .$if(query.targetId !== undefined, (qb) => qb.where('target_id', '=', query.targetId!))
+        .$if(query.since !== undefined, (qb) => qb.where('at', '>=', query.since!))
+        .$if(query.until !== undefined, (qb) => qb.where('at', '<', query.until!))
+        .$if(after !== null, (qb) => qb.where((eb) => afterKey(eb, 'at', 'id', after!, '<')))
+        .orderBy('at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(limit + 1)
+        .execute(),
+    );
+    return toPage(rows, limit, toAuditEntry, (row) => [row.at, row.id]);
+  }
+
+  // ------------------------------------------------------------ console users
+
+  async createConsoleUser(user: ConsoleUser): Promise<void> {
+    await this.#mutate(undefined, (db) =>
+      db
+        .insertInto('console_users')
+        .values({ username: user.username, password_hash: user.passwordHash, created_at: user.createdAt })
+        .execute(),
+    );
+  }
+
+  async getConsoleUser(username: string): Promise<ConsoleUser | null> {
+    const row = await this.#run(() =>
+      this.#db.selectFrom('console_users').selectAll().where('username', '=', username).executeTakeFirst(),
+    );
+    return row ? { username: row.username, passwordHash: row.password_hash, createdAt: Number(row.created_at) } : null;
+  }
+
+  // --------------------------------------------------------------------- meta
+
+  async getMeta(key: string): Promise<string | null> {
+    const row = await this.#run(() => this.#db.selectFrom('meta').select('value').where('key', '=', key).executeTakeFirst());
+    return row?.value ?? null;
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    await this.#run(() =>
+      this.#db
+        .insertInto('meta')
+        .values({ key, value })
+        .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
+        .execute(),
+    );
+  }
+}
+
+// ------------------------------------------------------------------- helpers
+
+function affected(count: bigint | undefined): number {
+  return Number(count ?? 0n);
+}
+
+function toFlag(value: boolean): number {
+  return value ? 1 : 0;
+}
+
+function jsonOrNull(value: unknown): string | null {
+  return value === null ? null : JSON.stringify(value);
+}
+
+function parseJson<T>(text: string): T {
+  return JSON.parse(text) as T;
+}
+
+function parseJsonOrNull<T>(text: string | null): T | null {
+  return text === null ? null : (JSON.parse(text) as T);
+}
+
+function numberOrNull(value: number | null): number | null {
+  return value === null ? null : Number(value);
+}
+
+/** Drops undefined properties so a patch only sets what it names. */
+function definedOnly<Row>(values: { [K in keyof Row]?: Row[K] | undefined }): Partial<Row> {
+  const out: Partial<Row> = {};
+  for (const [key, value] of Object.entries(values)) {
+    if (value !== undefined) (out as Record<string, unknown>)[key] = value;
+  }
+  return out;
+}
+
+function auditRow(audit: NewAuditEntry): AuditLogTable {
+  return {
+    id: randomUUID(),
+    tenant_id: audit.tenantId,
+    actor: audit.actor,
+    action: audit.action,
+    target_type: audit.targetType,
+    target_id: audit.targetId,
+    details: JSON.stringify(audit.details),
+    at: Date.now(),
+  };
+}
+
+// Paging: the cursor is base64url(JSON [sortValue, id]) of the last row returned.
+
+type CursorKey = [number, string];
+
+function pageLimit(limit: number): number {
+  return Number.isFinite(limit) ? Math.max(1, Math.floor(limit)) : 1;
+}
+
+function encodeCursor(key: CursorKey): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+function decodeCursor(cursor: string | null | undefined): CursorKey | null {
+  if (cursor === undefined || cursor === null || cursor === '') return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw new StoreInvalidCursorError();
+  }
+  if (
+    !Array.isArray(parsed) ||
+    parsed.length !== 2 ||
+    typeof parsed[0] !== 'number' ||
+    !Number.isSafeInteger(parsed[0]) ||
+    typeof parsed[1] !== 'string'
+  ) {
+    throw new StoreInvalidCursorError();
+  }
+  return [parsed[0], parsed[1]];
+}
+
+/** (sort, id) strictly after the cursor key in the given direction. */
+function afterKey<DB, TB extends keyof DB>(
+  eb: ExpressionBuilder<DB, TB>,
+  sortColumn: string,
+  idColumn: string,
+  [sortValue, id]: CursorKey,
+  op: '>' | '<',
+): Expression<SqlBool> {
+  const sort = eb.ref(sortColumn as never);
+  const key = eb.ref(idColumn as never);
+  return eb.or([eb(sort, op, sortValue as never), eb.and([eb(sort, '=', sortValue as never), eb(key, op, id as never)])]);
+}
+
+function toPage<Row, T>(rows: Row[], limit: number, map: (row: Row) => T, key: (row: Row) => [number, string]): Page<T> {
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  const nextCursor = rows.length > limit && last !== undefined ? encodeCursor([Number(key(last)[0]), key(last)[1]]) : null;
+  return { items: items.map(map), nextCursor };
+}
+
+// Row <-> entity mapping. Numbers go through Number() because PostgreSQL int8 could
+// surface as strings if a pool were configured without the int8 parser.
+
+function tenantRow(t: Tenant): TenantsTable {
+  return {
+    id: t.id,
+    name: t.name,
+    signing_alg: t.signingAlg,
+    access_token_lifetime: t.accessTokenLifetime,
+    created_at: t.createdAt,
+  };
+}
+
+function toTenant(r: TenantsTable): Tenant {
+  return {
+    id: r.id,
+    name: r.name,
+    signingAlg: r.signing_alg as SigningAlg,
+    accessTokenLifetime: numberOrNull(r.access_token_lifetime),
+    createdAt: Number(r.created_at),
+  };
+}
+
+function clientRow(c: Client): ClientsTable {
+  return {
+    tenant_id: c.tenantId,
+    client_id: c.clientId,
+    name: c.name,
+    token_endpoint_auth_method: c.tokenEndpointAuthMethod,
+    jwks: jsonOrNull(c.jwks),
+    jwks_uri: c.jwksUri,
+    tls_client_auth_subject_dn: c.tlsClientAuthSubjectDn,
+    access_token_lifetime: c.accessTokenLifetime,
+    disabled: toFlag(c.disabled),
+    created_at: c.createdAt,
+    updated_at: c.updatedAt,
+  };
+}
+
+function toClient(r: ClientsTable): Client {
+  return {
+    tenantId: r.tenant_id,
+    clientId: r.client_id,
+    name: r.name,
+    tokenEndpointAuthMethod: r.token_endpoint_auth_method as TokenEndpointAuthMethod,
+    jwks: parseJsonOrNull<Client['jwks']>(r.jwks),
+    jwksUri: r.jwks_uri,
+    tlsClientAuthSubjectDn: r.tls_client_auth_subject_dn,
+    accessTokenLifetime: numberOrNull(r.access_token_lifetime),
+    disabled: Number(r.disabled) !== 0,
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+  };
+}
+
+function clientSecretRow(s: ClientSecret): ClientSecretsTable {
+  return {
+    id: s.id,
+    tenant_id: s.tenantId,
+    client_id: s.clientId,
+    hash: s.hash,
+    created_at: s.createdAt,
+    last_used_at: s.lastUsedAt,
+  };
+}
+
+function toClientSecret(r: ClientSecretsTable): ClientSecret {
+  return {
+    id: r.id,
+    tenantId: r.tenant_id,
+    clientId: r.client_id,
+    hash: r.hash,
+    createdAt: Number(r.created_at),
+    lastUsedAt: numberOrNull(r.last_used_at),
+  };
+}
+
+function apiRow(a: Api): ApisTable {
+  return {
+    tenant_id: a.tenantId,
+    id: a.id,
+    identifier: a.identifier,
+    name: a.name,
+    scopes: JSON.stringify(a.scopes),
+    access_token_lifetime: a.accessTokenLifetime,
+    token_format: a.tokenFormat,
+    introspectors: JSON.stringify(a.introspectors),
+    created_at: a.createdAt,
+    updated_at: a.updatedAt,
+  };
+}
+
+function toApi(r: ApisTable): Api {
+  return {
+    id: r.id,
+    tenantId: r.tenant_id,
+    identifier: r.identifier,
+    name: r.name,
+    scopes: parseJson<Api['scopes']>(r.scopes),
+    accessTokenLifetime: numberOrNull(r.access_token_lifetime),
+    tokenFormat: r.token_format as TokenFormat,
+    introspectors: parseJson<string[]>(r.introspectors),
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+  };
+}
+
+function grantRow(g: Grant): GrantsTable {
+  return {
+    tenant_id: g.tenantId,
+    id: g.id,
+    client_id: g.clientId,
+    api_id: g.apiId,
+    audience: g.audience,
+    scopes: JSON.stringify(g.scopes),
+    created_at: g.createdAt,
+  };
+}
+
+function toGrant(r: GrantsTable): Grant {
+  return {
+    id: r.id,
+    tenantId: r.tenant_id,
+    clientId: r.client_id,
+    apiId: r.api_id,
+    audience: r.audience,
+    scopes: parseJson<string[]>(r.scopes),
+    createdAt: Number(r.created_at),
+  };
+}
+
+function signingKeyRow(k: SigningKey): SigningKeysTable {
+  return {
+    tenant_id: k.tenantId,
+    kid: k.kid,
+    alg: k.alg,
+    status: k.status,
+    public_jwk: JSON.stringify(k.publicJwk),
+    private_key_encrypted: k.privateKeyEncrypted,
+    created_at: k.createdAt,
+    activated_at: k.activatedAt,
+    retired_at: k.retiredAt,
+    publish_until: k.publishUntil,
+  };
+}
+
+function toSigningKey(r: SigningKeysTable): SigningKey {
+  return {
+    kid: r.kid,
+    tenantId: r.tenant_id,
+    alg: r.alg as SigningAlg,
+    status: r.status as KeyStatus,
+    publicJwk: parseJson<Record<string, unknown>>(r.public_jwk),
+    privateKeyEncrypted: r.private_key_encrypted,
+    createdAt: Number(r.created_at),
+    activatedAt: numberOrNull(r.activated_at),
+    retiredAt: numberOrNull(r.retired_at),
+    publishUntil: numberOrNull(r.publish_until),
+  };
+}
+
+function federationRow(f: Federation): FederationsTable {
+  return {
+    tenant_id: f.tenantId,
+    id: f.id,
+    name: f.name,
+    issuer: f.issuer,
+    jwks_uri: f.jwksUri,
+    jwks: jsonOrNull(f.jwks),
+    audience: f.audience,
+    rules: JSON.stringify(f.rules),
+    created_at: f.createdAt,
+  };
+}
+
+function toFederation(r: FederationsTable): Federation {
+  return {
+    id: r.id,
+    tenantId: r.tenant_id,
+    name: r.name,
+    issuer: r.issuer,
+    jwksUri: r.jwks_uri,
+    jwks: parseJsonOrNull<Federation['jwks']>(r.jwks),
+    audience: r.audience,
+    rules: parseJson<Federation['rules']>(r.rules),
+    createdAt: Number(r.created_at),
+  };
+}
+
+function opaqueTokenRow(t: OpaqueToken): OpaqueTokensTable {
+  return {
+    token_hash: t.tokenHash,
+    tenant_id: t.tenantId,
+    client_id: t.clientId,
+    jti: t.jti,
+    claims: JSON.stringify(t.claims),
+    expires_at: t.expiresAt,
+    revoked: toFlag(t.revoked),
+  };
+}
+
+function toOpaqueToken(r: OpaqueTokensTable): OpaqueToken {
+  return {
+    tokenHash: r.token_hash,
+    tenantId: r.tenant_id,
+    clientId: r.client_id,
+    jti: r.jti,
+    claims: parseJson<Record<string, unknown>>(r.claims),
+    expiresAt: Number(r.expires_at),
+    revoked: Number(r.revoked) !== 0,
+  };
+}
+
+function toAuditEntry(r: AuditLogTable): AuditEntry {
+  return {
+    id: r.id,
+    tenantId: r.tenant_id,
+    actor: r.actor,
+    action: r.action,
+    targetType: r.target_type,
+    targetId: r.target_id,
+    details: parseJson<Record<string, unknown>>(r.details),
+    at: Number(r.at),
+  };
+}

@@ -1,0 +1,17 @@
+import type { Migration, MigrationProvider } from 'kysely';
+import { initial } from './001_initial.js';
+
+/**
+ * Every migration, in order, compiled into the server: no files to find at run
+ * time. Never edit one that has shipped; add the next number instead.
+ */
+const migrations: Record<string, Migration> = {
+  '001_initial': initial,
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: () => Promise.resolve(migrations),
+};
+
+export const MIGRATION_TABLE = 'tessera_migration';
+export const MIGRATION_LOCK_TABLE = 'tessera_migration_lock';

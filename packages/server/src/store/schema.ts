@@ -1,0 +1,152 @@
+/**
+ * Row shapes as stored, shared by SQLite and PostgreSQL. Portable on purpose:
+ * times are epoch-ms integers (`bigint` in PostgreSQL, parsed back to numbers),
+ * booleans are integers 0/1, JSON-shaped fields are text.
+ */
+
+export interface TenantsTable {
+  id: string;
+  name: string;
+  signing_alg: string;
+  access_token_lifetime: number | null;
+  created_at: number;
+}
+
+export interface ClientsTable {
+  tenant_id: string;
+  client_id: string;
+  name: string;
+  token_endpoint_auth_method: string;
+  jwks: string | null;
+  jwks_uri: string | null;
+  tls_client_auth_subject_dn: string | null;
+  access_token_lifetime: number | null;
+  disabled: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ClientSecretsTable {
+  id: string;
+  tenant_id: string;
+  client_id: string;
+  hash: string;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+export interface ApisTable {
+  tenant_id: string;
+  id: string;
+  identifier: string;
+  name: string;
+  scopes: string;
+  access_token_lifetime: number | null;
+  token_format: string;
+  introspectors: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface GrantsTable {
+  tenant_id: string;
+  id: string;
+  client_id: string;
+  api_id: string;
+  audience: string;
+  scopes: string;
+  created_at: number;
+}
+
+export interface SigningKeysTable {
+  tenant_id: string;
+  kid: string;
+  alg: string;
+  status: string;
+  public_jwk: string;
+  private_key_encrypted: string;
+  created_at: number;
+  activated_at: number | null;
+  retired_at: number | null;
+  publish_until: number | null;
+}
+
+export interface FederationsTable {
+  tenant_id: string;
+  id: string;
+  name: string;
+  issuer: string;
+  jwks_uri: string | null;
+  jwks: string | null;
+  audience: string | null;
+  rules: string;
+  created_at: number;
+}
+
+export interface OpaqueTokensTable {
+  token_hash: string;
+  tenant_id: string;
+  client_id: string;
+  jti: string;
+  claims: string;
+  expires_at: number;
+  revoked: number;
+}
+
+export interface RevokedJtisTable {
+  tenant_id: string;
+  jti: string;
+  expires_at: number;
+}
+
+export interface AssertionJtisTable {
+  tenant_id: string;
+  client_id: string;
+  jti: string;
+  expires_at: number;
+}
+
+export interface AuditLogTable {
+  id: string;
+  tenant_id: string;
+  actor: string;
+  action: string;
+  target_type: string;
+  target_id: string;
+  details: string;
+  at: number;
+}
+
+export interface ConsoleUsersTable {
+  username: string;
+  password_hash: string;
+  created_at: number;
+}
+
+export interface MetaTable {
+  key: string;
+  value: string;
+}
+
+/** Exactly one row (id = 1): the global change counter replicas poll. */
+export interface StateTable {
+  id: number;
+  version: number;
+}
+
+export interface Database {
+  tenants: TenantsTable;
+  clients: ClientsTable;
+  client_secrets: ClientSecretsTable;
+  apis: ApisTable;
+  grants: GrantsTable;
+  signing_keys: SigningKeysTable;
+  federations: FederationsTable;
+  opaque_tokens: OpaqueTokensTable;
+  revoked_jtis: RevokedJtisTable;
+  assertion_jtis: AssertionJtisTable;
+  audit_log: AuditLogTable;
+  console_users: ConsoleUsersTable;
+  meta: MetaTable;
+  state: StateTable;
+}

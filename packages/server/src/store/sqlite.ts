@@ -1,0 +1,36 @@
+import { chmodSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import { toStoreError } from './errors.js';
+import { KyselyStore } from './kysely-store.js';
+import type { Database } from './schema.js';
+
+export const SQLITE_FILE_NAME = 'tessera.db';
+
+/**
+ * The embedded store: one file, `<dataDir>/tessera.db`, for a single process.
+ * WAL lets readers proceed during a write; `busy_timeout` covers a second process
+ * (a backup, the CLI) briefly holding the write lock. Kysely's SQLite driver
+ * serialises all statements over the one connection, so a transaction is also a
+ * process-wide lock.
+ */
+export function openSqliteStore(dataDir: string): KyselyStore {
+  let database: BetterSqlite3.Database;
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const file = join(dataDir, SQLITE_FILE_NAME);
+    database = new BetterSqlite3(file);
+    // Hashes and encrypted keys live here: owner only. SQLite gives the -wal and
+    // -shm files the permissions of the database file.
+    chmodSync(file, 0o600);
+    database.pragma('journal_mode = WAL');
+    database.pragma('synchronous = NORMAL');
+    database.pragma('busy_timeout = 5000');
+    database.pragma('foreign_keys = ON');
+  } catch (error) {
+    throw toStoreError(error);
+  }
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  return new KyselyStore('sqlite', db);
+}
