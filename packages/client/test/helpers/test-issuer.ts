@@ -154,6 +154,8 @@ export async function startTestIssuer(options: TestIssuerOptions): Promise<TestI
         if (typeof socket.getPeerCertificate !== 'function' || !socket.authorized) return { error: 'no client certificate' };
         return socket.getPeerCertificate().subject?.CN === client.subjectCN ? id : { error: 'certificate subject mismatch' };
       }
+      default:
+        return { error: 'unsupported method' };
     }
   }
 
@@ -165,7 +167,7 @@ export async function startTestIssuer(options: TestIssuerOptions): Promise<TestI
       params,
       authorization: req.headers.authorization,
       clientId: undefined,
-      peerCertificateCN: peer?.subject?.CN,
+      peerCertificateCN: [peer?.subject?.CN].flat()[0],
       via,
     };
     tokenRequests.push(record);
