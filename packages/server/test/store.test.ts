@@ -693,6 +693,19 @@ describe.each(backends)('store ($name)', (backend) => {
     });
   });
 
+  it('moves the state version once per transaction, however many changes it holds', async () => {
+    const t = tenant();
+    const before = await store.stateVersion();
+    await store.transaction(async (tx) => {
+      await tx.createTenant(t);
+      await tx.updateTenant(t.id, { name: 'one' });
+      await tx.updateTenant(t.id, { name: 'two' });
+    });
+    expect(await store.stateVersion()).toBe(before + 1);
+    await store.transaction((tx) => tx.getTenant(t.id));
+    expect(await store.stateVersion()).toBe(before + 1);
+  });
+
   describe('tokens', () => {
     it('stores, reads and revokes opaque tokens', async () => {
       const { c } = await seedTenant(store);

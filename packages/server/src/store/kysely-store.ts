@@ -55,6 +55,8 @@ export class KyselyStore implements Store {
   readonly kind: StoreKind;
   readonly #db: Kysely<Database>;
   readonly #inTransaction: boolean;
+  /** Set by a change inside this transaction; the state version moves once, at the end. */
+  #changed = false;
 
   constructor(kind: StoreKind, db: Kysely<Database>, inTransaction = false) {
     this.kind = kind;
@@ -116,15 +118,23 @@ export class KyselyStore implements Store {
         .onConflict((oc) => oc.column('key').doNothing())
         .executeTakeFirst();
       if (affected(marked.numInsertedOrUpdatedRows) === 0) return null;
-      const result = await fn(tx);
-      await tx.#bumpStateVersion();
-      return result;
+      tx.#changed = true;
+      return fn(tx);
     });
   }
 
   async #transaction<T>(fn: (tx: KyselyStore) => Promise<T>): Promise<T> {
     if (this.#inTransaction) return this.#run(() => fn(this));
-    return this.#run(() => this.#db.transaction().execute((trx) => fn(new KyselyStore(this.kind, trx, true))));
+    return this.#run(() =>
+      this.#db.transaction().execute(async (trx) => {
+        const tx = new KyselyStore(this.kind, trx, true);
+        const result = await fn(tx);
+        // Bumped as the very last statement: on PostgreSQL the one-row counter is then
+        // locked only for the commit itself, so writers never deadlock over it.
+        if (tx.#changed) await tx.#bumpStateVersion();
+        return result;
+      }),
+    );
   }
 
   /** A lock held until the surrounding transaction ends (SQLite: the transaction is the lock). */
@@ -144,7 +154,7 @@ export class KyselyStore implements Store {
 
   /**
    * Runs a change in one transaction; when it changed something, writes the audit
-   * entry and bumps the state version in that same transaction.
+   * entry and marks the transaction so that it bumps the state version on its way out.
    */
   #mutate<T>(
     audit: NewAuditEntry | undefined,
@@ -155,7 +165,7 @@ export class KyselyStore implements Store {
       const result = await change(tx.#db);
       if (changed(result)) {
         if (audit !== undefined) await tx.#db.insertInto('audit_log').values(auditRow(audit)).execute();
-        await tx.#bumpStateVersion();
+        tx.#changed = true;
       }
       return result;
     });
