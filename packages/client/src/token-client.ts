@@ -199,7 +199,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     parameters: P,
     request: (context: TokenEndpointContext, parameters: P) => Promise<Response>,
     process: (response: Response) => Promise<TokenEndpointResponse>,
-    signal: AbortSignal | undefined,
+    signal?: AbortSignal,
   ): Promise<{ response: TokenEndpointResponse; receivedAt: number }> {
     const endpoint = await tokenEndpoint();
     return withRetry(
@@ -229,12 +229,8 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     if (request.audience !== undefined) parameters.audience = request.audience;
     if (scope !== undefined) parameters.scope = scope;
     if (request.resource !== undefined) parameters.resource = request.resource;
-    const { response, receivedAt } = await requestToken(
-      parameters,
-      clientCredentialsGrantRequest,
-      processTokenResponse,
-      undefined,
-    );
+    // No caller signal: this fetch is shared by everyone waiting on the same cache key.
+    const { response, receivedAt } = await requestToken(parameters, clientCredentialsGrantRequest, processTokenResponse);
     return toAccessToken(response, receivedAt, scope, defaultLifetimeMs);
   }
 

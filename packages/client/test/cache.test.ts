@@ -74,6 +74,27 @@ describe('token cache', () => {
     expect(issuer.tokenRequests).toHaveLength(2);
   });
 
+  it('keeps serving the cached token when a background refresh fails, and reports the failure', async () => {
+    const errors: unknown[] = [];
+    const { issuer, client, time } = await setup(
+      { random: () => 0, retry: { maxAttempts: 1 }, onRefreshError: (error) => errors.push(error) },
+      100,
+    );
+    const first = await client.getToken();
+    issuer.script({ status: 400, body: { error: 'invalid_client' } });
+
+    time.advance(81_000);
+    expect(await client.getToken()).toBe(first);
+    await vi_waitFor(() => errors.length === 1);
+    expect(errors[0]).toMatchObject({ code: 'ERR_OAUTH_ERROR', error: 'invalid_client' });
+    expect(await client.getToken()).toBe(first); // no new attempt before the retry delay
+    expect(issuer.tokenRequests).toHaveLength(2);
+
+    time.advance(5_000); // retry delay passed: the next call refreshes again, in the background
+    expect(await client.getToken()).toBe(first);
+    await vi_waitFor(() => issuer.tokenRequests.length === 3);
+  });
+
   it('blocks on a fresh token once the cached one is (nearly) expired', async () => {
     const { issuer, client, time } = await setup({ random: () => 0 }, 100);
 

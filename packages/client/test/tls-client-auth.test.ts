@@ -68,6 +68,33 @@ describe('tls_client_auth (RFC 8705)', () => {
     }
   });
 
+  it('presents the certificate to the API through the fetch wrapper (certificate-bound tokens)', async () => {
+    const { createServer } = await import('node:https');
+    const seen: Array<{ cn: unknown; authorization: string | undefined }> = [];
+    const api = createServer(
+      { cert: pki.server.cert, key: pki.server.key, ca: pki.ca, requestCert: true, rejectUnauthorized: true },
+      (req, res) => {
+        const socket = req.socket as import('node:tls').TLSSocket;
+        seen.push({ cn: socket.getPeerCertificate().subject?.CN, authorization: req.headers.authorization });
+        res.end('ok');
+      },
+    );
+    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+    const { port } = api.address() as { port: number };
+    const auth = tlsClientAuth({ cert: pki.client.cert, key: pki.client.key, ca: pki.ca });
+    const client = createTokenClient({ issuer: issuer.issuer, clientId: 'mtls-client', auth });
+    try {
+      const response = await client.fetch(`https://127.0.0.1:${port}/orders`, undefined, { audience: 'orders-api' });
+      expect(response.status).toBe(200);
+      expect(await response.text()).toBe('ok');
+      expect(seen).toEqual([{ cn: 'orders-service', authorization: expect.stringMatching(/^Bearer at-\d+$/) }]);
+    } finally {
+      await client.close();
+      api.closeAllConnections();
+      await new Promise<void>((resolve) => api.close(() => resolve()));
+    }
+  });
+
   it('needs a certificate and a key', () => {
     expect(() => tlsClientAuth({ cert: '', key: '' })).toThrow(ConfigurationError);
   });
