@@ -1,0 +1,194 @@
+/**
+ * The composition root: builds the Fastify app and every service from a config and
+ * a store. Never listens (main.ts does), so tests inject requests into it.
+ */
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
+import type { ServerConfig } from './config/config.js';
+import { defaults } from './config/defaults.js';
+import type { MasterKey } from './crypto/master-key.js';
+import { ApiService } from './domain/apis.js';
+import { type BootstrapResult, bootstrap } from './domain/bootstrap.js';
+import { ClientService } from './domain/clients.js';
+import type { DomainContext } from './domain/context.js';
+import { FederationService } from './domain/federations.js';
+import { GrantService } from './domain/grants.js';
+import { KeyService } from './domain/keys.js';
+import { SecretUsageTracker } from './domain/secret-usage.js';
+import { TenantRegistry } from './domain/tenant-context.js';
+import { TenantService } from './domain/tenants.js';
+import { TokenInspector, TokenIssuer } from './domain/tokens.js';
+import { managementRoutes } from './manage/routes.js';
+import { ClientAuthenticator } from './oauth/client-auth/index.js';
+import { clientSecretBasic, clientSecretPost } from './oauth/client-auth/client-secret.js';
+import { clientCredentials } from './oauth/grants/client-credentials.js';
+import { jwtBearer } from './oauth/grants/jwt-bearer.js';
+import { RateLimiter } from './oauth/rate-limit.js';
+import { oauthRoutes } from './oauth/routes.js';
+import type { Store } from './store/types.js';
+
+export interface AppOptions {
+  config: ServerConfig;
+  store: Store;
+  masterKey: MasterKey;
+  /** The clock, in epoch milliseconds; tests freeze it. */
+  now?: () => number;
+  /** Fastify's logger option; defaults to pino at config.logLevel. */
+  logger?: FastifyServerOptions['logger'];
+  /** HTTPS options when Tessera terminates TLS itself. */
+  https?: import('node:https').ServerOptions | null;
+}
+
+export interface Tessera {
+  config: ServerConfig;
+  store: Store;
+  registry: TenantRegistry;
+  tenants: TenantService;
+  clients: ClientService;
+  apis: ApiService;
+  grants: GrantService;
+  keys: KeyService;
+  federations: FederationService;
+  issuer: TokenIssuer;
+  inspector: TokenInspector;
+  /** First-start bootstrap; null when the store was bootstrapped before. */
+  bootstrap(): Promise<BootstrapResult | null>;
+  /** Polling for changes made by other replicas, scheduled key rotation, purges. */
+  startBackgroundTasks(): void;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    tessera: Tessera;
+  }
+}
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { config, store, masterKey } = options;
+  const now = options.now ?? Date.now;
+  const app = Fastify({
+    logger: options.logger ?? {
+      level: config.logLevel,
+      redact: { paths: ['req.headers.authorization', 'req.headers["x-client-cert"]'], remove: true },
+    },
+    // One log line per request only at debug level: the token endpoint serves tens of thousands a second.
+    logController: new LogController({ disableRequestLogging: config.logLevel !== 'debug' }),
+    bodyLimit: config.http.bodyLimit,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    ...(options.https ? { https: options.https } : {}),
+  } as FastifyServerOptions) as unknown as FastifyInstance;
+
+  const registry = new TenantRegistry({ store, publicUrl: config.publicUrl, masterKey, now });
+  const keys = new KeyService({
+    store,
+    masterKey,
+    now,
+    policy: { rotationInterval: config.keys.rotationInterval, publishLeadTime: config.keys.publishLeadTime, maxTokenLifetime: config.tokens.maxLifetime },
+  });
+  const ctx: DomainContext = { store, registry, keys, config, now };
+  const issuer = new TokenIssuer(store, config.tokens.defaultLifetime, now);
+  const inspector = new TokenInspector(store, now);
+  const secretUsage = new SecretUsageTracker(store, now);
+  const authenticator = new ClientAuthenticator([clientSecretBasic(secretUsage), clientSecretPost(secretUsage)]);
+  const timers: NodeJS.Timeout[] = [];
+
+  const tessera: Tessera = {
+    config,
+    store,
+    registry,
+    tenants: new TenantService(ctx),
+    clients: new ClientService(ctx),
+    apis: new ApiService(ctx),
+    grants: new GrantService(ctx),
+    keys,
+    federations: new FederationService(ctx),
+    issuer,
+    inspector,
+    bootstrap: () => bootstrap(ctx),
+    startBackgroundTasks() {
+      const warn = (what: string) => (error: unknown) => app.log.warn({ err: error }, what);
+      registry.startPolling(config.cache.pollInterval, warn('polling the store for changes failed'));
+      const every = (ms: number, task: () => Promise<unknown>, what: string) => {
+        const timer = setInterval(() => void task().catch(warn(what)), ms);
+        timer.unref();
+        timers.push(timer);
+      };
+      every(10_000, () => secretUsage.flush(), 'recording secret use failed');
+      every(config.keys.checkInterval, async () => {
+        const tenants = await store.listTenants();
+        await keys.runSchedule(tenants.map((t) => t.id));
+      }, 'scheduled key rotation failed');
+      every(10 * 60_000, () => store.purgeExpired(now()), 'purging expired tokens failed');
+    },
+  };
+  app.decorate('tessera', tessera);
+  app.addHook('onClose', async () => {
+    registry.stopPolling();
+    for (const timer of timers) clearInterval(timer);
+    await secretUsage.flush().catch(() => {});
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Tessera management API', version: '1.0.0', description: 'Tenants, clients, APIs, grants, keys, federations and the audit log.' },
+      servers: [{ url: `${config.publicUrl}/manage/v1` }],
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: `An access token from ${config.publicUrl}/t/admin/token for audience urn:tessera:management` },
+        },
+      },
+    },
+    hideUntagged: true,
+    transform: ({ schema, url }) => ({ schema, url: url.replace(/^\/manage\/v1/, '') }),
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    try {
+      await store.ping();
+      const admin = await registry.get(defaults.management.adminTenant);
+      if (admin === null || admin.signer === null) return reply.code(503).send({ status: 'not ready', reason: 'keys not loaded' });
+      return { status: 'ready' };
+    } catch {
+      return reply.code(503).send({ status: 'not ready', reason: 'store unreachable' });
+    }
+  });
+
+  await app.register(async (scope) => {
+    await oauthRoutes(scope, {
+      registry,
+      authenticator,
+      grants: [clientCredentials, jwtBearer({ clockTolerance: config.clientAssertion.clockTolerance })],
+      issuer,
+      inspector,
+      rateLimiter: new RateLimiter(config.rateLimit.tokenRequestsPerWindow, config.rateLimit.windowSeconds, now),
+      publicUrl: config.publicUrl,
+      bodyLimit: config.http.bodyLimit,
+      jwksMaxAge: config.jwks.maxAge,
+      trustedProxies: config.trustedProxies,
+      metadata: { mtlsBaseUrl: null, mtlsEnabled: config.tls !== null || config.trustedProxies.length > 0 },
+    });
+  });
+
+  await app.register(async (scope) => {
+    scope.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+    await managementRoutes(scope, {
+      store,
+      registry,
+      inspector,
+      tenants: tessera.tenants,
+      clients: tessera.clients,
+      apis: tessera.apis,
+      grants: tessera.grants,
+      keys,
+      federations: tessera.federations,
+      adminTenant: defaults.management.adminTenant,
+      audience: defaults.management.audience,
+      maxPageSize: defaults.management.maxPageSize,
+    });
+  }, { prefix: '/manage/v1' });
+
+  return app;
+}

@@ -1,0 +1,75 @@
+import { resolve } from 'node:path';
+import type { SigningAlg } from '../store/types.js';
+import { defaults } from './defaults.js';
+
+export interface ServerConfig {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl: string | null;
+  /** Base of every issuer, without a trailing slash. */
+  publicUrl: string;
+  /** base64 of 32 bytes; null: the embedded default generates one into dataDir. */
+  masterKey: string | null;
+  tokens: { defaultLifetime: number; minLifetime: number; maxLifetime: number };
+  keys: { defaultAlg: SigningAlg; rotationInterval: number; publishLeadTime: number; checkInterval: number };
+  jwks: { maxAge: number };
+  cache: { pollInterval: number };
+  http: { bodyLimit: number; shutdownGrace: number };
+  rateLimit: { tokenRequestsPerWindow: number; windowSeconds: number };
+  clientAssertion: { maxLifetime: number; clockTolerance: number };
+  /** HTTPS with client certificates (RFC 8705). */
+  tls: { cert: string; key: string; clientCa: string | null } | null;
+  /** Addresses of TLS-terminating proxies whose forwarded client certificate is trusted. */
+  trustedProxies: string[];
+  /** Whether to log requests (pino). */
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
+}
+
+export type ConfigInput = Partial<Omit<ServerConfig, 'publicUrl'>> & { publicUrl?: string | null };
+
+/** Fills defaults and validates; throws a readable error at start-up instead of failing later. */
+export function resolveConfig(input: ConfigInput = {}): ServerConfig {
+  const port = input.port ?? defaults.port;
+  const host = input.host ?? defaults.host;
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`invalid port: ${String(input.port)}`);
+  const publicUrl = (input.publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
+  let parsed: URL;
+  try {
+    parsed = new URL(publicUrl);
+  } catch {
+    throw new Error(`invalid public URL: ${publicUrl}`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('the public URL must be http(s)');
+  if (parsed.search || parsed.hash) throw new Error('the public URL must not have a query or fragment');
+  const databaseUrl = input.databaseUrl ?? null;
+  if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new Error('--database-url must be a postgres:// URL (omit it for the embedded store)');
+  }
+  if (input.masterKey != null && Buffer.from(input.masterKey, 'base64').length !== 32) {
+    throw new Error('TESSERA_MASTER_KEY must be base64 of 32 random bytes (e.g. `openssl rand -base64 32`)');
+  }
+  const config: ServerConfig = {
+    port,
+    host,
+    dataDir: resolve(input.dataDir ?? defaults.dataDir),
+    databaseUrl,
+    publicUrl,
+    masterKey: input.masterKey ?? null,
+    tokens: { ...defaults.tokens, ...input.tokens },
+    keys: { ...defaults.keys, ...input.keys },
+    jwks: { ...defaults.jwks, ...input.jwks },
+    cache: { ...defaults.cache, ...input.cache },
+    http: { ...defaults.http, ...input.http },
+    rateLimit: { ...defaults.rateLimit, ...input.rateLimit },
+    clientAssertion: { ...defaults.clientAssertion, ...input.clientAssertion },
+    tls: input.tls ?? null,
+    trustedProxies: input.trustedProxies ?? [],
+    logLevel: input.logLevel ?? 'info',
+  };
+  const { minLifetime, maxLifetime, defaultLifetime } = config.tokens;
+  if (!(minLifetime <= defaultLifetime && defaultLifetime <= maxLifetime)) {
+    throw new Error('tokens.defaultLifetime must lie between tokens.minLifetime and tokens.maxLifetime');
+  }
+  return config;
+}

@@ -1,0 +1,49 @@
+/**
+ * First start on an empty store (SPEC §1): the `default` tenant, the `admin` tenant
+ * with the management API and one admin client granted it, a console user, and
+ * signing keys for each tenant. Runs exactly once per database, however many
+ * replicas start at the same moment.
+ */
+import { randomBytes } from 'node:crypto';
+import { defaults } from '../config/defaults.js';
+import { hashPassword } from '../crypto/passwords.js';
+import { ApiService } from './apis.js';
+import { ClientService } from './clients.js';
+import type { DomainContext } from './context.js';
+import { GrantService } from './grants.js';
+import { TenantService } from './tenants.js';
+
+export interface BootstrapResult {
+  adminClientId: string;
+  adminClientSecret: string;
+  consoleUser: string;
+  consolePassword: string;
+}
+
+const ACTOR = 'bootstrap';
+
+export async function bootstrap(ctx: DomainContext): Promise<BootstrapResult | null> {
+  const { adminTenant, defaultTenant, audience } = defaults.management;
+  const result = await ctx.store.bootstrapOnce(async (tx) => {
+    const txCtx: DomainContext = { ...ctx, store: tx };
+    const tenants = new TenantService(txCtx);
+    await tenants.create({ id: defaultTenant, name: 'Default' }, ACTOR);
+    await tenants.create({ id: adminTenant, name: 'Tessera administration' }, ACTOR);
+    await new ApiService(txCtx).create(adminTenant, {
+      identifier: audience,
+      name: 'Tessera management API',
+      scopes: [
+        { value: 'manage:read', description: 'read tenants, clients, APIs, grants, keys and the audit log' },
+        { value: 'manage:write', description: 'change them' },
+      ],
+    }, ACTOR);
+    const client = await new ClientService(txCtx).create(adminTenant, { name: 'Bootstrap admin' }, ACTOR);
+    await new GrantService(txCtx).create(adminTenant, { clientId: client.clientId, audience, scopes: ['manage:read', 'manage:write'] }, ACTOR);
+    const consolePassword = randomBytes(18).toString('base64url');
+    await tx.createConsoleUser({ username: 'admin', passwordHash: await hashPassword(consolePassword), createdAt: ctx.now() });
+    if (client.clientSecret === undefined) throw new Error('bootstrap admin client has no secret');
+    return { adminClientId: client.clientId, adminClientSecret: client.clientSecret, consoleUser: 'admin', consolePassword };
+  });
+  ctx.registry.invalidate();
+  return result;
+}

@@ -1,0 +1,235 @@
+import { randomBytes } from 'node:crypto';
+import { generateSecret, hashSecret } from '../crypto/secrets.js';
+import type { Client, ClientSecret, NewAuditEntry, Page, TokenEndpointAuthMethod } from '../store/types.js';
+import { clampPageSize, type DomainContext, issuerOf } from './context.js';
+import { ConflictError, NotFoundError, ValidationError } from './errors.js';
+import { assertLifetime, assertName } from './rules.js';
+
+export const AUTH_METHODS: readonly TokenEndpointAuthMethod[] = [
+  'client_secret_basic',
+  'client_secret_post',
+  'private_key_jwt',
+  'tls_client_auth',
+  'self_signed_tls_client_auth',
+];
+const SECRET_METHODS: readonly TokenEndpointAuthMethod[] = ['client_secret_basic', 'client_secret_post'];
+/** Two live secrets at most, so a rotation can overlap (SPEC §5). */
+export const MAX_LIVE_SECRETS = 2;
+
+export interface ClientInput {
+  name: string;
+  tokenEndpointAuthMethod?: TokenEndpointAuthMethod;
+  jwks?: { keys: Record<string, unknown>[] } | null;
+  jwksUri?: string | null;
+  tlsClientAuthSubjectDn?: string | null;
+  accessTokenLifetime?: number | null;
+  disabled?: boolean;
+}
+
+export type ClientPatch = Partial<ClientInput>;
+
+export interface SecretView {
+  id: string;
+  createdAt: number;
+  lastUsedAt?: number;
+}
+
+export interface ClientView extends Client {
+  secrets: SecretView[];
+  issuer: string;
+  tokenEndpoint: string;
+  discoveryEndpoint: string;
+}
+
+export interface CreatedClient extends ClientView {
+  /** Shown once, here; only its hash is stored. */
+  clientSecret?: string;
+}
+
+/** Client ids are lower-case letters and digits: safe in URLs, Basic auth and shells. */
+export function generateClientId(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  const bytes = randomBytes(24);
+  let id = '';
+  for (const byte of bytes) id += alphabet[byte % 36];
+  return id;
+}
+
+export class ClientService {
+  constructor(private readonly ctx: DomainContext) {}
+
+  view(client: Client, secrets: ClientSecret[]): ClientView {
+    const issuer = issuerOf(this.ctx.config, client.tenantId);
+    return {
+      ...client,
+      secrets: secrets.map((s) => ({ id: s.id, createdAt: s.createdAt, ...(s.lastUsedAt !== null ? { lastUsedAt: s.lastUsedAt } : {}) })),
+      issuer,
+      tokenEndpoint: `${issuer}/token`,
+      discoveryEndpoint: `${issuer}/.well-known/openid-configuration`,
+    };
+  }
+
+  async create(tenantId: string, input: ClientInput, actor: string, clientId = generateClientId()): Promise<CreatedClient> {
+    const now = this.ctx.now();
+    const client: Client = {
+      tenantId,
+      clientId,
+      name: input.name,
+      tokenEndpointAuthMethod: input.tokenEndpointAuthMethod ?? 'client_secret_basic',
+      jwks: input.jwks ?? null,
+      jwksUri: input.jwksUri ?? null,
+      tlsClientAuthSubjectDn: input.tlsClientAuthSubjectDn ?? null,
+      accessTokenLifetime: input.accessTokenLifetime ?? null,
+      disabled: input.disabled ?? false,
+      createdAt: now,
+      updatedAt: now,
+    };
+    this.#validate(client);
+    let secretValue: string | undefined;
+    const secrets: ClientSecret[] = [];
+    if (SECRET_METHODS.includes(client.tokenEndpointAuthMethod)) {
+      secretValue = generateSecret();
+      secrets.push({ id: newSecretId(), tenantId, clientId, hash: hashSecret(secretValue), createdAt: now, lastUsedAt: null });
+    }
+    await this.ctx.store.transaction(async (tx) => {
+      if ((await tx.getTenant(tenantId)) === null) throw new NotFoundError('tenant', tenantId);
+      await tx.createClient(client, secrets, audit(tenantId, actor, 'client.create', clientId, describe(client)));
+    });
+    this.ctx.registry.invalidate(tenantId);
+    return { ...this.view(client, secrets), ...(secretValue !== undefined ? { clientSecret: secretValue } : {}) };
+  }
+
+  async list(tenantId: string, page: { limit?: number; cursor?: string | null }): Promise<Page<ClientView>> {
+    await this.#requireTenant(tenantId);
+    const result = await this.ctx.store.listClients(tenantId, { limit: clampPageSize(undefined, page.limit), cursor: page.cursor ?? null });
+    const items = await Promise.all(result.items.map(async (c) => this.view(c, await this.ctx.store.listClientSecrets(tenantId, c.clientId))));
+    return { items, nextCursor: result.nextCursor };
+  }
+
+  async get(tenantId: string, clientId: string): Promise<ClientView> {
+    const client = await this.#require(tenantId, clientId);
+    return this.view(client, await this.ctx.store.listClientSecrets(tenantId, clientId));
+  }
+
+  async update(tenantId: string, clientId: string, patch: ClientPatch, actor: string): Promise<ClientView> {
+    const current = await this.#require(tenantId, clientId);
+    const merged: Client = { ...current, ...stripUndefined(patch), updatedAt: this.ctx.now() };
+    this.#validate(merged);
+    const { tenantId: _t, clientId: _c, createdAt: _at, ...changes } = merged;
+    const updated = await this.ctx.store.updateClient(tenantId, clientId, changes, audit(tenantId, actor, 'client.update', clientId, describe(stripUndefined(patch))));
+    if (updated === null) throw new NotFoundError('client', clientId);
+    this.ctx.registry.invalidate(tenantId);
+    return this.view(updated, await this.ctx.store.listClientSecrets(tenantId, clientId));
+  }
+
+  async delete(tenantId: string, clientId: string, actor: string): Promise<void> {
+    await this.#requireTenant(tenantId);
+    if (!(await this.ctx.store.deleteClient(tenantId, clientId, audit(tenantId, actor, 'client.delete', clientId, {})))) {
+      throw new NotFoundError('client', clientId);
+    }
+    this.ctx.registry.invalidate(tenantId);
+  }
+
+  /** A new secret beside the current one (rotation overlap); at most two live secrets. */
+  async addSecret(tenantId: string, clientId: string, actor: string): Promise<{ id: string; clientSecret: string; createdAt: number }> {
+    const client = await this.#require(tenantId, clientId);
+    if (!SECRET_METHODS.includes(client.tokenEndpointAuthMethod)) {
+      throw new ValidationError(`client authenticates with ${client.tokenEndpointAuthMethod}, which uses no secret`);
+    }
+    const value = generateSecret();
+    const secret: ClientSecret = { id: newSecretId(), tenantId, clientId, hash: hashSecret(value), createdAt: this.ctx.now(), lastUsedAt: null };
+    await this.ctx.store.transaction(async (tx) => {
+      const live = await tx.listClientSecrets(tenantId, clientId);
+      if (live.length >= MAX_LIVE_SECRETS) {
+        throw new ConflictError(`client already has ${MAX_LIVE_SECRETS} secrets; delete the old one before adding another`);
+      }
+      await tx.addClientSecret(secret, audit(tenantId, actor, 'client.secret.create', clientId, { secretId: secret.id }));
+    });
+    this.ctx.registry.invalidate(tenantId);
+    return { id: secret.id, clientSecret: value, createdAt: secret.createdAt };
+  }
+
+  async deleteSecret(tenantId: string, clientId: string, secretId: string, actor: string): Promise<void> {
+    await this.#require(tenantId, clientId);
+    const deleted = await this.ctx.store.deleteClientSecret(tenantId, clientId, secretId, audit(tenantId, actor, 'client.secret.delete', clientId, { secretId }));
+    if (!deleted) throw new NotFoundError('secret', secretId);
+    this.ctx.registry.invalidate(tenantId);
+  }
+
+  #validate(client: Client): void {
+    assertName(client.name, 'name');
+    if (!AUTH_METHODS.includes(client.tokenEndpointAuthMethod)) {
+      throw new ValidationError(`tokenEndpointAuthMethod must be one of ${AUTH_METHODS.join(', ')}`);
+    }
+    assertLifetime(client.accessTokenLifetime, this.ctx.config.tokens, 'accessTokenLifetime');
+    if (client.jwks !== null && client.jwksUri !== null) throw new ValidationError('give jwks or jwksUri, not both');
+    if (client.jwks !== null) assertPublicJwks(client.jwks);
+    if (client.jwksUri !== null) {
+      let url: URL;
+      try {
+        url = new URL(client.jwksUri);
+      } catch {
+        throw new ValidationError('jwksUri must be an absolute URL');
+      }
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ValidationError('jwksUri must be an http(s) URL');
+    }
+    switch (client.tokenEndpointAuthMethod) {
+      case 'private_key_jwt':
+        if (client.jwks === null && client.jwksUri === null) throw new ValidationError('private_key_jwt needs jwks or jwksUri');
+        break;
+      case 'self_signed_tls_client_auth':
+        if (client.jwks === null && client.jwksUri === null) throw new ValidationError('self_signed_tls_client_auth needs jwks (with x5c) or jwksUri');
+        break;
+      case 'tls_client_auth':
+        if (client.tlsClientAuthSubjectDn === null || client.tlsClientAuthSubjectDn.trim() === '') {
+          throw new ValidationError('tls_client_auth needs tlsClientAuthSubjectDn');
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  async #require(tenantId: string, clientId: string): Promise<Client> {
+    await this.#requireTenant(tenantId);
+    const client = await this.ctx.store.getClient(tenantId, clientId);
+    if (client === null) throw new NotFoundError('client', clientId);
+    return client;
+  }
+
+  async #requireTenant(tenantId: string): Promise<void> {
+    if ((await this.ctx.store.getTenant(tenantId)) === null) throw new NotFoundError('tenant', tenantId);
+  }
+}
+
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
+
+function assertPublicJwks(jwks: { keys: Record<string, unknown>[] }): void {
+  if (!Array.isArray(jwks.keys) || jwks.keys.length === 0) throw new ValidationError('jwks must be {"keys": [...]} with at least one key');
+  for (const key of jwks.keys) {
+    if (typeof key['kty'] !== 'string' || !['EC', 'RSA', 'OKP'].includes(key['kty'])) {
+      throw new ValidationError('jwks keys must be asymmetric public keys (kty EC, RSA or OKP)');
+    }
+    if (PRIVATE_JWK_MEMBERS.some((member) => member in key)) {
+      throw new ValidationError('jwks must hold public keys only: remove the private members (d, p, q, ...) and keep the private key to yourself');
+    }
+  }
+}
+
+function newSecretId(): string {
+  return `sec_${randomBytes(9).toString('base64url').replace(/[-_]/g, 'x')}`;
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Audit details: what changed, never a secret (clients carry none; jwks are public). */
+function describe(client: Partial<Client>): Record<string, unknown> {
+  const { jwks, ...rest } = client;
+  return jwks === undefined ? rest : { ...rest, jwks: jwks === null ? null : `${jwks.keys.length} key(s)` };
+}
+
+function audit(tenantId: string, actor: string, action: string, clientId: string, details: Record<string, unknown>): NewAuditEntry {
+  return { tenantId, actor, action, targetType: 'client', targetId: clientId, details };
+}

@@ -1,0 +1,151 @@
+/**
+ * Signing-key lifecycle per tenant: `next` (published, not yet signing) -> `active`
+ * (signing) -> `retired` (published until every token it signed has expired) ->
+ * deleted. An emergency rotation deletes the active key at once.
+ */
+import type { MasterKey } from '../crypto/master-key.js';
+import { generateSigningKey } from '../crypto/signing.js';
+import type { NewAuditEntry, SigningAlg, SigningKey, Store } from '../store/types.js';
+import { NotFoundError } from './errors.js';
+
+export interface KeyPolicy {
+  rotationInterval: number;
+  publishLeadTime: number;
+  /** The longest any token can live (seconds): how long a retired key stays published. */
+  maxTokenLifetime: number;
+}
+
+/** A key as the management API shows it: never the private half. */
+export interface KeyView {
+  kid: string;
+  alg: SigningAlg;
+  status: SigningKey['status'];
+  publicJwk: Record<string, unknown>;
+  createdAt: number;
+  activatedAt: number | null;
+  retiredAt: number | null;
+  publishUntil: number | null;
+}
+
+export function toKeyView(key: SigningKey): KeyView {
+  const { privateKeyEncrypted: _sealed, tenantId: _tenant, ...view } = key;
+  return view;
+}
+
+export class KeyService {
+  readonly #store: Store;
+  readonly #masterKey: MasterKey;
+  readonly #policy: KeyPolicy;
+  readonly #now: () => number;
+
+  constructor(options: { store: Store; masterKey: MasterKey; policy: KeyPolicy; now: () => number }) {
+    this.#store = options.store;
+    this.#masterKey = options.masterKey;
+    this.#policy = options.policy;
+    this.#now = options.now;
+  }
+
+  /** An active and a next key for a new tenant, written through `tx`. */
+  async createInitialKeys(tx: Store, tenantId: string, alg: SigningAlg, actor: string): Promise<void> {
+    const now = this.#now();
+    const active = await this.#newKey(tenantId, alg, 'active', now);
+    const next = await this.#newKey(tenantId, alg, 'next', now);
+    await tx.insertSigningKey(active, audit(tenantId, actor, 'key.create', active.kid, { status: 'active', alg }));
+    await tx.insertSigningKey(next, audit(tenantId, actor, 'key.create', next.kid, { status: 'next', alg }));
+  }
+
+  async list(tenantId: string): Promise<KeyView[]> {
+    return (await this.#store.listSigningKeys(tenantId)).map(toKeyView);
+  }
+
+  /**
+   * Promotes the next key to active and publishes a new next key. The old active key
+   * is retired (still published) or, in an emergency, deleted at once.
+   */
+  async rotate(tenantId: string, options: { emergency: boolean; actor: string; alg?: SigningAlg }): Promise<KeyView[]> {
+    await this.#store.withLock(`keys:${tenantId}`, async (tx) => {
+      const keys = await tx.listSigningKeys(tenantId);
+      if (keys.length === 0 && (await tx.getTenant(tenantId)) === null) throw new NotFoundError('tenant', tenantId);
+      await this.#rotateLocked(tx, tenantId, keys, options);
+    });
+    return this.list(tenantId);
+  }
+
+  async #rotateLocked(
+    tx: Store,
+    tenantId: string,
+    keys: SigningKey[],
+    options: { emergency: boolean; actor: string; alg?: SigningAlg },
+  ): Promise<void> {
+    const now = this.#now();
+    const active = keys.find((k) => k.status === 'active');
+    const next = keys.find((k) => k.status === 'next');
+    const alg = options.alg ?? next?.alg ?? active?.alg ?? 'ES256';
+    const action = options.emergency ? 'key.rotate.emergency' : 'key.rotate';
+
+    if (active !== undefined) {
+      if (options.emergency) {
+        await tx.deleteSigningKey(tenantId, active.kid, audit(tenantId, options.actor, action, active.kid, { removed: true }));
+      } else {
+        const publishUntil = now + this.#policy.maxTokenLifetime * 1000 + 60_000;
+        await tx.updateSigningKey(tenantId, active.kid, { status: 'retired', retiredAt: now, publishUntil },
+          audit(tenantId, options.actor, action, active.kid, { status: 'retired', publishUntil }));
+      }
+    }
+    if (next !== undefined && next.alg === alg) {
+      await tx.updateSigningKey(tenantId, next.kid, { status: 'active', activatedAt: now },
+        audit(tenantId, options.actor, action, next.kid, { status: 'active' }));
+    } else {
+      if (next !== undefined) await tx.deleteSigningKey(tenantId, next.kid);
+      const fresh = await this.#newKey(tenantId, alg, 'active', now);
+      await tx.insertSigningKey(fresh, audit(tenantId, options.actor, action, fresh.kid, { status: 'active', alg }));
+    }
+    const upcoming = await this.#newKey(tenantId, alg, 'next', now);
+    await tx.insertSigningKey(upcoming, audit(tenantId, options.actor, 'key.create', upcoming.kid, { status: 'next', alg }));
+  }
+
+  /**
+   * The scheduled step, run by every replica; the per-tenant lock makes exactly one of
+   * them act. Rotates when the active key is older than the rotation interval and the
+   * next key has been published for the lead time; deletes retired keys whose tokens
+   * have all expired.
+   */
+  async runSchedule(tenantIds: string[]): Promise<void> {
+    for (const tenantId of tenantIds) {
+      await this.#store.withLock(`keys:${tenantId}`, async (tx) => {
+        const now = this.#now();
+        const keys = await tx.listSigningKeys(tenantId);
+        for (const key of keys) {
+          if (key.status === 'retired' && key.publishUntil !== null && key.publishUntil <= now) {
+            await tx.deleteSigningKey(tenantId, key.kid, audit(tenantId, 'system', 'key.expire', key.kid, {}));
+          }
+        }
+        const active = keys.find((k) => k.status === 'active');
+        const next = keys.find((k) => k.status === 'next');
+        const due = active === undefined || now - (active.activatedAt ?? active.createdAt) >= this.#policy.rotationInterval * 1000;
+        const nextReady = next === undefined || now - next.createdAt >= this.#policy.publishLeadTime * 1000;
+        if (due && nextReady) await this.#rotateLocked(tx, tenantId, keys, { emergency: false, actor: 'system' });
+      });
+    }
+  }
+
+  async #newKey(tenantId: string, alg: SigningAlg, status: 'active' | 'next', now: number): Promise<SigningKey> {
+    const generated = await generateSigningKey(alg, this.#masterKey);
+    return {
+      kid: generated.kid,
+      tenantId,
+      alg,
+      status,
+      publicJwk: generated.publicJwk as Record<string, unknown>,
+      privateKeyEncrypted: generated.privateKeyEncrypted,
+      createdAt: now,
+      activatedAt: status === 'active' ? now : null,
+      retiredAt: null,
+      publishUntil: null,
+    };
+  }
+}
+
+function audit(tenantId: string, actor: string, action: string, kid: string, details: Record<string, unknown>): NewAuditEntry {
+  return { tenantId, actor, action, targetType: 'key', targetId: kid, details };
+}

@@ -1,0 +1,40 @@
+/** The naming and range rules of SPEC §2 and §5, shared by every domain service. */
+import { ValidationError } from './errors.js';
+
+export const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+export const SCOPE_VALUE = /^[A-Za-z0-9_.:\-/]{1,128}$/;
+
+export function assertTenantId(id: string): void {
+  if (!TENANT_ID.test(id)) {
+    throw new ValidationError('tenant id must match ^[a-z0-9][a-z0-9-]{0,62}$ (lower-case letters, digits and dashes)');
+  }
+}
+
+export function assertName(name: string, what: string, max = 100): void {
+  if (name.trim().length === 0 || name.length > max) throw new ValidationError(`${what} must be 1 to ${max} characters`);
+}
+
+export function assertScopeValues(values: string[]): void {
+  for (const value of values) {
+    if (!SCOPE_VALUE.test(value)) {
+      throw new ValidationError(`scope ${JSON.stringify(value)} must match ^[A-Za-z0-9_.:\\-/]{1,128}$`);
+    }
+  }
+  const duplicate = values.find((v, i) => values.indexOf(v) !== i);
+  if (duplicate !== undefined) throw new ValidationError(`scope ${JSON.stringify(duplicate)} is listed twice`);
+}
+
+export function assertLifetime(value: number | null | undefined, bounds: { minLifetime: number; maxLifetime: number }, what: string): void {
+  if (value == null) return;
+  if (!Number.isInteger(value) || value < bounds.minLifetime || value > bounds.maxLifetime) {
+    throw new ValidationError(`${what} must be an integer from ${bounds.minLifetime} to ${bounds.maxLifetime} seconds`);
+  }
+}
+
+/** An API identifier is an absolute URI (RFC 8707 §2) or a URN-like name without whitespace. */
+export function assertApiIdentifier(identifier: string): void {
+  if (identifier.length === 0 || identifier.length > 512 || /\s/.test(identifier)) {
+    throw new ValidationError('identifier must be 1 to 512 characters without whitespace');
+  }
+  if (identifier.includes('#')) throw new ValidationError('identifier must not contain a fragment (RFC 8707 §2)');
+}

@@ -1,0 +1,81 @@
+import { defaults } from '../config/defaults.js';
+import { SIGNING_ALGS } from '../crypto/signing.js';
+import type { SigningAlg, Tenant } from '../store/types.js';
+import { type DomainContext, issuerOf } from './context.js';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from './errors.js';
+import { assertLifetime, assertName, assertTenantId } from './rules.js';
+
+export interface TenantView extends Tenant {
+  issuer: string;
+}
+
+export interface CreateTenantInput {
+  id: string;
+  name?: string;
+  signingAlg?: SigningAlg;
+  accessTokenLifetime?: number | null;
+}
+
+export class TenantService {
+  constructor(private readonly ctx: DomainContext) {}
+
+  view(tenant: Tenant): TenantView {
+    return { ...tenant, issuer: issuerOf(this.ctx.config, tenant.id) };
+  }
+
+  async create(input: CreateTenantInput, actor: string): Promise<TenantView> {
+    assertTenantId(input.id);
+    if (input.name !== undefined) assertName(input.name, 'name');
+    const signingAlg = input.signingAlg ?? this.ctx.config.keys.defaultAlg;
+    if (!SIGNING_ALGS.includes(signingAlg)) throw new ValidationError(`signingAlg must be one of ${SIGNING_ALGS.join(', ')}`);
+    assertLifetime(input.accessTokenLifetime, this.ctx.config.tokens, 'accessTokenLifetime');
+    const tenant: Tenant = {
+      id: input.id,
+      name: input.name ?? input.id,
+      signingAlg,
+      accessTokenLifetime: input.accessTokenLifetime ?? null,
+      createdAt: this.ctx.now(),
+    };
+    await this.ctx.store.transaction(async (tx) => {
+      if ((await tx.getTenant(tenant.id)) !== null) throw new ConflictError(`tenant ${JSON.stringify(tenant.id)} already exists`);
+      await tx.createTenant(tenant, { tenantId: tenant.id, actor, action: 'tenant.create', targetType: 'tenant', targetId: tenant.id, details: { name: tenant.name, signingAlg } });
+      await this.ctx.keys.createInitialKeys(tx, tenant.id, signingAlg, actor);
+    });
+    this.ctx.registry.invalidate(tenant.id);
+    return this.view(tenant);
+  }
+
+  async list(): Promise<TenantView[]> {
+    return (await this.ctx.store.listTenants()).map((t) => this.view(t));
+  }
+
+  async get(id: string): Promise<TenantView> {
+    const tenant = await this.ctx.store.getTenant(id);
+    if (tenant === null) throw new NotFoundError('tenant', id);
+    return this.view(tenant);
+  }
+
+  async update(id: string, patch: { name?: string; accessTokenLifetime?: number | null }, actor: string): Promise<TenantView> {
+    if (patch.name !== undefined) assertName(patch.name, 'name');
+    assertLifetime(patch.accessTokenLifetime, this.ctx.config.tokens, 'accessTokenLifetime');
+    const updated = await this.ctx.store.updateTenant(id, patch, { tenantId: id, actor, action: 'tenant.update', targetType: 'tenant', targetId: id, details: { ...patch } });
+    if (updated === null) throw new NotFoundError('tenant', id);
+    this.ctx.registry.invalidate(id);
+    return this.view(updated);
+  }
+
+  async delete(id: string, actor: string): Promise<void> {
+    if (id === defaults.management.adminTenant) throw new ForbiddenError('the admin tenant cannot be deleted');
+    // Recorded in the admin tenant: the tenant's own audit log goes with it.
+    const deleted = await this.ctx.store.deleteTenant(id, { tenantId: defaults.management.adminTenant, actor, action: 'tenant.delete', targetType: 'tenant', targetId: id, details: {} });
+    if (!deleted) throw new NotFoundError('tenant', id);
+    this.ctx.registry.invalidate(id);
+  }
+
+  /** Throws NotFoundError unless the tenant exists; used by every nested resource. */
+  async require(id: string): Promise<Tenant> {
+    const tenant = await this.ctx.store.getTenant(id);
+    if (tenant === null) throw new NotFoundError('tenant', id);
+    return tenant;
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * Access tokens: issuing (RFC 9068 JWTs or opaque reference tokens) and reading them
+ * back for introspection, revocation and token exchange.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { decodeJws, verifyJwsSignature } from '../crypto/signing.js';
+import { sha256Base64Url } from '../crypto/secrets.js';
+import type { Api, Client, Store } from '../store/types.js';
+import type { TenantContext } from './tenant-context.js';
+
+export interface AccessTokenClaims {
+  iss: string;
+  sub: string;
+  aud: string;
+  exp: number;
+  iat: number;
+  jti: string;
+  client_id: string;
+  scope?: string;
+  cnf?: { 'x5t#S256': string };
+  act?: Record<string, unknown>;
+  [claim: string]: unknown;
+}
+
+export interface IssueRequest {
+  tenant: TenantContext;
+  client: Client;
+  api: Api;
+  scopes: string[];
+  /** The subject: the client itself, or the original subject after token exchange. */
+  subject?: string;
+  /** RFC 8693 §4.1 actor chain. */
+  act?: Record<string, unknown>;
+  /** RFC 8705 §3.1 certificate binding. */
+  certificateThumbprint?: string;
+}
+
+export interface IssuedToken {
+  accessToken: string;
+  expiresIn: number;
+  scope: string;
+  claims: AccessTokenClaims;
+}
+
+export class TokenIssuer {
+  constructor(
+    private readonly store: Store,
+    private readonly defaultLifetime: number,
+    private readonly now: () => number,
+  ) {}
+
+  /** Most specific setting wins: client, then API, then tenant, then the server default. */
+  lifetimeOf(tenant: TenantContext, client: Client, api: Api): number {
+    return client.accessTokenLifetime ?? api.accessTokenLifetime ?? tenant.tenant.accessTokenLifetime ?? this.defaultLifetime;
+  }
+
+  async issue(request: IssueRequest): Promise<IssuedToken> {
+    const { tenant, client, api } = request;
+    const lifetime = this.lifetimeOf(tenant, client, api);
+    const iat = Math.floor(this.now() / 1000);
+    const scope = request.scopes.join(' ');
+    const claims: AccessTokenClaims = {
+      iss: tenant.issuer,
+      sub: request.subject ?? client.clientId,
+      aud: api.identifier,
+      exp: iat + lifetime,
+      iat,
+      jti: randomUUID(),
+      client_id: client.clientId,
+      ...(scope !== '' ? { scope } : {}),
+      ...(request.certificateThumbprint !== undefined ? { cnf: { 'x5t#S256': request.certificateThumbprint } } : {}),
+      ...(request.act !== undefined ? { act: request.act } : {}),
+    };
+    if (api.tokenFormat === 'opaque') {
+      const accessToken = randomBytes(32).toString('base64url');
+      await this.store.insertOpaqueToken({
+        tokenHash: sha256Base64Url(accessToken),
+        tenantId: tenant.tenant.id,
+        clientId: client.clientId,
+        jti: claims.jti,
+        claims,
+        expiresAt: claims.exp * 1000,
+        revoked: false,
+      });
+      return { accessToken, expiresIn: lifetime, scope, claims };
+    }
+    if (tenant.signer === null) throw new Error(`tenant ${tenant.tenant.id} has no active signing key`);
+    return { accessToken: tenant.signer.sign(claims), expiresIn: lifetime, scope, claims };
+  }
+}
+
+export interface InspectedToken {
+  kind: 'jwt' | 'opaque';
+  claims: AccessTokenClaims;
+  /** For opaque tokens: the stored hash, the revocation handle. */
+  tokenHash?: string;
+}
+
+/**
+ * Reads a token of this tenant back: null for anything that is not a live token
+ * this tenant issued (bad signature, other issuer, expired, revoked, or its client
+ * deleted or disabled).
+ */
+export class TokenInspector {
+  constructor(
+    private readonly store: Store,
+    private readonly now: () => number,
+  ) {}
+
+  async inspect(tenant: TenantContext, token: string): Promise<InspectedToken | null> {
+    const found = token.includes('.') ? this.#readJwt(tenant, token) : await this.#readOpaque(tenant, token);
+    if (found === null) return null;
+    const { claims } = found;
+    if (typeof claims.exp !== 'number' || claims.exp * 1000 <= this.now()) return null;
+    const client = tenant.clients.get(claims.client_id);
+    if (client === undefined || client.disabled) return null;
+    // A client deleted and created again under the same id does not revive old tokens.
+    if (claims.iat * 1000 < client.createdAt - 1000) return null;
+    if (found.kind === 'jwt' && (await this.store.isJtiRevoked(tenant.tenant.id, claims.jti))) return null;
+    return found;
+  }
+
+  #readJwt(tenant: TenantContext, token: string): InspectedToken | null {
+    const jws = decodeJws(token);
+    if (jws === null) return null;
+    const kid = jws.header['kid'];
+    const key = typeof kid === 'string' ? tenant.publishedKeys.get(kid) : undefined;
+    if (key === undefined || jws.header['alg'] !== key.alg) return null;
+    if (!verifyJwsSignature(jws, key.key)) return null;
+    const claims = jws.payload as AccessTokenClaims;
+    if (claims.iss !== tenant.issuer || typeof claims.jti !== 'string' || typeof claims.client_id !== 'string') return null;
+    return { kind: 'jwt', claims };
+  }
+
+  async #readOpaque(tenant: TenantContext, token: string): Promise<InspectedToken | null> {
+    if (token.length > 256) return null;
+    const tokenHash = sha256Base64Url(token);
+    const stored = await this.store.getOpaqueToken(tokenHash);
+    if (stored === null || stored.revoked || stored.tenantId !== tenant.tenant.id) return null;
+    return { kind: 'opaque', claims: stored.claims as AccessTokenClaims, tokenHash };
+  }
+
+  /** RFC 7009: a JWT is revoked by its jti until it expires; an opaque token at once. */
+  async revoke(tenant: TenantContext, token: InspectedToken): Promise<void> {
+    if (token.tokenHash !== undefined) await this.store.revokeOpaqueToken(token.tokenHash);
+    else await this.store.revokeJti(tenant.tenant.id, token.claims.jti, token.claims.exp * 1000);
+  }
+}

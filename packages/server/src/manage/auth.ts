@@ -1,0 +1,65 @@
+/**
+ * The management API is protected by Tessera's own access tokens (SPEC §5): issued
+ * by the admin tenant for `urn:tessera:management` with `manage:read` and/or
+ * `manage:write`. Failures answer as RFC 6750 §3 describes.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { TenantRegistry } from '../domain/tenant-context.js';
+import type { TokenInspector } from '../domain/tokens.js';
+
+export const MANAGE_READ = 'manage:read';
+export const MANAGE_WRITE = 'manage:write';
+
+export interface ManagementCaller {
+  clientId: string;
+  scopes: ReadonlySet<string>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller?: ManagementCaller;
+  }
+}
+
+const REALM = 'tessera-management';
+
+export function managementAuth(deps: { registry: TenantRegistry; inspector: TokenInspector; adminTenant: string; audience: string }) {
+  return async function requireScope(request: FastifyRequest, reply: FastifyReply, needed: string): Promise<ManagementCaller | null> {
+    const header = request.headers.authorization;
+    if (header === undefined) {
+      await challenge(reply, 401, null, 'a bearer token from the admin tenant is required');
+      return null;
+    }
+    const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
+    if (match === null) {
+      await challenge(reply, 401, 'invalid_token', 'the Authorization header must be "Bearer <token>"');
+      return null;
+    }
+    const tenant = await deps.registry.get(deps.adminTenant);
+    const found = tenant === null ? null : await deps.inspector.inspect(tenant, match[1] ?? '');
+    if (found === null || found.claims.aud !== deps.audience) {
+      await challenge(reply, 401, 'invalid_token', 'the access token is invalid, expired, revoked, or not for the management API');
+      return null;
+    }
+    const scopes = new Set((found.claims.scope ?? '').split(' ').filter(Boolean));
+    // manage:write implies manage:read.
+    const allowed = scopes.has(needed) || (needed === MANAGE_READ && scopes.has(MANAGE_WRITE));
+    if (!allowed) {
+      await challenge(reply, 403, 'insufficient_scope', `this operation needs the ${needed} scope`, needed);
+      return null;
+    }
+    const caller = { clientId: found.claims.client_id, scopes };
+    request.caller = caller;
+    return caller;
+  };
+}
+
+async function challenge(reply: FastifyReply, status: 401 | 403, error: string | null, message: string, scope?: string): Promise<void> {
+  const parts = [`realm="${REALM}"`];
+  if (error !== null) parts.push(`error="${error}"`, `error_description="${message}"`);
+  if (scope !== undefined) parts.push(`scope="${scope}"`);
+  await reply
+    .code(status)
+    .header('WWW-Authenticate', `Bearer ${parts.join(', ')}`)
+    .send({ error: error ?? 'unauthorized', message });
+}

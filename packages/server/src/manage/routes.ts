@@ -1,0 +1,238 @@
+/**
+ * The management API (SPEC §5) under /manage/v1. Routes are thin: schema, scope,
+ * one call into the domain. Every change the domain makes is audited in the same
+ * transaction, with the calling admin client as the actor.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { ApiService } from '../domain/apis.js';
+import type { ClientService } from '../domain/clients.js';
+import { DomainError } from '../domain/errors.js';
+import type { FederationService } from '../domain/federations.js';
+import type { GrantService } from '../domain/grants.js';
+import type { KeyService } from '../domain/keys.js';
+import type { TenantService } from '../domain/tenants.js';
+import type { TenantRegistry } from '../domain/tenant-context.js';
+import type { TokenInspector } from '../domain/tokens.js';
+import { StoreConflictError, StoreInvalidCursorError, StoreUnavailableError } from '../store/errors.js';
+import type { Store } from '../store/types.js';
+import { MANAGE_READ, MANAGE_WRITE, managementAuth } from './auth.js';
+import * as S from './schemas.js';
+
+export interface ManagementDependencies {
+  store: Store;
+  registry: TenantRegistry;
+  inspector: TokenInspector;
+  tenants: TenantService;
+  clients: ClientService;
+  apis: ApiService;
+  grants: GrantService;
+  keys: KeyService;
+  federations: FederationService;
+  adminTenant: string;
+  audience: string;
+  maxPageSize: number;
+}
+
+type P<T extends 'tenant' | 'item' | 'secret'> = T extends 'tenant'
+  ? { tenant: string }
+  : T extends 'item'
+    ? { tenant: string; id: string }
+    : { tenant: string; id: string; secretId: string };
+
+export async function managementRoutes(app: FastifyInstance, deps: ManagementDependencies): Promise<void> {
+  const requireScope = managementAuth(deps);
+  const read: preHandlerAsyncHookHandler = async (request, reply) => {
+    await requireScope(request, reply, MANAGE_READ);
+  };
+  const write: preHandlerAsyncHookHandler = async (request, reply) => {
+    await requireScope(request, reply, MANAGE_WRITE);
+  };
+  const actor = (request: FastifyRequest) => request.caller?.clientId ?? 'unknown';
+  const errors = { 400: S.ErrorBody, 401: S.ErrorBody, 403: S.ErrorBody, 404: S.ErrorBody, 409: S.ErrorBody, 422: S.ErrorBody };
+  const security = [{ bearerAuth: [] }];
+
+  app.setErrorHandler((error, request, reply) => sendManagementError(error, request, reply));
+  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not_found', message: 'no such management endpoint' }));
+
+  // Tenants
+  app.post<{ Body: S.CreateTenant }>('/tenants', {
+    preHandler: write,
+    schema: { tags: ['tenants'], security, body: S.CreateTenantBody, response: { 201: S.TenantBody, ...errors } },
+  }, async (request, reply) => reply.code(201).send(await deps.tenants.create(request.body, actor(request))));
+  app.get('/tenants', {
+    preHandler: read,
+    schema: { tags: ['tenants'], security, response: { 200: S.pageOf(S.TenantBody), ...errors } },
+  }, async () => ({ items: await deps.tenants.list(), nextCursor: null }));
+  app.get<{ Params: P<'tenant'> }>('/tenants/:tenant', {
+    preHandler: read,
+    schema: { tags: ['tenants'], security, params: S.TenantParams, response: { 200: S.TenantBody, ...errors } },
+  }, async (request) => deps.tenants.get(request.params.tenant));
+  app.patch<{ Params: P<'tenant'>; Body: S.UpdateTenant }>('/tenants/:tenant', {
+    preHandler: write,
+    schema: { tags: ['tenants'], security, params: S.TenantParams, body: S.UpdateTenantBody, response: { 200: S.TenantBody, ...errors } },
+  }, async (request) => deps.tenants.update(request.params.tenant, request.body, actor(request)));
+  app.delete<{ Params: P<'tenant'> }>('/tenants/:tenant', {
+    preHandler: write,
+    schema: { tags: ['tenants'], security, params: S.TenantParams, response: { 204: { type: 'null' }, ...errors } },
+  }, async (request, reply) => {
+    await deps.tenants.delete(request.params.tenant, actor(request));
+    return reply.code(204).send();
+  });
+
+  // Clients and secrets
+  app.post<{ Params: P<'tenant'>; Body: S.CreateClient }>('/tenants/:tenant/clients', {
+    preHandler: write,
+    schema: { tags: ['clients'], security, params: S.TenantParams, body: S.CreateClientBody, response: { 201: S.CreatedClientBody, ...errors } },
+  }, async (request, reply) => reply.code(201).send(await deps.clients.create(request.params.tenant, request.body, actor(request))));
+  app.get<{ Params: P<'tenant'>; Querystring: { limit?: number; cursor?: string } }>('/tenants/:tenant/clients', {
+    preHandler: read,
+    schema: { tags: ['clients'], security, params: S.TenantParams, querystring: S.PageQuery, response: { 200: S.pageOf(S.ClientBody), ...errors } },
+  }, async (request) => deps.clients.list(request.params.tenant, request.query));
+  app.get<{ Params: P<'item'> }>('/tenants/:tenant/clients/:id', {
+    preHandler: read,
+    schema: { tags: ['clients'], security, params: S.ItemParams, response: { 200: S.ClientBody, ...errors } },
+  }, async (request) => deps.clients.get(request.params.tenant, request.params.id));
+  app.patch<{ Params: P<'item'>; Body: S.UpdateClient }>('/tenants/:tenant/clients/:id', {
+    preHandler: write,
+    schema: { tags: ['clients'], security, params: S.ItemParams, body: S.UpdateClientBody, response: { 200: S.ClientBody, ...errors } },
+  }, async (request) => deps.clients.update(request.params.tenant, request.params.id, request.body, actor(request)));
+  app.delete<{ Params: P<'item'> }>('/tenants/:tenant/clients/:id', {
+    preHandler: write,
+    schema: { tags: ['clients'], security, params: S.ItemParams, response: { 204: { type: 'null' }, ...errors } },
+  }, async (request, reply) => {
+    await deps.clients.delete(request.params.tenant, request.params.id, actor(request));
+    return reply.code(204).send();
+  });
+  app.post<{ Params: P<'item'> }>('/tenants/:tenant/clients/:id/secrets', {
+    preHandler: write,
+    schema: { tags: ['clients'], security, params: S.ItemParams, response: { 201: S.CreatedSecretBody, ...errors } },
+  }, async (request, reply) => reply.code(201).send(await deps.clients.addSecret(request.params.tenant, request.params.id, actor(request))));
+  app.delete<{ Params: P<'secret'> }>('/tenants/:tenant/clients/:id/secrets/:secretId', {
+    preHandler: write,
+    schema: { tags: ['clients'], security, params: S.SecretParams, response: { 204: { type: 'null' }, ...errors } },
+  }, async (request, reply) => {
+    await deps.clients.deleteSecret(request.params.tenant, request.params.id, request.params.secretId, actor(request));
+    return reply.code(204).send();
+  });
+
+  // APIs
+  app.post<{ Params: P<'tenant'>; Body: S.CreateApi }>('/tenants/:tenant/apis', {
+    preHandler: write,
+    schema: { tags: ['apis'], security, params: S.TenantParams, body: S.CreateApiBody, response: { 201: S.ApiBody, ...errors } },
+  }, async (request, reply) => reply.code(201).send(await deps.apis.create(request.params.tenant, request.body, actor(request))));
+  app.get<{ Params: P<'tenant'>; Querystring: { limit?: number; cursor?: string } }>('/tenants/:tenant/apis', {
+    preHandler: read,
+    schema: { tags: ['apis'], security, params: S.TenantParams, querystring: S.PageQuery, response: { 200: S.pageOf(S.ApiBody), ...errors } },
+  }, async (request) => deps.apis.list(request.params.tenant, request.query));
+  app.get<{ Params: P<'item'> }>('/tenants/:tenant/apis/:id', {
+    preHandler: read,
+    schema: { tags: ['apis'], security, params: S.ItemParams, response: { 200: S.ApiBody, ...errors } },
+  }, async (request) => deps.apis.get(request.params.tenant, request.params.id));
+  app.patch<{ Params: P<'item'>; Body: S.UpdateApi }>('/tenants/:tenant/apis/:id', {
+    preHandler: write,
+    schema: { tags: ['apis'], security, params: S.ItemParams, body: S.UpdateApiBody, response: { 200: S.ApiBody, ...errors } },
+  }, async (request) => deps.apis.update(request.params.tenant, request.params.id, request.body, actor(request)));
+  app.delete<{ Params: P<'item'> }>('/tenants/:tenant/apis/:id', {
+    preHandler: write,
+    schema: { tags: ['apis'], security, params: S.ItemParams, response: { 204: { type: 'null' }, ...errors } },
+  }, async (request, reply) => {
+    await deps.apis.delete(request.params.tenant, request.params.id, actor(request));
+    return reply.code(204).send();
+  });
+
+  // Grants
+  app.post<{ Params: P<'tenant'>; Body: S.CreateGrant }>('/tenants/:tenant/grants', {
+    preHandler: write,
+    schema: { tags: ['grants'], security, params: S.TenantParams, body: S.CreateGrantBody, response: { 201: S.GrantBody, ...errors } },
+  }, async (request, reply) => reply.code(201).send(await deps.grants.create(request.params.tenant, request.body, actor(request))));
+  app.get<{ Params: P<'tenant'>; Querystring: { clientId?: string; audience?: string; limit?: number; cursor?: string } }>('/tenants/:tenant/grants', {
+    preHandler: read,
+    schema: { tags: ['grants'], security, params: S.TenantParams, querystring: S.GrantQuery, response: { 200: S.pageOf(S.GrantBody), ...errors } },
+  }, async (request) => {
+    const { clientId, audience, ...page } = request.query;
+    return deps.grants.list(request.params.tenant, { ...(clientId !== undefined ? { clientId } : {}), ...(audience !== undefined ? { audience } : {}) }, page);
+  });
+  app.get<{ Params: P<'item'> }>('/tenants/:tenant/grants/:id', {
+    preHandler: read,
+    schema: { tags: ['grants'], security, params: S.ItemParams, response: { 200: S.GrantBody, ...errors } },
+  }, async (request) => deps.grants.get(request.params.tenant, request.params.id));
+  app.delete<{ Params: P<'item'> }>('/tenants/:tenant/grants/:id', {
+    preHandler: write,
+    schema: { tags: ['grants'], security, params: S.ItemParams, response: { 204: { type: 'null' }, ...errors } },
+  }, async (request, reply) => {
+    await deps.grants.delete(request.params.tenant, request.params.id, actor(request));
+    return reply.code(204).send();
+  });
+
+  // Signing keys
+  app.get<{ Params: P<'tenant'> }>('/tenants/:tenant/keys', {
+    preHandler: read,
+    schema: { tags: ['keys'], security, params: S.TenantParams, response: { 200: Object.assign(S.pageOf(S.KeyBody)), ...errors } },
+  }, async (request) => {
+    await deps.tenants.require(request.params.tenant);
+    return { items: await deps.keys.list(request.params.tenant), nextCursor: null };
+  });
+  app.post<{ Params: P<'tenant'>; Body: S.RotateKeys | undefined }>('/tenants/:tenant/keys/rotate', {
+    preHandler: write,
+    schema: { tags: ['keys'], security, params: S.TenantParams, body: S.RotateKeysBody, response: { 200: S.pageOf(S.KeyBody), ...errors } },
+  }, async (request) => {
+    const tenant = await deps.tenants.require(request.params.tenant);
+    const items = await deps.keys.rotate(tenant.id, {
+      emergency: request.body?.emergency ?? false,
+      actor: actor(request),
+      ...(request.body?.alg !== undefined ? { alg: request.body.alg } : {}),
+    });
+    deps.registry.invalidate(tenant.id);
+    return { items, nextCursor: null };
+  });
+
+  // Federations (workload identity, RFC 7523 §2.1)
+  app.post<{ Params: P<'tenant'>; Body: S.CreateFederation }>('/tenants/:tenant/federations', {
+    preHandler: write,
+    schema: { tags: ['federations'], security, params: S.TenantParams, body: S.CreateFederationBody, response: { 201: S.FederationBody, ...errors } },
+  }, async (request, reply) => reply.code(201).send(await deps.federations.create(request.params.tenant, request.body, actor(request))));
+  app.get<{ Params: P<'tenant'> }>('/tenants/:tenant/federations', {
+    preHandler: read,
+    schema: { tags: ['federations'], security, params: S.TenantParams, response: { 200: S.pageOf(S.FederationBody), ...errors } },
+  }, async (request) => ({ items: await deps.federations.list(request.params.tenant), nextCursor: null }));
+  app.get<{ Params: P<'item'> }>('/tenants/:tenant/federations/:id', {
+    preHandler: read,
+    schema: { tags: ['federations'], security, params: S.ItemParams, response: { 200: S.FederationBody, ...errors } },
+  }, async (request) => deps.federations.get(request.params.tenant, request.params.id));
+  app.delete<{ Params: P<'item'> }>('/tenants/:tenant/federations/:id', {
+    preHandler: write,
+    schema: { tags: ['federations'], security, params: S.ItemParams, response: { 204: { type: 'null' }, ...errors } },
+  }, async (request, reply) => {
+    await deps.federations.delete(request.params.tenant, request.params.id, actor(request));
+    return reply.code(204).send();
+  });
+
+  // Audit
+  app.get<{ Params: P<'tenant'>; Querystring: { limit?: number; cursor?: string; action?: string; actor?: string; targetType?: string; targetId?: string; since?: number; until?: number } }>('/tenants/:tenant/audit', {
+    preHandler: read,
+    schema: { tags: ['audit'], security, params: S.TenantParams, querystring: S.AuditQuery, response: { 200: S.pageOf(S.AuditBody), ...errors } },
+  }, async (request) => {
+    await deps.tenants.require(request.params.tenant);
+    const { limit, ...filters } = request.query;
+    return deps.store.listAudit(request.params.tenant, { ...filters, limit: Math.min(limit ?? 50, deps.maxPageSize) });
+  });
+}
+
+function sendManagementError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (error instanceof DomainError) return reply.code(error.status).send({ error: error.code, message: error.message });
+  if (error instanceof StoreConflictError) return reply.code(409).send({ error: 'conflict', message: error.message });
+  if (error instanceof StoreInvalidCursorError) return reply.code(400).send({ error: 'invalid_request', message: 'invalid paging cursor' });
+  if (error instanceof StoreUnavailableError) {
+    request.log.warn({ err: error }, 'store unavailable');
+    return reply.code(503).header('Retry-After', '1').send({ error: 'temporarily_unavailable', message: 'the store cannot be reached; retry shortly' });
+  }
+  const fastifyError = error as { statusCode?: number; code?: string; message?: string; validation?: unknown };
+  if (fastifyError.validation !== undefined) {
+    return reply.code(400).send({ error: 'invalid_request', message: fastifyError.message ?? 'invalid request' });
+  }
+  if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    return reply.code(fastifyError.statusCode).send({ error: 'invalid_request', message: fastifyError.message ?? 'invalid request' });
+  }
+  request.log.error({ err: error }, 'unexpected error in the management API');
+  return reply.code(500).send({ error: 'server_error', message: 'unexpected error; see the server log' });
+}

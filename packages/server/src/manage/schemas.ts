@@ -1,0 +1,251 @@
+/**
+ * Schemas of the management API: they validate every request, strip undeclared
+ * fields from every response (so a secret hash or a private key cannot leak by
+ * accident), and are the source of the OpenAPI document.
+ */
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
+
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+const Millis = Type.Integer({ description: 'epoch milliseconds' });
+const Lifetime = Type.Integer({ minimum: 60, maximum: 86_400, description: 'seconds, 60 to 86400' });
+
+export const ErrorBody = Type.Object(
+  { error: Type.String({ description: 'stable error code' }), message: Type.String() },
+  { $id: 'Error' },
+);
+
+export const TenantParams = Type.Object({ tenant: Type.String() });
+export const ItemParams = Type.Object({ tenant: Type.String(), id: Type.String() });
+export const SecretParams = Type.Object({ tenant: Type.String(), id: Type.String(), secretId: Type.String() });
+export const PageQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+  cursor: Type.Optional(Type.String({ maxLength: 512 })),
+});
+
+const SigningAlg = Type.Union([Type.Literal('ES256'), Type.Literal('RS256'), Type.Literal('PS256'), Type.Literal('EdDSA')]);
+const AuthMethod = Type.Union([
+  Type.Literal('client_secret_basic'),
+  Type.Literal('client_secret_post'),
+  Type.Literal('private_key_jwt'),
+  Type.Literal('tls_client_auth'),
+  Type.Literal('self_signed_tls_client_auth'),
+]);
+
+/** Public JWK members only: a private member can never be echoed back. */
+export const PublicJwk = Type.Object({
+  kty: Type.String(),
+  kid: Type.Optional(Type.String()),
+  alg: Type.Optional(Type.String()),
+  use: Type.Optional(Type.String()),
+  crv: Type.Optional(Type.String()),
+  x: Type.Optional(Type.String()),
+  y: Type.Optional(Type.String()),
+  n: Type.Optional(Type.String()),
+  e: Type.Optional(Type.String()),
+  x5c: Type.Optional(Type.Array(Type.String())),
+  'x5t#S256': Type.Optional(Type.String()),
+});
+/** Request JWKS: accepted loosely, then checked by the domain (which refuses private members). */
+const JwksInput = Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown()), { minItems: 1, maxItems: 20 }) });
+const JwksOutput = Type.Object({ keys: Type.Array(PublicJwk) });
+
+export const CreateTenantBody = Type.Object(
+  {
+    id: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$' }),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    signingAlg: Type.Optional(SigningAlg),
+    accessTokenLifetime: Type.Optional(Nullable(Lifetime)),
+  },
+  { additionalProperties: false },
+);
+export const UpdateTenantBody = Type.Object(
+  { name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })), accessTokenLifetime: Type.Optional(Nullable(Lifetime)) },
+  { additionalProperties: false },
+);
+export const TenantBody = Type.Object(
+  { id: Type.String(), name: Type.String(), signingAlg: SigningAlg, accessTokenLifetime: Nullable(Type.Integer()), issuer: Type.String(), createdAt: Millis },
+  { $id: 'Tenant' },
+);
+
+export const CreateClientBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 100 }),
+    tokenEndpointAuthMethod: Type.Optional(AuthMethod),
+    jwks: Type.Optional(Nullable(JwksInput)),
+    jwksUri: Type.Optional(Nullable(Type.String({ maxLength: 2048 }))),
+    tlsClientAuthSubjectDn: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 1024 }))),
+    accessTokenLifetime: Type.Optional(Nullable(Lifetime)),
+    disabled: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export const UpdateClientBody = Type.Partial(CreateClientBody, { additionalProperties: false, minProperties: 1 });
+
+const SecretSummary = Type.Object({ id: Type.String(), createdAt: Millis, lastUsedAt: Type.Optional(Millis) });
+const clientFields = {
+  clientId: Type.String(),
+  name: Type.String(),
+  tenantId: Type.String(),
+  tokenEndpointAuthMethod: AuthMethod,
+  jwks: Nullable(JwksOutput),
+  jwksUri: Nullable(Type.String()),
+  tlsClientAuthSubjectDn: Nullable(Type.String()),
+  accessTokenLifetime: Nullable(Type.Integer()),
+  disabled: Type.Boolean(),
+  issuer: Type.String(),
+  tokenEndpoint: Type.String(),
+  discoveryEndpoint: Type.String(),
+  createdAt: Millis,
+  updatedAt: Millis,
+};
+export const ClientBody = Type.Object({ ...clientFields, secrets: Type.Array(SecretSummary) }, { $id: 'Client' });
+export const CreatedClientBody = Type.Object(
+  {
+    ...clientFields,
+    secrets: Type.Array(SecretSummary),
+    clientSecret: Type.Optional(Type.String({ description: 'shown once; only a hash is stored' })),
+  },
+  { $id: 'CreatedClient' },
+);
+export const CreatedSecretBody = Type.Object(
+  { id: Type.String(), clientSecret: Type.String({ description: 'shown once; only a hash is stored' }), createdAt: Millis },
+  { $id: 'CreatedSecret' },
+);
+
+const ScopeBody = Type.Object({ value: Type.String({ pattern: '^[A-Za-z0-9_.:\\-/]{1,128}$' }), description: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false });
+export const CreateApiBody = Type.Object(
+  {
+    identifier: Type.String({ minLength: 1, maxLength: 512 }),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    scopes: Type.Array(ScopeBody, { maxItems: 500 }),
+    accessTokenLifetime: Type.Optional(Nullable(Lifetime)),
+    tokenFormat: Type.Optional(Type.Union([Type.Literal('jwt'), Type.Literal('opaque')])),
+    introspectors: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 100 })),
+  },
+  { additionalProperties: false },
+);
+export const UpdateApiBody = Type.Partial(CreateApiBody, { additionalProperties: false, minProperties: 1 });
+export const ApiBody = Type.Object(
+  {
+    id: Type.String(),
+    tenantId: Type.String(),
+    identifier: Type.String(),
+    name: Type.String(),
+    scopes: Type.Array(Type.Object({ value: Type.String(), description: Type.Optional(Type.String()) })),
+    accessTokenLifetime: Nullable(Type.Integer()),
+    tokenFormat: Type.String(),
+    introspectors: Type.Array(Type.String()),
+    createdAt: Millis,
+    updatedAt: Millis,
+  },
+  { $id: 'Api' },
+);
+
+export const CreateGrantBody = Type.Object(
+  {
+    clientId: Type.String({ minLength: 1, maxLength: 128 }),
+    audience: Type.String({ minLength: 1, maxLength: 512 }),
+    scopes: Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.:\\-/]{1,128}$' }), { maxItems: 500 }),
+  },
+  { additionalProperties: false },
+);
+export const GrantQuery = Type.Object({
+  clientId: Type.Optional(Type.String()),
+  audience: Type.Optional(Type.String()),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+  cursor: Type.Optional(Type.String({ maxLength: 512 })),
+});
+export const GrantBody = Type.Object(
+  { id: Type.String(), tenantId: Type.String(), clientId: Type.String(), apiId: Type.String(), audience: Type.String(), scopes: Type.Array(Type.String()), createdAt: Millis },
+  { $id: 'Grant' },
+);
+
+export const KeyBody = Type.Object(
+  {
+    kid: Type.String(),
+    alg: Type.String(),
+    status: Type.String({ description: 'next | active | retired' }),
+    publicJwk: PublicJwk,
+    createdAt: Millis,
+    activatedAt: Nullable(Millis),
+    retiredAt: Nullable(Millis),
+    publishUntil: Nullable(Millis),
+  },
+  { $id: 'Key' },
+);
+export const RotateKeysBody = Type.Object(
+  { emergency: Type.Optional(Type.Boolean()), alg: Type.Optional(SigningAlg) },
+  { additionalProperties: false },
+);
+
+export const FederationRule = Type.Object(
+  {
+    subject: Type.String({ minLength: 1, maxLength: 512, description: 'the external `sub`, exact, or a prefix ending in *' }),
+    claims: Type.Optional(Type.Record(Type.String(), Type.String())),
+    clientId: Type.String({ minLength: 1, maxLength: 128 }),
+  },
+  { additionalProperties: false },
+);
+export const CreateFederationBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 100 }),
+    issuer: Type.String({ minLength: 1, maxLength: 2048 }),
+    jwksUri: Type.Optional(Nullable(Type.String({ maxLength: 2048 }))),
+    jwks: Type.Optional(Nullable(JwksInput)),
+    audience: Type.Optional(Nullable(Type.String({ maxLength: 512 }))),
+    rules: Type.Array(FederationRule, { minItems: 1, maxItems: 100 }),
+  },
+  { additionalProperties: false },
+);
+export const FederationBody = Type.Object(
+  {
+    id: Type.String(),
+    tenantId: Type.String(),
+    name: Type.String(),
+    issuer: Type.String(),
+    jwksUri: Nullable(Type.String()),
+    jwks: Nullable(JwksOutput),
+    audience: Nullable(Type.String()),
+    rules: Type.Array(Type.Object({ subject: Type.String(), claims: Type.Optional(Type.Record(Type.String(), Type.String())), clientId: Type.String() })),
+    createdAt: Millis,
+  },
+  { $id: 'Federation' },
+);
+
+export const AuditQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+  cursor: Type.Optional(Type.String({ maxLength: 512 })),
+  action: Type.Optional(Type.String()),
+  actor: Type.Optional(Type.String()),
+  targetType: Type.Optional(Type.String()),
+  targetId: Type.Optional(Type.String()),
+  since: Type.Optional(Type.Integer({ description: 'epoch ms' })),
+  until: Type.Optional(Type.Integer({ description: 'epoch ms' })),
+});
+export const AuditBody = Type.Object(
+  {
+    id: Type.String(),
+    tenantId: Type.String(),
+    actor: Type.String(),
+    action: Type.String(),
+    targetType: Type.String(),
+    targetId: Type.String(),
+    details: Type.Record(Type.String(), Type.Unknown()),
+    at: Millis,
+  },
+  { $id: 'AuditEntry' },
+);
+
+export function pageOf<T extends TSchema>(item: T) {
+  return Type.Object({ items: Type.Array(item), nextCursor: Nullable(Type.String()) });
+}
+
+export type CreateTenant = Static<typeof CreateTenantBody>;
+export type UpdateTenant = Static<typeof UpdateTenantBody>;
+export type CreateClient = Static<typeof CreateClientBody>;
+export type UpdateClient = Static<typeof UpdateClientBody>;
+export type CreateApi = Static<typeof CreateApiBody>;
+export type UpdateApi = Static<typeof UpdateApiBody>;
+export type CreateGrant = Static<typeof CreateGrantBody>;
+export type CreateFederation = Static<typeof CreateFederationBody>;
+export type RotateKeys = Static<typeof RotateKeysBody>;

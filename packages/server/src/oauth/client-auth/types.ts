@@ -1,0 +1,34 @@
+import type { X509Certificate } from 'node:crypto';
+import type { TenantContext } from '../../domain/tenant-context.js';
+import type { Client, TokenEndpointAuthMethod } from '../../store/types.js';
+import type { PresentedCertificate } from '../mtls.js';
+import type { Params } from '../params.js';
+
+/** What a client authentication method can see of a request. */
+export interface ClientAuthRequest {
+  tenant: TenantContext;
+  params: Params;
+  /** The raw Authorization header, if any. */
+  authorization: string | undefined;
+  /** The TLS client certificate (direct or from a trusted proxy), if any. */
+  certificate: PresentedCertificate | null;
+  /** The URL this request was sent to (an allowed client-assertion audience). */
+  endpointUrl: string;
+}
+
+export interface AuthenticatedClient {
+  client: Client;
+  method: TokenEndpointAuthMethod;
+  /** The certificate the client authenticated with (mTLS): tokens get bound to it. */
+  certificate?: X509Certificate;
+}
+
+/** One client authentication method (a strategy, not a flag): see client-auth/index.ts. */
+export interface ClientAuthMethod {
+  /** The registered methods this strategy authenticates. */
+  readonly methods: readonly TokenEndpointAuthMethod[];
+  /** Whether the request carries this method's credentials. */
+  presented(request: ClientAuthRequest): boolean;
+  /** Authenticates, or throws InvalidClient / InvalidRequest. */
+  authenticate(request: ClientAuthRequest): Promise<AuthenticatedClient>;
+}

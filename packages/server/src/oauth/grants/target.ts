@@ -1,0 +1,70 @@
+/**
+ * Which API a token is for (`audience`, or RFC 8707 `resource`) and which of the
+ * granted scopes it carries: shared by every grant that issues a token.
+ */
+import type { TenantContext } from '../../domain/tenant-context.js';
+import type { Api, Client, Grant } from '../../store/types.js';
+import { InvalidRequest, InvalidScope, InvalidTarget } from '../errors.js';
+import { type Params, parseScope } from '../params.js';
+
+export interface Target {
+  api: Api;
+  grant: Grant;
+}
+
+export function resolveTarget(tenant: TenantContext, client: Client, params: Params): Target {
+  const audience = params.get('audience');
+  const resources = params.getAll('resource');
+  if (resources.length > 1) {
+    throw new InvalidTarget('one resource per request: a Tessera access token has exactly one audience (RFC 8707 §2)');
+  }
+  const [resource] = resources;
+  if (resource !== undefined && !isAbsoluteUriWithoutFragment(resource)) {
+    throw new InvalidTarget('resource must be an absolute URI without a fragment (RFC 8707 §2)');
+  }
+  if (audience !== undefined && resource !== undefined && audience !== resource) {
+    throw new InvalidRequest('audience and resource name different APIs; send one of them');
+  }
+  const identifier = audience ?? resource;
+  if (identifier !== undefined) {
+    const api = tenant.apisByIdentifier.get(identifier);
+    const grant = api === undefined ? undefined : tenant.grantFor(client.clientId, api.id);
+    if (api === undefined || grant === undefined) {
+      throw new InvalidTarget(`the API ${JSON.stringify(identifier)} is unknown or not granted to this client`);
+    }
+    return { api, grant };
+  }
+  const grants = [...(tenant.grantsByClient.get(client.clientId)?.values() ?? [])];
+  const [only] = grants;
+  if (only === undefined) throw new InvalidTarget('no API is granted to this client');
+  if (grants.length > 1) {
+    throw new InvalidRequest('this client is granted several APIs: name one with the "audience" or "resource" parameter');
+  }
+  const api = tenant.apisById.get(only.apiId);
+  if (api === undefined) throw new InvalidTarget('no API is granted to this client');
+  return { api, grant: only };
+}
+
+/**
+ * The scopes a token carries: the requested ones, each of which must be granted and
+ * still defined by the API; without `scope`, everything granted.
+ */
+export function resolveScopes(target: Target, requestedScope: string | undefined, ceiling?: ReadonlySet<string>): string[] {
+  const defined = new Set(target.api.scopes.map((s) => s.value));
+  const allowed = target.grant.scopes.filter((s) => defined.has(s) && (ceiling === undefined || ceiling.has(s)));
+  const requested = parseScope(requestedScope);
+  if (requested === undefined) return allowed;
+  const allowedSet = new Set(allowed);
+  const refused = requested.filter((s) => !allowedSet.has(s));
+  if (refused.length > 0) throw new InvalidScope(`scope not granted to this client for this API: ${refused.join(' ')}`);
+  return requested;
+}
+
+function isAbsoluteUriWithoutFragment(value: string): boolean {
+  if (value.includes('#')) return false;
+  try {
+    return new URL(value).protocol.length > 1;
+  } catch {
+    return false;
+  }
+}

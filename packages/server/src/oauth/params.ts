@@ -1,0 +1,66 @@
+/**
+ * Form parameters of the OAuth endpoints (RFC 6749 §3.2, Appendix B). A parameter
+ * sent without a value counts as omitted (§3.1); a parameter sent twice is an
+ * `invalid_request` (§3.2), except where an extension allows repeats.
+ */
+import { InvalidRequest, InvalidScope } from './errors.js';
+
+/** Body of a request whose Content-Type is not application/x-www-form-urlencoded. */
+export const UNSUPPORTED_BODY = Symbol('unsupported body');
+
+export type FormBody = Map<string, string[]>;
+
+export function parseForm(body: string): FormBody {
+  const form: FormBody = new Map();
+  for (const [name, value] of new URLSearchParams(body)) {
+    const values = form.get(name);
+    if (values === undefined) form.set(name, [value]);
+    else values.push(value);
+  }
+  return form;
+}
+
+export class Params {
+  readonly #form: FormBody;
+
+  constructor(body: unknown) {
+    if (body === UNSUPPORTED_BODY) {
+      throw new InvalidRequest('the request body must be application/x-www-form-urlencoded (RFC 6749 §3.2)');
+    }
+    this.#form = body instanceof Map ? (body as FormBody) : new Map();
+  }
+
+  /** The single value of `name`, or undefined when absent or empty. */
+  get(name: string): string | undefined {
+    const values = this.#form.get(name);
+    if (values === undefined) return undefined;
+    if (values.length > 1) throw new InvalidRequest(`parameter "${name}" must not be repeated (RFC 6749 §3.2)`);
+    const [value] = values;
+    return value === '' ? undefined : value;
+  }
+
+  /** Every non-empty value of a parameter that may repeat (RFC 8707 `resource`). */
+  getAll(name: string): string[] {
+    return (this.#form.get(name) ?? []).filter((v) => v !== '');
+  }
+
+  require(name: string): string {
+    const value = this.get(name);
+    if (value === undefined) throw new InvalidRequest(`missing required parameter "${name}"`);
+    return value;
+  }
+
+  has(name: string): boolean {
+    return this.get(name) !== undefined;
+  }
+}
+
+/** RFC 6749 §3.3: scope = scope-token *( SP scope-token ), scope-token = 1*( %x21 / %x23-5B / %x5D-7E ). */
+export function parseScope(scope: string | undefined): string[] | undefined {
+  if (scope === undefined) return undefined;
+  const tokens = scope.split(' ');
+  if (tokens.some((t) => !/^[\x21\x23-\x5B\x5D-\x7E]+$/.test(t))) {
+    throw new InvalidScope('scope must be scope tokens separated by single spaces (RFC 6749 §3.3)');
+  }
+  return [...new Set(tokens)];
+}

@@ -1,0 +1,209 @@
+/**
+ * The protocol endpoints of every tenant (SPEC §2): token, introspection,
+ * revocation, discovery and JWKS. Each endpoint is a short pipeline of named steps.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { TenantContext, TenantRegistry } from '../domain/tenant-context.js';
+import type { TokenInspector, TokenIssuer } from '../domain/tokens.js';
+import { StoreUnavailableError } from '../store/errors.js';
+import type { ClientAuthenticator } from './client-auth/index.js';
+import type { AuthenticatedClient, ClientAuthRequest } from './client-auth/types.js';
+import {
+  InvalidRequest,
+  NotFound,
+  OAuthError,
+  ServerError,
+  TemporarilyUnavailable,
+  TooManyRequests,
+  UnauthorizedClient,
+  UnsupportedGrantType,
+} from './errors.js';
+import type { GrantHandler } from './grants/types.js';
+import { authorizationServerMetadata, type MetadataOptions } from './metadata.js';
+import { clientCertificateOf } from './mtls.js';
+import { Params, parseForm, UNSUPPORTED_BODY } from './params.js';
+import type { RateLimiter } from './rate-limit.js';
+
+export interface OAuthDependencies {
+  registry: TenantRegistry;
+  authenticator: ClientAuthenticator;
+  grants: readonly GrantHandler[];
+  issuer: TokenIssuer;
+  inspector: TokenInspector;
+  rateLimiter: RateLimiter;
+  publicUrl: string;
+  bodyLimit: number;
+  jwksMaxAge: number;
+  trustedProxies: readonly string[];
+  metadata: Omit<MetadataOptions, 'grantTypes' | 'authMethods'>;
+}
+
+type TenantRequest = FastifyRequest<{ Params: { tenant: string } }>;
+
+const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' } as const;
+
+export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies): Promise<void> {
+  const grantsByType = new Map(deps.grants.map((g) => [g.grantType, g]));
+  const metadataOptions: MetadataOptions = {
+    ...deps.metadata,
+    grantTypes: [...grantsByType.keys()],
+    authMethods: deps.authenticator.supportedMethods,
+  };
+
+  // Only form bodies are accepted; anything else is parsed into a marker so the
+  // endpoint can answer invalid_request instead of Fastify's 415.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: deps.bodyLimit }, (_req, body, done) => {
+    done(null, parseForm(body as string));
+  });
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: deps.bodyLimit }, (_req, _body, done) => {
+    done(null, UNSUPPORTED_BODY);
+  });
+  app.setErrorHandler((error, request, reply) => sendOAuthError(reply, toOAuthError(error, request)));
+  app.setNotFoundHandler((_request, reply) => sendOAuthError(reply, new NotFound('no such endpoint')));
+
+  async function tenantOf(request: TenantRequest): Promise<TenantContext> {
+    const tenant = await deps.registry.get(request.params.tenant);
+    if (tenant === null) throw new NotFound(`no tenant ${JSON.stringify(request.params.tenant)}`);
+    return tenant;
+  }
+
+  function authRequestOf(request: TenantRequest, tenant: TenantContext, params: Params, endpoint: string): ClientAuthRequest {
+    return {
+      tenant,
+      params,
+      authorization: request.headers.authorization,
+      certificate: clientCertificateOf(request.raw.socket, request.headers, deps.trustedProxies),
+      endpointUrl: `${tenant.issuer}/${endpoint}`,
+    };
+  }
+
+  async function authenticate(request: TenantRequest, tenant: TenantContext, params: Params, endpoint: string): Promise<AuthenticatedClient> {
+    return deps.authenticator.authenticate(authRequestOf(request, tenant, params, endpoint));
+  }
+
+  app.post<{ Params: { tenant: string } }>('/t/:tenant/token', async (request, reply) => {
+    const params = new Params(request.body);
+    const tenant = await tenantOf(request);
+    const grantType = params.require('grant_type');
+    const grant = grantsByType.get(grantType);
+    if (grant === undefined) throw new UnsupportedGrantType(`grant_type ${JSON.stringify(grantType)} is not supported`);
+    const client = grant.clientAuthentication === 'optional'
+      ? await deps.authenticator.authenticateIfPresented(authRequestOf(request, tenant, params, 'token'))
+      : await authenticate(request, tenant, params, 'token');
+    if (client !== null) {
+      const retryAfter = deps.rateLimiter.consume(`${tenant.tenant.id}:${client.client.clientId}`);
+      if (retryAfter > 0) throw new TooManyRequests(retryAfter);
+    }
+    const response = await grant.handle({ tenant, params, client, issuer: deps.issuer, inspector: deps.inspector });
+    return reply.headers(NO_STORE).send(response);
+  });
+
+  // RFC 7662 §2: a caller learns about a token only if it is the token's client or
+  // one of its API's introspectors; everything else is {"active": false}.
+  app.post<{ Params: { tenant: string } }>('/t/:tenant/introspect', async (request, reply) => {
+    const params = new Params(request.body);
+    const tenant = await tenantOf(request);
+    const caller = await authenticate(request, tenant, params, 'introspect');
+    const token = params.require('token');
+    params.get('token_type_hint');
+    const found = await deps.inspector.inspect(tenant, token);
+    reply.headers(NO_STORE);
+    if (found === null) return { active: false };
+    const { claims } = found;
+    const api = tenant.apisByIdentifier.get(claims.aud);
+    const mayKnow = claims.client_id === caller.client.clientId || (api?.introspectors.includes(caller.client.clientId) ?? false);
+    if (!mayKnow) return { active: false };
+    return { active: true, token_type: 'Bearer', ...claims };
+  });
+
+  // RFC 7009 §2: revoke our own tokens; unknown or invalid tokens get 200 all the same.
+  app.post<{ Params: { tenant: string } }>('/t/:tenant/revoke', async (request, reply) => {
+    const params = new Params(request.body);
+    const tenant = await tenantOf(request);
+    const caller = await authenticate(request, tenant, params, 'revoke');
+    const token = params.require('token');
+    params.get('token_type_hint');
+    const found = await deps.inspector.inspect(tenant, token);
+    if (found !== null) {
+      if (found.claims.client_id !== caller.client.clientId) {
+        throw new UnauthorizedClient('the token was not issued to this client (RFC 7009 §2.1)');
+      }
+      await deps.inspector.revoke(tenant, found);
+    }
+    return reply.headers(NO_STORE).send();
+  });
+
+  for (const path of ['/t/:tenant/token', '/t/:tenant/introspect', '/t/:tenant/revoke']) {
+    app.route<{ Params: { tenant: string } }>({
+      method: ['GET', 'PUT', 'DELETE', 'PATCH'],
+      url: path,
+      handler: async (_request, reply) => {
+        reply.header('Allow', 'POST');
+        return sendOAuthError(reply, new MethodNotAllowed('this endpoint accepts POST only'));
+      },
+    });
+  }
+
+  const metadataRoute = async (request: TenantRequest, reply: FastifyReply) => {
+    const tenant = await tenantOf(request);
+    reply.header('Cache-Control', `public, max-age=${deps.jwksMaxAge}`);
+    return authorizationServerMetadata(tenant, metadataOptions);
+  };
+  app.get('/t/:tenant/.well-known/openid-configuration', metadataRoute);
+  app.get('/t/:tenant/.well-known/oauth-authorization-server', metadataRoute);
+  // RFC 8414 §3: the well-known segment goes between host and issuer path.
+  app.get('/.well-known/oauth-authorization-server/t/:tenant', metadataRoute);
+  app.get('/.well-known/openid-configuration/t/:tenant', metadataRoute);
+
+  app.get<{ Params: { tenant: string } }>('/t/:tenant/jwks.json', async (request, reply) => {
+    const tenant = await tenantOf(request);
+    reply.header('Cache-Control', `public, max-age=${deps.jwksMaxAge}`);
+    reply.header('ETag', tenant.jwks.etag);
+    reply.type('application/jwk-set+json');
+    if (request.headers['if-none-match'] === tenant.jwks.etag) return reply.code(304).send();
+    return reply.send(tenant.jwks.body);
+  });
+}
+
+class MethodNotAllowed extends InvalidRequest {
+  override readonly status = 405;
+}
+
+function toOAuthError(error: unknown, request: FastifyRequest): OAuthError {
+  if (error instanceof OAuthError) return error;
+  if (error instanceof StoreUnavailableError) {
+    request.log.warn({ err: error }, 'store unavailable');
+    return new TemporarilyUnavailable();
+  }
+  const status = (error as { statusCode?: unknown }).statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const described = new InvalidRequest(clientErrorDescription(error as { code?: string; message: string }));
+    Object.defineProperty(described, 'status', { value: status === 415 ? 400 : status });
+    return described;
+  }
+  request.log.error({ err: error }, 'unexpected error at a protocol endpoint');
+  return new ServerError();
+}
+
+function clientErrorDescription(error: { code?: string; message: string }): string {
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return 'the request body is too large';
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return 'the Content-Length does not match the body';
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'the request body must be application/x-www-form-urlencoded';
+    default:
+      return 'the request could not be read';
+  }
+}
+
+export function sendOAuthError(reply: FastifyReply, error: OAuthError): FastifyReply {
+  return reply
+    .code(error.status)
+    .headers({ ...NO_STORE, ...error.headers })
+    .type('application/json; charset=utf-8')
+    .send(JSON.stringify(error.toJSON()));
+}
