@@ -9,7 +9,9 @@ import type { FetchLike } from './runtime.js';
  * dispatchers are not interchangeable; the global `fetch` otherwise.
  */
 export function defaultFetchFor(auth: ClientAuth): FetchLike {
-  return auth.dispatcher ? (undiciFetch as unknown as FetchLike) : globalThis.fetch;
+  if (auth.dispatcher) return undiciFetch as unknown as FetchLike;
+  // Looked up per call, so code that patches globalThis.fetch (test mocks, tracing) is honoured.
+  return (input, init) => globalThis.fetch(input, init);
 }
 
 /** Adds the strategy's dispatcher to a request init (undici-specific `dispatcher` field). */
