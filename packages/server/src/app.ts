@@ -23,6 +23,7 @@ import { ClientAuthenticator } from './oauth/client-auth/index.js';
 import { clientSecretBasic, clientSecretPost } from './oauth/client-auth/client-secret.js';
 import { clientCredentials } from './oauth/grants/client-credentials.js';
 import { jwtBearer } from './oauth/grants/jwt-bearer.js';
+import { tokenExchange } from './oauth/grants/token-exchange.js';
 import { RateLimiter } from './oauth/rate-limit.js';
 import { oauthRoutes } from './oauth/routes.js';
 import type { Store } from './store/types.js';
@@ -160,7 +161,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await oauthRoutes(scope, {
       registry,
       authenticator,
-      grants: [clientCredentials, jwtBearer({ clockTolerance: config.clientAssertion.clockTolerance })],
+      grants: [clientCredentials, jwtBearer({ clockTolerance: config.clientAssertion.clockTolerance }), tokenExchange],
       issuer,
       inspector,
       rateLimiter: new RateLimiter(config.rateLimit.tokenRequestsPerWindow, config.rateLimit.windowSeconds, now),

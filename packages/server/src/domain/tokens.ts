@@ -33,6 +33,8 @@ export interface IssueRequest {
   act?: Record<string, unknown>;
   /** RFC 8705 §3.1 certificate binding. */
   certificateThumbprint?: string;
+  /** Upper bound for `exp` (epoch seconds): an exchanged token never outlives its subject token. */
+  notAfter?: number;
 }
 
 export interface IssuedToken {
@@ -56,8 +58,8 @@ export class TokenIssuer {
 
   async issue(request: IssueRequest): Promise<IssuedToken> {
     const { tenant, client, api } = request;
-    const lifetime = this.lifetimeOf(tenant, client, api);
     const iat = Math.floor(this.now() / 1000);
+    const lifetime = Math.min(this.lifetimeOf(tenant, client, api), request.notAfter !== undefined ? request.notAfter - iat : Infinity);
     const scope = request.scopes.join(' ');
     const claims: AccessTokenClaims = {
       iss: tenant.issuer,
