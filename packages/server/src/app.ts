@@ -75,6 +75,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // One log line per request only at debug level: the token endpoint serves tens of thousands a second.
     logController: new LogController({ disableRequestLogging: config.logLevel !== 'debug' }),
     bodyLimit: config.http.bodyLimit,
+    // Unknown fields in a management request are an error, not silently dropped.
+    ajv: { customOptions: { removeAdditional: false } },
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     ...(options.https ? { https: options.https } : {}),
