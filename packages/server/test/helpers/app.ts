@@ -73,14 +73,14 @@ export async function createTestServer(options: { config?: ConfigInput; database
       payload: form(values),
     });
 
-  const tokens = new Map<string, string>();
+  const tokens = new Map<string, { token: string; expiresAt: number }>();
   const adminToken = async (scope = 'manage:read manage:write') => {
     const cached = tokens.get(scope);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined && cached.expiresAt > clock.now) return cached.token;
     const response = await post('admin', 'token', { grant_type: 'client_credentials', audience: 'urn:tessera:management', scope }, basic(admin.clientId, admin.clientSecret));
     if (response.statusCode !== 200) throw new Error(`admin token: ${response.statusCode} ${response.body}`);
-    const token = (response.json() as { access_token: string }).access_token;
-    tokens.set(scope, token);
+    const { access_token: token, expires_in: expiresIn } = response.json() as { access_token: string; expires_in: number };
+    tokens.set(scope, { token, expiresAt: clock.now + expiresIn * 1000 - 1000 });
     return token;
   };
 
