@@ -163,7 +163,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await oauthRoutes(scope, {
       registry,
       authenticator,
-      grants: [clientCredentials, jwtBearer({ clockTolerance: config.clientAssertion.clockTolerance }), tokenExchange],
+      grants: [clientCredentials, jwtBearer({ clockTolerance: config.clientAssertion.clockTolerance, now }), tokenExchange],
       issuer,
       inspector,
       rateLimiter: new RateLimiter(config.rateLimit.tokenRequestsPerWindow, config.rateLimit.windowSeconds, now),

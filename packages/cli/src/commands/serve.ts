@@ -1,0 +1,24 @@
+/** `tessera serve`: the authorization server (what `npm start` runs). */
+import { UsageError } from '../args.js';
+import type { Io } from '../io.js';
+
+export const SERVE_SUMMARY = 'run the authorization server';
+
+export async function serve(argv: readonly string[], io: Io): Promise<number> {
+  // Imported here so that management commands do not load the server and its drivers.
+  const server = await import('@tessera/server');
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.stdout(server.SERVE_USAGE);
+    return 0;
+  }
+  let input: Awaited<ReturnType<typeof server.parseServeArgs>>;
+  try {
+    input = await server.parseServeArgs([...argv], io.env);
+  } catch (error) {
+    // A TLS file that cannot be read is not a usage error.
+    if ((error as NodeJS.ErrnoException).code !== undefined) throw error;
+    throw new UsageError(error instanceof Error ? error.message : String(error), server.SERVE_USAGE);
+  }
+  await server.runUntilSignal(input);
+  return 0;
+}

@@ -1,0 +1,88 @@
+/** `tessera tenants create|list|get|delete`: independent issuers (SPEC §2). */
+import { connectionOptions } from '../args.js';
+import { type CommandGroup, CONNECTION_USAGE, seg, withApi } from '../command.js';
+import { printJson, printRecord, printTable } from '../output.js';
+
+interface Tenant {
+  id: string;
+  name: string;
+  signingAlg: string;
+  accessTokenLifetime: number | null;
+  issuer: string;
+  createdAt: number;
+}
+
+const SIGNING_ALGS = ['ES256', 'RS256', 'PS256', 'EdDSA'] as const;
+
+export const tenants: CommandGroup = {
+  name: 'tenants',
+  summary: 'Tenants: each one an independent issuer with its own clients, APIs, grants and keys.',
+  subcommands: {
+    create: {
+      summary: 'create a tenant',
+      usage: `Usage: tessera tenants create <id> [--name <name>] [--alg ES256|RS256|PS256|EdDSA] [--lifetime <seconds>]
+
+  <id>                 ^[a-z0-9][a-z0-9-]{0,62}$; the issuer becomes <url>/t/<id>
+  --name <name>        display name (default: the id)
+  --alg <alg>          signing algorithm of its keys (default ES256)
+  --lifetime <s>       default access-token lifetime, 60 to 86400 seconds
+${CONNECTION_USAGE}`,
+      options: { ...connectionOptions, name: { type: 'string' }, alg: { type: 'string' }, lifetime: { type: 'string' } },
+      async run(flags, io) {
+        const id = flags.positional(0, 'id');
+        flags.expectPositionals(1);
+        const alg = flags.choice('alg', SIGNING_ALGS);
+        const lifetime = flags.integer('lifetime', 60, 86_400);
+        const body = {
+          id,
+          ...(flags.string('name') !== undefined ? { name: flags.string('name') } : {}),
+          ...(alg !== undefined ? { signingAlg: alg } : {}),
+          ...(lifetime !== undefined ? { accessTokenLifetime: lifetime } : {}),
+        };
+        const tenant = await withApi(flags, io, (api) => api.post<Tenant>('/tenants', body));
+        if (flags.json) printJson(io, tenant);
+        else printRecord(io, tenant);
+      },
+    },
+    list: {
+      summary: 'list tenants',
+      usage: `Usage: tessera tenants list\n${CONNECTION_USAGE}`,
+      options: { ...connectionOptions },
+      async run(flags, io) {
+        flags.expectPositionals(0);
+        const page = await withApi(flags, io, (api) => api.get<{ items: Tenant[]; nextCursor: string | null }>('/tenants'));
+        if (flags.json) return printJson(io, page);
+        printTable(io, page.items, [
+          { header: 'ID', value: (t) => t.id },
+          { header: 'NAME', value: (t) => t.name },
+          { header: 'ALG', value: (t) => t.signingAlg },
+          { header: 'ISSUER', value: (t) => t.issuer },
+        ]);
+      },
+    },
+    get: {
+      summary: 'show a tenant',
+      usage: `Usage: tessera tenants get <id>\n${CONNECTION_USAGE}`,
+      options: { ...connectionOptions },
+      async run(flags, io) {
+        const id = flags.positional(0, 'id');
+        flags.expectPositionals(1);
+        const tenant = await withApi(flags, io, (api) => api.get<Tenant>(`/tenants/${seg(id)}`));
+        if (flags.json) printJson(io, tenant);
+        else printRecord(io, tenant);
+      },
+    },
+    delete: {
+      summary: 'delete a tenant and everything in it',
+      usage: `Usage: tessera tenants delete <id>\n${CONNECTION_USAGE}`,
+      options: { ...connectionOptions },
+      async run(flags, io) {
+        const id = flags.positional(0, 'id');
+        flags.expectPositionals(1);
+        await withApi(flags, io, (api) => api.delete(`/tenants/${seg(id)}`));
+        if (flags.json) printJson(io, { deleted: true, id });
+        else io.stdout(`Deleted tenant ${id}\n`);
+      },
+    },
+  },
+};
