@@ -15,7 +15,7 @@ export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 type KeySet = ReturnType<typeof createRemoteJWKSet>;
 
-export function jwtBearer(options: { clockTolerance: number }): GrantHandler & { clientAuthentication: 'optional' } {
+export function jwtBearer(options: { clockTolerance: number; now: () => number }): GrantHandler & { clientAuthentication: 'optional' } {
   const keySets = new Map<string, { source: string; keys: KeySet }>();
 
   function keySetOf(federation: Federation): KeySet {
@@ -46,6 +46,7 @@ export function jwtBearer(options: { clockTolerance: number }): GrantHandler & {
             audience: federation.audience ?? [tenant.issuer, `${tenant.issuer}/token`],
             algorithms: [...ACCEPTED_ASYMMETRIC_ALGS],
             clockTolerance: options.clockTolerance,
+            currentDate: new Date(options.now()),
             requiredClaims: ['exp', 'sub'],
           }));
         } catch (error) {
