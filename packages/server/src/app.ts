@@ -21,6 +21,8 @@ import { TokenInspector, TokenIssuer } from './domain/tokens.js';
 import { managementRoutes } from './manage/routes.js';
 import { ClientAuthenticator } from './oauth/client-auth/index.js';
 import { clientSecretBasic, clientSecretPost } from './oauth/client-auth/client-secret.js';
+import { ClientKeys } from './oauth/client-auth/client-keys.js';
+import { privateKeyJwt } from './oauth/client-auth/private-key-jwt.js';
 import { clientCredentials } from './oauth/grants/client-credentials.js';
 import { jwtBearer } from './oauth/grants/jwt-bearer.js';
 import { tokenExchange } from './oauth/grants/token-exchange.js';
@@ -93,7 +95,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const issuer = new TokenIssuer(store, config.tokens.defaultLifetime, now);
   const inspector = new TokenInspector(store, now);
   const secretUsage = new SecretUsageTracker(store, now);
-  const authenticator = new ClientAuthenticator([clientSecretBasic(secretUsage), clientSecretPost(secretUsage)]);
+  const clientKeys = new ClientKeys({ now });
+  const authenticator = new ClientAuthenticator([
+    clientSecretBasic(secretUsage),
+    clientSecretPost(secretUsage),
+    privateKeyJwt({ store, keys: clientKeys, now, ...config.clientAssertion }),
+  ]);
   const timers: NodeJS.Timeout[] = [];
 
   const tessera: Tessera = {
