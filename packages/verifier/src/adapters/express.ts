@@ -1,5 +1,5 @@
 /**
- * Express middleware (Express 4 and 5): `app.get('/orders', requireAuth(verifier, { scopes: 'orders:read' }), handler)`.
+ * Express middleware (tested with Express 5): `app.get('/orders', requireAuth(verifier, { scopes: 'orders:read' }), handler)`.
  * The claims are at `req.auth`. Failures are answered here, per RFC 6750 §3, without
  * reaching the app's error handler.
  *

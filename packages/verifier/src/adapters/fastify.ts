@@ -1,5 +1,5 @@
 /**
- * Fastify (v4 and v5), two ways:
+ * Fastify (tested with v5), two ways:
  *
  * - a preHandler per route: `{ preHandler: fastifyRequireAuth(verifier, { scopes: 'orders:read' }) }`;
  * - a plugin that decorates the instance:
