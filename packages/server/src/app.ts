@@ -10,6 +10,7 @@ import type { MasterKey } from './crypto/master-key.js';
 import { ApiService } from './domain/apis.js';
 import { type BootstrapResult, bootstrap } from './domain/bootstrap.js';
 import { ClientService } from './domain/clients.js';
+import { ConsoleSignIn } from './domain/console.js';
 import type { DomainContext } from './domain/context.js';
 import { FederationService } from './domain/federations.js';
 import { GrantService } from './domain/grants.js';
@@ -18,6 +19,7 @@ import { SecretUsageTracker } from './domain/secret-usage.js';
 import { TenantRegistry } from './domain/tenant-context.js';
 import { TenantService } from './domain/tenants.js';
 import { TokenInspector, TokenIssuer } from './domain/tokens.js';
+import { consoleRoutes } from './manage/console.js';
 import { managementRoutes } from './manage/routes.js';
 import { ClientAuthenticator } from './oauth/client-auth/index.js';
 import { clientSecretBasic, clientSecretPost } from './oauth/client-auth/client-secret.js';
@@ -199,6 +201,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       maxPageSize: defaults.management.maxPageSize,
     });
   }, { prefix: '/manage/v1' });
+
+  await app.register(async (scope) => {
+    scope.setErrorHandler((error, request, reply) => {
+      const status = (error as { statusCode?: number }).statusCode;
+      if (typeof status === 'number' && status >= 400 && status < 500) return reply.code(status).send({ error: 'invalid_request', message: error instanceof Error ? error.message : 'invalid request' });
+      request.log.error({ err: error }, 'unexpected error in the console');
+      return reply.code(500).send({ error: 'server_error', message: 'unexpected error; see the server log' });
+    });
+    await consoleRoutes(scope, { signIn: new ConsoleSignIn(store, registry, issuer, now) });
+  });
 
   return app;
 }

@@ -9,6 +9,7 @@ import { defaults } from '../config/defaults.js';
 import { hashPassword } from '../crypto/passwords.js';
 import { ApiService } from './apis.js';
 import { ClientService } from './clients.js';
+import { CONSOLE_CLIENT_META } from './console.js';
 import type { DomainContext } from './context.js';
 import { GrantService } from './grants.js';
 import { TenantService } from './tenants.js';
@@ -39,6 +40,12 @@ export async function bootstrap(ctx: DomainContext): Promise<BootstrapResult | n
     }, ACTOR);
     const client = await new ClientService(txCtx).create(adminTenant, { name: 'Bootstrap admin' }, ACTOR);
     await new GrantService(txCtx).create(adminTenant, { clientId: client.clientId, audience, scopes: ['manage:read', 'manage:write'] }, ACTOR);
+    // The console's own client: never authenticates itself (its secret is dropped here);
+    // console sign-in issues its short-lived tokens (domain/console.ts).
+    const consoleClient = await new ClientService(txCtx).create(adminTenant, { name: 'Tessera console', accessTokenLifetime: 900 }, ACTOR);
+    await new GrantService(txCtx).create(adminTenant, { clientId: consoleClient.clientId, audience, scopes: ['manage:read', 'manage:write'] }, ACTOR);
+    for (const secret of consoleClient.secrets) await tx.deleteClientSecret(adminTenant, consoleClient.clientId, secret.id);
+    await tx.setMeta(CONSOLE_CLIENT_META, consoleClient.clientId);
     const consolePassword = randomBytes(18).toString('base64url');
     await tx.createConsoleUser({ username: 'admin', passwordHash: await hashPassword(consolePassword), createdAt: ctx.now() });
     if (client.clientSecret === undefined) throw new Error('bootstrap admin client has no secret');

@@ -12,6 +12,8 @@ export const MANAGE_WRITE = 'manage:write';
 
 export interface ManagementCaller {
   clientId: string;
+  /** Who acts: the client itself, or the console user a console token was issued for. */
+  actor: string;
   scopes: ReadonlySet<string>;
 }
 
@@ -48,7 +50,7 @@ export function managementAuth(deps: { registry: TenantRegistry; inspector: Toke
       await challenge(reply, 403, 'insufficient_scope', `this operation needs the ${needed} scope`, needed);
       return null;
     }
-    const caller = { clientId: found.claims.client_id, scopes };
+    const caller = { clientId: found.claims.client_id, actor: found.claims.sub, scopes };
     request.caller = caller;
     return caller;
   };

@@ -47,7 +47,7 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   const write: preHandlerAsyncHookHandler = async (request, reply) => {
     await requireScope(request, reply, MANAGE_WRITE);
   };
-  const actor = (request: FastifyRequest) => request.caller?.clientId ?? 'unknown';
+  const actor = (request: FastifyRequest) => request.caller?.actor ?? 'unknown';
   const errors = { 400: S.ErrorBody, 401: S.ErrorBody, 403: S.ErrorBody, 404: S.ErrorBody, 409: S.ErrorBody, 422: S.ErrorBody };
   const security = [{ bearerAuth: [] }];
 

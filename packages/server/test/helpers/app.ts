@@ -24,6 +24,7 @@ export interface TestServer {
   /** The frozen clock (epoch ms); advance with `clock.advance(ms)`. */
   clock: { now: number; advance(ms: number): void };
   admin: { clientId: string; clientSecret: string };
+  console: { user: string; password: string };
   /** A management token with manage:read and manage:write. */
   adminToken(scope?: string): Promise<string>;
   /** Calls the management API as the bootstrap admin; returns status and parsed JSON. */
@@ -64,6 +65,7 @@ export async function createTestServer(options: { config?: ConfigInput; database
   const boot = await app.tessera.bootstrap();
   if (boot === null) throw new Error('test store was already bootstrapped');
   const admin = { clientId: boot.adminClientId, clientSecret: boot.adminClientSecret };
+  const consoleUser = { user: boot.consoleUser, password: boot.consolePassword };
 
   const post: TestServer['post'] = (tenant, endpoint, values, headers = {}) =>
     app.inject({
@@ -99,6 +101,7 @@ export async function createTestServer(options: { config?: ConfigInput; database
     store,
     clock,
     admin,
+    console: consoleUser,
     adminToken,
     manage,
     post,

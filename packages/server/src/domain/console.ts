@@ -1,0 +1,65 @@
+/**
+ * Console sign-in: a console user's password buys a short-lived management access
+ * token, issued by the admin tenant to the console client with the user as `sub`, so
+ * the console calls the same management API as everyone else and the audit log names
+ * the person.
+ */
+import { defaults } from '../config/defaults.js';
+import { verifyPassword } from '../crypto/passwords.js';
+import type { Store } from '../store/types.js';
+import type { TenantRegistry } from './tenant-context.js';
+import type { IssuedToken, TokenIssuer } from './tokens.js';
+
+export const CONSOLE_CLIENT_META = 'console_client_id';
+const MAX_FAILURES_PER_MINUTE = 10;
+
+export class ConsoleSignIn {
+  readonly #failures = new Map<string, { count: number; since: number }>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly registry: TenantRegistry,
+    private readonly issuer: TokenIssuer,
+    private readonly now: () => number,
+  ) {}
+
+  /** Null for a wrong user or password; throws TooManyAttempts when a source keeps failing. */
+  async signIn(username: string, password: string, source: string): Promise<IssuedToken | null> {
+    this.#guard(source);
+    const user = await this.store.getConsoleUser(username);
+    // Hash even for an unknown user, so timing does not tell which users exist.
+    const valid = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
+    if (user === null || !valid) {
+      this.#fail(source);
+      return null;
+    }
+    const clientId = await this.store.getMeta(CONSOLE_CLIENT_META);
+    const tenant = await this.registry.get(defaults.management.adminTenant);
+    const client = clientId === null ? undefined : tenant?.clients.get(clientId);
+    const api = tenant?.apisByIdentifier.get(defaults.management.audience);
+    if (tenant == null || client === undefined || api === undefined || client.disabled) return null;
+    return this.issuer.issue({ tenant, client, api, scopes: ['manage:read', 'manage:write'], subject: `console:${user.username}` });
+  }
+
+  #guard(source: string): void {
+    const entry = this.#failures.get(source);
+    if (entry !== undefined && this.now() - entry.since < 60_000 && entry.count >= MAX_FAILURES_PER_MINUTE) {
+      throw new TooManyAttempts(Math.ceil((entry.since + 60_000 - this.now()) / 1000));
+    }
+  }
+
+  #fail(source: string): void {
+    const entry = this.#failures.get(source);
+    if (entry === undefined || this.now() - entry.since >= 60_000) this.#failures.set(source, { count: 1, since: this.now() });
+    else entry.count += 1;
+  }
+}
+
+export class TooManyAttempts extends Error {
+  constructor(readonly retryAfterSeconds: number) {
+    super('too many failed sign-in attempts');
+  }
+}
+
+// A valid scrypt hash of a random value nobody knows.
+const DUMMY_HASH = 'scrypt$32768$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';

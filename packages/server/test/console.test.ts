@@ -1,0 +1,53 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestServer, type TestServer } from './helpers/app.js';
+
+let t: TestServer;
+beforeAll(async () => {
+  t = await createTestServer();
+});
+afterAll(() => t.close());
+
+const login = (username: string, password: string, ip = '127.0.0.1') =>
+  t.app.inject({ method: 'POST', url: '/console/login', payload: { username, password }, remoteAddress: ip });
+
+describe('web console', () => {
+  it('serves its page with a strict Content-Security-Policy', async () => {
+    const redirect = await t.app.inject({ method: 'GET', url: '/console' });
+    expect(redirect.statusCode).toBe(302);
+    const page = await t.app.inject({ method: 'GET', url: '/console/' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toContain('text/html');
+    expect(page.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(page.body).toContain('/console/app.js');
+    expect((await t.app.inject({ method: 'GET', url: '/console/app.js' })).headers['content-type']).toContain('javascript');
+    expect((await t.app.inject({ method: 'GET', url: '/console/..%2Fpackage.json' })).statusCode).toBe(404);
+  });
+
+  it('signs the console user in with a short-lived management token; the audit log names the user', async () => {
+    const res = await login(t.console.user, t.console.password);
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['cache-control']).toBe('no-store');
+    const { access_token: token, expires_in: expiresIn } = res.json();
+    expect(expiresIn).toBe(900);
+    const created = await t.app.inject({ method: 'POST', url: '/manage/v1/tenants', headers: { authorization: `Bearer ${token}` }, payload: { id: 'from-console' } });
+    expect(created.statusCode).toBe(201);
+    const audit = await t.manage('GET', '/tenants/from-console/audit?action=tenant.create');
+    expect(audit.body.items[0].actor).toBe(`console:${t.console.user}`);
+  });
+
+  it('refuses a wrong password or user alike, and slows down guessing', async () => {
+    const wrong = await login(t.console.user, 'nope', '10.0.0.9');
+    expect(wrong.statusCode).toBe(401);
+    expect(wrong.json()).toEqual((await login('ghost', 'nope', '10.0.0.9')).json());
+    for (let i = 0; i < 10; i++) await login(t.console.user, 'nope', '10.0.0.9');
+    const limited = await login(t.console.user, t.console.password, '10.0.0.9');
+    expect(limited.statusCode).toBe(429);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect((await login(t.console.user, t.console.password, '10.0.0.10')).statusCode).toBe(200);
+  });
+
+  it('rejects malformed sign-in bodies with 400', async () => {
+    const res = await t.app.inject({ method: 'POST', url: '/console/login', payload: { username: 'admin' } });
+    expect(res.statusCode).toBe(400);
+  });
+});
