@@ -25,6 +25,7 @@ import { ClientAuthenticator } from './oauth/client-auth/index.js';
 import { clientSecretBasic, clientSecretPost } from './oauth/client-auth/client-secret.js';
 import { ClientKeys } from './oauth/client-auth/client-keys.js';
 import { privateKeyJwt } from './oauth/client-auth/private-key-jwt.js';
+import { tlsClientAuth } from './oauth/client-auth/tls-client-auth.js';
 import { clientCredentials } from './oauth/grants/client-credentials.js';
 import { jwtBearer } from './oauth/grants/jwt-bearer.js';
 import { tokenExchange } from './oauth/grants/token-exchange.js';
@@ -98,11 +99,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const inspector = new TokenInspector(store, now);
   const secretUsage = new SecretUsageTracker(store, now);
   const clientKeys = new ClientKeys({ now });
-  const authenticator = new ClientAuthenticator([
-    clientSecretBasic(secretUsage),
-    clientSecretPost(secretUsage),
-    privateKeyJwt({ store, keys: clientKeys, now, ...config.clientAssertion }),
-  ]);
+  // RFC 8705 needs a client certificate: from our own TLS listener or a trusted proxy.
+  const mtlsBaseUrl = config.tls !== null || config.trustedProxies.length > 0 ? (config.mtlsPublicUrl ?? config.publicUrl) : null;
+  const authenticator = new ClientAuthenticator(
+    [clientSecretBasic(secretUsage), clientSecretPost(secretUsage), privateKeyJwt({ store, keys: clientKeys, now, mtlsBaseUrl, ...config.clientAssertion })],
+    mtlsBaseUrl !== null ? [tlsClientAuth({ keys: clientKeys })] : [],
+  );
   const timers: NodeJS.Timeout[] = [];
 
   const tessera: Tessera = {
@@ -180,7 +182,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       bodyLimit: config.http.bodyLimit,
       jwksMaxAge: config.jwks.maxAge,
       trustedProxies: config.trustedProxies,
-      metadata: { mtlsBaseUrl: null, mtlsEnabled: config.tls !== null || config.trustedProxies.length > 0 },
+      metadata: { mtlsBaseUrl, mtlsEnabled: mtlsBaseUrl !== null },
     });
   });
 

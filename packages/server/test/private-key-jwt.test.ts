@@ -14,7 +14,7 @@ import { ASSERTION_NOT_VERIFIED, JWT_BEARER_ASSERTION_TYPE } from '../src/oauth/
 import type { Client } from '../src/store/types.js';
 import { createTestServer, PUBLIC_URL, type TestServer } from './helpers/app.js';
 
-type PrivateKey = CryptoKey;
+type PrivateKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
 
 interface KeyPair {
   kid: string;

@@ -22,6 +22,11 @@ export interface ServerConfig {
   tls: { cert: string; key: string; clientCa: string | null } | null;
   /** Addresses of TLS-terminating proxies whose forwarded client certificate is trusted. */
   trustedProxies: string[];
+  /**
+   * Base URL of the mTLS endpoint aliases (RFC 8705 §5) when clients must reach mTLS
+   * at another host than the public URL (a separate proxy listener); null: the public URL.
+   */
+  mtlsPublicUrl: string | null;
   /** Whether to log requests (pino). */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
 }
@@ -65,8 +70,12 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
     clientAssertion: { ...defaults.clientAssertion, ...input.clientAssertion },
     tls: input.tls ?? null,
     trustedProxies: input.trustedProxies ?? [],
+    mtlsPublicUrl: input.mtlsPublicUrl == null ? null : input.mtlsPublicUrl.replace(/\/+$/, ''),
     logLevel: input.logLevel ?? 'info',
   };
+  if (config.mtlsPublicUrl !== null && !/^https:\/\/[^/?#]+(?:\/[^?#]*)?$/.test(config.mtlsPublicUrl)) {
+    throw new Error('the mTLS public URL must be an https:// URL without a query or fragment');
+  }
   const { minLifetime, maxLifetime, defaultLifetime } = config.tokens;
   if (!(minLifetime <= defaultLifetime && defaultLifetime <= maxLifetime)) {
     throw new Error('tokens.defaultLifetime must lie between tokens.minLifetime and tokens.maxLifetime');
