@@ -6,7 +6,7 @@ import Fastify from 'fastify';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVerifier, errorResponse, extractBearerToken, fastifyAuth, fastifyRequireAuth, httpAuthenticator, InvalidRequestError, requireAuth } from '@tessera/verifier';
-import type { AccessTokenClaims, AuthOptions, FastifyPreHandler, Verifier } from '@tessera/verifier';
+import type { AccessTokenClaims, AuthenticatedRequest, AuthOptions, FastifyPreHandler, Verifier } from '@tessera/verifier';
 import { AUDIENCE, startIssuer } from './issuer.js';
 import type { TestIssuer } from './issuer.js';
 
@@ -54,10 +54,10 @@ async function startExpress(v: Verifier): Promise<{ url: string; close: () => Pr
   const app = express();
   app.use(express.urlencoded({ extended: false }));
   app.get('/orders', requireAuth(v, { scopes: ['orders:read'] }), (req, res) => {
-    res.json(ordersHandlerBody((req as unknown as { auth?: AccessTokenClaims }).auth));
+    res.json(ordersHandlerBody((req as unknown as AuthenticatedRequest).auth));
   });
   app.post('/orders', requireAuth(v, { scopes: 'orders:write' }), (req, res) => {
-    res.json(ordersHandlerBody((req as unknown as { auth?: AccessTokenClaims }).auth));
+    res.json(ordersHandlerBody((req as unknown as AuthenticatedRequest).auth));
   });
   app.get('/admin', requireAuth(v, { scopes: ['admin'] }), (_req, res) => { res.json({}); });
   const server = createServer(app);

@@ -11,20 +11,23 @@ import type { Verifier } from '../verify.js';
 import { authorize, errorResponse, realmOf, writeErrorResponse } from './bearer.js';
 import type { AuthOptions } from './bearer.js';
 
-/** What the middleware adds to an Express request. */
+/** An Express request after the middleware: cast to it, or augment Express's Request with `auth`. */
 export interface AuthenticatedRequest extends IncomingMessage {
-  auth?: Readonly<AccessTokenClaims>;
-  body?: unknown;
+  auth: Readonly<AccessTokenClaims>;
 }
 
-export type ExpressMiddleware = (req: AuthenticatedRequest, res: ServerResponse, next: (error?: unknown) => void) => void;
+/**
+ * The request type does not declare `auth` so that the middleware fits Express's
+ * RequestHandler whatever else augments Request (express-oauth2-jwt-bearer declares its own `auth`).
+ */
+export type ExpressMiddleware = (req: IncomingMessage & { body?: unknown }, res: ServerResponse, next: (error?: unknown) => void) => void;
 
 export function requireAuth(verifier: Verifier, options: AuthOptions = {}): ExpressMiddleware {
   const realm = realmOf(verifier, options);
   return (req, res, next) => {
     authorize(verifier, req, req.body, options).then(
       (claims) => {
-        req.auth = claims;
+        (req as Partial<AuthenticatedRequest>).auth = claims;
         next();
       },
       (error: unknown) => {
