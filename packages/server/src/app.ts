@@ -200,7 +200,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       federations: tessera.federations,
       adminTenant: defaults.management.adminTenant,
       audience: defaults.management.audience,
-      maxPageSize: defaults.management.maxPageSize,
     });
   }, { prefix: '/manage/v1' });
 

@@ -47,7 +47,7 @@ export class ApiService {
 
   async list(tenantId: string, page: { limit?: number; cursor?: string | null }): Promise<Page<Api>> {
     await this.#requireTenant(tenantId);
-    return this.ctx.store.listApis(tenantId, { limit: clampPageSize(undefined, page.limit), cursor: page.cursor ?? null });
+    return this.ctx.store.listApis(tenantId, { limit: clampPageSize(page.limit), cursor: page.cursor ?? null });
   }
 
   async get(tenantId: string, id: string): Promise<Api> {

@@ -101,7 +101,7 @@ export class ClientService {
 
   async list(tenantId: string, page: { limit?: number; cursor?: string | null }): Promise<Page<ClientView>> {
     await this.#requireTenant(tenantId);
-    const result = await this.ctx.store.listClients(tenantId, { limit: clampPageSize(undefined, page.limit), cursor: page.cursor ?? null });
+    const result = await this.ctx.store.listClients(tenantId, { limit: clampPageSize(page.limit), cursor: page.cursor ?? null });
     const items = await Promise.all(result.items.map(async (c) => this.view(c, await this.ctx.store.listClientSecrets(tenantId, c.clientId))));
     return { items, nextCursor: result.nextCursor };
   }

@@ -1,4 +1,5 @@
 import type { ServerConfig } from '../config/config.js';
+import { defaults } from '../config/defaults.js';
 import type { Store } from '../store/types.js';
 import type { KeyService } from './keys.js';
 import type { TenantRegistry } from './tenant-context.js';
@@ -17,9 +18,9 @@ export function issuerOf(config: ServerConfig, tenantId: string): string {
   return `${config.publicUrl}/t/${tenantId}`;
 }
 
-export function clampPageSize(config: { management: { maxPageSize: number; defaultPageSize: number } } | undefined, limit: number | undefined): number {
-  const max = config?.management.maxPageSize ?? 200;
-  const fallback = config?.management.defaultPageSize ?? 50;
-  if (limit === undefined || !Number.isInteger(limit) || limit < 1) return fallback;
-  return Math.min(limit, max);
+/** A list request's page size: the default when absent, never above the maximum. */
+export function clampPageSize(limit: number | undefined): number {
+  const { maxPageSize, defaultPageSize } = defaults.management;
+  if (limit === undefined || !Number.isInteger(limit) || limit < 1) return defaultPageSize;
+  return Math.min(limit, maxPageSize);
 }

@@ -49,7 +49,7 @@ export class GrantService {
 
   async list(tenantId: string, filter: { clientId?: string; audience?: string }, page: { limit?: number; cursor?: string | null }): Promise<Page<Grant>> {
     if ((await this.ctx.store.getTenant(tenantId)) === null) throw new NotFoundError('tenant', tenantId);
-    return this.ctx.store.listGrants(tenantId, filter, { limit: clampPageSize(undefined, page.limit), cursor: page.cursor ?? null });
+    return this.ctx.store.listGrants(tenantId, filter, { limit: clampPageSize(page.limit), cursor: page.cursor ?? null });
   }
 
   async get(tenantId: string, id: string): Promise<Grant> {

@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { ApiService } from '../domain/apis.js';
 import type { ClientService } from '../domain/clients.js';
+import { clampPageSize } from '../domain/context.js';
 import { DomainError } from '../domain/errors.js';
 import type { FederationService } from '../domain/federations.js';
 import type { GrantService } from '../domain/grants.js';
@@ -30,7 +31,6 @@ export interface ManagementDependencies {
   federations: FederationService;
   adminTenant: string;
   audience: string;
-  maxPageSize: number;
 }
 
 type P<T extends 'tenant' | 'item' | 'secret'> = T extends 'tenant'
@@ -214,7 +214,7 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   }, async (request) => {
     await deps.tenants.require(request.params.tenant);
     const { limit, ...filters } = request.query;
-    return deps.store.listAudit(request.params.tenant, { ...filters, limit: Math.min(limit ?? 50, deps.maxPageSize) });
+    return deps.store.listAudit(request.params.tenant, { ...filters, limit: clampPageSize(limit) });
   });
 }
 
