@@ -24,6 +24,7 @@ export const SERVE_USAGE = `Usage: tessera serve [options]
   --tls-key <file>      TESSERA_TLS_KEY       and this key (PEM)
   --tls-client-ca <file> TESSERA_TLS_CLIENT_CA request client certificates (RFC 8705), trusting this CA
   --trusted-proxy <ip>  TESSERA_TRUSTED_PROXIES  (comma-separated) accept X-Client-Cert from these proxies
+  --rate-limit <n>      TESSERA_RATE_LIMIT    token requests per client per minute (default 0: unlimited)
   TESSERA_MASTER_KEY    base64 of 32 random bytes that encrypt signing keys at rest
 `;
 
@@ -49,6 +50,7 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
       'tls-key': { type: 'string' },
       'tls-client-ca': { type: 'string' },
       'trusted-proxy': { type: 'string', multiple: true },
+      'rate-limit': { type: 'string' },
     },
     strict: true,
   });
@@ -63,6 +65,8 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
   const keyFile = pick(values['tls-key'], 'TESSERA_TLS_KEY');
   const caFile = pick(values['tls-client-ca'], 'TESSERA_TLS_CLIENT_CA');
   if ((certFile === undefined) !== (keyFile === undefined)) throw new Error('--tls-cert and --tls-key go together');
+  const rateLimit = pick(values['rate-limit'], 'TESSERA_RATE_LIMIT');
+  if (rateLimit !== undefined && !/^\d+$/.test(rateLimit)) throw new Error(`--rate-limit must be a whole number, got ${JSON.stringify(rateLimit)}`);
   const proxies = values['trusted-proxy'] ?? (env['TESSERA_TRUSTED_PROXIES'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const input: ConfigInput = {
     ...(port !== undefined ? { port: Number(port) } : {}),
@@ -73,6 +77,7 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
     ...(logLevel !== undefined ? { logLevel: logLevel as ServerConfig['logLevel'] } : {}),
     ...(env['TESSERA_MASTER_KEY'] ? { masterKey: env['TESSERA_MASTER_KEY'] } : {}),
     trustedProxies: proxies,
+    ...(rateLimit !== undefined ? { rateLimit: { tokenRequestsPerWindow: Number(rateLimit), windowSeconds: 60 } } : {}),
   };
   if (certFile !== undefined && keyFile !== undefined) {
     input.tls = {

@@ -249,3 +249,23 @@ describe('secrets', () => {
     expect(stored[0]?.hash).not.toContain(setup.clientSecret);
   });
 });
+
+describe('rate limiting', () => {
+  it('answers 429 with Retry-After once a client exceeds its limit', async () => {
+    const limited = await createTestServer({ config: { rateLimit: { tokenRequestsPerWindow: 2, windowSeconds: 60 } } });
+    try {
+      const setup = await limited.setupClient('default');
+      const ask = () => limited.post('default', 'token', { grant_type: 'client_credentials' }, basic(setup.clientId, setup.clientSecret));
+      expect((await ask()).statusCode).toBe(200);
+      expect((await ask()).statusCode).toBe(200);
+      const third = await ask();
+      expect(third.statusCode).toBe(429);
+      expect(Number(third.headers['retry-after'])).toBeGreaterThan(0);
+      expect(third.json().error_description).toBeDefined();
+      limited.clock.advance(60_000);
+      expect((await ask()).statusCode).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+});
