@@ -53,6 +53,7 @@ function ordersHandlerBody(claims: Readonly<AccessTokenClaims> | null | undefine
 async function startExpress(v: Verifier): Promise<{ url: string; close: () => Promise<void> }> {
   const app = express();
   app.use(express.urlencoded({ extended: false }));
+  app.use(express.json());
   app.get('/orders', requireAuth(v, { scopes: ['orders:read'] }), (req, res) => {
     res.json(ordersHandlerBody((req as unknown as AuthenticatedRequest).auth));
   });
@@ -133,6 +134,7 @@ for (const adapter of adapters) {
       const answer = await send(`${server.url}/orders`);
       expect(answer.status).toBe(401);
       expect(answer.headers['www-authenticate']).toBe(`Bearer ${REALM}`);
+      expect(answer.body).toEqual({ error: 'unauthorized', error_description: 'The request has no access token' });
     });
 
     it('RFC 6750 §3.1: another authentication scheme counts as no token (401, no error code)', async () => {
@@ -193,6 +195,15 @@ for (const adapter of adapters) {
           method: 'POST',
           headers: { 'content-type': 'application/x-www-form-urlencoded' },
           body: `access_token=${await issuer.sign()}`,
+        });
+        expect(answer.status).toBe(200);
+      });
+
+      it('a JSON body field named access_token is not a credential', async () => {
+        const answer = await send(`${server.url}/orders`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${await issuer.sign()}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ access_token: 'stored-for-later' }),
         });
         expect(answer.status).toBe(200);
       });

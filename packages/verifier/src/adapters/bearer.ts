@@ -83,13 +83,15 @@ export function extractBearerToken(request: RequestLike, body?: unknown): string
   return token;
 }
 
-/** RFC 6750 §2.2: `access_token` in an application/x-www-form-urlencoded body of a request that has a body. */
+/**
+ * RFC 6750 §2.2: `access_token` in an application/x-www-form-urlencoded body of a request
+ * whose method has a body. Other bodies are the application's business: a JSON field that
+ * happens to be called access_token is not a credential.
+ */
 function formBodyToken(request: RequestLike, body: unknown): string | undefined {
   if (typeof body !== 'object' || body === null || !('access_token' in body)) return undefined;
   const contentType = request.headers['content-type'] ?? '';
-  if (!/^application\/x-www-form-urlencoded\s*(;|$)/i.test(contentType) || request.method === 'GET') {
-    throw new InvalidRequestError('a body access_token is only accepted in an application/x-www-form-urlencoded body (RFC 6750 §2.2)');
-  }
+  if (!/^application\/x-www-form-urlencoded\s*(;|$)/i.test(contentType) || request.method === 'GET') return undefined;
   const value = (body as { access_token: unknown }).access_token;
   if (typeof value !== 'string' || !B64TOKEN.test(value)) throw new InvalidRequestError('the body access_token is not one b64token');
   return value;
@@ -160,7 +162,8 @@ export function errorResponse(error: unknown, realm: string): ErrorResponse {
   return {
     status: error.status,
     headers,
-    body: { error: error.bearerError ?? 'invalid_request', error_description: description },
+    // No token: the challenge carries no error code (§3.1); the body still needs a name.
+    body: { error: error.bearerError ?? 'unauthorized', error_description: description },
   };
 }
 
