@@ -4,7 +4,7 @@
  * under `<url>/manage/v1` with `Authorization: Bearer`.
  */
 import { readFile } from 'node:fs/promises';
-import { clientSecretBasic, createTokenClient, type TokenClient } from '@tessera/client';
+import type { TokenClient } from '@tessera/client';
 import { UsageError, type Flags } from './args.js';
 import type { Io } from './io.js';
 
@@ -104,8 +104,10 @@ export async function connect(flags: Flags, io: Io, fetchImpl: typeof fetch = fe
   return createManagementApi({ url, admin, fetch: fetchImpl });
 }
 
-export function createManagementApi(options: { url: string; admin: AdminCredentials; fetch?: typeof fetch }): ManagementApi {
+export async function createManagementApi(options: { url: string; admin: AdminCredentials; fetch?: typeof fetch }): Promise<ManagementApi> {
   const { url, admin } = options;
+  // Loaded on use, so that --help and usage errors answer at once.
+  const { clientSecretBasic, createTokenClient } = await import('@tessera/client');
   const fetchImpl = options.fetch ?? fetch;
   const base = `${url}/manage/v1`;
   // The admin tenant of the server we talk to, not necessarily the one admin.json was written

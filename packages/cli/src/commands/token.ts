@@ -1,15 +1,7 @@
 /** `tessera token`: get an access token as a client, with @tessera/client. */
 import { readFile } from 'node:fs/promises';
 import { createPrivateKey } from 'node:crypto';
-import {
-  type ClientAuth,
-  clientSecretBasic,
-  clientSecretPost,
-  createTokenClient,
-  privateKeyJwt,
-  selfSignedTlsClientAuth,
-  tlsClientAuth,
-} from '@tessera/client';
+import type { ClientAuth } from '@tessera/client';
 import { connectionOptions, type Flags, tenantOption, UsageError } from '../args.js';
 import type { Command } from '../command.js';
 import type { Io } from '../io.js';
@@ -41,6 +33,7 @@ async function readPem(file: string): Promise<string> {
 }
 
 async function clientAuth(flags: Flags, io: Io): Promise<ClientAuth> {
+  const { clientSecretBasic, clientSecretPost, privateKeyJwt, selfSignedTlsClientAuth, tlsClientAuth } = await import('@tessera/client');
   const secret = flags.string('client-secret') ?? (io.env['TESSERA_CLIENT_SECRET'] || undefined);
   const keyFile = flags.string('private-key');
   const cert = flags.string('tls-cert');
@@ -106,6 +99,7 @@ ${ISSUER_USAGE}
     const clientId = flags.required('client-id');
     const issuer = await resolveIssuer(flags, io);
     const auth = await clientAuth(flags, io);
+    const { createTokenClient } = await import('@tessera/client');
     const client = createTokenClient({ issuer, clientId, auth, retry: { maxAttempts: 2, totalTimeoutMs: 15_000 } });
     try {
       const scopes = flags.list('scope').flatMap((s) => s.split(' ')).filter(Boolean);

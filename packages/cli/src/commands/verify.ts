@@ -1,5 +1,4 @@
 /** `tessera verify <jwt>`: verify an access token as a resource server would, with @tessera/verifier. */
-import { createVerifier } from '@tessera/verifier';
 import { connectionOptions, tenantOption, UsageError } from '../args.js';
 import type { Command } from '../command.js';
 import { printJson, printRecord } from '../output.js';
@@ -32,6 +31,7 @@ ${ISSUER_USAGE}
     const audiences = flags.list('audience');
     if (audiences.length === 0) throw new UsageError('--audience is required', flags.usage);
     const issuer = await resolveIssuer(flags, io);
+    const { createVerifier } = await import('@tessera/verifier');
     const verifier = createVerifier({ issuer, audience: audiences });
     const scopes = flags.list('scope').flatMap((s) => s.split(' ')).filter(Boolean);
     const claims = await verifier.verify(jwt, scopes.length > 0 ? { scopes } : {});
