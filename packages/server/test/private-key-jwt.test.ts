@@ -264,6 +264,14 @@ describe('private_key_jwt: RFC 7523 §3 claims', () => {
     await expectInvalidClient(await tokenRequest(await assertion({ claims: { jti } })), /already used/);
   });
 
+  it('RFC 7523 §3 item 7: a jti stays used while its assertion is still accepted within the clock tolerance, even after a purge', async () => {
+    const jwt = await assertion({ claims: { exp: nowSeconds() + 1 } });
+    expect((await tokenRequest(jwt)).statusCode).toBe(200);
+    t.clock.advance(10_000); // exp has passed, but is within the 30 s tolerance
+    await t.store.purgeExpired(t.clock.now);
+    await expectInvalidClient(await tokenRequest(jwt), /already used/);
+  });
+
   it('RFC 7523 §3 item 7: two concurrent requests with one assertion get exactly one token', async () => {
     const jwt = await assertion();
     const responses = await Promise.all([tokenRequest(jwt), tokenRequest(jwt), tokenRequest(jwt)]);

@@ -85,7 +85,8 @@ export function privateKeyJwt(options: PrivateKeyJwtOptions): ClientAuthMethod {
       if (!verified) throw fail(ASSERTION_NOT_VERIFIED);
 
       // Only a verified assertion consumes its jti, so unsigned junk cannot fill the store.
-      const expiresAt = (jws.payload['exp'] as number) * 1000;
+      // It is remembered until the assertion stops being accepted, clock tolerance included.
+      const expiresAt = ((jws.payload['exp'] as number) + options.clockTolerance) * 1000;
       const first = await options.store.useAssertionJti(request.tenant.tenant.id, clientId, jws.payload['jti'] as string, expiresAt);
       if (!first) throw fail('client assertion jti was already used (RFC 7523 §3 item 7)');
       return { client, method: 'private_key_jwt' };
