@@ -52,6 +52,6 @@ export async function opsPerSecond(fn: () => unknown | Promise<unknown>, ms = 20
   return (count / elapsed) * 1000;
 }
 
-export function ratio(a: number, b: number): string {
-  return `${(a / b).toFixed(2)}x`;
+export function ratio(a: number, b: number, digits = 2): string {
+  return `${(a / b).toFixed(digits)}x`;
 }

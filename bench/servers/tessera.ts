@@ -1,0 +1,18 @@
+/**
+ * Tessera as `tessera serve` runs it (SQLite store, ES256 default tenant), on a free
+ * port of 127.0.0.1 with log level warn. Setup goes through the management API, from
+ * the parent, with the credentials of admin.json.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serve } from '@tessera/server';
+import { announce, freePort, HOST } from './common.js';
+
+const dataDir = await mkdtemp(join(tmpdir(), 'tessera-bench-'));
+const server = await serve({ port: await freePort(), host: HOST, dataDir, logLevel: 'warn' }, () => {});
+
+announce({ type: 'ready', url: server.url, detail: { adminFile: server.adminFile } }, async () => {
+  await server.close();
+  await rm(dataDir, { recursive: true, force: true });
+});
