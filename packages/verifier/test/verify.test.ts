@@ -1,4 +1,4 @@
-import { createHmac, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { createHmac, createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -59,7 +59,7 @@ describe('a valid token', () => {
     await expect(verifierFor({ audience: ['urn:first', 'urn:second'] }).verify(token)).resolves.toBeTruthy();
   });
 
-  for (const alg of ['ES384', 'ES512', 'RS256', 'PS256', 'EdDSA']) {
+  for (const alg of ['ES384', 'ES512', 'RS256', 'RS512', 'PS256', 'PS384', 'EdDSA', 'Ed25519']) {
     it(`verifies ${alg} with node:crypto`, async () => {
       const key = await createSigningKey(alg, `k-${alg}`);
       issuer.extraJwks = [key.publicJwk];
@@ -200,10 +200,17 @@ describe('RFC 9068 §4 / RFC 8725 algorithm and signature rules', () => {
     const key = issuer.keys[0];
     if (key === undefined) throw new Error('no key');
     const input = `${b64url({ alg: 'HS256', typ: 'at+jwt', kid: key.kid })}.${b64url(issuer.claims())}`;
-    for (const secret of [JSON.stringify(key.publicJwk), `${key.publicJwk.x}${key.publicJwk.y}`]) {
+    const pem = createPublicKey({ key: key.publicJwk as import('node:crypto').JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' });
+    for (const secret of [JSON.stringify(key.publicJwk), `${key.publicJwk.x}${key.publicJwk.y}`, pem]) {
       const forged = `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
       expect(await codeOf(verifier.verify(forged))).toBe('ERR_ALG_NOT_ALLOWED');
     }
+  });
+
+  it('refuses a configuration without an absolute issuer URL or an audience', () => {
+    expect(() => createVerifier({ issuer: 'not a url', audience: AUDIENCE })).toThrow(TypeError);
+    expect(() => createVerifier({ issuer: issuer.issuer, audience: [] })).toThrow(TypeError);
+    expect(() => createVerifier({ issuer: issuer.issuer, audience: '' })).toThrow(TypeError);
   });
 
   it('HMAC and none can never be configured', () => {
