@@ -182,6 +182,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       bodyLimit: config.http.bodyLimit,
       jwksMaxAge: config.jwks.maxAge,
       trustedProxies: config.trustedProxies,
+      clientCaConfigured: config.tls?.clientCa != null,
       metadata: { mtlsBaseUrl, mtlsEnabled: mtlsBaseUrl !== null },
     });
   });

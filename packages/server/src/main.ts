@@ -24,6 +24,7 @@ export const SERVE_USAGE = `Usage: tessera serve [options]
   --tls-key <file>      TESSERA_TLS_KEY       and this key (PEM)
   --tls-client-ca <file> TESSERA_TLS_CLIENT_CA request client certificates (RFC 8705), trusting this CA
   --trusted-proxy <ip>  TESSERA_TRUSTED_PROXIES  (comma-separated) accept X-Client-Cert from these proxies
+  --mtls-public-url <url> TESSERA_MTLS_PUBLIC_URL  https base URL where clients present certificates, if not the public URL
   --rate-limit <n>      TESSERA_RATE_LIMIT    token requests per client per minute (default 0: unlimited)
   TESSERA_MASTER_KEY    base64 of 32 random bytes that encrypt signing keys at rest
 `;
@@ -51,6 +52,7 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
       'tls-client-ca': { type: 'string' },
       'trusted-proxy': { type: 'string', multiple: true },
       'rate-limit': { type: 'string' },
+      'mtls-public-url': { type: 'string' },
     },
     strict: true,
   });
@@ -75,6 +77,7 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
     ...(pick(values['database-url'], 'TESSERA_DATABASE_URL') !== undefined ? { databaseUrl: pick(values['database-url'], 'TESSERA_DATABASE_URL') as string } : {}),
     ...(pick(values['public-url'], 'TESSERA_PUBLIC_URL') !== undefined ? { publicUrl: pick(values['public-url'], 'TESSERA_PUBLIC_URL') as string } : {}),
     ...(logLevel !== undefined ? { logLevel: logLevel as ServerConfig['logLevel'] } : {}),
+    ...(pick(values['mtls-public-url'], 'TESSERA_MTLS_PUBLIC_URL') !== undefined ? { mtlsPublicUrl: pick(values['mtls-public-url'], 'TESSERA_MTLS_PUBLIC_URL') as string } : {}),
     ...(env['TESSERA_MASTER_KEY'] ? { masterKey: env['TESSERA_MASTER_KEY'] } : {}),
     trustedProxies: proxies,
     ...(rateLimit !== undefined ? { rateLimit: { tokenRequestsPerWindow: Number(rateLimit), windowSeconds: 60 } } : {}),

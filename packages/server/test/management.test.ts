@@ -91,6 +91,9 @@ describe('clients, APIs and grants', () => {
     expect((await t.manage('POST', '/tenants/default/clients', { name: 'x'.repeat(101) })).status).toBe(400);
     expect((await t.manage('POST', '/tenants/default/clients', { name: 'ok', unknownField: 1 })).status).toBe(400);
     expect((await t.manage('POST', '/tenants/default/clients', { name: 'ok', tokenEndpointAuthMethod: 'private_key_jwt' })).status).toBe(422);
+    const cleartextKeys = await t.manage('POST', '/tenants/default/clients', { name: 'ok', tokenEndpointAuthMethod: 'private_key_jwt', jwksUri: 'http://keys.example/jwks' });
+    expect(cleartextKeys.status).toBe(422);
+    expect(cleartextKeys.body.message).toContain('https');
     expect((await t.manage('POST', '/tenants/default/apis', { identifier: 'https://v.example', scopes: [{ value: 'bad scope' }] })).status).toBe(400);
     expect((await t.manage('POST', '/tenants/default/apis', { identifier: 'https://v.example', scopes: [{ value: 'a' }, { value: 'a' }] })).status).toBe(422);
     expect((await t.manage('POST', '/tenants/nosuch/clients', { name: 'x' })).status).toBe(404);

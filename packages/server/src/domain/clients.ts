@@ -3,7 +3,7 @@ import { generateSecret, hashSecret } from '../crypto/secrets.js';
 import type { Client, ClientSecret, NewAuditEntry, Page, TokenEndpointAuthMethod } from '../store/types.js';
 import { clampPageSize, type DomainContext, issuerOf } from './context.js';
 import { ConflictError, NotFoundError, ValidationError } from './errors.js';
-import { assertLifetime, assertName } from './rules.js';
+import { assertKeySetUrl, assertLifetime, assertName } from './rules.js';
 
 export const AUTH_METHODS: readonly TokenEndpointAuthMethod[] = [
   'client_secret_basic',
@@ -164,21 +164,13 @@ export class ClientService {
     assertLifetime(client.accessTokenLifetime, this.ctx.config.tokens, 'accessTokenLifetime');
     if (client.jwks !== null && client.jwksUri !== null) throw new ValidationError('give jwks or jwksUri, not both');
     if (client.jwks !== null) assertPublicJwks(client.jwks);
-    if (client.jwksUri !== null) {
-      let url: URL;
-      try {
-        url = new URL(client.jwksUri);
-      } catch {
-        throw new ValidationError('jwksUri must be an absolute URL');
-      }
-      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ValidationError('jwksUri must be an http(s) URL');
-    }
+    if (client.jwksUri !== null) assertKeySetUrl(client.jwksUri, 'jwksUri');
     switch (client.tokenEndpointAuthMethod) {
       case 'private_key_jwt':
         if (client.jwks === null && client.jwksUri === null) throw new ValidationError('private_key_jwt needs jwks or jwksUri');
         break;
       case 'self_signed_tls_client_auth':
-        if (client.jwks === null && client.jwksUri === null) throw new ValidationError('self_signed_tls_client_auth needs jwks (with x5c) or jwksUri');
+        if (client.jwks === null && client.jwksUri === null) throw new ValidationError('self_signed_tls_client_auth needs jwks or jwksUri holding the certificate\'s public key');
         break;
       case 'tls_client_auth':
         if (client.tlsClientAuthSubjectDn === null || client.tlsClientAuthSubjectDn.trim() === '') {

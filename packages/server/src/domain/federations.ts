@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Federation } from '../store/types.js';
 import type { DomainContext } from './context.js';
 import { NotFoundError, ValidationError } from './errors.js';
+import { assertKeySetUrl } from './rules.js';
 
 export interface FederationInput {
   name: string;
@@ -24,7 +25,7 @@ export class FederationService {
     const jwksUri = input.jwksUri ?? null;
     const jwks = input.jwks ?? null;
     if ((jwksUri === null) === (jwks === null)) throw new ValidationError('give exactly one of jwksUri or jwks');
-    if (jwksUri !== null && !/^https?:\/\//.test(jwksUri)) throw new ValidationError('jwksUri must be an http(s) URL');
+    if (jwksUri !== null) assertKeySetUrl(jwksUri, 'jwksUri');
     if (jwks !== null && jwks.keys.some((k) => 'd' in k || 'k' in k)) throw new ValidationError('jwks must hold public keys only');
     for (const rule of input.rules) {
       if (rule.subject.includes('*') && !rule.subject.endsWith('*')) throw new ValidationError('a subject pattern may only end in *');

@@ -38,3 +38,20 @@ export function assertApiIdentifier(identifier: string): void {
   }
   if (identifier.includes('#')) throw new ValidationError('identifier must not contain a fragment (RFC 8707 §2)');
 }
+
+/**
+ * Where a client's or a federation's public keys come from: https, or plain http only
+ * on loopback (a key set fetched over the network in clear could be swapped).
+ */
+export function assertKeySetUrl(value: string, what: string): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ValidationError(`${what} must be an absolute URL`);
+  }
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    throw new ValidationError(`${what} must be an https URL (http only on loopback)`);
+  }
+}

@@ -22,11 +22,15 @@ export function clientCertificateOf(
   socket: import('node:net').Socket,
   headers: Record<string, string | string[] | undefined>,
   trustedProxies: readonly string[],
+  /** Whether our own TLS listener verifies chains against a configured client CA. */
+  clientCaConfigured: boolean,
 ): PresentedCertificate | null {
   const tls = socket as import('node:tls').TLSSocket;
   if (typeof tls.getPeerX509Certificate === 'function') {
     const certificate = tls.getPeerX509Certificate();
-    if (certificate !== undefined) return { certificate, chainVerified: tls.authorized };
+    // Without a configured client CA, Node would verify against its public root CAs:
+    // any publicly issued certificate is not a chain *we* trust.
+    if (certificate !== undefined) return { certificate, chainVerified: tls.authorized && clientCaConfigured };
   }
   const forwarded = headers['x-client-cert'];
   if (typeof forwarded !== 'string' || forwarded === '' || trustedProxies.length === 0) return null;

@@ -35,6 +35,7 @@ export interface OAuthDependencies {
   bodyLimit: number;
   jwksMaxAge: number;
   trustedProxies: readonly string[];
+  clientCaConfigured: boolean;
   metadata: Omit<MetadataOptions, 'grantTypes' | 'authMethods'>;
 }
 
@@ -73,7 +74,7 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
       tenant,
       params,
       authorization: request.headers.authorization,
-      certificate: clientCertificateOf(request.raw.socket, request.headers, deps.trustedProxies),
+      certificate: clientCertificateOf(request.raw.socket, request.headers, deps.trustedProxies, deps.clientCaConfigured),
       endpointUrl: `${tenant.issuer}/${endpoint}`,
     };
   }
