@@ -100,15 +100,20 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
     return reply.headers(NO_STORE).send(response);
   });
 
+  /** Introspection and revocation start alike: an authenticated caller and the `token` it asks about. */
+  async function tokenRequest(request: TenantRequest, endpoint: 'introspect' | 'revoke') {
+    const params = new Params(request.body);
+    const tenant = await tenantOf(request);
+    const caller = await authenticate(request, tenant, params, endpoint);
+    const token = params.require('token');
+    params.get('token_type_hint'); // may be sent once; tokens are found whatever it says
+    return { tenant, caller, found: await deps.inspector.inspect(tenant, token) };
+  }
+
   // RFC 7662 §2: a caller learns about a token only if it is the token's client or
   // one of its API's introspectors; everything else is {"active": false}.
   app.post<{ Params: { tenant: string } }>('/t/:tenant/introspect', async (request, reply) => {
-    const params = new Params(request.body);
-    const tenant = await tenantOf(request);
-    const caller = await authenticate(request, tenant, params, 'introspect');
-    const token = params.require('token');
-    params.get('token_type_hint');
-    const found = await deps.inspector.inspect(tenant, token);
+    const { tenant, caller, found } = await tokenRequest(request, 'introspect');
     reply.headers(NO_STORE);
     if (found === null) return { active: false };
     const { claims } = found;
@@ -120,12 +125,7 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
 
   // RFC 7009 §2: revoke our own tokens; unknown or invalid tokens get 200 all the same.
   app.post<{ Params: { tenant: string } }>('/t/:tenant/revoke', async (request, reply) => {
-    const params = new Params(request.body);
-    const tenant = await tenantOf(request);
-    const caller = await authenticate(request, tenant, params, 'revoke');
-    const token = params.require('token');
-    params.get('token_type_hint');
-    const found = await deps.inspector.inspect(tenant, token);
+    const { tenant, caller, found } = await tokenRequest(request, 'revoke');
     if (found !== null) {
       if (found.claims.client_id !== caller.client.clientId) {
         throw new UnauthorizedClient('the token was not issued to this client (RFC 7009 §2.1)');
