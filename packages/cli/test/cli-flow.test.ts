@@ -28,7 +28,7 @@ afterAll(async () => {
   await dir?.cleanup();
 });
 
-describe('the seed flow through the CLI', () => {
+describe('the seed flow through the CLI', { timeout: 60_000 }, () => {
   let clientId: string;
   let clientSecret: string;
   let accessToken: string;
@@ -137,7 +137,7 @@ describe('the seed flow through the CLI', () => {
   });
 });
 
-describe('the other command groups', () => {
+describe('the other command groups', { timeout: 60_000 }, () => {
   it('tenants create, list, get, delete', async () => {
     const tenant = await cli.json(['tenants', 'create', 'acme', '--name', 'Acme', '--alg', 'RS256']);
     expect(tenant).toMatchObject({ id: 'acme', name: 'Acme', signingAlg: 'RS256', issuer: `${server.url}/t/acme` });
@@ -213,7 +213,7 @@ describe('the other command groups', () => {
   });
 });
 
-describe('errors', () => {
+describe('errors', { timeout: 60_000 }, () => {
   it('an unknown command exits 2 with the usage on stderr', async () => {
     const result = await runCli(['frobnicate']);
     expect(result.code).toBe(2);

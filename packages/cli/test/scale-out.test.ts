@@ -19,7 +19,7 @@ const title = database === null
   ? 'scale-out on PostgreSQL (skipped: set TESSERA_TEST_DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/postgres)'
   : 'scale-out: three replicas on one PostgreSQL database';
 
-suite(title, () => {
+suite(title, { timeout: 60_000 }, () => {
   const db = database as TestDatabase;
   let dir: TempDir;
   let replicas: ServerProcess[] = [];
@@ -29,7 +29,7 @@ suite(title, () => {
     dir = await makeTempDir('tessera-replicas-');
     const env = { TESSERA_MASTER_KEY: randomBytes(32).toString('base64'), TESSERA_DATABASE_URL: db.url };
     replicas = await Promise.all(['a', 'b', 'c'].map((name) => startServer({ dataDir: join(dir.path, name), env, timeoutMs: 30_000 })));
-  });
+  }, 60_000);
 
   afterAll(async () => {
     await Promise.all(replicas.map((replica) => replica.stop()));

@@ -60,7 +60,7 @@ function withoutLastUse(page: unknown): unknown {
   return items.map((client) => ({ ...client, secrets: client.secrets.map(({ lastUsedAt: _, ...secret }) => secret) }));
 }
 
-describe('tessera serve (embedded store)', () => {
+describe('tessera serve (embedded store)', { timeout: 60_000 }, () => {
   const before: { adminJson?: string; clients?: unknown; apis?: unknown; keys?: unknown; token?: string; credentials?: { clientId: string; clientSecret: string } } = {};
 
   it('is ready quickly and writes admin.json with mode 0600 and every SPEC §1 field', async () => {
