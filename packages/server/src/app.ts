@@ -105,6 +105,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     [clientSecretBasic(secretUsage), clientSecretPost(secretUsage), privateKeyJwt({ store, keys: clientKeys, now, mtlsBaseUrl, ...config.clientAssertion })],
     mtlsBaseUrl !== null ? [tlsClientAuth({ keys: clientKeys })] : [],
   );
+  const rateLimiter = new RateLimiter(config.rateLimit.tokenRequestsPerWindow, config.rateLimit.windowSeconds, now);
   const timers: NodeJS.Timeout[] = [];
 
   const tessera: Tessera = {
@@ -129,6 +130,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         timers.push(timer);
       };
       every(10_000, () => secretUsage.flush(), 'recording secret use failed');
+      if (rateLimiter.enabled) every(1000, () => rateLimiter.sync(store), 'sharing rate-limit counts failed');
       every(config.keys.checkInterval, async () => {
         const tenants = await store.listTenants();
         await keys.runSchedule(tenants.map((t) => t.id));
@@ -177,7 +179,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       grants: [clientCredentials, jwtBearer({ clockTolerance: config.clientAssertion.clockTolerance, now }), tokenExchange],
       issuer,
       inspector,
-      rateLimiter: new RateLimiter(config.rateLimit.tokenRequestsPerWindow, config.rateLimit.windowSeconds, now),
+      rateLimiter,
       publicUrl: config.publicUrl,
       bodyLimit: config.http.bodyLimit,
       jwksMaxAge: config.jwks.maxAge,

@@ -689,12 +689,31 @@ export class KyselyStore implements Store {
     return affected(result.numInsertedOrUpdatedRows) === 1;
   }
 
+  async addRateLimitHits(windowStart: number, hits: { key: string; count: number }[]): Promise<Map<string, number>> {
+    const totals = new Map<string, number>();
+    if (hits.length === 0) return totals;
+    await this.#transaction(async (tx) => {
+      for (const { key, count } of hits) {
+        const row = await tx.#db
+          .insertInto('rate_limits')
+          .values({ key, window_start: windowStart, hits: count })
+          .onConflict((oc) => oc.columns(['key', 'window_start']).doUpdateSet({ hits: sql<number>`rate_limits.hits + excluded.hits` }))
+          .returning('hits')
+          .executeTakeFirstOrThrow();
+        totals.set(key, Number(row.hits));
+      }
+    });
+    return totals;
+  }
+
   async purgeExpired(now: number): Promise<number> {
     return this.#transaction(async (tx) => {
       const results = await Promise.all([
         tx.#db.deleteFrom('opaque_tokens').where('expires_at', '<=', now).executeTakeFirst(),
         tx.#db.deleteFrom('revoked_jtis').where('expires_at', '<=', now).executeTakeFirst(),
         tx.#db.deleteFrom('assertion_jtis').where('expires_at', '<=', now).executeTakeFirst(),
+        // Rate-limit windows are at most an hour long.
+        tx.#db.deleteFrom('rate_limits').where('window_start', '<', now - 3_600_000).executeTakeFirst(),
       ]);
       return results.reduce((sum, r) => sum + affected(r.numDeletedRows), 0);
     });

@@ -106,6 +106,12 @@ export interface AssertionJtisTable {
   expires_at: number;
 }
 
+export interface RateLimitsTable {
+  key: string;
+  window_start: number;
+  hits: number;
+}
+
 export interface AuditLogTable {
   id: string;
   tenant_id: string;
@@ -145,6 +151,7 @@ export interface Database {
   opaque_tokens: OpaqueTokensTable;
   revoked_jtis: RevokedJtisTable;
   assertion_jtis: AssertionJtisTable;
+  rate_limits: RateLimitsTable;
   audit_log: AuditLogTable;
   console_users: ConsoleUsersTable;
   meta: MetaTable;

@@ -264,7 +264,12 @@ export interface Store {
    * recorded (a replay). Atomic across replicas (unique key + insert-or-nothing).
    */
   useAssertionJti(tenantId: string, clientId: string, jti: string, expiresAt: number): Promise<boolean>;
-  /** Deletes expired opaque tokens, revoked-jti and replay rows. Returns rows removed. */
+  /**
+   * Adds this replica's rate-limit hits of one window (a count may be 0, to learn the
+   * total) and returns every replica's total for each key given. Atomic per key.
+   */
+  addRateLimitHits(windowStart: number, hits: { key: string; count: number }[]): Promise<Map<string, number>>;
+  /** Deletes expired opaque tokens, revoked-jti, replay and old rate-limit rows. Returns rows removed. */
   purgeExpired(now: number): Promise<number>;
 
   // Audit

@@ -1,5 +1,6 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import { initial } from './001_initial.js';
+import { rateLimits } from './002_rate_limits.js';
 
 /**
  * Every migration, in order, compiled into the server: no files to find at run
@@ -7,6 +8,7 @@ import { initial } from './001_initial.js';
  */
 const migrations: Record<string, Migration> = {
   '001_initial': initial,
+  '002_rate_limits': rateLimits,
 };
 
 export const migrationProvider: MigrationProvider = {

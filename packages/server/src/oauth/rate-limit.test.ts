@@ -1,0 +1,63 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { createStore } from '../store/index.js';
+import type { Store } from '../store/types.js';
+import { createTestDatabase } from '../../test/helpers/postgres.js';
+import { makeTempDir } from '../../test/helpers/temp-dir.js';
+import { RateLimiter } from './rate-limit.js';
+
+const pg = await createTestDatabase();
+const backends: [string, () => Promise<{ store: Store; done: () => Promise<void> }>][] = [
+  ['SQLite', async () => {
+    const dir = await makeTempDir();
+    const store = await createStore({ dataDir: dir.path });
+    return { store, done: async () => { await store.close(); await dir.cleanup(); } };
+  }],
+];
+if (pg !== null) {
+  backends.push(['PostgreSQL', async () => {
+    const dir = await makeTempDir();
+    const store = await createStore({ dataDir: dir.path, databaseUrl: pg.url });
+    return { store, done: async () => { await store.close(); await dir.cleanup(); } };
+  }]);
+} else {
+  describe.skip('RateLimiter on PostgreSQL (skipped: TESSERA_TEST_DATABASE_URL not set)', () => {});
+}
+afterAll(() => pg?.drop());
+
+describe.each(backends)('RateLimiter shared through %s', (_name, open) => {
+  it('two replicas together never let a client far past its limit', async () => {
+    const { store, done } = await open();
+    try {
+      let now = 1_000_000_020_000;
+      const a = new RateLimiter(5, 60, () => now);
+      const b = new RateLimiter(5, 60, () => now);
+      for (let i = 0; i < 3; i++) expect(a.consume('t:c')).toBe(0);
+      for (let i = 0; i < 3; i++) expect(b.consume('t:c')).toBe(0); // b has not heard of a yet
+      await a.sync(store);
+      await b.sync(store);
+      expect(b.consume('t:c')).toBeGreaterThan(0);
+      await a.sync(store);
+      expect(a.consume('t:c')).toBeGreaterThan(0);
+      expect(a.consume('t:other')).toBe(0);
+      now += 60_000; // the next window starts from zero
+      expect(a.consume('t:c')).toBe(0);
+      expect(await store.purgeExpired(now + 3_700_000)).toBeGreaterThanOrEqual(1);
+    } finally {
+      await done();
+    }
+  });
+});
+
+describe('RateLimiter', () => {
+  it('never limits when the limit is 0', () => {
+    const limiter = new RateLimiter(0, 60, () => 0);
+    for (let i = 0; i < 100; i++) expect(limiter.consume('k')).toBe(0);
+    expect(limiter.enabled).toBe(false);
+  });
+
+  it('tells how long until the window ends', () => {
+    const limiter = new RateLimiter(1, 60, () => 30_000);
+    expect(limiter.consume('k')).toBe(0);
+    expect(limiter.consume('k')).toBe(30);
+  });
+});
