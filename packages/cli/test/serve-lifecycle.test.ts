@@ -127,12 +127,8 @@ describe('tessera serve (embedded store)', { timeout: 60_000 }, () => {
     expect(await isOk(`${server.url}/healthz`)).toBe(false);
   });
 
-  // Server bug (reported): a request in flight on a keep-alive connection when SIGTERM
-  // arrives is answered with `Connection: keep-alive`, the idle socket then keeps the HTTP
-  // server open, and runUntilSignal's shutdownGrace timer ends the process with exit code 1
-  // after 10 s instead of 0 at once. Un-skip when responses during shutdown carry
-  // `Connection: close` (or idle sockets are closed after their last response).
-  it.skip('SIGTERM with a keep-alive request in flight: the request completes and the exit code is 0', async () => {
+  // A keep-alive connection must not hold the server open after its last response.
+  it('SIGTERM with a keep-alive request in flight: the request completes and the exit code is 0', async () => {
     const server = await startServer({ dataDir: join(dir.path, 'keepalive') });
     const cli = cliFor(server);
     await cli.json(['apis', 'create', '--identifier', AUDIENCE, '--scope', 'ledger:read']);

@@ -139,6 +139,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   };
   app.decorate('tessera', tessera);
+  // Graceful shutdown: requests in flight when close() starts finish, and their
+  // keep-alive connections end with them instead of holding the server open.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('Connection', 'close');
+  });
   app.addHook('onClose', async () => {
     registry.stopPolling();
     for (const timer of timers) clearInterval(timer);
