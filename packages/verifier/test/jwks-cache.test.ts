@@ -42,6 +42,13 @@ describe('discovery', () => {
     expect(issuer.counts.jwks).toBe(1);
   });
 
+  it('concurrent metadata lookups share one discovery request', async () => {
+    const verifier = verifierFor();
+    const documents = await Promise.all(Array.from({ length: 10 }, () => verifier.metadata()));
+    expect(new Set(documents).size).toBe(1);
+    expect(issuer.counts.discovery).toBe(1);
+  });
+
   it('RFC 8414 §3: falls back to /.well-known/oauth-authorization-server inserted before the issuer path when OIDC discovery 404s', async () => {
     issuer.discoveryMode = 'rfc8414';
     await expect(verifierFor().verify(await issuer.sign())).resolves.toBeTruthy();
