@@ -10,14 +10,10 @@ import type { AccessTokenClaims, AuthenticatedRequest, AuthOptions, FastifyPreHa
 import { AUDIENCE, startIssuer } from './issuer.js';
 import type { TestIssuer } from './issuer.js';
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    auth: Readonly<AccessTokenClaims> | null;
-  }
-  interface FastifyInstance {
-    requireAuth(options?: AuthOptions): FastifyPreHandler;
-  }
-}
+// Applications augment FastifyRequest/FastifyInstance (see the README); the tests cast
+// instead, so that no global augmentation leaks into the other packages' type checks.
+type WithAuth = { auth: Readonly<AccessTokenClaims> | null };
+type WithRequireAuth = { requireAuth(options?: AuthOptions): FastifyPreHandler };
 
 interface Answer {
   status: number;
@@ -75,10 +71,10 @@ async function startFastify(v: Verifier, style: 'preHandler' | 'plugin'): Promis
   let guard: (options: AuthOptions) => FastifyPreHandler = (options) => fastifyRequireAuth(v, options);
   if (style === 'plugin') {
     await app.register(fastifyAuth, { verifier: v });
-    guard = (options) => app.requireAuth(options);
+    guard = (options) => (app as unknown as WithRequireAuth).requireAuth(options);
   }
-  app.get('/orders', { preHandler: guard({ scopes: ['orders:read'] }) }, async (request) => ordersHandlerBody(request.auth));
-  app.post('/orders', { preHandler: guard({ scopes: ['orders:write'] }) }, async (request) => ordersHandlerBody(request.auth));
+  app.get('/orders', { preHandler: guard({ scopes: ['orders:read'] }) }, async (request) => ordersHandlerBody((request as unknown as WithAuth).auth));
+  app.post('/orders', { preHandler: guard({ scopes: ['orders:write'] }) }, async (request) => ordersHandlerBody((request as unknown as WithAuth).auth));
   app.get('/admin', { preHandler: guard({ scopes: ['admin'] }) }, async () => ({}));
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   return { url, close: () => app.close() };
