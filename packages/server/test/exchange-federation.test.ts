@@ -87,7 +87,7 @@ describe('token exchange (RFC 8693)', () => {
 describe('workload identity federation (RFC 7523 §2.1)', () => {
   let jwksServer: Server;
   let jwksUri: string;
-  let privateKey: CryptoKey;
+  let privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
   let workload: { clientId: string };
   const externalIssuer = 'https://token.actions.example';
 
