@@ -16,7 +16,9 @@
  * BENCH_TOKEN_TARGETS and BENCH_TOKEN_PROFILE (see run()) narrow and profile a run.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { generateKeyPairSync, type KeyObject, randomUUID, sign } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import type autocannon from 'autocannon';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type CpuMessage, type CpuRequest, type ReadyMessage, RESOURCE, SCOPE } from './servers/common.js';
@@ -98,8 +100,15 @@ async function postJson(url: string, token: string, body: unknown): Promise<Reco
   return json;
 }
 
+interface Provisioned {
+  tokenUrl: string;
+  authorization: string | null;
+  /** A fresh request body per request (private_key_jwt: a new assertion, new jti); else BODY. */
+  nextBody?: () => string;
+}
+
 /** Through the management API: an API with one scope, a client, and a grant of that scope. */
-async function provisionTessera(server: ServerChild): Promise<{ tokenUrl: string; authorization: string }> {
+async function provisionTessera(server: ServerChild, method: 'client_secret_basic' | 'private_key_jwt' = 'client_secret_basic'): Promise<Provisioned> {
   const adminFile = server.detail['adminFile'];
   if (adminFile === undefined) throw new Error('the Tessera child did not say where admin.json is');
   const admin = JSON.parse(await readFile(adminFile, 'utf8')) as { clientId: string; clientSecret: string };
@@ -112,18 +121,49 @@ async function provisionTessera(server: ServerChild): Promise<{ tokenUrl: string
   const { access_token: token } = (await adminToken.json()) as { access_token: string };
   const manage = `${server.url}/manage/v1/tenants/default`;
   await postJson(`${manage}/apis`, token, { identifier: RESOURCE, scopes: [{ value: SCOPE }] });
+  const tokenUrl = `${server.url}/t/default/token`;
+  if (method === 'private_key_jwt') {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'bench-1', alg: 'ES256', use: 'sig' };
+    const client = await postJson(`${manage}/clients`, token, { name: 'token benchmark (private_key_jwt)', tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [jwk] } });
+    const clientId = String(client['clientId']);
+    await postJson(`${manage}/grants`, token, { clientId, audience: RESOURCE, scopes: [SCOPE] });
+    return { tokenUrl, authorization: null, nextBody: assertionBodies(clientId, `${server.url}/t/default`, privateKey) };
+  }
   const client = await postJson(`${manage}/clients`, token, { name: 'token benchmark' });
   const clientId = String(client['clientId']);
   await postJson(`${manage}/grants`, token, { clientId, audience: RESOURCE, scopes: [SCOPE] });
-  return { tokenUrl: `${server.url}/t/default/token`, authorization: basic(clientId, String(client['clientSecret'])) };
+  return { tokenUrl, authorization: basic(clientId, String(client['clientSecret'])) };
+}
+
+/**
+ * RFC 7523 client assertions, each with its own jti, signed before the measurement
+ * starts so the load generator spends its time sending, not signing. Runs out only
+ * if a run is far faster than expected; then it signs on the fly.
+ */
+function assertionBodies(clientId: string, issuer: string, key: KeyObject, count = 120_000): () => string {
+  const header = Buffer.from(JSON.stringify({ alg: 'ES256', kid: 'bench-1', typ: 'JWT' })).toString('base64url');
+  const make = () => {
+    const now = Math.floor(Date.now() / 1000);
+    const payload = Buffer.from(JSON.stringify({ iss: clientId, sub: clientId, aud: issuer, iat: now, exp: now + 240, jti: randomUUID() })).toString('base64url');
+    const signature = sign('sha256', Buffer.from(`${header}.${payload}`), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+    return new URLSearchParams({
+      grant_type: 'client_credentials', resource: RESOURCE, scope: SCOPE,
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: `${header}.${payload}.${signature}`,
+    }).toString();
+  };
+  const bodies = Array.from({ length: count }, make);
+  let next = 0;
+  return () => bodies[next++] ?? make();
 }
 
 /** One real request before measuring: 200, and (for the authorization servers) an ES256 JWT for the API. */
-async function checkTokenResponse(label: string, url: string, authorization: string | null, expectJwt: boolean): Promise<void> {
+async function checkTokenResponse(label: string, url: string, authorization: string | null, expectJwt: boolean, body = BODY): Promise<void> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': FORM, ...(authorization !== null ? { authorization } : {}) },
-    body: BODY,
+    body,
   });
   const text = await response.text();
   if (response.status !== 200) throw new Error(`${label}: expected 200, got ${response.status}: ${text}`);
@@ -147,13 +187,19 @@ interface Measured {
   cpuPerRequest: number;
 }
 
-async function measureTokenEndpoint(label: string, server: ServerChild, url: string, authorization: string | null): Promise<Measured> {
-  const options = {
-    url,
-    method: 'POST' as const,
-    headers: { 'content-type': FORM, ...(authorization !== null ? { authorization } : {}) },
-    body: BODY,
-  };
+async function measureTokenEndpoint(label: string, server: ServerChild, url: string, authorization: string | null, nextBody?: () => string): Promise<Measured> {
+  const headers = { 'content-type': FORM, ...(authorization !== null ? { authorization } : {}) };
+  const options: autocannon.Options = nextBody === undefined
+    ? { url, method: 'POST' as const, headers, body: BODY }
+    : {
+        url,
+        requests: [{
+          method: 'POST' as const,
+          path: new URL(url).pathname,
+          headers,
+          setupRequest: (request: autocannon.Request) => ({ ...request, body: nextBody() }),
+        }],
+      };
   await measureHttp(`${label} (warm-up)`, { ...options, duration: WARM_UP_SECONDS });
   const cpuBefore = await server.cpuTime();
   const http = await measureHttp(label, { ...options, duration: MEASURE_SECONDS });
@@ -171,10 +217,10 @@ function load(): string {
 }
 
 interface Target {
-  name: 'tessera' | 'oidc-provider' | 'plain';
+  name: 'tessera' | 'tessera-pkjwt' | 'oidc-provider' | 'plain';
   label: string;
-  /** Starts the server child and returns what to load: URL and Authorization header. */
-  start(profileArgs: string[]): Promise<{ server: ServerChild; tokenUrl: string; authorization: string | null; isJwt: boolean }>;
+  /** Starts the server child and returns what to load: URL, Authorization header, bodies. */
+  start(profileArgs: string[]): Promise<{ server: ServerChild; isJwt: boolean } & Provisioned>;
 }
 
 const OIDC_CLIENT = { id: 'bench-client', secret: 'bench-client-secret-0123456789abcdefghijklmnop' };
@@ -186,6 +232,18 @@ const TARGET_LIST: Target[] = [
     async start(profileArgs) {
       const server = await startServer('tessera', {}, profileArgs);
       const provisioned = await provisionTessera(server).catch(async (error: unknown) => {
+        await server.stop();
+        throw error;
+      });
+      return { server, ...provisioned, isJwt: true };
+    },
+  },
+  {
+    name: 'tessera-pkjwt',
+    label: 'Tessera (ES256 JWT, private_key_jwt)',
+    async start(profileArgs) {
+      const server = await startServer('tessera', {}, profileArgs);
+      const provisioned = await provisionTessera(server, 'private_key_jwt').catch(async (error: unknown) => {
         await server.stop();
         throw error;
       });
@@ -212,7 +270,7 @@ const TARGET_LIST: Target[] = [
 
 /**
  * Environment knobs, for working on the token endpoint:
- * BENCH_TOKEN_TARGETS=tessera[,oidc-provider,plain] measures only those (no ratios unless all three);
+ * BENCH_TOKEN_TARGETS=tessera[,tessera-pkjwt,oidc-provider,plain] measures only those (no ratios unless the first, third and fourth ran);
  * BENCH_TOKEN_PROFILE=<dir> runs each measured child with `--cpu-prof` into <dir>.
  */
 export async function run(): Promise<void> {
@@ -226,10 +284,10 @@ export async function run(): Promise<void> {
 
   for (const target of TARGET_LIST) {
     if (wanted.length > 0 && !wanted.includes(target.name)) continue;
-    const { server, tokenUrl, authorization, isJwt } = await target.start(profileArgs);
+    const { server, tokenUrl, authorization, isJwt, nextBody } = await target.start(profileArgs);
     try {
-      await checkTokenResponse(target.label, tokenUrl, authorization, isJwt);
-      results.set(target.name, await measureTokenEndpoint(target.label, server, tokenUrl, authorization));
+      await checkTokenResponse(target.label, tokenUrl, authorization, isJwt, nextBody?.());
+      results.set(target.name, await measureTokenEndpoint(target.label, server, tokenUrl, authorization, nextBody));
     } finally {
       await server.stop();
     }
@@ -257,5 +315,11 @@ export async function run(): Promise<void> {
     `server CPU per request (less sensitive to a busy machine): node-oidc-provider / Tessera ${ratio(cpu('oidc-provider'), cpu('tessera'))},` +
       ` plain route / Tessera ${ratio(cpu('plain'), cpu('tessera'), 3)}`,
   );
-  console.log('token-pkjwt: skipped (Tessera does not accept private_key_jwt yet)');
+  const pkjwt = results.get('tessera-pkjwt');
+  if (pkjwt !== undefined) {
+    console.log(
+      `private_key_jwt / client_secret_basic: ${ratio(pkjwt.http.requestsPerSecond, ours.requestsPerSecond)} req/s,` +
+        ` ${ratio(pkjwt.cpuPerRequest, cpu('tessera'))} server CPU per request (an assertion costs a signature check and a single-use jti write)`,
+    );
+  }
 }
