@@ -48,7 +48,10 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
     await requireScope(request, reply, MANAGE_WRITE);
   };
   const actor = (request: FastifyRequest) => request.caller?.actor ?? 'unknown';
-  const errors = { 400: S.ErrorBody, 401: S.ErrorBody, 403: S.ErrorBody, 404: S.ErrorBody, 409: S.ErrorBody, 422: S.ErrorBody };
+  // One shared error schema, referenced by every route: compiled once, not per status and route.
+  app.addSchema(S.ErrorBody);
+  const errorRef = { $ref: 'Error#' };
+  const errors = { 400: errorRef, 401: errorRef, 403: errorRef, 404: errorRef, 409: errorRef, 422: errorRef };
   const security = [{ bearerAuth: [] }];
 
   app.setErrorHandler((error, request, reply) => sendManagementError(error, request, reply));

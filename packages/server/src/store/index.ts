@@ -1,6 +1,4 @@
 import type { KyselyStore } from './kysely-store.js';
-import { openPostgresStore } from './postgres.js';
-import { openSqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
 
 export type * from './types.js';
@@ -20,9 +18,10 @@ export function isPostgresUrl(url: string | undefined): url is string {
 
 /** Opens the configured store and brings its schema up to date. */
 export async function createStore(options: CreateStoreOptions): Promise<Store> {
+  // Each driver is loaded only when used: an embedded deployment never loads pg, and start-up stays fast.
   const store: KyselyStore = isPostgresUrl(options.databaseUrl)
-    ? openPostgresStore(options.databaseUrl)
-    : openSqliteStore(options.dataDir);
+    ? (await import('./postgres.js')).openPostgresStore(options.databaseUrl)
+    : (await import('./sqlite.js')).openSqliteStore(options.dataDir);
   try {
     await store.migrate();
   } catch (error) {
