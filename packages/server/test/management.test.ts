@@ -164,6 +164,19 @@ describe('clients, APIs and grants', () => {
   });
 });
 
+describe('bodiless requests', () => {
+  it('a POST without a body, or with an empty JSON body, is not malformed', async () => {
+    const token = await t.adminToken();
+    const bare = await t.app.inject({ method: 'POST', url: '/manage/v1/tenants/default/keys/rotate', headers: { authorization: `Bearer ${token}` } });
+    expect(bare.statusCode).toBe(200);
+    const created = await t.manage('POST', '/tenants/default/clients', { name: 'bodiless' });
+    const emptyJson = await t.app.inject({ method: 'POST', url: `/manage/v1/tenants/default/clients/${created.body.clientId}/secrets`, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: '' });
+    expect(emptyJson.statusCode).toBe(201);
+    const poisoned = await t.app.inject({ method: 'POST', url: '/manage/v1/tenants', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: '{"id":"p1","__proto__":{"x":1}}' });
+    expect(poisoned.statusCode).toBe(400);
+  });
+});
+
 describe('OpenAPI', () => {
   it('describes every management route from the same schemas', async () => {
     const res = await t.app.inject({ method: 'GET', url: '/manage/v1/openapi.json' });

@@ -55,6 +55,13 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   const security = [{ bearerAuth: [] }];
 
   app.setErrorHandler((error, request, reply) => sendManagementError(error, request, reply));
+  // An empty body with Content-Type: application/json (what many HTTP clients send on a
+  // bodiless POST or DELETE) means "no body", not malformed JSON.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '' || (typeof body === 'string' && body.trim() === '')) return done(null, undefined);
+    return parseJson(request, body as string, done);
+  });
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not_found', message: 'no such management endpoint' }));
 
   // Tenants
@@ -177,6 +184,10 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   });
   app.post<{ Params: P<'tenant'>; Body: S.RotateKeys | undefined }>('/tenants/:tenant/keys/rotate', {
     preHandler: write,
+    // The body is optional: no body means an ordinary rotation.
+    preValidation: async (request) => {
+      request.body ??= {};
+    },
     schema: { tags: ['keys'], security, params: S.TenantParams, body: S.RotateKeysBody, response: { 200: S.pageOf(S.KeyBody), ...errors } },
   }, async (request) => {
     const tenant = await deps.tenants.require(request.params.tenant);
