@@ -39,8 +39,8 @@ export interface AppOptions {
   masterKey: MasterKey;
   /** The clock, in epoch milliseconds; tests freeze it. */
   now?: () => number;
-  /** Fastify's logger option; defaults to pino at config.logLevel. */
-  logger?: FastifyServerOptions['logger'];
+  /** Where log lines go (pino, JSON lines); standard output by default. */
+  logStream?: NodeJS.WritableStream;
   /** HTTPS options when Tessera terminates TLS itself. */
   https?: import('node:https').ServerOptions | null;
 }
@@ -73,9 +73,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config, store, masterKey } = options;
   const now = options.now ?? Date.now;
   const app = Fastify({
-    logger: options.logger ?? {
+    logger: {
       level: config.logLevel,
-      redact: { paths: ['req.headers.authorization', 'req.headers["x-client-cert"]'], remove: true },
+      // Credentials never reach a log line, even if a serializer starts logging headers.
+      redact: { paths: ['req.headers.authorization', 'req.headers["x-client-cert"]', 'req.headers.cookie'], remove: true },
+      ...(options.logStream !== undefined ? { stream: options.logStream } : {}),
     },
     // One log line per request only at debug level: the token endpoint serves tens of thousands a second.
     logController: new LogController({ disableRequestLogging: config.logLevel !== 'debug' }),

@@ -1,0 +1,32 @@
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { basic, createTestServer } from './helpers/app.js';
+
+describe('logs', () => {
+  it('never contain a secret, a password, a token or key material, even at debug level', async () => {
+    const lines: string[] = [];
+    const stream = new PassThrough();
+    stream.on('data', (chunk: Buffer) => lines.push(chunk.toString('utf8')));
+    const t = await createTestServer({ config: { logLevel: 'debug' }, logStream: stream });
+    try {
+      const c = await t.setupClient('default');
+      const ok = await t.post('default', 'token', { grant_type: 'client_credentials' }, basic(c.clientId, c.clientSecret));
+      const token = ok.json().access_token as string;
+      await t.post('default', 'token', { grant_type: 'client_credentials', client_id: c.clientId, client_secret: c.clientSecret });
+      await t.post('default', 'token', { grant_type: 'client_credentials' }, basic(c.clientId, `${c.clientSecret}x`));
+      await t.post('default', 'introspect', { token }, basic(c.clientId, c.clientSecret));
+      await t.app.inject({ method: 'POST', url: '/console/login', payload: { username: 'admin', password: t.console.password } });
+      await t.app.inject({ method: 'POST', url: '/console/login', payload: { username: 'admin', password: 'wrong-password-123' } });
+      const added = await t.manage('POST', `/tenants/default/clients/${c.clientId}/secrets`);
+      await t.manage('POST', '/tenants/default/keys/rotate', {});
+      const all = lines.join('');
+      expect(all.length).toBeGreaterThan(0); // request logging is on at debug level
+      for (const secret of [c.clientSecret, added.body.clientSecret, t.admin.clientSecret, t.console.password, 'wrong-password-123', token, await t.adminToken()]) {
+        expect(all).not.toContain(secret);
+      }
+      expect(all).not.toMatch(/PRIVATE KEY|authorization|"d":/i);
+    } finally {
+      await t.close();
+    }
+  });
+});
