@@ -5,3 +5,14 @@ export { MasterKey } from './crypto/master-key.js';
 export { parseServeArgs, runUntilSignal, serve, SERVE_USAGE, type RunningServer } from './main.js';
 export { createStore } from './store/index.js';
 export type { Store } from './store/types.js';
+export type {
+  ApiResource,
+  AuditEntryResource,
+  ClientResource,
+  CreatedClientResource,
+  CreatedSecretResource,
+  FederationResource,
+  GrantResource,
+  KeyResource,
+  TenantResource,
+} from './manage/schemas.js';

@@ -2,19 +2,9 @@
 import { connectionOptions, type Flags, tenantOption, UsageError } from '../args.js';
 import { type CommandGroup, CONNECTION_USAGE, seg, tenantOf, withApi } from '../command.js';
 import { notice, printJson, printRecord, printTable } from '../output.js';
+import type { ApiResource } from '@tessera/server';
 
-interface Api {
-  id: string;
-  tenantId: string;
-  identifier: string;
-  name: string;
-  scopes: { value: string; description?: string }[];
-  accessTokenLifetime: number | null;
-  tokenFormat: string;
-  introspectors: string[];
-  createdAt: number;
-  updatedAt: number;
-}
+type Api = ApiResource;
 
 const API_FIELDS = ['id', 'identifier', 'name', 'tenantId', 'scopes', 'tokenFormat', 'accessTokenLifetime', 'introspectors', 'createdAt', 'updatedAt'];
 

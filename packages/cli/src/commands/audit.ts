@@ -2,17 +2,9 @@
 import { connectionOptions, type Flags, tenantOption, UsageError } from '../args.js';
 import { type Command, CONNECTION_USAGE, seg, tenantOf, withApi } from '../command.js';
 import { notice, printJson, printTable } from '../output.js';
+import type { AuditEntryResource } from '@tessera/server';
 
-interface AuditEntry {
-  id: string;
-  tenantId: string;
-  actor: string;
-  action: string;
-  targetType: string;
-  targetId: string;
-  details: Record<string, unknown>;
-  at: number;
-}
+type AuditEntry = AuditEntryResource;
 
 /** An ISO date or epoch milliseconds. */
 function instant(flags: Flags, name: string): number | undefined {

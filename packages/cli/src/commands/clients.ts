@@ -3,31 +3,12 @@ import { connectionOptions, type Flags, tenantOption, UsageError } from '../args
 import { type CommandGroup, CONNECTION_USAGE, seg, tenantOf, withApi } from '../command.js';
 import { readPublicJwks } from '../keys-file.js';
 import { notice, printJson, printRecord, printTable } from '../output.js';
+import type { CreatedClientResource, CreatedSecretResource } from '@tessera/server';
 
-interface Client {
-  clientId: string;
-  name: string;
-  tenantId: string;
-  tokenEndpointAuthMethod: string;
-  jwks: { keys: object[] } | null;
-  jwksUri: string | null;
-  tlsClientAuthSubjectDn: string | null;
-  accessTokenLifetime: number | null;
-  disabled: boolean;
-  issuer: string;
-  tokenEndpoint: string;
-  discoveryEndpoint: string;
-  secrets: { id: string; createdAt: number; lastUsedAt?: number }[];
-  createdAt: number;
-  updatedAt: number;
-  clientSecret?: string;
-}
 
-interface CreatedSecret {
-  id: string;
-  clientSecret: string;
-  createdAt: number;
-}
+type Client = CreatedClientResource;
+
+type CreatedSecret = CreatedSecretResource;
 
 const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'self_signed_tls_client_auth'] as const;
 const CLIENT_FIELDS = [

@@ -4,6 +4,7 @@ import { type CommandGroup, CONNECTION_USAGE, seg, tenantOf, withApi } from '../
 import type { Io } from '../io.js';
 import { readPublicJwks } from '../keys-file.js';
 import { printJson, printRecord, printTable } from '../output.js';
+import type { FederationResource } from '@tessera/server';
 
 interface Rule {
   subject: string;
@@ -11,17 +12,7 @@ interface Rule {
   clientId: string;
 }
 
-interface Federation {
-  id: string;
-  tenantId: string;
-  name: string;
-  issuer: string;
-  jwksUri: string | null;
-  jwks: { keys: object[] } | null;
-  audience: string | null;
-  rules: Rule[];
-  createdAt: number;
-}
+type Federation = FederationResource;
 
 /** `subject=>clientId`, optionally followed by `;claim=value` selectors. */
 export function parseRule(text: string, usage: string): Rule {

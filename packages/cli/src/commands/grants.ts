@@ -2,16 +2,9 @@
 import { connectionOptions, type Flags, tenantOption, UsageError } from '../args.js';
 import { type CommandGroup, CONNECTION_USAGE, seg, tenantOf, withApi } from '../command.js';
 import { printJson, printRecord, printTable } from '../output.js';
+import type { GrantResource } from '@tessera/server';
 
-interface Grant {
-  id: string;
-  tenantId: string;
-  clientId: string;
-  apiId: string;
-  audience: string;
-  scopes: string[];
-  createdAt: number;
-}
+type Grant = GrantResource;
 
 function grantsPath(flags: Flags, id?: string): string {
   return `/tenants/${seg(tenantOf(flags))}/grants${id === undefined ? '' : `/${seg(id)}`}`;

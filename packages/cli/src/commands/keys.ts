@@ -3,16 +3,9 @@ import { connectionOptions, type Flags, tenantOption } from '../args.js';
 import { type CommandGroup, CONNECTION_USAGE, seg, tenantOf, withApi } from '../command.js';
 import type { Io } from '../io.js';
 import { notice, printJson, printTable } from '../output.js';
+import type { KeyResource } from '@tessera/server';
 
-interface SigningKey {
-  kid: string;
-  alg: string;
-  status: string;
-  createdAt: number;
-  activatedAt: number | null;
-  retiredAt: number | null;
-  publishUntil: number | null;
-}
+type SigningKey = KeyResource;
 
 type KeyPage = { items: SigningKey[]; nextCursor: string | null };
 

@@ -2,15 +2,9 @@
 import { connectionOptions } from '../args.js';
 import { type CommandGroup, CONNECTION_USAGE, seg, withApi } from '../command.js';
 import { printJson, printRecord, printTable } from '../output.js';
+import type { TenantResource } from '@tessera/server';
 
-interface Tenant {
-  id: string;
-  name: string;
-  signingAlg: string;
-  accessTokenLifetime: number | null;
-  issuer: string;
-  createdAt: number;
-}
+type Tenant = TenantResource;
 
 const SIGNING_ALGS = ['ES256', 'RS256', 'PS256', 'EdDSA'] as const;
 

@@ -249,3 +249,14 @@ export type UpdateApi = Static<typeof UpdateApiBody>;
 export type CreateGrant = Static<typeof CreateGrantBody>;
 export type CreateFederation = Static<typeof CreateFederationBody>;
 export type RotateKeys = Static<typeof RotateKeysBody>;
+
+/** The management API's resources on the wire: the types of the response schemas above. */
+export type TenantResource = Static<typeof TenantBody>;
+export type ClientResource = Static<typeof ClientBody>;
+export type CreatedClientResource = Static<typeof CreatedClientBody>;
+export type CreatedSecretResource = Static<typeof CreatedSecretBody>;
+export type ApiResource = Static<typeof ApiBody>;
+export type GrantResource = Static<typeof GrantBody>;
+export type KeyResource = Static<typeof KeyBody>;
+export type FederationResource = Static<typeof FederationBody>;
+export type AuditEntryResource = Static<typeof AuditBody>;
