@@ -82,8 +82,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // One log line per request only at debug level: the token endpoint serves tens of thousands a second.
     logController: new LogController({ disableRequestLogging: config.logLevel !== 'debug' }),
     bodyLimit: config.http.bodyLimit,
-    // Unknown fields in a management request are an error, not silently dropped.
-    ajv: { customOptions: { removeAdditional: false } },
+    // Unknown fields in a management request are an error, not silently dropped, and
+    // a value of the wrong type is an error, not converted (`{"name": 42}` is not a name).
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     ...(options.https ? { https: options.https } : {}),

@@ -61,10 +61,14 @@ describe('tenants', () => {
     expect((await t.app.inject({ method: 'GET', url: '/t/acme/jwks.json' })).statusCode).toBe(404);
   });
 
-  it('rejects bad ids (400), duplicates (409), and deleting admin (403)', async () => {
+  it('rejects bad ids (422), malformed bodies (400), duplicates (409), and deleting admin (403)', async () => {
     for (const id of ['Upper', '-dash', 'a'.repeat(64), 'sp ace', '']) {
-      expect((await t.manage('POST', '/tenants', { id })).status, id).toBe(400);
+      const res = await t.manage('POST', '/tenants', { id });
+      expect(res.status, id).toBe(422);
+      expect(res.body).toMatchObject({ error: 'validation_failed' });
     }
+    expect((await t.manage('POST', '/tenants', { id: 42 })).status).toBe(400);
+    expect((await t.manage('POST', '/tenants', {})).status).toBe(400);
     expect((await t.manage('POST', '/tenants', { id: 'dup' })).status).toBe(201);
     const again = await t.manage('POST', '/tenants', { id: 'dup' });
     expect(again.status).toBe(409);
@@ -87,14 +91,18 @@ describe('tenants', () => {
 
 describe('clients, APIs and grants', () => {
   it('validates names, scopes and references', async () => {
-    expect((await t.manage('POST', '/tenants/default/clients', { name: '' })).status).toBe(400);
-    expect((await t.manage('POST', '/tenants/default/clients', { name: 'x'.repeat(101) })).status).toBe(400);
+    expect((await t.manage('POST', '/tenants/default/clients', { name: '' })).status).toBe(422);
+    expect((await t.manage('POST', '/tenants/default/clients', { name: 'x'.repeat(100) })).status).toBe(201);
+    expect((await t.manage('POST', '/tenants/default/clients', { name: 'x'.repeat(101) })).status).toBe(422);
+    expect((await t.manage('POST', '/tenants/default/clients', { name: 'ok', tokenEndpointAuthMethod: 'password' })).status).toBe(422);
     expect((await t.manage('POST', '/tenants/default/clients', { name: 'ok', unknownField: 1 })).status).toBe(400);
     expect((await t.manage('POST', '/tenants/default/clients', { name: 'ok', tokenEndpointAuthMethod: 'private_key_jwt' })).status).toBe(422);
     const cleartextKeys = await t.manage('POST', '/tenants/default/clients', { name: 'ok', tokenEndpointAuthMethod: 'private_key_jwt', jwksUri: 'http://keys.example/jwks' });
     expect(cleartextKeys.status).toBe(422);
     expect(cleartextKeys.body.message).toContain('https');
-    expect((await t.manage('POST', '/tenants/default/apis', { identifier: 'https://v.example', scopes: [{ value: 'bad scope' }] })).status).toBe(400);
+    expect((await t.manage('POST', '/tenants/default/apis', { identifier: 'https://v.example', scopes: [{ value: 'bad scope' }] })).status).toBe(422);
+    expect((await t.manage('POST', '/tenants/default/apis', { identifier: 'https://v.example', scopes: [{ value: 'x'.repeat(129) }] })).status).toBe(422);
+    expect((await t.manage('POST', '/tenants/default/apis', { identifier: 'https://v.example', scopes: 'read' })).status).toBe(400);
     expect((await t.manage('POST', '/tenants/default/apis', { identifier: 'https://v.example', scopes: [{ value: 'a' }, { value: 'a' }] })).status).toBe(422);
     expect((await t.manage('POST', '/tenants/nosuch/clients', { name: 'x' })).status).toBe(404);
     const api = await t.manage('POST', '/tenants/default/apis', { identifier: 'https://v.example', scopes: [{ value: 'a' }] });

@@ -94,10 +94,10 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
     preHandler: write,
     schema: { tags: ['clients'], security, params: S.TenantParams, body: S.CreateClientBody, response: { 201: S.CreatedClientBody, ...errors } },
   }, async (request, reply) => reply.code(201).send(await deps.clients.create(request.params.tenant, request.body, actor(request))));
-  app.get<{ Params: P<'tenant'>; Querystring: { limit?: number; cursor?: string } }>('/tenants/:tenant/clients', {
+  app.get<{ Params: P<'tenant'>; Querystring: { limit?: string; cursor?: string } }>('/tenants/:tenant/clients', {
     preHandler: read,
     schema: { tags: ['clients'], security, params: S.TenantParams, querystring: S.PageQuery, response: { 200: S.pageOf(S.ClientBody), ...errors } },
-  }, async (request) => deps.clients.list(request.params.tenant, request.query));
+  }, async (request) => deps.clients.list(request.params.tenant, pageOf(request.query)));
   app.get<{ Params: P<'item'> }>('/tenants/:tenant/clients/:id', {
     preHandler: read,
     schema: { tags: ['clients'], security, params: S.ItemParams, response: { 200: S.ClientBody, ...errors } },
@@ -130,10 +130,10 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
     preHandler: write,
     schema: { tags: ['apis'], security, params: S.TenantParams, body: S.CreateApiBody, response: { 201: S.ApiBody, ...errors } },
   }, async (request, reply) => reply.code(201).send(await deps.apis.create(request.params.tenant, request.body, actor(request))));
-  app.get<{ Params: P<'tenant'>; Querystring: { limit?: number; cursor?: string } }>('/tenants/:tenant/apis', {
+  app.get<{ Params: P<'tenant'>; Querystring: { limit?: string; cursor?: string } }>('/tenants/:tenant/apis', {
     preHandler: read,
     schema: { tags: ['apis'], security, params: S.TenantParams, querystring: S.PageQuery, response: { 200: S.pageOf(S.ApiBody), ...errors } },
-  }, async (request) => deps.apis.list(request.params.tenant, request.query));
+  }, async (request) => deps.apis.list(request.params.tenant, pageOf(request.query)));
   app.get<{ Params: P<'item'> }>('/tenants/:tenant/apis/:id', {
     preHandler: read,
     schema: { tags: ['apis'], security, params: S.ItemParams, response: { 200: S.ApiBody, ...errors } },
@@ -155,12 +155,12 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
     preHandler: write,
     schema: { tags: ['grants'], security, params: S.TenantParams, body: S.CreateGrantBody, response: { 201: S.GrantBody, ...errors } },
   }, async (request, reply) => reply.code(201).send(await deps.grants.create(request.params.tenant, request.body, actor(request))));
-  app.get<{ Params: P<'tenant'>; Querystring: { clientId?: string; audience?: string; limit?: number; cursor?: string } }>('/tenants/:tenant/grants', {
+  app.get<{ Params: P<'tenant'>; Querystring: { clientId?: string; audience?: string; limit?: string; cursor?: string } }>('/tenants/:tenant/grants', {
     preHandler: read,
     schema: { tags: ['grants'], security, params: S.TenantParams, querystring: S.GrantQuery, response: { 200: S.pageOf(S.GrantBody), ...errors } },
   }, async (request) => {
     const { clientId, audience, ...page } = request.query;
-    return deps.grants.list(request.params.tenant, { ...(clientId !== undefined ? { clientId } : {}), ...(audience !== undefined ? { audience } : {}) }, page);
+    return deps.grants.list(request.params.tenant, { ...(clientId !== undefined ? { clientId } : {}), ...(audience !== undefined ? { audience } : {}) }, pageOf(page));
   });
   app.get<{ Params: P<'item'> }>('/tenants/:tenant/grants/:id', {
     preHandler: read,
@@ -222,15 +222,27 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   });
 
   // Audit
-  app.get<{ Params: P<'tenant'>; Querystring: { limit?: number; cursor?: string; action?: string; actor?: string; targetType?: string; targetId?: string; since?: number; until?: number } }>('/tenants/:tenant/audit', {
+  app.get<{ Params: P<'tenant'>; Querystring: { limit?: string; cursor?: string; action?: string; actor?: string; targetType?: string; targetId?: string; since?: string; until?: string } }>('/tenants/:tenant/audit', {
     preHandler: read,
     schema: { tags: ['audit'], security, params: S.TenantParams, querystring: S.AuditQuery, response: { 200: S.pageOf(S.AuditBody), ...errors } },
   }, async (request) => {
     await deps.tenants.require(request.params.tenant);
-    const { limit, ...filters } = request.query;
-    return deps.store.listAudit(request.params.tenant, { ...filters, limit: clampPageSize(limit) });
+    const { limit, since, until, ...filters } = request.query;
+    return deps.store.listAudit(request.params.tenant, {
+      ...filters,
+      ...(since !== undefined ? { since: Number(since) } : {}),
+      ...(until !== undefined ? { until: Number(until) } : {}),
+      limit: clampPageSize(limit === undefined ? undefined : Number(limit)),
+    });
   });
 }
+
+/** A list request's paging from its (validated, textual) query. */
+function pageOf(query: { limit?: string; cursor?: string }): { limit?: number; cursor?: string } {
+  return { ...(query.limit !== undefined ? { limit: Number(query.limit) } : {}), ...(query.cursor !== undefined ? { cursor: query.cursor } : {}) };
+}
+
+const RULE_KEYWORDS = new Set(['pattern', 'minLength', 'maxLength', 'minimum', 'maximum', 'minItems', 'maxItems', 'const', 'enum', 'anyOf', 'format']);
 
 function sendManagementError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (error instanceof DomainError) return reply.code(error.status).send({ error: error.code, message: error.message });
@@ -240,9 +252,15 @@ function sendManagementError(error: unknown, request: FastifyRequest, reply: Fas
     request.log.warn({ err: error }, 'store unavailable');
     return reply.code(503).header('Retry-After', '1').send({ error: 'temporarily_unavailable', message: 'the store cannot be reached; retry shortly' });
   }
-  const fastifyError = error as { statusCode?: number; code?: string; message?: string; validation?: unknown };
-  if (fastifyError.validation !== undefined) {
-    return reply.code(400).send({ error: 'invalid_request', message: fastifyError.message ?? 'invalid request' });
+  const fastifyError = error as { statusCode?: number; code?: string; message?: string; validation?: { keyword: string }[] };
+  if (Array.isArray(fastifyError.validation)) {
+    // Well-formed JSON that breaks a rule (a name too long, a pattern, a range, a value
+    // not among those allowed) is 422, like the domain's own rules; a malformed request
+    // (wrong type, missing or unknown field) is 400.
+    const ruleBroken = fastifyError.validation.every((v) => RULE_KEYWORDS.has(v.keyword));
+    return reply
+      .code(ruleBroken ? 422 : 400)
+      .send({ error: ruleBroken ? 'validation_failed' : 'invalid_request', message: fastifyError.message ?? 'invalid request' });
   }
   if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     return reply.code(fastifyError.statusCode).send({ error: 'invalid_request', message: fastifyError.message ?? 'invalid request' });

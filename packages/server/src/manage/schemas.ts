@@ -17,8 +17,11 @@ export const ErrorBody = Type.Object(
 export const TenantParams = Type.Object({ tenant: Type.String() });
 export const ItemParams = Type.Object({ tenant: Type.String(), id: Type.String() });
 export const SecretParams = Type.Object({ tenant: Type.String(), id: Type.String(), secretId: Type.String() });
+/** Query values arrive as text and are not coerced (bodies must not be): digits, checked here. */
+const Limit = Type.String({ pattern: '^[1-9][0-9]{0,5}$', description: 'page size, 1 to 200 (larger values mean 200)' });
+const Millis_ = Type.String({ pattern: '^[0-9]{1,16}$', description: 'epoch ms' });
 export const PageQuery = Type.Object({
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+  limit: Type.Optional(Limit),
   cursor: Type.Optional(Type.String({ maxLength: 512 })),
 });
 
@@ -152,7 +155,7 @@ export const CreateGrantBody = Type.Object(
 export const GrantQuery = Type.Object({
   clientId: Type.Optional(Type.String()),
   audience: Type.Optional(Type.String()),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+  limit: Type.Optional(Limit),
   cursor: Type.Optional(Type.String({ maxLength: 512 })),
 });
 export const GrantBody = Type.Object(
@@ -213,14 +216,14 @@ export const FederationBody = Type.Object(
 );
 
 export const AuditQuery = Type.Object({
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+  limit: Type.Optional(Limit),
   cursor: Type.Optional(Type.String({ maxLength: 512 })),
   action: Type.Optional(Type.String()),
   actor: Type.Optional(Type.String()),
   targetType: Type.Optional(Type.String()),
   targetId: Type.Optional(Type.String()),
-  since: Type.Optional(Type.Integer({ description: 'epoch ms' })),
-  until: Type.Optional(Type.Integer({ description: 'epoch ms' })),
+  since: Type.Optional(Millis_),
+  until: Type.Optional(Millis_),
 });
 export const AuditBody = Type.Object(
   {
