@@ -21,7 +21,8 @@ export function authorizationServerMetadata(tenant: TenantContext, options: Meta
     introspection_endpoint: `${issuer}/introspect`,
     revocation_endpoint: `${issuer}/revoke`,
     grant_types_supported: options.grantTypes,
-    response_types_supported: ['token'],
+    // REQUIRED by RFC 8414; empty because there is no authorization endpoint (M2M only).
+    response_types_supported: [],
     token_endpoint_auth_methods_supported: options.authMethods,
     token_endpoint_auth_signing_alg_values_supported: signingAlgs,
     introspection_endpoint_auth_methods_supported: options.authMethods,
