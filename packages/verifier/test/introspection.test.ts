@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createVerifier, VerifierError } from '@tessera/verifier';
 import type { Verifier, VerifierOptions } from '@tessera/verifier';
-import { AUDIENCE, manualClock, startIssuer } from './issuer.js';
+import { codeOf, AUDIENCE, manualClock, startIssuer } from './issuer.js';
 import type { TestIssuer } from './issuer.js';
 
 let issuer: TestIssuer;
@@ -29,15 +29,6 @@ function verifierFor(options: Partial<VerifierOptions> = {}, introspection: Part
   });
 }
 
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(VerifierError);
-    return (error as VerifierError).code;
-  }
-  return 'resolved';
-}
 
 function activeAnswer(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   const now = Math.floor(clock.now() / 1000);

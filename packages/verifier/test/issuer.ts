@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { createHash, randomUUID } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import type { CryptoKey, JWK, JWTPayload } from 'jose';
+import { VerifierError } from '@tessera/verifier';
 
 export interface SigningKey {
   kid: string;
@@ -194,4 +195,15 @@ export function manualClock(): { now: () => number; advance: (seconds: number) =
     advance: (seconds) => { current += seconds * 1000; },
     set: (ms) => { current = ms; },
   };
+}
+
+/** The stable `code` a verification fails with, or 'resolved' when it does not fail. */
+export async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    if (!(error instanceof VerifierError)) throw error;
+    return error.code;
+  }
+  return 'resolved';
 }

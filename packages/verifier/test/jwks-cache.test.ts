@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createVerifier, VerifierError } from '@tessera/verifier';
 import type { Verifier, VerifierOptions } from '@tessera/verifier';
-import { AUDIENCE, createSigningKey, manualClock, startIssuer } from './issuer.js';
+import { codeOf, AUDIENCE, createSigningKey, manualClock, startIssuer } from './issuer.js';
 import type { TestIssuer } from './issuer.js';
 
 let issuer: TestIssuer;
@@ -18,15 +18,6 @@ function verifierFor(options: Partial<VerifierOptions> = {}): Verifier {
   return createVerifier({ issuer: issuer.issuer, audience: AUDIENCE, now: clock.now, ...options });
 }
 
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(VerifierError);
-    return (error as VerifierError).code;
-  }
-  return 'resolved';
-}
 
 /** Lets background refreshes (not awaited by verify) finish. */
 async function settle(): Promise<void> {

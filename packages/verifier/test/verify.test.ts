@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVerifier, InsufficientScopeError, InvalidTokenError, VerifierError } from '@tessera/verifier';
 import type { Verifier, VerifierOptions } from '@tessera/verifier';
-import { AUDIENCE, createSigningKey, manualClock, startIssuer } from './issuer.js';
+import { codeOf, AUDIENCE, createSigningKey, manualClock, startIssuer } from './issuer.js';
 import type { TestIssuer } from './issuer.js';
 
 let issuer: TestIssuer;
@@ -21,15 +21,6 @@ function verifierFor(options: Partial<VerifierOptions> = {}): Verifier {
   return createVerifier({ issuer: issuer.issuer, audience: AUDIENCE, ...options });
 }
 
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(VerifierError);
-    return (error as VerifierError).code;
-  }
-  return 'resolved';
-}
 
 function b64url(value: unknown): string {
   return Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
