@@ -12,6 +12,7 @@ const sections: Section[] = [
   { name: 'token', load: () => import('./token-endpoint.js') },
   { name: 'verifier', load: () => import('./verifier.js') },
   { name: 'client', load: () => import('./client.js') },
+  { name: 'startup', load: () => import('./startup.js') },
 ];
 
 const wanted = process.argv.slice(2);
