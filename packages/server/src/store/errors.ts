@@ -42,8 +42,13 @@ export class StoreInvalidCursorError extends StoreError {
 
 const PG_UNIQUE_VIOLATION = '23505';
 const PG_FOREIGN_KEY_VIOLATION = '23503';
-/** SQLSTATE class 08 (connection exception), plus shutdown / too-many-connections states. */
-const PG_UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300', '53400']);
+/**
+ * SQLSTATE classes that mean "the database cannot serve us right now", whatever the
+ * statement: 08 connection exception, 28 invalid authorization, 3D the database does
+ * not exist (dropped or renamed), 53 insufficient resources, 57 operator intervention
+ * (shutdown, cannot connect now), 58 system error.
+ */
+const PG_UNAVAILABLE_CLASSES = ['08', '28', '3D', '53', '57', '58'];
 const NETWORK_ERROR_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -100,8 +105,7 @@ export function toStoreError(error: unknown): unknown {
       return new StoreConflictError('reference', 'refers to a missing row');
     }
     if (
-      code.startsWith('08') ||
-      PG_UNAVAILABLE_STATES.has(code) ||
+      PG_UNAVAILABLE_CLASSES.some((c) => code.length === 5 && code.startsWith(c)) ||
       NETWORK_ERROR_CODES.has(code) ||
       [...SQLITE_UNAVAILABLE_CODES].some((c) => code === c || code.startsWith(`${c}_`))
     ) {
