@@ -15,6 +15,20 @@ describe('management API authentication (RFC 6750 §3)', () => {
     expect(res.json()).toMatchObject({ error: 'unauthorized' });
   });
 
+  it('RFC 6750 §3.1: another scheme is a bare challenge; a malformed Bearer header is 400 invalid_request', async () => {
+    const basicScheme = await t.app.inject({ method: 'GET', url: '/manage/v1/tenants', headers: { authorization: 'Basic Zm9vOmJhcg==' } });
+    expect(basicScheme.statusCode).toBe(401);
+    expect(basicScheme.headers['www-authenticate']).toBe('Bearer realm="tessera-management"');
+    for (const header of ['Bearer', 'Bearer a b', 'Bearer "x"']) {
+      const res = await t.app.inject({ method: 'GET', url: '/manage/v1/tenants', headers: { authorization: header } });
+      expect(res.statusCode, header).toBe(400);
+      const challenge = res.headers['www-authenticate'] as string;
+      expect(challenge).toContain('error="invalid_request"');
+      // every quoted-string value is well-formed: no quote inside
+      expect(challenge).toMatch(/^Bearer (\w+="[^"\\]*")(, \w+="[^"\\]*")*$/);
+    }
+  });
+
   it('a bad token: 401 invalid_token', async () => {
     const res = await t.app.inject({ method: 'GET', url: '/manage/v1/tenants', headers: { authorization: 'Bearer abc.def.ghi' } });
     expect(res.statusCode).toBe(401);

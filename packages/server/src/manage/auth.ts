@@ -28,13 +28,15 @@ const REALM = 'tessera-management';
 export function managementAuth(deps: { registry: TenantRegistry; inspector: TokenInspector; adminTenant: string; audience: string }) {
   return async function requireScope(request: FastifyRequest, reply: FastifyReply, needed: string): Promise<ManagementCaller | null> {
     const header = request.headers.authorization;
-    if (header === undefined) {
+    // RFC 6750 §3.1: no Bearer credentials at all (no header, or another scheme) gets a
+    // challenge without an error code; a malformed Bearer header is invalid_request (400).
+    if (header === undefined || !/^Bearer(\s|$)/i.test(header)) {
       await challenge(reply, 401, null, 'a bearer token from the admin tenant is required');
       return null;
     }
     const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
     if (match === null) {
-      await challenge(reply, 401, 'invalid_token', 'the Authorization header must be "Bearer <token>"');
+      await challenge(reply, 400, 'invalid_request', 'the Authorization header must be Bearer followed by one token');
       return null;
     }
     const tenant = await deps.registry.get(deps.adminTenant);
@@ -56,9 +58,10 @@ export function managementAuth(deps: { registry: TenantRegistry; inspector: Toke
   };
 }
 
-async function challenge(reply: FastifyReply, status: 401 | 403, error: string | null, message: string, scope?: string): Promise<void> {
+async function challenge(reply: FastifyReply, status: 400 | 401 | 403, error: string | null, message: string, scope?: string): Promise<void> {
   const parts = [`realm="${REALM}"`];
-  if (error !== null) parts.push(`error="${error}"`, `error_description="${message}"`);
+  // RFC 6750 §3: error_description is %x20-21 / %x23-5B / %x5D-7E: no quote, no backslash.
+  if (error !== null) parts.push(`error="${error}"`, `error_description="${message.replace(/["\\]/g, "'")}"`);
   if (scope !== undefined) parts.push(`scope="${scope}"`);
   await reply
     .code(status)
