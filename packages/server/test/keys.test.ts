@@ -98,3 +98,27 @@ describe('key rotation', () => {
     }
   });
 });
+
+describe('changing the algorithm', () => {
+  it('publishes the new algorithm\'s key first; it signs only from the next rotation', async () => {
+    const t2 = await createTestServer();
+    try {
+      await t2.manage('POST', '/tenants', { id: 'algs' });
+      const setup = await t2.setupClient('algs');
+      const sign = async () => (await t2.post('algs', 'token', { grant_type: 'client_credentials' }, basic(setup.clientId, setup.clientSecret))).json().access_token as string;
+      const patched = await t2.manage('PATCH', '/tenants/algs', { signingAlg: 'EdDSA' });
+      expect(patched.status).toBe(200);
+      expect(patched.body.signingAlg).toBe('EdDSA');
+      expect(decodeProtectedHeader(await sign()).alg).toBe('ES256');
+      const published = (await t2.app.inject({ method: 'GET', url: '/t/algs/jwks.json' })).json().keys as { kid: string; alg: string }[];
+      const next = published.find((k) => k.alg === 'EdDSA');
+      expect(next).toBeDefined();
+      expect((await t2.manage('POST', '/tenants/algs/keys/rotate', {})).status).toBe(200);
+      const header = decodeProtectedHeader(await sign());
+      expect(header).toMatchObject({ alg: 'EdDSA', kid: next!.kid });
+      expect((await t2.manage('POST', '/tenants/algs/keys/rotate', { alg: 'RS256' })).status).toBe(400);
+    } finally {
+      await t2.close();
+    }
+  });
+});

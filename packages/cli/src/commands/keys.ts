@@ -36,18 +36,17 @@ export const keys: CommandGroup = {
       },
     },
     rotate: {
-      summary: 'rotate now; --emergency removes the current key at once',
-      usage: `Usage: tessera keys rotate [--tenant <t>] [--emergency] [--alg ES256|RS256|PS256|EdDSA]
+      summary: 'rotate now: the published next key signs, the old one is retired; --emergency removes it at once',
+      usage: `Usage: tessera keys rotate [--tenant <t>] [--emergency]
 
   --emergency    the active key is compromised: stop publishing it at once. Tokens it
                  signed stop verifying as soon as verifiers refresh their key sets.
-  --alg <alg>    algorithm of the new key (default: the tenant's)
+To change the algorithm: tessera tenants update <t> --alg <alg>, then rotate.
 ${CONNECTION_USAGE}`,
-      options: { ...connectionOptions, ...tenantOption, emergency: { type: 'boolean' }, alg: { type: 'string' } },
+      options: { ...connectionOptions, ...tenantOption, emergency: { type: 'boolean' } },
       async run(flags, io) {
         flags.expectPositionals(0);
-        const alg = flags.choice('alg', ['ES256', 'RS256', 'PS256', 'EdDSA'] as const);
-        const body = { ...(flags.boolean('emergency') ? { emergency: true } : {}), ...(alg !== undefined ? { alg } : {}) };
+        const body = flags.boolean('emergency') ? { emergency: true } : {};
         const page = await withApi(flags, io, (api) => api.post<KeyPage>(`/tenants/${seg(tenantOf(flags))}/keys/rotate`, body));
         if (!flags.json) notice(io, flags.boolean('emergency') ? 'Emergency rotation done: the old key is no longer published.' : 'Rotated.');
         printKeys(flags, io, page);

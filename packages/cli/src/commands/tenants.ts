@@ -1,4 +1,4 @@
-/** `tessera tenants create|list|get|delete`: independent issuers (SPEC §2). */
+/** `tessera tenants create|list|get|update|delete`: independent issuers (SPEC §2). */
 import { connectionOptions } from '../args.js';
 import { type CommandGroup, CONNECTION_USAGE, seg, withApi } from '../command.js';
 import { printJson, printRecord, printTable } from '../output.js';
@@ -62,6 +62,31 @@ ${CONNECTION_USAGE}`,
         const id = flags.positional(0, 'id');
         flags.expectPositionals(1);
         const tenant = await withApi(flags, io, (api) => api.get<Tenant>(`/tenants/${seg(id)}`));
+        if (flags.json) printJson(io, tenant);
+        else printRecord(io, tenant);
+      },
+    },
+    update: {
+      summary: "change a tenant's name, default token lifetime or signing algorithm",
+      usage: `Usage: tessera tenants update <id> [--name <name>] [--lifetime <seconds>] [--alg ES256|RS256|PS256|EdDSA]
+
+  --name <name>        display name
+  --lifetime <s>       default access-token lifetime, 60 to 86400 seconds
+  --alg <alg>          new signing algorithm: its key is published now as the next key
+                       and signs from the next rotation (tessera keys rotate)
+${CONNECTION_USAGE}`,
+      options: { ...connectionOptions, name: { type: 'string' }, alg: { type: 'string' }, lifetime: { type: 'string' } },
+      async run(flags, io) {
+        const id = flags.positional(0, 'id');
+        flags.expectPositionals(1);
+        const alg = flags.choice('alg', SIGNING_ALGS);
+        const lifetime = flags.integer('lifetime', 60, 86_400);
+        const body = {
+          ...(flags.string('name') !== undefined ? { name: flags.string('name') } : {}),
+          ...(alg !== undefined ? { signingAlg: alg } : {}),
+          ...(lifetime !== undefined ? { accessTokenLifetime: lifetime } : {}),
+        };
+        const tenant = await withApi(flags, io, (api) => api.patch<Tenant>(`/tenants/${seg(id)}`, body));
         if (flags.json) printJson(io, tenant);
         else printRecord(io, tenant);
       },

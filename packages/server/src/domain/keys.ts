@@ -62,7 +62,7 @@ export class KeyService {
    * Promotes the next key to active and publishes a new next key. The old active key
    * is retired (still published) or, in an emergency, deleted at once.
    */
-  async rotate(tenantId: string, options: { emergency: boolean; actor: string; alg?: SigningAlg }): Promise<KeyView[]> {
+  async rotate(tenantId: string, options: { emergency: boolean; actor: string }): Promise<KeyView[]> {
     await this.#store.withLock(`keys:${tenantId}`, async (tx) => {
       const keys = await tx.listSigningKeys(tenantId);
       if (keys.length === 0 && (await tx.getTenant(tenantId)) === null) throw new NotFoundError('tenant', tenantId);
@@ -71,16 +71,12 @@ export class KeyService {
     return this.list(tenantId);
   }
 
-  async #rotateLocked(
-    tx: Store,
-    tenantId: string,
-    keys: SigningKey[],
-    options: { emergency: boolean; actor: string; alg?: SigningAlg },
-  ): Promise<void> {
+  async #rotateLocked(tx: Store, tenantId: string, keys: SigningKey[], options: { emergency: boolean; actor: string }): Promise<void> {
     const now = this.#now();
     const active = keys.find((k) => k.status === 'active');
     const next = keys.find((k) => k.status === 'next');
-    const alg = options.alg ?? next?.alg ?? active?.alg ?? 'ES256';
+    // New keys use the tenant's algorithm; the published next key signs whatever its own.
+    const alg = (await tx.getTenant(tenantId))?.signingAlg ?? next?.alg ?? active?.alg ?? 'ES256';
     const action = options.emergency ? 'key.rotate.emergency' : 'key.rotate';
 
     if (active !== undefined) {
@@ -92,16 +88,30 @@ export class KeyService {
           audit(tenantId, options.actor, action, active.kid, { status: 'retired', publishUntil }));
       }
     }
-    if (next !== undefined && next.alg === alg) {
+    if (next !== undefined) {
       await tx.updateSigningKey(tenantId, next.kid, { status: 'active', activatedAt: now },
         audit(tenantId, options.actor, action, next.kid, { status: 'active' }));
     } else {
-      if (next !== undefined) await tx.deleteSigningKey(tenantId, next.kid);
+      // Only a store that lost its next key gets here: nothing published to promote.
       const fresh = await this.#newKey(tenantId, alg, 'active', now);
       await tx.insertSigningKey(fresh, audit(tenantId, options.actor, action, fresh.kid, { status: 'active', alg }));
     }
     const upcoming = await this.#newKey(tenantId, alg, 'next', now);
     await tx.insertSigningKey(upcoming, audit(tenantId, options.actor, 'key.create', upcoming.kid, { status: 'next', alg }));
+  }
+
+  /**
+   * A change of the tenant's algorithm: the next key is replaced by one of the new
+   * algorithm, published now, which signs from the next rotation on. Nothing ever signs
+   * with a key verifiers could not have fetched.
+   */
+  async replaceNextKey(tx: Store, tenantId: string, alg: SigningAlg, actor: string): Promise<void> {
+    const keys = await tx.listSigningKeys(tenantId);
+    for (const key of keys.filter((k) => k.status === 'next')) {
+      await tx.deleteSigningKey(tenantId, key.kid, audit(tenantId, actor, 'key.delete', key.kid, { replacedBy: alg }));
+    }
+    const next = await this.#newKey(tenantId, alg, 'next', this.#now());
+    await tx.insertSigningKey(next, audit(tenantId, actor, 'key.create', next.kid, { status: 'next', alg }));
   }
 
   /**

@@ -55,10 +55,22 @@ export class TenantService {
     return this.view(tenant);
   }
 
-  async update(id: string, patch: { name?: string; accessTokenLifetime?: number | null }, actor: string): Promise<TenantView> {
+  /** A new `signingAlg` takes effect at the next rotation: its key is published now (KeyService.replaceNextKey). */
+  async update(id: string, patch: { name?: string; accessTokenLifetime?: number | null; signingAlg?: SigningAlg }, actor: string): Promise<TenantView> {
     if (patch.name !== undefined) assertName(patch.name, 'name');
     assertLifetime(patch.accessTokenLifetime, this.ctx.config.tokens, 'accessTokenLifetime');
-    const updated = await this.ctx.store.updateTenant(id, patch, { tenantId: id, actor, action: 'tenant.update', targetType: 'tenant', targetId: id, details: { ...patch } });
+    if (patch.signingAlg !== undefined && !SIGNING_ALGS.includes(patch.signingAlg)) {
+      throw new ValidationError(`signingAlg must be one of ${SIGNING_ALGS.join(', ')}`);
+    }
+    const updated = await this.ctx.store.transaction(async (tx) => {
+      const current = await tx.getTenant(id);
+      if (current === null) throw new NotFoundError('tenant', id);
+      const result = await tx.updateTenant(id, patch, { tenantId: id, actor, action: 'tenant.update', targetType: 'tenant', targetId: id, details: { ...patch } });
+      if (patch.signingAlg !== undefined && patch.signingAlg !== current.signingAlg) {
+        await this.ctx.keys.replaceNextKey(tx, id, patch.signingAlg, actor);
+      }
+      return result;
+    });
     if (updated === null) throw new NotFoundError('tenant', id);
     this.ctx.registry.invalidate(id);
     return this.view(updated);

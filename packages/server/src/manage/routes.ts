@@ -191,11 +191,7 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
     schema: { tags: ['keys'], security, params: S.TenantParams, body: S.RotateKeysBody, response: { 200: S.pageOf(S.KeyBody), ...errors } },
   }, async (request) => {
     const tenant = await deps.tenants.require(request.params.tenant);
-    const items = await deps.keys.rotate(tenant.id, {
-      emergency: request.body?.emergency ?? false,
-      actor: actor(request),
-      ...(request.body?.alg !== undefined ? { alg: request.body.alg } : {}),
-    });
+    const items = await deps.keys.rotate(tenant.id, { emergency: request.body?.emergency ?? false, actor: actor(request) });
     deps.registry.invalidate(tenant.id);
     return { items, nextCursor: null };
   });

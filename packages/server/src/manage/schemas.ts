@@ -62,8 +62,12 @@ export const CreateTenantBody = Type.Object(
   { additionalProperties: false },
 );
 export const UpdateTenantBody = Type.Object(
-  { name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })), accessTokenLifetime: Type.Optional(Nullable(Lifetime)) },
-  { additionalProperties: false },
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    accessTokenLifetime: Type.Optional(Nullable(Lifetime)),
+    signingAlg: Type.Optional(SigningAlg),
+  },
+  { additionalProperties: false, description: 'a new signingAlg is published now as the next key and signs from the next rotation' },
 );
 export const TenantBody = Type.Object(
   { id: Type.String(), name: Type.String(), signingAlg: SigningAlg, accessTokenLifetime: Nullable(Type.Integer()), issuer: Type.String(), createdAt: Millis },
@@ -177,7 +181,7 @@ export const KeyBody = Type.Object(
   { $id: 'Key' },
 );
 export const RotateKeysBody = Type.Object(
-  { emergency: Type.Optional(Type.Boolean()), alg: Type.Optional(SigningAlg) },
+  { emergency: Type.Optional(Type.Boolean({ description: 'delete the active key at once instead of retiring it' })) },
   { additionalProperties: false },
 );
 
