@@ -178,11 +178,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.get('/readyz', async (_request, reply) => {
     try {
       await store.ping();
-      const admin = await registry.get(defaults.management.adminTenant);
-      if (admin === null || admin.signer === null) return reply.code(503).send({ status: 'not ready', reason: 'keys not loaded' });
-      return { status: 'ready' };
     } catch {
       return reply.code(503).send({ status: 'not ready', reason: 'store unreachable' });
+    }
+    try {
+      const admin = await registry.get(defaults.management.adminTenant);
+      if (admin === null || admin.signer === null) return reply.code(503).send({ status: 'not ready', reason: 'no signing keys yet' });
+      return { status: 'ready' };
+    } catch {
+      return reply.code(503).send({ status: 'not ready', reason: 'signing keys cannot be loaded' });
     }
   });
 

@@ -2,7 +2,7 @@
  * `tessera serve`: flags and environment -> config -> store -> app -> listen;
  * bootstrap on first start; graceful shutdown on SIGTERM. Nothing else.
  */
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildApp } from './app.js';
@@ -115,14 +115,23 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
     throw error;
   }
   const adminFile = join(config.dataDir, 'admin.json');
-  const result = await app.tessera.bootstrap();
+  let result: BootstrapResult | null;
+  try {
+    result = await app.tessera.bootstrap();
+    await app.tessera.keys.checkMasterKey(defaults.management.adminTenant);
+  } catch (error) {
+    await app.close();
+    await store.close();
+    throw error;
+  }
   if (result !== null) await writeAdminFile(adminFile, config, result);
   await app.listen({ port: config.port, host: config.host });
   app.tessera.startBackgroundTasks();
   const url = config.publicUrl;
   log(`Tessera listening on ${url} (store: ${store.kind})`);
   if (result !== null) log(`First start: bootstrapped tenants "default" and "admin"; admin credentials written to ${adminFile}`);
-  else log(`Admin credentials: ${adminFile}`);
+  else if (await fileExists(adminFile)) log(`Admin credentials: ${adminFile}`);
+  else log('Admin credentials: in admin.json of the replica that bootstrapped this store');
   return {
     config,
     url,
@@ -133,6 +142,10 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
       await store.close();
     },
   };
+}
+
+async function fileExists(path: string): Promise<boolean> {
+  return access(path).then(() => true, () => false);
 }
 
 async function writeAdminFile(path: string, config: ServerConfig, result: BootstrapResult): Promise<void> {

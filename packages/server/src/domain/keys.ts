@@ -54,6 +54,21 @@ export class KeyService {
     await tx.insertSigningKey(next, audit(tenantId, actor, 'key.create', next.kid, { status: 'next', alg }));
   }
 
+  /**
+   * Start-up check: the master key must open the signing keys already in the store.
+   * A replica started with another TESSERA_MASTER_KEY stops here, with the reason,
+   * instead of failing every token request later.
+   */
+  async checkMasterKey(tenantId: string): Promise<void> {
+    const key = (await this.#store.listSigningKeys(tenantId)).find((k) => k.status === 'active');
+    if (key === undefined) return;
+    try {
+      this.#masterKey.decrypt(key.privateKeyEncrypted, key.kid);
+    } catch {
+      throw new Error('the master key cannot decrypt the signing keys in this store: every replica of a deployment must run with the same TESSERA_MASTER_KEY');
+    }
+  }
+
   async list(tenantId: string): Promise<KeyView[]> {
     return (await this.#store.listSigningKeys(tenantId)).map(toKeyView);
   }

@@ -31,8 +31,9 @@ export class TenantContext {
   /** clientId -> apiId -> grant */
   readonly grantsByClient: ReadonlyMap<string, ReadonlyMap<string, Grant>>;
   readonly federations: readonly Federation[];
-  /** The key that signs now; null only if the tenant has no active key (never after bootstrap). */
-  readonly signer: JwtSigner | null;
+  readonly #activeKey: SigningKey | undefined;
+  readonly #masterKey: MasterKey;
+  #signer: JwtSigner | undefined;
   /** Keys in the JWKS (next, active, retired-but-not-expired), by kid. */
   readonly publishedKeys: ReadonlyMap<string, PublishedKey>;
   readonly jwks: { body: string; etag: string };
@@ -62,10 +63,20 @@ export class TenantContext {
         { kid: k.kid, alg: k.alg, status: k.status, key: publicKeyFromJwk(k.publicJwk as JWK), jwk: k.publicJwk as JWK },
       ]),
     );
-    const active = snapshot.keys.find((k) => k.status === 'active');
-    this.signer = active === undefined ? null : JwtSigner.unseal(active, masterKey);
+    this.#activeKey = snapshot.keys.find((k) => k.status === 'active');
+    this.#masterKey = masterKey;
     const body = JSON.stringify({ keys: published.map((k) => publicJwkForJwks(k.publicJwk)) });
     this.jwks = { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
+  }
+
+  /**
+   * The key that signs now, unsealed on first use (discovery and the JWKS never need
+   * it); null only if the tenant has no active key (never after bootstrap).
+   */
+  get signer(): JwtSigner | null {
+    if (this.#activeKey === undefined) return null;
+    this.#signer ??= JwtSigner.unseal(this.#activeKey, this.#masterKey);
+    return this.#signer;
   }
 
   grantFor(clientId: string, apiId: string): Grant | undefined {
