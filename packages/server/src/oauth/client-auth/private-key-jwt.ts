@@ -34,7 +34,6 @@ export interface PrivateKeyJwtOptions {
 }
 
 const ALLOWED_ALGS: ReadonlySet<string> = new Set(ACCEPTED_ASYMMETRIC_ALGS);
-const ENDPOINTS = ['token', 'introspect', 'revoke'] as const;
 /** Bounds what a client can make the store remember. */
 const MAX_JTI_LENGTH = 256;
 
@@ -120,7 +119,8 @@ function checkClaims(payload: DecodedJws['payload'], request: ClientAuthRequest,
   if (exp === undefined) throw fail('client assertion exp is required (RFC 7523 §3 item 4)');
   if (!isNumericDate(exp)) throw fail('client assertion exp must be a NumericDate (RFC 7519 §2)');
   if (exp <= now - skew) throw fail('client assertion has expired (RFC 7523 §3 item 4)');
-  if (exp > now + options.maxLifetime + skew) {
+  // SPEC §3: at most maxLifetime ahead, strictly (the tolerance is for clocks behind, not for longer lives).
+  if (exp > now + options.maxLifetime) {
     throw fail(`client assertion exp is too far in the future: at most ${options.maxLifetime} seconds ahead`);
   }
   // §3 item 5 and §3 item 6: optional nbf and iat must not be in the future.
@@ -133,12 +133,17 @@ function checkClaims(payload: DecodedJws['payload'], request: ClientAuthRequest,
   return sub;
 }
 
-/** The issuer, each of the tenant's client-authenticating endpoints (also at the mTLS aliases), and the URL called. */
+/**
+ * SPEC §3: the issuer or the token endpoint (also at its mTLS alias), and for
+ * introspection and revocation the URL called (RFC 7523 §3 item 3).
+ */
 function acceptedAudiences(request: ClientAuthRequest, options: PrivateKeyJwtOptions): Set<string> {
   const issuer = request.tenant.issuer;
-  const accepted = new Set([issuer, request.endpointUrl, ...ENDPOINTS.map((e) => `${issuer}/${e}`)]);
+  const accepted = new Set([issuer, `${issuer}/token`, request.endpointUrl]);
   if (options.mtlsBaseUrl) {
-    for (const e of ENDPOINTS) accepted.add(`${options.mtlsBaseUrl}/t/${request.tenant.tenant.id}/${e}`);
+    const alias = `${options.mtlsBaseUrl}/t/${request.tenant.tenant.id}`;
+    accepted.add(`${alias}/token`);
+    accepted.add(`${alias}/${request.endpointUrl.slice(issuer.length + 1)}`);
   }
   return accepted;
 }
