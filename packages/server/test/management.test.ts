@@ -82,6 +82,11 @@ describe('tenants', () => {
       expect(res.body).toMatchObject({ error: 'validation_failed' });
     }
     expect((await t.manage('POST', '/tenants', { id: 42 })).status).toBe(400);
+    for (const accessTokenLifetime of [59, 86_401]) {
+      expect((await t.manage('POST', '/tenants', { id: 'lifetimes', accessTokenLifetime })).status, String(accessTokenLifetime)).toBe(422);
+    }
+    expect((await t.manage('POST', '/tenants', { id: 'lifetimes', accessTokenLifetime: 'long' })).status).toBe(400);
+    expect((await t.manage('GET', '/tenants/default/clients?limit=abc')).status).toBe(400);
     expect((await t.manage('POST', '/tenants', {})).status).toBe(400);
     expect((await t.manage('POST', '/tenants', { id: 'dup' })).status).toBe(201);
     const again = await t.manage('POST', '/tenants', { id: 'dup' });

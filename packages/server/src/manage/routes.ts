@@ -238,7 +238,26 @@ function pageOf(query: { limit?: string; cursor?: string }): { limit?: number; c
   return { ...(query.limit !== undefined ? { limit: Number(query.limit) } : {}), ...(query.cursor !== undefined ? { cursor: query.cursor } : {}) };
 }
 
-const RULE_KEYWORDS = new Set(['pattern', 'minLength', 'maxLength', 'minimum', 'maximum', 'minItems', 'maxItems', 'const', 'enum', 'anyOf', 'format']);
+interface ValidationIssue {
+  keyword: string;
+  schemaPath: string;
+}
+
+const RULE_KEYWORDS = new Set(['pattern', 'minLength', 'maxLength', 'minimum', 'maximum', 'minItems', 'maxItems', 'const', 'enum', 'format']);
+
+/**
+ * Well-formed JSON that breaks a rule (a name too long, a pattern, a range, a value not
+ * among those allowed) is 422, like the domain's own rules; a malformed request (a
+ * wrong type, a missing or unknown field) is 400. A type mismatch inside a union
+ * (`{"accessTokenLifetime": 59}` is neither a valid integer nor null) does not make
+ * the request malformed when another branch broke a rule.
+ */
+function breaksARule(issues: ValidationIssue[]): boolean {
+  const malformed = issues.some(
+    (i) => i.keyword === 'required' || i.keyword === 'additionalProperties' || (i.keyword === 'type' && !i.schemaPath.includes('/anyOf/')),
+  );
+  return !malformed && issues.some((i) => RULE_KEYWORDS.has(i.keyword));
+}
 
 function sendManagementError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (error instanceof DomainError) return reply.code(error.status).send({ error: error.code, message: error.message });
@@ -248,12 +267,9 @@ function sendManagementError(error: unknown, request: FastifyRequest, reply: Fas
     request.log.warn({ err: error }, 'store unavailable');
     return reply.code(503).header('Retry-After', '1').send({ error: 'temporarily_unavailable', message: 'the store cannot be reached; retry shortly' });
   }
-  const fastifyError = error as { statusCode?: number; code?: string; message?: string; validation?: { keyword: string }[] };
+  const fastifyError = error as { statusCode?: number; code?: string; message?: string; validation?: ValidationIssue[]; validationContext?: string };
   if (Array.isArray(fastifyError.validation)) {
-    // Well-formed JSON that breaks a rule (a name too long, a pattern, a range, a value
-    // not among those allowed) is 422, like the domain's own rules; a malformed request
-    // (wrong type, missing or unknown field) is 400.
-    const ruleBroken = fastifyError.validation.every((v) => RULE_KEYWORDS.has(v.keyword));
+    const ruleBroken = fastifyError.validationContext === 'body' && breaksARule(fastifyError.validation);
     return reply
       .code(ruleBroken ? 422 : 400)
       .send({ error: ruleBroken ? 'validation_failed' : 'invalid_request', message: fastifyError.message ?? 'invalid request' });
