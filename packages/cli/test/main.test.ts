@@ -72,6 +72,14 @@ describe('dispatch and usage errors', () => {
     }
   });
 
+  it('serve: an unknown flag or an impossible value is a usage error (exit 2), before anything starts', async () => {
+    for (const argv of [['serve', '--bogus'], ['serve', '--port', '99999'], ['serve', '--port', 'abc'], ['serve', '--public-url', 'ftp://x'], ['serve', '--database-url', 'mysql://x']]) {
+      const io = fakeIo();
+      expect(await main(argv, io), argv.join(' ')).toBe(2);
+      expect(io.err.length, argv.join(' ')).toBeGreaterThan(0);
+    }
+  });
+
   it('--json turns an error into a JSON object on stderr', async () => {
     const io = fakeIo();
     expect(await main(['bogus', '--json'], io)).toBe(2);

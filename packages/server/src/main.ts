@@ -82,6 +82,8 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
     trustedProxies: proxies,
     ...(rateLimit !== undefined ? { rateLimit: { tokenRequestsPerWindow: Number(rateLimit), windowSeconds: 60 } } : {}),
   };
+  // Every other setting is checked now, so a bad flag is reported before anything starts.
+  resolveConfig(input);
   if (certFile !== undefined && keyFile !== undefined) {
     input.tls = {
       cert: await readFile(certFile, 'utf8'),

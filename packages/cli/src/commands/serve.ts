@@ -15,8 +15,9 @@ export async function serve(argv: readonly string[], io: Io): Promise<number> {
   try {
     input = await server.parseServeArgs([...argv], io.env);
   } catch (error) {
-    // A TLS file that cannot be read is not a usage error.
-    if ((error as NodeJS.ErrnoException).code !== undefined) throw error;
+    // A TLS file that cannot be read is not a usage error; an unknown flag is.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== undefined && !code.startsWith('ERR_PARSE_ARGS')) throw error;
     throw new UsageError(error instanceof Error ? error.message : String(error), server.SERVE_USAGE);
   }
   await server.runUntilSignal(input);
