@@ -116,6 +116,11 @@ describe('clients, APIs and grants', () => {
     expect((await t.manage('POST', '/tenants/default/clients', { name: 'ok', tokenEndpointAuthMethod: 'password' })).status).toBe(422);
     expect((await t.manage('POST', '/tenants/default/clients', { name: 'ok', unknownField: 1 })).status).toBe(400);
     expect((await t.manage('POST', '/tenants/default/clients', { name: 'ok', tokenEndpointAuthMethod: 'private_key_jwt' })).status).toBe(422);
+    for (const jwks of [{ keys: [{ kty: 'EC' }] }, { keys: [{ kty: 'RSA', n: 'AQAB', e: 'AQAB' }] }]) {
+      expect((await t.manage('POST', '/tenants/default/clients', { name: 'bad key', tokenEndpointAuthMethod: 'private_key_jwt', jwks })).status, JSON.stringify(jwks)).toBe(422);
+    }
+    expect((await t.manage('POST', '/tenants/default/clients', { name: 'bad dn', tokenEndpointAuthMethod: 'tls_client_auth', tlsClientAuthSubjectDn: 'garbage' })).status).toBe(422);
+    expect((await t.manage('POST', '/tenants/default/clients', { name: '\u0000' })).status).toBe(422);
     const cleartextKeys = await t.manage('POST', '/tenants/default/clients', { name: 'ok', tokenEndpointAuthMethod: 'private_key_jwt', jwksUri: 'http://keys.example/jwks' });
     expect(cleartextKeys.status).toBe(422);
     expect(cleartextKeys.body.message).toContain('https');

@@ -21,7 +21,8 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve, type RunningServer } from '../src/main.js';
 import { CERTIFICATE_NOT_ACCEPTED } from '../src/oauth/client-auth/tls-client-auth.js';
-import { certificateThumbprint, distinguishedNamesMatch, parseDistinguishedName } from '../src/oauth/mtls.js';
+import { distinguishedNamesMatch, parseDistinguishedName } from '../src/domain/distinguished-name.js';
+import { certificateThumbprint } from '../src/oauth/mtls.js';
 import { createTestServer, type TestServer } from './helpers/app.js';
 import { makeTempDir, type TempDir } from './helpers/temp-dir.js';
 

@@ -1,7 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, type JsonWebKey, type KeyObject, randomBytes } from 'node:crypto';
 import { generateSecret, hashSecret } from '../crypto/secrets.js';
 import type { Client, ClientSecret, NewAuditEntry, Page, TokenEndpointAuthMethod } from '../store/types.js';
 import { clampPageSize, type DomainContext, issuerOf } from './context.js';
+import { parseDistinguishedName } from './distinguished-name.js';
 import { ConflictError, NotFoundError, ValidationError } from './errors.js';
 import { assertKeySetUrl, assertLifetime, assertName } from './rules.js';
 
@@ -180,6 +181,9 @@ export class ClientService {
       default:
         break;
     }
+    if (client.tlsClientAuthSubjectDn !== null && parseDistinguishedName(client.tlsClientAuthSubjectDn) === null) {
+      throw new ValidationError('tlsClientAuthSubjectDn must be a distinguished name such as CN=orders,O=Example,C=DE (RFC 4514)');
+    }
   }
 
   async #require(tenantId: string, clientId: string): Promise<Client> {
@@ -198,14 +202,24 @@ const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
 
 function assertPublicJwks(jwks: { keys: Record<string, unknown>[] }): void {
   if (!Array.isArray(jwks.keys) || jwks.keys.length === 0) throw new ValidationError('jwks must be {"keys": [...]} with at least one key');
-  for (const key of jwks.keys) {
+  jwks.keys.forEach((key, index) => {
     if (typeof key['kty'] !== 'string' || !['EC', 'RSA', 'OKP'].includes(key['kty'])) {
       throw new ValidationError('jwks keys must be asymmetric public keys (kty EC, RSA or OKP)');
     }
     if (PRIVATE_JWK_MEMBERS.some((member) => member in key)) {
       throw new ValidationError('jwks must hold public keys only: remove the private members (d, p, q, ...) and keep the private key to yourself');
     }
-  }
+    // A key nobody could verify with is a registration error, not a login failure later.
+    let imported: KeyObject;
+    try {
+      imported = createPublicKey({ key: key as JsonWebKey, format: 'jwk' });
+    } catch {
+      throw new ValidationError(`jwks key ${index} is not a valid ${String(key['kty'])} public key (RFC 7517/7518 members missing or malformed)`);
+    }
+    if (imported.asymmetricKeyType === 'rsa' && (imported.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) {
+      throw new ValidationError(`jwks key ${index}: RSA keys must be at least 2048 bits (RFC 7518 §3.3)`);
+    }
+  });
 }
 
 function newSecretId(): string {

@@ -12,6 +12,7 @@ export function assertTenantId(id: string): void {
 
 export function assertName(name: string, what: string, max = 100): void {
   if (name.trim().length === 0 || name.length > max) throw new ValidationError(`${what} must be 1 to ${max} characters`);
+  if (/[\u0000-\u001f\u007f]/.test(name)) throw new ValidationError(`${what} must not contain control characters`);
 }
 
 export function assertScopeValues(values: string[]): void {

@@ -16,7 +16,7 @@
 import type { X509Certificate } from 'node:crypto';
 import type { Client } from '../../store/types.js';
 import { InvalidClient } from '../errors.js';
-import { distinguishedNamesMatch } from '../mtls.js';
+import { distinguishedNamesMatch } from '../../domain/distinguished-name.js';
 import { type ClientKey, ClientKeySetUnavailable, type ClientKeys } from './client-keys.js';
 import type { AuthenticatedClient, ClientAuthMethod, ClientAuthRequest } from './types.js';
 
