@@ -120,6 +120,14 @@ describe('opaque tokens', () => {
 });
 
 describe('client lifecycle ends tokens', () => {
+  it('deleting an API makes its tokens inactive', async () => {
+    const setup = await t.setupClient('default', { apiIdentifier: 'https://short-lived-api.example' });
+    const token = await tokenFor(setup);
+    expect((await t.post('default', 'introspect', { token }, basic(setup.clientId, setup.clientSecret))).json().active).toBe(true);
+    await t.manage('DELETE', `/tenants/default/apis/${setup.apiId}`);
+    expect((await t.post('default', 'introspect', { token }, basic(setup.clientId, setup.clientSecret))).json()).toEqual({ active: false });
+  });
+
   it('disabling a client makes its tokens inactive; deleting it too', async () => {
     const setup = await t.setupClient('default', { apiIdentifier: 'https://inventory.example', scopes: ['inv:read'] });
     const token = await tokenFor(setup);
