@@ -141,7 +141,7 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
       url: path,
       handler: async (_request, reply) => {
         reply.header('Allow', 'POST');
-        return sendOAuthError(reply, new MethodNotAllowed('this endpoint accepts POST only'));
+        return sendOAuthError(reply, new InvalidRequestWithStatus('this endpoint accepts POST only', 405));
       },
     });
   }
@@ -167,8 +167,14 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
   });
 }
 
-class MethodNotAllowed extends InvalidRequest {
-  override readonly status = 405;
+/** An invalid_request whose HTTP status says more than 400 does (405, 413). */
+class InvalidRequestWithStatus extends InvalidRequest {
+  constructor(
+    description: string,
+    override readonly status: number,
+  ) {
+    super(description);
+  }
 }
 
 function toOAuthError(error: unknown, request: FastifyRequest): OAuthError {
@@ -179,9 +185,7 @@ function toOAuthError(error: unknown, request: FastifyRequest): OAuthError {
   }
   const status = (error as { statusCode?: unknown }).statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    const described = new InvalidRequest(clientErrorDescription(error as { code?: string; message: string }));
-    Object.defineProperty(described, 'status', { value: status === 415 ? 400 : status });
-    return described;
+    return new InvalidRequestWithStatus(clientErrorDescription(error as { code?: string; message: string }), status === 415 ? 400 : status);
   }
   request.log.error({ err: error }, 'unexpected error at a protocol endpoint');
   return new ServerError();
