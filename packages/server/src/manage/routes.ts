@@ -17,6 +17,7 @@ import type { TokenInspector } from '../domain/tokens.js';
 import { StoreConflictError, StoreInvalidCursorError, StoreUnavailableError } from '../store/errors.js';
 import type { Store } from '../store/types.js';
 import { MANAGE_READ, MANAGE_WRITE, managementAuth } from './auth.js';
+import { useLazySchemaCompilers } from './schema-compilers.js';
 import * as S from './schemas.js';
 
 export interface ManagementDependencies {
@@ -50,6 +51,7 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   const actor = (request: FastifyRequest) => request.caller?.actor ?? 'unknown';
   // One shared error schema, referenced by every route: compiled once, not per status and route.
   app.addSchema(S.ErrorBody);
+  useLazySchemaCompilers(app, [S.ErrorBody]);
   const errorRef = { $ref: 'Error#' };
   const errors = { 400: errorRef, 401: errorRef, 403: errorRef, 404: errorRef, 409: errorRef, 422: errorRef };
   const security = [{ bearerAuth: [] }];
