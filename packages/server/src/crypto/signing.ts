@@ -88,18 +88,19 @@ export function signatureParams(alg: string): SignatureParams | null {
 export class JwtSigner {
   readonly kid: string;
   readonly alg: SigningAlg;
-  readonly #key: KeyObject;
   readonly #encodedHeader: string;
-  readonly #params: SignatureParams;
+  readonly #digest: string | null;
+  /** The key with its padding/encoding options, built once rather than per signature. */
+  readonly #signingKey: { key: KeyObject } & SignatureParams['options'];
 
   constructor(kid: string, alg: SigningAlg, privateKey: KeyObject, typ = 'at+jwt') {
     this.kid = kid;
     this.alg = alg;
-    this.#key = privateKey;
     this.#encodedHeader = Buffer.from(JSON.stringify({ typ, alg, kid })).toString('base64url');
     const params = signatureParams(alg);
     if (params === null) throw new Error(`unsupported signing alg ${alg}`);
-    this.#params = params;
+    this.#digest = params.digest;
+    this.#signingKey = { key: privateKey, ...params.options };
   }
 
   static unseal(key: { kid: string; alg: SigningAlg; privateKeyEncrypted: string }, masterKey: MasterKey): JwtSigner {
@@ -109,7 +110,7 @@ export class JwtSigner {
 
   sign(payload: Record<string, unknown>): string {
     const signingInput = `${this.#encodedHeader}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
-    const signature = cryptoSign(this.#params.digest, Buffer.from(signingInput), { key: this.#key, ...this.#params.options });
+    const signature = cryptoSign(this.#digest, Buffer.from(signingInput), this.#signingKey);
     return `${signingInput}.${signature.toString('base64url')}`;
   }
 
