@@ -12,6 +12,7 @@ import type { JWK } from 'jose';
 import type { MasterKey } from '../crypto/master-key.js';
 import { JwtSigner, publicKeyFromJwk } from '../crypto/signing.js';
 import type { Api, Client, ClientSecret, Federation, Grant, SigningKey, Store, Tenant, TenantSnapshot } from '../store/types.js';
+import { TENANT_ID } from './rules.js';
 
 export interface PublishedKey {
   kid: string;
@@ -126,14 +127,23 @@ export class TenantRegistry {
   }
 
   get(tenantId: string): Promise<TenantContext | null> {
+    // Anything that cannot be a tenant id never reaches the store or the cache.
+    if (!TENANT_ID.test(tenantId)) return Promise.resolve(null);
     let context = this.#contexts.get(tenantId);
     if (context === undefined) {
-      context = this.#load(tenantId);
-      this.#contexts.set(tenantId, context);
-      // A failed load (store down) is not cached: the next request tries again.
-      context.catch(() => {
-        if (this.#contexts.get(tenantId) === context) this.#contexts.delete(tenantId);
-      });
+      const loading = this.#load(tenantId);
+      context = loading;
+      this.#contexts.set(tenantId, loading);
+      // Only tenants that exist stay cached: "no such tenant" and a failed load (store
+      // down) are forgotten, so requests for made-up tenant ids cannot grow the cache.
+      loading.then(
+        (found) => {
+          if (found === null && this.#contexts.get(tenantId) === loading) this.#contexts.delete(tenantId);
+        },
+        () => {
+          if (this.#contexts.get(tenantId) === loading) this.#contexts.delete(tenantId);
+        },
+      );
     }
     return context;
   }
