@@ -49,6 +49,10 @@ export class ConsoleSignIn {
   }
 
   #fail(source: string): void {
+    // Forget finished windows now and then, so many sources cannot grow the map for ever.
+    if (this.#failures.size > 10_000) {
+      for (const [key, value] of this.#failures) if (this.now() - value.since >= 60_000) this.#failures.delete(key);
+    }
     const entry = this.#failures.get(source);
     if (entry === undefined || this.now() - entry.since >= 60_000) this.#failures.set(source, { count: 1, since: this.now() });
     else entry.count += 1;
