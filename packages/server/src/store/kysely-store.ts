@@ -639,20 +639,19 @@ export class KyselyStore implements Store {
   }
 
   /** True when the token exists (it is revoked now, whether or not it was before). */
+  // Revocations do not move the state version: no cache holds them (introspection reads
+  // them from the store every time), and any client can revoke its own tokens at will,
+  // which must not make every replica drop every tenant's cache.
   async revokeOpaqueToken(tokenHash: string): Promise<boolean> {
-    return this.#mutate(
-      undefined,
-      async (db) => {
-        const result = await db.updateTable('opaque_tokens').set({ revoked: 1 }).where('token_hash', '=', tokenHash).executeTakeFirst();
-        return affected(result.numUpdatedRows) > 0;
-      },
-      (found) => found,
+    const result = await this.#run(() =>
+      this.#db.updateTable('opaque_tokens').set({ revoked: 1 }).where('token_hash', '=', tokenHash).executeTakeFirst(),
     );
+    return affected(result.numUpdatedRows) > 0;
   }
 
   async revokeJti(tenantId: string, jti: string, expiresAt: number): Promise<void> {
-    await this.#mutate(undefined, (db) =>
-      db
+    await this.#run(() =>
+      this.#db
         .insertInto('revoked_jtis')
         .values({ tenant_id: tenantId, jti, expires_at: expiresAt })
         .onConflict((oc) => oc.columns(['tenant_id', 'jti']).doUpdateSet((eb) => ({ expires_at: eb.ref('excluded.expires_at') })))
