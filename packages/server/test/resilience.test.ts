@@ -57,4 +57,26 @@ describe.skipIf(pg === null)(`HTTP on PostgreSQL${pg === null ? ' (skipped: TESS
     const rotated = await t.manage('POST', '/tenants/default/keys/rotate', {});
     expect(rotated.status).toBe(200);
   });
+
+  it('an algorithm change racing a rotation always leaves one active and one next key', async () => {
+    const algs = ['RS256', 'EdDSA', 'ES256', 'PS256'] as const;
+    for (let round = 0; round < 4; round++) {
+      const [patched, rotated] = await Promise.all([
+        t.manage('PATCH', '/tenants/default', { signingAlg: algs[round] }),
+        t.manage('POST', '/tenants/default/keys/rotate', {}),
+      ]);
+      expect([patched.status, rotated.status]).toEqual([200, 200]);
+      const keys = (await t.manage('GET', '/tenants/default/keys')).body.items as { status: string }[];
+      expect(keys.filter((k) => k.status === 'active'), `round ${round}`).toHaveLength(1);
+      expect(keys.filter((k) => k.status === 'next'), `round ${round}`).toHaveLength(1);
+    }
+  });
+
+  it('concurrent secret additions never leave more than two live secrets', async () => {
+    const created = await t.manage('POST', '/tenants/default/clients', { name: 'racy' });
+    const results = await Promise.all(Array.from({ length: 8 }, () => t.manage('POST', `/tenants/default/clients/${created.body.clientId}/secrets`)));
+    expect(results.filter((r) => r.status === 201)).toHaveLength(1);
+    expect(results.filter((r) => r.status === 409)).toHaveLength(7);
+    expect((await t.manage('GET', `/tenants/default/clients/${created.body.clientId}`)).body.secrets).toHaveLength(2);
+  });
 });

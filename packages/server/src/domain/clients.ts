@@ -139,7 +139,8 @@ export class ClientService {
     }
     const value = generateSecret();
     const secret: ClientSecret = { id: newSecretId(), tenantId, clientId, hash: hashSecret(value), createdAt: this.ctx.now(), lastUsedAt: null };
-    await this.ctx.store.transaction(async (tx) => {
+    // Counted and added under a per-client lock: concurrent additions cannot both see one secret.
+    await this.ctx.store.withLock(`client-secrets:${tenantId}:${clientId}`, async (tx) => {
       const live = await tx.listClientSecrets(tenantId, clientId);
       if (live.length >= MAX_LIVE_SECRETS) {
         throw new ConflictError(`client already has ${MAX_LIVE_SECRETS} secrets; delete the old one before adding another`);

@@ -148,7 +148,8 @@ export class KeyService {
         const active = keys.find((k) => k.status === 'active');
         const next = keys.find((k) => k.status === 'next');
         const due = active === undefined || now - (active.activatedAt ?? active.createdAt) >= this.#policy.rotationInterval * 1000;
-        const nextReady = next === undefined || now - next.createdAt >= this.#policy.publishLeadTime * 1000;
+        // Without an active key the tenant cannot issue anything: repair at once.
+        const nextReady = active === undefined || next === undefined || now - next.createdAt >= this.#policy.publishLeadTime * 1000;
         if (due && nextReady) await this.#rotateLocked(tx, tenantId, keys, { emergency: false, actor: 'system' });
       });
     }

@@ -62,7 +62,9 @@ export class TenantService {
     if (patch.signingAlg !== undefined && !SIGNING_ALGS.includes(patch.signingAlg)) {
       throw new ValidationError(`signingAlg must be one of ${SIGNING_ALGS.join(', ')}`);
     }
-    const updated = await this.ctx.store.transaction(async (tx) => {
+    // Under the tenant's key lock: a rotation running at the same time must not promote
+    // the next key this change replaces.
+    const updated = await this.ctx.store.withLock(`keys:${id}`, async (tx) => {
       const current = await tx.getTenant(id);
       if (current === null) throw new NotFoundError('tenant', id);
       const result = await tx.updateTenant(id, patch, { tenantId: id, actor, action: 'tenant.update', targetType: 'tenant', targetId: id, details: { ...patch } });
