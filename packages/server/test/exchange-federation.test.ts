@@ -59,16 +59,16 @@ describe('token exchange (RFC 8693)', () => {
     expect(notGranted.json()).toMatchObject({ error: 'invalid_scope' });
   });
 
-  it('the subject token must be for the acting client\'s own API', async () => {
+  it('§2.2.2: a subject token for another API than the acting client\'s own is unacceptable: invalid_request', async () => {
     const subjectToken = await callerToken();
     const res = await t.post('default', 'token', { grant_type: TOKEN_EXCHANGE, subject_token: subjectToken, subject_token_type: ACCESS_TOKEN, audience: 'https://warehouse' }, basic(inventory.clientId, inventory.clientSecret));
     expect(res.statusCode).toBe(400);
-    expect(res.json()).toMatchObject({ error: 'invalid_grant' });
+    expect(res.json()).toMatchObject({ error: 'invalid_request' });
   });
 
-  it('§2.2.2: invalid subject tokens are invalid_grant; bad types invalid_request', async () => {
+  it('§2.2.2: invalid subject tokens and bad token types are invalid_request', async () => {
     const garbage = await t.post('default', 'token', { grant_type: TOKEN_EXCHANGE, subject_token: 'x.y.z', subject_token_type: ACCESS_TOKEN, audience: 'https://inventory' }, basic(orders.clientId, orders.clientSecret));
-    expect(garbage.json()).toMatchObject({ error: 'invalid_grant' });
+    expect(garbage.json()).toMatchObject({ error: 'invalid_request' });
     const badType = await t.post('default', 'token', { grant_type: TOKEN_EXCHANGE, subject_token: await callerToken(), subject_token_type: 'urn:ietf:params:oauth:token-type:saml2', audience: 'https://inventory' }, basic(orders.clientId, orders.clientSecret));
     expect(badType.json()).toMatchObject({ error: 'invalid_request' });
     const missing = await t.post('default', 'token', { grant_type: TOKEN_EXCHANGE, subject_token_type: ACCESS_TOKEN }, basic(orders.clientId, orders.clientSecret));

@@ -4,7 +4,8 @@
  *
  * - the subject token must be a live access token of this tenant whose audience is
  *   the acting client's own API (an API that lists the client among its
- *   `introspectors`, or whose identifier is the client id);
+ *   `introspectors`, or whose identifier is the client id); anything else is
+ *   invalid_request (§2.2.2);
  * - `sub` stays the original subject; `act` names the acting client, nested for
  *   chains (§4.1); `client_id` is the acting client;
  * - the acting client's grant on the downstream API applies, and scopes never widen:
@@ -12,7 +13,7 @@
  *   token carried it;
  * - the new token never outlives the subject token.
  */
-import { InvalidGrant, InvalidRequest, InvalidScope } from '../errors.js';
+import { InvalidRequest, InvalidScope } from '../errors.js';
 import { certificateThumbprint } from '../mtls.js';
 import { resolveScopes, resolveTarget } from './target.js';
 import { authenticatedClient, type GrantHandler } from './types.js';
@@ -40,13 +41,14 @@ export const tokenExchange: GrantHandler = {
       throw new InvalidRequest(`requested_token_type must be ${ACCESS_TOKEN_TYPE}`);
     }
 
+    // RFC 8693 §2.2.2: an invalid or unacceptable subject_token is invalid_request.
     const subject = await inspector.inspect(tenant, subjectToken);
-    if (subject === null) throw new InvalidGrant('subject_token is invalid, expired or revoked');
+    if (subject === null) throw new InvalidRequest('subject_token is invalid, expired or revoked');
     const subjectApi = tenant.apisByIdentifier.get(subject.claims.aud);
     const actorId = actor.client.clientId;
     const ownsSubjectApi = subjectApi !== undefined && (subjectApi.introspectors.includes(actorId) || subjectApi.identifier === actorId);
     if (!ownsSubjectApi) {
-      throw new InvalidGrant("subject_token's audience is not this client's own API (list the client in the API's introspectors)");
+      throw new InvalidRequest("subject_token's audience is not this client's own API (list the client in the API's introspectors)");
     }
 
     const target = resolveTarget(tenant, actor.client, params);
