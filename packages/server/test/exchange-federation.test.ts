@@ -143,6 +143,22 @@ describe('workload identity federation (RFC 7523 §2.1)', () => {
     expect((await t.post('default', 'token', { grant_type: JWT_BEARER })).json()).toMatchObject({ error: 'invalid_request' });
   });
 
+  it('workloads without client authentication count against the mapped client\'s rate limit', async () => {
+    const limited = await createTestServer({ config: { rateLimit: { tokenRequestsPerWindow: 2, windowSeconds: 60 } } });
+    try {
+      const setup = await limited.setupClient('default', { apiIdentifier: 'https://deploy', scopes: ['deploy'] });
+      await limited.manage('POST', '/tenants/default/federations', { name: 'CI', issuer: externalIssuer, jwksUri, rules: [{ subject: 'repo:acme/app:*', clientId: setup.clientId }] });
+      const ask = async () => limited.post('default', 'token', { grant_type: JWT_BEARER, assertion: await assertion({}) });
+      expect((await ask()).statusCode).toBe(200);
+      expect((await ask()).statusCode).toBe(200);
+      const third = await ask();
+      expect(third.statusCode).toBe(429);
+      expect(third.headers['retry-after']).toBeDefined();
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('federations are listed and deleted through the management API', async () => {
     const list = await t.manage('GET', '/tenants/default/federations');
     expect(list.body.items).toHaveLength(1);

@@ -92,11 +92,13 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
     const client = grant.clientAuthentication === 'optional'
       ? await deps.authenticator.authenticateIfPresented(authRequestOf(request, tenant, params, 'token'))
       : await authenticate(request, tenant, params, 'token');
-    if (client !== null) {
-      const retryAfter = deps.rateLimiter.consume(`${tenant.tenant.id}:${client.client.clientId}`);
+    const rateLimit = (clientId: string) => {
+      const retryAfter = deps.rateLimiter.consume(`${tenant.tenant.id}:${clientId}`);
       if (retryAfter > 0) throw new TooManyRequests(retryAfter);
-    }
-    const response = await grant.handle({ tenant, params, client, issuer: deps.issuer, inspector: deps.inspector });
+    };
+    // A grant without client authentication (jwt-bearer) counts once it knows the client.
+    if (client !== null) rateLimit(client.client.clientId);
+    const response = await grant.handle({ tenant, params, client, issuer: deps.issuer, inspector: deps.inspector, rateLimit });
     return reply.headers(NO_STORE).send(response);
   });
 

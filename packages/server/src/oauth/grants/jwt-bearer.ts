@@ -32,7 +32,8 @@ export function jwtBearer(options: { clockTolerance: number; now: () => number }
   return {
     grantType: JWT_BEARER,
     clientAuthentication: 'optional',
-    async handle({ tenant, params, client: authenticated, issuer }) {
+    async handle(context) {
+      const { tenant, params, client: authenticated, issuer } = context;
       const assertion = params.require('assertion');
       const unverified = decodePayload(assertion);
       const federations = tenant.federations.filter((f) => f.issuer === unverified.iss);
@@ -60,6 +61,7 @@ export function jwtBearer(options: { clockTolerance: number; now: () => number }
         if (authenticated !== null && authenticated.client.clientId !== clientId) {
           throw new UnauthorizedClient('the assertion maps to a different client than the one authenticated');
         }
+        if (authenticated === null) context.rateLimit(clientId);
         const target = resolveTarget(tenant, client, params);
         const scopes = resolveScopes(target, params.get('scope'));
         return tokenResponse(await issuer.issue({ tenant, client, api: target.api, scopes }));

@@ -11,6 +11,8 @@ export interface GrantContext {
   client: AuthenticatedClient | null;
   issuer: TokenIssuer;
   inspector: TokenInspector;
+  /** Counts a token request against a client's rate limit; throws 429 beyond it. */
+  rateLimit(clientId: string): void;
 }
 
 /** RFC 6749 §5.1 success response (plus RFC 8693 §2.2.1 issued_token_type). */
