@@ -46,6 +46,13 @@ describe('web console', () => {
     expect((await login(t.console.user, t.console.password, '10.0.0.10')).statusCode).toBe(200);
   });
 
+  it('parallel guesses cannot slip past the limit', async () => {
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => login(t.console.user, `guess-${i}`, '10.0.0.77')));
+    const statuses = results.map((r) => r.statusCode);
+    expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(10);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(20);
+  });
+
   it('rejects malformed sign-in bodies with 400', async () => {
     const res = await t.app.inject({ method: 'POST', url: '/console/login', payload: { username: 'admin' } });
     expect(res.statusCode).toBe(400);

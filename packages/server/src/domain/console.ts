@@ -12,9 +12,11 @@ import type { IssuedToken, TokenIssuer } from './tokens.js';
 
 export const CONSOLE_CLIENT_META = 'console_client_id';
 const MAX_FAILURES_PER_MINUTE = 10;
+const MAX_CONCURRENT_CHECKS = 4;
 
 export class ConsoleSignIn {
   readonly #failures = new Map<string, { count: number; since: number }>();
+  #checking = 0;
 
   constructor(
     private readonly store: Store,
@@ -23,22 +25,39 @@ export class ConsoleSignIn {
     private readonly now: () => number,
   ) {}
 
-  /** Null for a wrong user or password; throws TooManyAttempts when a source keeps failing. */
+  /**
+   * Null for a wrong user or password; throws TooManyAttempts when a source keeps
+   * failing, or when more password checks are running than the server will do at once
+   * (each is a memory-hard hash on the shared thread pool).
+   */
   async signIn(username: string, password: string, source: string): Promise<IssuedToken | null> {
     this.#guard(source);
-    const user = await this.store.getConsoleUser(username);
-    // Hash even for an unknown user, so timing does not tell which users exist.
-    const valid = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
-    if (user === null || !valid) {
-      this.#fail(source);
-      return null;
+    if (this.#checking >= MAX_CONCURRENT_CHECKS) throw new TooManyAttempts(1);
+    // Counted as a failure before hashing, so parallel guesses cannot all pass the guard.
+    this.#fail(source);
+    this.#checking += 1;
+    let user: Awaited<ReturnType<Store['getConsoleUser']>>;
+    let valid: boolean;
+    try {
+      user = await this.store.getConsoleUser(username);
+      // Hash even for an unknown user, so timing does not tell which users exist.
+      valid = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
+    } finally {
+      this.#checking -= 1;
     }
+    if (user === null || !valid) return null;
+    this.#succeed(source);
     const clientId = await this.store.getMeta(CONSOLE_CLIENT_META);
     const tenant = await this.registry.get(defaults.management.adminTenant);
     const client = clientId === null ? undefined : tenant?.clients.get(clientId);
     const api = tenant?.apisByIdentifier.get(defaults.management.audience);
     if (tenant == null || client === undefined || api === undefined || client.disabled) return null;
     return this.issuer.issue({ tenant, client, api, scopes: ['manage:read', 'manage:write'], subject: `console:${user.username}` });
+  }
+
+  #succeed(source: string): void {
+    const entry = this.#failures.get(source);
+    if (entry !== undefined) entry.count = Math.max(0, entry.count - 1);
   }
 
   #guard(source: string): void {
