@@ -221,6 +221,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       federations: tessera.federations,
       adminTenant: defaults.management.adminTenant,
       audience: defaults.management.audience,
+      trustedProxies: config.trustedProxies,
+      clientCaConfigured: config.tls?.clientCa != null,
     });
   }, { prefix: '/manage/v1' });
 

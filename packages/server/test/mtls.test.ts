@@ -381,6 +381,28 @@ describe('RFC 8705 §2 behind a TLS-terminating proxy (X-Client-Cert)', () => {
     expect(response.statusCode).toBe(401);
   });
 
+  it('RFC 8705 §3: a certificate-bound management token works only with its certificate', async () => {
+    const admin = await t.setupClient('admin', {
+      apiIdentifier: 'urn:tessera:management',
+      scopes: ['manage:read', 'manage:write'],
+      granted: ['manage:read'],
+      client: { tokenEndpointAuthMethod: 'tls_client_auth', tlsClientAuthSubjectDn: 'CN=orders-client,OU=Payments,O=Example Corp,C=DE' },
+    });
+    const forwarded = { 'x-client-cert': encodeURIComponent(certs.orders.cert), 'x-client-verify': 'SUCCESS' };
+    const issued = await t.app.inject({
+      method: 'POST', url: '/t/admin/token', remoteAddress: PROXY,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...forwarded },
+      payload: new URLSearchParams({ grant_type: 'client_credentials', client_id: admin.clientId }).toString(),
+    });
+    expect(issued.statusCode, issued.body).toBe(200);
+    const authorization = `Bearer ${issued.json().access_token}`;
+    const withCertificate = await t.app.inject({ method: 'GET', url: '/manage/v1/tenants', remoteAddress: PROXY, headers: { authorization, ...forwarded } });
+    expect(withCertificate.statusCode).toBe(200);
+    const stolen = await t.app.inject({ method: 'GET', url: '/manage/v1/tenants', headers: { authorization } });
+    expect(stolen.statusCode).toBe(401);
+    expect(stolen.headers['www-authenticate']).toContain('error="invalid_token"');
+  });
+
   it('RFC 8705 §5: with a trusted proxy configured, metadata advertises bound tokens and the aliases', async () => {
     const response = await t.app.inject({ method: 'GET', url: '/t/default/.well-known/oauth-authorization-server' });
     expect(response.json()).toMatchObject({

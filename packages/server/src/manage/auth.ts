@@ -6,6 +6,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { TenantRegistry } from '../domain/tenant-context.js';
 import type { TokenInspector } from '../domain/tokens.js';
+import { certificateThumbprint, clientCertificateOf } from '../oauth/mtls.js';
 
 export const MANAGE_READ = 'manage:read';
 export const MANAGE_WRITE = 'manage:write';
@@ -25,7 +26,16 @@ declare module 'fastify' {
 
 const REALM = 'tessera-management';
 
-export function managementAuth(deps: { registry: TenantRegistry; inspector: TokenInspector; adminTenant: string; audience: string }) {
+export interface ManagementAuthDependencies {
+  registry: TenantRegistry;
+  inspector: TokenInspector;
+  adminTenant: string;
+  audience: string;
+  trustedProxies: readonly string[];
+  clientCaConfigured: boolean;
+}
+
+export function managementAuth(deps: ManagementAuthDependencies) {
   return async function requireScope(request: FastifyRequest, reply: FastifyReply, needed: string): Promise<ManagementCaller | null> {
     const header = request.headers.authorization;
     // RFC 6750 §3.1: no Bearer credentials at all (no header, or another scheme) gets a
@@ -44,6 +54,15 @@ export function managementAuth(deps: { registry: TenantRegistry; inspector: Toke
     if (found === null || found.claims.aud !== deps.audience) {
       await challenge(reply, 401, 'invalid_token', 'the access token is invalid, expired, revoked, or not for the management API');
       return null;
+    }
+    // RFC 8705 §3: a certificate-bound token is good only with its certificate.
+    const bound = found.claims.cnf?.['x5t#S256'];
+    if (bound !== undefined) {
+      const presented = clientCertificateOf(request.raw.socket, request.headers, deps.trustedProxies, deps.clientCaConfigured);
+      if (presented === null || certificateThumbprint(presented.certificate) !== bound) {
+        await challenge(reply, 401, 'invalid_token', 'the access token is bound to a client certificate that this request does not present');
+        return null;
+      }
     }
     const scopes = new Set((found.claims.scope ?? '').split(' ').filter(Boolean));
     // manage:write implies manage:read.

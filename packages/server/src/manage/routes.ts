@@ -32,6 +32,8 @@ export interface ManagementDependencies {
   federations: FederationService;
   adminTenant: string;
   audience: string;
+  trustedProxies: readonly string[];
+  clientCaConfigured: boolean;
 }
 
 type P<T extends 'tenant' | 'item' | 'secret'> = T extends 'tenant'
