@@ -126,6 +126,9 @@ describe('client lifecycle ends tokens', () => {
     expect((await t.post('default', 'introspect', { token }, basic(setup.clientId, setup.clientSecret))).json().active).toBe(true);
     await t.manage('DELETE', `/tenants/default/apis/${setup.apiId}`);
     expect((await t.post('default', 'introspect', { token }, basic(setup.clientId, setup.clientSecret))).json()).toEqual({ active: false });
+    t.clock.advance(5000);
+    await t.manage('POST', '/tenants/default/apis', { identifier: 'https://short-lived-api.example', scopes: [{ value: 'read' }] });
+    expect((await t.post('default', 'introspect', { token }, basic(setup.clientId, setup.clientSecret))).json()).toEqual({ active: false });
   });
 
   it('disabling a client makes its tokens inactive; deleting it too', async () => {

@@ -59,7 +59,8 @@ export class MasterKey {
     if (version !== VERSION || iv === undefined || ciphertext === undefined || tag === undefined) {
       throw new Error('unrecognised encrypted key format');
     }
-    const decipher = createDecipheriv('aes-256-gcm', this.#key, Buffer.from(iv, 'base64url'));
+    // A full 16-byte tag only: a truncated tag would weaken the authentication.
+    const decipher = createDecipheriv('aes-256-gcm', this.#key, Buffer.from(iv, 'base64url'), { authTagLength: 16 });
     decipher.setAAD(Buffer.from(associatedData, 'utf8'));
     decipher.setAuthTag(Buffer.from(tag, 'base64url'));
     return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');

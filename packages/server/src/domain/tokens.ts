@@ -116,8 +116,10 @@ export class TokenInspector {
     if (typeof claims.exp !== 'number' || claims.exp * 1000 <= this.now()) return null;
     const client = tenant.clients.get(claims.client_id);
     if (client === undefined || client.disabled) return null;
-    // A deleted API takes its tokens with it, as a deleted client does.
-    if (!tenant.apisByIdentifier.has(claims.aud)) return null;
+    // A deleted API takes its tokens with it, as a deleted client does; one created
+    // again under the same identifier does not revive them.
+    const api = tenant.apisByIdentifier.get(claims.aud);
+    if (api === undefined || claims.iat * 1000 < api.createdAt - 1000) return null;
     // A client deleted and created again under the same id does not revive old tokens.
     if (claims.iat * 1000 < client.createdAt - 1000) return null;
     if (found.kind === 'jwt' && (await this.store.isJtiRevoked(tenant.tenant.id, claims.jti))) return null;

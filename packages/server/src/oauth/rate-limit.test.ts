@@ -55,6 +55,15 @@ describe('RateLimiter', () => {
     expect(limiter.enabled).toBe(false);
   });
 
+  it('keeps the hits a failed sync could not hand over', async () => {
+    const limiter = new RateLimiter(2, 60, () => 0);
+    const failing = { addRateLimitHits: async () => { throw new Error('store down'); } } as unknown as Store;
+    expect(limiter.consume('k')).toBe(0);
+    expect(limiter.consume('k')).toBe(0);
+    await expect(limiter.sync(failing)).rejects.toThrow('store down');
+    expect(limiter.consume('k')).toBeGreaterThan(0);
+  });
+
   it('tells how long until the window ends', () => {
     const limiter = new RateLimiter(1, 60, () => 30_000);
     expect(limiter.consume('k')).toBe(0);

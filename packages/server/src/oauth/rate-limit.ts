@@ -45,7 +45,16 @@ export class RateLimiter {
     const keys = new Set([...this.#unsynced.keys(), ...this.#shared.keys()]);
     const hits = [...keys].map((key) => ({ key, count: this.#unsynced.get(key) ?? 0 }));
     this.#unsynced.clear();
-    const totals = await store.addRateLimitHits(windowStart, hits);
+    let totals: Map<string, number>;
+    try {
+      totals = await store.addRateLimitHits(windowStart, hits);
+    } catch (error) {
+      // Keep counting what the store did not take, so an outage does not reset the limit.
+      if (this.#windowStart === windowStart) {
+        for (const { key, count } of hits) if (count > 0) this.#unsynced.set(key, (this.#unsynced.get(key) ?? 0) + count);
+      }
+      throw error;
+    }
     if (this.#windowStart !== windowStart) return; // the window rolled meanwhile
     for (const [key, total] of totals) this.#shared.set(key, total);
   }
