@@ -469,6 +469,24 @@ describe('ClientKeys', () => {
     return { calls, fetch };
   }
 
+  it('refuses a key set that streams past the size limit without a Content-Length, and never follows redirects', async () => {
+    const huge = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        controller.enqueue(new Uint8Array(64 * 1024).fill(32));
+      },
+    });
+    const seen: { redirect?: string }[] = [];
+    const keys = new ClientKeys({
+      fetch: async (_url, init) => {
+        seen.push(init);
+        return new Response(huge);
+      },
+      now: () => 0,
+    });
+    await expect(keys.find(client({}), () => true)).rejects.toThrow();
+    expect(seen[0]?.redirect).toBe('error');
+  });
+
   it('fetches once for concurrent callers, honours Cache-Control max-age, and keeps stale keys when a refetch fails', async () => {
     const pair = await keyPair('a');
     let clock = 0;

@@ -10,7 +10,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { Client } from '../../store/types.js';
 
-export type FetchLike = (url: string, init: { signal: AbortSignal; headers: Record<string, string>; redirect: 'follow' }) => Promise<Response>;
+export type FetchLike = (url: string, init: { signal: AbortSignal; headers: Record<string, string>; redirect: 'error' }) => Promise<Response>;
 
 export interface ClientKey {
   /** The JWK as registered (public members only are used). */
@@ -151,7 +151,8 @@ export class ClientKeys {
     const response = await this.#fetch(uri, {
       signal: AbortSignal.timeout(this.#options.timeout),
       headers: { accept: 'application/jwk-set+json, application/json' },
-      redirect: 'follow',
+      // A redirect could lead around the https-or-loopback rule of the registered URL.
+      redirect: 'error',
     });
     if (!response.ok) {
       await response.body?.cancel().catch(() => {});
@@ -159,8 +160,7 @@ export class ClientKeys {
     }
     const declared = Number(response.headers.get('content-length') ?? '0');
     if (declared > this.#options.maxBytes) throw new Error(`GET ${uri}: the key set is too large`);
-    const text = await response.text();
-    if (Buffer.byteLength(text) > this.#options.maxBytes) throw new Error(`GET ${uri}: the key set is too large`);
+    const text = await readAtMost(response, this.#options.maxBytes, uri);
     const keys = importJwks(JSON.parse(text) as unknown);
     return { keys, maxAge: this.#maxAge(response.headers.get('cache-control')) };
   }
@@ -173,6 +173,22 @@ export class ClientKeys {
     if (match === null) return defaultMaxAge;
     return Math.min(maxMaxAge, Math.max(minMaxAge, Number(match[1]) * 1000));
   }
+}
+
+/** The body as text, stopping as soon as it grows past `maxBytes` (no Content-Length is trusted). */
+async function readAtMost(response: Response, maxBytes: number, uri: string): Promise<string> {
+  if (response.body === null) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength;
+    if (size > maxBytes) {
+      await response.body.cancel().catch(() => {});
+      throw new Error(`GET ${uri}: the key set is too large`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /**
