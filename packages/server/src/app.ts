@@ -110,6 +110,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   );
   const rateLimiter = new RateLimiter(config.rateLimit.tokenRequestsPerWindow, config.rateLimit.windowSeconds, now);
   const timers: NodeJS.Timeout[] = [];
+  /** Background tasks under way: shutdown waits for them before the store closes. */
+  const running = new Set<Promise<unknown>>();
 
   const tessera: Tessera = {
     config,
@@ -128,7 +130,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       const warn = (what: string) => (error: unknown) => app.log.warn({ err: error }, what);
       registry.startPolling(config.cache.pollInterval, warn('polling the store for changes failed'));
       const every = (ms: number, task: () => Promise<unknown>, what: string) => {
-        const timer = setInterval(() => void task().catch(warn(what)), ms);
+        const timer = setInterval(() => {
+          const run = task().catch(warn(what));
+          running.add(run);
+          void run.finally(() => running.delete(run));
+        }, ms);
         timer.unref();
         timers.push(timer);
       };
@@ -156,6 +162,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onClose', async () => {
     registry.stopPolling();
     for (const timer of timers) clearInterval(timer);
+    await Promise.allSettled([...running]);
     await secretUsage.flush().catch(() => {});
   });
 
