@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createVerifier, VerifierError } from '@tessera/verifier';
+import { createVerifier } from '@tessera/verifier';
 import type { Verifier, VerifierOptions } from '@tessera/verifier';
 import { codeOf, AUDIENCE, manualClock, startIssuer } from './issuer.js';
 import type { TestIssuer } from './issuer.js';

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createVerifier, InsufficientScopeError, InvalidTokenError, VerifierError } from '@tessera/verifier';
+import { createVerifier, InsufficientScopeError, InvalidTokenError } from '@tessera/verifier';
 import type { Verifier, VerifierOptions } from '@tessera/verifier';
 import { codeOf, AUDIENCE, createSigningKey, manualClock, startIssuer } from './issuer.js';
 import type { TestIssuer } from './issuer.js';

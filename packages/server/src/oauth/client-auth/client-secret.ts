@@ -3,7 +3,7 @@ import { verifySecret } from '../../crypto/secrets.js';
 import type { TenantContext } from '../../domain/tenant-context.js';
 import type { Client, TokenEndpointAuthMethod } from '../../store/types.js';
 import { InvalidClient, InvalidRequest } from '../errors.js';
-import type { AuthenticatedClient, ClientAuthMethod, ClientAuthRequest } from './types.js';
+import type { AuthenticatedClient, ClientAuthMethod } from './types.js';
 
 export const AUTHENTICATION_FAILED = 'client authentication failed';
 
