@@ -52,6 +52,22 @@ describe('management API authentication (RFC 6750 §3)', () => {
     expect(write.headers['www-authenticate']).toContain('scope="manage:write"');
   });
 
+  it('removing or narrowing an admin client\'s grant takes effect on its tokens at once', async () => {
+    const admin = await t.setupClient('admin', { apiIdentifier: 'urn:tessera:management', scopes: ['manage:read', 'manage:write'], granted: ['manage:read', 'manage:write'] });
+    const res = await t.post('admin', 'token', { grant_type: 'client_credentials' }, basic(admin.clientId, admin.clientSecret));
+    const authorization = `Bearer ${res.json().access_token}`;
+    const write = () => t.app.inject({ method: 'POST', url: '/manage/v1/tenants', headers: { authorization }, payload: { id: `g-${Math.random().toString(36).slice(2, 8)}` } });
+    expect((await write()).statusCode).toBe(201);
+    const grant = (await t.manage('GET', `/tenants/admin/grants?clientId=${admin.clientId}`)).body.items[0];
+    await t.manage('DELETE', `/tenants/admin/grants/${grant.id}`);
+    await t.manage('POST', '/tenants/admin/grants', { clientId: admin.clientId, audience: 'urn:tessera:management', scopes: ['manage:read'] });
+    expect((await write()).statusCode).toBe(403);
+    expect((await t.app.inject({ method: 'GET', url: '/manage/v1/tenants', headers: { authorization } })).statusCode).toBe(200);
+    const narrowed = (await t.manage('GET', `/tenants/admin/grants?clientId=${admin.clientId}`)).body.items[0];
+    await t.manage('DELETE', `/tenants/admin/grants/${narrowed.id}`);
+    expect((await t.app.inject({ method: 'GET', url: '/manage/v1/tenants', headers: { authorization } })).statusCode).toBe(401);
+  });
+
   it('a revoked admin token stops working', async () => {
     const res = await t.post('admin', 'token', { grant_type: 'client_credentials', audience: 'urn:tessera:management', scope: 'manage:read' }, basic(t.admin.clientId, t.admin.clientSecret));
     const token = res.json().access_token;

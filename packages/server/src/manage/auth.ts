@@ -64,7 +64,16 @@ export function managementAuth(deps: ManagementAuthDependencies) {
         return null;
       }
     }
-    const scopes = new Set((found.claims.scope ?? '').split(' ').filter(Boolean));
+    // The grant as it is now, not as it was when the token was issued: removing an
+    // admin client's grant (or narrowing it) takes effect at once.
+    const api = tenant?.apisByIdentifier.get(deps.audience);
+    const grant = api === undefined ? undefined : tenant?.grantFor(found.claims.client_id, api.id);
+    if (grant === undefined) {
+      await challenge(reply, 401, 'invalid_token', 'the client of this access token is no longer granted the management API');
+      return null;
+    }
+    const granted = new Set(grant.scopes);
+    const scopes = new Set((found.claims.scope ?? '').split(' ').filter((s) => granted.has(s)));
     // manage:write implies manage:read.
     const allowed = scopes.has(needed) || (needed === MANAGE_READ && scopes.has(MANAGE_WRITE));
     if (!allowed) {
