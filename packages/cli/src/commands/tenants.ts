@@ -1,5 +1,5 @@
 /** `tessera tenants create|list|get|update|delete`: independent issuers (SPEC §2). */
-import { connectionOptions } from '../args.js';
+import { connectionOptions, type Flags } from '../args.js';
 import { type CommandGroup, CONNECTION_USAGE, seg, withApi } from '../command.js';
 import { printJson, printRecord, printTable } from '../output.js';
 import type { TenantResource } from '@tessera/server';
@@ -7,6 +7,18 @@ import type { TenantResource } from '@tessera/server';
 type Tenant = TenantResource;
 
 const SIGNING_ALGS = ['ES256', 'RS256', 'PS256', 'EdDSA'] as const;
+
+/** The settings `--name`, `--alg` and `--lifetime` give, for create and update alike. */
+function tenantSettings(flags: Flags): { name?: string; signingAlg?: (typeof SIGNING_ALGS)[number]; accessTokenLifetime?: number } {
+  const name = flags.string('name');
+  const alg = flags.choice('alg', SIGNING_ALGS);
+  const lifetime = flags.integer('lifetime', 60, 86_400);
+  return {
+    ...(name !== undefined ? { name } : {}),
+    ...(alg !== undefined ? { signingAlg: alg } : {}),
+    ...(lifetime !== undefined ? { accessTokenLifetime: lifetime } : {}),
+  };
+}
 
 export const tenants: CommandGroup = {
   name: 'tenants',
@@ -25,14 +37,7 @@ ${CONNECTION_USAGE}`,
       async run(flags, io) {
         const id = flags.positional(0, 'id');
         flags.expectPositionals(1);
-        const alg = flags.choice('alg', SIGNING_ALGS);
-        const lifetime = flags.integer('lifetime', 60, 86_400);
-        const body = {
-          id,
-          ...(flags.string('name') !== undefined ? { name: flags.string('name') } : {}),
-          ...(alg !== undefined ? { signingAlg: alg } : {}),
-          ...(lifetime !== undefined ? { accessTokenLifetime: lifetime } : {}),
-        };
+        const body = { id, ...tenantSettings(flags) };
         const tenant = await withApi(flags, io, (api) => api.post<Tenant>('/tenants', body));
         if (flags.json) printJson(io, tenant);
         else printRecord(io, tenant);
@@ -79,13 +84,7 @@ ${CONNECTION_USAGE}`,
       async run(flags, io) {
         const id = flags.positional(0, 'id');
         flags.expectPositionals(1);
-        const alg = flags.choice('alg', SIGNING_ALGS);
-        const lifetime = flags.integer('lifetime', 60, 86_400);
-        const body = {
-          ...(flags.string('name') !== undefined ? { name: flags.string('name') } : {}),
-          ...(alg !== undefined ? { signingAlg: alg } : {}),
-          ...(lifetime !== undefined ? { accessTokenLifetime: lifetime } : {}),
-        };
+        const body = tenantSettings(flags);
         const tenant = await withApi(flags, io, (api) => api.patch<Tenant>(`/tenants/${seg(id)}`, body));
         if (flags.json) printJson(io, tenant);
         else printRecord(io, tenant);
