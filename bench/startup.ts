@@ -5,25 +5,14 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './servers/common.js';
 
 const BIN = fileURLToPath(new URL('../packages/cli/bin/tessera.js', import.meta.url));
 const RESTARTS = 5;
 const GOAL_MS = 1000;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function timeToReady(dataDir: string): Promise<number> {
   const port = await freePort();
