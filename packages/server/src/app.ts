@@ -87,7 +87,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     forceCloseConnections: 'idle',
     return503OnClosing: true,
-    ...(options.https ? { https: options.https } : {}),
+    // Slow or incomplete requests cannot hold connections for long (issue 7: a body
+    // that never arrives kept its socket for minutes, and 20,000 of them starved
+    // /healthz). Node answers 408 and closes; the check runs every second.
+    connectionTimeout: config.http.idleTimeout,
+    keepAliveTimeout: config.http.keepAliveTimeout,
+    requestTimeout: config.http.requestTimeout,
+    http: serverTimeouts(config),
+    ...(options.https ? { https: { ...options.https, ...serverTimeouts(config) } } : {}),
   } as FastifyServerOptions) as unknown as FastifyInstance;
 
   const registry = new TenantRegistry({ store, publicUrl: config.publicUrl, masterKey, now });
@@ -244,4 +251,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   return app;
+}
+
+/** node:http server options that Fastify does not set itself. */
+function serverTimeouts(config: ServerConfig): { headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number } {
+  const { headersTimeout, requestTimeout } = config.http;
+  return {
+    // Node requires headersTimeout <= requestTimeout.
+    headersTimeout: Math.min(headersTimeout, requestTimeout),
+    requestTimeout,
+    connectionsCheckingInterval: Math.min(1000, headersTimeout),
+  };
 }

@@ -15,7 +15,7 @@ export interface ServerConfig {
   keys: { defaultAlg: SigningAlg; rotationInterval: number; publishLeadTime: number; checkInterval: number };
   jwks: { maxAge: number };
   cache: { pollInterval: number };
-  http: { bodyLimit: number; shutdownGrace: number };
+  http: { bodyLimit: number; shutdownGrace: number; headersTimeout: number; requestTimeout: number; idleTimeout: number; keepAliveTimeout: number };
   rateLimit: { tokenRequestsPerWindow: number; windowSeconds: number };
   clientAssertion: { maxLifetime: number; clockTolerance: number };
   /** HTTPS with client certificates (RFC 8705). */
