@@ -31,6 +31,8 @@ import { jwtBearer } from './oauth/grants/jwt-bearer.js';
 import { tokenExchange } from './oauth/grants/token-exchange.js';
 import { RateLimiter } from './oauth/rate-limit.js';
 import { oauthRoutes } from './oauth/routes.js';
+import { createOutboundFetch } from './outbound/fetch.js';
+import { OutboundPolicy } from './outbound/policy.js';
 import type { Store } from './store/types.js';
 
 export interface AppOptions {
@@ -108,7 +110,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const issuer = new TokenIssuer(store, config.tokens.defaultLifetime, now);
   const inspector = new TokenInspector(store, now);
   const secretUsage = new SecretUsageTracker(store, now);
-  const clientKeys = new ClientKeys({ now });
+  // Every URL the server fetches goes through one policy and one bounded fetch.
+  const outboundFetch = createOutboundFetch(new OutboundPolicy(config.outboundAllow));
+  const clientKeys = new ClientKeys({ now, fetch: outboundFetch });
   // RFC 8705 needs a client certificate: from our own TLS listener or a trusted proxy.
   const mtlsBaseUrl = config.tls !== null || config.trustedProxies.length > 0 ? (config.mtlsPublicUrl ?? config.publicUrl) : null;
   const authenticator = new ClientAuthenticator(
@@ -208,7 +212,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await oauthRoutes(scope, {
       registry,
       authenticator,
-      grants: [clientCredentials, jwtBearer({ clockTolerance: config.clientAssertion.clockTolerance, now }), tokenExchange],
+      grants: [clientCredentials, jwtBearer({
+        clockTolerance: config.clientAssertion.clockTolerance,
+        maxAssertionLifetime: config.federation.maxAssertionLifetime,
+        now,
+        fetch: outboundFetch,
+      }), tokenExchange],
       issuer,
       inspector,
       rateLimiter,

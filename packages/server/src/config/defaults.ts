@@ -70,6 +70,11 @@ export const defaults = {
     clockTolerance: 30,
   },
 
+  federation: {
+    /** RFC 7523 §2.1 assertions: `exp` at most this far ahead (seconds); longer-lived tokens are refused. */
+    maxAssertionLifetime: 86_400,
+  },
+
   management: {
     audience: 'urn:tessera:management',
     adminTenant: 'admin',

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Federation } from '../store/types.js';
 import type { DomainContext } from './context.js';
 import { NotFoundError, ValidationError } from './errors.js';
+import { OutboundPolicy } from '../outbound/policy.js';
 import { assertKeySetUrl } from './rules.js';
 
 export interface FederationInput {
@@ -19,13 +20,17 @@ export interface FederationInput {
 }
 
 export class FederationService {
-  constructor(private readonly ctx: DomainContext) {}
+  readonly #outbound: OutboundPolicy;
+
+  constructor(private readonly ctx: DomainContext) {
+    this.#outbound = new OutboundPolicy(ctx.config.outboundAllow);
+  }
 
   async create(tenantId: string, input: FederationInput, actor: string): Promise<Federation> {
     const jwksUri = input.jwksUri ?? null;
     const jwks = input.jwks ?? null;
     if ((jwksUri === null) === (jwks === null)) throw new ValidationError('give exactly one of jwksUri or jwks');
-    if (jwksUri !== null) assertKeySetUrl(jwksUri, 'jwksUri');
+    if (jwksUri !== null) assertKeySetUrl(jwksUri, 'jwksUri', this.#outbound);
     if (jwks !== null && jwks.keys.some((k) => 'd' in k || 'k' in k)) throw new ValidationError('jwks must hold public keys only');
     for (const rule of input.rules) {
       if (rule.subject.includes('*') && !rule.subject.endsWith('*')) throw new ValidationError('a subject pattern may only end in *');
@@ -77,15 +82,28 @@ export class FederationService {
   }
 }
 
-/** The client a federated subject maps to: the first rule whose subject and claims all match. */
+/**
+ * The client a federated subject maps to: the first rule whose subject and claims all
+ * match. Only string claims match: an object, an array (`["org/app"]` is not
+ * `"org/app"`), a number or a missing claim never does. A pattern `ns:*` matches
+ * `ns:` followed by at least one character, not `ns:` itself.
+ */
 export function matchFederationRule(federation: Federation, claims: Record<string, unknown>): string | null {
   const subject = claims['sub'];
   if (typeof subject !== 'string') return null;
   for (const rule of federation.rules) {
-    const subjectMatches = rule.subject.endsWith('*') ? subject.startsWith(rule.subject.slice(0, -1)) : subject === rule.subject;
-    if (!subjectMatches) continue;
-    const claimsMatch = Object.entries(rule.claims ?? {}).every(([name, value]) => String(claims[name]) === value && claims[name] !== undefined);
+    if (!subjectMatches(rule.subject, subject)) continue;
+    const claimsMatch = Object.entries(rule.claims ?? {}).every(([name, value]) => {
+      const claim = Object.hasOwn(claims, name) ? claims[name] : undefined;
+      return typeof claim === 'string' && claim === value;
+    });
     if (claimsMatch) return rule.clientId;
   }
   return null;
+}
+
+function subjectMatches(pattern: string, subject: string): boolean {
+  if (!pattern.endsWith('*')) return subject === pattern;
+  const prefix = pattern.slice(0, -1);
+  return subject.length > prefix.length && subject.startsWith(prefix);
 }
