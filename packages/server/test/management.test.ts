@@ -29,6 +29,17 @@ describe('management API authentication (RFC 6750 §3)', () => {
     }
   });
 
+  it('SPEC §5: without a valid token it is 401 before the body is looked at (not 422 or 400)', async () => {
+    const invalid = await t.app.inject({ method: 'POST', url: '/manage/v1/tenants', payload: { id: 'NOT VALID', unknown: 1 } });
+    expect(invalid.statusCode).toBe(401);
+    const malformed = await t.app.inject({ method: 'POST', url: '/manage/v1/tenants/default/clients', headers: { 'content-type': 'application/json' }, payload: '{not json' });
+    expect(malformed.statusCode).toBe(401);
+    const badToken = await t.app.inject({ method: 'POST', url: '/manage/v1/tenants', headers: { authorization: 'Bearer nope' }, payload: { id: 'NOT VALID' } });
+    expect(badToken.statusCode).toBe(401);
+    const readOnly = await t.app.inject({ method: 'POST', url: '/manage/v1/tenants', headers: { authorization: `Bearer ${await t.adminToken('manage:read')}` }, payload: { id: 'NOT VALID' } });
+    expect(readOnly.statusCode).toBe(403);
+  });
+
   it('a bad token: 401 invalid_token', async () => {
     const res = await t.app.inject({ method: 'GET', url: '/manage/v1/tenants', headers: { authorization: 'Bearer abc.def.ghi' } });
     expect(res.statusCode).toBe(401);
