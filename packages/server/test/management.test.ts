@@ -181,6 +181,23 @@ describe('clients, APIs and grants', () => {
     expect(JSON.stringify(keys.body)).not.toMatch(/"d"|privateKey|BEGIN/);
   });
 
+  it('a client that switches to private_key_jwt loses its secrets: switching back does not revive them', async () => {
+    const { generateKeyPair, exportJWK } = await import('jose');
+    const { publicKey } = await generateKeyPair('ES256');
+    const c = await t.setupClient('default');
+    expect((await t.manage('POST', `/tenants/default/clients/${c.clientId}/secrets`)).status).toBe(201);
+    const switched = await t.manage('PATCH', `/tenants/default/clients/${c.clientId}`, { tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [await exportJWK(publicKey)] } });
+    expect(switched.status).toBe(200);
+    expect(switched.body.secrets).toEqual([]);
+    const back = await t.manage('PATCH', `/tenants/default/clients/${c.clientId}`, { tokenEndpointAuthMethod: 'client_secret_basic', jwks: null });
+    expect(back.status).toBe(200);
+    expect(back.body.secrets).toEqual([]);
+    const token = await t.post('default', 'token', { grant_type: 'client_credentials' }, basic(c.clientId, c.clientSecret));
+    expect(token.statusCode).toBe(401);
+    const audit = await t.manage('GET', '/tenants/default/audit');
+    expect(JSON.stringify(audit.body)).toContain('client.secret.delete');
+  });
+
   it('pages clients with a cursor', async () => {
     await t.manage('POST', '/tenants', { id: 'paging' });
     for (let i = 0; i < 5; i++) await t.manage('POST', '/tenants/paging/clients', { name: `c${i}` });
