@@ -8,6 +8,7 @@ import type { ServerConfig } from './config/config.js';
 import { defaults } from './config/defaults.js';
 import type { MasterKey } from './crypto/master-key.js';
 import { ApiService } from './domain/apis.js';
+import { ChangeFeed } from './domain/change-feed.js';
 import { type BootstrapResult, bootstrap } from './domain/bootstrap.js';
 import { ClientService } from './domain/clients.js';
 import { ConsoleSignIn } from './domain/console.js';
@@ -16,7 +17,7 @@ import { FederationService } from './domain/federations.js';
 import { GrantService } from './domain/grants.js';
 import { KeyService } from './domain/keys.js';
 import { SecretUsageTracker } from './domain/secret-usage.js';
-import { TenantRegistry } from './domain/tenant-context.js';
+import { type CacheEvents, TenantRegistry } from './domain/tenant-context.js';
 import { TenantService } from './domain/tenants.js';
 import { TokenInspector, TokenIssuer } from './domain/tokens.js';
 import { consoleRoutes } from './manage/console.js';
@@ -43,12 +44,16 @@ export interface AppOptions {
   logStream?: NodeJS.WritableStream;
   /** HTTPS options when Tessera terminates TLS itself. */
   https?: import('node:https').ServerOptions | null;
+  /** Registry cache events (metrics). */
+  cacheEvents?: CacheEvents;
 }
 
 export interface Tessera {
   config: ServerConfig;
   store: Store;
   registry: TenantRegistry;
+  /** Follows the change feed: the one owner of registry invalidation. */
+  changeFeed: ChangeFeed;
   tenants: TenantService;
   clients: ClientService;
   apis: ApiService;
@@ -90,7 +95,24 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ...(options.https ? { https: options.https } : {}),
   } as FastifyServerOptions) as unknown as FastifyInstance;
 
-  const registry = new TenantRegistry({ store, publicUrl: config.publicUrl, masterKey, now });
+  const { maxTenants, maxClients, maxUnknownClients, serveStaleFor } = config.cache;
+  const registry = new TenantRegistry({
+    store,
+    publicUrl: config.publicUrl,
+    masterKey,
+    now,
+    limits: { maxTenants, maxClients, maxUnknownClients, serveStaleFor },
+    ...(options.cacheEvents !== undefined ? { events: options.cacheEvents } : {}),
+  });
+  const changeFeed = new ChangeFeed({
+    store,
+    registry,
+    pollInterval: config.cache.pollInterval,
+    listen: config.cache.listen,
+    batchSize: config.cache.feedBatchSize,
+    retention: config.cache.feedRetention,
+    log: { info: (message) => app.log.info(message), warn: (message, error) => app.log.warn({ err: error }, message) },
+  });
   const keys = new KeyService({
     store,
     masterKey,
@@ -117,6 +139,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     config,
     store,
     registry,
+    changeFeed,
     tenants: new TenantService(ctx),
     clients: new ClientService(ctx),
     apis: new ApiService(ctx),
@@ -128,7 +151,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bootstrap: () => bootstrap(ctx),
     startBackgroundTasks() {
       const warn = (what: string) => (error: unknown) => app.log.warn({ err: error }, what);
-      registry.startPolling(config.cache.pollInterval, warn('polling the store for changes failed'));
+      changeFeed.start();
       const every = (ms: number, task: () => Promise<unknown>, what: string) => {
         const timer = setInterval(() => {
           const run = task().catch(warn(what));
@@ -140,10 +163,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       };
       every(10_000, () => secretUsage.flush(), 'recording secret use failed');
       if (rateLimiter.enabled) every(1000, () => rateLimiter.sync(store), 'sharing rate-limit counts failed');
-      every(config.keys.checkInterval, async () => {
-        const tenants = await store.listTenants();
-        await keys.runSchedule(tenants.map((t) => t.id));
-      }, 'scheduled key rotation failed');
+      every(config.keys.checkInterval, () => keys.runDueSchedule(), 'scheduled key rotation failed');
       every(10 * 60_000, () => store.purgeExpired(now()), 'purging expired tokens failed');
     },
   };
@@ -160,7 +180,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     done(null, payload);
   });
   app.addHook('onClose', async () => {
-    registry.stopPolling();
+    await changeFeed.stop();
     for (const timer of timers) clearInterval(timer);
     await Promise.allSettled([...running]);
     await secretUsage.flush().catch(() => {});

@@ -14,7 +14,16 @@ export interface ServerConfig {
   tokens: { defaultLifetime: number; minLifetime: number; maxLifetime: number };
   keys: { defaultAlg: SigningAlg; rotationInterval: number; publishLeadTime: number; checkInterval: number };
   jwks: { maxAge: number };
-  cache: { pollInterval: number };
+  cache: {
+    pollInterval: number;
+    listen: boolean;
+    maxTenants: number;
+    maxClients: number;
+    maxUnknownClients: number;
+    serveStaleFor: number;
+    feedRetention: number;
+    feedBatchSize: number;
+  };
   http: { bodyLimit: number; shutdownGrace: number };
   rateLimit: { tokenRequestsPerWindow: number; windowSeconds: number };
   clientAssertion: { maxLifetime: number; clockTolerance: number };
@@ -31,7 +40,7 @@ export interface ServerConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
 }
 
-export type ConfigInput = Partial<Omit<ServerConfig, 'publicUrl'>> & { publicUrl?: string | null };
+export type ConfigInput = Partial<Omit<ServerConfig, 'publicUrl' | 'cache'>> & { publicUrl?: string | null; cache?: Partial<ServerConfig['cache']> };
 
 /** Fills defaults and validates; throws a readable error at start-up instead of failing later. */
 export function resolveConfig(input: ConfigInput = {}): ServerConfig {
@@ -75,6 +84,10 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
   };
   if (config.mtlsPublicUrl !== null && !/^https:\/\/[^/?#]+(?:\/[^?#]*)?$/.test(config.mtlsPublicUrl)) {
     throw new Error('the mTLS public URL must be an https:// URL without a query or fragment');
+  }
+  for (const name of ['pollInterval', 'maxTenants', 'maxClients', 'maxUnknownClients', 'serveStaleFor', 'feedRetention', 'feedBatchSize'] as const) {
+    const value = config.cache[name];
+    if (!Number.isInteger(value) || value < (name === 'maxUnknownClients' ? 0 : 1)) throw new Error(`cache.${name} must be a positive integer`);
   }
   const { minLifetime, maxLifetime, defaultLifetime } = config.tokens;
   if (!(minLifetime <= defaultLifetime && defaultLifetime <= maxLifetime)) {

@@ -96,7 +96,6 @@ export class ClientService {
       if ((await tx.getTenant(tenantId)) === null) throw new NotFoundError('tenant', tenantId);
       await tx.createClient(client, secrets, audit(tenantId, actor, 'client.create', clientId, describe(client)));
     });
-    this.ctx.registry.invalidate(tenantId);
     return { ...this.view(client, secrets), ...(secretValue !== undefined ? { clientSecret: secretValue } : {}) };
   }
 
@@ -119,7 +118,6 @@ export class ClientService {
     const { tenantId: _t, clientId: _c, createdAt: _at, ...changes } = merged;
     const updated = await this.ctx.store.updateClient(tenantId, clientId, changes, audit(tenantId, actor, 'client.update', clientId, describe(stripUndefined(patch))));
     if (updated === null) throw new NotFoundError('client', clientId);
-    this.ctx.registry.invalidate(tenantId);
     return this.view(updated, await this.ctx.store.listClientSecrets(tenantId, clientId));
   }
 
@@ -128,7 +126,6 @@ export class ClientService {
     if (!(await this.ctx.store.deleteClient(tenantId, clientId, audit(tenantId, actor, 'client.delete', clientId, {})))) {
       throw new NotFoundError('client', clientId);
     }
-    this.ctx.registry.invalidate(tenantId);
   }
 
   /** A new secret beside the current one (rotation overlap); at most two live secrets. */
@@ -147,7 +144,6 @@ export class ClientService {
       }
       await tx.addClientSecret(secret, audit(tenantId, actor, 'client.secret.create', clientId, { secretId: secret.id }));
     });
-    this.ctx.registry.invalidate(tenantId);
     return { id: secret.id, clientSecret: value, createdAt: secret.createdAt };
   }
 
@@ -155,7 +151,6 @@ export class ClientService {
     await this.#require(tenantId, clientId);
     const deleted = await this.ctx.store.deleteClientSecret(tenantId, clientId, secretId, audit(tenantId, actor, 'client.secret.delete', clientId, { secretId }));
     if (!deleted) throw new NotFoundError('secret', secretId);
-    this.ctx.registry.invalidate(tenantId);
   }
 
   #validate(client: Client): void {
