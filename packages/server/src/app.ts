@@ -151,7 +151,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bootstrap: () => bootstrap(ctx),
     startBackgroundTasks() {
       const warn = (what: string) => (error: unknown) => app.log.warn({ err: error }, what);
-      changeFeed.start();
+      void changeFeed.start();
       const every = (ms: number, task: () => Promise<unknown>, what: string) => {
         const timer = setInterval(() => {
           const run = task().catch(warn(what));

@@ -56,9 +56,13 @@ export class ChangeFeed {
     });
   }
 
-  /** Starts following other replicas' changes (never loads the registry itself). */
-  start(): void {
-    if (this.#running) return;
+  /**
+   * Starts following other replicas' changes (never loads the registry itself).
+   * Resolves after the first read of the feed; entries cached before it are dropped
+   * then, since changes made before the follower knew its position are not replayed.
+   */
+  start(): Promise<void> {
+    if (this.#running) return this.#polling ?? Promise.resolve();
     this.#running = true;
     const { pollInterval } = this.#options;
     const poll = setInterval(() => void this.poll(), pollInterval);
@@ -66,8 +70,8 @@ export class ChangeFeed {
     poll.unref();
     trim.unref();
     this.#timers.push(poll, trim);
-    void this.poll();
     if (this.#options.listen) void this.#connect();
+    return this.poll();
   }
 
   async stop(): Promise<void> {

@@ -102,7 +102,11 @@ export class ClientService {
   async list(tenantId: string, page: { limit?: number; cursor?: string | null }): Promise<Page<ClientView>> {
     await this.#requireTenant(tenantId);
     const result = await this.ctx.store.listClients(tenantId, { limit: clampPageSize(page.limit), cursor: page.cursor ?? null });
-    const items = await Promise.all(result.items.map(async (c) => this.view(c, await this.ctx.store.listClientSecrets(tenantId, c.clientId))));
+    // The page's secrets in one query, not one per client.
+    const secrets = await this.ctx.store.listSecretsOfClients(tenantId, result.items.map((c) => c.clientId));
+    const byClient = new Map<string, ClientSecret[]>();
+    for (const secret of secrets) byClient.set(secret.clientId, [...(byClient.get(secret.clientId) ?? []), secret]);
+    const items = result.items.map((c) => this.view(c, byClient.get(c.clientId) ?? []));
     return { items, nextCursor: result.nextCursor };
   }
 
