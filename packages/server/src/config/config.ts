@@ -89,6 +89,9 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
     const value = config.cache[name];
     if (!Number.isInteger(value) || value < (name === 'maxUnknownClients' ? 0 : 1)) throw new Error(`cache.${name} must be a positive integer`);
   }
+  if (config.cache.serveStaleFor <= 2 * config.cache.pollInterval) {
+    throw new Error('cache.serveStaleFor must be more than twice cache.pollInterval: a healthy replica reads the change feed that often');
+  }
   const { minLifetime, maxLifetime, defaultLifetime } = config.tokens;
   if (!(minLifetime <= defaultLifetime && defaultLifetime <= maxLifetime)) {
     throw new Error('tokens.defaultLifetime must lie between tokens.minLifetime and tokens.maxLifetime');
