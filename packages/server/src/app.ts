@@ -119,7 +119,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     now,
     policy: { rotationInterval: config.keys.rotationInterval, publishLeadTime: config.keys.publishLeadTime, maxTokenLifetime: config.tokens.maxLifetime },
   });
-  const ctx: DomainContext = { store, registry, keys, config, now };
+  const ctx: DomainContext = { store, keys, config, now };
   const issuer = new TokenIssuer(store, config.tokens.defaultLifetime, now);
   const inspector = new TokenInspector(store, now);
   const secretUsage = new SecretUsageTracker(store, now);
