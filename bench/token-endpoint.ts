@@ -32,8 +32,9 @@ const START_TIMEOUT_MS = 30_000;
 
 const GOALS = { ratioToOidcProvider: 5, ratioToPlainRoute: 0.4, p99Ms: 10 } as const;
 
-interface ServerChild {
+export interface ServerChild {
   url: string;
+  pid: number;
   detail: Record<string, string>;
   /** CPU time (user + system, microseconds) the child has used so far. */
   cpuTime(): Promise<number>;
@@ -41,7 +42,7 @@ interface ServerChild {
 }
 
 /** Forks bench/servers/<name>.ts under tsx and waits for its "ready" message. */
-async function startServer(name: string, env: Record<string, string> = {}, extraExecArgv: string[] = []): Promise<ServerChild> {
+export async function startServer(name: string, env: Record<string, string> = {}, extraExecArgv: string[] = []): Promise<ServerChild> {
   const script = fileURLToPath(new URL(`./servers/${name}.ts`, import.meta.url));
   const child = fork(script, [], {
     execArgv: ['--import', 'tsx', ...extraExecArgv],
@@ -71,7 +72,7 @@ async function startServer(name: string, env: Record<string, string> = {}, extra
       });
       child.send({ type: 'cpu' } satisfies CpuRequest);
     });
-  return { url: ready.url, detail: ready.detail ?? {}, cpuTime, stop: () => stopChild(child, exited) };
+  return { url: ready.url, pid: child.pid ?? 0, detail: ready.detail ?? {}, cpuTime, stop: () => stopChild(child, exited) };
 }
 
 /** SIGTERM by PID (the child closes its server and exits 0), SIGKILL if it lingers. */

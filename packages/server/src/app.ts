@@ -9,6 +9,7 @@ import { defaults } from './config/defaults.js';
 import type { MasterKey } from './crypto/master-key.js';
 import { serializeRequest } from './logging.js';
 import { ApiService } from './domain/apis.js';
+import { ChangeFeed } from './domain/change-feed.js';
 import { type BootstrapResult, bootstrap } from './domain/bootstrap.js';
 import { ClientService } from './domain/clients.js';
 import { ConsoleSignIn } from './domain/console.js';
@@ -17,7 +18,7 @@ import { FederationService } from './domain/federations.js';
 import { GrantService } from './domain/grants.js';
 import { KeyService } from './domain/keys.js';
 import { SecretUsageTracker } from './domain/secret-usage.js';
-import { TenantRegistry } from './domain/tenant-context.js';
+import { type CacheEvents, TenantRegistry } from './domain/tenant-context.js';
 import { TenantService } from './domain/tenants.js';
 import { TokenInspector, TokenIssuer } from './domain/tokens.js';
 import { consoleRoutes } from './manage/console.js';
@@ -46,12 +47,16 @@ export interface AppOptions {
   logStream?: NodeJS.WritableStream;
   /** HTTPS options when Tessera terminates TLS itself. */
   https?: import('node:https').ServerOptions | null;
+  /** Registry cache events (metrics). */
+  cacheEvents?: CacheEvents;
 }
 
 export interface Tessera {
   config: ServerConfig;
   store: Store;
   registry: TenantRegistry;
+  /** Follows the change feed: the one owner of registry invalidation. */
+  changeFeed: ChangeFeed;
   tenants: TenantService;
   clients: ClientService;
   apis: ApiService;
@@ -102,14 +107,31 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ...(options.https ? { https: { ...options.https, ...serverTimeouts(config) } } : {}),
   } as FastifyServerOptions) as unknown as FastifyInstance;
 
-  const registry = new TenantRegistry({ store, publicUrl: config.publicUrl, masterKey, now });
+  const { maxTenants, maxClients, maxUnknownClients, serveStaleFor } = config.cache;
+  const registry = new TenantRegistry({
+    store,
+    publicUrl: config.publicUrl,
+    masterKey,
+    now,
+    limits: { maxTenants, maxClients, maxUnknownClients, serveStaleFor },
+    ...(options.cacheEvents !== undefined ? { events: options.cacheEvents } : {}),
+  });
+  const changeFeed = new ChangeFeed({
+    store,
+    registry,
+    pollInterval: config.cache.pollInterval,
+    listen: config.cache.listen,
+    batchSize: config.cache.feedBatchSize,
+    retention: config.cache.feedRetention,
+    log: { info: (message) => app.log.info(message), warn: (message, error) => app.log.warn({ err: error }, message) },
+  });
   const keys = new KeyService({
     store,
     masterKey,
     now,
     policy: { rotationInterval: config.keys.rotationInterval, publishLeadTime: config.keys.publishLeadTime, maxTokenLifetime: config.tokens.maxLifetime },
   });
-  const ctx: DomainContext = { store, registry, keys, config, now };
+  const ctx: DomainContext = { store, keys, config, now };
   const issuer = new TokenIssuer(store, config.tokens.defaultLifetime, now);
   const inspector = new TokenInspector(store, now);
   const secretUsage = new SecretUsageTracker(store, now);
@@ -131,6 +153,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     config,
     store,
     registry,
+    changeFeed,
     tenants: new TenantService(ctx),
     clients: new ClientService(ctx),
     apis: new ApiService(ctx),
@@ -142,7 +165,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bootstrap: () => bootstrap(ctx),
     startBackgroundTasks() {
       const warn = (what: string) => (error: unknown) => app.log.warn({ err: error }, what);
-      registry.startPolling(config.cache.pollInterval, warn('polling the store for changes failed'));
+      void changeFeed.start();
       const every = (ms: number, task: () => Promise<unknown>, what: string) => {
         const timer = setInterval(() => {
           const run = task().catch(warn(what));
@@ -154,10 +177,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       };
       every(10_000, () => secretUsage.flush(), 'recording secret use failed');
       if (rateLimiter.enabled) every(1000, () => rateLimiter.sync(store), 'sharing rate-limit counts failed');
-      every(config.keys.checkInterval, async () => {
-        const tenants = await store.listTenants();
-        await keys.runSchedule(tenants.map((t) => t.id));
-      }, 'scheduled key rotation failed');
+      every(config.keys.checkInterval, () => keys.runDueSchedule(), 'scheduled key rotation failed');
       every(10 * 60_000, () => store.purgeExpired(now()), 'purging expired tokens failed');
     },
   };
@@ -174,7 +194,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     done(null, payload);
   });
   app.addHook('onClose', async () => {
-    registry.stopPolling();
+    await changeFeed.stop();
     for (const timer of timers) clearInterval(timer);
     await Promise.allSettled([...running]);
     await secretUsage.flush().catch(() => {});

@@ -22,7 +22,7 @@ describe('when the store goes down', () => {
     expect(needsStore.json()).toMatchObject({ error: 'temporarily_unavailable' });
     expect(needsStore.headers['retry-after']).toBeDefined();
 
-    t.app.tessera.registry.invalidate();
+    t.app.tessera.registry.clear();
     const uncached = await t.post('default', 'token', { grant_type: 'client_credentials' }, basic(c.clientId, c.clientSecret));
     expect(uncached.statusCode).toBe(503);
     expect(uncached.json()).toMatchObject({ error: 'temporarily_unavailable' });

@@ -472,7 +472,8 @@ describe.each(backends)('store ($name)', (backend) => {
       await store.updateTenant(t.id, { name: 'audited' }, audit(t.id, 'tenant.update', t.id));
 
       expect(await store.deleteTenant(t.id, audit(t.id, 'tenant.delete', t.id))).toBe(true);
-      expect(await store.loadTenantSnapshot(t.id)).toBeNull();
+      expect(await store.loadTenantRecord(t.id)).toBeNull();
+      expect(await store.loadClientRecord(t.id, c.clientId)).toBeNull();
       expect((await store.listClients(t.id, { limit: 10 })).items).toEqual([]);
       expect((await store.listApis(t.id, { limit: 10 })).items).toEqual([]);
       expect((await store.listGrants(t.id, {}, { limit: 10 })).items).toEqual([]);
@@ -486,23 +487,30 @@ describe.each(backends)('store ($name)', (backend) => {
       // The old audit history went with the tenant; the deletion itself is recorded.
       expect((await allAudit(store, t.id)).map((e) => e.action)).toEqual(['tenant.delete']);
 
-      const snapshot = await store.loadTenantSnapshot(keep.t.id);
-      expect(snapshot?.clients).toHaveLength(1);
-      expect(snapshot?.grants).toEqual([keep.g]);
+      const kept = await store.loadClientRecord(keep.t.id, keep.c.clientId);
+      expect(kept?.grants).toEqual([keep.g]);
     });
   });
 
-  it('loadTenantSnapshot returns everything the token endpoint needs', async () => {
+  it('loads a tenant record and a client record: everything the token endpoint needs, entry by entry', async () => {
     const { t, c, s, a, g } = await seedTenant(store);
     const k = signingKey(t.id);
     const f = federation(t.id);
     await store.insertSigningKey(k);
     await store.createFederation(f);
-    const snapshot = await store.loadTenantSnapshot(t.id);
-    expect(snapshot).toEqual({ tenant: t, clients: [c], secrets: [s], apis: [a], grants: [g], keys: [k], federations: [f] });
-    expect(await store.loadTenantSnapshot('missing')).toBeNull();
+    const other = client(t.id);
+    await store.createClient(other, []);
+    expect(await store.loadTenantRecord(t.id)).toEqual({ tenant: t, apis: [a], keys: [k], federations: [f] });
+    expect(await store.loadTenantRecord('missing')).toBeNull();
+    expect(await store.loadClientRecord(t.id, c.clientId)).toEqual({ client: c, secrets: [s], grants: [g] });
+    expect(await store.loadClientRecord(t.id, other.clientId)).toEqual({ client: other, secrets: [], grants: [] });
+    expect(await store.loadClientRecord(t.id, 'missing')).toBeNull();
+    expect(await store.loadClientRecord('missing', c.clientId)).toBeNull();
     // Also inside a transaction.
-    expect(await store.transaction((tx) => tx.loadTenantSnapshot(t.id))).toEqual(snapshot);
+    expect(await store.transaction((tx) => tx.loadClientRecord(t.id, c.clientId))).toEqual({ client: c, secrets: [s], grants: [g] });
+    // The secrets of a page of clients in one call.
+    expect(await store.listSecretsOfClients(t.id, [c.clientId, other.clientId, 'missing'])).toEqual([s]);
+    expect(await store.listSecretsOfClients(t.id, [])).toEqual([]);
   });
 
   describe('paging', () => {
@@ -611,7 +619,7 @@ describe.each(backends)('store ($name)', (backend) => {
       await store.createTenant(t);
       const a = api(t.id);
       await store.createApi(a);
-      const version = await store.stateVersion();
+      const version = await store.latestChangeSeq();
 
       // One failing method: the client insert succeeds, its duplicate secret fails.
       const taken = (await store.listClientSecrets(t.id, 'none'))[0];
@@ -646,66 +654,121 @@ describe.each(backends)('store ($name)', (backend) => {
       expect((await store.getTenant(t.id))?.name).toBe(t.name);
 
       expect(await allAudit(store, t.id)).toEqual([]);
-      expect(await store.stateVersion()).toBe(version);
+      // Nor is anything in the change feed.
+      expect(await store.latestChangeSeq()).toBe(version);
     });
   });
 
-  describe('state version', () => {
-    it('moves with every audited change and revocation, not with token-path writes', async () => {
+  describe('change feed', () => {
+    it('records every registry change (tenant, kind, entity) and nothing on the token path', async () => {
       const { t, c, s, a, g } = await seedTenant(store);
-      let last = await store.stateVersion();
-      const bumps = async (action: () => Promise<unknown>) => {
+      let last = await store.latestChangeSeq();
+      const recorded = async (action: () => Promise<unknown>) => {
         await action();
-        const now = await store.stateVersion();
-        const moved = now > last;
-        last = now;
-        return moved;
+        const { changes } = await store.readChanges(last, 100);
+        last = changes.at(-1)?.seq ?? last;
+        return changes.map((ch) => `${ch.tenantId === t.id ? 't' : ch.tenantId}:${ch.kind}:${ch.entityId}`);
       };
 
-      expect(await bumps(() => store.updateTenant(t.id, { name: 'n' }))).toBe(true);
-      expect(await bumps(() => store.updateClient(t.id, c.clientId, { name: 'n' }))).toBe(true);
-      expect(await bumps(() => store.addClientSecret(secret(c)))).toBe(true);
-      expect(await bumps(() => store.deleteClientSecret(t.id, c.clientId, s.id))).toBe(true);
-      expect(await bumps(() => store.updateApi(t.id, a.id, { name: 'n' }))).toBe(true);
-      expect(await bumps(() => store.deleteGrant(t.id, g.id))).toBe(true);
+      expect(await recorded(() => store.updateTenant(t.id, { name: 'n' }))).toEqual([`t:tenant:${t.id}`]);
+      expect(await recorded(() => store.updateClient(t.id, c.clientId, { name: 'n' }))).toEqual([`t:client:${c.clientId}`]);
+      expect(await recorded(() => store.addClientSecret(secret(c)))).toEqual([`t:client:${c.clientId}`]);
+      expect(await recorded(() => store.deleteClientSecret(t.id, c.clientId, s.id))).toEqual([`t:client:${c.clientId}`]);
+      expect(await recorded(() => store.updateApi(t.id, a.id, { name: 'n' }))).toEqual([`t:api:${a.id}`]);
+      expect(await recorded(() => store.deleteGrant(t.id, g.id))).toEqual([`t:grant:${c.clientId}`]);
+      expect(await recorded(() => store.createGrant(grant(c, a)))).toEqual([`t:grant:${c.clientId}`]);
       const k = signingKey(t.id);
-      expect(await bumps(() => store.insertSigningKey(k))).toBe(true);
-      expect(await bumps(() => store.updateSigningKey(t.id, k.kid, { status: 'retired' }))).toBe(true);
-      expect(await bumps(() => store.deleteSigningKey(t.id, k.kid))).toBe(true);
+      expect(await recorded(() => store.insertSigningKey(k))).toEqual([`t:key:${k.kid}`]);
+      expect(await recorded(() => store.updateSigningKey(t.id, k.kid, { status: 'retired' }))).toEqual([`t:key:${k.kid}`]);
+      expect(await recorded(() => store.deleteSigningKey(t.id, k.kid))).toEqual([`t:key:${k.kid}`]);
       const f = federation(t.id);
-      expect(await bumps(() => store.createFederation(f))).toBe(true);
-      expect(await bumps(() => store.deleteFederation(t.id, f.id))).toBe(true);
+      expect(await recorded(() => store.createFederation(f))).toEqual([`t:federation:${f.id}`]);
+      expect(await recorded(() => store.deleteFederation(t.id, f.id))).toEqual([`t:federation:${f.id}`]);
       const token = opaqueToken(c);
-      // Revocations are read from the store every time, never cached: no bump, so a
-      // client revoking its own tokens cannot flush every replica's caches.
-      expect(await bumps(() => store.revokeJti(t.id, 'j', T0 + 1000))).toBe(false);
+      // Revocations are read from the store every time, never cached: not in the feed.
+      expect(await recorded(() => store.revokeJti(t.id, 'j', T0 + 1000))).toEqual([]);
+      expect(await recorded(() => store.insertOpaqueToken(token))).toEqual([]);
+      expect(await recorded(() => store.revokeOpaqueToken(token.tokenHash))).toEqual([]);
+      expect(await recorded(() => store.touchClientSecrets([{ secretId: s.id, at: T0 + 1 }]))).toEqual([]);
+      expect(await recorded(() => store.useAssertionJti(t.id, c.clientId, randomUUID(), T0 + 1000))).toEqual([]);
+      expect(await recorded(() => store.setMeta(`k-${randomUUID()}`, 'v'))).toEqual([]);
+      expect(await recorded(() => store.addRateLimitHits(T0, [{ key: 'k', count: 1 }]))).toEqual([]);
+      // Nothing changed, nothing recorded.
+      expect(await recorded(() => store.deleteGrant(t.id, 'missing'))).toEqual([]);
+      expect(await recorded(() => store.updateClient(t.id, 'missing', { name: 'n' }))).toEqual([]);
 
-      expect(await bumps(() => store.insertOpaqueToken(token))).toBe(false);
-      expect(await bumps(() => store.revokeOpaqueToken(token.tokenHash))).toBe(false);
-      expect(await bumps(() => store.touchClientSecrets([{ secretId: s.id, at: T0 + 1 }]))).toBe(false);
-      expect(await bumps(() => store.useAssertionJti(t.id, c.clientId, randomUUID(), T0 + 1000))).toBe(false);
-      expect(await bumps(() => store.setMeta(`k-${randomUUID()}`, 'v'))).toBe(false);
-      // Nothing changed, nothing to invalidate.
-      expect(await bumps(() => store.deleteGrant(t.id, g.id))).toBe(false);
-      expect(await bumps(() => store.updateClient(t.id, 'missing', { name: 'n' }))).toBe(false);
+      expect(await recorded(() => store.deleteApi(t.id, a.id))).toEqual([`t:api:${a.id}`]);
+      expect(await recorded(() => store.deleteClient(t.id, c.clientId))).toEqual([`t:client:${c.clientId}`]);
+      expect(await recorded(() => store.deleteTenant(t.id))).toEqual([`t:tenant:${t.id}`]);
+    });
 
-      expect(await bumps(() => store.deleteApi(t.id, a.id))).toBe(true);
-      expect(await bumps(() => store.deleteClient(t.id, c.clientId))).toBe(true);
-      expect(await bumps(() => store.deleteTenant(t.id))).toBe(true);
+    it('records each entity once per transaction, in commit order, and tells this process after the commit', async () => {
+      const seen: string[][] = [];
+      store.onCommit((changes) => {
+        seen.push(changes.map((c) => `${c.kind}:${c.entityId}`));
+      });
+      const t = tenant();
+      const before = await store.latestChangeSeq();
+      await store.transaction(async (tx) => {
+        await tx.createTenant(t);
+        await tx.updateTenant(t.id, { name: 'one' });
+        await tx.updateTenant(t.id, { name: 'two' });
+        expect(seen.filter((s) => s.includes(`tenant:${t.id}`))).toEqual([]);
+      });
+      const { changes } = await store.readChanges(before, 100);
+      const mine = changes.filter((c) => c.tenantId === t.id);
+      expect(mine.map((c) => c.kind)).toEqual(['tenant']);
+      expect(seen).toContainEqual([`tenant:${t.id}`]);
+      await store.transaction((tx) => tx.getTenant(t.id));
+      expect(await store.latestChangeSeq()).toBe(Math.max(before, ...changes.map((c) => c.seq)));
+      const seqs = (await store.readChanges(0, 10_000)).changes.map((c) => c.seq);
+      expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+    });
+
+    it('trims old rows but keeps the newest, and says what it trimmed when a reader skips numbers', async () => {
+      const t = tenant();
+      await store.createTenant(t);
+      const start = await store.latestChangeSeq();
+      for (let i = 0; i < 3; i++) await store.updateTenant(t.id, { name: `n${i}` });
+      const newest = await store.latestChangeSeq();
+      const removed = await store.trimChanges(Date.now() + 60_000);
+      expect(removed).toBeGreaterThanOrEqual(3);
+      expect(await store.latestChangeSeq()).toBe(newest);
+      const behind = await store.readChanges(start, 100);
+      expect(behind.changes.map((c) => c.seq)).toEqual([newest]);
+      expect(behind.trimmedThrough).toBe(newest - 1);
+      const current = await store.readChanges(newest - 1, 100);
+      expect(current.trimmedThrough).toBe(0);
+      expect(await store.trimChanges(Date.now() + 60_000)).toBe(0);
     });
   });
 
-  it('moves the state version once per transaction, however many changes it holds', async () => {
-    const t = tenant();
-    const before = await store.stateVersion();
-    await store.transaction(async (tx) => {
-      await tx.createTenant(t);
-      await tx.updateTenant(t.id, { name: 'one' });
-      await tx.updateTenant(t.id, { name: 'two' });
-    });
-    expect(await store.stateVersion()).toBe(before + 1);
-    await store.transaction((tx) => tx.getTenant(t.id));
-    expect(await store.stateVersion()).toBe(before + 1);
+  it('finds the tenants with key work due in one query', async () => {
+    const now = T0 + 100 * 86_400_000;
+    const fresh = tenant();
+    const old = tenant();
+    const expired = tenant();
+    const keyless = tenant();
+    for (const x of [fresh, old, expired, keyless]) await store.createTenant(x);
+    await store.insertSigningKey(signingKey(fresh.id, { status: 'active', activatedAt: now - 1000 }));
+    await store.insertSigningKey(signingKey(old.id, { status: 'active', activatedAt: now - 40 * 86_400_000 }));
+    await store.insertSigningKey(signingKey(expired.id, { status: 'active', activatedAt: now - 1000 }));
+    await store.insertSigningKey(signingKey(expired.id, { status: 'retired', publishUntil: now - 1 }));
+    const due = await store.tenantsWithKeyWork(now, now - 30 * 86_400_000);
+    expect(due).toContain(old.id);
+    expect(due).toContain(expired.id);
+    expect(due).toContain(keyless.id);
+    expect(due).not.toContain(fresh.id);
+  });
+
+  it('adds rate-limit hits in one statement and reads zero counts without writing them', async () => {
+    const window = T0 + Math.floor(Math.random() * 1e9);
+    const a = `a-${randomUUID()}`;
+    const b = `b-${randomUUID()}`;
+    expect(await store.addRateLimitHits(window, [{ key: a, count: 2 }, { key: b, count: 0 }])).toEqual(new Map([[a, 2], [b, 0]]));
+    expect(await store.addRateLimitHits(window, [{ key: a, count: 3 }, { key: b, count: 1 }])).toEqual(new Map([[a, 5], [b, 1]]));
+    expect(await store.addRateLimitHits(window, [{ key: a, count: 0 }, { key: b, count: 0 }])).toEqual(new Map([[a, 5], [b, 1]]));
+    expect(await store.addRateLimitHits(window, [])).toEqual(new Map());
   });
 
   describe('tokens', () => {
@@ -874,7 +937,7 @@ describe.each(backends)('store ($name)', (backend) => {
     it('migrate is idempotent', async () => {
       await store.migrate();
       await store.migrate();
-      await expect(store.stateVersion()).resolves.toBeGreaterThan(0);
+      await expect(store.latestChangeSeq()).resolves.toBeGreaterThanOrEqual(0);
     });
   });
 
@@ -887,7 +950,7 @@ describe.each(backends)('store ($name)', (backend) => {
         await Promise.all(replicas.map((r) => r.migrate()));
         await replicas[0]!.createTenant(tenant({ id: 'after-migrate' }));
         expect(await replicas[3]!.getTenant('after-migrate')).not.toBeNull();
-        expect(await replicas[1]!.stateVersion()).toBe(1);
+        expect(await replicas[1]!.latestChangeSeq()).toBe(1);
       } finally {
         await Promise.all(replicas.map((r) => r.close()));
       }
@@ -902,7 +965,7 @@ describe.each(backends)('store ($name)', (backend) => {
       const first = await createStore({ dataDir });
       const { t, c, g } = await seedTenant(first);
       await first.setMeta('bootstrapped', 'yes');
-      const version = await first.stateVersion();
+      const version = await first.latestChangeSeq();
       await first.close();
 
       const second = await createStore({ dataDir });
@@ -911,7 +974,7 @@ describe.each(backends)('store ($name)', (backend) => {
         expect(await second.getClient(t.id, c.clientId)).toEqual(c);
         expect(await second.getGrant(t.id, g.id)).toEqual(g);
         expect(await second.getMeta('bootstrapped')).toBe('yes');
-        expect(await second.stateVersion()).toBe(version);
+        expect(await second.latestChangeSeq()).toBe(version);
         expect(await second.bootstrapOnce(async () => 'again')).toBeNull();
       } finally {
         await second.close();

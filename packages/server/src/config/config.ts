@@ -15,7 +15,16 @@ export interface ServerConfig {
   tokens: { defaultLifetime: number; minLifetime: number; maxLifetime: number };
   keys: { defaultAlg: SigningAlg; rotationInterval: number; publishLeadTime: number; checkInterval: number };
   jwks: { maxAge: number };
-  cache: { pollInterval: number };
+  cache: {
+    pollInterval: number;
+    listen: boolean;
+    maxTenants: number;
+    maxClients: number;
+    maxUnknownClients: number;
+    serveStaleFor: number;
+    feedRetention: number;
+    feedBatchSize: number;
+  };
   http: { bodyLimit: number; shutdownGrace: number; headersTimeout: number; requestTimeout: number; idleTimeout: number; keepAliveTimeout: number };
   rateLimit: { tokenRequestsPerWindow: number; windowSeconds: number };
   clientAssertion: { maxLifetime: number; clockTolerance: number };
@@ -38,7 +47,7 @@ export interface ServerConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
 }
 
-export type ConfigInput = Partial<Omit<ServerConfig, 'publicUrl'>> & { publicUrl?: string | null };
+export type ConfigInput = Partial<Omit<ServerConfig, 'publicUrl' | 'cache'>> & { publicUrl?: string | null; cache?: Partial<ServerConfig['cache']> };
 
 /** Fills defaults and validates; throws a readable error at start-up instead of failing later. */
 export function resolveConfig(input: ConfigInput = {}): ServerConfig {
@@ -87,6 +96,13 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
   }
   // A malformed entry is reported at start-up, not at the first fetch.
   new OutboundPolicy(config.outboundAllow);
+  for (const name of ['pollInterval', 'maxTenants', 'maxClients', 'maxUnknownClients', 'serveStaleFor', 'feedRetention', 'feedBatchSize'] as const) {
+    const value = config.cache[name];
+    if (!Number.isInteger(value) || value < (name === 'maxUnknownClients' ? 0 : 1)) throw new Error(`cache.${name} must be a positive integer`);
+  }
+  if (config.cache.serveStaleFor <= 2 * config.cache.pollInterval) {
+    throw new Error('cache.serveStaleFor must be more than twice cache.pollInterval: a healthy replica reads the change feed that often');
+  }
   const { minLifetime, maxLifetime, defaultLifetime } = config.tokens;
   if (!(minLifetime <= defaultLifetime && defaultLifetime <= maxLifetime)) {
     throw new Error('tokens.defaultLifetime must lie between tokens.minLifetime and tokens.maxLifetime');

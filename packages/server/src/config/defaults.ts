@@ -37,9 +37,24 @@ export const defaults = {
     maxAge: 300,
   },
 
+  /** The registry's caches and the change feed that keeps them current (docs/storage.md). */
   cache: {
-    /** How often each replica polls the store's change counter to drop stale caches (ms). SPEC §8: changes visible within 2 s. */
+    /** How often each replica reads the change feed (ms), NOTIFY or not. SPEC §8: changes visible within 2 s. */
     pollInterval: 1000,
+    /** PostgreSQL: LISTEN for changes, so other replicas see them at once (polling stays the fallback). */
+    listen: true,
+    /** Tenants kept in memory (APIs, federations, signing keys, JWKS), least recently used dropped first. */
+    maxTenants: 10_000,
+    /** Clients kept in memory (client, secret hashes, grants). */
+    maxClients: 100_000,
+    /** Unknown client ids remembered, so repeated guesses do not each cost a store lookup. */
+    maxUnknownClients: 10_000,
+    /** While the store is unreachable, cached entries keep serving this long (ms); then 503 temporarily_unavailable. */
+    serveStaleFor: 300_000,
+    /** Change-feed rows kept (ms); a replica that was unreachable longer drops its caches once. */
+    feedRetention: 3_600_000,
+    /** Change-feed rows read per query. */
+    feedBatchSize: 1000,
   },
 
   http: {

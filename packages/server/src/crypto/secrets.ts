@@ -28,11 +28,25 @@ export function hashSecret(secret: string): string {
 }
 
 export function verifySecret(secret: string, stored: string): boolean {
+  return parseSecretHash(stored).verify(secret);
+}
+
+/** A stored hash, parsed once: the registry keeps these, so a request only hashes and compares. */
+export interface ParsedSecretHash {
+  verify(secret: string): boolean;
+}
+
+export function parseSecretHash(stored: string): ParsedSecretHash {
   const [scheme, salt, expected] = stored.split('$');
-  if (scheme !== HASH_SCHEME || salt === undefined || expected === undefined) return false;
-  const actual = digest(Buffer.from(salt, 'base64url'), secret);
+  if (scheme !== HASH_SCHEME || salt === undefined || expected === undefined) return { verify: () => false };
+  const saltBytes = Buffer.from(salt, 'base64url');
   const wanted = Buffer.from(expected, 'base64url');
-  return actual.length === wanted.length && timingSafeEqual(actual, wanted);
+  return {
+    verify(secret: string): boolean {
+      const actual = digest(saltBytes, secret);
+      return actual.length === wanted.length && timingSafeEqual(actual, wanted);
+    },
+  };
 }
 
 /** SHA-256 of a bearer value (opaque tokens), for lookups without storing the value. */

@@ -41,7 +41,6 @@ export class ApiService {
       await this.#assertIntrospectorsExist(tx, tenantId, api.introspectors);
       await tx.createApi(api, audit(tenantId, actor, 'api.create', api.id, { identifier: api.identifier, scopes: api.scopes.map((s) => s.value), tokenFormat: api.tokenFormat }));
     });
-    this.ctx.registry.invalidate(tenantId);
     return api;
   }
 
@@ -70,14 +69,12 @@ export class ApiService {
     const { id: _id, tenantId: _t, createdAt: _c, ...fields } = merged;
     const updated = await this.ctx.store.updateApi(tenantId, id, fields, audit(tenantId, actor, 'api.update', id, { ...changes }));
     if (updated === null) throw new NotFoundError('API', id);
-    this.ctx.registry.invalidate(tenantId);
     return updated;
   }
 
   async delete(tenantId: string, id: string, actor: string): Promise<void> {
     await this.#requireTenant(tenantId);
     if (!(await this.ctx.store.deleteApi(tenantId, id, audit(tenantId, actor, 'api.delete', id, {})))) throw new NotFoundError('API', id);
-    this.ctx.registry.invalidate(tenantId);
   }
 
   #validate(api: Api): void {

@@ -51,6 +51,5 @@ export async function bootstrap(ctx: DomainContext): Promise<BootstrapResult | n
     if (client.clientSecret === undefined) throw new Error('bootstrap admin client has no secret');
     return { adminClientId: client.clientId, adminClientSecret: client.clientSecret, consoleUser: 'admin', consolePassword };
   });
-  ctx.registry.invalidate();
   return result;
 }

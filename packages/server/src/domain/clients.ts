@@ -101,14 +101,17 @@ export class ClientService {
       if ((await tx.getTenant(tenantId)) === null) throw new NotFoundError('tenant', tenantId);
       await tx.createClient(client, secrets, audit(tenantId, actor, 'client.create', clientId, describe(client)));
     });
-    this.ctx.registry.invalidate(tenantId);
     return { ...this.view(client, secrets), ...(secretValue !== undefined ? { clientSecret: secretValue } : {}) };
   }
 
   async list(tenantId: string, page: { limit?: number; cursor?: string | null }): Promise<Page<ClientView>> {
     await this.#requireTenant(tenantId);
     const result = await this.ctx.store.listClients(tenantId, { limit: clampPageSize(page.limit), cursor: page.cursor ?? null });
-    const items = await Promise.all(result.items.map(async (c) => this.view(c, await this.ctx.store.listClientSecrets(tenantId, c.clientId))));
+    // The page's secrets in one query, not one per client.
+    const secrets = await this.ctx.store.listSecretsOfClients(tenantId, result.items.map((c) => c.clientId));
+    const byClient = new Map<string, ClientSecret[]>();
+    for (const secret of secrets) byClient.set(secret.clientId, [...(byClient.get(secret.clientId) ?? []), secret]);
+    const items = result.items.map((c) => this.view(c, byClient.get(c.clientId) ?? []));
     return { items, nextCursor: result.nextCursor };
   }
 
@@ -135,7 +138,6 @@ export class ClientService {
       return result;
     });
     if (updated === null) throw new NotFoundError('client', clientId);
-    this.ctx.registry.invalidate(tenantId);
     return this.view(updated, await this.ctx.store.listClientSecrets(tenantId, clientId));
   }
 
@@ -144,7 +146,6 @@ export class ClientService {
     if (!(await this.ctx.store.deleteClient(tenantId, clientId, audit(tenantId, actor, 'client.delete', clientId, {})))) {
       throw new NotFoundError('client', clientId);
     }
-    this.ctx.registry.invalidate(tenantId);
   }
 
   /** A new secret beside the current one (rotation overlap); at most two live secrets. */
@@ -163,7 +164,6 @@ export class ClientService {
       }
       await tx.addClientSecret(secret, audit(tenantId, actor, 'client.secret.create', clientId, { secretId: secret.id }));
     });
-    this.ctx.registry.invalidate(tenantId);
     return { id: secret.id, clientSecret: value, createdAt: secret.createdAt };
   }
 
@@ -171,7 +171,6 @@ export class ClientService {
     await this.#require(tenantId, clientId);
     const deleted = await this.ctx.store.deleteClientSecret(tenantId, clientId, secretId, audit(tenantId, actor, 'client.secret.delete', clientId, { secretId }));
     if (!deleted) throw new NotFoundError('secret', secretId);
-    this.ctx.registry.invalidate(tenantId);
   }
 
   #validate(client: Client): void {

@@ -76,7 +76,7 @@ export class ConsoleSignIn {
     this.#succeed(userKey);
     const clientId = await this.store.getMeta(CONSOLE_CLIENT_META);
     const tenant = await this.registry.get(defaults.management.adminTenant);
-    const client = clientId === null ? undefined : tenant?.clients.get(clientId);
+    const client = clientId === null || tenant == null ? undefined : (await tenant.client(clientId))?.client;
     const api = tenant?.apisByIdentifier.get(defaults.management.audience);
     if (tenant == null || client === undefined || api === undefined || client.disabled) return null;
     return this.issuer.issue({ tenant, client, api, scopes: ['manage:read', 'manage:write'], subject: `console:${user.username}` });

@@ -2,12 +2,14 @@ import type { ServerConfig } from '../config/config.js';
 import { defaults } from '../config/defaults.js';
 import type { Store } from '../store/types.js';
 import type { KeyService } from './keys.js';
-import type { TenantRegistry } from './tenant-context.js';
 
-/** What every domain service needs; built once in the composition root (app.ts). */
+/**
+ * What every domain service needs; built once in the composition root (app.ts).
+ * No registry: services change the store, and the change feed (change-feed.ts) alone
+ * brings the registry's caches up to date.
+ */
 export interface DomainContext {
   store: Store;
-  registry: TenantRegistry;
   keys: KeyService;
   config: ServerConfig;
   now: () => number;

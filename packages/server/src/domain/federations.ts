@@ -58,7 +58,6 @@ export class FederationService {
         details: { name: federation.name, issuer: federation.issuer, rules: federation.rules.length },
       });
     });
-    this.ctx.registry.invalidate(tenantId);
     return federation;
   }
 
@@ -78,7 +77,6 @@ export class FederationService {
       tenantId, actor, action: 'federation.delete', targetType: 'federation', targetId: id, details: {},
     });
     if (!deleted) throw new NotFoundError('federation', id);
-    this.ctx.registry.invalidate(tenantId);
   }
 }
 

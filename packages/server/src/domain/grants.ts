@@ -43,7 +43,6 @@ export class GrantService {
       await tx.createGrant(created, { tenantId, actor, action: 'grant.create', targetType: 'grant', targetId: created.id, details: { clientId: created.clientId, audience: created.audience, scopes: created.scopes } });
       return created;
     });
-    this.ctx.registry.invalidate(tenantId);
     return grant;
   }
 
@@ -63,6 +62,5 @@ export class GrantService {
     if (!(await this.ctx.store.deleteGrant(tenantId, id, { tenantId, actor, action: 'grant.delete', targetType: 'grant', targetId: id, details: {} }))) {
       throw new NotFoundError('grant', id);
     }
-    this.ctx.registry.invalidate(tenantId);
   }
 }

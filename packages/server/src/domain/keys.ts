@@ -155,6 +155,15 @@ export class KeyService {
     }
   }
 
+  /**
+   * The scheduled step over the whole store: one query finds the tenants with key work
+   * due, and only those are locked and looked at.
+   */
+  async runDueSchedule(): Promise<void> {
+    const now = this.#now();
+    await this.runSchedule(await this.#store.tenantsWithKeyWork(now, now - this.#policy.rotationInterval * 1000));
+  }
+
   async #newKey(tenantId: string, alg: SigningAlg, status: 'active' | 'next', now: number): Promise<SigningKey> {
     const generated = await generateSigningKey(alg, this.#masterKey);
     return {

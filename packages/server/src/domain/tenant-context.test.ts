@@ -1,49 +1,221 @@
 import { describe, expect, it } from 'vitest';
 import { MasterKey } from '../crypto/master-key.js';
-import type { Store, TenantSnapshot } from '../store/types.js';
+import { hashSecret } from '../crypto/secrets.js';
+import type { Client, ClientRecord, Store, TenantRecord } from '../store/types.js';
+import type { CacheEvents } from './entry-cache.js';
 import { TenantRegistry } from './tenant-context.js';
 
-function registryWith(tenants: string[]) {
+function clientRecord(tenantId: string, clientId: string, name = clientId): ClientRecord {
+  const client: Client = {
+    tenantId, clientId, name, tokenEndpointAuthMethod: 'client_secret_basic', jwks: null, jwksUri: null,
+    tlsClientAuthSubjectDn: null, accessTokenLifetime: null, disabled: false, createdAt: 0, updatedAt: 0,
+  };
+  return {
+    client,
+    secrets: [{ id: `s-${clientId}`, tenantId, clientId, hash: hashSecret(`secret-${clientId}`), createdAt: 0, lastUsedAt: null }],
+    grants: [{ id: `g-${clientId}`, tenantId, clientId, apiId: 'api-1', audience: 'https://api', scopes: ['read'], createdAt: 0 }],
+  };
+}
+
+/** A store of tenants and clients in memory that counts (and can hold or fail) loads. */
+function fakeStore(tenants: string[], clients: Record<string, string[]>) {
   const loads: string[] = [];
+  const names = new Map<string, string>();
+  let failing = false;
+  let gate: Promise<void> | null = null;
   const store = {
-    async loadTenantSnapshot(id: string): Promise<TenantSnapshot | null> {
-      loads.push(id);
+    async loadTenantRecord(id: string): Promise<TenantRecord | null> {
+      loads.push(`tenant:${id}`);
+      if (gate !== null) await gate;
+      if (failing) throw new Error('store down');
       if (!tenants.includes(id)) return null;
-      return { tenant: { id, name: id, signingAlg: 'ES256', accessTokenLifetime: null, createdAt: 0 }, clients: [], secrets: [], apis: [], grants: [], keys: [], federations: [] };
+      return {
+        tenant: { id, name: names.get(id) ?? id, signingAlg: 'ES256', accessTokenLifetime: null, createdAt: 0 },
+        apis: [{ id: 'api-1', tenantId: id, identifier: 'https://api', name: 'api', scopes: [{ value: 'read' }], accessTokenLifetime: null, tokenFormat: 'jwt', introspectors: [], createdAt: 0, updatedAt: 0 }],
+        keys: [],
+        federations: [],
+      };
     },
-    async stateVersion() {
-      return 1;
+    async loadClientRecord(tenantId: string, clientId: string): Promise<ClientRecord | null> {
+      loads.push(`client:${tenantId}/${clientId}`);
+      if (gate !== null) await gate;
+      if (failing) throw new Error('store down');
+      if (!(clients[tenantId] ?? []).includes(clientId)) return null;
+      return clientRecord(tenantId, clientId, names.get(`${tenantId}/${clientId}`));
     },
   } as unknown as Store;
-  const registry = new TenantRegistry({ store, publicUrl: 'http://x', masterKey: new MasterKey(Buffer.alloc(32)), now: () => 0 });
-  return { registry, loads };
+  return {
+    store,
+    loads,
+    rename(key: string, name: string) {
+      names.set(key, name);
+    },
+    fail(value: boolean) {
+      failing = value;
+    },
+    hold(): () => void {
+      let release!: () => void;
+      gate = new Promise((resolve) => (release = resolve));
+      return () => {
+        gate = null;
+        release();
+      };
+    },
+  };
+}
+
+function registryOn(store: Store, limits = {}, events?: CacheEvents) {
+  return new TenantRegistry({ store, publicUrl: 'http://x', masterKey: new MasterKey(Buffer.alloc(32)), now: () => 0, limits, ...(events ? { events } : {}) });
 }
 
 describe('TenantRegistry', () => {
-  it('loads a tenant once and answers from memory after that', async () => {
-    const { registry, loads } = registryWith(['acme']);
+  it('loads a tenant and a client once, shared by concurrent requests, and answers from memory after that', async () => {
+    const fake = fakeStore(['acme'], { acme: ['c1'] });
+    const registry = registryOn(fake.store);
     const [a, b] = await Promise.all([registry.get('acme'), registry.get('acme')]);
     expect(a).toBe(b);
-    expect((await registry.get('acme'))?.issuer).toBe('http://x/t/acme');
-    expect(loads).toEqual(['acme']);
+    expect(a?.issuer).toBe('http://x/t/acme');
+    const [x, y] = await Promise.all([a!.client('c1'), registry.client('acme', 'c1')]);
+    expect(x).toBe(y);
+    expect(x?.secrets[0]?.verify('secret-c1')).toBe(true);
+    expect(x?.secrets[0]?.verify('wrong')).toBe(false);
+    expect(x?.grants.get('api-1')?.scopeSet.has('read')).toBe(true);
+    await registry.get('acme');
+    await registry.client('acme', 'c1');
+    expect(fake.loads).toEqual(['tenant:acme', 'client:acme/c1']);
   });
 
   it('never caches made-up tenant ids, and never asks the store about impossible ones', async () => {
-    const { registry, loads } = registryWith([]);
+    const fake = fakeStore([], {});
+    const registry = registryOn(fake.store);
     for (let i = 0; i < 3; i++) expect(await registry.get('nosuch')).toBeNull();
-    expect(loads).toEqual(['nosuch', 'nosuch', 'nosuch']);
+    expect(fake.loads).toEqual(['tenant:nosuch', 'tenant:nosuch', 'tenant:nosuch']);
     for (const id of ['UPPER', '../etc', 'x'.repeat(200), '']) expect(await registry.get(id)).toBeNull();
-    expect(loads).toHaveLength(3);
+    expect(await registry.client('acme', 'x'.repeat(300))).toBeNull();
+    expect(fake.loads).toHaveLength(3);
   });
 
-  it('drops everything when the store state version moves', async () => {
-    const { registry, loads } = registryWith(['acme']);
-    await registry.get('acme');
-    await registry.refresh(); // first sight of version 1
-    await registry.get('acme');
-    expect(loads).toEqual(['acme', 'acme']);
-    await registry.refresh(); // unchanged
-    await registry.get('acme');
-    expect(loads).toHaveLength(2);
+  it('remembers unknown clients, within their own bound', async () => {
+    const fake = fakeStore(['acme'], { acme: [] });
+    const registry = registryOn(fake.store, { maxUnknownClients: 2 });
+    for (const id of ['u1', 'u2', 'u3']) expect(await registry.client('acme', id)).toBeNull();
+    expect(registry.size.unknownClients).toBe(2);
+    await registry.client('acme', 'u3');
+    expect(fake.loads.filter((l) => l === 'client:acme/u3')).toHaveLength(1);
+    await registry.client('acme', 'u1'); // evicted: asked again
+    expect(fake.loads.filter((l) => l === 'client:acme/u1')).toHaveLength(2);
+  });
+
+  it('keeps at most maxClients clients, dropping the least recently used', async () => {
+    const fake = fakeStore(['acme'], { acme: ['c1', 'c2', 'c3'] });
+    const evicted: number[] = [];
+    const events: CacheEvents = { hit() {}, miss() {}, load() {}, evict: (_cache, count) => evicted.push(count), feedLag() {} };
+    const registry = registryOn(fake.store, { maxClients: 2 }, events);
+    await registry.client('acme', 'c1');
+    await registry.client('acme', 'c2');
+    await registry.client('acme', 'c1'); // c2 is now the least recently used
+    await registry.client('acme', 'c3');
+    expect(registry.size.clients).toBe(2);
+    expect(evicted).toEqual([1]);
+    fake.loads.length = 0;
+    await registry.client('acme', 'c1');
+    await registry.client('acme', 'c2');
+    expect(fake.loads).toEqual(['client:acme/c2']);
+  });
+
+  it('a change in tenant A leaves tenant B warm', async () => {
+    const fake = fakeStore(['a', 'b'], { a: ['x'], b: ['y'] });
+    const registry = registryOn(fake.store);
+    const b = await registry.get('b');
+    const y = await registry.client('b', 'y');
+    await registry.get('a');
+    fake.loads.length = 0;
+    await registry.apply([{ tenantId: 'a', kind: 'api', entityId: 'api-1' }, { tenantId: 'a', kind: 'client', entityId: 'x' }], { wait: true });
+    expect(await registry.get('b')).toBe(b);
+    expect(await registry.client('b', 'y')).toBe(y);
+    expect(fake.loads).toEqual(['tenant:a']); // x was not cached: nothing to reload
+  });
+
+  it('a change to client X leaves client Y warm, and X is reloaded before the change returns', async () => {
+    const fake = fakeStore(['t'], { t: ['x', 'y'] });
+    const registry = registryOn(fake.store);
+    const tenant = await registry.get('t');
+    await registry.client('t', 'x');
+    const y = await registry.client('t', 'y');
+    fake.loads.length = 0;
+    fake.rename('t/x', 'renamed');
+    await registry.apply([{ tenantId: 't', kind: 'client', entityId: 'x' }], { wait: true });
+    expect(fake.loads).toEqual(['client:t/x']);
+    expect((await registry.client('t', 'x'))?.client.name).toBe('renamed');
+    expect(await registry.client('t', 'y')).toBe(y);
+    expect(await registry.get('t')).toBe(tenant);
+  });
+
+  it("another replica's change reloads in the background while the old entry serves", async () => {
+    const fake = fakeStore(['t'], { t: ['x'] });
+    const registry = registryOn(fake.store);
+    const old = await registry.client('t', 'x');
+    const release = fake.hold();
+    fake.rename('t/x', 'new');
+    await registry.apply([{ tenantId: 't', kind: 'client', entityId: 'x' }], { wait: false });
+    // The reload is held: readers get the old entry at once, not a wait.
+    expect(await registry.client('t', 'x')).toBe(old);
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect((await registry.client('t', 'x'))?.client.name).toBe('new');
+  });
+
+  it('a failed reload keeps the old entry', async () => {
+    const fake = fakeStore(['t'], { t: ['x'] });
+    const registry = registryOn(fake.store);
+    const tenant = await registry.get('t');
+    const old = await registry.client('t', 'x');
+    fake.fail(true);
+    await registry.apply([{ tenantId: 't', kind: 'client', entityId: 'x' }, { tenantId: 't', kind: 'api', entityId: 'api-1' }], { wait: true });
+    expect(await registry.client('t', 'x')).toBe(old);
+    expect(await registry.get('t')).toBe(tenant);
+  });
+
+  it('a load that overlaps a change is not trusted: it loads again', async () => {
+    const fake = fakeStore(['t'], { t: ['x'] });
+    const registry = registryOn(fake.store);
+    const release = fake.hold();
+    const loading = registry.client('t', 'x');
+    await new Promise((resolve) => setImmediate(resolve));
+    fake.rename('t/x', 'changed');
+    const applied = registry.apply([{ tenantId: 't', kind: 'client', entityId: 'x' }], { wait: true });
+    release();
+    await applied;
+    expect((await loading)?.client.name).toBe('changed');
+    expect((await registry.client('t', 'x'))?.client.name).toBe('changed');
+  });
+
+  it('a deleted tenant takes its clients with it; a new client replaces a remembered unknown one', async () => {
+    const tenants = ['t'];
+    const clients: Record<string, string[]> = { t: ['x'] };
+    const fake = fakeStore(tenants, clients);
+    const registry = registryOn(fake.store);
+    await registry.get('t');
+    await registry.client('t', 'x');
+    expect(await registry.client('t', 'later')).toBeNull();
+    clients['t']!.push('later');
+    await registry.apply([{ tenantId: 't', kind: 'client', entityId: 'later' }], { wait: true });
+    expect(await registry.client('t', 'later')).not.toBeNull();
+    tenants.length = 0;
+    clients['t'] = [];
+    await registry.apply([{ tenantId: 't', kind: 'tenant', entityId: 't' }], { wait: true });
+    expect(registry.size).toEqual({ tenants: 0, clients: 0, unknownClients: 0 });
+    expect(await registry.get('t')).toBeNull();
+  });
+
+  it('stops serving cached entries once the change feed has been unreadable for longer than serveStaleFor', async () => {
+    const fake = fakeStore(['t'], { t: ['x'] });
+    const registry = registryOn(fake.store, { serveStaleFor: 1000 });
+    await registry.client('t', 'x');
+    registry.markSynced(Date.now() - 500);
+    expect(await registry.client('t', 'x')).not.toBeNull();
+    registry.markSynced(Date.now() - 1500);
+    await expect(registry.client('t', 'x')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    await expect(registry.get('t')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
   });
 });

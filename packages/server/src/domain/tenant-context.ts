@@ -1,18 +1,30 @@
 /**
- * The in-memory view of one tenant that the protocol endpoints read: clients,
- * secrets, APIs, grants and keys, indexed for the token endpoint, with the active
- * signing key unsealed once. A token costs one signature and no store round trip.
+ * The registry: what the protocol endpoints read, cached per entry so that the cost
+ * of serving does not grow with the size of the registry or its rate of change.
  *
- * Invalidation: every change bumps the store's state version; each replica polls it
- * (SPEC §8: visible everywhere within 2 s) and changes made through this replica
- * drop the affected tenant at once.
+ * - per tenant (`TenantContext`): the tenant row, its APIs, federations and signing
+ *   keys, with the active key unsealed once and the JWKS body rendered once;
+ * - per client (`ClientEntry`, keyed by tenant and client id): the client, its
+ *   secrets' parsed hashes and its grants by API id. Loaded on first use, with
+ *   negative entries for unknown clients.
+ *
+ * Both caches are bounded LRUs (config `cache`). Invalidation has one owner, the
+ * change feed (domain/change-feed.ts), which calls `apply` with what changed: after a
+ * commit of this replica (awaited, so a change is visible here when its call
+ * returns) and for other replicas' changes read from the feed (reloaded in the
+ * background while the old entry serves). A failed reload keeps the old entry.
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
 import type { MasterKey } from '../crypto/master-key.js';
+import { parseSecretHash } from '../crypto/secrets.js';
 import { JwtSigner, publicKeyFromJwk } from '../crypto/signing.js';
-import type { Api, Client, ClientSecret, Federation, Grant, SigningKey, Store, Tenant, TenantSnapshot } from '../store/types.js';
+import { StoreUnavailableError } from '../store/errors.js';
+import type { Api, ChangeRef, Client, ClientRecord, Federation, Grant, SigningKey, Store, Tenant, TenantRecord } from '../store/types.js';
+import { type CacheEvents, EntryCache } from './entry-cache.js';
 import { TENANT_ID } from './rules.js';
+
+export type { CacheEvents } from './entry-cache.js';
 
 export interface PublishedKey {
   kid: string;
@@ -22,41 +34,73 @@ export interface PublishedKey {
   jwk: JWK;
 }
 
+/** One of a client's secrets as the token endpoint needs it: the hash parsed once. */
+export interface CachedSecret {
+  id: string;
+  verify(secret: string): boolean;
+}
+
+/** What the token endpoint knows of one client. Immutable; replaced when the client changes. */
+export interface ClientEntry {
+  readonly client: Client;
+  readonly secrets: readonly CachedSecret[];
+  /**
+   * apiId -> grant, with its scopes as a set. Read a grant only together with its
+   * API from the TenantContext (`TenantContext.grantsOf`/`grantFor`): a deleted API's
+   * grants may outlive it here until the client's entry is reloaded.
+   */
+  readonly grants: ReadonlyMap<string, ClientGrant>;
+}
+
+export interface ClientGrant extends Grant {
+  readonly scopeSet: ReadonlySet<string>;
+}
+
+/** Bounds of the registry's caches (config `cache`, docs/storage.md). */
+export interface RegistryLimits {
+  maxTenants: number;
+  maxClients: number;
+  maxUnknownClients: number;
+  /** While the change feed cannot be read, cached entries serve for this long (ms), then 503. */
+  serveStaleFor: number;
+}
+
+const DEFAULT_LIMITS: RegistryLimits = { maxTenants: 10_000, maxClients: 100_000, maxUnknownClients: 10_000, serveStaleFor: 300_000 };
+
+/** Longest client id looked up at all: longer ones are unknown without a store round trip. */
+const MAX_CLIENT_ID_LENGTH = 256;
+
+const TENANT_KINDS: ReadonlySet<ChangeRef['kind']> = new Set(['tenant', 'api', 'federation', 'key']);
+
+/** The per-tenant view: small shared data, plus the door to the per-client cache. */
 export class TenantContext {
   readonly tenant: Tenant;
   readonly issuer: string;
-  readonly clients: ReadonlyMap<string, Client>;
-  readonly secretsByClient: ReadonlyMap<string, ClientSecret[]>;
   readonly apisByIdentifier: ReadonlyMap<string, Api>;
   readonly apisById: ReadonlyMap<string, Api>;
-  /** clientId -> apiId -> grant */
-  readonly grantsByClient: ReadonlyMap<string, ReadonlyMap<string, Grant>>;
+  /** apiId -> the scope values the API defines. */
+  readonly apiScopes: ReadonlyMap<string, ReadonlySet<string>>;
   readonly federations: readonly Federation[];
-  readonly #activeKey: SigningKey | undefined;
-  readonly #masterKey: MasterKey;
-  #signer: JwtSigner | undefined;
   /** Keys in the JWKS (next, active, retired-but-not-expired), by kid. */
   readonly publishedKeys: ReadonlyMap<string, PublishedKey>;
   readonly jwks: { body: string; etag: string };
+  readonly activeKey: SigningKey | undefined;
+  readonly #masterKey: MasterKey;
+  readonly #clients: (clientId: string) => Promise<ClientEntry | null>;
+  #signer: JwtSigner | undefined;
 
-  constructor(snapshot: TenantSnapshot, publicUrl: string, masterKey: MasterKey, now: number) {
-    this.tenant = snapshot.tenant;
-    this.issuer = `${publicUrl}/t/${snapshot.tenant.id}`;
-    this.clients = new Map(snapshot.clients.map((c) => [c.clientId, c]));
-    this.secretsByClient = groupBy(snapshot.secrets, (s) => s.clientId);
-    this.apisByIdentifier = new Map(snapshot.apis.map((a) => [a.identifier, a]));
-    this.apisById = new Map(snapshot.apis.map((a) => [a.id, a]));
-    const grants = new Map<string, Map<string, Grant>>();
-    for (const grant of snapshot.grants) {
-      let byApi = grants.get(grant.clientId);
-      if (byApi === undefined) grants.set(grant.clientId, (byApi = new Map()));
-      byApi.set(grant.apiId, grant);
-    }
-    this.grantsByClient = grants;
-    this.federations = snapshot.federations;
-
-    const published = snapshot.keys
-      .filter((k) => k.status === 'next' || k.status === 'active' || (k.status === 'retired' && (k.publishUntil ?? 0) > now))
+  constructor(
+    record: TenantRecord,
+    options: { publicUrl: string; masterKey: MasterKey; now: number; clients: (clientId: string) => Promise<ClientEntry | null>; previous?: TenantContext | null | undefined },
+  ) {
+    this.tenant = record.tenant;
+    this.issuer = `${options.publicUrl}/t/${record.tenant.id}`;
+    this.apisByIdentifier = new Map(record.apis.map((a) => [a.identifier, a]));
+    this.apisById = new Map(record.apis.map((a) => [a.id, a]));
+    this.apiScopes = new Map(record.apis.map((a) => [a.id, new Set(a.scopes.map((s) => s.value))]));
+    this.federations = record.federations;
+    const published = record.keys
+      .filter((k) => k.status === 'next' || k.status === 'active' || (k.status === 'retired' && (k.publishUntil ?? 0) > options.now))
       .sort((a, b) => keyOrder(a) - keyOrder(b) || a.createdAt - b.createdAt);
     this.publishedKeys = new Map(
       published.map((k) => [
@@ -64,8 +108,12 @@ export class TenantContext {
         { kid: k.kid, alg: k.alg, status: k.status, key: publicKeyFromJwk(k.publicJwk as JWK), jwk: k.publicJwk as JWK },
       ]),
     );
-    this.#activeKey = snapshot.keys.find((k) => k.status === 'active');
-    this.#masterKey = masterKey;
+    this.activeKey = record.keys.find((k) => k.status === 'active');
+    this.#masterKey = options.masterKey;
+    this.#clients = options.clients;
+    // A reload for another reason (an API changed) does not unseal the same key again.
+    const previous = options.previous;
+    if (previous != null && previous.activeKey?.kid === this.activeKey?.kid) this.#signer = previous.#signer;
     const body = JSON.stringify({ keys: published.map((k) => publicJwkForJwks(k.publicJwk)) });
     this.jwks = { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
   }
@@ -75,14 +123,175 @@ export class TenantContext {
    * it); null only if the tenant has no active key (never after bootstrap).
    */
   get signer(): JwtSigner | null {
-    if (this.#activeKey === undefined) return null;
-    this.#signer ??= JwtSigner.unseal(this.#activeKey, this.#masterKey);
+    if (this.activeKey === undefined) return null;
+    this.#signer ??= JwtSigner.unseal(this.activeKey, this.#masterKey);
     return this.#signer;
   }
 
-  grantFor(clientId: string, apiId: string): Grant | undefined {
-    return this.grantsByClient.get(clientId)?.get(apiId);
+  /** One client of this tenant, from the per-client cache (null: no such client). */
+  client(clientId: string): Promise<ClientEntry | null> {
+    return this.#clients(clientId);
   }
+
+  /** The client's grants whose API still exists. */
+  grantsOf(entry: ClientEntry): ClientGrant[] {
+    const live: ClientGrant[] = [];
+    for (const grant of entry.grants.values()) if (this.apisById.has(grant.apiId)) live.push(grant);
+    return live;
+  }
+
+  /** The client's grant on one API, if both exist. */
+  grantFor(entry: ClientEntry, apiId: string): ClientGrant | undefined {
+    return this.apisById.has(apiId) ? entry.grants.get(apiId) : undefined;
+  }
+}
+
+export interface TenantRegistryOptions {
+  store: Store;
+  publicUrl: string;
+  masterKey: MasterKey;
+  now: () => number;
+  limits?: Partial<RegistryLimits>;
+  /** Cache events for metrics (hit, miss, load, evict, feedLag). */
+  events?: CacheEvents;
+}
+
+/** The registry's caches: one TenantContext per tenant, one ClientEntry per (tenant, client). */
+export class TenantRegistry {
+  readonly #store: Store;
+  readonly #publicUrl: string;
+  readonly #masterKey: MasterKey;
+  readonly #now: () => number;
+  readonly #limits: RegistryLimits;
+  readonly events: CacheEvents | undefined;
+  readonly #tenants: EntryCache<TenantContext>;
+  readonly #clients: EntryCache<ClientEntry>;
+  /** When the change feed was last read completely (null: nobody follows it, e.g. in tests). */
+  #syncedAt: number | null = null;
+
+  constructor(options: TenantRegistryOptions) {
+    this.#store = options.store;
+    this.#publicUrl = options.publicUrl;
+    this.#masterKey = options.masterKey;
+    this.#now = options.now;
+    this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.events = options.events;
+    this.#tenants = new EntryCache<TenantContext>({
+      name: 'tenant',
+      maxEntries: this.#limits.maxTenants,
+      maxAbsent: 0,
+      load: (tenantId) => this.#loadTenant(tenantId),
+      now: this.#now,
+      events: options.events,
+    });
+    this.#clients = new EntryCache<ClientEntry>({
+      name: 'client',
+      maxEntries: this.#limits.maxClients,
+      maxAbsent: this.#limits.maxUnknownClients,
+      load: (key) => this.#loadClient(key),
+      now: this.#now,
+      events: options.events,
+    });
+  }
+
+  /** The tenant's context, or null when there is no such tenant (never cached: made-up ids cannot fill memory). */
+  async get(tenantId: string): Promise<TenantContext | null> {
+    // Anything that cannot be a tenant id never reaches the store or the cache.
+    if (!TENANT_ID.test(tenantId)) return null;
+    this.#assertFresh();
+    return this.#tenants.get(tenantId);
+  }
+
+  /** One client's entry (null: no such client; remembered in the bounded negative cache). */
+  async client(tenantId: string, clientId: string): Promise<ClientEntry | null> {
+    if (clientId === '' || clientId.length > MAX_CLIENT_ID_LENGTH) return null;
+    this.#assertFresh();
+    return this.#clients.get(clientKey(tenantId, clientId));
+  }
+
+  /** Entry counts, for tests, metrics and the bench. */
+  get size(): { tenants: number; clients: number; unknownClients: number } {
+    const clients = this.#clients.size;
+    return { tenants: this.#tenants.size.entries, clients: clients.entries, unknownClients: clients.absent };
+  }
+
+  /**
+   * Invalidates exactly what changed and reloads it. `wait`: resolve once the reloads
+   * are done (this replica's own commits); otherwise they run in the background while
+   * the old entries serve (other replicas' changes).
+   */
+  async apply(changes: readonly ChangeRef[], options: { wait: boolean }): Promise<void> {
+    const work: Promise<void>[] = [];
+    const tenants = new Map<string, boolean>();
+    const clients = new Set<string>();
+    for (const change of changes) {
+      if (TENANT_KINDS.has(change.kind)) tenants.set(change.tenantId, (tenants.get(change.tenantId) ?? false) || change.kind === 'tenant');
+      else clients.add(clientKey(change.tenantId, change.entityId));
+    }
+    for (const [tenantId, rowChanged] of tenants) {
+      work.push(
+        this.#tenants.invalidate(tenantId).then(() => {
+          // A deleted tenant takes its clients' entries with it.
+          if (rowChanged && !(this.#tenants.peek(tenantId) instanceof TenantContext)) this.#clients.deleteByPrefix(clientKey(tenantId, ''));
+        }),
+      );
+    }
+    for (const key of clients) work.push(this.#clients.invalidate(key));
+    const done = Promise.all(work).then(() => undefined);
+    if (options.wait) await done;
+  }
+
+  /** Drops every entry (a replica that fell too far behind the feed). */
+  clear(): void {
+    this.#tenants.clear();
+    this.#clients.clear();
+  }
+
+  /** The change feed was read up to its end at `at`: cached entries are current. */
+  markSynced(at: number | null): void {
+    this.#syncedAt = at;
+  }
+
+  /**
+   * SPEC §3: while the store is unreachable, cached entries serve for a bounded time
+   * (`serveStaleFor`), after which they count as not cached (503).
+   */
+  #assertFresh(): void {
+    // Wall-clock time: an outage lasts in real time, whatever clock tokens are stamped with.
+    if (this.#syncedAt !== null && Date.now() - this.#syncedAt > this.#limits.serveStaleFor) {
+      throw new StoreUnavailableError('the registry cache is too old: the store has been unreachable for too long');
+    }
+  }
+
+  async #loadTenant(tenantId: string): Promise<TenantContext | null> {
+    const record = await this.#store.loadTenantRecord(tenantId);
+    if (record === null) return null;
+    return new TenantContext(record, {
+      publicUrl: this.#publicUrl,
+      masterKey: this.#masterKey,
+      now: this.#now(),
+      clients: (clientId) => this.client(tenantId, clientId),
+      previous: this.#tenants.peek(tenantId),
+    });
+  }
+
+  async #loadClient(key: string): Promise<ClientEntry | null> {
+    const split = key.indexOf('\n');
+    const record = await this.#store.loadClientRecord(key.slice(0, split), key.slice(split + 1));
+    return record === null ? null : toClientEntry(record);
+  }
+}
+
+function toClientEntry(record: ClientRecord): ClientEntry {
+  return {
+    client: record.client,
+    secrets: record.secrets.map((s) => ({ id: s.id, verify: parseSecretHash(s.hash).verify })),
+    grants: new Map(record.grants.map((g) => [g.apiId, { ...g, scopeSet: new Set(g.scopes) }])),
+  };
+}
+
+function clientKey(tenantId: string, clientId: string): string {
+  return `${tenantId}\n${clientId}`;
 }
 
 function keyOrder(key: SigningKey): number {
@@ -93,92 +302,4 @@ function keyOrder(key: SigningKey): number {
 function publicJwkForJwks(jwk: Record<string, unknown>): Record<string, unknown> {
   const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicMembers } = jwk;
   return publicMembers;
-}
-
-function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const k = key(item);
-    const group = groups.get(k);
-    if (group === undefined) groups.set(k, [item]);
-    else group.push(item);
-  }
-  return groups;
-}
-
-/**
- * Caches one TenantContext per tenant (including "no such tenant"), loads each at
- * most once at a time, and drops them when the store's state version moves.
- */
-export class TenantRegistry {
-  readonly #store: Store;
-  readonly #publicUrl: string;
-  readonly #masterKey: MasterKey;
-  readonly #now: () => number;
-  readonly #contexts = new Map<string, Promise<TenantContext | null>>();
-  #version = -1;
-  #timer: NodeJS.Timeout | null = null;
-
-  constructor(options: { store: Store; publicUrl: string; masterKey: MasterKey; now: () => number }) {
-    this.#store = options.store;
-    this.#publicUrl = options.publicUrl;
-    this.#masterKey = options.masterKey;
-    this.#now = options.now;
-  }
-
-  get(tenantId: string): Promise<TenantContext | null> {
-    // Anything that cannot be a tenant id never reaches the store or the cache.
-    if (!TENANT_ID.test(tenantId)) return Promise.resolve(null);
-    let context = this.#contexts.get(tenantId);
-    if (context === undefined) {
-      const loading = this.#load(tenantId);
-      context = loading;
-      this.#contexts.set(tenantId, loading);
-      // Only tenants that exist stay cached: "no such tenant" and a failed load (store
-      // down) are forgotten, so requests for made-up tenant ids cannot grow the cache.
-      loading.then(
-        (found) => {
-          if (found === null && this.#contexts.get(tenantId) === loading) this.#contexts.delete(tenantId);
-        },
-        () => {
-          if (this.#contexts.get(tenantId) === loading) this.#contexts.delete(tenantId);
-        },
-      );
-    }
-    return context;
-  }
-
-  async #load(tenantId: string): Promise<TenantContext | null> {
-    const snapshot = await this.#store.loadTenantSnapshot(tenantId);
-    return snapshot === null ? null : new TenantContext(snapshot, this.#publicUrl, this.#masterKey, this.#now());
-  }
-
-  /** Drops one tenant (after a change made through this replica) or all of them. */
-  invalidate(tenantId?: string): void {
-    if (tenantId === undefined) this.#contexts.clear();
-    else this.#contexts.delete(tenantId);
-  }
-
-  /** Compares the store's state version with the last one seen; drops everything when it moved. */
-  async refresh(): Promise<void> {
-    const version = await this.#store.stateVersion();
-    if (version !== this.#version) {
-      this.#version = version;
-      this.#contexts.clear();
-    }
-  }
-
-  /** Polls the state version; a failing store keeps the caches (they answer while it is down). */
-  startPolling(intervalMs: number, onError: (error: unknown) => void): void {
-    this.stopPolling();
-    this.#timer = setInterval(() => {
-      this.refresh().catch(onError);
-    }, intervalMs);
-    this.#timer.unref();
-  }
-
-  stopPolling(): void {
-    if (this.#timer !== null) clearInterval(this.#timer);
-    this.#timer = null;
-  }
 }

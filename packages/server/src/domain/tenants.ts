@@ -41,7 +41,6 @@ export class TenantService {
       await tx.createTenant(tenant, { tenantId: tenant.id, actor, action: 'tenant.create', targetType: 'tenant', targetId: tenant.id, details: { name: tenant.name, signingAlg } });
       await this.ctx.keys.createInitialKeys(tx, tenant.id, signingAlg, actor);
     });
-    this.ctx.registry.invalidate(tenant.id);
     return this.view(tenant);
   }
 
@@ -74,7 +73,6 @@ export class TenantService {
       return result;
     });
     if (updated === null) throw new NotFoundError('tenant', id);
-    this.ctx.registry.invalidate(id);
     return this.view(updated);
   }
 
@@ -83,7 +81,6 @@ export class TenantService {
     // Recorded in the admin tenant: the tenant's own audit log goes with it.
     const deleted = await this.ctx.store.deleteTenant(id, { tenantId: defaults.management.adminTenant, actor, action: 'tenant.delete', targetType: 'tenant', targetId: id, details: {} });
     if (!deleted) throw new NotFoundError('tenant', id);
-    this.ctx.registry.invalidate(id);
   }
 
   /** Throws NotFoundError unless the tenant exists; used by every nested resource. */

@@ -117,7 +117,7 @@ export class TokenInspector {
     if (found === null) return null;
     const { claims } = found;
     if (typeof claims.exp !== 'number' || claims.exp * 1000 <= this.now()) return null;
-    const client = tenant.clients.get(claims.client_id);
+    const client = (await tenant.client(claims.client_id))?.client;
     if (client === undefined || client.disabled) return null;
     // A deleted API takes its tokens with it, as a deleted client does; one created
     // again under the same identifier does not revive them.

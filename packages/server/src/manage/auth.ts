@@ -67,7 +67,8 @@ export function managementAuth(deps: ManagementAuthDependencies) {
     // The grant as it is now, not as it was when the token was issued: removing an
     // admin client's grant (or narrowing it) takes effect at once.
     const api = tenant?.apisByIdentifier.get(deps.audience);
-    const grant = api === undefined ? undefined : tenant?.grantFor(found.claims.client_id, api.id);
+    const entry = api === undefined || tenant == null ? null : await tenant.client(found.claims.client_id);
+    const grant = entry === null || api === undefined ? undefined : tenant?.grantFor(entry, api.id);
     if (grant === undefined) {
       await challenge(reply, 401, 'invalid_token', 'the client of this access token is no longer granted the management API');
       return null;

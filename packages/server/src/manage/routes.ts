@@ -198,7 +198,6 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   }, async (request) => {
     const tenant = await deps.tenants.require(request.params.tenant);
     const items = await deps.keys.rotate(tenant.id, { emergency: request.body?.emergency ?? false, actor: actor(request) });
-    deps.registry.invalidate(tenant.id);
     return { items, nextCursor: null };
   });
 

@@ -19,7 +19,12 @@ import type {
   Api,
   AuditEntry,
   AuditQuery,
+  Change,
+  ChangeKind,
+  ChangeListener,
+  ChangeRef,
   Client,
+  ClientRecord,
   ClientSecret,
   ConsoleUser,
   Federation,
@@ -33,7 +38,7 @@ import type {
   SigningKey,
   Store,
   Tenant,
-  TenantSnapshot,
+  TenantRecord,
   TokenEndpointAuthMethod,
   TokenFormat,
 } from './types.js';
@@ -42,6 +47,22 @@ export type StoreKind = Store['kind'];
 
 const BOOTSTRAP_MARKER = 'bootstrapped';
 const BOOTSTRAP_LOCK = 'tessera:bootstrap';
+/** Serialises the last statement of every changing transaction, so feed order is commit order. */
+const FEED_LOCK = 'tessera:changes';
+/** The PostgreSQL channel every changing commit notifies (NOTIFY is delivered at commit). */
+export const CHANGES_CHANNEL = 'tessera_changes';
+/** Meta key: the highest sequence number trimming has removed. */
+const TRIMMED_THROUGH = 'changes_trimmed_through';
+
+export type ListenFactory = (onNotify: () => void, onError: (error: unknown) => void) => Promise<ChangeListener>;
+
+/** What the root store and the stores bound to its transactions share. */
+interface Shared {
+  listeners: ((changes: Change[]) => Promise<void> | void)[];
+  listen: ListenFactory | null;
+}
+
+type RecordChange = (kind: ChangeKind, tenantId: string, entityId: string) => void;
 
 /**
  * The one query layer behind both databases. An instance is either bound to the
@@ -55,13 +76,16 @@ export class KyselyStore implements Store {
   readonly kind: StoreKind;
   readonly #db: Kysely<Database>;
   readonly #inTransaction: boolean;
-  /** Set by a change inside this transaction; the state version moves once, at the end. */
-  #changed = false;
+  readonly #shared: Shared;
+  /** Changes made in this transaction: written to the feed at its end, once each. */
+  readonly #pending = new Map<string, ChangeRef>();
 
-  constructor(kind: StoreKind, db: Kysely<Database>, inTransaction = false) {
+  /** `transactionOf` is internal: the store whose transaction this instance is bound to. */
+  constructor(kind: StoreKind, db: Kysely<Database>, options: { listen?: ListenFactory } = {}, transactionOf?: KyselyStore) {
     this.kind = kind;
     this.#db = db;
-    this.#inTransaction = inTransaction;
+    this.#inTransaction = transactionOf !== undefined;
+    this.#shared = transactionOf !== undefined ? transactionOf.#shared : { listeners: [], listen: options.listen ?? null };
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -88,9 +112,75 @@ export class KyselyStore implements Store {
     await this.#db.destroy();
   }
 
-  async stateVersion(): Promise<number> {
-    const row = await this.#run(() => this.#db.selectFrom('state').select('version').where('id', '=', 1).executeTakeFirst());
-    return Number(row?.version ?? 0);
+  // -------------------------------------------------------------- change feed
+
+  async latestChangeSeq(): Promise<number> {
+    const row = await this.#run(() => this.#db.selectFrom('changes').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst());
+    return Number(row?.seq ?? 0);
+  }
+
+  async readChanges(afterSeq: number, limit: number): Promise<{ changes: Change[]; trimmedThrough: number }> {
+    const rows = await this.#run(() =>
+      this.#db.selectFrom('changes').selectAll().where('seq', '>', afterSeq).orderBy('seq').limit(limit).execute(),
+    );
+    const changes = rows.map(toChange);
+    // Numbers are skipped by trimming, and (PostgreSQL) by a transaction that failed at
+    // commit: only a gap makes the trim marker worth reading.
+    const first = changes[0];
+    const gap = first !== undefined && first.seq !== afterSeq + 1;
+    const trimmedThrough = gap ? Number((await this.getMeta(TRIMMED_THROUGH)) ?? 0) : 0;
+    return { changes, trimmedThrough };
+  }
+
+  async trimChanges(before: number): Promise<number> {
+    return this.#transaction(async (tx) => {
+      const newest = await tx.latestChangeSeq();
+      const doomed = await tx.#db
+        .selectFrom('changes')
+        .select((eb) => eb.fn.max('seq').as('seq'))
+        .where('at', '<', before)
+        .where('seq', '<', newest)
+        .executeTakeFirst();
+      const through = Number(doomed?.seq ?? 0);
+      if (through === 0) return 0;
+      const result = await tx.#db.deleteFrom('changes').where('seq', '<=', through).executeTakeFirst();
+      const marked = Number((await tx.getMeta(TRIMMED_THROUGH)) ?? 0);
+      if (through > marked) await tx.setMeta(TRIMMED_THROUGH, String(through));
+      return affected(result.numDeletedRows);
+    });
+  }
+
+  onCommit(listener: (changes: Change[]) => Promise<void> | void): void {
+    this.#shared.listeners.push(listener);
+  }
+
+  listenForChanges(onNotify: () => void, onError: (error: unknown) => void): Promise<ChangeListener> | null {
+    return this.#shared.listen === null ? null : this.#shared.listen(onNotify, onError);
+  }
+
+  /** Writes this transaction's changes to the feed, as its last statements. */
+  async #writeFeed(): Promise<Change[]> {
+    if (this.#pending.size === 0) return [];
+    const at = Date.now();
+    // Taken last and held only for the commit: writers never wait on each other for longer.
+    await this.#lock(FEED_LOCK);
+    const rows = await this.#db
+      .insertInto('changes')
+      .values([...this.#pending.values()].map((c) => ({ tenant_id: c.tenantId, kind: c.kind, entity_id: c.entityId, at })))
+      .returningAll()
+      .execute();
+    if (this.kind === 'postgres') await sql`select pg_notify(${CHANGES_CHANNEL}, '')`.execute(this.#db);
+    return rows.map(toChange);
+  }
+
+  async #announce(changes: Change[]): Promise<void> {
+    for (const listener of this.#shared.listeners) {
+      try {
+        await listener(changes);
+      } catch {
+        // A cache that could not refresh is the cache's business; the change is committed.
+      }
+    }
   }
 
   // ------------------------------------------------------------- transactions
@@ -118,23 +208,23 @@ export class KyselyStore implements Store {
         .onConflict((oc) => oc.column('key').doNothing())
         .executeTakeFirst();
       if (affected(marked.numInsertedOrUpdatedRows) === 0) return null;
-      tx.#changed = true;
       return fn(tx);
     });
   }
 
   async #transaction<T>(fn: (tx: KyselyStore) => Promise<T>): Promise<T> {
     if (this.#inTransaction) return this.#run(() => fn(this));
-    return this.#run(() =>
+    let committed: Change[] = [];
+    const result = await this.#run(() =>
       this.#db.transaction().execute(async (trx) => {
-        const tx = new KyselyStore(this.kind, trx, true);
+        const tx = new KyselyStore(this.kind, trx, {}, this);
         const result = await fn(tx);
-        // Bumped as the very last statement: on PostgreSQL the one-row counter is then
-        // locked only for the commit itself, so writers never deadlock over it.
-        if (tx.#changed) await tx.#bumpStateVersion();
+        committed = await tx.#writeFeed();
         return result;
       }),
     );
+    if (committed.length > 0) await this.#announce(committed);
+    return result;
   }
 
   /** A lock held until the surrounding transaction ends (SQLite: the transaction is the lock). */
@@ -144,28 +234,22 @@ export class KyselyStore implements Store {
     }
   }
 
-  async #bumpStateVersion(): Promise<void> {
-    await this.#db
-      .updateTable('state')
-      .set((eb) => ({ version: eb('version', '+', 1) }))
-      .where('id', '=', 1)
-      .execute();
-  }
-
   /**
    * Runs a change in one transaction; when it changed something, writes the audit
-   * entry and marks the transaction so that it bumps the state version on its way out.
+   * entry and queues what `change` recorded for the change feed (written at the end
+   * of the transaction). Services never have to remember to invalidate anything.
    */
   #mutate<T>(
     audit: NewAuditEntry | undefined,
-    change: (db: Kysely<Database>) => Promise<T>,
+    change: (db: Kysely<Database>, record: RecordChange) => Promise<T>,
     changed: (result: T) => boolean = () => true,
   ): Promise<T> {
     return this.#transaction(async (tx) => {
-      const result = await change(tx.#db);
+      const recorded: ChangeRef[] = [];
+      const result = await change(tx.#db, (kind, tenantId, entityId) => recorded.push({ kind, tenantId, entityId }));
       if (changed(result)) {
         if (audit !== undefined) await tx.#db.insertInto('audit_log').values(auditRow(audit)).execute();
-        tx.#changed = true;
+        for (const ref of recorded) tx.#pending.set(`${ref.tenantId}\n${ref.kind}\n${ref.entityId}`, ref);
       }
       return result;
     });
@@ -183,7 +267,10 @@ export class KyselyStore implements Store {
   // ------------------------------------------------------------------ tenants
 
   async createTenant(tenant: Tenant, audit?: NewAuditEntry): Promise<void> {
-    await this.#mutate(audit, (db) => db.insertInto('tenants').values(tenantRow(tenant)).execute());
+    await this.#mutate(audit, (db, record) => {
+      record('tenant', tenant.id, tenant.id);
+      return db.insertInto('tenants').values(tenantRow(tenant)).execute();
+    });
   }
 
   async getTenant(id: string): Promise<Tenant | null> {
@@ -208,7 +295,8 @@ export class KyselyStore implements Store {
     });
     return this.#mutate(
       audit,
-      async (db) => {
+      async (db, record) => {
+        record('tenant', id, id);
         if (Object.keys(set).length > 0) await db.updateTable('tenants').set(set).where('id', '=', id).execute();
         const row = await db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
         return row ? toTenant(row) : null;
@@ -220,7 +308,8 @@ export class KyselyStore implements Store {
   async deleteTenant(id: string, audit?: NewAuditEntry): Promise<boolean> {
     return this.#mutate(
       audit,
-      async (db) => {
+      async (db, record) => {
+        record('tenant', id, id);
         // Children first, explicitly: correct even where foreign keys are not enforced.
         await db.deleteFrom('grants').where('tenant_id', '=', id).execute();
         await db.deleteFrom('opaque_tokens').where('tenant_id', '=', id).execute();
@@ -241,43 +330,26 @@ export class KyselyStore implements Store {
     );
   }
 
-  async loadTenantSnapshot(id: string): Promise<TenantSnapshot | null> {
-    const load = async (db: Kysely<Database>): Promise<TenantSnapshot | null> => {
-      const tenant = await db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
-      if (!tenant) return null;
-      // One after the other: in a transaction they share one connection, and pg 8
-      // deprecates (pg 9 refuses) several queries in flight on one client.
-      const clients = await db.selectFrom('clients').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('client_id').execute();
-      const secrets = await db.selectFrom('client_secrets').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('id').execute();
-      const apis = await db.selectFrom('apis').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('id').execute();
-      const grants = await db.selectFrom('grants').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('id').execute();
-      const keys = await db.selectFrom('signing_keys').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('kid').execute();
-      const federations = await db.selectFrom('federations').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('id').execute();
-      return {
-        tenant: toTenant(tenant),
-        clients: clients.map(toClient),
-        secrets: secrets.map(toClientSecret),
-        apis: apis.map(toApi),
-        grants: grants.map(toGrant),
-        keys: keys.map(toSigningKey),
-        federations: federations.map(toFederation),
-      };
-    };
-    if (this.#inTransaction) return load(this.#db);
-    // PostgreSQL's default READ COMMITTED gives each statement its own snapshot;
-    // REPEATABLE READ makes the seven reads one consistent picture. A SQLite read
-    // transaction (WAL) is a consistent snapshot already.
-    const tx =
-      this.kind === 'postgres'
-        ? this.#db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only')
-        : this.#db.transaction();
-    return this.#run(() => tx.execute(load));
+  async loadTenantRecord(id: string): Promise<TenantRecord | null> {
+    // Four indexed reads by tenant; no transaction: a change committed between them is
+    // in the feed and makes the registry load this tenant again.
+    const [tenant, apis, keys, federations] = await this.#run(() =>
+      Promise.all([
+        this.#db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst(),
+        this.#db.selectFrom('apis').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('id').execute(),
+        this.#db.selectFrom('signing_keys').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('kid').execute(),
+        this.#db.selectFrom('federations').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('id').execute(),
+      ]),
+    );
+    if (!tenant) return null;
+    return { tenant: toTenant(tenant), apis: apis.map(toApi), keys: keys.map(toSigningKey), federations: federations.map(toFederation) };
   }
 
   // ------------------------------------------------------------------ clients
 
   async createClient(client: Client, secrets: ClientSecret[], audit?: NewAuditEntry): Promise<void> {
-    await this.#mutate(audit, async (db) => {
+    await this.#mutate(audit, async (db, record) => {
+      record('client', client.tenantId, client.clientId);
       await db.insertInto('clients').values(clientRow(client)).execute();
       if (secrets.length > 0) await db.insertInto('client_secrets').values(secrets.map(clientSecretRow)).execute();
     });
@@ -330,7 +402,8 @@ export class KyselyStore implements Store {
     });
     return this.#mutate(
       audit,
-      async (db) => {
+      async (db, record) => {
+        record('client', tenantId, clientId);
         await db.updateTable('clients').set(set).where('tenant_id', '=', tenantId).where('client_id', '=', clientId).execute();
         const row = await db
           .selectFrom('clients')
@@ -347,7 +420,8 @@ export class KyselyStore implements Store {
   async deleteClient(tenantId: string, clientId: string, audit?: NewAuditEntry): Promise<boolean> {
     return this.#mutate(
       audit,
-      async (db) => {
+      async (db, record) => {
+        record('client', tenantId, clientId);
         await db.deleteFrom('grants').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).execute();
         await db.deleteFrom('opaque_tokens').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).execute();
         await db.deleteFrom('client_secrets').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).execute();
@@ -376,14 +450,47 @@ export class KyselyStore implements Store {
     return rows.map(toClientSecret);
   }
 
+  async listSecretsOfClients(tenantId: string, clientIds: string[]): Promise<ClientSecret[]> {
+    if (clientIds.length === 0) return [];
+    const rows = await this.#run(() =>
+      this.#db
+        .selectFrom('client_secrets')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('client_id', 'in', clientIds)
+        .orderBy('created_at')
+        .orderBy('id')
+        .execute(),
+    );
+    return rows.map(toClientSecret);
+  }
+
+  async loadClientRecord(tenantId: string, clientId: string): Promise<ClientRecord | null> {
+    // Three lookups on (tenant_id, client_id) indexes, sent at once. No transaction: a
+    // change committed between them is in the feed and makes the registry load again.
+    const [client, secrets, grants] = await this.#run(() =>
+      Promise.all([
+        this.#db.selectFrom('clients').selectAll().where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst(),
+        this.#db.selectFrom('client_secrets').selectAll().where('tenant_id', '=', tenantId).where('client_id', '=', clientId).orderBy('created_at').orderBy('id').execute(),
+        this.#db.selectFrom('grants').selectAll().where('tenant_id', '=', tenantId).where('client_id', '=', clientId).orderBy('created_at').orderBy('id').execute(),
+      ]),
+    );
+    if (!client) return null;
+    return { client: toClient(client), secrets: secrets.map(toClientSecret), grants: grants.map(toGrant) };
+  }
+
   async addClientSecret(secret: ClientSecret, audit?: NewAuditEntry): Promise<void> {
-    await this.#mutate(audit, (db) => db.insertInto('client_secrets').values(clientSecretRow(secret)).execute());
+    await this.#mutate(audit, (db, record) => {
+      record('client', secret.tenantId, secret.clientId);
+      return db.insertInto('client_secrets').values(clientSecretRow(secret)).execute();
+    });
   }
 
   async deleteClientSecret(tenantId: string, clientId: string, secretId: string, audit?: NewAuditEntry): Promise<boolean> {
     return this.#mutate(
       audit,
-      async (db) => {
+      async (db, record) => {
+        record('client', tenantId, clientId);
         const result = await db
           .deleteFrom('client_secrets')
           .where('tenant_id', '=', tenantId)
@@ -414,7 +521,10 @@ export class KyselyStore implements Store {
   // --------------------------------------------------------------------- APIs
 
   async createApi(api: Api, audit?: NewAuditEntry): Promise<void> {
-    await this.#mutate(audit, (db) => db.insertInto('apis').values(apiRow(api)).execute());
+    await this.#mutate(audit, (db, record) => {
+      record('api', api.tenantId, api.id);
+      return db.insertInto('apis').values(apiRow(api)).execute();
+    });
   }
 
   async getApi(tenantId: string, id: string): Promise<Api | null> {
@@ -470,7 +580,8 @@ export class KyselyStore implements Store {
     });
     return this.#mutate(
       audit,
-      async (db) => {
+      async (db, record) => {
+        record('api', tenantId, id);
         await db.updateTable('apis').set(set).where('tenant_id', '=', tenantId).where('id', '=', id).execute();
         if (patch.identifier !== undefined) {
           // grants.audience is a denormalised copy of the identifier.
@@ -491,7 +602,10 @@ export class KyselyStore implements Store {
   async deleteApi(tenantId: string, id: string, audit?: NewAuditEntry): Promise<boolean> {
     return this.#mutate(
       audit,
-      async (db) => {
+      async (db, record) => {
+        // The clients' cached grants of this API lapse with it: the registry reads a
+        // grant only together with its API (docs/storage.md).
+        record('api', tenantId, id);
         await db.deleteFrom('grants').where('tenant_id', '=', tenantId).where('api_id', '=', id).execute();
         const result = await db.deleteFrom('apis').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
         return affected(result.numDeletedRows) > 0;
@@ -503,7 +617,10 @@ export class KyselyStore implements Store {
   // ------------------------------------------------------------------- grants
 
   async createGrant(grant: Grant, audit?: NewAuditEntry): Promise<void> {
-    await this.#mutate(audit, (db) => db.insertInto('grants').values(grantRow(grant)).execute());
+    await this.#mutate(audit, (db, record) => {
+      record('grant', grant.tenantId, grant.clientId);
+      return db.insertInto('grants').values(grantRow(grant)).execute();
+    });
   }
 
   async getGrant(tenantId: string, id: string): Promise<Grant | null> {
@@ -539,7 +656,10 @@ export class KyselyStore implements Store {
   async deleteGrant(tenantId: string, id: string, audit?: NewAuditEntry): Promise<boolean> {
     return this.#mutate(
       audit,
-      async (db) => {
+      async (db, record) => {
+        const grant = await db.selectFrom('grants').select('client_id').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+        if (grant === undefined) return false;
+        record('grant', tenantId, grant.client_id);
         const result = await db.deleteFrom('grants').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
         return affected(result.numDeletedRows) > 0;
       },
@@ -557,7 +677,10 @@ export class KyselyStore implements Store {
   }
 
   async insertSigningKey(key: SigningKey, audit?: NewAuditEntry): Promise<void> {
-    await this.#mutate(audit, (db) => db.insertInto('signing_keys').values(signingKeyRow(key)).execute());
+    await this.#mutate(audit, (db, record) => {
+      record('key', key.tenantId, key.kid);
+      return db.insertInto('signing_keys').values(signingKeyRow(key)).execute();
+    });
   }
 
   async updateSigningKey(
@@ -575,7 +698,8 @@ export class KyselyStore implements Store {
     if (Object.keys(set).length === 0) return;
     await this.#mutate(
       audit,
-      async (db) => {
+      async (db, record) => {
+        record('key', tenantId, kid);
         const result = await db.updateTable('signing_keys').set(set).where('tenant_id', '=', tenantId).where('kid', '=', kid).executeTakeFirst();
         return affected(result.numUpdatedRows) > 0;
       },
@@ -586,7 +710,8 @@ export class KyselyStore implements Store {
   async deleteSigningKey(tenantId: string, kid: string, audit?: NewAuditEntry): Promise<void> {
     await this.#mutate(
       audit,
-      async (db) => {
+      async (db, record) => {
+        record('key', tenantId, kid);
         const result = await db.deleteFrom('signing_keys').where('tenant_id', '=', tenantId).where('kid', '=', kid).executeTakeFirst();
         return affected(result.numDeletedRows) > 0;
       },
@@ -594,10 +719,45 @@ export class KyselyStore implements Store {
     );
   }
 
+  async tenantsWithKeyWork(now: number, activatedBefore: number): Promise<string[]> {
+    const rows = await this.#run(() =>
+      this.#db
+        .selectFrom('tenants')
+        .select('id')
+        .where((eb) =>
+          eb.or([
+            eb.exists(
+              eb
+                .selectFrom('signing_keys')
+                .select('kid')
+                .whereRef('signing_keys.tenant_id', '=', 'tenants.id')
+                .where((k) =>
+                  k.or([
+                    k.and([k('status', '=', 'active'), k(k.fn.coalesce('activated_at', 'created_at'), '<=', activatedBefore)]),
+                    k.and([k('status', '=', 'retired'), k('publish_until', '<=', now)]),
+                  ]),
+                ),
+            ),
+            eb.not(
+              eb.exists(
+                eb.selectFrom('signing_keys').select('kid').whereRef('signing_keys.tenant_id', '=', 'tenants.id').where('status', '=', 'active'),
+              ),
+            ),
+          ]),
+        )
+        .orderBy('id')
+        .execute(),
+    );
+    return rows.map((r) => r.id);
+  }
+
   // -------------------------------------------------------------- federations
 
   async createFederation(federation: Federation, audit?: NewAuditEntry): Promise<void> {
-    await this.#mutate(audit, (db) => db.insertInto('federations').values(federationRow(federation)).execute());
+    await this.#mutate(audit, (db, record) => {
+      record('federation', federation.tenantId, federation.id);
+      return db.insertInto('federations').values(federationRow(federation)).execute();
+    });
   }
 
   async getFederation(tenantId: string, id: string): Promise<Federation | null> {
@@ -617,7 +777,8 @@ export class KyselyStore implements Store {
   async deleteFederation(tenantId: string, id: string, audit?: NewAuditEntry): Promise<boolean> {
     return this.#mutate(
       audit,
-      async (db) => {
+      async (db, record) => {
+        record('federation', tenantId, id);
         const result = await db.deleteFrom('federations').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
         return affected(result.numDeletedRows) > 0;
       },
@@ -639,9 +800,8 @@ export class KyselyStore implements Store {
   }
 
   /** True when the token exists (it is revoked now, whether or not it was before). */
-  // Revocations do not move the state version: no cache holds them (introspection reads
-  // them from the store every time), and any client can revoke its own tokens at will,
-  // which must not make every replica drop every tenant's cache.
+  // Revocations are not in the change feed: no cache holds them (introspection reads
+  // them from the store every time), and any client can revoke its own tokens at will.
   async revokeOpaqueToken(tokenHash: string): Promise<boolean> {
     const result = await this.#run(() =>
       this.#db.updateTable('opaque_tokens').set({ revoked: 1 }).where('token_hash', '=', tokenHash).executeTakeFirst(),
@@ -690,16 +850,32 @@ export class KyselyStore implements Store {
 
   async addRateLimitHits(windowStart: number, hits: { key: string; count: number }[]): Promise<Map<string, number>> {
     const totals = new Map<string, number>();
-    if (hits.length === 0) return totals;
-    await this.#transaction(async (tx) => {
-      for (const { key, count } of hits) {
-        const row = await tx.#db
+    const counts = new Map<string, number>();
+    for (const { key, count } of hits) counts.set(key, (counts.get(key) ?? 0) + count);
+    if (counts.size === 0) return totals;
+    const adding = [...counts].filter(([, count]) => count > 0);
+    const reading = [...counts].filter(([, count]) => count <= 0).map(([key]) => key);
+    await this.#run(async () => {
+      // One multi-row upsert for the counts this replica adds, one read for the totals
+      // it only wants to learn; the keys are distinct, so each row is touched once.
+      if (adding.length > 0) {
+        const rows = await this.#db
           .insertInto('rate_limits')
-          .values({ key, window_start: windowStart, hits: count })
+          .values(adding.map(([key, count]) => ({ key, window_start: windowStart, hits: count })))
           .onConflict((oc) => oc.columns(['key', 'window_start']).doUpdateSet({ hits: sql<number>`rate_limits.hits + excluded.hits` }))
-          .returning('hits')
-          .executeTakeFirstOrThrow();
-        totals.set(key, Number(row.hits));
+          .returning(['key', 'hits'])
+          .execute();
+        for (const row of rows) totals.set(row.key, Number(row.hits));
+      }
+      if (reading.length > 0) {
+        const rows = await this.#db
+          .selectFrom('rate_limits')
+          .select(['key', 'hits'])
+          .where('window_start', '=', windowStart)
+          .where('key', 'in', reading)
+          .execute();
+        for (const key of reading) totals.set(key, 0);
+        for (const row of rows) totals.set(row.key, Number(row.hits));
       }
     });
     return totals;
@@ -707,7 +883,7 @@ export class KyselyStore implements Store {
 
   async purgeExpired(now: number): Promise<number> {
     return this.#transaction(async (tx) => {
-      // Sequential: one connection runs one query at a time (see loadTenantSnapshot).
+      // Sequential: one connection runs one query at a time (pg 9 refuses several queries in flight on one client).
       let deleted = 0;
       deleted += affected((await tx.#db.deleteFrom('opaque_tokens').where('expires_at', '<=', now).executeTakeFirst()).numDeletedRows);
       deleted += affected((await tx.#db.deleteFrom('revoked_jtis').where('expires_at', '<=', now).executeTakeFirst()).numDeletedRows);
@@ -1091,6 +1267,10 @@ function toOpaqueToken(r: OpaqueTokensTable): OpaqueToken {
     expiresAt: Number(r.expires_at),
     revoked: Number(r.revoked) !== 0,
   };
+}
+
+function toChange(r: { seq: number; tenant_id: string; kind: string; entity_id: string; at: number }): Change {
+  return { seq: Number(r.seq), tenantId: r.tenant_id, kind: r.kind as ChangeKind, entityId: r.entity_id, at: Number(r.at) };
 }
 
 function toAuditEntry(r: AuditLogTable): AuditEntry {

@@ -42,5 +42,7 @@ export function openPostgresStore(databaseUrl: string, options: PostgresStoreOpt
     client.on('error', () => {});
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return new KyselyStore('postgres', db);
+  return new KyselyStore('postgres', db, {
+    listen: async (onNotify, onError) => (await import('./pg-listen.js')).listenForChanges(databaseUrl, onNotify, onError),
+  });
 }

@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely';
+
 /**
  * Row shapes as stored, shared by SQLite and PostgreSQL. Portable on purpose:
  * times are epoch-ms integers (`bigint` in PostgreSQL, parsed back to numbers),
@@ -134,10 +136,13 @@ export interface MetaTable {
   value: string;
 }
 
-/** Exactly one row (id = 1): the global change counter replicas poll. */
-export interface StateTable {
-  id: number;
-  version: number;
+/** The change feed: one row per changed registry entry, in commit order (docs/storage.md). */
+export interface ChangesTable {
+  seq: Generated<number>;
+  tenant_id: string;
+  kind: string;
+  entity_id: string;
+  at: number;
 }
 
 export interface Database {
@@ -155,5 +160,5 @@ export interface Database {
   audit_log: AuditLogTable;
   console_users: ConsoleUsersTable;
   meta: MetaTable;
-  state: StateTable;
+  changes: ChangesTable;
 }

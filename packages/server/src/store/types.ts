@@ -2,8 +2,9 @@
  * The storage contract. Routes never see it; domain services are its only callers.
  * Two implementations share one Kysely query layer: SQLite (embedded default) and
  * PostgreSQL (several replicas). Every method that changes state takes an optional
- * audit entry and writes it in the same transaction, and bumps the global
- * `stateVersion` so other replicas drop their caches.
+ * audit entry and writes it in the same transaction, together with a row of the
+ * change feed naming what changed (tenant, kind, entity), so that every replica
+ * invalidates exactly the cached entries that changed (docs/storage.md).
  *
  * Times are epoch milliseconds (numbers). JSON-shaped fields are plain values here;
  * the store serialises them.
@@ -163,17 +164,43 @@ export interface ConsoleUser {
 }
 
 /**
- * Everything that belongs to one tenant and the token endpoint needs: loaded in one
- * call, cached in memory, dropped when `stateVersion` moves.
+ * What a change feed row names. Tenant-level kinds (`tenant`, `api`, `federation`,
+ * `key`) change a tenant's small shared data; `client` (the client or its secrets)
+ * and `grant` change one client's entry, and their `entityId` is the client id.
  */
-export interface TenantSnapshot {
-  tenant: Tenant;
-  clients: Client[];
+export type ChangeKind = 'tenant' | 'api' | 'federation' | 'key' | 'client' | 'grant';
+
+export interface ChangeRef {
+  tenantId: string;
+  kind: ChangeKind;
+  entityId: string;
+}
+
+/** One row of the change feed: `seq` grows in commit order. */
+export interface Change extends ChangeRef {
+  seq: number;
+  /** When it was committed (epoch ms). */
+  at: number;
+}
+
+/** What the token endpoint needs of one client: loaded with one indexed lookup per table. */
+export interface ClientRecord {
+  client: Client;
   secrets: ClientSecret[];
-  apis: Api[];
   grants: Grant[];
+}
+
+/** A tenant's small shared data: its row, APIs, signing keys and federations. */
+export interface TenantRecord {
+  tenant: Tenant;
+  apis: Api[];
   keys: SigningKey[];
   federations: Federation[];
+}
+
+/** A connection that wakes this replica when another one commits a change (PostgreSQL). */
+export interface ChangeListener {
+  close(): Promise<void>;
 }
 
 export interface Store {
@@ -185,8 +212,29 @@ export interface Store {
   ping(): Promise<void>;
   close(): Promise<void>;
 
-  /** Monotonic counter bumped by every change; replicas poll it to invalidate caches. */
-  stateVersion(): Promise<number>;
+  // Change feed (docs/storage.md)
+  /** Sequence number of the newest change (0 when there is none). */
+  latestChangeSeq(): Promise<number>;
+  /**
+   * Changes after `afterSeq`, oldest first, at most `limit`. `trimmedThrough` is the
+   * highest sequence number trimming removed, when the answer skips numbers (a replica
+   * behind it missed changes); 0 otherwise.
+   */
+  readChanges(afterSeq: number, limit: number): Promise<{ changes: Change[]; trimmedThrough: number }>;
+  /** Removes changes committed before `before` (epoch ms), always keeping the newest. Returns rows removed. */
+  trimChanges(before: number): Promise<number>;
+  /**
+   * Calls `listener` after every commit of this process that recorded changes, before
+   * the changing call returns (read-your-writes for this replica's caches).
+   */
+  onCommit(listener: (changes: Change[]) => Promise<void> | void): void;
+  /**
+   * PostgreSQL: a LISTEN connection calling `onNotify` whenever any replica commits a
+   * change, and `onError` when the connection is lost (the caller reconnects).
+   * Null on SQLite, where replicas only poll.
+   */
+  listenForChanges(onNotify: () => void, onError: (error: unknown) => void): Promise<ChangeListener> | null;
+
 
   /**
    * Runs fn exactly once per database: the first caller (across all replicas) gets
@@ -204,7 +252,8 @@ export interface Store {
   updateTenant(id: string, patch: Partial<Omit<Tenant, 'id' | 'createdAt'>>, audit?: NewAuditEntry): Promise<Tenant | null>;
   /** Deletes the tenant and everything in it. */
   deleteTenant(id: string, audit?: NewAuditEntry): Promise<boolean>;
-  loadTenantSnapshot(id: string): Promise<TenantSnapshot | null>;
+  /** The tenant with its APIs, signing keys and federations; null when there is no such tenant. */
+  loadTenantRecord(id: string): Promise<TenantRecord | null>;
 
   // Clients and their secrets
   createClient(client: Client, secrets: ClientSecret[], audit?: NewAuditEntry): Promise<void>;
@@ -214,9 +263,13 @@ export interface Store {
   /** Deletes the client, its secrets, grants and opaque tokens. */
   deleteClient(tenantId: string, clientId: string, audit?: NewAuditEntry): Promise<boolean>;
   listClientSecrets(tenantId: string, clientId: string): Promise<ClientSecret[]>;
+  /** The secrets of several clients in one query (a page of the client list). */
+  listSecretsOfClients(tenantId: string, clientIds: string[]): Promise<ClientSecret[]>;
+  /** The client with its secrets and grants; null when there is no such client. */
+  loadClientRecord(tenantId: string, clientId: string): Promise<ClientRecord | null>;
   addClientSecret(secret: ClientSecret, audit?: NewAuditEntry): Promise<void>;
   deleteClientSecret(tenantId: string, clientId: string, secretId: string, audit?: NewAuditEntry): Promise<boolean>;
-  /** Best-effort, batched by the caller; does not bump stateVersion. */
+  /** Best-effort, batched by the caller; records no change (no cache holds it). */
   touchClientSecrets(used: { secretId: string; at: number }[]): Promise<void>;
 
   // APIs
@@ -239,6 +292,12 @@ export interface Store {
   insertSigningKey(key: SigningKey, audit?: NewAuditEntry): Promise<void>;
   updateSigningKey(tenantId: string, kid: string, patch: Partial<Pick<SigningKey, 'status' | 'activatedAt' | 'retiredAt' | 'publishUntil'>>, audit?: NewAuditEntry): Promise<void>;
   deleteSigningKey(tenantId: string, kid: string, audit?: NewAuditEntry): Promise<void>;
+  /**
+   * Tenants whose keys need the rotation schedule's attention, in one query: the
+   * active key was activated before `activatedBefore`, a retired key's publication
+   * ended by `now`, or there is no active key.
+   */
+  tenantsWithKeyWork(now: number, activatedBefore: number): Promise<string[]>;
   /**
    * Takes a cluster-wide lock named `name` for the duration of fn (PostgreSQL:
    * transaction-scoped advisory lock; SQLite: the transaction itself). Used so that
@@ -266,7 +325,8 @@ export interface Store {
   useAssertionJti(tenantId: string, clientId: string, jti: string, expiresAt: number): Promise<boolean>;
   /**
    * Adds this replica's rate-limit hits of one window (a count may be 0, to learn the
-   * total) and returns every replica's total for each key given. Atomic per key.
+   * total) and returns every replica's total for each key given. Atomic per key; the
+   * non-zero counts go in one multi-row statement, zero counts are only read.
    */
   addRateLimitHits(windowStart: number, hits: { key: string; count: number }[]): Promise<Map<string, number>>;
   /** Deletes expired opaque tokens, revoked-jti, replay and old rate-limit rows. Returns rows removed. */

@@ -21,6 +21,8 @@ export const PUBLIC_URL = 'http://tessera.test';
 export interface TestServer {
   app: FastifyInstance;
   store: Store;
+  /** The data directory (the embedded store's file lives here). */
+  dataDir: string;
   /** The frozen clock (epoch ms); advance with `clock.advance(ms)`. */
   clock: { now: number; advance(ms: number): void };
   admin: { clientId: string; clientSecret: string };
@@ -99,6 +101,7 @@ export async function createTestServer(options: { config?: ConfigInput; database
   return {
     app,
     store,
+    dataDir: dir.path,
     clock,
     admin,
     console: consoleUser,

@@ -1,7 +1,6 @@
 /** client_secret_basic and client_secret_post (RFC 6749 §2.3.1). */
-import { verifySecret } from '../../crypto/secrets.js';
-import type { TenantContext } from '../../domain/tenant-context.js';
-import type { Client, TokenEndpointAuthMethod } from '../../store/types.js';
+import type { ClientEntry, TenantContext } from '../../domain/tenant-context.js';
+import type { TokenEndpointAuthMethod } from '../../store/types.js';
 import { InvalidClient, InvalidRequest } from '../errors.js';
 import type { AuthenticatedClient, ClientAuthMethod } from './types.js';
 
@@ -38,9 +37,9 @@ export function clientSecretBasic(usage: SecretUsage): ClientAuthMethod {
       if (bodyClientId !== undefined && bodyClientId !== clientId) {
         throw new InvalidRequest('client_id in the body does not match the Authorization header');
       }
-      const client = checkSecret(request.tenant, clientId, secret, usage);
-      if (client === null) throw fail(AUTHENTICATION_FAILED);
-      return { client, method: 'client_secret_basic' };
+      const entry = await checkSecret(request.tenant, clientId, secret, usage);
+      if (entry === null) throw fail(AUTHENTICATION_FAILED);
+      return { client: entry.client, entry, method: 'client_secret_basic' };
     },
   };
 }
@@ -52,24 +51,24 @@ export function clientSecretPost(usage: SecretUsage): ClientAuthMethod {
     async authenticate(request): Promise<AuthenticatedClient> {
       const clientId = request.params.get('client_id');
       if (clientId === undefined) throw new InvalidRequest('client_secret_post needs client_id in the body');
-      const client = checkSecret(request.tenant, clientId, request.params.require('client_secret'), usage);
-      if (client === null) throw new InvalidClient(AUTHENTICATION_FAILED);
-      return { client, method: 'client_secret_post' };
+      const entry = await checkSecret(request.tenant, clientId, request.params.require('client_secret'), usage);
+      if (entry === null) throw new InvalidClient(AUTHENTICATION_FAILED);
+      return { client: entry.client, entry, method: 'client_secret_post' };
     },
   };
 }
 
 const SECRET_METHODS: ReadonlySet<TokenEndpointAuthMethod> = new Set(['client_secret_basic', 'client_secret_post']);
 
-function checkSecret(tenant: TenantContext, clientId: string, secret: string, usage: SecretUsage): Client | null {
-  const client = tenant.clients.get(clientId);
+async function checkSecret(tenant: TenantContext, clientId: string, secret: string, usage: SecretUsage): Promise<ClientEntry | null> {
+  const entry = await tenant.client(clientId);
   // A secret is a secret however it travels: a client registered for either secret
   // method may use both, as in Keycloak; key- and certificate-based clients never can.
-  if (client === undefined || client.disabled || !SECRET_METHODS.has(client.tokenEndpointAuthMethod)) return null;
-  for (const stored of tenant.secretsByClient.get(clientId) ?? []) {
-    if (verifySecret(secret, stored.hash)) {
+  if (entry === null || entry.client.disabled || !SECRET_METHODS.has(entry.client.tokenEndpointAuthMethod)) return null;
+  for (const stored of entry.secrets) {
+    if (stored.verify(secret)) {
       usage.record(stored.id);
-      return client;
+      return entry;
     }
   }
   return null;

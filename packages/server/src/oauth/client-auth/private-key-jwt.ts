@@ -71,8 +71,9 @@ export function privateKeyJwt(options: PrivateKeyJwtOptions): ClientAuthMethod {
 
       const clientId = checkClaims(jws.payload, request, options);
 
-      const client = request.tenant.clients.get(clientId);
-      if (client === undefined || client.disabled || client.tokenEndpointAuthMethod !== 'private_key_jwt') {
+      const entry = await request.tenant.client(clientId);
+      const client = entry?.client;
+      if (entry === null || client === undefined || client.disabled || client.tokenEndpointAuthMethod !== 'private_key_jwt') {
         throw fail(ASSERTION_NOT_VERIFIED);
       }
       let verified = false;
@@ -95,7 +96,7 @@ export function privateKeyJwt(options: PrivateKeyJwtOptions): ClientAuthMethod {
       const expiresAt = ((jws.payload['exp'] as number) + options.clockTolerance) * 1000;
       const first = await options.store.useAssertionJti(request.tenant.tenant.id, clientId, jws.payload['jti'] as string, expiresAt);
       if (!first) throw fail('client assertion jti was already used (RFC 7523 §3 item 7)');
-      return { client, method: 'private_key_jwt' };
+      return { client, entry, method: 'private_key_jwt' };
     },
   };
 }

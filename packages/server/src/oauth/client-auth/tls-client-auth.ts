@@ -45,8 +45,9 @@ export function tlsClientAuth(options: TlsClientAuthOptions): ClientAuthMethod {
       const presented = request.certificate;
       if (presented === null) throw new InvalidClient('mutual-TLS client authentication needs a client certificate (RFC 8705 §2)');
       const clientId = request.params.require('client_id');
-      const client = request.tenant.clients.get(clientId);
-      if (client === undefined || client.disabled) throw new InvalidClient(CERTIFICATE_NOT_ACCEPTED);
+      const entry = await request.tenant.client(clientId);
+      const client = entry?.client;
+      if (entry === null || client === undefined || client.disabled) throw new InvalidClient(CERTIFICATE_NOT_ACCEPTED);
       let accepted: boolean;
       switch (client.tokenEndpointAuthMethod) {
         case 'tls_client_auth':
@@ -62,7 +63,7 @@ export function tlsClientAuth(options: TlsClientAuthOptions): ClientAuthMethod {
           accepted = false;
       }
       if (!accepted) throw new InvalidClient(CERTIFICATE_NOT_ACCEPTED);
-      return { client, method: client.tokenEndpointAuthMethod, certificate: presented.certificate };
+      return { client, entry, method: client.tokenEndpointAuthMethod, certificate: presented.certificate };
     },
   };
 }

@@ -1,5 +1,5 @@
 import type { X509Certificate } from 'node:crypto';
-import type { TenantContext } from '../../domain/tenant-context.js';
+import type { ClientEntry, TenantContext } from '../../domain/tenant-context.js';
 import type { Client, TokenEndpointAuthMethod } from '../../store/types.js';
 import type { PresentedCertificate } from '../mtls.js';
 import type { Params } from '../params.js';
@@ -18,6 +18,8 @@ export interface ClientAuthRequest {
 
 export interface AuthenticatedClient {
   client: Client;
+  /** The client's registry entry (grants) as it was when the client authenticated. */
+  entry: ClientEntry;
   method: TokenEndpointAuthMethod;
   /** The certificate the client authenticated with (mTLS): tokens get bound to it. */
   certificate?: X509Certificate;

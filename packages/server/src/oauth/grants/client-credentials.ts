@@ -8,7 +8,7 @@ export const clientCredentials: GrantHandler = {
   async handle(context) {
     const { tenant, params, issuer } = context;
     const client = authenticatedClient(context);
-    const target = resolveTarget(tenant, client.client, params);
+    const target = resolveTarget(tenant, client.entry, params);
     const scopes = resolveScopes(target, params.get('scope'));
     const issued = await issuer.issue({
       tenant,

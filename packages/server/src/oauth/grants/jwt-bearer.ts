@@ -117,13 +117,14 @@ export function jwtBearer(options: JwtBearerOptions): GrantHandler & { clientAut
         }
         const clientId = matchFederationRule(federation, jws.payload);
         if (clientId === null) continue;
-        const client = tenant.clients.get(clientId);
-        if (client === undefined || client.disabled) throw new InvalidGrant('the assertion maps to a client that is disabled or gone');
+        const entry = await tenant.client(clientId);
+        const client = entry?.client;
+        if (entry === null || client === undefined || client.disabled) throw new InvalidGrant('the assertion maps to a client that is disabled or gone');
         if (authenticated !== null && authenticated.client.clientId !== clientId) {
           throw new UnauthorizedClient('the assertion maps to a different client than the one authenticated');
         }
         if (authenticated === null) context.rateLimit(clientId);
-        const target = resolveTarget(tenant, client, params);
+        const target = resolveTarget(tenant, entry, params);
         const scopes = resolveScopes(target, params.get('scope'));
         return tokenResponse(await issuer.issue({ tenant, client, api: target.api, scopes }));
       }

@@ -2,17 +2,19 @@
  * Which API a token is for (`audience`, or RFC 8707 `resource`) and which of the
  * granted scopes it carries: shared by every grant that issues a token.
  */
-import type { TenantContext } from '../../domain/tenant-context.js';
-import type { Api, Client, Grant } from '../../store/types.js';
+import type { ClientEntry, ClientGrant, TenantContext } from '../../domain/tenant-context.js';
+import type { Api } from '../../store/types.js';
 import { InvalidRequest, InvalidScope, InvalidTarget } from '../errors.js';
 import { type Params, parseScope } from '../params.js';
 
 export interface Target {
   api: Api;
-  grant: Grant;
+  grant: ClientGrant;
+  /** The scope values the API defines. */
+  defined: ReadonlySet<string>;
 }
 
-export function resolveTarget(tenant: TenantContext, client: Client, params: Params): Target {
+export function resolveTarget(tenant: TenantContext, client: ClientEntry, params: Params): Target {
   const audience = params.get('audience');
   const resources = params.getAll('resource');
   if (resources.length > 1) {
@@ -28,13 +30,13 @@ export function resolveTarget(tenant: TenantContext, client: Client, params: Par
   const identifier = audience ?? resource;
   if (identifier !== undefined) {
     const api = tenant.apisByIdentifier.get(identifier);
-    const grant = api === undefined ? undefined : tenant.grantFor(client.clientId, api.id);
+    const grant = api === undefined ? undefined : tenant.grantFor(client, api.id);
     if (api === undefined || grant === undefined) {
       throw new InvalidTarget(`the API ${JSON.stringify(identifier)} is unknown or not granted to this client`);
     }
-    return { api, grant };
+    return { api, grant, defined: tenant.apiScopes.get(api.id) ?? new Set() };
   }
-  const grants = [...(tenant.grantsByClient.get(client.clientId)?.values() ?? [])];
+  const grants = tenant.grantsOf(client);
   const [only] = grants;
   if (only === undefined) throw new InvalidTarget('no API is granted to this client');
   if (grants.length > 1) {
@@ -42,7 +44,7 @@ export function resolveTarget(tenant: TenantContext, client: Client, params: Par
   }
   const api = tenant.apisById.get(only.apiId);
   if (api === undefined) throw new InvalidTarget('no API is granted to this client');
-  return { api, grant: only };
+  return { api, grant: only, defined: tenant.apiScopes.get(api.id) ?? new Set() };
 }
 
 /**
@@ -50,7 +52,7 @@ export function resolveTarget(tenant: TenantContext, client: Client, params: Par
  * still defined by the API; without `scope`, everything granted.
  */
 export function resolveScopes(target: Target, requestedScope: string | undefined, ceiling?: ReadonlySet<string>): string[] {
-  const defined = new Set(target.api.scopes.map((s) => s.value));
+  const { defined } = target;
   const allowed = target.grant.scopes.filter((s) => defined.has(s) && (ceiling === undefined || ceiling.has(s)));
   const requested = parseScope(requestedScope);
   if (requested === undefined) return allowed;

@@ -51,7 +51,7 @@ export const tokenExchange: GrantHandler = {
       throw new InvalidRequest("subject_token's audience is not this client's own API (list the client in the API's introspectors)");
     }
 
-    const target = resolveTarget(tenant, actor.client, params);
+    const target = resolveTarget(tenant, actor.entry, params);
     if (target.api.id === subjectApi.id) throw new InvalidRequest('exchange for a downstream API, not the API the subject token is for');
     const subjectScopes = new Set((subject.claims.scope ?? '').split(' ').filter(Boolean));
     const subjectApiScopes = new Set(subjectApi.scopes.map((s) => s.value));
