@@ -43,6 +43,12 @@ export interface AppOptions {
   logStream?: NodeJS.WritableStream;
   /** HTTPS options when Tessera terminates TLS itself. */
   https?: import('node:https').ServerOptions | null;
+  /**
+   * main.ts listens before it bootstraps (so a busy port fails before anything is
+   * written): until `tessera.markStarted()`, every request, /healthz included, gets
+   * 503 with `Retry-After: 1`.
+   */
+  startingUp?: boolean;
 }
 
 export interface Tessera {
@@ -57,8 +63,13 @@ export interface Tessera {
   federations: FederationService;
   issuer: TokenIssuer;
   inspector: TokenInspector;
-  /** First-start bootstrap; null when the store was bootstrapped before. */
-  bootstrap(): Promise<BootstrapResult | null>;
+  /**
+   * First-start bootstrap; null when the store was bootstrapped before. `persist` saves
+   * the credentials inside the bootstrap transaction (domain/bootstrap.ts).
+   */
+  bootstrap(persist?: (result: BootstrapResult) => Promise<void>): Promise<BootstrapResult | null>;
+  /** With `startingUp`: from now on requests are served instead of answered 503. */
+  markStarted(): void;
   /** Polling for changes made by other replicas, scheduled key rotation, purges. */
   startBackgroundTasks(): void;
 }
@@ -110,6 +121,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   );
   const rateLimiter = new RateLimiter(config.rateLimit.tokenRequestsPerWindow, config.rateLimit.windowSeconds, now);
   const timers: NodeJS.Timeout[] = [];
+  let starting = options.startingUp === true;
   /** Background tasks under way: shutdown waits for them before the store closes. */
   const running = new Set<Promise<unknown>>();
 
@@ -125,7 +137,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     federations: new FederationService(ctx),
     issuer,
     inspector,
-    bootstrap: () => bootstrap(ctx),
+    bootstrap: (persist) => bootstrap(ctx, persist),
+    markStarted() {
+      starting = false;
+    },
     startBackgroundTasks() {
       const warn = (what: string) => (error: unknown) => app.log.warn({ err: error }, what);
       registry.startPolling(config.cache.pollInterval, warn('polling the store for changes failed'));
@@ -148,6 +163,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   };
   app.decorate('tessera', tessera);
+  if (starting) {
+    // A callback hook, and only while starting matters: one boolean test per request.
+    app.addHook('onRequest', (_request, reply, done) => {
+      if (!starting) return done();
+      void reply
+        .code(503)
+        .header('retry-after', '1')
+        .header('cache-control', 'no-store')
+        .send({ error: 'temporarily_unavailable', error_description: 'Tessera is starting (first-start bootstrap in progress); retry in a moment' });
+    });
+  }
   // Graceful shutdown: requests in flight when close() starts finish, and their
   // keep-alive connections end with them instead of holding the server open.
   let closing = false;
