@@ -30,7 +30,12 @@ export const SERVE_USAGE = `Usage: tessera serve [options]
   --trusted-proxy <ip>  TESSERA_TRUSTED_PROXIES  (comma-separated) accept X-Client-Cert from these proxies
   --mtls-public-url <url> TESSERA_MTLS_PUBLIC_URL  https base URL where clients present certificates, if not the public URL
   --rate-limit <n>      TESSERA_RATE_LIMIT    token requests per client per minute (default 0: unlimited)
+  --json                                      the start banner as one JSON line on stdout
   TESSERA_MASTER_KEY    base64 of 32 random bytes that encrypt signing keys at rest
+
+Standard output carries JSON log lines; the start banner and other messages for people go
+to standard error. Stop with Ctrl+C or SIGTERM: requests in flight finish, then it exits 0.
+One serve per data directory (embedded store): a second one is refused.
 `;
 
 export interface RunningServer {
@@ -41,25 +46,25 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** The flags of `tessera serve` (the CLI also uses the names for "did you mean"). */
+export const SERVE_OPTIONS = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  'data-dir': { type: 'string' },
+  'database-url': { type: 'string' },
+  'public-url': { type: 'string' },
+  'log-level': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-client-ca': { type: 'string' },
+  'trusted-proxy': { type: 'string', multiple: true },
+  'rate-limit': { type: 'string' },
+  'mtls-public-url': { type: 'string' },
+  json: { type: 'boolean' },
+} as const satisfies NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+
 export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<ConfigInput & { tlsFiles?: { cert: string; key: string; clientCa: string | null } }> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      'data-dir': { type: 'string' },
-      'database-url': { type: 'string' },
-      'public-url': { type: 'string' },
-      'log-level': { type: 'string' },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
-      'tls-client-ca': { type: 'string' },
-      'trusted-proxy': { type: 'string', multiple: true },
-      'rate-limit': { type: 'string' },
-      'mtls-public-url': { type: 'string' },
-    },
-    strict: true,
-  });
+  const { values } = parseArgs({ args: argv, options: SERVE_OPTIONS, strict: true });
   const pick = (flag: string | undefined, name: string) => flag ?? (env[name] !== undefined && env[name] !== '' ? env[name] : undefined);
   const port = pick(values.port, 'TESSERA_PORT');
   if (port !== undefined && !/^\d+$/.test(port)) throw new Error(`--port must be a number, got ${JSON.stringify(port)}`);
@@ -104,6 +109,8 @@ export interface ServeOptions {
    * a node:cluster worker, whose primary (the process that runs `serve`) holds it.
    */
   dataDirLock?: boolean;
+  /** The start banner as text for people (default), or as one JSON line on stdout (`serve --json`). */
+  banner?: 'text' | 'json';
 }
 
 /**
@@ -156,7 +163,12 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
     await app.tessera.keys.checkMasterKey(defaults.management.adminTenant);
     app.tessera.markStarted();
     app.tessera.startBackgroundTasks();
-    await printBanner(log, config, store.kind, adminFile, result !== null);
+    if (options.banner === 'json') {
+      const { url, issuer, managementApi, consoleUrl } = { url: config.publicUrl, issuer: `${config.publicUrl}/t/default`, managementApi: `${config.publicUrl}/manage/v1`, consoleUrl: `${config.publicUrl}/console` };
+      process.stdout.write(`${JSON.stringify({ msg: 'tessera started', url, issuer, managementApi, consoleUrl, adminFile, bootstrapped: result !== null, store: store.kind, pid: process.pid })}\n`);
+    } else {
+      await printBanner(log, config, store.kind, adminFile, result !== null);
+    }
     return {
       config,
       url: config.publicUrl,
