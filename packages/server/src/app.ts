@@ -116,7 +116,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // RFC 8705 needs a client certificate: from our own TLS listener or a trusted proxy.
   const mtlsBaseUrl = config.tls !== null || config.trustedProxies.length > 0 ? (config.mtlsPublicUrl ?? config.publicUrl) : null;
   const authenticator = new ClientAuthenticator(
-    [clientSecretBasic(secretUsage), clientSecretPost(secretUsage), privateKeyJwt({ store, keys: clientKeys, now, mtlsBaseUrl, ...config.clientAssertion })],
+    [clientSecretBasic(secretUsage, config.clientAuth.secretMethods), clientSecretPost(secretUsage, config.clientAuth.secretMethods), privateKeyJwt({ store, keys: clientKeys, now, mtlsBaseUrl, ...config.clientAssertion })],
     mtlsBaseUrl !== null ? [tlsClientAuth({ keys: clientKeys })] : [],
   );
   const rateLimiter = new RateLimiter(config.rateLimit.tokenRequestsPerWindow, config.rateLimit.windowSeconds, now);

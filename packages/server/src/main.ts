@@ -30,6 +30,8 @@ export const SERVE_USAGE = `Usage: tessera serve [options]
   --trusted-proxy <ip>  TESSERA_TRUSTED_PROXIES  (comma-separated) accept X-Client-Cert from these proxies
   --mtls-public-url <url> TESSERA_MTLS_PUBLIC_URL  https base URL where clients present certificates, if not the public URL
   --rate-limit <n>      TESSERA_RATE_LIMIT    token requests per client per minute (default 0: unlimited)
+  --secret-methods <m>  TESSERA_SECRET_METHODS  registered (default): a client authenticates with the secret
+                        method it was registered for; either: client_secret_basic and _post both work
   --json                                      the start banner as one JSON line on stdout
   TESSERA_MASTER_KEY    base64 of 32 random bytes that encrypt signing keys at rest
 
@@ -60,6 +62,7 @@ export const SERVE_OPTIONS = {
   'trusted-proxy': { type: 'string', multiple: true },
   'rate-limit': { type: 'string' },
   'mtls-public-url': { type: 'string' },
+  'secret-methods': { type: 'string' },
   json: { type: 'boolean' },
 } as const satisfies NonNullable<Parameters<typeof parseArgs>[0]>['options'];
 
@@ -78,6 +81,10 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
   if ((certFile === undefined) !== (keyFile === undefined)) throw new Error('--tls-cert and --tls-key go together');
   const rateLimit = pick(values['rate-limit'], 'TESSERA_RATE_LIMIT');
   if (rateLimit !== undefined && !/^\d+$/.test(rateLimit)) throw new Error(`--rate-limit must be a whole number, got ${JSON.stringify(rateLimit)}`);
+  const secretMethods = pick(values['secret-methods'], 'TESSERA_SECRET_METHODS');
+  if (secretMethods !== undefined && secretMethods !== 'registered' && secretMethods !== 'either') {
+    throw new Error(`--secret-methods must be registered or either, got ${JSON.stringify(secretMethods)}`);
+  }
   const proxies = values['trusted-proxy'] ?? (env['TESSERA_TRUSTED_PROXIES'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const input: ConfigInput = {
     ...(port !== undefined ? { port: Number(port) } : {}),
@@ -90,6 +97,7 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
     ...(env['TESSERA_MASTER_KEY'] ? { masterKey: env['TESSERA_MASTER_KEY'] } : {}),
     trustedProxies: proxies,
     ...(rateLimit !== undefined ? { rateLimit: { tokenRequestsPerWindow: Number(rateLimit), windowSeconds: 60 } } : {}),
+    ...(secretMethods !== undefined ? { clientAuth: { secretMethods } } : {}),
   };
   // Every other setting is checked now, so a bad flag is reported before anything starts.
   resolveConfig(input);

@@ -18,6 +18,7 @@ export interface ServerConfig {
   http: { bodyLimit: number; shutdownGrace: number };
   rateLimit: { tokenRequestsPerWindow: number; windowSeconds: number };
   clientAssertion: { maxLifetime: number; clockTolerance: number };
+  clientAuth: { secretMethods: 'registered' | 'either' };
   /** HTTPS with client certificates (RFC 8705). */
   tls: { cert: string; key: string; clientCa: string | null } | null;
   /** Addresses of TLS-terminating proxies whose forwarded client certificate is trusted. */
@@ -68,6 +69,7 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
     http: { ...defaults.http, ...input.http },
     rateLimit: { ...defaults.rateLimit, ...input.rateLimit },
     clientAssertion: { ...defaults.clientAssertion, ...input.clientAssertion },
+    clientAuth: { ...defaults.clientAuth, ...input.clientAuth },
     tls: input.tls ?? null,
     trustedProxies: input.trustedProxies ?? [],
     mtlsPublicUrl: input.mtlsPublicUrl == null ? null : input.mtlsPublicUrl.replace(/\/+$/, ''),
@@ -75,6 +77,9 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
   };
   if (config.mtlsPublicUrl !== null && !/^https:\/\/[^/?#]+(?:\/[^?#]*)?$/.test(config.mtlsPublicUrl)) {
     throw new Error('the mTLS public URL must be an https:// URL without a query or fragment');
+  }
+  if (config.clientAuth.secretMethods !== 'registered' && config.clientAuth.secretMethods !== 'either') {
+    throw new Error('--secret-methods must be registered or either');
   }
   const { minLifetime, maxLifetime, defaultLifetime } = config.tokens;
   if (!(minLifetime <= defaultLifetime && defaultLifetime <= maxLifetime)) {

@@ -12,7 +12,14 @@ export interface SecretUsage {
   record(secretId: string): void;
 }
 
-export function clientSecretBasic(usage: SecretUsage): ClientAuthMethod {
+/**
+ * `registered`: a client authenticates only with the secret method it was registered
+ * for (as node-oidc-provider, Auth0, Hydra do); `either`: a secret is a secret however
+ * it travels, both methods work for both (as in Keycloak). `--secret-methods`.
+ */
+export type SecretMethodPolicy = 'registered' | 'either';
+
+export function clientSecretBasic(usage: SecretUsage, policy: SecretMethodPolicy = 'registered'): ClientAuthMethod {
   return {
     methods: ['client_secret_basic'],
     presented: (request) => request.authorization !== undefined,
@@ -38,21 +45,21 @@ export function clientSecretBasic(usage: SecretUsage): ClientAuthMethod {
       if (bodyClientId !== undefined && bodyClientId !== clientId) {
         throw new InvalidRequest('client_id in the body does not match the Authorization header');
       }
-      const client = checkSecret(request.tenant, clientId, secret, usage);
+      const client = checkSecret(request.tenant, clientId, secret, usage, 'client_secret_basic', policy);
       if (client === null) throw fail(AUTHENTICATION_FAILED);
       return { client, method: 'client_secret_basic' };
     },
   };
 }
 
-export function clientSecretPost(usage: SecretUsage): ClientAuthMethod {
+export function clientSecretPost(usage: SecretUsage, policy: SecretMethodPolicy = 'registered'): ClientAuthMethod {
   return {
     methods: ['client_secret_post'],
     presented: (request) => request.params.has('client_secret'),
     async authenticate(request): Promise<AuthenticatedClient> {
       const clientId = request.params.get('client_id');
       if (clientId === undefined) throw new InvalidRequest('client_secret_post needs client_id in the body');
-      const client = checkSecret(request.tenant, clientId, request.params.require('client_secret'), usage);
+      const client = checkSecret(request.tenant, clientId, request.params.require('client_secret'), usage, 'client_secret_post', policy);
       if (client === null) throw new InvalidClient(AUTHENTICATION_FAILED);
       return { client, method: 'client_secret_post' };
     },
@@ -61,11 +68,17 @@ export function clientSecretPost(usage: SecretUsage): ClientAuthMethod {
 
 const SECRET_METHODS: ReadonlySet<TokenEndpointAuthMethod> = new Set(['client_secret_basic', 'client_secret_post']);
 
-function checkSecret(tenant: TenantContext, clientId: string, secret: string, usage: SecretUsage): Client | null {
+function checkSecret(tenant: TenantContext, clientId: string, secret: string, usage: SecretUsage, used: TokenEndpointAuthMethod, policy: SecretMethodPolicy): Client | null {
   const client = tenant.clients.get(clientId);
-  // A secret is a secret however it travels: a client registered for either secret
-  // method may use both, as in Keycloak; key- and certificate-based clients never can.
+  // Key- and certificate-based clients never authenticate with a secret.
   if (client === undefined || client.disabled || !SECRET_METHODS.has(client.tokenEndpointAuthMethod)) return null;
+  // OpenID Connect Dynamic Client Registration §2 / RFC 7591 §2: the registered
+  // token_endpoint_auth_method is the one the client uses. Said before the secret is
+  // checked, so the answer tells nothing about the secret.
+  if (policy === 'registered' && client.tokenEndpointAuthMethod !== used) {
+    throw new InvalidClient(`this client is registered for ${client.tokenEndpointAuthMethod}, not ${used}` +
+      (used === 'client_secret_post' ? ': send the secret in the Authorization header (Basic)' : ': send client_id and client_secret in the form body'));
+  }
   for (const stored of tenant.secretsByClient.get(clientId) ?? []) {
     if (verifySecret(secret, stored.hash)) {
       usage.record(stored.id);
