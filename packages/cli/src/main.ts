@@ -128,9 +128,12 @@ function describe(error: unknown): { code: string; message: string; status?: num
     const fields = error as Error & { code?: unknown; error?: unknown; status?: unknown; error_description?: unknown };
     // @tessera/client's OAuthError carries the server's RFC 6749 error; its message already names it.
     if (typeof fields.error === 'string') {
+      const hint = fields.error === 'invalid_client' && fields.status === 401
+        ? ' (check the client id and secret, and that --auth matches the method the client is registered for: tessera clients get <id>)'
+        : '';
       return {
         code: fields.error,
-        message: typeof fields.error_description === 'string' ? fields.error_description : error.message,
+        message: `${typeof fields.error_description === 'string' ? fields.error_description : error.message}${hint}`,
         ...(typeof fields.status === 'number' ? { status: fields.status } : {}),
       };
     }

@@ -47,7 +47,7 @@ describe('the registered token_endpoint_auth_method is enforced (RFC 7591 §2)',
     const c = await t.setupClient('default');
     const res = await t.post('default', 'token', { ...cc, client_id: c.clientId, client_secret: c.clientSecret });
     expect(res.statusCode).toBe(401);
-    expect(res.json()).toEqual({ error: 'invalid_client', error_description: expect.stringContaining('registered for client_secret_basic') });
+    expect(res.json()).toMatchObject({ error: 'invalid_client' });
     expect((await t.post('default', 'token', cc, basic(c.clientId, c.clientSecret))).statusCode).toBe(200);
   });
 
@@ -55,16 +55,18 @@ describe('the registered token_endpoint_auth_method is enforced (RFC 7591 §2)',
     const c = await t.setupClient('default', { client: { tokenEndpointAuthMethod: 'client_secret_post' } });
     const res = await t.post('default', 'token', cc, basic(c.clientId, c.clientSecret));
     expect(res.statusCode).toBe(401);
-    expect(res.json()).toMatchObject({ error: 'invalid_client', error_description: expect.stringContaining('registered for client_secret_post') });
+    expect(res.json()).toMatchObject({ error: 'invalid_client' });
     expect(res.headers['www-authenticate']).toMatch(/^Basic realm=/);
     expect((await t.post('default', 'token', { ...cc, client_id: c.clientId, client_secret: c.clientSecret })).statusCode).toBe(200);
   });
 
-  it('the mismatch is reported the same whether the secret is right or wrong (nothing learnt about the secret)', async () => {
+  it('the mismatch reads like a wrong secret or an unknown client (nothing learnt about the secret or the client)', async () => {
     const c = await t.setupClient('default');
     const right = await t.post('default', 'token', { ...cc, client_id: c.clientId, client_secret: c.clientSecret });
     const wrong = await t.post('default', 'token', { ...cc, client_id: c.clientId, client_secret: 'wrong' });
-    expect(wrong.json()).toEqual(right.json());
+    const unknown = await t.post('default', 'token', { ...cc, client_id: 'nobody', client_secret: 'wrong' });
+    expect(right.json()).toEqual(wrong.json());
+    expect(right.json()).toEqual(unknown.json());
   });
 
   it('--secret-methods either lets every secret client use both methods', async () => {

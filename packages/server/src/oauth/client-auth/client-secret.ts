@@ -72,13 +72,10 @@ function checkSecret(tenant: TenantContext, clientId: string, secret: string, us
   const client = tenant.clients.get(clientId);
   // Key- and certificate-based clients never authenticate with a secret.
   if (client === undefined || client.disabled || !SECRET_METHODS.has(client.tokenEndpointAuthMethod)) return null;
-  // OpenID Connect Dynamic Client Registration §2 / RFC 7591 §2: the registered
-  // token_endpoint_auth_method is the one the client uses. Said before the secret is
-  // checked, so the answer tells nothing about the secret.
-  if (policy === 'registered' && client.tokenEndpointAuthMethod !== used) {
-    throw new InvalidClient(`this client is registered for ${client.tokenEndpointAuthMethod}, not ${used}` +
-      (used === 'client_secret_post' ? ': send the secret in the Authorization header (Basic)' : ': send client_id and client_secret in the form body'));
-  }
+  // RFC 7591 §2: the registered token_endpoint_auth_method is the one the client uses.
+  // Refused before the secret is checked and worded like every other failure, so the
+  // answer tells neither whether the secret was right nor whether the client exists.
+  if (policy === 'registered' && client.tokenEndpointAuthMethod !== used) return null;
   for (const stored of tenant.secretsByClient.get(clientId) ?? []) {
     if (verifySecret(secret, stored.hash)) {
       usage.record(stored.id);
