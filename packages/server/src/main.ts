@@ -169,14 +169,14 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
     const adminFile = join(config.dataDir, ADMIN_FILE_NAME);
     const result = await app.tessera.bootstrap((created) => writeFileAtomic(adminFile, adminFileContent(config, created)));
     await app.tessera.keys.checkMasterKey(defaults.management.adminTenant);
-    app.tessera.markStarted();
-    app.tessera.startBackgroundTasks();
     if (options.banner === 'json') {
       const { url, issuer, managementApi, consoleUrl } = { url: config.publicUrl, issuer: `${config.publicUrl}/t/default`, managementApi: `${config.publicUrl}/manage/v1`, consoleUrl: `${config.publicUrl}/console` };
       process.stdout.write(`${JSON.stringify({ msg: 'tessera started', url, issuer, managementApi, consoleUrl, adminFile, bootstrapped: result !== null, store: store.kind, pid: process.pid })}\n`);
     } else {
       await printBanner(log, config, store.kind, adminFile, result !== null);
     }
+    app.tessera.markStarted();
+    app.tessera.startBackgroundTasks();
     return {
       config,
       url: config.publicUrl,
@@ -259,6 +259,9 @@ function redactUrl(url: string): string {
  * it had received SIGTERM, instead of listening on as an orphan.
  */
 export async function runUntilSignal(input: ConfigInput, options: ServeOptions = {}): Promise<void> {
+  // Read before the (possibly slow) first start: if npm dies meanwhile, we are reparented.
+  const parent = process.ppid;
+  const underNpm = process.env['npm_lifecycle_event'] !== undefined;
   const server = await serve(input, undefined, options);
   await new Promise<void>((resolve) => {
     let stopping = false;
@@ -274,15 +277,15 @@ export async function runUntilSignal(input: ConfigInput, options: ServeOptions =
         resolve();
       });
     };
-    const parent = process.ppid;
-    const underNpm = process.env['npm_lifecycle_event'] !== undefined;
+    const npmGone = () => underNpm && !isAlive(parent);
     const parentWatch = setInterval(() => {
-      if (underNpm && !isAlive(parent)) stop('npm exited');
+      if (npmGone()) stop('npm exited');
     }, 500);
     parentWatch.unref();
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGHUP', () => stop('SIGHUP'));
+    if (npmGone()) stop('npm exited');
   });
 }
 

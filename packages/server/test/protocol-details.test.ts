@@ -104,7 +104,7 @@ describe('discovery documents', () => {
     expect(metadata.token_endpoint_auth_methods_supported).toEqual(expect.arrayContaining(['client_secret_basic', 'client_secret_post', 'private_key_jwt']));
   });
 
-  it('RFC 8414 §5: /.well-known/openid-configuration serves the same metadata (documented in docs/verifier.md: not an OpenID Provider)', async () => {
+  it('RFC 8414 §5: /.well-known/openid-configuration serves the same metadata (docs/tenants.md says why: not an OpenID Provider)', async () => {
     const oidc = (await t.app.inject({ method: 'GET', url: '/t/default/.well-known/openid-configuration' })).json();
     const oauth = (await t.app.inject({ method: 'GET', url: '/.well-known/oauth-authorization-server/t/default' })).json();
     expect(oidc).toEqual(oauth);
