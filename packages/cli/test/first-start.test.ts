@@ -212,7 +212,7 @@ describe('tessera demo', () => {
     const curlExit = await new Promise<number | null>((resolve) => curl.once('close', resolve));
     expect(curlExit).toBe(0);
     const token = JSON.parse(body).access_token as string;
-    const verifyArgs = (demo.verify as string).replace(/^npx tessera /, '').replace('<access_token>', token).split(' ');
+    const verifyArgs = (demo.verify as string).replace(/^npx tessera /, '').replace('"$TOKEN"', token).split(' ');
     const verified = await runCli([...verifyArgs, '--json']);
     expect(verified.stderr).toBe('');
     expect(JSON.parse(verified.stdout)).toMatchObject({ aud: demo.audience, client_id: demo.clientId, scope: 'orders:read' });

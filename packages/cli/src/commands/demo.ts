@@ -69,7 +69,8 @@ ${CONNECTION_USAGE}`,
       '  -d scope=orders:read',
     ].join('\n');
     const tenantFlag = tenant === 'default' ? '' : ` --tenant ${shellQuote(tenant)}`;
-    const verifyCommand = `npx tessera verify <access_token> --audience ${shellQuote(audience)} --url ${shellQuote(url)}${tenantFlag}`;
+    const verifyCommand = `npx tessera verify "$TOKEN" --audience ${shellQuote(audience)} --url ${shellQuote(url)}${tenantFlag}`;
+    const extract = `node -pe 'JSON.parse(require("fs").readFileSync(0, "utf8")).access_token'`;
     if (flags.json) {
       return printJson(io, { issuer: client.issuer, tokenEndpoint: client.tokenEndpoint, audience, scope: 'orders:read', clientId: client.clientId, clientSecret: secret, curl, verify: verifyCommand, accessToken });
     }
@@ -79,12 +80,14 @@ ${CONNECTION_USAGE}`,
   secret  ${secret}   (shown once: keep it)
   grant   orders:read on ${audience}
 
-A token was issued for it just now. Get one yourself:
+A token was issued for it just now. Get one yourself with curl (the answer is JSON
+with access_token, token_type, expires_in and scope):
 
 ${curl}
 
-Check a token as the API would (paste the access_token of the answer):
+Then verify it as the API would; paste these two lines into a shell:
 
+TOKEN=$(${curl.replaceAll('\\\n  ', '')} | ${extract})
 ${verifyCommand}
 `);
   },
