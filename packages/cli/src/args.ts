@@ -4,6 +4,7 @@
  * `Flags`, whose accessors check types and turn mistakes into usage errors (exit 2).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { didYouMean } from './suggest.js';
 
 /** node:util does not export this type by name. */
 export type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
@@ -116,15 +117,32 @@ export class Flags {
 
 /** Parses `argv` against `options` plus the common ones; unknown flags are usage errors. */
 export function parseFlags(argv: readonly string[], options: ParseArgsOptionsConfig, usage: string): Flags {
+  const all = { ...commonOptions, ...options };
   try {
-    const { values, positionals } = parseArgs({
-      args: [...argv],
-      options: { ...commonOptions, ...options },
-      allowPositionals: true,
-      strict: true,
-    });
+    const { values, positionals } = parseArgs({ args: [...argv], options: all, allowPositionals: true, strict: true });
     return new Flags(values, positionals, usage);
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error), usage);
+    throw new UsageError(parseArgsMessage(error, Object.keys(all)), usage);
   }
+}
+
+/**
+ * node:util's parseArgs messages, said for this CLI: `Unknown option '--audiance'. To
+ * specify a positional argument starting with a '-' ...` becomes `unknown option
+ * --audiance (did you mean --audience?)`.
+ */
+export function parseArgsMessage(error: unknown, optionNames: readonly string[]): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  const unknown = /^Unknown option '(-{1,2})([^'=]+)/.exec(message);
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown !== null) {
+    const [, dashes, name] = unknown as unknown as [string, string, string];
+    const known = optionNames.map((option) => `--${option}`);
+    return `unknown option ${dashes}${name}${didYouMean(`--${name}`, known, false)}`;
+  }
+  const missing = /^Option '(?:-\w, )?(--[\w-]+) <value>' argument missing/.exec(message);
+  if (missing !== null) return `${missing[1] as string} needs a value`;
+  const noValue = /^Option '(?:-\w, )?(--[\w-]+)' does not take an argument/.exec(message);
+  if (noValue !== null) return `${noValue[1] as string} is a switch and takes no value`;
+  return message;
 }

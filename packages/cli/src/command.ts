@@ -6,6 +6,7 @@
 import { type Flags, type ParseArgsOptionsConfig, parseFlags, UsageError } from './args.js';
 import type { Io } from './io.js';
 import { connect, type ManagementApi } from './management-api.js';
+import { didYouMean } from './suggest.js';
 
 export interface Command {
   summary: string;
@@ -57,7 +58,9 @@ export async function runGroup(group: CommandGroup, argv: readonly string[], io:
   const command = group.subcommands[first];
   if (command === undefined) {
     const prefix = Object.keys(group.subcommands).some((name) => name.startsWith(`${first} `));
-    throw new UsageError(prefix ? `missing a ${group.name} ${first} command` : `unknown command "${group.name} ${first}"`, groupUsage(group));
+    const names = Object.keys(group.subcommands);
+    const hint = didYouMean(`${group.name} ${first}`, names.map((name) => `${group.name} ${name}`));
+    throw new UsageError(prefix ? `missing a ${group.name} ${first} command` : `unknown command "${group.name} ${first}"${hint}`, groupUsage(group));
   }
   return runCommand(command, argv.slice(1), io);
 }

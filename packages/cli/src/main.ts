@@ -8,6 +8,7 @@ import { type Command, type CommandGroup, runCommand, runGroup } from './command
 import { apis } from './commands/apis.js';
 import { audit } from './commands/audit.js';
 import { clients } from './commands/clients.js';
+import { demo } from './commands/demo.js';
 import { federations } from './commands/federations.js';
 import { grants } from './commands/grants.js';
 import { keys } from './commands/keys.js';
@@ -17,28 +18,45 @@ import { token } from './commands/token.js';
 import { verify } from './commands/verify.js';
 import { type Io, processIo } from './io.js';
 import { ApiError } from './management-api.js';
+import { didYouMean } from './suggest.js';
 
-const groups: Record<string, CommandGroup> = { tenants, clients, apis, grants, keys, federations };
-const commands: Record<string, Command> = { audit, token, verify };
+/**
+ * The command table: add a group or a command here and it is dispatched, listed in
+ * --help and suggested for typos. (A test checks that docs/cli.md lists the same.)
+ */
+export const groups: Record<string, CommandGroup> = { tenants, clients, apis, grants, keys, federations };
+export const commands: Record<string, Command> = { audit, token, verify, demo };
 
-export const USAGE = `Usage: tessera <command> [options]
+/** Every command line the CLI knows, two-word ones included: `serve`, `tenants create`, `clients secrets add`, `demo`, ... */
+export function commandNames(): string[] {
+  return [
+    'serve',
+    ...Object.values(groups).flatMap((group) => Object.keys(group.subcommands).map((name) => `${group.name} ${name}`)),
+    ...Object.keys(commands),
+  ];
+}
+
+function buildUsage(): string {
+  const rows: [string, string][] = [
+    ['serve', SERVE_SUMMARY],
+    ...Object.values(groups).map((group): [string, string] => [group.name, Object.keys(group.subcommands).join(' | ')]),
+    ...Object.entries(commands).map(([name, command]): [string, string] => [name, command.summary]),
+  ];
+  const width = Math.max(...rows.map(([name]) => name.length)) + 2;
+  return `Usage: tessera <command> [options]
 
 Commands:
-  serve          ${SERVE_SUMMARY}
-  tenants        create | list | get | delete
-  clients        create | list | get | update | delete | secrets add | secrets delete
-  apis           create | list | get | update | delete
-  grants         create | list | get | delete
-  keys           list | rotate
-  federations    create | list | get | delete
-  audit          ${audit.summary}
-  token          ${token.summary}
-  verify         ${verify.summary}
+${rows.map(([name, summary]) => `  ${name.padEnd(width)} ${summary}`).join('\n')}
+
+Start here: npm start (or npx tessera serve) in one terminal, npx tessera demo in another.
 
 Every command takes --json and --help. Management commands call the management API at
---url (default TESSERA_URL or http://127.0.0.1:8080) with the admin credentials in
---admin (default TESSERA_ADMIN or ./.tessera/admin.json).
+--url (default TESSERA_URL, else the url in the admin file, else http://127.0.0.1:8080)
+with the admin credentials in --admin (default TESSERA_ADMIN or ./.tessera/admin.json).
 `;
+}
+
+export const USAGE = buildUsage();
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   const json = argv.includes('--json');
@@ -51,7 +69,10 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
 
 async function dispatch(argv: readonly string[], io: Io): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined) throw new UsageError('missing a command', USAGE);
+  if (name === undefined) {
+    io.stderr(`tessera: missing a command\n\n${USAGE}`);
+    return 2;
+  }
   if (name === '--help' || name === '-h' || name === 'help') {
     io.stdout(USAGE);
     return 0;
@@ -65,14 +86,15 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
   if (group !== undefined) return runGroup(group, rest, io);
   const command = commands[name];
   if (command !== undefined) return runCommand(command, rest, io);
-  throw new UsageError(`unknown command "${name}"`, USAGE);
+  const hint = didYouMean(name, ['serve', 'help', ...Object.keys(groups), ...Object.keys(commands)]);
+  throw new UsageError(`unknown command "${name}"${hint}`, USAGE);
 }
 
 /** The error on stderr, in JSON with --json; the exit code. */
 function report(error: unknown, io: Io, json: boolean): number {
   if (error instanceof UsageError) {
     if (json) io.stderr(`${JSON.stringify({ error: 'usage', message: error.message })}\n`);
-    else io.stderr(`tessera: ${error.message}\n${error.usage !== undefined ? `\n${error.usage}` : ''}`);
+    else io.stderr(`tessera: ${error.message}\n${error.usage !== undefined ? `\n${shortUsage(error.usage)}` : ''}`);
     return 2;
   }
   const { code, message, status } = describe(error);
@@ -81,15 +103,37 @@ function report(error: unknown, io: Io, json: boolean): number {
   return 1;
 }
 
+/**
+ * The usage line(s) of a command and where the rest is: an error shows what was
+ * expected without burying the message under every option. The top-level usage (a list
+ * of commands) is short enough to show whole.
+ */
+export function shortUsage(usage: string): string {
+  const synopsis = usage.split(/\n\s*\n/)[0] ?? usage;
+  if (synopsis.startsWith('Usage: tessera <command>')) return `${synopsis}\n\nRun "tessera --help" for the list of commands.\n`;
+  const command = /^Usage: (tessera(?: [a-z][\w-]*)*)/.exec(synopsis)?.[1] ?? 'tessera';
+  const groupList = /\nCommands:\n[\s\S]*?(?=\n\n)/.exec(usage)?.[0] ?? '';
+  return `${synopsis}\n${groupList !== '' ? `${groupList}\n` : ''}\nRun "${command.replace(/ <command>$/, '')} --help" for all options.\n`;
+}
+
 function describe(error: unknown): { code: string; message: string; status?: number } {
+  if (error instanceof Error && error.name === 'StartError') return { code: 'cannot start', message: error.message };
+  if (error instanceof Error && error.name === 'DataDirInUseError') return { code: 'cannot start', message: error.message };
+  const network = (error as { code?: unknown } | null)?.code;
+  if (network === 'ERR_NETWORK' && error instanceof Error) {
+    return { code: 'ERR_NETWORK', message: `${causeMessage(error)}: is the server running? Start it (npm start, or npx tessera serve), or pass its URL with --url or TESSERA_URL` };
+  }
   if (error instanceof ApiError) return { code: error.error, message: error.message, status: error.status };
   if (error instanceof Error) {
     const fields = error as Error & { code?: unknown; error?: unknown; status?: unknown; error_description?: unknown };
     // @tessera/client's OAuthError carries the server's RFC 6749 error; its message already names it.
     if (typeof fields.error === 'string') {
+      const hint = fields.error === 'invalid_client' && fields.status === 401
+        ? ' (check the client id and secret, and that --auth matches the method the client is registered for: tessera clients get <id>)'
+        : '';
       return {
         code: fields.error,
-        message: typeof fields.error_description === 'string' ? fields.error_description : error.message,
+        message: `${typeof fields.error_description === 'string' ? fields.error_description : error.message}${hint}`,
         ...(typeof fields.status === 'number' ? { status: fields.status } : {}),
       };
     }

@@ -55,7 +55,8 @@ export async function loadAdminCredentials(path: string): Promise<AdminCredentia
     text = await readFile(path, 'utf8');
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
-    throw new CliError(`cannot read the admin credentials ${path} (${reason}); pass --admin <file> or set TESSERA_ADMIN`);
+    const firstStart = reason === 'no such file' ? '. The first start of the server writes it into its data directory (npm start, or npx tessera serve): start it, or' : ';';
+    throw new CliError(`cannot read the admin credentials ${path} (${reason})${firstStart} pass --admin <data-dir>/admin.json or set TESSERA_ADMIN`);
   }
   let parsed: unknown;
   try {
@@ -75,15 +76,60 @@ export async function loadAdminCredentials(path: string): Promise<AdminCredentia
  * credentials when they can be read, else http://127.0.0.1:8080.
  */
 export async function resolveServerUrl(flags: Flags, io: Io, admin?: AdminCredentials): Promise<string> {
-  let url = flags.string('url') ?? nonEmpty(io.env['TESSERA_URL']);
+  return (await resolveServer(flags, io, admin)).url;
+}
+
+/** Where the URL came from, for messages that must say how to change it. */
+export type UrlSource = '--url' | 'TESSERA_URL' | 'admin file' | 'default';
+
+export async function resolveServer(flags: Flags, io: Io, admin?: AdminCredentials): Promise<{ url: string; source: UrlSource }> {
+  let url = flags.string('url');
+  let source: UrlSource = '--url';
+  if (url === undefined && nonEmpty(io.env['TESSERA_URL']) !== undefined) {
+    url = io.env['TESSERA_URL'] as string;
+    source = 'TESSERA_URL';
+  }
   if (url === undefined) {
     const credentials = admin ?? (await loadAdminCredentials(adminFilePath(flags, io)).catch(() => undefined));
     url = credentials?.url ?? DEFAULT_URL;
+    source = credentials?.url !== undefined ? 'admin file' : 'default';
   }
   if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
     throw new UsageError(`--url must be an http(s) URL, got ${JSON.stringify(url)}`, flags.usage);
   }
-  return url.replace(/\/+$/, '');
+  return { url: url.replace(/\/+$/, ''), source };
+}
+
+/**
+ * A connection failure said with what to do: nothing listening (start it, or --url), a
+ * server that is not Tessera (name the URL), credentials the server does not know (name
+ * the URL and the admin file: usually an admin file from another start or data directory).
+ */
+export function explainConnectionError(error: unknown, target: { url: string; source?: UrlSource; adminFile?: string; admin?: AdminCredentials }): unknown {
+  const fields = (error ?? {}) as { code?: unknown; error?: unknown; status?: unknown };
+  const { url } = target;
+  const from = target.source === 'admin file' ? ` (this URL is the one in ${target.adminFile ?? 'the admin file'})`
+    : target.source === 'default' ? ' (the default URL)'
+    : target.source === 'TESSERA_URL' ? ' (from TESSERA_URL)'
+    : '';
+  if (fields.code === 'ERR_NETWORK' || fields.code === 'ERR_TIMEOUT' || error instanceof TypeError) {
+    return new CliError(`no Tessera server answers at ${url}${from}: ${describeCause(error)}. Start it (npm start, or npx tessera serve), or pass the URL of the running one with --url or TESSERA_URL`, { cause: error });
+  }
+  if (fields.code === 'ERR_OAUTH_ERROR' && fields.error === 'invalid_client') {
+    const file = target.adminFile ?? 'the admin file';
+    const written = target.admin?.url !== undefined && target.admin.url.replace(/\/+$/, '') !== url ? ` ${file} was written by the server at ${target.admin.url}.` : '';
+    return new CliError(
+      `the server at ${url} does not accept the admin credentials in ${file} (invalid_client).${written} ` +
+        'Each data directory has its own credentials: pass --admin <data-dir>/admin.json of the server you are talking to, ' +
+        `or --url of the server that wrote ${file} (a stale URL, e.g. a server restarted on another port, is the usual cause)`,
+      { cause: error },
+    );
+  }
+  if (fields.code === 'ERR_HTTP_STATUS' || fields.code === 'ERR_RESPONSE_FORMAT' || (fields.code === 'ERR_OAUTH_ERROR' && fields.status === 404)) {
+    const status = typeof fields.status === 'number' ? ` (HTTP ${fields.status})` : '';
+    return new CliError(`${url}${from} does not look like a Tessera server: its token endpoint ${url}/t/admin/token did not answer as one${status}. Check --url or TESSERA_URL`, { cause: error });
+  }
+  return error;
 }
 
 export interface ManagementApi {
@@ -99,12 +145,13 @@ export interface ManagementApi {
 
 /** Connects with the flags of a management command: `--url`, `--admin`. */
 export async function connect(flags: Flags, io: Io, fetchImpl: typeof fetch = fetch): Promise<ManagementApi> {
-  const admin = await loadAdminCredentials(adminFilePath(flags, io));
-  const url = await resolveServerUrl(flags, io, admin);
-  return createManagementApi({ url, admin, fetch: fetchImpl });
+  const adminFile = adminFilePath(flags, io);
+  const admin = await loadAdminCredentials(adminFile);
+  const { url, source } = await resolveServer(flags, io, admin);
+  return createManagementApi({ url, source, admin, adminFile, fetch: fetchImpl });
 }
 
-export async function createManagementApi(options: { url: string; admin: AdminCredentials; fetch?: typeof fetch }): Promise<ManagementApi> {
+export async function createManagementApi(options: { url: string; source?: UrlSource; admin: AdminCredentials; adminFile?: string; fetch?: typeof fetch }): Promise<ManagementApi> {
   const { url, admin } = options;
   // Loaded on use, so that --help and usage errors answer at once.
   const { clientSecretBasic, createTokenClient } = await import('@tessera/client');
@@ -121,7 +168,9 @@ export async function createManagementApi(options: { url: string; admin: AdminCr
   });
 
   async function request<T>(method: string, path: string, body?: unknown, query?: Record<string, string | number | undefined>): Promise<T> {
-    const accessToken = await tokens.getAccessToken({ audience: admin.audience ?? MANAGEMENT_AUDIENCE, scope: MANAGEMENT_SCOPE });
+    const accessToken = await tokens
+      .getAccessToken({ audience: admin.audience ?? MANAGEMENT_AUDIENCE, scope: MANAGEMENT_SCOPE })
+      .catch((error: unknown) => Promise.reject(explainConnectionError(error, options)));
     const target = new URL(`${base}${path}`);
     for (const [key, value] of Object.entries(query ?? {})) if (value !== undefined) target.searchParams.set(key, String(value));
     let response: Response;
@@ -137,10 +186,14 @@ export async function createManagementApi(options: { url: string; admin: AdminCr
         signal: AbortSignal.timeout(30_000),
       });
     } catch (error) {
-      throw new CliError(`cannot reach ${base}: ${describeCause(error)}`, { cause: error });
+      throw explainConnectionError(error, options);
     }
     const text = await response.text();
-    if (!response.ok) throw apiError(response.status, text);
+    if (!response.ok) {
+      // A server that issued our token but has no management API is not Tessera either.
+      if (response.status === 404 && !text.trimStart().startsWith('{')) throw explainConnectionError(Object.assign(new Error('not found'), { code: 'ERR_HTTP_STATUS', status: 404 }), options);
+      throw apiError(response.status, text);
+    }
     if (text === '') return undefined as T;
     try {
       return JSON.parse(text) as T;

@@ -113,7 +113,7 @@ describe('the seed flow through the CLI', { timeout: 60_000 }, () => {
     const oldOne = await runCli(['token', '--url', server.url, '--client-id', clientId, '--client-secret', clientSecret]);
     expect(oldOne.code).toBe(1);
     expect(oldOne.stderr).toContain('invalid_client');
-    const newOne = await runCli(['token', '--url', server.url, '--client-id', clientId, '--client-secret', secret.clientSecret, '--auth', 'client_secret_post']);
+    const newOne = await runCli(['token', '--url', server.url, '--client-id', clientId, '--client-secret', secret.clientSecret]);
     expect(newOne.stderr).toBe('');
     expect(newOne.code).toBe(0);
     clientSecret = secret.clientSecret;

@@ -80,6 +80,23 @@ describe('dispatch and usage errors', () => {
     }
   });
 
+  it('a mistyped command, subcommand or flag gets a suggestion and a short usage, not parseArgs text', async () => {
+    const cases: [string[], string][] = [
+      [['tenats', 'list'], 'unknown command "tenats" (did you mean "tenants"?)'],
+      [['clients', 'craete'], 'unknown command "clients craete" (did you mean "clients create"?)'],
+      [['token', '--audiance', 'x'], 'unknown option --audiance (did you mean --audience?)'],
+      [['serve', '--prot', '1'], 'unknown option --prot (did you mean --port?)'],
+      [['tenants', 'list', '--url'], '--url needs a value'],
+    ];
+    for (const [argv, message] of cases) {
+      const io = fakeIo();
+      expect(await main(argv, io), argv.join(' ')).toBe(2);
+      expect(io.err, argv.join(' ')).toContain(`tessera: ${message}\n`);
+      expect(io.err, argv.join(' ')).not.toContain('To specify a positional argument');
+      expect(io.err, argv.join(' ')).toMatch(/Run "tessera[\w ]*--help"/);
+    }
+  });
+
   it('--json turns an error into a JSON object on stderr', async () => {
     const io = fakeIo();
     expect(await main(['bogus', '--json'], io)).toBe(2);

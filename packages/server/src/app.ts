@@ -49,6 +49,12 @@ export interface AppOptions {
   https?: import('node:https').ServerOptions | null;
   /** Registry cache events (metrics). */
   cacheEvents?: CacheEvents;
+  /**
+   * main.ts listens before it bootstraps (so a busy port fails before anything is
+   * written): until `tessera.markStarted()`, every request, /healthz included, gets
+   * 503 with `Retry-After: 1`.
+   */
+  startingUp?: boolean;
 }
 
 export interface Tessera {
@@ -65,8 +71,13 @@ export interface Tessera {
   federations: FederationService;
   issuer: TokenIssuer;
   inspector: TokenInspector;
-  /** First-start bootstrap; null when the store was bootstrapped before. */
-  bootstrap(): Promise<BootstrapResult | null>;
+  /**
+   * First-start bootstrap; null when the store was bootstrapped before. `persist` saves
+   * the credentials inside the bootstrap transaction (domain/bootstrap.ts).
+   */
+  bootstrap(persist?: (result: BootstrapResult) => Promise<void>): Promise<BootstrapResult | null>;
+  /** With `startingUp`: from now on requests are served instead of answered 503. */
+  markStarted(): void;
   /** Polling for changes made by other replicas, scheduled key rotation, purges. */
   startBackgroundTasks(): void;
 }
@@ -141,11 +152,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // RFC 8705 needs a client certificate: from our own TLS listener or a trusted proxy.
   const mtlsBaseUrl = config.tls !== null || config.trustedProxies.length > 0 ? (config.mtlsPublicUrl ?? config.publicUrl) : null;
   const authenticator = new ClientAuthenticator(
-    [clientSecretBasic(secretUsage), clientSecretPost(secretUsage), privateKeyJwt({ store, keys: clientKeys, now, mtlsBaseUrl, ...config.clientAssertion })],
+    [clientSecretBasic(secretUsage, config.clientAuth.secretMethods), clientSecretPost(secretUsage, config.clientAuth.secretMethods), privateKeyJwt({ store, keys: clientKeys, now, mtlsBaseUrl, ...config.clientAssertion })],
     mtlsBaseUrl !== null ? [tlsClientAuth({ keys: clientKeys })] : [],
   );
   const rateLimiter = new RateLimiter(config.rateLimit.tokenRequestsPerWindow, config.rateLimit.windowSeconds, now);
   const timers: NodeJS.Timeout[] = [];
+  let starting = options.startingUp === true;
   /** Background tasks under way: shutdown waits for them before the store closes. */
   const running = new Set<Promise<unknown>>();
 
@@ -162,7 +174,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     federations: new FederationService(ctx),
     issuer,
     inspector,
-    bootstrap: () => bootstrap(ctx),
+    bootstrap: (persist) => bootstrap(ctx, persist),
+    markStarted() {
+      starting = false;
+    },
     startBackgroundTasks() {
       const warn = (what: string) => (error: unknown) => app.log.warn({ err: error }, what);
       void changeFeed.start();
@@ -182,6 +197,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   };
   app.decorate('tessera', tessera);
+  if (starting) {
+    // A callback hook, and only while starting matters: one boolean test per request.
+    app.addHook('onRequest', (_request, reply, done) => {
+      if (!starting) return done();
+      void reply
+        .code(503)
+        .header('retry-after', '1')
+        .header('cache-control', 'no-store')
+        .send({ error: 'temporarily_unavailable', error_description: 'Tessera is starting (first-start bootstrap in progress); retry in a moment' });
+    });
+  }
   // Graceful shutdown: requests in flight when close() starts finish, and their
   // keep-alive connections end with them instead of holding the server open.
   let closing = false;

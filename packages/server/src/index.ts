@@ -3,7 +3,9 @@ export { resolveConfig, type ConfigInput, type ServerConfig } from './config/con
 export { defaults } from './config/defaults.js';
 export { MasterKey } from './crypto/master-key.js';
 export type { CacheEvents } from './domain/entry-cache.js';
-export { parseServeArgs, runUntilSignal, serve, SERVE_USAGE, type RunningServer } from './main.js';
+export { parseServeArgs, runUntilSignal, serve, SERVE_OPTIONS, SERVE_USAGE, type RunningServer, type ServeOptions } from './main.js';
+export { StartError } from './config/start-errors.js';
+export { DataDirInUseError } from './data-dir/lock.js';
 export { createStore } from './store/index.js';
 export type { Store } from './store/types.js';
 export type {

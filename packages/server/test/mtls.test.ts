@@ -281,7 +281,7 @@ describe('RFC 8705 §3 and §5: metadata and other methods over the mTLS connect
   });
 
   it('RFC 6749 §2.3: a secret client that happens to present a certificate authenticates with its secret', async () => {
-    const created = await manage('POST', '/tenants/default/clients', { name: 'secret over mtls' });
+    const created = await manage('POST', '/tenants/default/clients', { name: 'secret over mtls', tokenEndpointAuthMethod: 'client_secret_post' });
     const clientId = created.body.clientId as string;
     await manage('POST', '/tenants/default/grants', { clientId, audience: AUDIENCE, scopes: ['orders:read'] });
     const response = await tokenWith(agentWith(certs.orders), { client_id: clientId, client_secret: created.body.clientSecret as string });

@@ -38,8 +38,9 @@ describe('client_credentials (RFC 6749 §4.4)', () => {
     expect(typeof payload.jti).toBe('string');
   });
 
-  it('accepts client_secret_post', async () => {
-    const res = await t.post('default', 'token', { ...cc, client_id: client.clientId, client_secret: client.clientSecret });
+  it('accepts client_secret_post from a client registered for it', async () => {
+    const post = await t.setupClient('default', { client: { tokenEndpointAuthMethod: 'client_secret_post' } });
+    const res = await t.post('default', 'token', { ...cc, client_id: post.clientId, client_secret: post.clientSecret });
     expect(res.statusCode).toBe(200);
   });
 
@@ -139,11 +140,12 @@ describe('RFC 6749 §5.2 errors', () => {
     expect(res.headers['www-authenticate']).toMatch(/^Basic realm="/);
   });
 
-  it('§5.2: a wrong secret in the body is 401 invalid_client, without a challenge', async () => {
-    const res = await t.post('default', 'token', { ...cc, client_id: client.clientId, client_secret: 'wrong' });
+  it('§5.2: a wrong secret in the body is 401 invalid_client, with a Basic challenge (RFC 9110 §15.5.2: every 401 has one)', async () => {
+    const post = await t.setupClient('default', { client: { tokenEndpointAuthMethod: 'client_secret_post' } });
+    const res = await t.post('default', 'token', { ...cc, client_id: post.clientId, client_secret: 'wrong' });
     expect(res.statusCode).toBe(401);
     expect(res.json()).toMatchObject({ error: 'invalid_client' });
-    expect(res.headers['www-authenticate']).toBeUndefined();
+    expect(res.headers['www-authenticate']).toMatch(/^Basic realm="/);
   });
 
   it('an unknown client reads exactly like a wrong secret', async () => {

@@ -1,5 +1,5 @@
 /** `tessera serve`: the authorization server (what `npm start` runs). */
-import { UsageError } from '../args.js';
+import { parseArgsMessage, UsageError } from '../args.js';
 import type { Io } from '../io.js';
 
 export const SERVE_SUMMARY = 'run the authorization server';
@@ -18,8 +18,8 @@ export async function serve(argv: readonly string[], io: Io): Promise<number> {
     // A TLS file that cannot be read is not a usage error; an unknown flag is.
     const code = (error as NodeJS.ErrnoException).code;
     if (code !== undefined && !code.startsWith('ERR_PARSE_ARGS')) throw error;
-    throw new UsageError(error instanceof Error ? error.message : String(error), server.SERVE_USAGE);
+    throw new UsageError(parseArgsMessage(error, Object.keys(server.SERVE_OPTIONS)), server.SERVE_USAGE);
   }
-  await server.runUntilSignal(input);
+  await server.runUntilSignal(input, { banner: argv.includes('--json') ? 'json' : 'text' });
   return 0;
 }

@@ -29,6 +29,7 @@ export interface ServerConfig {
   rateLimit: { tokenRequestsPerWindow: number; windowSeconds: number };
   clientAssertion: { maxLifetime: number; clockTolerance: number };
   federation: { maxAssertionLifetime: number };
+  clientAuth: { secretMethods: 'registered' | 'either' };
   /** HTTPS with client certificates (RFC 8705). */
   tls: { cert: string; key: string; clientCa: string | null } | null;
   /** Addresses of TLS-terminating proxies whose forwarded client certificate is trusted. */
@@ -85,6 +86,7 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
     rateLimit: { ...defaults.rateLimit, ...input.rateLimit },
     clientAssertion: { ...defaults.clientAssertion, ...input.clientAssertion },
     federation: { ...defaults.federation, ...input.federation },
+    clientAuth: { ...defaults.clientAuth, ...input.clientAuth },
     tls: input.tls ?? null,
     trustedProxies: input.trustedProxies ?? [],
     outboundAllow: input.outboundAllow ?? [],
@@ -102,6 +104,9 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
   }
   if (config.cache.serveStaleFor <= 2 * config.cache.pollInterval) {
     throw new Error('cache.serveStaleFor must be more than twice cache.pollInterval: a healthy replica reads the change feed that often');
+  }
+  if (config.clientAuth.secretMethods !== 'registered' && config.clientAuth.secretMethods !== 'either') {
+    throw new Error('--secret-methods must be registered or either');
   }
   const { minLifetime, maxLifetime, defaultLifetime } = config.tokens;
   if (!(minLifetime <= defaultLifetime && defaultLifetime <= maxLifetime)) {

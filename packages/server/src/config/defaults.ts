@@ -90,6 +90,15 @@ export const defaults = {
     maxAssertionLifetime: 86_400,
   },
 
+  clientAuth: {
+    /**
+     * `--secret-methods` / TESSERA_SECRET_METHODS: `registered` (a client uses the secret
+     * method it was registered for, client_secret_basic or client_secret_post) or
+     * `either` (both work for every secret client).
+     */
+    secretMethods: 'registered' as 'registered' | 'either',
+  },
+
   management: {
     audience: 'urn:tessera:management',
     adminTenant: 'admin',

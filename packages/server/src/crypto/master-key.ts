@@ -4,11 +4,12 @@
  * to another key record.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createFileAtomic } from '../data-dir/atomic-file.js';
 
 const VERSION = 'v1';
-const MASTER_KEY_FILE = 'master.key';
+export const MASTER_KEY_FILE = 'master.key';
 
 export class MasterKey {
   readonly #key: Buffer;
@@ -35,15 +36,10 @@ export class MasterKey {
     }
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     const key = randomBytes(32);
-    // 'wx' fails if another process created it meanwhile: then use theirs.
-    try {
-      await writeFile(path, key.toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
-      await chmod(path, 0o600);
-      return new MasterKey(key);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      return MasterKey.fromBase64(await readFile(path, 'utf8'));
-    }
+    // Created whole or not at all (a kill never leaves an empty master.key); if another
+    // process created it meanwhile, use theirs.
+    if (await createFileAtomic(path, key.toString('base64') + '\n', 0o600)) return new MasterKey(key);
+    return MasterKey.fromBase64(await readFile(path, 'utf8'));
   }
 
   encrypt(plaintext: string, associatedData: string): string {

@@ -3,6 +3,12 @@
  * with the management API and one admin client granted it, a console user, and
  * signing keys for each tenant. Runs exactly once per database, however many
  * replicas start at the same moment.
+ *
+ * The bootstrap is not complete until its credentials are safe: `persist` (main.ts
+ * writes admin.json, atomically) runs inside the bootstrap transaction, as its last
+ * step. If it fails, or the process dies before the commit, nothing of the bootstrap
+ * remains in the store and the next start runs it again; once the commit is through,
+ * the credentials are already on disk. There is no state in between.
  */
 import { randomBytes } from 'node:crypto';
 import { defaults } from '../config/defaults.js';
@@ -23,7 +29,7 @@ export interface BootstrapResult {
 
 const ACTOR = 'bootstrap';
 
-export async function bootstrap(ctx: DomainContext): Promise<BootstrapResult | null> {
+export async function bootstrap(ctx: DomainContext, persist: (result: BootstrapResult) => Promise<void> = async () => {}): Promise<BootstrapResult | null> {
   const { adminTenant, defaultTenant, audience } = defaults.management;
   const result = await ctx.store.bootstrapOnce(async (tx) => {
     const txCtx: DomainContext = { ...ctx, store: tx };
@@ -49,7 +55,9 @@ export async function bootstrap(ctx: DomainContext): Promise<BootstrapResult | n
     const consolePassword = randomBytes(18).toString('base64url');
     await tx.createConsoleUser({ username: 'admin', passwordHash: await hashPassword(consolePassword), createdAt: ctx.now() });
     if (client.clientSecret === undefined) throw new Error('bootstrap admin client has no secret');
-    return { adminClientId: client.clientId, adminClientSecret: client.clientSecret, consoleUser: 'admin', consolePassword };
+    const result = { adminClientId: client.clientId, adminClientSecret: client.clientSecret, consoleUser: 'admin', consolePassword };
+    await persist(result);
+    return result;
   });
   return result;
 }

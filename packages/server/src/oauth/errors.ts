@@ -29,9 +29,14 @@ export class InvalidClient extends OAuthError {
   /** RFC 6749 §5.2: a client that used the Authorization header gets a matching challenge. */
   static withChallenge(description: string, scheme: 'Basic' | null, realm: string): InvalidClient {
     const error = new InvalidClient(description);
-    if (scheme !== null) error.headers['WWW-Authenticate'] = `${scheme} realm="${realm}"`;
+    if (scheme !== null) error.headers['WWW-Authenticate'] = scheme === 'Basic' ? basicChallenge(realm) : `${scheme} realm="${realm}"`;
     return error;
   }
+}
+
+/** `Basic realm="<issuer>", charset="UTF-8"` (RFC 7617 §2, §2.1). */
+export function basicChallenge(realm: string): string {
+  return `Basic realm="${realm.replace(/["\\]/g, '')}", charset="UTF-8"`;
 }
 
 export class InvalidGrant extends OAuthError {

@@ -11,7 +11,14 @@ export interface SecretUsage {
   record(secretId: string): void;
 }
 
-export function clientSecretBasic(usage: SecretUsage): ClientAuthMethod {
+/**
+ * `registered`: a client authenticates only with the secret method it was registered
+ * for (as node-oidc-provider, Auth0, Hydra do); `either`: a secret is a secret however
+ * it travels, both methods work for both (as in Keycloak). `--secret-methods`.
+ */
+export type SecretMethodPolicy = 'registered' | 'either';
+
+export function clientSecretBasic(usage: SecretUsage, policy: SecretMethodPolicy = 'registered'): ClientAuthMethod {
   return {
     methods: ['client_secret_basic'],
     presented: (request) => request.authorization !== undefined,
@@ -37,21 +44,21 @@ export function clientSecretBasic(usage: SecretUsage): ClientAuthMethod {
       if (bodyClientId !== undefined && bodyClientId !== clientId) {
         throw new InvalidRequest('client_id in the body does not match the Authorization header');
       }
-      const entry = await checkSecret(request.tenant, clientId, secret, usage);
+      const entry = await checkSecret(request.tenant, clientId, secret, usage, 'client_secret_basic', policy);
       if (entry === null) throw fail(AUTHENTICATION_FAILED);
       return { client: entry.client, entry, method: 'client_secret_basic' };
     },
   };
 }
 
-export function clientSecretPost(usage: SecretUsage): ClientAuthMethod {
+export function clientSecretPost(usage: SecretUsage, policy: SecretMethodPolicy = 'registered'): ClientAuthMethod {
   return {
     methods: ['client_secret_post'],
     presented: (request) => request.params.has('client_secret'),
     async authenticate(request): Promise<AuthenticatedClient> {
       const clientId = request.params.get('client_id');
       if (clientId === undefined) throw new InvalidRequest('client_secret_post needs client_id in the body');
-      const entry = await checkSecret(request.tenant, clientId, request.params.require('client_secret'), usage);
+      const entry = await checkSecret(request.tenant, clientId, request.params.require('client_secret'), usage, 'client_secret_post', policy);
       if (entry === null) throw new InvalidClient(AUTHENTICATION_FAILED);
       return { client: entry.client, entry, method: 'client_secret_post' };
     },
@@ -60,11 +67,21 @@ export function clientSecretPost(usage: SecretUsage): ClientAuthMethod {
 
 const SECRET_METHODS: ReadonlySet<TokenEndpointAuthMethod> = new Set(['client_secret_basic', 'client_secret_post']);
 
-async function checkSecret(tenant: TenantContext, clientId: string, secret: string, usage: SecretUsage): Promise<ClientEntry | null> {
+async function checkSecret(
+  tenant: TenantContext,
+  clientId: string,
+  secret: string,
+  usage: SecretUsage,
+  used: TokenEndpointAuthMethod,
+  policy: SecretMethodPolicy,
+): Promise<ClientEntry | null> {
   const entry = await tenant.client(clientId);
-  // A secret is a secret however it travels: a client registered for either secret
-  // method may use both, as in Keycloak; key- and certificate-based clients never can.
+  // Key- and certificate-based clients never authenticate with a secret.
   if (entry === null || entry.client.disabled || !SECRET_METHODS.has(entry.client.tokenEndpointAuthMethod)) return null;
+  // RFC 7591 §2: the registered token_endpoint_auth_method is the one the client uses.
+  // Refused before the secret is checked and worded like every other failure, so the
+  // answer tells neither whether the secret was right nor whether the client exists.
+  if (policy === 'registered' && entry.client.tokenEndpointAuthMethod !== used) return null;
   for (const stored of entry.secrets) {
     if (stored.verify(secret)) {
       usage.record(stored.id);

@@ -4,7 +4,7 @@
  * strategy authenticate.
  */
 import { parseCompactJws } from '@tessera/verifier/core';
-import { InvalidClient, InvalidRequest } from '../errors.js';
+import { basicChallenge, InvalidClient, InvalidRequest } from '../errors.js';
 import type { AuthenticatedClient, ClientAuthMethod, ClientAuthRequest } from './types.js';
 
 export type { AuthenticatedClient, ClientAuthMethod, ClientAuthRequest } from './types.js';
@@ -23,6 +23,20 @@ export class ClientAuthenticator {
   }
 
   async authenticate(request: ClientAuthRequest): Promise<AuthenticatedClient> {
+    try {
+      return await this.#authenticate(request);
+    } catch (error) {
+      // RFC 9110 §15.5.2: every 401 carries a challenge. The methods that use the
+      // Authorization header set their own (RFC 6749 §5.2); the others get Basic, the
+      // method every client must be able to use (RFC 6749 §2.3.1).
+      if (error instanceof InvalidClient && error.headers['WWW-Authenticate'] === undefined) {
+        error.headers['WWW-Authenticate'] = basicChallenge(request.tenant.issuer);
+      }
+      throw error;
+    }
+  }
+
+  async #authenticate(request: ClientAuthRequest): Promise<AuthenticatedClient> {
     const presented = this.credentialMethods.filter((m) => m.presented(request));
     if (presented.length > 1) {
       throw new InvalidRequest('the request uses more than one client authentication method (RFC 6749 §2.3)');
