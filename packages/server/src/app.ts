@@ -19,6 +19,8 @@ import { SecretUsageTracker } from './domain/secret-usage.js';
 import { TenantRegistry } from './domain/tenant-context.js';
 import { TenantService } from './domain/tenants.js';
 import { TokenInspector, TokenIssuer } from './domain/tokens.js';
+import { noUsageRecording, UsageMaintenance, UsageRecorder } from './domain/usage.js';
+import { UsageReports } from './domain/usage-reports.js';
 import { consoleRoutes } from './manage/console.js';
 import { managementRoutes } from './manage/routes.js';
 import { ClientAuthenticator } from './oauth/client-auth/index.js';
@@ -57,6 +59,8 @@ export interface Tessera {
   federations: FederationService;
   issuer: TokenIssuer;
   inspector: TokenInspector;
+  /** Usage analytics (docs/usage.md): the recorder is null when usage.enabled is false. */
+  usage: { recorder: UsageRecorder | null; maintenance: UsageMaintenance; reports: UsageReports };
   /** First-start bootstrap; null when the store was bootstrapped before. */
   bootstrap(): Promise<BootstrapResult | null>;
   /** Polling for changes made by other replicas, scheduled key rotation, purges. */
@@ -98,20 +102,37 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     policy: { rotationInterval: config.keys.rotationInterval, publishLeadTime: config.keys.publishLeadTime, maxTokenLifetime: config.tokens.maxLifetime },
   });
   const ctx: DomainContext = { store, registry, keys, config, now };
-  const issuer = new TokenIssuer(store, config.tokens.defaultLifetime, now);
+  const usageRecorder = config.usage.enabled ? new UsageRecorder(store.usage(), now) : null;
+  const usageRecording = usageRecorder ?? noUsageRecording;
+  const issuer = new TokenIssuer(store, config.tokens.defaultLifetime, now, usageRecording);
   const inspector = new TokenInspector(store, now);
   const secretUsage = new SecretUsageTracker(store, now);
   const clientKeys = new ClientKeys({ now });
   // RFC 8705 needs a client certificate: from our own TLS listener or a trusted proxy.
   const mtlsBaseUrl = config.tls !== null || config.trustedProxies.length > 0 ? (config.mtlsPublicUrl ?? config.publicUrl) : null;
   const authenticator = new ClientAuthenticator(
-    [clientSecretBasic(secretUsage), clientSecretPost(secretUsage), privateKeyJwt({ store, keys: clientKeys, now, mtlsBaseUrl, ...config.clientAssertion })],
+    [clientSecretBasic(secretUsage), clientSecretPost(secretUsage), privateKeyJwt({ store, keys: clientKeys, now, mtlsBaseUrl, usage: usageRecording, ...config.clientAssertion })],
     mtlsBaseUrl !== null ? [tlsClientAuth({ keys: clientKeys })] : [],
   );
   const rateLimiter = new RateLimiter(config.rateLimit.tokenRequestsPerWindow, config.rateLimit.windowSeconds, now);
   const timers: NodeJS.Timeout[] = [];
   /** Background tasks under way: shutdown waits for them before the store closes. */
   const running = new Set<Promise<unknown>>();
+
+  const grants = new GrantService(ctx);
+  const usage = {
+    recorder: usageRecorder,
+    maintenance: new UsageMaintenance(store.usage(), config.usage.retention, now),
+    reports: new UsageReports({
+      store,
+      usage: store.usage(),
+      grants,
+      issuer,
+      retention: config.usage.retention,
+      protectedGrants: { tenantId: defaults.management.adminTenant, audience: defaults.management.audience },
+      now,
+    }),
+  };
 
   const tessera: Tessera = {
     config,
@@ -120,11 +141,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     tenants: new TenantService(ctx),
     clients: new ClientService(ctx),
     apis: new ApiService(ctx),
-    grants: new GrantService(ctx),
+    grants,
     keys,
     federations: new FederationService(ctx),
     issuer,
     inspector,
+    usage,
     bootstrap: () => bootstrap(ctx),
     startBackgroundTasks() {
       const warn = (what: string) => (error: unknown) => app.log.warn({ err: error }, what);
@@ -139,6 +161,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         timers.push(timer);
       };
       every(10_000, () => secretUsage.flush(), 'recording secret use failed');
+      if (usageRecorder !== null) every(config.usage.flushInterval, () => usageRecorder.flush(), 'writing usage counts failed');
+      every(config.usage.rollupInterval, () => usage.maintenance.run(), 'rolling up usage failed');
       if (rateLimiter.enabled) every(1000, () => rateLimiter.sync(store), 'sharing rate-limit counts failed');
       every(config.keys.checkInterval, async () => {
         const tenants = await store.listTenants();
@@ -164,6 +188,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     for (const timer of timers) clearInterval(timer);
     await Promise.allSettled([...running]);
     await secretUsage.flush().catch(() => {});
+    await usageRecorder?.flush().catch((error: unknown) => app.log.warn({ err: error }, 'writing usage counts at shutdown failed'));
   });
 
   await app.register(swagger, {
@@ -205,6 +230,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       issuer,
       inspector,
       rateLimiter,
+      usage: usageRecording,
       publicUrl: config.publicUrl,
       bodyLimit: config.http.bodyLimit,
       jwksMaxAge: config.jwks.maxAge,
@@ -226,6 +252,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       grants: tessera.grants,
       keys,
       federations: tessera.federations,
+      usage: { reports: usage.reports, maxDays: Math.floor(config.usage.retention.days / 86_400_000) },
       adminTenant: defaults.management.adminTenant,
       audience: defaults.management.audience,
       trustedProxies: config.trustedProxies,

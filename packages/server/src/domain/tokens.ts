@@ -7,6 +7,7 @@ import { decodeJws, verifyJwsSignature } from '../crypto/signing.js';
 import { sha256Base64Url } from '../crypto/secrets.js';
 import type { Api, Client, Store } from '../store/types.js';
 import type { TenantContext } from './tenant-context.js';
+import { noUsageRecording, type UsageRecording } from './usage.js';
 
 export interface AccessTokenClaims {
   iss: string;
@@ -49,10 +50,11 @@ export class TokenIssuer {
     private readonly store: Store,
     private readonly defaultLifetime: number,
     private readonly now: () => number,
+    private readonly usage: UsageRecording = noUsageRecording,
   ) {}
 
   /** Most specific setting wins: client, then API, then tenant, then the server default. */
-  lifetimeOf(tenant: TenantContext, client: Client, api: Api): number {
+  lifetimeOf(tenant: Pick<TenantContext, 'tenant'>, client: Client, api: Api): number {
     return client.accessTokenLifetime ?? api.accessTokenLifetime ?? tenant.tenant.accessTokenLifetime ?? this.defaultLifetime;
   }
 
@@ -84,10 +86,13 @@ export class TokenIssuer {
         expiresAt: claims.exp * 1000,
         revoked: false,
       });
+      this.usage.issued(tenant.tenant.id, client.clientId, api.identifier, request.scopes);
       return { accessToken, expiresIn: lifetime, scope, claims };
     }
     if (tenant.signer === null) throw new Error(`tenant ${tenant.tenant.id} has no active signing key`);
-    return { accessToken: tenant.signer.sign(claims), expiresIn: lifetime, scope, claims };
+    const accessToken = tenant.signer.sign(claims);
+    this.usage.issued(tenant.tenant.id, client.clientId, api.identifier, request.scopes);
+    return { accessToken, expiresIn: lifetime, scope, claims };
   }
 }
 

@@ -37,6 +37,7 @@ import type {
   TokenEndpointAuthMethod,
   TokenFormat,
 } from './types.js';
+import { KyselyUsageStore, type UsageStore } from './usage-store.js';
 
 export type StoreKind = Store['kind'];
 
@@ -57,6 +58,7 @@ export class KyselyStore implements Store {
   readonly #inTransaction: boolean;
   /** Set by a change inside this transaction; the state version moves once, at the end. */
   #changed = false;
+  #usage: UsageStore | undefined;
 
   constructor(kind: StoreKind, db: Kysely<Database>, inTransaction = false) {
     this.kind = kind;
@@ -86,6 +88,11 @@ export class KyselyStore implements Store {
   async close(): Promise<void> {
     if (this.#inTransaction) throw new Error('close() called on a transaction-bound store');
     await this.#db.destroy();
+  }
+
+  usage(): UsageStore {
+    this.#usage ??= new KyselyUsageStore(this.#db);
+    return this.#usage;
   }
 
   async stateVersion(): Promise<number> {
@@ -534,6 +541,18 @@ export class KyselyStore implements Store {
         .execute(),
     );
     return toPage(rows, limit, toGrant, (row) => [row.created_at, row.id]);
+  }
+
+  async updateGrant(tenantId: string, id: string, patch: Pick<Grant, 'scopes'>, audit?: NewAuditEntry): Promise<Grant | null> {
+    return this.#mutate(
+      audit,
+      async (db) => {
+        await db.updateTable('grants').set({ scopes: JSON.stringify(patch.scopes) }).where('tenant_id', '=', tenantId).where('id', '=', id).execute();
+        const row = await db.selectFrom('grants').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+        return row ? toGrant(row) : null;
+      },
+      (updated) => updated !== null,
+    );
   }
 
   async deleteGrant(tenantId: string, id: string, audit?: NewAuditEntry): Promise<boolean> {

@@ -9,6 +9,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { ACCEPTED_ASYMMETRIC_ALGS, type DecodedJws, decodeJws, verifyJwsSignature } from '../../crypto/signing.js';
+import type { UsageRecording } from '../../domain/usage.js';
 import type { Store } from '../../store/types.js';
 import { InvalidClient, InvalidRequest } from '../errors.js';
 import { type ClientKey, ClientKeySetUnavailable, type ClientKeys } from './client-keys.js';
@@ -31,6 +32,8 @@ export interface PrivateKeyJwtOptions {
   clockTolerance: number;
   /** Base URL of the mTLS endpoint aliases (RFC 8705 §5), whose endpoints are audiences too. */
   mtlsBaseUrl?: string | null;
+  /** Records which key each client used (docs/usage.md). */
+  usage?: Pick<UsageRecording, 'keyUsed'>;
 }
 
 const ALLOWED_ALGS: ReadonlySet<string> = new Set(ACCEPTED_ASYMMETRIC_ALGS);
@@ -71,11 +74,11 @@ export function privateKeyJwt(options: PrivateKeyJwtOptions): ClientAuthMethod {
       if (client === undefined || client.disabled || client.tokenEndpointAuthMethod !== 'private_key_jwt') {
         throw fail(ASSERTION_NOT_VERIFIED);
       }
-      let verified = false;
+      let verified: ClientKey | undefined;
       try {
         const kid = jws.header['kid'];
         const candidates = await options.keys.find(client, (key) => fitsAssertion(key, alg, kid));
-        verified = candidates.some((candidate) => verifyJwsSignature(jws, candidate.key));
+        verified = candidates.find((candidate) => verifyJwsSignature(jws, candidate.key));
       } catch (error) {
         // The client's jwksUri is down and we never had its keys: as far as the
         // caller can tell, no registered key verifies the signature.
@@ -88,6 +91,8 @@ export function privateKeyJwt(options: PrivateKeyJwtOptions): ClientAuthMethod {
       const expiresAt = ((jws.payload['exp'] as number) + options.clockTolerance) * 1000;
       const first = await options.store.useAssertionJti(request.tenant.tenant.id, clientId, jws.payload['jti'] as string, expiresAt);
       if (!first) throw fail('client assertion jti was already used (RFC 7523 §3 item 7)');
+      const usedKid = verified.jwk['kid'];
+      if (typeof usedKid === 'string') options.usage?.keyUsed(request.tenant.tenant.id, clientId, usedKid);
       return { client, method: 'private_key_jwt' };
     },
   };
