@@ -82,7 +82,8 @@ export class UsageReports {
     await this.#snapshot(tenantId);
     const granularity = request.granularity ?? 'hour';
     const size = BUCKET_MS[granularity];
-    const to = floorTo((request.to ?? this.deps.now()) + size - 1, size);
+    // `to` is exclusive: by default the range ends with the current bucket, included.
+    const to = request.to !== undefined ? floorTo(request.to + size - 1, size) : floorTo(this.deps.now(), size) + size;
     const from = floorTo(request.from ?? to - DEFAULT_SPAN[granularity], size);
     if (from >= to) throw new ValidationError('from must be before to');
     if ((to - from) / size > MAX_SERIES_POINTS) {
