@@ -14,12 +14,13 @@ import { keys } from './commands/keys.js';
 import { serve, SERVE_SUMMARY } from './commands/serve.js';
 import { tenants } from './commands/tenants.js';
 import { token } from './commands/token.js';
+import { usage } from './commands/usage.js';
 import { verify } from './commands/verify.js';
 import { type Io, processIo } from './io.js';
 import { ApiError } from './management-api.js';
 
 const groups: Record<string, CommandGroup> = { tenants, clients, apis, grants, keys, federations };
-const commands: Record<string, Command> = { audit, token, verify };
+const commands: Record<string, Command> = { audit, token, verify, usage };
 
 export const USAGE = `Usage: tessera <command> [options]
 
@@ -28,12 +29,13 @@ Commands:
   tenants        create | list | get | delete
   clients        create | list | get | update | delete | secrets add | secrets delete
   apis           create | list | get | update | delete
-  grants         create | list | get | delete
+  grants         create | list | get | unused | delete
   keys           list | rotate
   federations    create | list | get | delete
   audit          ${audit.summary}
   token          ${token.summary}
   verify         ${verify.summary}
+  usage          ${usage.summary}
 
 Every command takes --json and --help. Management commands call the management API at
 --url (default TESSERA_URL or http://127.0.0.1:8080) with the admin credentials in

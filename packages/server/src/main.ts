@@ -26,6 +26,9 @@ export const SERVE_USAGE = `Usage: tessera serve [options]
   --trusted-proxy <ip>  TESSERA_TRUSTED_PROXIES  (comma-separated) accept X-Client-Cert from these proxies
   --mtls-public-url <url> TESSERA_MTLS_PUBLIC_URL  https base URL where clients present certificates, if not the public URL
   --rate-limit <n>      TESSERA_RATE_LIMIT    token requests per client per minute (default 0: unlimited)
+  --usage <on|off>      TESSERA_USAGE         count tokens issued and refused (default on; docs/usage.md)
+  --usage-flush-interval <s>  TESSERA_USAGE_FLUSH_INTERVAL  seconds between writes of usage counts, 1 to 300 (default ${defaults.usage.flushInterval / 1000}); a crash loses at most this much
+  --usage-retention <m,h,d>   TESSERA_USAGE_RETENTION  days to keep minute, hour and day counts (default ${[defaults.usage.retention.minutes, defaults.usage.retention.hours, defaults.usage.retention.days].map((ms) => ms / 86_400_000).join(',')})
   TESSERA_MASTER_KEY    base64 of 32 random bytes that encrypt signing keys at rest
 `;
 
@@ -53,6 +56,9 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
       'trusted-proxy': { type: 'string', multiple: true },
       'rate-limit': { type: 'string' },
       'mtls-public-url': { type: 'string' },
+      usage: { type: 'string' },
+      'usage-flush-interval': { type: 'string' },
+      'usage-retention': { type: 'string' },
     },
     strict: true,
   });
@@ -69,6 +75,7 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
   if ((certFile === undefined) !== (keyFile === undefined)) throw new Error('--tls-cert and --tls-key go together');
   const rateLimit = pick(values['rate-limit'], 'TESSERA_RATE_LIMIT');
   if (rateLimit !== undefined && !/^\d+$/.test(rateLimit)) throw new Error(`--rate-limit must be a whole number, got ${JSON.stringify(rateLimit)}`);
+  const usage = usageInput(pick(values.usage, 'TESSERA_USAGE'), pick(values['usage-flush-interval'], 'TESSERA_USAGE_FLUSH_INTERVAL'), pick(values['usage-retention'], 'TESSERA_USAGE_RETENTION'));
   const proxies = values['trusted-proxy'] ?? (env['TESSERA_TRUSTED_PROXIES'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const input: ConfigInput = {
     ...(port !== undefined ? { port: Number(port) } : {}),
@@ -81,6 +88,7 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
     ...(env['TESSERA_MASTER_KEY'] ? { masterKey: env['TESSERA_MASTER_KEY'] } : {}),
     trustedProxies: proxies,
     ...(rateLimit !== undefined ? { rateLimit: { tokenRequestsPerWindow: Number(rateLimit), windowSeconds: 60 } } : {}),
+    ...(usage !== undefined ? { usage } : {}),
   };
   // Every other setting is checked now, so a bad flag is reported before anything starts.
   resolveConfig(input);
@@ -143,6 +151,27 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
       await app.close();
       await store.close();
     },
+  };
+}
+
+/** `--usage`, `--usage-flush-interval` (seconds) and `--usage-retention` (days: minutes,hours,days). */
+function usageInput(enabled: string | undefined, flushSeconds: string | undefined, retentionDays: string | undefined): ConfigInput['usage'] {
+  if (enabled === undefined && flushSeconds === undefined && retentionDays === undefined) return undefined;
+  if (enabled !== undefined && enabled !== 'on' && enabled !== 'off') throw new Error(`--usage must be on or off, got ${JSON.stringify(enabled)}`);
+  if (flushSeconds !== undefined && !/^\d+$/.test(flushSeconds)) throw new Error(`--usage-flush-interval must be whole seconds, got ${JSON.stringify(flushSeconds)}`);
+  let retention: { minutes: number; hours: number; days: number } | undefined;
+  if (retentionDays !== undefined) {
+    const days = retentionDays.split(',').map((d) => d.trim());
+    if (days.length !== 3 || days.some((d) => !/^\d+(\.\d+)?$/.test(d))) {
+      throw new Error(`--usage-retention must be three numbers of days (minutes,hours,days), got ${JSON.stringify(retentionDays)}`);
+    }
+    const [minutes, hours, kept] = days.map((d) => Math.round(Number(d) * 86_400_000)) as [number, number, number];
+    retention = { minutes, hours, days: kept };
+  }
+  return {
+    ...(enabled !== undefined ? { enabled: enabled === 'on' } : {}),
+    ...(flushSeconds !== undefined ? { flushInterval: Number(flushSeconds) * 1000 } : {}),
+    ...(retention !== undefined ? { retention } : {}),
   };
 }
 

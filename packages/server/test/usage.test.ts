@@ -11,6 +11,7 @@ import { MasterKey } from '../src/crypto/master-key.js';
 import { UsageMaintenance, UsageRecorder } from '../src/domain/usage.js';
 import { createStore } from '../src/store/index.js';
 import type { Store } from '../src/store/types.js';
+import { BUCKET_MS } from '../src/store/usage-store.js';
 import { basic, createTestServer, PUBLIC_URL, TEST_MASTER_KEY, type TestServer } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
 import { makeTempDir, type TempDir } from './helpers/temp-dir.js';
@@ -40,7 +41,7 @@ describe('roll-ups and retention, with a frozen clock', () => {
   });
 
   const retention = { minutes: 2 * DAY, hours: 30 * DAY, days: 400 * DAY };
-  const series = (granularity: 'minute' | 'hour' | 'day', from: number, to: number) => store.usage().series('t1', { granularity, from, to });
+  const series = (granularity: 'minute' | 'hour' | 'day', from: number, to: number) => store.usage().series('t1', { source: granularity, bucketSize: BUCKET_MS[granularity], from, to });
 
   it('counts per minute, rolls minutes up to hours and days, and drops each granularity after its retention', async () => {
     const recorder = new UsageRecorder(store.usage(), now);

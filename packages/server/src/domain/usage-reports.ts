@@ -89,13 +89,24 @@ export class UsageReports {
     if ((to - from) / size > MAX_SERIES_POINTS) {
       throw new ValidationError(`at most ${MAX_SERIES_POINTS} ${granularity}s per series: narrow from/to or choose a coarser granularity`);
     }
-    const points = await this.deps.usage.series(tenantId, {
-      granularity,
-      from,
-      to,
+    // Each part of the range is read from the finest buckets still kept for it, so the
+    // current hour and day are exact without waiting for the next roll-up.
+    const now = this.deps.now();
+    const { retention } = this.deps;
+    const keptFrom = (kept: number) => floorTo(now - kept + size - 1, size);
+    const parts: { source: Granularity; from: number; to: number }[] = [];
+    let end = to;
+    for (const [source, kept] of [['minute', retention.minutes], ['hour', retention.hours], ['day', retention.days]] as const) {
+      if (BUCKET_MS[source] > size) break;
+      const start = source === granularity ? from : Math.max(from, keptFrom(kept));
+      if (start < end) parts.push({ source, from: start, to: end });
+      end = Math.min(end, start);
+    }
+    const filter = {
       ...(request.clientId !== undefined ? { clientId: request.clientId } : {}),
       ...(request.audience !== undefined ? { audience: request.audience } : {}),
-    });
+    };
+    const points = (await Promise.all(parts.map((part) => this.deps.usage.series(tenantId, { ...part, bucketSize: size, ...filter })))).flat();
     // Every bucket of the range, empty ones as zeros: what a chart draws.
     const byStart = new Map(points.map((p) => [p.start, p]));
     const series = [];

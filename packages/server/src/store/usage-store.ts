@@ -42,8 +42,11 @@ export interface LastUse {
 export const SUBJECT_SEPARATOR = '\n';
 
 export interface SeriesQuery {
-  granularity: Granularity;
-  /** Inclusive, aligned to the granularity. */
+  /** The buckets read. */
+  source: Granularity;
+  /** The buckets answered, in ms: `source`'s size or a multiple (minutes summed into hours, say). */
+  bucketSize: number;
+  /** Inclusive, aligned to bucketSize. */
   from: number;
   /** Exclusive. */
   to: number;
@@ -68,7 +71,7 @@ export interface IssuedRow {
 export interface UsageStore {
   /** Adds counts (from every replica: they add up) and moves last uses forward, in one transaction. */
   record(counts: readonly UsageCount[], lastUses: readonly LastUse[]): Promise<void>;
-  /** Tokens issued and refused per bucket of the tenant (non-empty buckets only, in order). */
+  /** Tokens issued and refused per bucket of the tenant (non-empty buckets only, in order of start). */
   series(tenantId: string, query: SeriesQuery): Promise<SeriesPoint[]>;
   /** Tokens issued per client, API, scope set and bucket, ordered by those. */
   issued(tenantId: string, granularity: Granularity, from: number, to: number): Promise<IssuedRow[]>;
@@ -163,24 +166,26 @@ export class KyselyUsageStore implements UsageStore {
   }
 
   async series(tenantId: string, query: SeriesQuery): Promise<SeriesPoint[]> {
+    // A literal, not a parameter: PostgreSQL must see the select and group-by expressions as equal.
+    const start = sql<number>`bucket_start - (bucket_start % ${sql.lit(query.bucketSize)})`;
     const rows = await this.#run(() => {
       let select = this.#db
         .selectFrom('usage_counts')
         .select([
-          'bucket_start',
+          start.as('start'),
           sql<string | number>`sum(case when outcome = ${ISSUED} then count else 0 end)`.as('issued'),
           sql<string | number>`sum(case when outcome = ${ISSUED} then 0 else count end)`.as('refused'),
         ])
         .where('tenant_id', '=', tenantId)
-        .where('granularity', '=', query.granularity)
+        .where('granularity', '=', query.source)
         .where('bucket_start', '>=', query.from)
         .where('bucket_start', '<', query.to);
       if (query.clientId !== undefined) select = select.where('client_id', '=', query.clientId);
       if (query.audience !== undefined) select = select.where('audience', '=', query.audience);
-      return select.groupBy('bucket_start').orderBy('bucket_start').execute();
+      return select.groupBy(start).orderBy(start).execute();
     });
     // PostgreSQL's sum(bigint) is numeric, which pg returns as text.
-    return rows.map((r) => ({ start: Number(r.bucket_start), issued: Number(r.issued), refused: Number(r.refused) }));
+    return rows.map((r) => ({ start: Number(r.start), issued: Number(r.issued), refused: Number(r.refused) }));
   }
 
   async issued(tenantId: string, granularity: Granularity, from: number, to: number): Promise<IssuedRow[]> {
