@@ -13,6 +13,7 @@ const sections: Section[] = [
   { name: 'verifier', load: () => import('./verifier.js') },
   { name: 'client', load: () => import('./client.js') },
   { name: 'startup', load: () => import('./startup.js') },
+  { name: 'usage', load: () => import('./usage.js') },
 ];
 
 const wanted = process.argv.slice(2);
