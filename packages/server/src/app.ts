@@ -194,7 +194,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Tessera management API', version: '1.0.0', description: 'Tenants, clients, APIs, grants, keys, federations and the audit log.' },
+      info: { title: 'Tessera management API', version: '1.0.0', description: 'Tenants, clients, APIs, grants, keys, federations, the audit log and usage reports.' },
       servers: [{ url: `${config.publicUrl}/manage/v1` }],
       components: {
         securitySchemes: {

@@ -29,7 +29,7 @@ export class GrantService {
       if (unknown.length > 0) throw new ValidationError(`scopes not defined by the API: ${unknown.join(' ')}`);
       const existing = await tx.listGrants(tenantId, { clientId: input.clientId, audience: input.audience }, { limit: 1 });
       if (existing.items.length > 0) {
-        throw new ConflictError(`client already has a grant on this API (${existing.items[0]?.id}); delete it and grant again to change scopes`);
+        throw new ConflictError(`client already has a grant on this API (${existing.items[0]?.id}); change its scopes with PATCH instead`);
       }
       const created: Grant = {
         id: `grt_${randomBytes(12).toString('hex')}`,
