@@ -358,3 +358,53 @@ if (pg === null) {
     it.skip('skipped: set TESSERA_TEST_DATABASE_URL to run it', () => {});
   });
 }
+
+describe('private_key_jwt', () => {
+  it('records the last use of the key that signed the assertion, and counts a refused assertion under its client', async () => {
+    const { generateKeyPairSync, randomUUID, sign } = await import('node:crypto');
+    const t = await createTestServer({ startAt: START });
+    try {
+      const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+      const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256', use: 'sig' };
+      const c = await t.setupClient('default', { client: { tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [jwk] } } });
+      const assertion = (key: typeof privateKey) => {
+        const now = Math.floor(t.clock.now / 1000);
+        const header = Buffer.from(JSON.stringify({ alg: 'ES256', kid: 'k1' })).toString('base64url');
+        const payload = Buffer.from(JSON.stringify({ iss: c.clientId, sub: c.clientId, aud: `${PUBLIC_URL}/t/default`, iat: now, exp: now + 60, jti: randomUUID() })).toString('base64url');
+        const signature = sign('sha256', Buffer.from(`${header}.${payload}`), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+        return `${header}.${payload}.${signature}`;
+      };
+      const request = (key: typeof privateKey) =>
+        t.post('default', 'token', {
+          grant_type: 'client_credentials',
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+          client_assertion: assertion(key),
+        });
+      expect((await request(privateKey)).statusCode).toBe(200);
+      expect((await request(other)).statusCode).toBe(401);
+      await t.app.tessera.usage.recorder!.flush();
+      const keys = await t.store.usage().lastUses('default', 'key');
+      expect(keys.get(`${c.clientId}\nk1`)).toBe(START);
+      const series = await t.manage<Series>('GET', `/tenants/default/usage?clientId=${c.clientId}&granularity=minute`);
+      expect(total(series.body)).toBe(1);
+      expect(total(series.body, 'refused')).toBe(1);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('usage settings', () => {
+  it('serve flags and environment set the flush interval, retention and on/off; bad values stop start-up', async () => {
+    const { parseServeArgs } = await import('../src/main.js');
+    const input = await parseServeArgs(['--usage-flush-interval', '2', '--usage-retention', '1,7,90'], {});
+    expect(resolveConfig(input).usage).toMatchObject({ enabled: true, flushInterval: 2000, retention: { minutes: DAY, hours: 7 * DAY, days: 90 * DAY } });
+    expect(resolveConfig(await parseServeArgs([], { TESSERA_USAGE: 'off' })).usage.enabled).toBe(false);
+    expect(resolveConfig(await parseServeArgs([], {})).usage).toMatchObject({ enabled: true, flushInterval: 10_000, retention: { minutes: 2 * DAY, hours: 30 * DAY, days: 400 * DAY } });
+    await expect(parseServeArgs(['--usage', 'maybe'], {})).rejects.toThrow(/--usage must be on or off/);
+    await expect(parseServeArgs(['--usage-flush-interval', '0'], {})).rejects.toThrow(/flushInterval/);
+    await expect(parseServeArgs(['--usage-retention', '30,2,400'], {})).rejects.toThrow(/retention.hours/);
+    await expect(parseServeArgs(['--usage-retention', '2,30'], {})).rejects.toThrow(/three numbers/);
+  });
+});

@@ -14,6 +14,11 @@ interface PendingCount extends UsageCount {
 }
 
 const MINUTE = BUCKET_MS.minute;
+/**
+ * Rows per flush transaction: a flush of many keys is several short transactions, so
+ * on SQLite (one connection) other queries get their turn between them.
+ */
+const FLUSH_SLICE = 2000;
 
 /** What the token path calls; `null` methods when recording is off cost nothing. */
 export interface UsageRecording {
@@ -73,8 +78,9 @@ export class UsageRecorder implements UsageRecording {
   }
 
   /**
-   * Writes everything counted since the last flush in one transaction. On failure the
-   * counts go back into memory (they are additive) for the next attempt.
+   * Writes everything counted since the last flush, in transactions of FLUSH_SLICE rows.
+   * On failure, what was not written goes back into memory (counts are additive) for
+   * the next attempt; what was written stays written, so nothing counts twice.
    */
   async flush(): Promise<void> {
     if (this.#pending.size === 0 && this.#lastUses.size === 0) return;
@@ -88,19 +94,29 @@ export class UsageRecorder implements UsageRecording {
       if (entry.scope === '') continue;
       for (const scope of entry.scope.split(' ')) this.#touch(entry.tenantId, 'scope', `${grant}${SUBJECT_SEPARATOR}${scope}`, entry.lastAt);
     }
-    const lastUses = this.#lastUses;
+    const counts = [...pending];
+    const lastUses = [...this.#lastUses.values()];
     this.#lastUses = new Map();
-    const counts: UsageCount[] = [];
-    for (const { lastAt: _lastAt, ...count } of pending.values()) counts.push(count);
+    let countsDone = 0;
+    let lastUsesDone = 0;
     try {
-      await this.store.record(counts, [...lastUses.values()]);
+      while (countsDone < counts.length) {
+        const slice = counts.slice(countsDone, countsDone + FLUSH_SLICE);
+        await this.store.record(slice.map(([, { lastAt: _lastAt, ...count }]) => count), []);
+        countsDone += slice.length;
+      }
+      while (lastUsesDone < lastUses.length) {
+        const slice = lastUses.slice(lastUsesDone, lastUsesDone + FLUSH_SLICE);
+        await this.store.record([], slice);
+        lastUsesDone += slice.length;
+      }
     } catch (error) {
-      this.#restore(pending, lastUses);
+      this.#restore(counts.slice(countsDone), lastUses.slice(lastUsesDone));
       throw error;
     }
   }
 
-  #restore(pending: Map<string, PendingCount>, lastUses: Map<string, LastUse>): void {
+  #restore(pending: readonly [string, PendingCount][], lastUses: readonly LastUse[]): void {
     for (const [key, entry] of pending) {
       const current = this.#pending.get(key);
       if (current === undefined) this.#pending.set(key, entry);
@@ -109,7 +125,7 @@ export class UsageRecorder implements UsageRecording {
         current.lastAt = Math.max(current.lastAt, entry.lastAt);
       }
     }
-    for (const entry of lastUses.values()) this.#touch(entry.tenantId, entry.kind, entry.subject, entry.at);
+    for (const entry of lastUses) this.#touch(entry.tenantId, entry.kind, entry.subject, entry.at);
   }
 }
 
