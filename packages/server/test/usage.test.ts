@@ -278,6 +278,19 @@ describe('usage reports through the management API', () => {
     expect((await asReader('POST', '/tenants/default/usage/unused/grt_x/apply')).statusCode).toBe(403);
   });
 
+  it('never changes a grant on the management API from a suggestion (409)', async () => {
+    t.clock.advance(31 * DAY);
+    await t.adminToken(); // the admin client's grant is used; the console's is not
+    await flush();
+    const report = await t.manage('GET', '/tenants/admin/usage/unused?days=30');
+    expect(report.body.grants.length).toBeGreaterThan(0);
+    for (const finding of report.body.grants) {
+      expect(finding.audience).toBe('urn:tessera:management');
+      const applied = await t.manage('POST', `/tenants/admin/usage/unused/${finding.grantId}/apply`);
+      expect(applied.status).toBe(409);
+    }
+  });
+
   it('is described in the OpenAPI document', async () => {
     const doc = (await t.app.inject({ method: 'GET', url: '/manage/v1/openapi.json' })).json();
     for (const path of ['/tenants/{tenant}/usage', '/tenants/{tenant}/usage/unused', '/tenants/{tenant}/usage/unused/{id}/apply', '/tenants/{tenant}/usage/dormant', '/tenants/{tenant}/usage/waste']) {

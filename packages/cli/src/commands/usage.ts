@@ -7,7 +7,7 @@ import type { DormantResource, GrantResource, UnusedGrantsResource, UsageSeriesR
 import { connectionOptions, type Flags, tenantOption, UsageError } from '../args.js';
 import { type Command, CONNECTION_USAGE, seg, tenantOf, withApi } from '../command.js';
 import type { Io } from '../io.js';
-import type { ManagementApi } from '../management-api.js';
+import { ApiError, type ManagementApi } from '../management-api.js';
 import { printJson, printTable } from '../output.js';
 
 const GRANULARITIES = ['minute', 'hour', 'day'] as const;
@@ -144,15 +144,22 @@ ${CONNECTION_USAGE}`,
 
 interface Applied {
   grantId: string;
-  action: 'narrow' | 'revoke';
+  /** `skipped`: the server refused this one (409, e.g. a grant on the management API); the others are still applied. */
+  action: 'narrow' | 'revoke' | 'skipped';
   grant: GrantResource | null;
+  reason?: string;
 }
 
 async function applyAll(api: ManagementApi, flags: Flags, report: UnusedGrantsResource): Promise<Applied[]> {
   const applied: Applied[] = [];
   for (const finding of report.grants) {
-    const grant = await api.post<GrantResource | undefined>(usagePath(flags, `/unused/${seg(finding.grantId)}/apply`), { days: report.days });
-    applied.push({ grantId: finding.grantId, action: finding.suggestion.action, grant: grant ?? null });
+    try {
+      const grant = await api.post<GrantResource | undefined>(usagePath(flags, `/unused/${seg(finding.grantId)}/apply`), { days: report.days });
+      applied.push({ grantId: finding.grantId, action: finding.suggestion.action, grant: grant ?? null });
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 409) throw error;
+      applied.push({ grantId: finding.grantId, action: 'skipped', grant: null, reason: error.message });
+    }
   }
   return applied;
 }
@@ -185,7 +192,11 @@ ${CONNECTION_USAGE}`,
       { header: 'LAST USED', value: (g) => g.lastUsedAt ?? 'never', time: true },
       { header: 'SUGGESTION', value: (g) => (g.suggestion.action === 'revoke' ? 'revoke' : `narrow to: ${g.suggestion.scopes.join(' ') || '(no scopes)'}`) },
     ]);
-    if (applied !== null) io.stdout(`Applied ${applied.length} suggestion${applied.length === 1 ? '' : 's'}.\n`);
+    if (applied !== null) {
+      const done = applied.filter((a) => a.action !== 'skipped');
+      io.stdout(`Applied ${done.length} suggestion${done.length === 1 ? '' : 's'}.\n`);
+      for (const skipped of applied.filter((a) => a.action === 'skipped')) io.stdout(`Skipped ${skipped.grantId}: ${skipped.reason ?? 'refused'}\n`);
+    }
     else if (report.grants.length > 0) io.stdout(`\nApply with: tessera grants unused --days ${report.days} --apply\n`);
   },
 };
