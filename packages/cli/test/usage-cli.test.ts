@@ -19,7 +19,7 @@ beforeAll(async () => {
   dir = await makeTempDir('tessera-usage-cli-');
   server = await startServer({ dataDir: join(dir.path, 'data'), env: { TESSERA_USAGE_FLUSH_INTERVAL: '1' } });
   cli = cliFor(server);
-});
+}, 60_000);
 
 afterAll(async () => {
   await server?.stop();
@@ -45,7 +45,7 @@ describe('tessera usage', { timeout: 60_000 }, () => {
     }
     // One flush interval, with room for a loaded machine.
     await new Promise((resolve) => setTimeout(resolve, 2500));
-  });
+  }, 90_000);
 
   it('prints tokens issued and refused over time for a client, as JSON or a table', async () => {
     const json = await cli.json(['usage', '--client', clientId, '--since', '1h']);
