@@ -14,6 +14,7 @@ const sections: Section[] = [
   { name: 'client', load: () => import('./client.js') },
   { name: 'startup', load: () => import('./startup.js') },
   { name: 'registry', load: () => import('./registry.js') },
+  { name: 'usage', load: () => import('./usage.js') },
 ];
 
 const wanted = process.argv.slice(2);

@@ -109,7 +109,7 @@ interface Provisioned {
 }
 
 /** Through the management API: an API with one scope, a client, and a grant of that scope. */
-async function provisionTessera(server: ServerChild, method: 'client_secret_basic' | 'private_key_jwt' = 'client_secret_basic'): Promise<Provisioned> {
+export async function provisionTessera(server: ServerChild, method: 'client_secret_basic' | 'private_key_jwt' = 'client_secret_basic'): Promise<Provisioned> {
   const adminFile = server.detail['adminFile'];
   if (adminFile === undefined) throw new Error('the Tessera child did not say where admin.json is');
   const admin = JSON.parse(await readFile(adminFile, 'utf8')) as { clientId: string; clientSecret: string };
@@ -160,7 +160,7 @@ function assertionBodies(clientId: string, issuer: string, key: KeyObject, count
 }
 
 /** One real request before measuring: 200, and (for the authorization servers) an ES256 JWT for the API. */
-async function checkTokenResponse(label: string, url: string, authorization: string | null, expectJwt: boolean, body = BODY): Promise<void> {
+export async function checkTokenResponse(label: string, url: string, authorization: string | null, expectJwt: boolean, body = BODY): Promise<void> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': FORM, ...(authorization !== null ? { authorization } : {}) },
@@ -182,13 +182,20 @@ async function checkTokenResponse(label: string, url: string, authorization: str
   }
 }
 
-interface Measured {
+export interface Measured {
   http: HttpResult;
   /** Server CPU (user + system) per request, in microseconds: what the other processes on the machine do not change much. */
   cpuPerRequest: number;
 }
 
-async function measureTokenEndpoint(label: string, server: ServerChild, url: string, authorization: string | null, nextBody?: () => string): Promise<Measured> {
+export async function measureTokenEndpoint(
+  label: string,
+  server: ServerChild,
+  url: string,
+  authorization: string | null,
+  nextBody?: () => string,
+  seconds: { warmUp: number; measure: number } = { warmUp: WARM_UP_SECONDS, measure: MEASURE_SECONDS },
+): Promise<Measured> {
   const headers = { 'content-type': FORM, ...(authorization !== null ? { authorization } : {}) };
   const options: autocannon.Options = nextBody === undefined
     ? { url, method: 'POST' as const, headers, body: BODY }
@@ -201,11 +208,11 @@ async function measureTokenEndpoint(label: string, server: ServerChild, url: str
           setupRequest: (request: autocannon.Request) => ({ ...request, body: nextBody() }),
         }],
       };
-  await measureHttp(`${label} (warm-up)`, { ...options, duration: WARM_UP_SECONDS });
+  await measureHttp(`${label} (warm-up)`, { ...options, duration: seconds.warmUp });
   const cpuBefore = await server.cpuTime();
-  const http = await measureHttp(label, { ...options, duration: MEASURE_SECONDS });
+  const http = await measureHttp(label, { ...options, duration: seconds.measure });
   const cpu = (await server.cpuTime()) - cpuBefore;
-  return { http, cpuPerRequest: cpu / Math.max(1, http.requestsPerSecond * MEASURE_SECONDS) };
+  return { http, cpuPerRequest: cpu / Math.max(1, http.requestsPerSecond * seconds.measure) };
 }
 
 function verdict(pass: boolean): string {

@@ -10,7 +10,9 @@ import { serve } from '@tessera/server';
 import { announce, freePort, HOST } from './common.js';
 
 const dataDir = await mkdtemp(join(tmpdir(), 'tessera-bench-'));
-const server = await serve({ port: await freePort(), host: HOST, dataDir, logLevel: 'warn' }, () => {});
+// BENCH_TESSERA_USAGE=off: usage recording switched off (the usage section's reference).
+const usage = process.env['BENCH_TESSERA_USAGE'] === 'off' ? { usage: { enabled: false } } : {};
+const server = await serve({ port: await freePort(), host: HOST, dataDir, logLevel: 'warn', ...usage }, () => {});
 
 announce({ type: 'ready', url: server.url, detail: { adminFile: server.adminFile } }, async () => {
   await server.close();

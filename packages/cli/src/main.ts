@@ -15,6 +15,7 @@ import { keys } from './commands/keys.js';
 import { serve, SERVE_SUMMARY } from './commands/serve.js';
 import { tenants } from './commands/tenants.js';
 import { token } from './commands/token.js';
+import { usage } from './commands/usage.js';
 import { verify } from './commands/verify.js';
 import { type Io, processIo } from './io.js';
 import { ApiError } from './management-api.js';
@@ -25,7 +26,7 @@ import { didYouMean } from './suggest.js';
  * --help and suggested for typos. (A test checks that docs/cli.md lists the same.)
  */
 export const groups: Record<string, CommandGroup> = { tenants, clients, apis, grants, keys, federations };
-export const commands: Record<string, Command> = { audit, token, verify, demo };
+export const commands: Record<string, Command> = { audit, token, verify, usage, demo };
 
 /** Every command line the CLI knows, two-word ones included: `serve`, `tenants create`, `clients secrets add`, `demo`, ... */
 export function commandNames(): string[] {

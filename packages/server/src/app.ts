@@ -21,6 +21,8 @@ import { SecretUsageTracker } from './domain/secret-usage.js';
 import { type CacheEvents, TenantRegistry } from './domain/tenant-context.js';
 import { TenantService } from './domain/tenants.js';
 import { TokenInspector, TokenIssuer } from './domain/tokens.js';
+import { noUsageRecording, UsageMaintenance, UsageRecorder } from './domain/usage.js';
+import { UsageReports } from './domain/usage-reports.js';
 import { consoleRoutes } from './manage/console.js';
 import { managementRoutes } from './manage/routes.js';
 import { ClientAuthenticator } from './oauth/client-auth/index.js';
@@ -78,6 +80,8 @@ export interface Tessera {
   bootstrap(persist?: (result: BootstrapResult) => Promise<void>): Promise<BootstrapResult | null>;
   /** With `startingUp`: from now on requests are served instead of answered 503. */
   markStarted(): void;
+  /** Usage analytics (docs/usage.md): the recorder is null when usage.enabled is false. */
+  usage: { recorder: UsageRecorder | null; maintenance: UsageMaintenance; reports: UsageReports };
   /** Polling for changes made by other replicas, scheduled key rotation, purges. */
   startBackgroundTasks(): void;
 }
@@ -143,7 +147,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     policy: { rotationInterval: config.keys.rotationInterval, publishLeadTime: config.keys.publishLeadTime, maxTokenLifetime: config.tokens.maxLifetime },
   });
   const ctx: DomainContext = { store, keys, config, now };
-  const issuer = new TokenIssuer(store, config.tokens.defaultLifetime, now);
+  const usageRecorder = config.usage.enabled ? new UsageRecorder(store.usage(), now) : null;
+  const usageRecording = usageRecorder ?? noUsageRecording;
+  const issuer = new TokenIssuer(store, config.tokens.defaultLifetime, now, usageRecording);
   const inspector = new TokenInspector(store, now);
   const secretUsage = new SecretUsageTracker(store, now);
   // Every URL the server fetches goes through one policy and one bounded fetch.
@@ -152,7 +158,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // RFC 8705 needs a client certificate: from our own TLS listener or a trusted proxy.
   const mtlsBaseUrl = config.tls !== null || config.trustedProxies.length > 0 ? (config.mtlsPublicUrl ?? config.publicUrl) : null;
   const authenticator = new ClientAuthenticator(
-    [clientSecretBasic(secretUsage, config.clientAuth.secretMethods), clientSecretPost(secretUsage, config.clientAuth.secretMethods), privateKeyJwt({ store, keys: clientKeys, now, mtlsBaseUrl, ...config.clientAssertion })],
+    [
+      clientSecretBasic(secretUsage, config.clientAuth.secretMethods),
+      clientSecretPost(secretUsage, config.clientAuth.secretMethods),
+      privateKeyJwt({ store, keys: clientKeys, now, mtlsBaseUrl, usage: usageRecording, ...config.clientAssertion }),
+    ],
     mtlsBaseUrl !== null ? [tlsClientAuth({ keys: clientKeys })] : [],
   );
   const rateLimiter = new RateLimiter(config.rateLimit.tokenRequestsPerWindow, config.rateLimit.windowSeconds, now);
@@ -160,6 +170,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   let starting = options.startingUp === true;
   /** Background tasks under way: shutdown waits for them before the store closes. */
   const running = new Set<Promise<unknown>>();
+
+  const grants = new GrantService(ctx);
+  const usage = {
+    recorder: usageRecorder,
+    maintenance: new UsageMaintenance(store.usage(), config.usage.retention, now),
+    reports: new UsageReports({
+      store,
+      usage: store.usage(),
+      grants,
+      issuer,
+      retention: config.usage.retention,
+      protectedGrants: { tenantId: defaults.management.adminTenant, audience: defaults.management.audience },
+      now,
+    }),
+  };
 
   const tessera: Tessera = {
     config,
@@ -169,11 +194,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     tenants: new TenantService(ctx),
     clients: new ClientService(ctx),
     apis: new ApiService(ctx),
-    grants: new GrantService(ctx),
+    grants,
     keys,
     federations: new FederationService(ctx),
     issuer,
     inspector,
+    usage,
     bootstrap: (persist) => bootstrap(ctx, persist),
     markStarted() {
       starting = false;
@@ -191,6 +217,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         timers.push(timer);
       };
       every(10_000, () => secretUsage.flush(), 'recording secret use failed');
+      if (usageRecorder !== null) every(config.usage.flushInterval, () => usageRecorder.flush(), 'writing usage counts failed');
+      every(config.usage.rollupInterval, () => usage.maintenance.run(), 'rolling up usage failed');
       if (rateLimiter.enabled) every(1000, () => rateLimiter.sync(store), 'sharing rate-limit counts failed');
       every(config.keys.checkInterval, () => keys.runDueSchedule(), 'scheduled key rotation failed');
       every(10 * 60_000, () => store.purgeExpired(now()), 'purging expired tokens failed');
@@ -224,12 +252,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     for (const timer of timers) clearInterval(timer);
     await Promise.allSettled([...running]);
     await secretUsage.flush().catch(() => {});
+    await usageRecorder?.flush().catch((error: unknown) => app.log.warn({ err: error }, 'writing usage counts at shutdown failed'));
   });
 
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Tessera management API', version: '1.0.0', description: 'Tenants, clients, APIs, grants, keys, federations and the audit log.' },
+      info: { title: 'Tessera management API', version: '1.0.0', description: 'Tenants, clients, APIs, grants, keys, federations, the audit log and usage reports.' },
       servers: [{ url: `${config.publicUrl}/manage/v1` }],
       components: {
         securitySchemes: {
@@ -270,6 +299,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       issuer,
       inspector,
       rateLimiter,
+      usage: usageRecording,
       publicUrl: config.publicUrl,
       bodyLimit: config.http.bodyLimit,
       jwksMaxAge: config.jwks.maxAge,
@@ -291,6 +321,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       grants: tessera.grants,
       keys,
       federations: tessera.federations,
+      usage: { reports: usage.reports, maxDays: Math.floor(config.usage.retention.days / 86_400_000) },
       adminTenant: defaults.management.adminTenant,
       audience: defaults.management.audience,
       trustedProxies: config.trustedProxies,

@@ -19,3 +19,4 @@ export type {
   KeyResource,
   TenantResource,
 } from './manage/schemas.js';
+export type { DormantResource, UnusedGrantsResource, UsageSeriesResource, WasteResource } from './manage/usage-schemas.js';

@@ -35,6 +35,9 @@ export const SERVE_USAGE = `Usage: tessera serve [options]
   --secret-methods <m>  TESSERA_SECRET_METHODS  registered (default): a client authenticates with the secret
                         method it was registered for; either: client_secret_basic and _post both work
   --json                                      the start banner as one JSON line on stdout
+  --usage <on|off>      TESSERA_USAGE         count tokens issued and refused (default on; docs/usage.md)
+  --usage-flush-interval <s>  TESSERA_USAGE_FLUSH_INTERVAL  seconds between writes of usage counts, 1 to 300 (default ${defaults.usage.flushInterval / 1000}); a crash loses at most this much
+  --usage-retention <m,h,d>   TESSERA_USAGE_RETENTION  days to keep minute, hour and day counts (default ${[defaults.usage.retention.minutes, defaults.usage.retention.hours, defaults.usage.retention.days].map((ms) => ms / 86_400_000).join(',')})
   TESSERA_MASTER_KEY    base64 of 32 random bytes that encrypt signing keys at rest
 
 Standard output carries JSON log lines; the start banner and other messages for people go
@@ -66,6 +69,9 @@ export const SERVE_OPTIONS = {
   'mtls-public-url': { type: 'string' },
   'outbound-allow': { type: 'string', multiple: true },
   'secret-methods': { type: 'string' },
+  usage: { type: 'string' },
+  'usage-flush-interval': { type: 'string' },
+  'usage-retention': { type: 'string' },
   json: { type: 'boolean' },
 } as const satisfies NonNullable<Parameters<typeof parseArgs>[0]>['options'];
 
@@ -92,6 +98,7 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
   if (secretMethods !== undefined && secretMethods !== 'registered' && secretMethods !== 'either') {
     throw new Error(`--secret-methods must be registered or either, got ${JSON.stringify(secretMethods)}`);
   }
+  const usage = usageInput(pick(values.usage, 'TESSERA_USAGE'), pick(values['usage-flush-interval'], 'TESSERA_USAGE_FLUSH_INTERVAL'), pick(values['usage-retention'], 'TESSERA_USAGE_RETENTION'));
   const proxies = values['trusted-proxy'] ?? (env['TESSERA_TRUSTED_PROXIES'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const input: ConfigInput = {
     ...(port !== undefined ? { port: Number(port) } : {}),
@@ -106,6 +113,7 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
     outboundAllow,
     ...(rateLimit !== undefined ? { rateLimit: { tokenRequestsPerWindow: Number(rateLimit), windowSeconds: 60 } } : {}),
     ...(secretMethods !== undefined ? { clientAuth: { secretMethods } } : {}),
+    ...(usage !== undefined ? { usage } : {}),
   };
   // Every other setting is checked now, so a bad flag is reported before anything starts.
   resolveConfig(input);
@@ -199,6 +207,28 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
 }
 
 const ADMIN_FILE_NAME = 'admin.json';
+
+/** `--usage`, `--usage-flush-interval` (seconds) and `--usage-retention` (days: minutes,hours,days). */
+function usageInput(enabled: string | undefined, flushSeconds: string | undefined, retentionDays: string | undefined): ConfigInput['usage'] {
+  if (enabled === undefined && flushSeconds === undefined && retentionDays === undefined) return undefined;
+  if (enabled !== undefined && enabled !== 'on' && enabled !== 'off') throw new Error(`--usage must be on or off, got ${JSON.stringify(enabled)}`);
+  if (flushSeconds !== undefined && !/^\d+$/.test(flushSeconds)) throw new Error(`--usage-flush-interval must be whole seconds, got ${JSON.stringify(flushSeconds)}`);
+  let retention: { minutes: number; hours: number; days: number } | undefined;
+  if (retentionDays !== undefined) {
+    const days = retentionDays.split(',').map((d) => d.trim());
+    if (days.length !== 3 || days.some((d) => !/^\d+(\.\d+)?$/.test(d))) {
+      throw new Error(`--usage-retention must be three numbers of days (minutes,hours,days), got ${JSON.stringify(retentionDays)}`);
+    }
+    const [minutes, hours, kept] = days.map((d) => Math.round(Number(d) * 86_400_000)) as [number, number, number];
+    retention = { minutes, hours, days: kept };
+  }
+  return {
+    ...(enabled !== undefined ? { enabled: enabled === 'on' } : {}),
+    ...(flushSeconds !== undefined ? { flushInterval: Number(flushSeconds) * 1000 } : {}),
+    ...(retention !== undefined ? { retention } : {}),
+  };
+}
+
 
 function adminFileContent(config: ServerConfig, result: BootstrapResult): string {
   const issuer = `${config.publicUrl}/t/${defaults.management.adminTenant}`;

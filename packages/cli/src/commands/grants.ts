@@ -3,6 +3,7 @@ import { connectionOptions, type Flags, tenantOption, UsageError } from '../args
 import { type CommandGroup, CONNECTION_USAGE, seg, tenantOf, withApi } from '../command.js';
 import { printJson, printRecord, printTable } from '../output.js';
 import type { GrantResource } from '@tessera/server';
+import { grantsUnused } from './usage.js';
 
 type Grant = GrantResource;
 
@@ -63,6 +64,7 @@ ${CONNECTION_USAGE}`,
         else printRecord(io, grant);
       },
     },
+    unused: grantsUnused,
     delete: {
       summary: 'revoke a grant',
       usage: `Usage: tessera grants delete <id> [--tenant <t>]\n${CONNECTION_USAGE}`,

@@ -30,6 +30,8 @@ export interface ServerConfig {
   clientAssertion: { maxLifetime: number; clockTolerance: number };
   federation: { maxAssertionLifetime: number };
   clientAuth: { secretMethods: 'registered' | 'either' };
+  /** Usage analytics (docs/usage.md). */
+  usage: UsageConfig;
   /** HTTPS with client certificates (RFC 8705). */
   tls: { cert: string; key: string; clientCa: string | null } | null;
   /** Addresses of TLS-terminating proxies whose forwarded client certificate is trusted. */
@@ -48,7 +50,18 @@ export interface ServerConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
 }
 
-export type ConfigInput = Partial<Omit<ServerConfig, 'publicUrl' | 'cache'>> & { publicUrl?: string | null; cache?: Partial<ServerConfig['cache']> };
+export interface UsageConfig {
+  enabled: boolean;
+  flushInterval: number;
+  rollupInterval: number;
+  retention: { minutes: number; hours: number; days: number };
+}
+
+export type ConfigInput = Partial<Omit<ServerConfig, 'publicUrl' | 'cache' | 'usage'>> & {
+  publicUrl?: string | null;
+  cache?: Partial<ServerConfig['cache']>;
+  usage?: Partial<Omit<UsageConfig, 'retention'>> & { retention?: Partial<UsageConfig['retention']> };
+};
 
 /** Fills defaults and validates; throws a readable error at start-up instead of failing later. */
 export function resolveConfig(input: ConfigInput = {}): ServerConfig {
@@ -87,6 +100,7 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
     clientAssertion: { ...defaults.clientAssertion, ...input.clientAssertion },
     federation: { ...defaults.federation, ...input.federation },
     clientAuth: { ...defaults.clientAuth, ...input.clientAuth },
+    usage: resolveUsage(input.usage),
     tls: input.tls ?? null,
     trustedProxies: input.trustedProxies ?? [],
     outboundAllow: input.outboundAllow ?? [],
@@ -113,4 +127,27 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
     throw new Error('tokens.defaultLifetime must lie between tokens.minLifetime and tokens.maxLifetime');
   }
   return config;
+}
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+
+/** Flushes between 1 s and 5 min; each granularity kept long enough for the next one to be rolled up from it. */
+function resolveUsage(input: ConfigInput['usage']): UsageConfig {
+  const usage: UsageConfig = {
+    ...defaults.usage,
+    ...input,
+    retention: { ...defaults.usage.retention, ...input?.retention },
+  };
+  const { flushInterval, rollupInterval, retention } = usage;
+  if (!Number.isInteger(flushInterval) || flushInterval < 1000 || flushInterval > 300_000) {
+    throw new Error('usage.flushInterval must be 1000 to 300000 ms');
+  }
+  if (!Number.isInteger(rollupInterval) || rollupInterval < 1000 || rollupInterval > HOUR_MS) {
+    throw new Error('usage.rollupInterval must be 1000 to 3600000 ms');
+  }
+  if (!(retention.minutes >= 2 * HOUR_MS)) throw new Error('usage.retention.minutes must be at least 2 hours');
+  if (!(retention.hours >= 2 * DAY_MS && retention.hours >= retention.minutes)) throw new Error('usage.retention.hours must be at least 2 days and at least the minutes retention');
+  if (!(retention.days >= retention.hours)) throw new Error('usage.retention.days must be at least the hours retention');
+  return usage;
 }

@@ -78,6 +78,17 @@ export const defaults = {
     windowSeconds: 60,
   },
 
+  usage: {
+    /** Count tokens issued and refused, and last uses (docs/usage.md); false turns recording off. */
+    enabled: true,
+    /** How often each replica writes its in-memory counts to the store (ms); a crash loses at most this much. */
+    flushInterval: 10_000,
+    /** How often each replica rolls minutes up into hours and days and deletes old buckets (ms). */
+    rollupInterval: 60_000,
+    /** How long each granularity is kept (ms): minutes 2 days, hours 30 days, days 400 days. */
+    retention: { minutes: 2 * 86_400_000, hours: 30 * 86_400_000, days: 400 * 86_400_000 },
+  },
+
   clientAssertion: {
     /** RFC 7523 client assertions: `exp` at most this far ahead (seconds). */
     maxLifetime: 300,

@@ -29,7 +29,7 @@ export class GrantService {
       if (unknown.length > 0) throw new ValidationError(`scopes not defined by the API: ${unknown.join(' ')}`);
       const existing = await tx.listGrants(tenantId, { clientId: input.clientId, audience: input.audience }, { limit: 1 });
       if (existing.items.length > 0) {
-        throw new ConflictError(`client already has a grant on this API (${existing.items[0]?.id}); delete it and grant again to change scopes`);
+        throw new ConflictError(`client already has a grant on this API (${existing.items[0]?.id}); change its scopes with PATCH instead`);
       }
       const created: Grant = {
         id: `grt_${randomBytes(12).toString('hex')}`,
@@ -54,6 +54,32 @@ export class GrantService {
   async get(tenantId: string, id: string): Promise<Grant> {
     const grant = await this.ctx.store.getGrant(tenantId, id);
     if (grant === null) throw new NotFoundError('grant', id);
+    return grant;
+  }
+
+  /** Changes which scopes the grant gives (narrowing a grant to what is used, say); audited. */
+  async update(tenantId: string, id: string, input: Pick<GrantInput, 'scopes'>, actor: string): Promise<Grant> {
+    assertScopeValues(input.scopes);
+    const grant = await this.ctx.store.transaction(async (tx) => {
+      if ((await tx.getTenant(tenantId)) === null) throw new NotFoundError('tenant', tenantId);
+      const existing = await tx.getGrant(tenantId, id);
+      if (existing === null) throw new NotFoundError('grant', id);
+      const api = await tx.getApi(tenantId, existing.apiId);
+      const known = new Set(api?.scopes.map((s) => s.value) ?? []);
+      const unknown = input.scopes.filter((s) => !known.has(s));
+      if (unknown.length > 0) throw new ValidationError(`scopes not defined by the API: ${unknown.join(' ')}`);
+      const scopes = [...new Set(input.scopes)];
+      const updated = await tx.updateGrant(tenantId, id, { scopes }, {
+        tenantId,
+        actor,
+        action: 'grant.update',
+        targetType: 'grant',
+        targetId: id,
+        details: { clientId: existing.clientId, audience: existing.audience, scopes, previousScopes: existing.scopes },
+      });
+      if (updated === null) throw new NotFoundError('grant', id);
+      return updated;
+    });
     return grant;
   }
 

@@ -7,6 +7,7 @@ import { isSupportedAlgorithm, type ParsedJws, parseCompactJws, prepareKey, veri
 import { sha256Base64Url } from '../crypto/secrets.js';
 import type { Api, Client, Store } from '../store/types.js';
 import type { TenantContext } from './tenant-context.js';
+import { noUsageRecording, type UsageRecording } from './usage.js';
 
 /** Tessera's own access tokens are well under 2 KB; longer input is not one of them. */
 const MAX_JWT_LENGTH = 16 * 1024;
@@ -52,10 +53,11 @@ export class TokenIssuer {
     private readonly store: Store,
     private readonly defaultLifetime: number,
     private readonly now: () => number,
+    private readonly usage: UsageRecording = noUsageRecording,
   ) {}
 
   /** Most specific setting wins: client, then API, then tenant, then the server default. */
-  lifetimeOf(tenant: TenantContext, client: Client, api: Api): number {
+  lifetimeOf(tenant: Pick<TenantContext, 'tenant'>, client: Client, api: Api): number {
     return client.accessTokenLifetime ?? api.accessTokenLifetime ?? tenant.tenant.accessTokenLifetime ?? this.defaultLifetime;
   }
 
@@ -87,10 +89,13 @@ export class TokenIssuer {
         expiresAt: claims.exp * 1000,
         revoked: false,
       });
+      this.usage.issued(tenant.tenant.id, client.clientId, api.identifier, request.scopes);
       return { accessToken, expiresIn: lifetime, scope, claims };
     }
     if (tenant.signer === null) throw new Error(`tenant ${tenant.tenant.id} has no active signing key`);
-    return { accessToken: tenant.signer.sign(claims), expiresIn: lifetime, scope, claims };
+    const accessToken = tenant.signer.sign(claims);
+    this.usage.issued(tenant.tenant.id, client.clientId, api.identifier, request.scopes);
+    return { accessToken, expiresIn: lifetime, scope, claims };
   }
 }
 

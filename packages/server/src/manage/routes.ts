@@ -14,11 +14,13 @@ import type { KeyService } from '../domain/keys.js';
 import type { TenantService } from '../domain/tenants.js';
 import type { TenantRegistry } from '../domain/tenant-context.js';
 import type { TokenInspector } from '../domain/tokens.js';
+import type { UsageReports } from '../domain/usage-reports.js';
 import { StoreConflictError, StoreInvalidCursorError, StoreUnavailableError } from '../store/errors.js';
 import type { Store } from '../store/types.js';
 import { MANAGE_READ, MANAGE_WRITE, managementAuth } from './auth.js';
 import { useLazySchemaCompilers } from './schema-compilers.js';
 import * as S from './schemas.js';
+import { usageRoutes } from './usage-routes.js';
 
 export interface ManagementDependencies {
   store: Store;
@@ -30,6 +32,8 @@ export interface ManagementDependencies {
   grants: GrantService;
   keys: KeyService;
   federations: FederationService;
+  /** Usage reports (docs/usage.md), and the longest window they cover, in days. */
+  usage: { reports: UsageReports; maxDays: number };
   adminTenant: string;
   audience: string;
   trustedProxies: readonly string[];
@@ -172,6 +176,10 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
     onRequest: read,
     schema: { tags: ['grants'], security, params: S.ItemParams, response: { 200: S.GrantBody, ...errors } },
   }, async (request) => deps.grants.get(request.params.tenant, request.params.id));
+  app.patch<{ Params: P<'item'>; Body: S.UpdateGrant }>('/tenants/:tenant/grants/:id', {
+    preHandler: write,
+    schema: { tags: ['grants'], security, params: S.ItemParams, body: S.UpdateGrantBody, response: { 200: S.GrantBody, ...errors } },
+  }, async (request) => deps.grants.update(request.params.tenant, request.params.id, request.body, actor(request)));
   app.delete<{ Params: P<'item'> }>('/tenants/:tenant/grants/:id', {
     onRequest: write,
     schema: { tags: ['grants'], security, params: S.ItemParams, response: { 204: { type: 'null' }, ...errors } },
@@ -236,6 +244,8 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
       limit: clampPageSize(limit === undefined ? undefined : Number(limit)),
     });
   });
+
+  await usageRoutes(app, { reports: deps.usage.reports, maxDays: deps.usage.maxDays, read, write, actor, errors });
 }
 
 /** A list request's paging from its (validated, textual) query. */

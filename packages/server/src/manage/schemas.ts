@@ -156,6 +156,10 @@ export const CreateGrantBody = Type.Object(
   },
   { additionalProperties: false },
 );
+export const UpdateGrantBody = Type.Object(
+  { scopes: Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.:\\-/]{1,128}$' }), { maxItems: 500 }) },
+  { additionalProperties: false },
+);
 export const GrantQuery = Type.Object({
   clientId: Type.Optional(Type.String()),
   audience: Type.Optional(Type.String()),
@@ -254,6 +258,7 @@ export type UpdateClient = Static<typeof UpdateClientBody>;
 export type CreateApi = Static<typeof CreateApiBody>;
 export type UpdateApi = Static<typeof UpdateApiBody>;
 export type CreateGrant = Static<typeof CreateGrantBody>;
+export type UpdateGrant = Static<typeof UpdateGrantBody>;
 export type CreateFederation = Static<typeof CreateFederationBody>;
 export type RotateKeys = Static<typeof RotateKeysBody>;
 

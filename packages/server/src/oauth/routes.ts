@@ -5,6 +5,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TenantContext, TenantRegistry } from '../domain/tenant-context.js';
 import type { TokenInspector, TokenIssuer } from '../domain/tokens.js';
+import type { UsageRecording } from '../domain/usage.js';
 import { StoreUnavailableError } from '../store/errors.js';
 import type { ClientAuthenticator } from './client-auth/index.js';
 import type { ClientAuthRequest } from './client-auth/types.js';
@@ -24,6 +25,7 @@ import { authorizationServerMetadata, type MetadataOptions } from './metadata.js
 import { clientCertificateOf } from './mtls.js';
 import { Params, parseForm, UNSUPPORTED_BODY } from './params.js';
 import type { RateLimiter } from './rate-limit.js';
+import { recordRefusal, rememberTenant } from './usage-refusals.js';
 
 export interface OAuthDependencies {
   registry: TenantRegistry;
@@ -32,6 +34,8 @@ export interface OAuthDependencies {
   issuer: TokenIssuer;
   inspector: TokenInspector;
   rateLimiter: RateLimiter;
+  /** Counts refused token requests (docs/usage.md). */
+  usage: UsageRecording;
   publicUrl: string;
   bodyLimit: number;
   jwksMaxAge: number;
@@ -61,12 +65,17 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: deps.bodyLimit }, (_req, _body, done) => {
     done(null, UNSUPPORTED_BODY);
   });
-  app.setErrorHandler((error, request, reply) => sendOAuthError(reply, toOAuthError(error, request)));
+  app.setErrorHandler((error, request, reply) => {
+    const oauthError = toOAuthError(error, request);
+    recordRefusal(deps.usage, request, oauthError);
+    return sendOAuthError(reply, oauthError);
+  });
   app.setNotFoundHandler((_request, reply) => sendOAuthError(reply, new NotFound('no such endpoint')));
 
   async function tenantOf(request: TenantRequest): Promise<TenantContext> {
     const tenant = await deps.registry.get(request.params.tenant);
     if (tenant === null) throw new NotFound(`no tenant ${JSON.stringify(request.params.tenant)}`);
+    rememberTenant(request, tenant);
     return tenant;
   }
 

@@ -42,6 +42,7 @@ import type {
   TokenEndpointAuthMethod,
   TokenFormat,
 } from './types.js';
+import { KyselyUsageStore, type UsageStore } from './usage-store.js';
 
 export type StoreKind = Store['kind'];
 
@@ -79,6 +80,7 @@ export class KyselyStore implements Store {
   readonly #shared: Shared;
   /** Changes made in this transaction: written to the feed at its end, once each. */
   readonly #pending = new Map<string, ChangeRef>();
+  #usage: UsageStore | undefined;
 
   /** `transactionOf` is internal: the store whose transaction this instance is bound to. */
   constructor(kind: StoreKind, db: Kysely<Database>, options: { listen?: ListenFactory } = {}, transactionOf?: KyselyStore) {
@@ -110,6 +112,11 @@ export class KyselyStore implements Store {
   async close(): Promise<void> {
     if (this.#inTransaction) throw new Error('close() called on a transaction-bound store');
     await this.#db.destroy();
+  }
+
+  usage(): UsageStore {
+    this.#usage ??= new KyselyUsageStore(this.#db);
+    return this.#usage;
   }
 
   // -------------------------------------------------------------- change feed
@@ -651,6 +658,21 @@ export class KyselyStore implements Store {
         .execute(),
     );
     return toPage(rows, limit, toGrant, (row) => [row.created_at, row.id]);
+  }
+
+  async updateGrant(tenantId: string, id: string, patch: Pick<Grant, 'scopes'>, audit?: NewAuditEntry): Promise<Grant | null> {
+    return this.#mutate(
+      audit,
+      async (db, record) => {
+        const grant = await db.selectFrom('grants').select('client_id').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+        if (grant === undefined) return null;
+        record('grant', tenantId, grant.client_id);
+        await db.updateTable('grants').set({ scopes: JSON.stringify(patch.scopes) }).where('tenant_id', '=', tenantId).where('id', '=', id).execute();
+        const row = await db.selectFrom('grants').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+        return row ? toGrant(row) : null;
+      },
+      (updated) => updated !== null,
+    );
   }
 
   async deleteGrant(tenantId: string, id: string, audit?: NewAuditEntry): Promise<boolean> {

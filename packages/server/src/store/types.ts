@@ -9,6 +9,7 @@
  * Times are epoch milliseconds (numbers). JSON-shaped fields are plain values here;
  * the store serialises them.
  */
+import type { UsageStore } from './usage-store.js';
 
 export type SigningAlg = 'ES256' | 'RS256' | 'PS256' | 'EdDSA';
 export type TokenEndpointAuthMethod =
@@ -211,6 +212,8 @@ export interface Store {
   /** Cheap liveness probe (SELECT 1). */
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** The usage counters (store/usage-store.ts): their own interface, in the same database. */
+  usage(): UsageStore;
 
   // Change feed (docs/storage.md)
   /** Sequence number of the newest change (0 when there is none). */
@@ -285,6 +288,8 @@ export interface Store {
   createGrant(grant: Grant, audit?: NewAuditEntry): Promise<void>;
   getGrant(tenantId: string, id: string): Promise<Grant | null>;
   listGrants(tenantId: string, filter: { clientId?: string; audience?: string }, page: PageRequest): Promise<Page<Grant>>;
+  /** Changes a grant's scopes; null when there is no such grant. */
+  updateGrant(tenantId: string, id: string, patch: Pick<Grant, 'scopes'>, audit?: NewAuditEntry): Promise<Grant | null>;
   deleteGrant(tenantId: string, id: string, audit?: NewAuditEntry): Promise<boolean>;
 
   // Signing keys

@@ -8,6 +8,7 @@
  * never tells whether a client id exists.
  */
 import { type Algorithm, InvalidTokenError, isSupportedAlgorithm, type ParsedJws, parseCompactJws, SUPPORTED_ALGORITHMS, verifySignature } from '@tessera/verifier/core';
+import type { UsageRecording } from '../../domain/usage.js';
 import type { Store } from '../../store/types.js';
 import { InvalidClient, InvalidRequest } from '../errors.js';
 import { type ClientKey, ClientKeySetUnavailable, type ClientKeys } from './client-keys.js';
@@ -30,6 +31,8 @@ export interface PrivateKeyJwtOptions {
   clockTolerance: number;
   /** Base URL of the mTLS endpoint aliases (RFC 8705 §5), whose endpoints are audiences too. */
   mtlsBaseUrl?: string | null;
+  /** Records which key each client used (docs/usage.md). */
+  usage?: Pick<UsageRecording, 'keyUsed'>;
 }
 
 /** Bounds what a client can make the store remember. */
@@ -76,11 +79,11 @@ export function privateKeyJwt(options: PrivateKeyJwtOptions): ClientAuthMethod {
       if (entry === null || client === undefined || client.disabled || client.tokenEndpointAuthMethod !== 'private_key_jwt') {
         throw fail(ASSERTION_NOT_VERIFIED);
       }
-      let verified = false;
+      let verified: ClientKey | undefined;
       try {
         const kid = jws.header.kid;
         const candidates = await options.keys.find(client, (key) => fitsAssertion(key, alg, kid));
-        verified = candidates.some((candidate) => {
+        verified = candidates.find((candidate) => {
           const prepared = candidate.prepared.get(alg);
           return prepared !== undefined && verifySignature(prepared, jws.signingInput, jws.signature);
         });
@@ -96,6 +99,8 @@ export function privateKeyJwt(options: PrivateKeyJwtOptions): ClientAuthMethod {
       const expiresAt = ((jws.payload['exp'] as number) + options.clockTolerance) * 1000;
       const first = await options.store.useAssertionJti(request.tenant.tenant.id, clientId, jws.payload['jti'] as string, expiresAt);
       if (!first) throw fail('client assertion jti was already used (RFC 7523 §3 item 7)');
+      const usedKid = verified.jwk['kid'];
+      if (typeof usedKid === 'string') options.usage?.keyUsed(request.tenant.tenant.id, clientId, usedKid);
       return { client, entry, method: 'private_key_jwt' };
     },
   };

@@ -2,6 +2,7 @@ import type { Migration, MigrationProvider } from 'kysely';
 import { initial } from './001_initial.js';
 import { rateLimits } from './002_rate_limits.js';
 import { changeFeed } from './003_change_feed.js';
+import { usage } from './005_usage.js';
 
 /**
  * Every migration, in order, compiled into the server: no files to find at run
@@ -11,6 +12,7 @@ const migrations: Record<string, Migration> = {
   '001_initial': initial,
   '002_rate_limits': rateLimits,
   '003_change_feed': changeFeed,
+  '005_usage': usage,
 };
 
 export const migrationProvider: MigrationProvider = {
