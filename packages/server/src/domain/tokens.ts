@@ -87,7 +87,7 @@ export class TokenIssuer {
       return { accessToken, expiresIn: lifetime, scope, claims };
     }
     if (tenant.signer === null) throw new Error(`tenant ${tenant.tenant.id} has no active signing key`);
-    return { accessToken: tenant.signer.sign(claims), expiresIn: lifetime, scope, claims };
+    return { accessToken: await tenant.signer.sign(claims), expiresIn: lifetime, scope, claims };
   }
 }
 
