@@ -43,6 +43,8 @@ export interface AppOptions {
   logStream?: NodeJS.WritableStream;
   /** HTTPS options when Tessera terminates TLS itself. */
   https?: import('node:https').ServerOptions | null;
+  /** Which worker of `serve --workers N` this is; /healthz names it (and its PID) in `Tessera-Worker`. */
+  worker?: number;
 }
 
 export interface Tessera {
@@ -59,8 +61,12 @@ export interface Tessera {
   inspector: TokenInspector;
   /** First-start bootstrap; null when the store was bootstrapped before. */
   bootstrap(): Promise<BootstrapResult | null>;
-  /** Polling for changes made by other replicas, scheduled key rotation, purges. */
-  startBackgroundTasks(): void;
+  /**
+   * Polling for changes made by other replicas, scheduled key rotation, purges.
+   * `singletons: false` (every worker of `serve --workers N` but the first) leaves
+   * out the tasks that need to run once per data directory: key rotation and purges.
+   */
+  startBackgroundTasks(options?: { singletons?: boolean }): void;
 }
 
 declare module 'fastify' {
@@ -126,7 +132,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     issuer,
     inspector,
     bootstrap: () => bootstrap(ctx),
-    startBackgroundTasks() {
+    startBackgroundTasks({ singletons = true } = {}) {
       const warn = (what: string) => (error: unknown) => app.log.warn({ err: error }, what);
       registry.startPolling(config.cache.pollInterval, warn('polling the store for changes failed'));
       const every = (ms: number, task: () => Promise<unknown>, what: string) => {
@@ -140,6 +146,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       };
       every(10_000, () => secretUsage.flush(), 'recording secret use failed');
       if (rateLimiter.enabled) every(1000, () => rateLimiter.sync(store), 'sharing rate-limit counts failed');
+      if (!singletons) return;
       every(config.keys.checkInterval, async () => {
         const tenants = await store.listTenants();
         await keys.runSchedule(tenants.map((t) => t.id));
@@ -181,7 +188,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     transform: ({ schema, url }) => ({ schema, url: url.replace(/^\/manage\/v1/, '') }),
   });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  const workerLabel = options.worker !== undefined ? `${options.worker} (pid ${process.pid})` : null;
+  app.get('/healthz', async (_request, reply) => {
+    if (workerLabel !== null) reply.header('Tessera-Worker', workerLabel);
+    return { status: 'ok' };
+  });
   app.get('/readyz', async (_request, reply) => {
     try {
       await store.ping();

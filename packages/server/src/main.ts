@@ -6,6 +6,7 @@ import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildApp } from './app.js';
+import { clusterWorkerIndex, leaveCluster, parseWorkers, runClusterPrimary } from './cluster.js';
 import { type ConfigInput, resolveConfig, type ServerConfig } from './config/config.js';
 import { defaults } from './config/defaults.js';
 import { MasterKey } from './crypto/master-key.js';
@@ -26,6 +27,7 @@ export const SERVE_USAGE = `Usage: tessera serve [options]
   --trusted-proxy <ip>  TESSERA_TRUSTED_PROXIES  (comma-separated) accept X-Client-Cert from these proxies
   --mtls-public-url <url> TESSERA_MTLS_PUBLIC_URL  https base URL where clients present certificates, if not the public URL
   --rate-limit <n>      TESSERA_RATE_LIMIT    token requests per client per minute (default 0: unlimited)
+  --workers <n|auto>    TESSERA_WORKERS       worker processes sharing the port (default 1; auto: one per CPU)
   TESSERA_MASTER_KEY    base64 of 32 random bytes that encrypt signing keys at rest
 `;
 
@@ -37,7 +39,10 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<ConfigInput & { tlsFiles?: { cert: string; key: string; clientCa: string | null } }> {
+/** What `serve` is started with: the configuration, and how many processes run it. */
+export type ServeInput = ConfigInput & { workers?: number };
+
+export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<ServeInput> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -53,6 +58,7 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
       'trusted-proxy': { type: 'string', multiple: true },
       'rate-limit': { type: 'string' },
       'mtls-public-url': { type: 'string' },
+      workers: { type: 'string' },
     },
     strict: true,
   });
@@ -69,8 +75,10 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
   if ((certFile === undefined) !== (keyFile === undefined)) throw new Error('--tls-cert and --tls-key go together');
   const rateLimit = pick(values['rate-limit'], 'TESSERA_RATE_LIMIT');
   if (rateLimit !== undefined && !/^\d+$/.test(rateLimit)) throw new Error(`--rate-limit must be a whole number, got ${JSON.stringify(rateLimit)}`);
+  const workers = pick(values.workers, 'TESSERA_WORKERS');
   const proxies = values['trusted-proxy'] ?? (env['TESSERA_TRUSTED_PROXIES'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  const input: ConfigInput = {
+  const input: ServeInput = {
+    ...(workers !== undefined ? { workers: parseWorkers(workers) } : {}),
     ...(port !== undefined ? { port: Number(port) } : {}),
     ...(pick(values.host, 'TESSERA_HOST') !== undefined ? { host: pick(values.host, 'TESSERA_HOST') as string } : {}),
     ...(pick(values['data-dir'], 'TESSERA_DATA_DIR') !== undefined ? { dataDir: pick(values['data-dir'], 'TESSERA_DATA_DIR') as string } : {}),
@@ -94,8 +102,17 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
   return input;
 }
 
-export async function serve(input: ConfigInput, log: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): Promise<RunningServer> {
-  const config = resolveConfig({ ...input, ...(input.publicUrl === undefined && input.tls ? { publicUrl: `https://${input.host ?? defaults.host}:${input.port ?? defaults.port}` } : {}) });
+/**
+ * How this process takes part: alone (the default); as the primary of
+ * `--workers N`, which prepares the store and does not listen; or as worker `n`.
+ */
+export interface ServeRole {
+  listen?: boolean;
+  worker?: number;
+}
+
+export async function serve(input: ConfigInput, log: (line: string) => void = (line) => process.stdout.write(`${line}\n`), role: ServeRole = {}): Promise<RunningServer> {
+  const config = serverConfigOf(input);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   if (config.masterKey === null && config.databaseUrl !== null) {
     log('warning: TESSERA_MASTER_KEY is not set; using a key generated into the data directory. Every replica must share one master key: set TESSERA_MASTER_KEY.');
@@ -111,7 +128,7 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
   };
   let app;
   try {
-    app = await buildApp({ config, store, masterKey, https });
+    app = await buildApp({ config, store, masterKey, https, ...(role.worker !== undefined ? { worker: role.worker } : {}) });
   } catch (error) {
     await store.close();
     throw error;
@@ -127,9 +144,16 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
     throw error;
   }
   if (result !== null) await writeAdminFile(adminFile, config, result);
-  await app.listen({ port: config.port, host: config.host });
-  app.tessera.startBackgroundTasks();
   const url = config.publicUrl;
+  if (role.listen === false) {
+    await app.close();
+    await store.close();
+    if (result !== null) log(`First start: bootstrapped tenants "default" and "admin"; admin credentials written to ${adminFile}`);
+    return { config, url, adminFile, bootstrapped: result !== null, close: async () => {} };
+  }
+  await app.listen({ port: config.port, host: config.host });
+  // Key rotation and purges run once per data directory: in worker 1 of `--workers N`.
+  app.tessera.startBackgroundTasks({ singletons: role.worker === undefined || role.worker === 1 });
   log(`Tessera listening on ${url} (store: ${store.kind})`);
   if (result !== null) log(`First start: bootstrapped tenants "default" and "admin"; admin credentials written to ${adminFile}`);
   else if (await fileExists(adminFile)) log(`Admin credentials: ${adminFile}`);
@@ -144,6 +168,11 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
       await store.close();
     },
   };
+}
+
+/** The configuration; a TLS listener without a public URL names itself https. */
+function serverConfigOf(input: ConfigInput): ServerConfig {
+  return resolveConfig({ ...input, ...(input.publicUrl === undefined && input.tls ? { publicUrl: `https://${input.host ?? defaults.host}:${input.port ?? defaults.port}` } : {}) });
 }
 
 async function fileExists(path: string): Promise<boolean> {
@@ -168,15 +197,38 @@ async function writeAdminFile(path: string, config: ServerConfig, result: Bootst
   await chmod(path, 0o600);
 }
 
-/** Runs `serve` until SIGTERM/SIGINT, then drains in-flight requests and exits 0. */
-export async function runUntilSignal(input: ConfigInput): Promise<void> {
-  const server = await serve(input);
+/**
+ * Runs `serve` until SIGTERM/SIGINT, then drains in-flight requests and exits 0.
+ * With `workers` above 1 this process becomes the primary of a node:cluster
+ * (cluster.ts), whose workers run this same command again and land here as workers.
+ */
+export async function runUntilSignal(input: ServeInput): Promise<void> {
+  const { workers = 1, ...configInput } = input;
+  const worker = clusterWorkerIndex();
+  if (worker === null && workers > 1) {
+    const config = serverConfigOf(configInput);
+    const log = (line: string) => process.stdout.write(`${line}\n`);
+    const code = await runClusterPrimary({
+      workers,
+      log,
+      shutdownGrace: config.http.shutdownGrace,
+      prepare: async () => {
+        await serve(configInput, log, { listen: false });
+      },
+      onListening: () => log(`Tessera listening on ${config.publicUrl} (${workers} workers, store: ${config.databaseUrl !== null ? 'postgres' : 'sqlite'})`),
+    });
+    if (code !== 0) process.exitCode = code;
+    return;
+  }
+  // A worker says nothing of its own start: the primary reports each worker and the address once.
+  const server = await serve(configInput, worker === null ? undefined : () => {}, worker === null ? {} : { worker });
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
-      process.stdout.write(`${signal}: finishing in-flight requests\n`);
+      // In a worker, the primary has said it for all of them.
+      if (worker === null) process.stdout.write(`${signal}: finishing in-flight requests\n`);
       const force = setTimeout(() => process.exit(1), server.config.http.shutdownGrace);
       force.unref();
       server.close().then(resolve, (error: unknown) => {
@@ -187,4 +239,5 @@ export async function runUntilSignal(input: ConfigInput): Promise<void> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  leaveCluster();
 }

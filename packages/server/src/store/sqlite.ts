@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { CompiledQuery, type DatabaseConnection, type Driver, Kysely, SqliteDialect, SqliteDriver } from 'kysely';
 import { toStoreError } from './errors.js';
 import { KyselyStore } from './kysely-store.js';
 import type { Database } from './schema.js';
@@ -9,11 +9,13 @@ import type { Database } from './schema.js';
 export const SQLITE_FILE_NAME = 'tessera.db';
 
 /**
- * The embedded store: one file, `<dataDir>/tessera.db`, for a single process.
- * WAL lets readers proceed during a write; `busy_timeout` covers a second process
- * (a backup, the CLI) briefly holding the write lock. Kysely's SQLite driver
- * serialises all statements over the one connection, so a transaction is also a
- * process-wide lock.
+ * The embedded store: one file, `<dataDir>/tessera.db`, shared by the worker
+ * processes of `serve --workers N`. WAL lets readers proceed during a write;
+ * `busy_timeout` makes a writer wait for another process's write to commit.
+ * Transactions begin IMMEDIATE: a deferred one that reads and then writes could not
+ * wait for the lock (SQLITE_BUSY at once when another process wrote in between).
+ * Kysely's SQLite driver serialises all statements over the one connection, so a
+ * transaction is also a process-wide lock.
  */
 export function openSqliteStore(dataDir: string): KyselyStore {
   let database: BetterSqlite3.Database;
@@ -31,6 +33,16 @@ export function openSqliteStore(dataDir: string): KyselyStore {
   } catch (error) {
     throw toStoreError(error);
   }
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateTransactionsDialect({ database }) });
   return new KyselyStore('sqlite', db);
+}
+
+class ImmediateTransactionsDialect extends SqliteDialect {
+  override createDriver(): Driver {
+    const driver = super.createDriver() as SqliteDriver;
+    driver.beginTransaction = async (connection: DatabaseConnection) => {
+      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    };
+    return driver;
+  }
 }
