@@ -33,7 +33,7 @@ export function openSqliteStore(dataDir: string): KyselyStore {
   } catch (error) {
     throw toStoreError(error);
   }
-  const db = new Kysely<Database>({ dialect: new ImmediateTransactionsDialect({ database }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateTransactionsDialect({ database: withStatementCache(database) }) });
   return new KyselyStore('sqlite', db);
 }
 
@@ -45,4 +45,29 @@ class ImmediateTransactionsDialect extends SqliteDialect {
     };
     return driver;
   }
+}
+
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * Kysely's SQLite driver prepares every query it runs; compiling the SQL again costs
+ * as much as running a small insert (the private_key_jwt `jti` record on every
+ * assertion). Statements are reused by their SQL text instead: better-sqlite3 runs
+ * them synchronously, and SQLite recompiles one by itself if the schema changed.
+ */
+function withStatementCache(database: BetterSqlite3.Database): Pick<BetterSqlite3.Database, 'close' | 'prepare'> {
+  const statements = new Map<string, BetterSqlite3.Statement>();
+  return {
+    close: () => database.close(),
+    prepare(source: string) {
+      let statement = statements.get(source);
+      if (statement === undefined) {
+        statement = database.prepare(source);
+        // Queries with a variable number of placeholders make new texts: stay bounded.
+        if (statements.size >= STATEMENT_CACHE_SIZE) statements.clear();
+        statements.set(source, statement);
+      }
+      return statement;
+    },
+  } as Pick<BetterSqlite3.Database, 'close' | 'prepare'>;
 }

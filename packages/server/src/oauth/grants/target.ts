@@ -50,7 +50,7 @@ export function resolveTarget(tenant: TenantContext, client: Client, params: Par
  * still defined by the API; without `scope`, everything granted.
  */
 export function resolveScopes(target: Target, requestedScope: string | undefined, ceiling?: ReadonlySet<string>): string[] {
-  const defined = new Set(target.api.scopes.map((s) => s.value));
+  const defined = definedScopes(target.api);
   const allowed = target.grant.scopes.filter((s) => defined.has(s) && (ceiling === undefined || ceiling.has(s)));
   const requested = parseScope(requestedScope);
   if (requested === undefined) return allowed;
@@ -60,11 +60,34 @@ export function resolveScopes(target: Target, requestedScope: string | undefined
   return requested;
 }
 
-function isAbsoluteUriWithoutFragment(value: string): boolean {
-  if (value.includes('#')) return false;
-  try {
-    return new URL(value).protocol.length > 1;
-  } catch {
-    return false;
+/** The scope values an API defines, built once per API object (a changed API is a new object). */
+const scopeSets = new WeakMap<Api, ReadonlySet<string>>();
+
+function definedScopes(api: Api): ReadonlySet<string> {
+  let set = scopeSets.get(api);
+  if (set === undefined) {
+    set = new Set(api.scopes.map((s) => s.value));
+    scopeSets.set(api, set);
   }
+  return set;
+}
+
+/** Verdicts on `resource` values already seen: the same few arrive on every request. */
+const resourceVerdicts = new Map<string, boolean>();
+const MAX_RESOURCE_VERDICTS = 1024;
+
+function isAbsoluteUriWithoutFragment(value: string): boolean {
+  const known = resourceVerdicts.get(value);
+  if (known !== undefined) return known;
+  let verdict = false;
+  if (!value.includes('#')) {
+    try {
+      verdict = new URL(value).protocol.length > 1;
+    } catch {
+      verdict = false;
+    }
+  }
+  if (resourceVerdicts.size >= MAX_RESOURCE_VERDICTS) resourceVerdicts.clear();
+  resourceVerdicts.set(value, verdict);
+  return verdict;
 }
