@@ -28,11 +28,28 @@ export function hashSecret(secret: string): string {
 }
 
 export function verifySecret(secret: string, stored: string): boolean {
-  const [scheme, salt, expected] = stored.split('$');
-  if (scheme !== HASH_SCHEME || salt === undefined || expected === undefined) return false;
-  const actual = digest(Buffer.from(salt, 'base64url'), secret);
-  const wanted = Buffer.from(expected, 'base64url');
-  return actual.length === wanted.length && timingSafeEqual(actual, wanted);
+  const parsed = parseStoredHash(stored);
+  if (parsed === null) return false;
+  const actual = digest(parsed.salt, secret);
+  return actual.length === parsed.expected.length && timingSafeEqual(actual, parsed.expected);
+}
+
+/**
+ * Stored hashes decoded once: every token request with a secret checks one. Keyed by
+ * the stored string (salt and digest, nothing secret); bounded.
+ */
+const parsedHashes = new Map<string, { salt: Buffer; expected: Buffer } | null>();
+const MAX_PARSED_HASHES = 10_000;
+
+function parseStoredHash(stored: string): { salt: Buffer; expected: Buffer } | null {
+  let parsed = parsedHashes.get(stored);
+  if (parsed === undefined) {
+    const [scheme, salt, expected] = stored.split('$');
+    parsed = scheme !== HASH_SCHEME || salt === undefined || expected === undefined ? null : { salt: Buffer.from(salt, 'base64url'), expected: Buffer.from(expected, 'base64url') };
+    if (parsedHashes.size >= MAX_PARSED_HASHES) parsedHashes.clear();
+    parsedHashes.set(stored, parsed);
+  }
+  return parsed;
 }
 
 /** SHA-256 of a bearer value (opaque tokens), for lookups without storing the value. */

@@ -76,5 +76,7 @@ function checkSecret(tenant: TenantContext, clientId: string, secret: string, us
 }
 
 function formDecode(value: string): string {
+  // Generated ids and secrets are base64url: nothing to decode, the usual case.
+  if (!value.includes('%') && !value.includes('+')) return value;
   return decodeURIComponent(value.replace(/\+/g, ' '));
 }
