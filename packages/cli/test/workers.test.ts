@@ -75,6 +75,35 @@ describe('tessera serve --workers 2', () => {
     }
   });
 
+  it('a client created through one worker can get tokens from every worker within 2 s (SPEC §8)', async () => {
+    const admin = JSON.parse(await readFile(server.adminFile, 'utf8')) as { clientId: string; clientSecret: string; tokenEndpoint: string; managementApi: string };
+    const form = { 'content-type': 'application/x-www-form-urlencoded', connection: 'close' };
+    const adminToken = await fetch(admin.tokenEndpoint, {
+      method: 'POST',
+      headers: { ...form, authorization: `Basic ${Buffer.from(`${admin.clientId}:${admin.clientSecret}`).toString('base64')}` },
+      body: 'grant_type=client_credentials&audience=urn%3Atessera%3Amanagement&scope=manage%3Awrite',
+    });
+    const { access_token: token } = (await adminToken.json()) as { access_token: string };
+    const manage = async (path: string, body: unknown) => {
+      const response = await fetch(`${admin.managementApi}/tenants/default/${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', connection: 'close' },
+        body: JSON.stringify(body),
+      });
+      expect(response.status).toBe(201);
+      return (await response.json()) as Record<string, string>;
+    };
+    await manage('apis', { identifier: 'https://workers.example', scopes: [{ value: 'read' }] });
+    const client = await manage('clients', { name: 'across workers' });
+    await manage('grants', { clientId: client['clientId'], audience: 'https://workers.example', scopes: ['read'] });
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const basic = `Basic ${Buffer.from(`${client['clientId']}:${client['clientSecret']}`).toString('base64')}`;
+    for (let i = 0; i < 6; i++) {
+      const response = await fetch(`${server.url}/t/default/token`, { method: 'POST', headers: { ...form, authorization: basic }, body: 'grant_type=client_credentials' });
+      expect(response.status).toBe(200);
+    }
+  }, 30_000);
+
   it('a worker that dies is started again', async () => {
     const before = await servingPids();
     const [victim] = [...before];
