@@ -2,10 +2,12 @@
  * `tessera serve --workers 2` (SPEC §1, §8) as a real process: both workers serve on
  * one port, a worker that dies is started again, and SIGTERM stops them all with exit 0.
  */
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../server/test/helpers/postgres.js';
 import { makeTempDir, type TempDir } from '../../server/test/helpers/temp-dir.js';
 import { type ServerProcess, startServer, stopAllServers, waitFor } from './helpers/tessera-process.js';
 
@@ -39,10 +41,10 @@ function workerOf(url: string): Promise<string> {
 }
 
 /** PIDs of the workers that answered `count` requests on fresh connections. */
-async function servingPids(count = 12): Promise<Set<number>> {
+async function servingPids(count = 12, url = server.url): Promise<Set<number>> {
   const pids = new Set<number>();
   for (let i = 0; i < count; i++) {
-    const match = /pid (\d+)/.exec(await workerOf(server.url));
+    const match = /pid (\d+)/.exec(await workerOf(url));
     if (match !== null) pids.add(Number(match[1]));
   }
   return pids;
@@ -125,3 +127,44 @@ describe('tessera serve --workers 2', () => {
     await waitFor(async () => ([...pids].every((pid) => !alive(pid)) ? true : undefined), 10_000, 50);
   }, 60_000);
 });
+
+const database = await createTestDatabase();
+const pgSuite = database === null ? describe.skip : describe;
+
+pgSuite(
+  database === null
+    ? 'tessera serve --workers 2 on PostgreSQL (skipped: set TESSERA_TEST_DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/postgres)'
+    : 'tessera serve --workers 2 on PostgreSQL',
+  () => {
+    let pgDir: TempDir;
+    let pgServer: ServerProcess;
+
+    beforeAll(async () => {
+      pgDir = await makeTempDir('tessera-workers-pg-');
+      const env = { TESSERA_WORKERS: '2', TESSERA_DATABASE_URL: (database as TestDatabase).url, TESSERA_MASTER_KEY: randomBytes(32).toString('base64') };
+      pgServer = await startServer({ dataDir: join(pgDir.path, 'data'), env, timeoutMs: 60_000 });
+      await waitFor(async () => (pgServer.output().includes('(2 workers, store: postgres)') ? true : undefined), 60_000);
+    }, 90_000);
+
+    afterAll(async () => {
+      await pgServer?.stop();
+      await database?.drop();
+      await pgDir?.cleanup();
+    });
+
+    it('bootstraps once, both workers serve and issue tokens, SIGTERM exits 0', async () => {
+      expect((await servingPids(12, pgServer.url)).size).toBe(2);
+      const admin = JSON.parse(await readFile(pgServer.adminFile, 'utf8')) as { clientId: string; clientSecret: string; tokenEndpoint: string };
+      for (let i = 0; i < 4; i++) {
+        const response = await fetch(admin.tokenEndpoint, {
+          method: 'POST',
+          headers: { authorization: `Basic ${Buffer.from(`${admin.clientId}:${admin.clientSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded', connection: 'close' },
+          body: 'grant_type=client_credentials&audience=urn%3Atessera%3Amanagement',
+        });
+        expect(response.status).toBe(200);
+      }
+      expect(pgServer.output()).not.toMatch(/error/i);
+      expect(await pgServer.stop('SIGTERM', 30_000)).toEqual({ code: 0, signal: null });
+    }, 60_000);
+  },
+);
