@@ -217,7 +217,7 @@ export async function runUntilSignal(input: ServeInput): Promise<void> {
       },
       onListening: () => log(`Tessera listening on ${config.publicUrl} (${workers} workers, store: ${config.databaseUrl !== null ? 'postgres' : 'sqlite'})`),
     });
-    if (code !== 0) process.exitCode = code;
+    if (code !== 0) throw new Error(`workers still running ${config.http.shutdownGrace} ms after SIGTERM were killed`);
     return;
   }
   // A worker says nothing of its own start: the primary reports each worker and the address once.
