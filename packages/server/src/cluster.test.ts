@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { clusterWorkerIndex, parseWorkers } from './cluster.js';
-import { parseServeArgs } from './main.js';
+import { clusterWorkerIndex } from './cluster.js';
+import { parseServeArgs, parseWorkers } from './main.js';
 
 describe('--workers / TESSERA_WORKERS', () => {
   it('is a positive whole number or auto (one per CPU this process may use)', () => {

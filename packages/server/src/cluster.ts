@@ -8,7 +8,6 @@
  * delay while it keeps dying young; SIGTERM drains every worker and exits 0.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { availableParallelism } from 'node:os';
 
 /** Set by the primary in each worker's environment: which of the N it is (1-based). */
 const WORKER_INDEX_ENV = 'TESSERA_WORKER_INDEX';
@@ -16,13 +15,6 @@ const WORKER_INDEX_ENV = 'TESSERA_WORKER_INDEX';
 const STABLE_AFTER_MS = 10_000;
 const FIRST_RESTART_DELAY_MS = 250;
 const MAX_RESTART_DELAY_MS = 30_000;
-
-/** `--workers`/`TESSERA_WORKERS`: a positive whole number, or `auto` (one per CPU the process may use). */
-export function parseWorkers(value: string): number {
-  if (value === 'auto') return availableParallelism();
-  if (!/^[1-9]\d{0,3}$/.test(value)) throw new Error(`--workers must be a whole number from 1 to 9999 or "auto", got ${JSON.stringify(value)}`);
-  return Number(value);
-}
 
 /** 1..N inside a worker of `serve --workers N`; null in a process that serves alone, or in the primary. */
 export function clusterWorkerIndex(): number | null {

@@ -3,10 +3,10 @@
  * bootstrap on first start; graceful shutdown on SIGTERM. Nothing else.
  */
 import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildApp } from './app.js';
-import { clusterWorkerIndex, leaveCluster, parseWorkers, runClusterPrimary } from './cluster.js';
 import { type ConfigInput, resolveConfig, type ServerConfig } from './config/config.js';
 import { defaults } from './config/defaults.js';
 import { MasterKey } from './crypto/master-key.js';
@@ -37,6 +37,13 @@ export interface RunningServer {
   adminFile: string;
   bootstrapped: boolean;
   close(): Promise<void>;
+}
+
+/** `--workers`/`TESSERA_WORKERS`: a positive whole number, or `auto` (one per CPU the process may use). */
+export function parseWorkers(value: string): number {
+  if (value === 'auto') return availableParallelism();
+  if (!/^[1-9]\d{0,3}$/.test(value)) throw new Error(`--workers must be a whole number from 1 to 9999 or "auto", got ${JSON.stringify(value)}`);
+  return Number(value);
 }
 
 /** What `serve` is started with: the configuration, and how many processes run it. */
@@ -204,8 +211,12 @@ async function writeAdminFile(path: string, config: ServerConfig, result: Bootst
  */
 export async function runUntilSignal(input: ServeInput): Promise<void> {
   const { workers = 1, ...configInput } = input;
-  const worker = clusterWorkerIndex();
-  if (worker === null && workers > 1) {
+  // node:cluster is loaded only where it is used: one process alone starts faster without it.
+  // A worker runs with the primary's arguments and environment, so it sees `workers` > 1 too.
+  const cluster = workers > 1 ? await import('./cluster.js') : null;
+  const worker = cluster?.clusterWorkerIndex() ?? null;
+  if (cluster !== null && worker === null) {
+    const { runClusterPrimary } = cluster;
     const config = serverConfigOf(configInput);
     const log = (line: string) => process.stdout.write(`${line}\n`);
     const code = await runClusterPrimary({
@@ -239,5 +250,5 @@ export async function runUntilSignal(input: ServeInput): Promise<void> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  leaveCluster();
+  cluster?.leaveCluster();
 }
