@@ -1,44 +1,119 @@
 /**
- * Tessera's token endpoint against the references, side by side in one run:
+ * Tessera's token endpoint against the references, side by side in one run (issue
+ * "token endpoint at the floor of the runtime"):
  *
- * 1. Tessera: client_credentials, client_secret_basic, ES256 JWT access tokens, set up
- *    through the management API (an API, a client, a grant);
- * 2. node-oidc-provider 9 configured for the same flow (resource indicators, JWT
- *    access tokens signed ES256), checked once to really return an ES256 JWT;
- * 3. a plain Fastify 5 POST route that parses the same form and returns fixed JSON:
- *    the HTTP ceiling of this machine.
+ * - plain: a Fastify 5 POST route that parses the form and returns fixed JSON (the HTTP ceiling);
+ * - floor: a Fastify 5 route that checks Basic credentials (timing-safe), builds RFC 9068
+ *   claims and signs one ES256 JWT with crypto.sign and a prepared KeyObject;
+ * - tessera: client_credentials, client_secret_basic, ES256 (set up through the management API);
+ * - oidc-provider: node-oidc-provider 9 configured for the same flow;
+ * - tessera-pkjwt: the same with private_key_jwt (a fresh assertion and jti per request);
+ * - tessera-mixed: ES256 load while an RS256 tenant of the same process is loaded too;
+ * - tessera-workers: the real `tessera serve --workers 1` and `--workers 2`, server CPU per
+ *   token from /proc/<pid>/stat of the primary and its workers, and whether both served.
  *
- * Every target gets the same request body and is measured with autocannon on
- * 127.0.0.1 (32 connections, 10 s, after a 2 s warm-up). Each server runs alone in
- * its own child process (bench/servers/*.ts), so it never shares a CPU-bound event
- * loop with autocannon; it is stopped by its PID before the next one starts.
- *
- * BENCH_TOKEN_TARGETS and BENCH_TOKEN_PROFILE (see run()) narrow and profile a run.
+ * Each server runs alone in its own child process, pinned with taskset to the server
+ * cores and the load generator (autocannon, in this process) to the load cores, when
+ * taskset exists. Knobs (environment): BENCH_TOKEN_TARGETS, BENCH_TOKEN_DURATION (s,
+ * default 10), BENCH_TOKEN_WARMUP (s, default 2), BENCH_TOKEN_CONNECTIONS (default 32),
+ * BENCH_SERVER_CORES (default 0), BENCH_LOAD_CORES (default 1), BENCH_TOKEN_RSA_RATE
+ * (RS256 req/s in the mixed run, default 200), BENCH_TOKEN_WORKERS (the multi-worker run,
+ * default 2), BENCH_TOKEN_PROFILE (--cpu-prof dir).
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject, randomUUID, sign } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import type autocannon from 'autocannon';
-import { cpus, loadavg } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type CpuMessage, type CpuRequest, type ReadyMessage, RESOURCE, SCOPE } from './servers/common.js';
+import { type CpuMessage, type CpuRequest, freePort, HOST, type ReadyMessage, RESOURCE, SCOPE } from './servers/common.js';
 import { type HttpResult, measureHttp, printHttpTable, ratio } from './util.js';
 
 const BODY = new URLSearchParams({ grant_type: 'client_credentials', resource: RESOURCE, scope: SCOPE }).toString();
 const FORM = 'application/x-www-form-urlencoded';
-const WARM_UP_SECONDS = 2;
-const MEASURE_SECONDS = 10;
-const START_TIMEOUT_MS = 30_000;
+const START_TIMEOUT_MS = 60_000;
+const CLI_BIN = fileURLToPath(new URL('../packages/cli/bin/tessera.js', import.meta.url));
 
-const GOALS = { ratioToOidcProvider: 5, ratioToPlainRoute: 0.4, p99Ms: 10 } as const;
+function numberFromEnv(name: string, fallback: number): number {
+  const value = Number(process.env[name] ?? '');
+  return Number.isFinite(value) && value > 0 ? value : fallback;
+}
+
+const MEASURE_SECONDS = numberFromEnv('BENCH_TOKEN_DURATION', 10);
+const WARM_UP_SECONDS = numberFromEnv('BENCH_TOKEN_WARMUP', 2);
+const CONNECTIONS = numberFromEnv('BENCH_TOKEN_CONNECTIONS', 32);
+const RSA_RATE = numberFromEnv('BENCH_TOKEN_RSA_RATE', 200);
+const WORKERS = numberFromEnv('BENCH_TOKEN_WORKERS', 2);
+const SERVER_CORES = process.env['BENCH_SERVER_CORES'] ?? '0';
+const LOAD_CORES = process.env['BENCH_LOAD_CORES'] ?? '1';
+
+/** The issue's targets. */
+const GOALS = {
+  ratioToFloor: 0.9,
+  p99ToFloor: 1.5,
+  ratioToOidcProvider: 3.5,
+  mixedToAlone: 0.8,
+  workersCpuRatio: 1.1,
+  pkjwtToBasic: 0.6,
+} as const;
+
+// ---------------------------------------------------------------- pinning
+
+const TASKSET = (() => {
+  try {
+    execFileSync('taskset', ['-V'], { stdio: 'ignore' });
+    return cpus().length >= 2;
+  } catch {
+    return false;
+  }
+})();
+
+/** Pins every thread of `pid` (the event loop and the libuv pool alike) to `cores`. */
+function pin(pid: number, cores: string): void {
+  if (!TASKSET) return;
+  execFileSync('taskset', ['-a', '-p', '-c', cores, String(pid)], { stdio: 'ignore' });
+}
+
+// ---------------------------------------------------------------- server children
 
 export interface ServerChild {
   url: string;
   pid: number;
   detail: Record<string, string>;
-  /** CPU time (user + system, microseconds) the child has used so far. */
+  /** CPU time (user + system, microseconds) the server's processes have used so far. */
   cpuTime(): Promise<number>;
+  /** Per process (the primary and each worker of a cluster): CPU microseconds so far. */
+  cpuByProcess(): Map<number, number>;
   stop(): Promise<void>;
+}
+
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** utime + stime of a live process from /proc/<pid>/stat, in microseconds; 0 once it is gone. */
+function procCpu(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }
 
 /** Forks bench/servers/<name>.ts under tsx and waits for its "ready" message. */
@@ -64,6 +139,7 @@ export async function startServer(name: string, env: Record<string, string> = {}
     await stopChild(child, exited);
     throw error;
   });
+  if (child.pid !== undefined) pin(child.pid, SERVER_CORES);
   const cpuTime = () =>
     new Promise<number>((resolve) => {
       child.once('message', (message) => {
@@ -72,14 +148,57 @@ export async function startServer(name: string, env: Record<string, string> = {}
       });
       child.send({ type: 'cpu' } satisfies CpuRequest);
     });
-  return { url: ready.url, pid: child.pid ?? 0, detail: ready.detail ?? {}, cpuTime, stop: () => stopChild(child, exited) };
+  const cpuByProcess = () => new Map(child.pid !== undefined ? [[child.pid, procCpu(child.pid)]] : []);
+  return { url: ready.url, pid: child.pid ?? 0, detail: ready.detail ?? {}, cpuTime, cpuByProcess, stop: () => stopChild(child, exited) };
+}
+
+/**
+ * The real `tessera serve --workers <n>` on a temporary data directory: ready once
+ * /healthz answers and the primary says every worker listens. CPU from /proc.
+ */
+async function startCli(workers: number): Promise<ServerChild> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'tessera-bench-cli-'));
+  const port = await freePort();
+  const child = spawn(process.execPath, [CLI_BIN, 'serve', '--port', String(port), '--host', HOST, '--data-dir', dataDir, '--log-level', 'warn', '--workers', String(workers)], {
+    env: { ...process.env, NODE_ENV: 'production' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // The start banner and the primary's messages are for people: on standard error.
+  let output = '';
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const url = `http://${HOST}:${port}`;
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  const listening = workers > 1 ? `(${workers} workers` : 'listening on';
+  while (!output.includes(listening)) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      await stopChild(child, exited);
+      await rm(dataDir, { recursive: true, force: true });
+      throw new Error(`tessera serve --workers ${workers} did not start:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const pids = () => (child.pid === undefined ? [] : [child.pid, ...childPids(child.pid)]);
+  for (const pid of pids()) pin(pid, SERVER_CORES);
+  const cpuByProcess = () => new Map(pids().map((pid) => [pid, procCpu(pid)]));
+  return {
+    url,
+    pid: child.pid ?? 0,
+    detail: { adminFile: join(dataDir, 'admin.json') },
+    cpuTime: async () => [...cpuByProcess().values()].reduce((a, b) => a + b, 0),
+    cpuByProcess,
+    async stop() {
+      await stopChild(child, exited);
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** SIGTERM by PID (the child closes its server and exits 0), SIGKILL if it lingers. */
 async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   process.kill(child.pid, 'SIGTERM');
-  const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 10_000).unref());
+  const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 15_000).unref());
   if ((await Promise.race([exited, timeout])) === 'timeout' && child.exitCode === null) {
     process.kill(child.pid, 'SIGKILL');
     await exited;
@@ -108,28 +227,42 @@ interface Provisioned {
   nextBody?: () => string;
 }
 
-/** Through the management API: an API with one scope, a client, and a grant of that scope. */
-export async function provisionTessera(server: ServerChild, method: 'client_secret_basic' | 'private_key_jwt' = 'client_secret_basic'): Promise<Provisioned> {
+/** A management API token from the admin.json the server wrote. */
+async function adminToken(server: ServerChild): Promise<string> {
   const adminFile = server.detail['adminFile'];
   if (adminFile === undefined) throw new Error('the Tessera child did not say where admin.json is');
   const admin = JSON.parse(await readFile(adminFile, 'utf8')) as { clientId: string; clientSecret: string };
-  const adminToken = await fetch(`${server.url}/t/admin/token`, {
+  const response = await fetch(`${server.url}/t/admin/token`, {
     method: 'POST',
     headers: { authorization: basic(admin.clientId, admin.clientSecret), 'content-type': FORM },
     body: new URLSearchParams({ grant_type: 'client_credentials', audience: 'urn:tessera:management', scope: 'manage:write' }),
   });
-  if (!adminToken.ok) throw new Error(`admin token: ${adminToken.status} ${await adminToken.text()}`);
-  const { access_token: token } = (await adminToken.json()) as { access_token: string };
-  const manage = `${server.url}/manage/v1/tenants/default`;
+  if (!response.ok) throw new Error(`admin token: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { access_token: string }).access_token;
+}
+
+/**
+ * Through the management API: an API with one scope, a client, and a grant of that
+ * scope, in `tenant` (created first, signing with `signingAlg`, unless it is `default`).
+ */
+export async function provisionTessera(
+  server: ServerChild,
+  method: 'client_secret_basic' | 'private_key_jwt' = 'client_secret_basic',
+  tenant = 'default',
+  signingAlg: 'ES256' | 'RS256' = 'ES256',
+): Promise<Provisioned> {
+  const token = await adminToken(server);
+  if (tenant !== 'default') await postJson(`${server.url}/manage/v1/tenants`, token, { id: tenant, signingAlg });
+  const manage = `${server.url}/manage/v1/tenants/${tenant}`;
   await postJson(`${manage}/apis`, token, { identifier: RESOURCE, scopes: [{ value: SCOPE }] });
-  const tokenUrl = `${server.url}/t/default/token`;
+  const tokenUrl = `${server.url}/t/${tenant}/token`;
   if (method === 'private_key_jwt') {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'bench-1', alg: 'ES256', use: 'sig' };
     const client = await postJson(`${manage}/clients`, token, { name: 'token benchmark (private_key_jwt)', tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [jwk] } });
     const clientId = String(client['clientId']);
     await postJson(`${manage}/grants`, token, { clientId, audience: RESOURCE, scopes: [SCOPE] });
-    return { tokenUrl, authorization: null, nextBody: assertionBodies(clientId, `${server.url}/t/default`, privateKey) };
+    return { tokenUrl, authorization: null, nextBody: assertionBodies(clientId, `${server.url}/t/${tenant}`, privateKey) };
   }
   const client = await postJson(`${manage}/clients`, token, { name: 'token benchmark' });
   const clientId = String(client['clientId']);
@@ -142,7 +275,7 @@ export async function provisionTessera(server: ServerChild, method: 'client_secr
  * starts so the load generator spends its time sending, not signing. Runs out only
  * if a run is far faster than expected; then it signs on the fly.
  */
-function assertionBodies(clientId: string, issuer: string, key: KeyObject, count = 120_000): () => string {
+function assertionBodies(clientId: string, issuer: string, key: KeyObject, count = Math.min(120_000, Math.ceil((MEASURE_SECONDS + WARM_UP_SECONDS) * 6000))): () => string {
   const header = Buffer.from(JSON.stringify({ alg: 'ES256', kid: 'bench-1', typ: 'JWT' })).toString('base64url');
   const make = () => {
     const now = Math.floor(Date.now() / 1000);
@@ -159,8 +292,8 @@ function assertionBodies(clientId: string, issuer: string, key: KeyObject, count
   return () => bodies[next++] ?? make();
 }
 
-/** One real request before measuring: 200, and (for the authorization servers) an ES256 JWT for the API. */
-export async function checkTokenResponse(label: string, url: string, authorization: string | null, expectJwt: boolean, body = BODY): Promise<void> {
+/** One real request before measuring: 200, and (for the authorization servers) a JWT with `alg` for the API. */
+export async function checkTokenResponse(label: string, url: string, authorization: string | null, expectAlg: string | null, body = BODY): Promise<void> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': FORM, ...(authorization !== null ? { authorization } : {}) },
@@ -168,7 +301,7 @@ export async function checkTokenResponse(label: string, url: string, authorizati
   });
   const text = await response.text();
   if (response.status !== 200) throw new Error(`${label}: expected 200, got ${response.status}: ${text}`);
-  if (!expectJwt) return;
+  if (expectAlg === null) return;
   const { access_token: token } = JSON.parse(text) as { access_token?: string };
   const [header, payload] = (token ?? '').split('.').map((part) => {
     try {
@@ -177,8 +310,8 @@ export async function checkTokenResponse(label: string, url: string, authorizati
       return undefined;
     }
   });
-  if (header?.['alg'] !== 'ES256' || payload?.['aud'] !== RESOURCE || payload['scope'] !== SCOPE) {
-    throw new Error(`${label}: the access token is not an ES256 JWT for ${RESOURCE}: ${text}`);
+  if (header?.['alg'] !== expectAlg || payload?.['aud'] !== RESOURCE || payload['scope'] !== SCOPE) {
+    throw new Error(`${label}: the access token is not an ${expectAlg} JWT for ${RESOURCE}: ${text}`);
   }
 }
 
@@ -186,18 +319,13 @@ export interface Measured {
   http: HttpResult;
   /** Server CPU (user + system) per request, in microseconds: what the other processes on the machine do not change much. */
   cpuPerRequest: number;
+  /** Per server process: its share of the server CPU during the measurement. */
+  cpuShares: Map<number, number>;
 }
 
-export async function measureTokenEndpoint(
-  label: string,
-  server: ServerChild,
-  url: string,
-  authorization: string | null,
-  nextBody?: () => string,
-  seconds: { warmUp: number; measure: number } = { warmUp: WARM_UP_SECONDS, measure: MEASURE_SECONDS },
-): Promise<Measured> {
+export function loadOptions(url: string, authorization: string | null, nextBody?: () => string): autocannon.Options {
   const headers = { 'content-type': FORM, ...(authorization !== null ? { authorization } : {}) };
-  const options: autocannon.Options = nextBody === undefined
+  return nextBody === undefined
     ? { url, method: 'POST' as const, headers, body: BODY }
     : {
         url,
@@ -208,11 +336,34 @@ export async function measureTokenEndpoint(
           setupRequest: (request: autocannon.Request) => ({ ...request, body: nextBody() }),
         }],
       };
-  await measureHttp(`${label} (warm-up)`, { ...options, duration: seconds.warmUp });
+}
+
+/**
+ * Warm-up, then the measurement; `background` (the mixed run's RS256 load) runs
+ * alongside both. CPU is read around the measurement only.
+ */
+export async function measureTokenEndpoint(
+  label: string,
+  server: ServerChild,
+  options: autocannon.Options,
+  background?: autocannon.Options,
+  seconds: { warmUp: number; measure: number } = { warmUp: WARM_UP_SECONDS, measure: MEASURE_SECONDS },
+): Promise<Measured & { background?: HttpResult }> {
+  const WARM_UP = seconds.warmUp;
+  const MEASURE = seconds.measure;
+  const alongside = async (duration: number, run: Promise<HttpResult>) => {
+    const other = background === undefined ? undefined : measureHttp(`${label} (background)`, { ...background, duration });
+    return [await run, await other] as const;
+  };
+  await alongside(WARM_UP, measureHttp(`${label} (warm-up)`, { connections: CONNECTIONS, ...options, duration: WARM_UP }));
   const cpuBefore = await server.cpuTime();
-  const http = await measureHttp(label, { ...options, duration: seconds.measure });
+  const perProcessBefore = server.cpuByProcess();
+  const [http, other] = await alongside(MEASURE, measureHttp(label, { connections: CONNECTIONS, ...options, duration: MEASURE }));
   const cpu = (await server.cpuTime()) - cpuBefore;
-  return { http, cpuPerRequest: cpu / Math.max(1, http.requestsPerSecond * seconds.measure) };
+  const cpuShares = new Map<number, number>();
+  for (const [pid, after] of server.cpuByProcess()) cpuShares.set(pid, (after - (perProcessBefore.get(pid) ?? 0)) / Math.max(1, cpu));
+  const requests = http.requestsPerSecond * MEASURE + (other?.requestsPerSecond ?? 0) * MEASURE;
+  return { http, cpuPerRequest: cpu / Math.max(1, requests), cpuShares, ...(other !== undefined ? { background: other } : {}) };
 }
 
 function verdict(pass: boolean): string {
@@ -224,110 +375,181 @@ function load(): string {
   return loadavg().map((l) => l.toFixed(2)).join(' ');
 }
 
+type TargetName = 'plain' | 'floor' | 'tessera' | 'oidc-provider' | 'tessera-pkjwt' | 'tessera-mixed' | 'tessera-workers-1' | 'tessera-workers-2';
+
 interface Target {
-  name: 'tessera' | 'tessera-pkjwt' | 'oidc-provider' | 'plain';
+  name: TargetName;
   label: string;
-  /** Starts the server child and returns what to load: URL, Authorization header, bodies. */
-  start(profileArgs: string[]): Promise<{ server: ServerChild; isJwt: boolean } & Provisioned>;
+  /** Which selection (BENCH_TOKEN_TARGETS) runs it. */
+  group: string;
+  /** Starts the server child and returns what to load. */
+  start(profileArgs: string[]): Promise<{ server: ServerChild; alg: string | null; background?: autocannon.Options } & Provisioned>;
 }
 
-const OIDC_CLIENT = { id: 'bench-client', secret: 'bench-client-secret-0123456789abcdefghijklmnop' };
+const BENCH_CLIENT = { id: 'bench-client', secret: 'bench-client-secret-0123456789abcdefghijklmnop' };
+const BENCH_CLIENT_ENV = { BENCH_CLIENT_ID: BENCH_CLIENT.id, BENCH_CLIENT_SECRET: BENCH_CLIENT.secret };
+
+/** Provisions a server just started; stops it if that fails. */
+async function provisioned<T>(server: ServerChild, setUp: () => Promise<T>): Promise<T> {
+  return setUp().catch(async (error: unknown) => {
+    await server.stop();
+    throw error;
+  });
+}
 
 const TARGET_LIST: Target[] = [
   {
-    name: 'tessera',
-    label: 'Tessera (ES256 JWT, client_secret_basic)',
+    name: 'plain',
+    group: 'plain',
+    label: 'Fastify 5 plain POST route (ceiling)',
     async start(profileArgs) {
-      const server = await startServer('tessera', {}, profileArgs);
-      const provisioned = await provisionTessera(server).catch(async (error: unknown) => {
-        await server.stop();
-        throw error;
-      });
-      return { server, ...provisioned, isJwt: true };
+      const server = await startServer('plain-fastify', {}, profileArgs);
+      return { server, tokenUrl: `${server.url}/token`, authorization: null, alg: null };
     },
   },
   {
-    name: 'tessera-pkjwt',
-    label: 'Tessera (ES256 JWT, private_key_jwt)',
+    name: 'floor',
+    group: 'floor',
+    label: 'floor: Fastify 5 + Basic + RFC 9068 claims + one ES256 crypto.sign',
+    async start(profileArgs) {
+      const server = await startServer('floor', BENCH_CLIENT_ENV, profileArgs);
+      return { server, tokenUrl: `${server.url}/token`, authorization: basic(BENCH_CLIENT.id, BENCH_CLIENT.secret), alg: 'ES256' };
+    },
+  },
+  {
+    name: 'tessera',
+    group: 'tessera',
+    label: 'Tessera (ES256 JWT, client_secret_basic)',
     async start(profileArgs) {
       const server = await startServer('tessera', {}, profileArgs);
-      const provisioned = await provisionTessera(server, 'private_key_jwt').catch(async (error: unknown) => {
-        await server.stop();
-        throw error;
-      });
-      return { server, ...provisioned, isJwt: true };
+      return { server, ...(await provisioned(server, () => provisionTessera(server))), alg: 'ES256' };
     },
   },
   {
     name: 'oidc-provider',
+    group: 'oidc-provider',
     label: 'node-oidc-provider 9 (same flow)',
     async start(profileArgs) {
-      const server = await startServer('oidc-provider', { BENCH_CLIENT_ID: OIDC_CLIENT.id, BENCH_CLIENT_SECRET: OIDC_CLIENT.secret }, profileArgs);
-      return { server, tokenUrl: `${server.url}/token`, authorization: basic(OIDC_CLIENT.id, OIDC_CLIENT.secret), isJwt: true };
+      const server = await startServer('oidc-provider', BENCH_CLIENT_ENV, profileArgs);
+      return { server, tokenUrl: `${server.url}/token`, authorization: basic(BENCH_CLIENT.id, BENCH_CLIENT.secret), alg: 'ES256' };
     },
   },
   {
-    name: 'plain',
-    label: 'Fastify 5 plain POST route (ceiling)',
+    name: 'tessera-pkjwt',
+    group: 'tessera-pkjwt',
+    label: 'Tessera (ES256 JWT, private_key_jwt)',
     async start(profileArgs) {
-      const server = await startServer('plain-fastify', {}, profileArgs);
-      return { server, tokenUrl: `${server.url}/token`, authorization: null, isJwt: false };
+      const server = await startServer('tessera', {}, profileArgs);
+      return { server, ...(await provisioned(server, () => provisionTessera(server, 'private_key_jwt'))), alg: 'ES256' };
+    },
+  },
+  {
+    name: 'tessera-mixed',
+    group: 'tessera-mixed',
+    label: `Tessera ES256 tenant while an RS256 tenant gets ${RSA_RATE} req/s`,
+    async start(profileArgs) {
+      const server = await startServer('tessera', {}, profileArgs);
+      const [es256, rs256] = await provisioned(server, async () => [await provisionTessera(server), await provisionTessera(server, 'client_secret_basic', 'rsa', 'RS256')] as const);
+      await checkTokenResponse('RS256 tenant', rs256.tokenUrl, rs256.authorization, 'RS256');
+      const background = { ...loadOptions(rs256.tokenUrl, rs256.authorization), connections: 8, overallRate: RSA_RATE };
+      return { server, ...es256, alg: 'ES256', background };
+    },
+  },
+  {
+    name: 'tessera-workers-1',
+    group: 'tessera-workers',
+    label: 'tessera serve --workers 1 (ES256, client_secret_basic)',
+    async start() {
+      const server = await startCli(1);
+      return { server, ...(await provisioned(server, () => provisionTessera(server))), alg: 'ES256' };
+    },
+  },
+  {
+    name: 'tessera-workers-2',
+    group: 'tessera-workers',
+    label: `tessera serve --workers ${WORKERS} (ES256, client_secret_basic)`,
+    async start() {
+      const server = await startCli(WORKERS);
+      return { server, ...(await provisioned(server, () => provisionTessera(server))), alg: 'ES256' };
     },
   },
 ];
 
+/** `a ÷ b` against a goal, PASS/FAIL; "not measured" when either side did not run. */
+function printRatio(label: string, a: number | undefined, b: number | undefined, goal: string, pass: (r: number) => boolean, clean: boolean): void {
+  if (a === undefined || b === undefined) {
+    console.log(`${label}: not measured (target ${goal})`);
+    return;
+  }
+  const r = a / b;
+  console.log(`${label}: ${r.toFixed(2)} (target ${goal}) ${verdict(clean && pass(r))}`);
+}
+
 /**
- * Environment knobs, for working on the token endpoint:
- * BENCH_TOKEN_TARGETS=tessera[,tessera-pkjwt,oidc-provider,plain] measures only those (no ratios unless the first, third and fourth ran);
- * BENCH_TOKEN_PROFILE=<dir> runs each measured child with `--cpu-prof` into <dir>.
+ * BENCH_TOKEN_TARGETS=plain,floor,tessera,oidc-provider,tessera-pkjwt,tessera-mixed,tessera-workers
+ * measures only those; each ratio needs both of its sides.
  */
 export async function run(): Promise<void> {
   console.log(`${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node.js ${process.version}`);
-  console.log(`each target: ${WARM_UP_SECONDS} s warm-up, then autocannon 32 connections × 10 s; POST ${BODY}`);
+  console.log(`each target: ${WARM_UP_SECONDS} s warm-up, then autocannon ${CONNECTIONS} connections × ${MEASURE_SECONDS} s; POST ${BODY}`);
+  if (TASKSET) {
+    pin(process.pid, LOAD_CORES);
+    console.log(`pinned with taskset: servers (every thread) to cores ${SERVER_CORES}, the load generator to cores ${LOAD_CORES} (BENCH_SERVER_CORES, BENCH_LOAD_CORES)`);
+  } else {
+    console.log('NOT pinned: taskset is not available (or there is one core); servers and the load generator share the cores');
+  }
   console.log(`load average before: ${load()}`);
   const wanted = (process.env['BENCH_TOKEN_TARGETS'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const profileDir = process.env['BENCH_TOKEN_PROFILE'];
   const profileArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
-  const results = new Map<Target['name'], Measured>();
+  const results = new Map<TargetName, Measured & { background?: HttpResult }>();
 
   for (const target of TARGET_LIST) {
-    if (wanted.length > 0 && !wanted.includes(target.name)) continue;
-    const { server, tokenUrl, authorization, isJwt, nextBody } = await target.start(profileArgs);
+    if (wanted.length > 0 && !wanted.includes(target.group)) continue;
+    const { server, tokenUrl, authorization, alg, nextBody, background } = await target.start(profileArgs);
     try {
-      await checkTokenResponse(target.label, tokenUrl, authorization, isJwt, nextBody?.());
-      results.set(target.name, await measureTokenEndpoint(target.label, server, tokenUrl, authorization, nextBody));
+      await checkTokenResponse(target.label, tokenUrl, authorization, alg, nextBody?.());
+      results.set(target.name, await measureTokenEndpoint(target.label, server, loadOptions(tokenUrl, authorization, nextBody), background));
     } finally {
       await server.stop();
     }
   }
 
-  const rows = [...results.values()].map((m) => m.http);
+  const rows = [...results.values()].flatMap((m) => (m.background !== undefined ? [m.http, m.background] : [m.http]));
   printHttpTable(rows);
   for (const [name, m] of results) console.log(`server CPU per request, ${name}: ${m.cpuPerRequest.toFixed(0)} µs`);
   console.log(`load average after: ${load()}`);
   const clean = rows.every((r) => r.non2xx === 0 && r.errors === 0);
   console.log(`every response 2xx: ${clean ? 'yes' : 'NO'} (${rows.map((r) => `${r.label}: ${r.non2xx} non-2xx, ${r.errors} errors`).join('; ')})`);
-  if (profileDir) console.log(`CPU profiles written to ${profileDir} (profiling slows every target: no verdicts)`);
-  const ours = results.get('tessera')?.http;
-  const oidcProvider = results.get('oidc-provider')?.http;
-  const ceiling = results.get('plain')?.http;
-  if (profileDir || ours === undefined || oidcProvider === undefined || ceiling === undefined) return;
-
-  const vsOidc = ours.requestsPerSecond / oidcProvider.requestsPerSecond;
-  const vsCeiling = ours.requestsPerSecond / ceiling.requestsPerSecond;
-  console.log(`Tessera / node-oidc-provider: ${ratio(ours.requestsPerSecond, oidcProvider.requestsPerSecond)} (target ≥ ${GOALS.ratioToOidcProvider}x) ${verdict(clean && vsOidc >= GOALS.ratioToOidcProvider)}`);
-  console.log(`Tessera / plain Fastify route: ${ratio(ours.requestsPerSecond, ceiling.requestsPerSecond, 3)} (target ≥ ${GOALS.ratioToPlainRoute}x) ${verdict(clean && vsCeiling >= GOALS.ratioToPlainRoute)}`);
-  console.log(`Tessera p99: ${ours.p99} ms (target < ${GOALS.p99Ms} ms) ${verdict(clean && ours.p99 < GOALS.p99Ms)}`);
-  const cpu = (name: Target['name']) => results.get(name)?.cpuPerRequest ?? Number.NaN;
-  console.log(
-    `server CPU per request (less sensitive to a busy machine): node-oidc-provider / Tessera ${ratio(cpu('oidc-provider'), cpu('tessera'))},` +
-      ` plain route / Tessera ${ratio(cpu('plain'), cpu('tessera'), 3)}`,
-  );
-  const pkjwt = results.get('tessera-pkjwt');
-  if (pkjwt !== undefined) {
-    console.log(
-      `private_key_jwt / client_secret_basic: ${ratio(pkjwt.http.requestsPerSecond, ours.requestsPerSecond)} req/s,` +
-        ` ${ratio(pkjwt.cpuPerRequest, cpu('tessera'))} server CPU per request (an assertion costs a signature check and a single-use jti write)`,
-    );
+  if (profileDir) {
+    console.log(`CPU profiles written to ${profileDir} (profiling slows every target: no verdicts)`);
+    return;
   }
+
+  const rps = (name: TargetName) => results.get(name)?.http.requestsPerSecond;
+  const p99 = (name: TargetName) => results.get(name)?.http.p99;
+  const cpu = (name: TargetName) => results.get(name)?.cpuPerRequest;
+  printRatio('Tessera ÷ floor, req/s, one core, ES256', rps('tessera'), rps('floor'), `≥ ${GOALS.ratioToFloor}`, (r) => r >= GOALS.ratioToFloor, clean);
+  printRatio(`Tessera p99 ÷ floor p99 at ${CONNECTIONS} connections (${p99('tessera') ?? '?'} ms / ${p99('floor') ?? '?'} ms)`, p99('tessera'), p99('floor'), `≤ ${GOALS.p99ToFloor}`, (r) => r <= GOALS.p99ToFloor, clean);
+  printRatio('Tessera ÷ node-oidc-provider, req/s, one core', rps('tessera'), rps('oidc-provider'), `≥ ${GOALS.ratioToOidcProvider}`, (r) => r >= GOALS.ratioToOidcProvider, clean);
+  printRatio('ES256 tenant req/s with an RS256 tenant loaded ÷ ES256 alone', rps('tessera-mixed'), rps('tessera'), `≥ ${GOALS.mixedToAlone}`, (r) => r >= GOALS.mixedToAlone, clean);
+  const workers2 = results.get('tessera-workers-2');
+  // A worker served if it used at least half its fair share of the server CPU.
+  const serving = workers2 === undefined ? [] : [...workers2.cpuShares.values()].filter((share) => share >= 0.5 / WORKERS);
+  const bothServed = serving.length >= Math.min(WORKERS, 2);
+  printRatio(`--workers ${WORKERS}: server CPU per token ÷ --workers 1`, cpu('tessera-workers-2'), cpu('tessera-workers-1'), `≤ ${GOALS.workersCpuRatio}`, (r) => r <= GOALS.workersCpuRatio && bothServed, clean);
+  if (workers2 !== undefined) {
+    const shares = [...workers2.cpuShares].map(([pid, share]) => `pid ${pid} ${(share * 100).toFixed(0)} %`).join(', ');
+    console.log(`--workers ${WORKERS}: workers that served (≥ half a fair share of the server CPU): ${serving.length}, ${bothServed ? 'yes' : 'NO'} ${verdict(bothServed)} (share of server CPU: ${shares}; the primary is the first)`);
+  }
+  printRatio('private_key_jwt ÷ client_secret_basic, req/s', rps('tessera-pkjwt'), rps('tessera'), `≥ ${GOALS.pkjwtToBasic}`, (r) => r >= GOALS.pkjwtToBasic, clean);
+  const cpuRatio = (a: TargetName, b: TargetName) => {
+    const x = cpu(a);
+    const y = cpu(b);
+    return x !== undefined && y !== undefined ? ratio(x, y) : 'not measured';
+  };
+  console.log(
+    `server CPU per request (less sensitive to a busy machine): Tessera ÷ floor ${cpuRatio('tessera', 'floor')}, node-oidc-provider ÷ Tessera ${cpuRatio('oidc-provider', 'tessera')},` +
+      ` private_key_jwt ÷ client_secret_basic ${cpuRatio('tessera-pkjwt', 'tessera')}, plain route ÷ Tessera ${cpuRatio('plain', 'tessera')}`,
+  );
 }

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createStore } from '@tessera/server';
 import { UsageRecorder } from '../packages/server/src/domain/usage.js';
-import { checkTokenResponse, type Measured, measureTokenEndpoint, provisionTessera, startServer } from './token-endpoint.js';
+import { checkTokenResponse, loadOptions, type Measured, measureTokenEndpoint, provisionTessera, startServer } from './token-endpoint.js';
 import { opsPerSecond, printHttpTable, ratio } from './util.js';
 
 const GOAL_ON_OVER_OFF = 0.97;
@@ -28,8 +28,8 @@ async function tokenEndpoint(seconds: number): Promise<void> {
     const server = await startServer('tessera', usage === 'off' ? { BENCH_TESSERA_USAGE: 'off' } : {});
     try {
       const { tokenUrl, authorization } = await provisionTessera(server);
-      await checkTokenResponse(`usage ${usage}`, tokenUrl, authorization, true);
-      const measured = await measureTokenEndpoint(`Tessera, usage recording ${usage}`, server, tokenUrl, authorization, undefined, {
+      await checkTokenResponse(`usage ${usage}`, tokenUrl, authorization, 'ES256');
+      const measured = await measureTokenEndpoint(`Tessera, usage recording ${usage}`, server, loadOptions(tokenUrl, authorization), undefined, {
         warmUp: Math.min(2, seconds),
         measure: seconds,
       });

@@ -57,6 +57,8 @@ export interface AppOptions {
    * 503 with `Retry-After: 1`.
    */
   startingUp?: boolean;
+  /** Which worker of `serve --workers N` this is; /healthz names it (and its PID) in `Tessera-Worker`. */
+  worker?: number;
 }
 
 export interface Tessera {
@@ -82,8 +84,12 @@ export interface Tessera {
   markStarted(): void;
   /** Usage analytics (docs/usage.md): the recorder is null when usage.enabled is false. */
   usage: { recorder: UsageRecorder | null; maintenance: UsageMaintenance; reports: UsageReports };
-  /** Polling for changes made by other replicas, scheduled key rotation, purges. */
-  startBackgroundTasks(): void;
+  /**
+   * Polling for changes made by other replicas, scheduled key rotation, purges.
+   * `singletons: false` (every worker of `serve --workers N` but the first) leaves
+   * out the tasks that need to run once per data directory: key rotation and purges.
+   */
+  startBackgroundTasks(options?: { singletons?: boolean }): void;
 }
 
 declare module 'fastify' {
@@ -204,7 +210,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     markStarted() {
       starting = false;
     },
-    startBackgroundTasks() {
+    startBackgroundTasks({ singletons = true } = {}) {
       const warn = (what: string) => (error: unknown) => app.log.warn({ err: error }, what);
       void changeFeed.start();
       const every = (ms: number, task: () => Promise<unknown>, what: string) => {
@@ -220,6 +226,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       if (usageRecorder !== null) every(config.usage.flushInterval, () => usageRecorder.flush(), 'writing usage counts failed');
       every(config.usage.rollupInterval, () => usage.maintenance.run(), 'rolling up usage failed');
       if (rateLimiter.enabled) every(1000, () => rateLimiter.sync(store), 'sharing rate-limit counts failed');
+      if (!singletons) return;
       every(config.keys.checkInterval, () => keys.runDueSchedule(), 'scheduled key rotation failed');
       every(10 * 60_000, () => store.purgeExpired(now()), 'purging expired tokens failed');
     },
@@ -270,7 +277,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     transform: ({ schema, url }) => ({ schema, url: url.replace(/^\/manage\/v1/, '') }),
   });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  const workerLabel = options.worker !== undefined ? `${options.worker} (pid ${process.pid})` : null;
+  app.get('/healthz', async (_request, reply) => {
+    if (workerLabel !== null) reply.header('Tessera-Worker', workerLabel);
+    return { status: 'ok' };
+  });
   app.get('/readyz', async (_request, reply) => {
     try {
       await store.ping();

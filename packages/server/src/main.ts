@@ -4,6 +4,7 @@
  */
 import cluster from 'node:cluster';
 import { mkdir, readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildApp } from './app.js';
@@ -38,6 +39,7 @@ export const SERVE_USAGE = `Usage: tessera serve [options]
   --usage <on|off>      TESSERA_USAGE         count tokens issued and refused (default on; docs/usage.md)
   --usage-flush-interval <s>  TESSERA_USAGE_FLUSH_INTERVAL  seconds between writes of usage counts, 1 to 300 (default ${defaults.usage.flushInterval / 1000}); a crash loses at most this much
   --usage-retention <m,h,d>   TESSERA_USAGE_RETENTION  days to keep minute, hour and day counts (default ${[defaults.usage.retention.minutes, defaults.usage.retention.hours, defaults.usage.retention.days].map((ms) => ms / 86_400_000).join(',')})
+  --workers <n|auto>    TESSERA_WORKERS       worker processes sharing the port (default 1; auto: one per CPU)
   TESSERA_MASTER_KEY    base64 of 32 random bytes that encrypt signing keys at rest
 
 Standard output carries JSON log lines; the start banner and other messages for people go
@@ -72,10 +74,21 @@ export const SERVE_OPTIONS = {
   usage: { type: 'string' },
   'usage-flush-interval': { type: 'string' },
   'usage-retention': { type: 'string' },
+  workers: { type: 'string' },
   json: { type: 'boolean' },
 } as const satisfies NonNullable<Parameters<typeof parseArgs>[0]>['options'];
 
-export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<ConfigInput & { tlsFiles?: { cert: string; key: string; clientCa: string | null } }> {
+/** `--workers`/`TESSERA_WORKERS`: a positive whole number, or `auto` (one per CPU the process may use). */
+export function parseWorkers(value: string): number {
+  if (value === 'auto') return availableParallelism();
+  if (!/^[1-9]\d{0,3}$/.test(value)) throw new Error(`--workers must be a whole number from 1 to 9999 or "auto", got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+/** What `serve` is started with: the configuration, and how many processes run it. */
+export type ServeInput = ConfigInput & { workers?: number };
+
+export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<ServeInput> {
   const { values } = parseArgs({ args: argv, options: SERVE_OPTIONS, strict: true });
   const pick = (flag: string | undefined, name: string) => flag ?? (env[name] !== undefined && env[name] !== '' ? env[name] : undefined);
   const port = pick(values.port, 'TESSERA_PORT');
@@ -99,8 +112,10 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
     throw new Error(`--secret-methods must be registered or either, got ${JSON.stringify(secretMethods)}`);
   }
   const usage = usageInput(pick(values.usage, 'TESSERA_USAGE'), pick(values['usage-flush-interval'], 'TESSERA_USAGE_FLUSH_INTERVAL'), pick(values['usage-retention'], 'TESSERA_USAGE_RETENTION'));
+  const workers = pick(values.workers, 'TESSERA_WORKERS');
   const proxies = values['trusted-proxy'] ?? (env['TESSERA_TRUSTED_PROXIES'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  const input: ConfigInput = {
+  const input: ServeInput = {
+    ...(workers !== undefined ? { workers: parseWorkers(workers) } : {}),
     ...(port !== undefined ? { port: Number(port) } : {}),
     ...(pick(values.host, 'TESSERA_HOST') !== undefined ? { host: pick(values.host, 'TESSERA_HOST') as string } : {}),
     ...(pick(values['data-dir'], 'TESSERA_DATA_DIR') !== undefined ? { dataDir: pick(values['data-dir'], 'TESSERA_DATA_DIR') as string } : {}),
@@ -135,6 +150,13 @@ export interface ServeOptions {
   dataDirLock?: boolean;
   /** The start banner as text for people (default), or as one JSON line on stdout (`serve --json`). */
   banner?: 'text' | 'json';
+  /**
+   * `false` in the primary of `serve --workers N` (cluster.ts): it prepares the store
+   * (migrations, bootstrap, admin.json) and closes it again; its workers listen.
+   */
+  listen?: boolean;
+  /** Which worker of `serve --workers N` this process is (1-based). */
+  worker?: number;
 }
 
 /**
@@ -145,7 +167,7 @@ export interface ServeOptions {
  * actually listens on.
  */
 export async function serve(input: ConfigInput, log: (line: string) => void = (line) => process.stderr.write(`${line}\n`), options: ServeOptions = {}): Promise<RunningServer> {
-  const config = resolveConfig({ ...input, ...(input.publicUrl === undefined && input.tls ? { publicUrl: `https://${input.host ?? defaults.host}:${input.port ?? defaults.port}` } : {}) });
+  const config = serverConfigOf(input);
   const cleanup: (() => Promise<unknown>)[] = [];
   const unwind = async () => {
     for (const step of cleanup.reverse()) await step().catch(() => {});
@@ -165,7 +187,8 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
     // before anything is written into the data directory.
     const store = await createStore({ dataDir: config.dataDir, ...(config.databaseUrl !== null ? { databaseUrl: config.databaseUrl } : {}) })
       .catch((error: unknown) => Promise.reject(storeError(error, config)));
-    cleanup.push(() => store.close());
+    const closeStore = () => store.close();
+    cleanup.push(closeStore);
     if (config.masterKey === null && config.databaseUrl !== null) {
       log('warning: TESSERA_MASTER_KEY is not set; using a key generated into the data directory. Every replica must share one master key: set TESSERA_MASTER_KEY.');
     }
@@ -177,14 +200,24 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
       requestCert: true,
       rejectUnauthorized: false,
     };
-    const app = await buildApp({ config, store, masterKey, https, startingUp: true });
-    cleanup.push(() => app.close());
+    const app = await buildApp({ config, store, masterKey, https, startingUp: true, ...(options.worker !== undefined ? { worker: options.worker } : {}) });
+    const closeApp = () => app.close();
+    cleanup.push(closeApp);
     // Listen first: a busy port fails here, before the bootstrap writes anything.
     // Until markStarted() every request is answered 503 "starting".
-    await app.listen({ port: config.port, host: config.host }).catch((error: unknown) => Promise.reject(listenError(error, config)));
+    if (options.listen !== false) {
+      await app.listen({ port: config.port, host: config.host }).catch((error: unknown) => Promise.reject(listenError(error, config)));
+    }
     const adminFile = join(config.dataDir, ADMIN_FILE_NAME);
     const result = await app.tessera.bootstrap((created) => writeFileAtomic(adminFile, adminFileContent(config, created)));
     await app.tessera.keys.checkMasterKey(defaults.management.adminTenant);
+    if (options.listen === false) {
+      // The primary of a cluster: the store is ready; only the data directory's lock stays held.
+      await app.close();
+      await store.close();
+      cleanup.splice(0, cleanup.length, ...cleanup.filter((step) => step !== closeApp && step !== closeStore));
+      return { config, url: config.publicUrl, adminFile, bootstrapped: result !== null, close: unwind };
+    }
     if (options.banner === 'json') {
       const { url, issuer, managementApi, consoleUrl } = { url: config.publicUrl, issuer: `${config.publicUrl}/t/default`, managementApi: `${config.publicUrl}/manage/v1`, consoleUrl: `${config.publicUrl}/console` };
       process.stdout.write(`${JSON.stringify({ msg: 'tessera started', url, issuer, managementApi, consoleUrl, adminFile, bootstrapped: result !== null, store: store.kind, pid: process.pid })}\n`);
@@ -192,7 +225,8 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
       await printBanner(log, config, store.kind, adminFile, result !== null);
     }
     app.tessera.markStarted();
-    app.tessera.startBackgroundTasks();
+    // Key rotation and purges run once per data directory: in worker 1 of `--workers N`.
+    app.tessera.startBackgroundTasks({ singletons: options.worker === undefined || options.worker === 1 });
     return {
       config,
       url: config.publicUrl,
@@ -207,6 +241,11 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
 }
 
 const ADMIN_FILE_NAME = 'admin.json';
+
+/** The configuration; a TLS listener without a public URL names itself https. */
+function serverConfigOf(input: ConfigInput): ServerConfig {
+  return resolveConfig({ ...input, ...(input.publicUrl === undefined && input.tls ? { publicUrl: `https://${input.host ?? defaults.host}:${input.port ?? defaults.port}` } : {}) });
+}
 
 /** `--usage`, `--usage-flush-interval` (seconds) and `--usage-retention` (days: minutes,hours,days). */
 function usageInput(enabled: string | undefined, flushSeconds: string | undefined, retentionDays: string | undefined): ConfigInput['usage'] {
@@ -296,18 +335,50 @@ function redactUrl(url: string): string {
  * passing the signal on, the server notices that its parent changed and stops as if
  * it had received SIGTERM, instead of listening on as an orphan.
  */
-export async function runUntilSignal(input: ConfigInput, options: ServeOptions = {}): Promise<void> {
+export async function runUntilSignal(input: ServeInput, options: ServeOptions = {}): Promise<void> {
   // Read before the (possibly slow) first start: if npm dies meanwhile, we are reparented.
   const parent = process.ppid;
   const underNpm = process.env['npm_lifecycle_event'] !== undefined;
-  const server = await serve(input, undefined, options);
+  const { workers = 1, ...configInput } = input;
+  // node:cluster's primary/worker split (cluster.ts) is loaded only where it is used.
+  // A worker runs with the primary's arguments and environment, so it sees `workers` > 1 too.
+  const clustered = workers > 1 ? await import('./cluster.js') : null;
+  const worker = clustered?.clusterWorkerIndex() ?? null;
+  if (clustered !== null && worker === null) {
+    const log = (line: string) => process.stderr.write(`${line}\n`);
+    let prepared: RunningServer | null = null;
+    try {
+      const code = await clustered.runClusterPrimary({
+        workers,
+        log,
+        shutdownGrace: serverConfigOf(configInput).http.shutdownGrace,
+        prepare: async () => {
+          prepared = await serve(configInput, log, { ...options, listen: false });
+        },
+        onListening: () => {
+          const ready = prepared;
+          if (ready === null) return;
+          log(`Tessera listening on ${ready.url} (${workers} workers, store: ${ready.config.databaseUrl !== null ? 'postgres' : 'sqlite'})`);
+          void printBanner(log, ready.config, ready.config.databaseUrl !== null ? 'postgres' : 'sqlite', ready.adminFile, ready.bootstrapped);
+        },
+      });
+      if (code !== 0) throw new Error('workers still running after the shutdown grace period were killed');
+    } finally {
+      // The data directory's lock, held for the whole life of the cluster.
+      await (prepared as RunningServer | null)?.close();
+    }
+    return;
+  }
+  // A worker says nothing of its own start: the primary reports each worker and the address once.
+  const server = await serve(configInput, worker === null ? undefined : () => {}, worker === null ? options : { ...options, worker });
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (reason: string) => {
       if (stopping) return;
       stopping = true;
       clearInterval(parentWatch);
-      process.stderr.write(`${reason}: finishing in-flight requests, then exiting\n`);
+      // In a worker, the primary has said it for all of them.
+      if (worker === null) process.stderr.write(`${reason}: finishing in-flight requests, then exiting\n`);
       const force = setTimeout(() => process.exit(1), server.config.http.shutdownGrace);
       force.unref();
       server.close().then(resolve, (error: unknown) => {
@@ -325,6 +396,7 @@ export async function runUntilSignal(input: ConfigInput, options: ServeOptions =
     process.once('SIGHUP', () => stop('SIGHUP'));
     if (npmGone()) stop('npm exited');
   });
+  clustered?.leaveCluster();
 }
 
 function isAlive(pid: number): boolean {

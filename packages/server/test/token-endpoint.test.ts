@@ -38,6 +38,30 @@ describe('client_credentials (RFC 6749 §4.4)', () => {
     expect(typeof payload.jti).toBe('string');
   });
 
+  it('RFC 9068 §2.2: every token gets its own jti and the current iat; none is handed out twice', async () => {
+    const claimsOf = async () => {
+      const res = await t.post('default', 'token', { ...cc, resource: 'https://orders.example', scope: 'orders:read' }, basic(client.clientId, client.clientSecret));
+      expect(res.statusCode).toBe(200);
+      const token = res.json().access_token as string;
+      return { token, ...(JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { jti: string; iat: number }) };
+    };
+    const first = await claimsOf();
+    const second = await claimsOf();
+    expect(second.jti).not.toBe(first.jti);
+    expect(second.token).not.toBe(first.token);
+    t.clock.advance(5_000);
+    const later = await claimsOf();
+    expect(later.iat).toBe(first.iat + 5);
+  });
+
+  it('a resource that is not an absolute URI is refused every time, not only the first (RFC 8707 §2)', async () => {
+    for (let i = 0; i < 2; i++) {
+      const res = await t.post('default', 'token', { ...cc, resource: 'orders' }, basic(client.clientId, client.clientSecret));
+      expect(res.statusCode).toBe(400);
+      expect(res.json().error).toBe('invalid_target');
+    }
+  });
+
   it('accepts client_secret_post from a client registered for it', async () => {
     const post = await t.setupClient('default', { client: { tokenEndpointAuthMethod: 'client_secret_post' } });
     const res = await t.post('default', 'token', { ...cc, client_id: post.clientId, client_secret: post.clientSecret });

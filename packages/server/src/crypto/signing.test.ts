@@ -17,7 +17,7 @@ describe('JwtSigner', () => {
   it.each(SIGNING_ALGS)('%s tokens verify with jose against the published JWK (RFC 7515, RFC 9068 header)', async (alg) => {
     const key = await generateSigningKey(alg, masterKey);
     const signer = JwtSigner.unseal({ kid: key.kid, alg, privateKeyEncrypted: key.privateKeyEncrypted }, masterKey);
-    const token = signer.sign({ iss: 'https://issuer.example', sub: 's', aud: 'a', exp: Math.floor(Date.now() / 1000) + 60 });
+    const token = await signer.sign({ iss: 'https://issuer.example', sub: 's', aud: 'a', exp: Math.floor(Date.now() / 1000) + 60 });
     const { payload, protectedHeader } = await jwtVerify(token, createLocalJWKSet({ keys: [key.publicJwk] }), { issuer: 'https://issuer.example', audience: 'a', typ: 'at+jwt' });
     expect(protectedHeader).toEqual({ typ: 'at+jwt', alg, kid: key.kid });
     expect(payload.sub).toBe('s');
@@ -33,6 +33,27 @@ describe('JwtSigner', () => {
   });
 });
 
+describe('JwtSigner off the event loop', () => {
+  it('an ES256 token is issued while RS256 signatures are still in flight (RSA runs on the libuv pool)', async () => {
+    const rsa = await generateSigningKey('RS256', masterKey);
+    const ec = await generateSigningKey('ES256', masterKey);
+    const rsaSigner = JwtSigner.unseal({ kid: rsa.kid, alg: 'RS256', privateKeyEncrypted: rsa.privateKeyEncrypted }, masterKey);
+    const ecSigner = JwtSigner.unseal({ kid: ec.kid, alg: 'ES256', privateKeyEncrypted: ec.privateKeyEncrypted }, masterKey);
+    let rsaDone = 0;
+    const inFlight = Array.from({ length: 24 }, (_, i) => rsaSigner.sign({ i }).then((token) => {
+      rsaDone += 1;
+      return token;
+    }));
+    // Signed on the event loop, 24 RSA signatures would all be finished before this one starts.
+    const es256 = await ecSigner.sign({ sub: 'es' });
+    expect(rsaDone).toBeLessThan(24);
+    expect(verifiesWith(es256, ec.publicJwk)).toBe(true);
+    for (const token of await Promise.all(inFlight)) {
+      expect(verifiesWith(token, rsa.publicJwk)).toBe(true);
+    }
+  });
+});
+
 describe('the JOSE core parser on server tokens', () => {
   it.each(['', 'a.b', 'a.b.c.d', '..', 'e30.e30.', '!!.e30.e30', 'e30.W10.e30', 'bnVsbA.e30.e30'])('refuses %j', (value) => {
     expect(() => parseCompactJws(value, 16 * 1024)).toThrow();
@@ -41,7 +62,7 @@ describe('the JOSE core parser on server tokens', () => {
   it('a signature over other content does not verify', async () => {
     const key = await generateSigningKey('ES256', masterKey);
     const signer = JwtSigner.unseal({ kid: key.kid, alg: 'ES256', privateKeyEncrypted: key.privateKeyEncrypted }, masterKey);
-    const [h, , sig] = signer.sign({ a: 1 }).split('.');
+    const [h, , sig] = (await signer.sign({ a: 1 })).split('.');
     expect(verifiesWith(`${h}.${Buffer.from('{"a":2}').toString('base64url')}.${sig}`, key.publicJwk)).toBe(false);
   });
 });

@@ -4,6 +4,9 @@
  * jose handles key generation formats and thumbprints; the hot path (one signature
  * per token) calls node:crypto directly with a prepared KeyObject and a header that
  * is encoded once per key, which is about three times faster than jose's SignJWT.
+ * RSA signatures (about 0.5-1 ms each) run on the libuv thread pool so that an RSA
+ * tenant does not stall every other request of the process; ES256 and EdDSA (about
+ * 35 µs) stay on the event loop, where they cost less CPU than the hop to the pool.
  */
 import {
   createPrivateKey,
@@ -77,6 +80,8 @@ export class JwtSigner {
   readonly #digest: string | null;
   /** The key with its padding/encoding options, built once rather than per signature. */
   readonly #signingKey: { key: KeyObject } & SignatureParams['options'];
+  /** RS256/PS256: sign on the libuv pool (asynchronous crypto.sign) instead of the event loop. */
+  readonly #offload: boolean;
 
   constructor(kid: string, alg: SigningAlg, privateKey: KeyObject, typ = 'at+jwt') {
     this.kid = kid;
@@ -86,6 +91,7 @@ export class JwtSigner {
     if (params === null) throw new Error(`unsupported signing alg ${alg}`);
     this.#digest = params.digest;
     this.#signingKey = { key: privateKey, ...params.options };
+    this.#offload = alg === 'RS256' || alg === 'PS256';
   }
 
   static unseal(key: { kid: string; alg: SigningAlg; privateKeyEncrypted: string }, masterKey: MasterKey): JwtSigner {
@@ -93,9 +99,15 @@ export class JwtSigner {
     return new JwtSigner(key.kid, key.alg, createPrivateKey(pem));
   }
 
-  sign(payload: Record<string, unknown>): string {
+  /** A compact JWS of `payload`; RSA signatures are computed off the event loop. */
+  async sign(payload: Record<string, unknown>): Promise<string> {
     const signingInput = `${this.#encodedHeader}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
-    const signature = cryptoSign(this.#digest, Buffer.from(signingInput), this.#signingKey);
+    const data = Buffer.from(signingInput, 'latin1');
+    const signature = this.#offload
+      ? await new Promise<Buffer>((resolve, reject) => {
+          cryptoSign(this.#digest, data, this.#signingKey, (error, result) => (error ? reject(error) : resolve(result)));
+        })
+      : cryptoSign(this.#digest, data, this.#signingKey);
     return `${signingInput}.${signature.toString('base64url')}`;
   }
 

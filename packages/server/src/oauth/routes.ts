@@ -22,7 +22,7 @@ import {
 } from './errors.js';
 import type { GrantHandler } from './grants/types.js';
 import { authorizationServerMetadata, type MetadataOptions } from './metadata.js';
-import { clientCertificateOf } from './mtls.js';
+import { clientCertificateOf, type PresentedCertificate } from './mtls.js';
 import { Params, parseForm, UNSUPPORTED_BODY } from './params.js';
 import type { RateLimiter } from './rate-limit.js';
 import { recordRefusal, rememberTenant } from './usage-refusals.js';
@@ -80,11 +80,17 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
   }
 
   function authRequestOf(request: TenantRequest, tenant: TenantContext, params: Params, endpoint: string): ClientAuthRequest {
+    // The certificate is read (and a forwarded one parsed) only if a method asks for it:
+    // client_secret_* and private_key_jwt never do.
+    let certificate: PresentedCertificate | null | undefined;
     return {
       tenant,
       params,
       authorization: request.headers.authorization,
-      certificate: clientCertificateOf(request.raw.socket, request.headers, deps.trustedProxies, deps.clientCaConfigured),
+      get certificate() {
+        certificate ??= clientCertificateOf(request.raw.socket, request.headers, deps.trustedProxies, deps.clientCaConfigured);
+        return certificate;
+      },
       endpointUrl: `${tenant.issuer}/${endpoint}`,
     };
   }

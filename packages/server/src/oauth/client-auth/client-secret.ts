@@ -92,5 +92,7 @@ async function checkSecret(
 }
 
 function formDecode(value: string): string {
+  // Generated ids and secrets are base64url: nothing to decode, the usual case.
+  if (!value.includes('%') && !value.includes('+')) return value;
   return decodeURIComponent(value.replace(/\+/g, ' '));
 }

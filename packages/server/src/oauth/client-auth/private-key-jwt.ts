@@ -121,8 +121,7 @@ function checkClaims(payload: ParsedJws['payload'], request: ClientAuthRequest, 
   // §3 item 3: the audience is this authorization server.
   const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : [];
   if (audiences.length === 0) throw fail('client assertion aud is required (RFC 7523 §3 item 3)');
-  const accepted = acceptedAudiences(request, options);
-  if (!audiences.some((a) => accepted.has(a))) {
+  if (!audiences.some((a) => isAcceptedAudience(a, request, options))) {
     throw fail(`client assertion aud must contain the issuer ${request.tenant.issuer} or the endpoint URL (RFC 7523 §3 item 3)`);
   }
 
@@ -150,15 +149,12 @@ function checkClaims(payload: ParsedJws['payload'], request: ClientAuthRequest, 
  * SPEC §3: the issuer or the token endpoint (also at its mTLS alias), and for
  * introspection and revocation the URL called (RFC 7523 §3 item 3).
  */
-function acceptedAudiences(request: ClientAuthRequest, options: PrivateKeyJwtOptions): Set<string> {
+function isAcceptedAudience(audience: string, request: ClientAuthRequest, options: PrivateKeyJwtOptions): boolean {
   const issuer = request.tenant.issuer;
-  const accepted = new Set([issuer, `${issuer}/token`, request.endpointUrl]);
-  if (options.mtlsBaseUrl) {
-    const alias = `${options.mtlsBaseUrl}/t/${request.tenant.tenant.id}`;
-    accepted.add(`${alias}/token`);
-    accepted.add(`${alias}/${request.endpointUrl.slice(issuer.length + 1)}`);
-  }
-  return accepted;
+  if (audience === issuer || audience === request.endpointUrl || audience === `${issuer}/token`) return true;
+  if (!options.mtlsBaseUrl) return false;
+  const alias = `${options.mtlsBaseUrl}/t/${request.tenant.tenant.id}`;
+  return audience === `${alias}/token` || audience === `${alias}/${request.endpointUrl.slice(issuer.length + 1)}`;
 }
 
 function isNumericDate(value: unknown): value is number {

@@ -62,11 +62,22 @@ export function resolveScopes(target: Target, requestedScope: string | undefined
   return requested;
 }
 
+/** Verdicts on `resource` values already seen: the same few arrive on every request. */
+const resourceVerdicts = new Map<string, boolean>();
+const MAX_RESOURCE_VERDICTS = 1024;
+
 function isAbsoluteUriWithoutFragment(value: string): boolean {
-  if (value.includes('#')) return false;
-  try {
-    return new URL(value).protocol.length > 1;
-  } catch {
-    return false;
+  const known = resourceVerdicts.get(value);
+  if (known !== undefined) return known;
+  let verdict = false;
+  if (!value.includes('#')) {
+    try {
+      verdict = new URL(value).protocol.length > 1;
+    } catch {
+      verdict = false;
+    }
   }
+  if (resourceVerdicts.size >= MAX_RESOURCE_VERDICTS) resourceVerdicts.clear();
+  resourceVerdicts.set(value, verdict);
+  return verdict;
 }
