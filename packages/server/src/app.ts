@@ -27,6 +27,7 @@ import { ClientKeys } from './oauth/client-auth/client-keys.js';
 import { privateKeyJwt } from './oauth/client-auth/private-key-jwt.js';
 import { tlsClientAuth } from './oauth/client-auth/tls-client-auth.js';
 import { clientCredentials } from './oauth/grants/client-credentials.js';
+import { FederatedJwtVerifier } from './oauth/grants/federated-jwt.js';
 import { jwtBearer } from './oauth/grants/jwt-bearer.js';
 import { tokenExchange } from './oauth/grants/token-exchange.js';
 import { RateLimiter } from './oauth/rate-limit.js';
@@ -102,6 +103,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const inspector = new TokenInspector(store, now);
   const secretUsage = new SecretUsageTracker(store, now);
   const clientKeys = new ClientKeys({ now });
+  // Federated issuers' key sets share the client key-set cache (one fetch and cache policy).
+  const federatedJwts = new FederatedJwtVerifier({ keys: clientKeys, store, now, clockTolerance: config.clientAssertion.clockTolerance });
   // RFC 8705 needs a client certificate: from our own TLS listener or a trusted proxy.
   const mtlsBaseUrl = config.tls !== null || config.trustedProxies.length > 0 ? (config.mtlsPublicUrl ?? config.publicUrl) : null;
   const authenticator = new ClientAuthenticator(
@@ -201,7 +204,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await oauthRoutes(scope, {
       registry,
       authenticator,
-      grants: [clientCredentials, jwtBearer({ clockTolerance: config.clientAssertion.clockTolerance, now }), tokenExchange],
+      grants: [clientCredentials, jwtBearer(federatedJwts), tokenExchange(federatedJwts)],
       issuer,
       inspector,
       rateLimiter,

@@ -1,6 +1,7 @@
 import { createPublicKey, type JsonWebKey, type KeyObject, randomBytes } from 'node:crypto';
 import { generateSecret, hashSecret } from '../crypto/secrets.js';
-import type { Client, ClientSecret, NewAuditEntry, Page, TokenEndpointAuthMethod } from '../store/types.js';
+import type { Client, ClientSecret, CustomClaims, NewAuditEntry, Page, TokenEndpointAuthMethod } from '../store/types.js';
+import { assertCustomClaims } from './claims.js';
 import { clampPageSize, type DomainContext, issuerOf } from './context.js';
 import { parseDistinguishedName } from './distinguished-name.js';
 import { ConflictError, NotFoundError, ValidationError } from './errors.js';
@@ -25,6 +26,8 @@ export interface ClientInput {
   tlsClientAuthSubjectDn?: string | null;
   accessTokenLifetime?: number | null;
   disabled?: boolean;
+  /** Static claims in every token of this client (null or {} clears them). */
+  customClaims?: CustomClaims | null;
 }
 
 export type ClientPatch = Partial<ClientInput>;
@@ -82,6 +85,7 @@ export class ClientService {
       tlsClientAuthSubjectDn: input.tlsClientAuthSubjectDn ?? null,
       accessTokenLifetime: input.accessTokenLifetime ?? null,
       disabled: input.disabled ?? false,
+      customClaims: input.customClaims ?? {},
       createdAt: now,
       updatedAt: now,
     };
@@ -114,10 +118,19 @@ export class ClientService {
 
   async update(tenantId: string, clientId: string, patch: ClientPatch, actor: string): Promise<ClientView> {
     const current = await this.#require(tenantId, clientId);
-    const merged: Client = { ...current, ...stripUndefined(patch), updatedAt: this.ctx.now() };
+    const { customClaims, ...rest } = patch;
+    const merged: Client = {
+      ...current,
+      ...stripUndefined(rest),
+      ...(customClaims !== undefined ? { customClaims: customClaims ?? {} } : {}),
+      updatedAt: this.ctx.now(),
+    };
     this.#validate(merged);
     const { tenantId: _t, clientId: _c, createdAt: _at, ...changes } = merged;
-    const updated = await this.ctx.store.updateClient(tenantId, clientId, changes, audit(tenantId, actor, 'client.update', clientId, describe(stripUndefined(patch))));
+    const updated = await this.ctx.store.updateClient(tenantId, clientId, changes, audit(tenantId, actor, 'client.update', clientId, {
+      ...describe(stripUndefined(rest)),
+      ...(customClaims !== undefined ? { customClaims: Object.keys(customClaims ?? {}) } : {}),
+    }));
     if (updated === null) throw new NotFoundError('client', clientId);
     this.ctx.registry.invalidate(tenantId);
     return this.view(updated, await this.ctx.store.listClientSecrets(tenantId, clientId));
@@ -164,6 +177,7 @@ export class ClientService {
       throw new ValidationError(`tokenEndpointAuthMethod must be one of ${AUTH_METHODS.join(', ')}`);
     }
     assertLifetime(client.accessTokenLifetime, this.ctx.config.tokens, 'accessTokenLifetime');
+    assertCustomClaims(client.customClaims);
     if (client.jwks !== null && client.jwksUri !== null) throw new ValidationError('give jwks or jwksUri, not both');
     if (client.jwks !== null) assertPublicJwks(client.jwks);
     if (client.jwksUri !== null) assertKeySetUrl(client.jwksUri, 'jwksUri');
@@ -233,8 +247,13 @@ function stripUndefined<T extends object>(value: T): Partial<T> {
 
 /** Audit details: what changed, never a secret (clients carry none; jwks are public). */
 function describe(client: Partial<Client>): Record<string, unknown> {
-  const { jwks, ...rest } = client;
-  return jwks === undefined ? rest : { ...rest, jwks: jwks === null ? null : `${jwks.keys.length} key(s)` };
+  const { jwks, customClaims, ...rest } = client;
+  return {
+    ...rest,
+    ...(jwks !== undefined ? { jwks: jwks === null ? null : `${jwks.keys.length} key(s)` } : {}),
+    // Names only: a claim value is configuration, but the audit log need not copy it.
+    ...(customClaims !== undefined ? { customClaims: Object.keys(customClaims) } : {}),
+  };
 }
 
 function audit(tenantId: string, actor: string, action: string, clientId: string, details: Record<string, unknown>): NewAuditEntry {

@@ -5,7 +5,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { decodeJws, verifyJwsSignature } from '../crypto/signing.js';
 import { sha256Base64Url } from '../crypto/secrets.js';
-import type { Api, Client, Store } from '../store/types.js';
+import type { Api, Client, CustomClaims, Store } from '../store/types.js';
+import { mergeCustomClaims } from './claims.js';
 import type { TenantContext } from './tenant-context.js';
 
 export interface AccessTokenClaims {
@@ -35,6 +36,12 @@ export interface IssueRequest {
   certificateThumbprint?: string;
   /** Upper bound for `exp` (epoch seconds): an exchanged token never outlives its subject token. */
   notAfter?: number;
+  /**
+   * Claims carried over from the subject (a federation's claim mappings, or a
+   * subject token's own custom claims along an exchange chain). The client's and
+   * the grant's static claims win over them; registered claims are never overridden.
+   */
+  subjectClaims?: CustomClaims;
 }
 
 export interface IssuedToken {
@@ -61,7 +68,9 @@ export class TokenIssuer {
     const iat = Math.floor(this.now() / 1000);
     const lifetime = Math.min(this.lifetimeOf(tenant, client, api), request.notAfter !== undefined ? request.notAfter - iat : Infinity);
     const scope = request.scopes.join(' ');
+    const custom = mergeCustomClaims(request.subjectClaims, client.customClaims, tenant.grantFor(client.clientId, api.id)?.customClaims);
     const claims: AccessTokenClaims = {
+      ...custom,
       iss: tenant.issuer,
       sub: request.subject ?? client.clientId,
       aud: api.identifier,

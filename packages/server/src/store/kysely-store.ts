@@ -22,13 +22,16 @@ import type {
   Client,
   ClientSecret,
   ConsoleUser,
+  CustomClaims,
   Federation,
+  FederationKind,
   Grant,
   KeyStatus,
   NewAuditEntry,
   OpaqueToken,
   Page,
   PageRequest,
+  ReplayProtection,
   SigningAlg,
   SigningKey,
   Store,
@@ -326,6 +329,7 @@ export class KyselyStore implements Store {
       tls_client_auth_subject_dn: patch.tlsClientAuthSubjectDn,
       access_token_lifetime: patch.accessTokenLifetime,
       disabled: patch.disabled === undefined ? undefined : toFlag(patch.disabled),
+      custom_claims: patch.customClaims === undefined ? undefined : claimsColumn(patch.customClaims),
       updated_at: patch.updatedAt ?? Date.now(),
     });
     return this.#mutate(
@@ -916,6 +920,7 @@ function clientRow(c: Client): ClientsTable {
     disabled: toFlag(c.disabled),
     created_at: c.createdAt,
     updated_at: c.updatedAt,
+    custom_claims: claimsColumn(c.customClaims),
   };
 }
 
@@ -930,6 +935,7 @@ function toClient(r: ClientsTable): Client {
     tlsClientAuthSubjectDn: r.tls_client_auth_subject_dn,
     accessTokenLifetime: numberOrNull(r.access_token_lifetime),
     disabled: Number(r.disabled) !== 0,
+    customClaims: parseJsonOrNull<CustomClaims>(r.custom_claims) ?? {},
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
   };
@@ -996,6 +1002,7 @@ function grantRow(g: Grant): GrantsTable {
     audience: g.audience,
     scopes: JSON.stringify(g.scopes),
     created_at: g.createdAt,
+    custom_claims: claimsColumn(g.customClaims),
   };
 }
 
@@ -1007,8 +1014,14 @@ function toGrant(r: GrantsTable): Grant {
     apiId: r.api_id,
     audience: r.audience,
     scopes: parseJson<string[]>(r.scopes),
+    customClaims: parseJsonOrNull<CustomClaims>(r.custom_claims) ?? {},
     createdAt: Number(r.created_at),
   };
+}
+
+/** No claims are stored as NULL, so rows written before migration 009 read the same. */
+function claimsColumn(claims: CustomClaims): string | null {
+  return Object.keys(claims).length === 0 ? null : JSON.stringify(claims);
 }
 
 function signingKeyRow(k: SigningKey): SigningKeysTable {
@@ -1052,6 +1065,10 @@ function federationRow(f: Federation): FederationsTable {
     audience: f.audience,
     rules: JSON.stringify(f.rules),
     created_at: f.createdAt,
+    kind: f.kind,
+    claim_mappings: Object.keys(f.claimMappings).length === 0 ? null : JSON.stringify(f.claimMappings),
+    replay_protection: f.replayProtection.mode === 'off' ? null : JSON.stringify(f.replayProtection),
+    exchange_rules: f.exchangeRules.length === 0 ? null : JSON.stringify(f.exchangeRules),
   };
 }
 
@@ -1060,11 +1077,15 @@ function toFederation(r: FederationsTable): Federation {
     id: r.id,
     tenantId: r.tenant_id,
     name: r.name,
+    kind: r.kind as FederationKind,
     issuer: r.issuer,
     jwksUri: r.jwks_uri,
     jwks: parseJsonOrNull<Federation['jwks']>(r.jwks),
     audience: r.audience,
     rules: parseJson<Federation['rules']>(r.rules),
+    exchangeRules: parseJsonOrNull<Federation['exchangeRules']>(r.exchange_rules) ?? [],
+    claimMappings: parseJsonOrNull<Federation['claimMappings']>(r.claim_mappings) ?? {},
+    replayProtection: parseJsonOrNull<ReplayProtection>(r.replay_protection) ?? { mode: 'off' },
     createdAt: Number(r.created_at),
   };
 }

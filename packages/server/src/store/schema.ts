@@ -24,6 +24,7 @@ export interface ClientsTable {
   disabled: number;
   created_at: number;
   updated_at: number;
+  custom_claims: string | null;
 }
 
 export interface ClientSecretsTable {
@@ -56,6 +57,7 @@ export interface GrantsTable {
   audience: string;
   scopes: string;
   created_at: number;
+  custom_claims: string | null;
 }
 
 export interface SigningKeysTable {
@@ -81,6 +83,10 @@ export interface FederationsTable {
   audience: string | null;
   rules: string;
   created_at: number;
+  kind: string;
+  claim_mappings: string | null;
+  replay_protection: string | null;
+  exchange_rules: string | null;
 }
 
 export interface OpaqueTokensTable {

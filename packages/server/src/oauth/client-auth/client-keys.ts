@@ -90,7 +90,11 @@ export class ClientKeys {
    */
   async find(client: Client, match: (key: ClientKey) => boolean): Promise<ClientKey[]> {
     if (client.jwksUri === null) return this.#inlineKeys(client).filter(match);
-    const uri = client.jwksUri;
+    return this.findAt(client.jwksUri, match);
+  }
+
+  /** The keys at a key-set URI that satisfy `match` (a federated issuer's, say), cached as above. */
+  async findAt(uri: string, match: (key: ClientKey) => boolean): Promise<ClientKey[]> {
     const found = (await this.#remoteKeys(uri)).filter(match);
     if (found.length > 0) return found;
     const entry = this.#remote.get(uri);
@@ -176,7 +180,7 @@ export class ClientKeys {
 }
 
 /** The body as text, stopping as soon as it grows past `maxBytes` (no Content-Length is trusted). */
-async function readAtMost(response: Response, maxBytes: number, uri: string): Promise<string> {
+export async function readAtMost(response: Response, maxBytes: number, uri: string): Promise<string> {
   if (response.body === null) return '';
   const chunks: Uint8Array[] = [];
   let size = 0;
