@@ -95,7 +95,7 @@ function defineClaim(claims: CustomClaims, name: string, value: ClaimValue): voi
 const CONDITION_KINDS = ['equals', 'prefix', 'oneOf'] as const;
 
 /** Checks the claim conditions of a federation rule; `where` names the rule in errors. */
-export function assertClaimConditions(conditions: Record<string, ClaimCondition>, where: string): void {
+export function assertClaimConditions(conditions: Record<string, unknown>, where: string): asserts conditions is Record<string, ClaimCondition> {
   const entries = Object.entries(conditions);
   if (entries.length > CLAIM_LIMITS.maxCount) throw new ValidationError(`${where}: at most ${CLAIM_LIMITS.maxCount} claim conditions`);
   for (const [claim, condition] of entries) {

@@ -27,7 +27,7 @@ export interface ClientInput {
   accessTokenLifetime?: number | null;
   disabled?: boolean;
   /** Static claims in every token of this client (null or {} clears them). */
-  customClaims?: CustomClaims | null;
+  customClaims?: Record<string, unknown> | null;
 }
 
 export type ClientPatch = Partial<ClientInput>;
@@ -85,7 +85,7 @@ export class ClientService {
       tlsClientAuthSubjectDn: input.tlsClientAuthSubjectDn ?? null,
       accessTokenLifetime: input.accessTokenLifetime ?? null,
       disabled: input.disabled ?? false,
-      customClaims: input.customClaims ?? {},
+      customClaims: (input.customClaims ?? {}) as CustomClaims,
       createdAt: now,
       updatedAt: now,
     };
@@ -122,7 +122,7 @@ export class ClientService {
     const merged: Client = {
       ...current,
       ...stripUndefined(rest),
-      ...(customClaims !== undefined ? { customClaims: customClaims ?? {} } : {}),
+      ...(customClaims !== undefined ? { customClaims: (customClaims ?? {}) as CustomClaims } : {}),
       updatedAt: this.ctx.now(),
     };
     this.#validate(merged);

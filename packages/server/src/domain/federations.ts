@@ -17,8 +17,9 @@ export interface FederationInput {
   jwksUri?: string | null;
   jwks?: { keys: Record<string, unknown>[] } | null;
   audience?: string | null;
-  rules?: FederationRule[];
-  exchangeRules?: ExchangeRule[];
+  /** Claim conditions arrive as any JSON; create() checks them (422 naming the rule). */
+  rules?: (Omit<FederationRule, 'claims'> & { claims?: Record<string, unknown> })[];
+  exchangeRules?: (Omit<ExchangeRule, 'claims'> & { claims?: Record<string, unknown> })[];
   claimMappings?: Record<string, string>;
   replayProtection?: ReplayProtection;
 }
@@ -37,8 +38,8 @@ export class FederationService {
     // Without explicit keys, <issuer>/.well-known/openid-configuration names them.
     if (jwksUri === null && jwks === null) assertKeySetUrl(input.issuer, 'issuer (used for discovery when neither jwksUri nor jwks is given)');
     if (jwks !== null && jwks.keys.some((k) => 'd' in k || 'k' in k)) throw new ValidationError('jwks must hold public keys only');
-    const rules = input.rules ?? [];
-    const exchangeRules = input.exchangeRules ?? [];
+    const rules = (input.rules ?? []) as FederationRule[];
+    const exchangeRules = (input.exchangeRules ?? []) as ExchangeRule[];
     if (kind === 'workload') {
       if (rules.length === 0) throw new ValidationError('a workload federation needs at least one rule (which JWTs act as which client)');
       if (exchangeRules.length > 0) throw new ValidationError('exchangeRules belong to a federation of kind "subject"');

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { CustomClaims, Grant, Page } from '../store/types.js';
+import type { Grant, Page } from '../store/types.js';
 import { assertCustomClaims } from './claims.js';
 import { clampPageSize, type DomainContext } from './context.js';
 import { ConflictError, NotFoundError, ValidationError } from './errors.js';
@@ -11,7 +11,7 @@ export interface GrantInput {
   audience: string;
   scopes: string[];
   /** Static claims in every token issued under this grant. */
-  customClaims?: CustomClaims;
+  customClaims?: Record<string, unknown>;
 }
 
 /** Deny by default: a client gets a token for an API only through a grant. */
