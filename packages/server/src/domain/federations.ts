@@ -21,7 +21,7 @@ export interface FederationInput {
   rules?: (Omit<FederationRule, 'claims'> & { claims?: Record<string, unknown> })[];
   exchangeRules?: (Omit<ExchangeRule, 'claims'> & { claims?: Record<string, unknown> })[];
   claimMappings?: Record<string, string>;
-  replayProtection?: ReplayProtection;
+  replayProtection?: { mode: ReplayProtection['mode']; maxAgeSeconds?: number };
 }
 
 export const MAX_REPLAY_AGE_SECONDS = 86_400;
@@ -52,8 +52,7 @@ export class FederationService {
     }
     const claimMappings = input.claimMappings ?? {};
     assertClaimMappings(claimMappings);
-    const replayProtection = input.replayProtection ?? { mode: 'off' };
-    assertReplayProtection(replayProtection);
+    const replayProtection = replayProtectionOf(input.replayProtection);
     const federation: Federation = {
       id: `fed_${randomBytes(12).toString('hex')}`,
       tenantId,
@@ -125,11 +124,16 @@ function assertExchangeRule(rule: ExchangeRule, index: number): void {
   assertClaimConditions(rule.claims ?? {}, where);
 }
 
-function assertReplayProtection(replay: ReplayProtection): void {
-  if (replay.mode !== 'max-age') return;
-  if (!Number.isInteger(replay.maxAgeSeconds) || replay.maxAgeSeconds < 1 || replay.maxAgeSeconds > MAX_REPLAY_AGE_SECONDS) {
-    throw new ValidationError(`replayProtection.maxAgeSeconds must be an integer from 1 to ${MAX_REPLAY_AGE_SECONDS}`);
+function replayProtectionOf(input: FederationInput['replayProtection']): ReplayProtection {
+  if (input === undefined || input.mode === 'off' || input.mode === 'single-use') {
+    if (input?.maxAgeSeconds !== undefined) throw new ValidationError('replayProtection.maxAgeSeconds belongs to mode "max-age"');
+    return input?.mode === 'single-use' ? { mode: 'single-use' } : { mode: 'off' };
   }
+  const age = input.maxAgeSeconds;
+  if (age === undefined || !Number.isInteger(age) || age < 1 || age > MAX_REPLAY_AGE_SECONDS) {
+    throw new ValidationError(`replayProtection.maxAgeSeconds must be an integer from 1 to ${MAX_REPLAY_AGE_SECONDS} for mode "max-age"`);
+  }
+  return { mode: 'max-age', maxAgeSeconds: age };
 }
 
 /** A rule's `subject`: exact, or a prefix ending in `*`; absent matches any subject. */

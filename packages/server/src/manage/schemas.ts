@@ -222,11 +222,13 @@ export const ExchangeRule = Type.Object(
   },
   { additionalProperties: false },
 );
-const ReplayProtection = Type.Union([
-  Type.Object({ mode: Type.Literal('off') }, { additionalProperties: false }),
-  Type.Object({ mode: Type.Literal('single-use') }, { additionalProperties: false }),
-  Type.Object({ mode: Type.Literal('max-age'), maxAgeSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }) }, { additionalProperties: false }),
-], { description: 'off (default: platform tokens are presented repeatedly), single-use (each jti once, across replicas), or max-age (seconds since iat)' });
+const ReplayProtection = Type.Object(
+  {
+    mode: Type.Union([Type.Literal('off'), Type.Literal('single-use'), Type.Literal('max-age')]),
+    maxAgeSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400, description: 'max-age only: seconds since the token\'s iat' })),
+  },
+  { additionalProperties: false, description: 'off (default: platform tokens are presented repeatedly), single-use (each jti once, across replicas), or max-age (seconds since iat)' },
+);
 const FederationKind = Type.Union([Type.Literal('workload'), Type.Literal('subject')], {
   description: 'workload (default): JWTs stand in for a client (RFC 7523); subject: user tokens are exchanged on their behalf (RFC 8693)',
 });
