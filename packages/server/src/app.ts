@@ -32,6 +32,8 @@ import { jwtBearer } from './oauth/grants/jwt-bearer.js';
 import { tokenExchange } from './oauth/grants/token-exchange.js';
 import { RateLimiter } from './oauth/rate-limit.js';
 import { oauthRoutes } from './oauth/routes.js';
+import { createOutboundFetch } from './outbound/fetch.js';
+import { OutboundPolicy } from './outbound/policy.js';
 import type { Store } from './store/types.js';
 
 export interface AppOptions {
@@ -88,7 +90,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     forceCloseConnections: 'idle',
     return503OnClosing: true,
-    ...(options.https ? { https: options.https } : {}),
+    // Slow or incomplete requests cannot hold connections for long (issue 7: a body
+    // that never arrives kept its socket for minutes, and 20,000 of them starved
+    // /healthz). Node answers 408 and closes; the check runs every second.
+    connectionTimeout: config.http.idleTimeout,
+    keepAliveTimeout: config.http.keepAliveTimeout,
+    requestTimeout: config.http.requestTimeout,
+    http: serverTimeouts(config),
+    ...(options.https ? { https: { ...options.https, ...serverTimeouts(config) } } : {}),
   } as FastifyServerOptions) as unknown as FastifyInstance;
 
   const registry = new TenantRegistry({ store, publicUrl: config.publicUrl, masterKey, now });
@@ -102,9 +111,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const issuer = new TokenIssuer(store, config.tokens.defaultLifetime, now);
   const inspector = new TokenInspector(store, now);
   const secretUsage = new SecretUsageTracker(store, now);
-  const clientKeys = new ClientKeys({ now });
-  // Federated issuers' key sets share the client key-set cache (one fetch and cache policy).
-  const federatedJwts = new FederatedJwtVerifier({ keys: clientKeys, store, now, clockTolerance: config.clientAssertion.clockTolerance });
+  // Every URL the server fetches goes through one policy and one bounded fetch.
+  const outboundFetch = createOutboundFetch(new OutboundPolicy(config.outboundAllow));
+  const clientKeys = new ClientKeys({ now, fetch: outboundFetch });
+  const federatedJwts = new FederatedJwtVerifier({ store, now, clockTolerance: config.clientAssertion.clockTolerance, fetch: outboundFetch });
   // RFC 8705 needs a client certificate: from our own TLS listener or a trusted proxy.
   const mtlsBaseUrl = config.tls !== null || config.trustedProxies.length > 0 ? (config.mtlsPublicUrl ?? config.publicUrl) : null;
   const authenticator = new ClientAuthenticator(
@@ -204,7 +214,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await oauthRoutes(scope, {
       registry,
       authenticator,
-      grants: [clientCredentials, jwtBearer(federatedJwts), tokenExchange(federatedJwts)],
+      grants: [
+        clientCredentials,
+        jwtBearer(federatedJwts, { maxAssertionLifetime: config.federation.maxAssertionLifetime }),
+        tokenExchange(federatedJwts),
+      ],
       issuer,
       inspector,
       rateLimiter,
@@ -247,4 +261,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   return app;
+}
+
+/** node:http server options that Fastify does not set itself. */
+function serverTimeouts(config: ServerConfig): { headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number } {
+  const { headersTimeout, requestTimeout } = config.http;
+  return {
+    // Node requires headersTimeout <= requestTimeout.
+    headersTimeout: Math.min(headersTimeout, requestTimeout),
+    requestTimeout,
+    connectionsCheckingInterval: Math.min(1000, headersTimeout),
+  };
 }

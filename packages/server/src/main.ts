@@ -26,6 +26,8 @@ export const SERVE_USAGE = `Usage: tessera serve [options]
   --trusted-proxy <ip>  TESSERA_TRUSTED_PROXIES  (comma-separated) accept X-Client-Cert from these proxies
   --mtls-public-url <url> TESSERA_MTLS_PUBLIC_URL  https base URL where clients present certificates, if not the public URL
   --rate-limit <n>      TESSERA_RATE_LIMIT    token requests per client per minute (default 0: unlimited)
+  --outbound-allow <list> TESSERA_OUTBOUND_ALLOW  hosts or CIDR ranges (comma-separated) that key-set and
+                        discovery fetches may reach although loopback or private, and over http
   TESSERA_MASTER_KEY    base64 of 32 random bytes that encrypt signing keys at rest
 `;
 
@@ -53,6 +55,7 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
       'trusted-proxy': { type: 'string', multiple: true },
       'rate-limit': { type: 'string' },
       'mtls-public-url': { type: 'string' },
+      'outbound-allow': { type: 'string', multiple: true },
     },
     strict: true,
   });
@@ -69,6 +72,10 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
   if ((certFile === undefined) !== (keyFile === undefined)) throw new Error('--tls-cert and --tls-key go together');
   const rateLimit = pick(values['rate-limit'], 'TESSERA_RATE_LIMIT');
   if (rateLimit !== undefined && !/^\d+$/.test(rateLimit)) throw new Error(`--rate-limit must be a whole number, got ${JSON.stringify(rateLimit)}`);
+  const outboundAllow = (values['outbound-allow'] ?? [env['TESSERA_OUTBOUND_ALLOW'] ?? ''])
+    .flatMap((list) => list.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
   const proxies = values['trusted-proxy'] ?? (env['TESSERA_TRUSTED_PROXIES'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const input: ConfigInput = {
     ...(port !== undefined ? { port: Number(port) } : {}),
@@ -80,6 +87,7 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
     ...(pick(values['mtls-public-url'], 'TESSERA_MTLS_PUBLIC_URL') !== undefined ? { mtlsPublicUrl: pick(values['mtls-public-url'], 'TESSERA_MTLS_PUBLIC_URL') as string } : {}),
     ...(env['TESSERA_MASTER_KEY'] ? { masterKey: env['TESSERA_MASTER_KEY'] } : {}),
     trustedProxies: proxies,
+    outboundAllow,
     ...(rateLimit !== undefined ? { rateLimit: { tokenRequestsPerWindow: Number(rateLimit), windowSeconds: 60 } } : {}),
   };
   // Every other setting is checked now, so a bad flag is reported before anything starts.

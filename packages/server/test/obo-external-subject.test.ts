@@ -24,7 +24,8 @@ let intruder: Client;
 let ledgerService: Client;
 
 beforeAll(async () => {
-  t = await createTestServer();
+  // The stand-in IdP listens on loopback, which the outbound policy refuses unless allowed.
+  t = await createTestServer({ config: { outboundAllow: ['127.0.0.1'] } });
   idp = await startExternalIdp();
   // svc is the API that users call (api://svc at the IdP); it calls https://downstream on their behalf.
   svc = await t.setupClient('default', { apiIdentifier: 'https://downstream', scopes: ['read', 'write', 'admin'], granted: ['read', 'write'] });
@@ -320,7 +321,8 @@ describe.each([
   beforeAll(async () => {
     db = await databaseUrl();
     if (db === null) return;
-    server = await createTestServer(db === 'sqlite' ? {} : { databaseUrl: db.url });
+    const config = { outboundAllow: ['127.0.0.1'] };
+    server = await createTestServer(db === 'sqlite' ? { config } : { config, databaseUrl: db.url });
     issuer = await startExternalIdp();
   });
   afterAll(async () => {

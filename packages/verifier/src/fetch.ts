@@ -6,7 +6,7 @@ import type { IssuerUnavailableCode } from './errors.js';
 export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
 
 /** Responses larger than this are refused: metadata, key sets and introspection answers are small. */
-const MAX_BODY_BYTES = 512 * 1024;
+export const MAX_BODY_BYTES = 512 * 1024;
 
 export interface JsonResponse {
   status: number;
@@ -15,16 +15,30 @@ export interface JsonResponse {
   body: unknown;
 }
 
+export interface FetchJsonInit extends RequestInit {
+  /** The whole exchange, body included, must finish within this long. */
+  timeoutMs: number;
+  /** Largest body read, counted while it streams (default MAX_BODY_BYTES). */
+  maxBytes?: number;
+}
+
+/**
+ * GET (or POST) a JSON document, bounded in time and size while it streams: a body
+ * larger than `maxBytes` is abandoned as soon as it passes the limit, whatever its
+ * Content-Length says, and redirects are refused (a redirect could lead around the
+ * caller's URL policy).
+ */
 export async function fetchJson(
   fetchImpl: FetchLike,
   url: string,
-  init: RequestInit & { timeoutMs: number },
+  init: FetchJsonInit,
   failure: IssuerUnavailableCode,
 ): Promise<JsonResponse> {
-  const { timeoutMs, ...requestInit } = init;
+  const { timeoutMs, maxBytes = MAX_BODY_BYTES, ...requestInit } = init;
+  const signal = AbortSignal.timeout(timeoutMs);
   let response: Response;
   try {
-    response = await fetchImpl(url, { ...requestInit, redirect: 'error', signal: AbortSignal.timeout(timeoutMs) });
+    response = await fetchImpl(url, { ...requestInit, redirect: 'error', signal });
   } catch (error) {
     throw new IssuerUnavailableError(failure, `${url} could not be fetched: ${describe(error)}`, { cause: error });
   }
@@ -33,20 +47,44 @@ export async function fetchJson(
     await response.body?.cancel().catch(() => undefined);
     return { status: response.status, headers: response.headers, body: undefined };
   }
-  let text: string;
+  const declared = Number(response.headers.get('content-length') ?? '0');
+  if (declared > maxBytes) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new IssuerUnavailableError(failure, `${url} answered with more than ${maxBytes} bytes`);
+  }
+  let bytes: Buffer;
   try {
-    text = await response.text();
+    bytes = await readAtMost(response, maxBytes);
   } catch (error) {
-    throw new IssuerUnavailableError(failure, `${url} could not be read: ${describe(error)}`, { cause: error });
-  }
-  if (text.length > MAX_BODY_BYTES) {
-    throw new IssuerUnavailableError(failure, `${url} answered with more than ${MAX_BODY_BYTES} bytes`);
+    if (error instanceof BodyTooLarge) throw new IssuerUnavailableError(failure, `${url} answered with more than ${maxBytes} bytes`);
+    throw new IssuerUnavailableError(failure, `${url} could not be read: ${describe(signal.aborted ? signal.reason : error)}`, { cause: error });
   }
   try {
-    return { status: response.status, headers: response.headers, body: JSON.parse(text) as unknown };
+    return { status: response.status, headers: response.headers, body: JSON.parse(bytes.toString('utf8')) as unknown };
   } catch (error) {
     throw new IssuerUnavailableError(failure, `${url} did not answer with JSON`, { cause: error });
   }
+}
+
+class BodyTooLarge extends Error {}
+
+/** The body, read chunk by chunk and abandoned as soon as it grows past `maxBytes`. */
+async function readAtMost(response: Response, maxBytes: number): Promise<Buffer> {
+  if (response.body === null) return Buffer.alloc(0);
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw new BodyTooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks);
 }
 
 function describe(error: unknown): string {

@@ -32,6 +32,8 @@ export interface JwksCacheTimings {
   /** After a failed fetch, no new fetch for this long, ms. */
   failureBackoffMs: number;
   timeoutMs: number;
+  /** Largest key-set body, counted while it streams (bytes; default 512 KiB). */
+  maxBytes?: number;
 }
 
 export interface JwksCacheOptions extends JwksCacheTimings {
@@ -46,6 +48,9 @@ export interface JwksCacheOptions extends JwksCacheTimings {
 export interface CachedKey {
   kid: string | undefined;
   prepared: ReadonlyMap<Algorithm, PreparedKey>;
+  /** The JWK as published (public members), e.g. for its `x5c`. */
+  jwk: Readonly<Record<string, unknown>>;
+  key: KeyObject;
 }
 
 interface KeySet {
@@ -98,35 +103,8 @@ export class JwksCache {
 
   /** The key that verifies a token with this `alg` and `kid`, fetching the set as the rules above allow. */
   async getKey(alg: Algorithm, kid: string | undefined): Promise<CachedKey> {
-    const now = this.options.now();
-    if (this.set === undefined || now >= this.freshUntil + this.options.maxStaleMs) {
-      await this.load();
-    } else {
-      this.refreshIfStale();
-    }
-    const found = this.select(alg, kid);
-    if (found) return found;
-
-    const rememberKey = kid ?? NO_KID + alg;
-    const rememberedUntil = this.unknownKids.get(rememberKey);
-    if (rememberedUntil !== undefined && now < rememberedUntil) throw unknownKey(kid, alg);
-
-    if (this.inflight !== undefined || now >= this.lastAttemptAt + this.options.cooldownMs) {
-      await this.load();
-      const refetched = this.select(alg, kid);
-      if (refetched) return refetched;
-    }
-    this.rememberUnknown(rememberKey, this.lastAttemptAt + this.options.cooldownMs);
-    throw unknownKey(kid, alg);
-  }
-
-  private select(alg: Algorithm, kid: string | undefined): CachedKey | undefined {
-    const set = this.set;
-    if (set === undefined) return undefined;
-    if (kid !== undefined) return set.byAlgAndKid.get(alg + NO_KID + kid);
+    const candidates = await this.getKeys(alg, kid);
     // RFC 7515 §4.1.4 makes kid optional; without one, only an unambiguous key is used.
-    const candidates = set.byAlg.get(alg);
-    if (candidates === undefined || candidates.length === 0) return undefined;
     if (candidates.length > 1) {
       throw new InvalidTokenError(
         'ERR_KID_UNKNOWN',
@@ -134,7 +112,66 @@ export class JwksCache {
         { claim: 'header.kid' },
       );
     }
-    return candidates[0];
+    return candidates[0] as CachedKey;
+  }
+
+  /**
+   * Every key that may have signed with this `alg` and `kid` (all keys for `alg` when
+   * there is no kid), never empty; the same fetch rules as getKey. For callers that
+   * try each candidate, like client authentication.
+   */
+  async getKeys(alg: Algorithm, kid: string | undefined): Promise<CachedKey[]> {
+    const found = await this.lookup(() => this.select(alg, kid), kid ?? NO_KID + alg);
+    if (found.length === 0) throw unknownKey(kid, alg);
+    return found;
+  }
+
+  /**
+   * The keys that satisfy `match` (possibly none), with the same fetch rules: a miss
+   * refetches the set at most once per cooldown. For callers that match keys on
+   * something else than alg and kid, like a client certificate.
+   */
+  findKeys(match: (key: CachedKey) => boolean): Promise<CachedKey[]> {
+    return this.lookup(() => this.set?.keys.filter(match) ?? [], undefined);
+  }
+
+  private async lookup(select: () => CachedKey[], rememberKey: string | undefined): Promise<CachedKey[]> {
+    const now = this.options.now();
+    if (this.set === undefined || now >= this.freshUntil + this.options.maxStaleMs) {
+      await this.load();
+    } else {
+      this.refreshIfStale();
+    }
+    const found = select();
+    if (found.length > 0) return found;
+
+    const rememberedUntil = rememberKey === undefined ? undefined : this.unknownKids.get(rememberKey);
+    if (rememberedUntil !== undefined && now < rememberedUntil) return [];
+
+    if (this.inflight !== undefined || now >= this.lastAttemptAt + this.options.cooldownMs) {
+      await this.load();
+      const refetched = select();
+      if (refetched.length > 0) return refetched;
+    }
+    if (rememberKey !== undefined) this.rememberUnknown(rememberKey, this.lastAttemptAt + this.options.cooldownMs);
+    return [];
+  }
+
+  /** Every key of the set (loading it first when there is none), e.g. to match a certificate. */
+  async allKeys(): Promise<readonly CachedKey[]> {
+    if (this.set === undefined || this.options.now() >= this.freshUntil + this.options.maxStaleMs) await this.load();
+    else this.refreshIfStale();
+    return this.set?.keys ?? [];
+  }
+
+  private select(alg: Algorithm, kid: string | undefined): CachedKey[] {
+    const set = this.set;
+    if (set === undefined) return [];
+    if (kid !== undefined) {
+      const key = set.byAlgAndKid.get(alg + NO_KID + kid);
+      return key === undefined ? [] : [key];
+    }
+    return set.byAlg.get(alg) ?? [];
   }
 
   private rememberUnknown(key: string, until: number): void {
@@ -184,7 +221,12 @@ export class JwksCache {
     const headers: Record<string, string> = { accept: 'application/jwk-set+json, application/json' };
     if (this.etag !== undefined && this.set !== undefined) headers['if-none-match'] = this.etag;
     this.fetchCount++;
-    const response = await fetchJson(this.options.fetch, uri, { headers, timeoutMs: this.options.timeoutMs }, 'ERR_JWKS_UNAVAILABLE');
+    const response = await fetchJson(
+      this.options.fetch,
+      uri,
+      { headers, timeoutMs: this.options.timeoutMs, ...(this.options.maxBytes !== undefined ? { maxBytes: this.options.maxBytes } : {}) },
+      'ERR_JWKS_UNAVAILABLE',
+    );
     if (response.status === 304 && this.set !== undefined) {
       this.freshUntil = this.options.now() + this.maxAge(response.headers);
       return;
@@ -271,8 +313,13 @@ export class JwksCache {
     if (jwk.kty === 'RSA' && (modulusLength === undefined || modulusLength < 2048)) return undefined;
     const prepared = new Map<Algorithm, PreparedKey>();
     for (const alg of fitting) prepared.set(alg, prepareKey(keyObject, alg));
-    return { kid: typeof jwk.kid === 'string' ? jwk.kid : undefined, prepared };
+    return { kid: typeof jwk.kid === 'string' ? jwk.kid : undefined, prepared, jwk: publicMembers(jwk), key: keyObject };
   }
+}
+
+function publicMembers(jwk: JWK): Readonly<Record<string, unknown>> {
+  const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, oth: _oth, k: _k, ...rest } = jwk as Record<string, unknown>;
+  return rest;
 }
 
 function undefinedKey(): never {

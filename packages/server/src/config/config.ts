@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import type { SigningAlg } from '../store/types.js';
+import { OutboundPolicy } from '../outbound/policy.js';
 import { defaults } from './defaults.js';
 
 export interface ServerConfig {
@@ -15,9 +16,10 @@ export interface ServerConfig {
   keys: { defaultAlg: SigningAlg; rotationInterval: number; publishLeadTime: number; checkInterval: number };
   jwks: { maxAge: number };
   cache: { pollInterval: number };
-  http: { bodyLimit: number; shutdownGrace: number };
+  http: { bodyLimit: number; shutdownGrace: number; headersTimeout: number; requestTimeout: number; idleTimeout: number; keepAliveTimeout: number };
   rateLimit: { tokenRequestsPerWindow: number; windowSeconds: number };
   clientAssertion: { maxLifetime: number; clockTolerance: number };
+  federation: { maxAssertionLifetime: number };
   /** HTTPS with client certificates (RFC 8705). */
   tls: { cert: string; key: string; clientCa: string | null } | null;
   /** Addresses of TLS-terminating proxies whose forwarded client certificate is trusted. */
@@ -27,6 +29,11 @@ export interface ServerConfig {
    * at another host than the public URL (a separate proxy listener); null: the public URL.
    */
   mtlsPublicUrl: string | null;
+  /**
+   * Hosts or CIDR ranges that outbound fetches (key sets, discovery) may reach although
+   * they are loopback or private, and over http (SPEC §1 `--outbound-allow`).
+   */
+  outboundAllow: string[];
   /** Whether to log requests (pino). */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
 }
@@ -68,14 +75,18 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
     http: { ...defaults.http, ...input.http },
     rateLimit: { ...defaults.rateLimit, ...input.rateLimit },
     clientAssertion: { ...defaults.clientAssertion, ...input.clientAssertion },
+    federation: { ...defaults.federation, ...input.federation },
     tls: input.tls ?? null,
     trustedProxies: input.trustedProxies ?? [],
+    outboundAllow: input.outboundAllow ?? [],
     mtlsPublicUrl: input.mtlsPublicUrl == null ? null : input.mtlsPublicUrl.replace(/\/+$/, ''),
     logLevel: input.logLevel ?? 'info',
   };
   if (config.mtlsPublicUrl !== null && !/^https:\/\/[^/?#]+(?:\/[^?#]*)?$/.test(config.mtlsPublicUrl)) {
     throw new Error('the mTLS public URL must be an https:// URL without a query or fragment');
   }
+  // A malformed entry is reported at start-up, not at the first fetch.
+  new OutboundPolicy(config.outboundAllow);
   const { minLifetime, maxLifetime, defaultLifetime } = config.tokens;
   if (!(minLifetime <= defaultLifetime && defaultLifetime <= maxLifetime)) {
     throw new Error('tokens.defaultLifetime must lie between tokens.minLifetime and tokens.maxLifetime');

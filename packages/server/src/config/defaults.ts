@@ -47,6 +47,14 @@ export const defaults = {
     bodyLimit: 64 * 1024,
     /** Grace period for in-flight requests on SIGTERM (milliseconds). */
     shutdownGrace: 10_000,
+    /** The request line and headers must arrive within this long (ms), or the connection is closed with 408. */
+    headersTimeout: 10_000,
+    /** The whole request, body included, must arrive within this long (ms), or 408 and the connection is closed. */
+    requestTimeout: 15_000,
+    /** A connection on which nothing moves for this long is closed (ms). */
+    idleTimeout: 10_000,
+    /** How long a kept-alive connection waits for the next request (ms). */
+    keepAliveTimeout: 5_000,
   },
 
   rateLimit: {
@@ -60,6 +68,11 @@ export const defaults = {
     maxLifetime: 300,
     /** Clock skew allowed on `iat`/`nbf`/`exp` (seconds). */
     clockTolerance: 30,
+  },
+
+  federation: {
+    /** RFC 7523 §2.1 assertions: `exp` at most this far ahead (seconds); longer-lived tokens are refused. */
+    maxAssertionLifetime: 86_400,
   },
 
   management: {

@@ -1,7 +1,15 @@
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { MasterKey } from './master-key.js';
-import { decodeJws, generateSigningKey, JwtSigner, publicKeyFromJwk, SIGNING_ALGS, verifyJwsSignature } from './signing.js';
+import { isSupportedAlgorithm, parseCompactJws, prepareKey, verifySignature } from '@tessera/verifier/core';
+import { generateSigningKey, JwtSigner, publicKeyFromJwk, SIGNING_ALGS } from './signing.js';
+
+/** Verifies with the JOSE core the server and the verifier share. */
+function verifiesWith(token: string, jwk: Parameters<typeof publicKeyFromJwk>[0]): boolean {
+  const jws = parseCompactJws(token, 16 * 1024);
+  if (!isSupportedAlgorithm(jws.header.alg)) return false;
+  return verifySignature(prepareKey(publicKeyFromJwk(jwk), jws.header.alg), jws.signingInput, jws.signature);
+}
 
 const masterKey = new MasterKey(Buffer.alloc(32, 9));
 
@@ -14,9 +22,7 @@ describe('JwtSigner', () => {
     expect(protectedHeader).toEqual({ typ: 'at+jwt', alg, kid: key.kid });
     expect(payload.sub).toBe('s');
     expect(key.publicJwk).not.toHaveProperty('d');
-    const decoded = decodeJws(token);
-    expect(decoded).not.toBeNull();
-    expect(verifyJwsSignature(decoded!, publicKeyFromJwk(key.publicJwk))).toBe(true);
+    expect(verifiesWith(token, key.publicJwk)).toBe(true);
   });
 
   it('a sealed key opens only with its master key and its own kid', async () => {
@@ -27,16 +33,15 @@ describe('JwtSigner', () => {
   });
 });
 
-describe('decodeJws', () => {
+describe('the JOSE core parser on server tokens', () => {
   it.each(['', 'a.b', 'a.b.c.d', '..', 'e30.e30.', '!!.e30.e30', 'e30.W10.e30', 'bnVsbA.e30.e30'])('refuses %j', (value) => {
-    expect(decodeJws(value)).toBeNull();
+    expect(() => parseCompactJws(value, 16 * 1024)).toThrow();
   });
 
   it('a signature over other content does not verify', async () => {
     const key = await generateSigningKey('ES256', masterKey);
     const signer = JwtSigner.unseal({ kid: key.kid, alg: 'ES256', privateKeyEncrypted: key.privateKeyEncrypted }, masterKey);
     const [h, , sig] = signer.sign({ a: 1 }).split('.');
-    const forged = decodeJws(`${h}.${Buffer.from('{"a":2}').toString('base64url')}.${sig}`);
-    expect(verifyJwsSignature(forged!, publicKeyFromJwk(key.publicJwk))).toBe(false);
+    expect(verifiesWith(`${h}.${Buffer.from('{"a":2}').toString('base64url')}.${sig}`, key.publicJwk)).toBe(false);
   });
 });

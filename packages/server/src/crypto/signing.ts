@@ -10,11 +10,11 @@ import {
   createPublicKey,
   generateKeyPair as generateKeyPairCallback,
   sign as cryptoSign,
-  verify as cryptoVerify,
   constants,
   type KeyObject,
 } from 'node:crypto';
 import { promisify } from 'node:util';
+import { ALGORITHM_PROFILES, isSupportedAlgorithm } from '@tessera/verifier/core';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import type { SigningAlg } from '../store/types.js';
 import type { MasterKey } from './master-key.js';
@@ -22,9 +22,6 @@ import type { MasterKey } from './master-key.js';
 const generateKeyPair = promisify(generateKeyPairCallback);
 
 export const SIGNING_ALGS: readonly SigningAlg[] = ['ES256', 'RS256', 'PS256', 'EdDSA'];
-
-/** Algorithms accepted on signatures made by others (client assertions, federation). */
-export const ACCEPTED_ASYMMETRIC_ALGS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA'] as const;
 
 export interface GeneratedKey {
   kid: string;
@@ -60,28 +57,16 @@ interface SignatureParams {
   options: { dsaEncoding?: 'ieee-p1363'; padding?: number; saltLength?: number };
 }
 
-/** node:crypto parameters for a JWS alg (RFC 7518 §3), or null if not an asymmetric alg we accept. */
+/**
+ * node:crypto parameters for a JWS alg (RFC 7518 §3), from the JOSE core's one
+ * algorithm table; null if not an asymmetric alg we accept.
+ */
 export function signatureParams(alg: string): SignatureParams | null {
-  switch (alg) {
-    case 'ES256':
-    case 'ES384':
-    case 'ES512':
-      return { digest: `sha${alg.slice(2)}`, options: { dsaEncoding: 'ieee-p1363' } };
-    case 'RS256':
-    case 'RS384':
-    case 'RS512':
-      return { digest: `sha${alg.slice(2)}`, options: {} };
-    case 'PS256':
-    case 'PS384':
-    case 'PS512': {
-      const bits = Number(alg.slice(2));
-      return { digest: `sha${bits}`, options: { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: bits / 8 } };
-    }
-    case 'EdDSA':
-      return { digest: null, options: {} };
-    default:
-      return null;
-  }
+  if (!isSupportedAlgorithm(alg)) return null;
+  const profile = ALGORITHM_PROFILES[alg];
+  if (profile.kty === 'EC') return { digest: profile.digest, options: { dsaEncoding: 'ieee-p1363' } };
+  if (profile.pss) return { digest: profile.digest, options: { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: profile.saltLength ?? 0 } };
+  return { digest: profile.digest, options: {} };
 }
 
 /** A prepared signer for one key: header encoded once, KeyObject parsed once. */
@@ -119,49 +104,6 @@ export class JwtSigner {
   }
 }
 
-export interface DecodedJws {
-  header: Record<string, unknown>;
-  payload: Record<string, unknown>;
-  signingInput: Buffer;
-  signature: Buffer;
-}
-
-/** Splits and decodes a compact JWS without verifying it; null when it is not one. */
-export function decodeJws(token: string): DecodedJws | null {
-  const parts = token.split('.');
-  if (parts.length !== 3) return null;
-  const [h, p, s] = parts as [string, string, string];
-  if (!isBase64Url(h) || !isBase64Url(p) || !isBase64Url(s)) return null;
-  try {
-    const header: unknown = JSON.parse(Buffer.from(h, 'base64url').toString('utf8'));
-    const payload: unknown = JSON.parse(Buffer.from(p, 'base64url').toString('utf8'));
-    if (!isPlainObject(header) || !isPlainObject(payload)) return null;
-    return { header, payload, signingInput: Buffer.from(`${h}.${p}`), signature: Buffer.from(s, 'base64url') };
-  } catch {
-    return null;
-  }
-}
-
-export function verifyJwsSignature(jws: DecodedJws, key: KeyObject): boolean {
-  const alg = jws.header['alg'];
-  if (typeof alg !== 'string') return false;
-  const params = signatureParams(alg);
-  if (params === null) return false;
-  try {
-    return cryptoVerify(params.digest, jws.signingInput, { key, ...params.options }, jws.signature);
-  } catch {
-    return false;
-  }
-}
-
 export function publicKeyFromJwk(jwk: JWK): KeyObject {
   return createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' });
-}
-
-function isBase64Url(value: string): boolean {
-  return value.length > 0 && /^[A-Za-z0-9_-]+$/.test(value);
-}
-
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -5,6 +5,7 @@ import { assertCustomClaims } from './claims.js';
 import { clampPageSize, type DomainContext, issuerOf } from './context.js';
 import { parseDistinguishedName } from './distinguished-name.js';
 import { ConflictError, NotFoundError, ValidationError } from './errors.js';
+import { OutboundPolicy } from '../outbound/policy.js';
 import { assertKeySetUrl, assertLifetime, assertName } from './rules.js';
 
 export const AUTH_METHODS: readonly TokenEndpointAuthMethod[] = [
@@ -60,7 +61,11 @@ export function generateClientId(): string {
 }
 
 export class ClientService {
-  constructor(private readonly ctx: DomainContext) {}
+  readonly #outbound: OutboundPolicy;
+
+  constructor(private readonly ctx: DomainContext) {
+    this.#outbound = new OutboundPolicy(ctx.config.outboundAllow);
+  }
 
   view(client: Client, secrets: ClientSecret[]): ClientView {
     const issuer = issuerOf(this.ctx.config, client.tenantId);
@@ -180,7 +185,7 @@ export class ClientService {
     assertCustomClaims(client.customClaims);
     if (client.jwks !== null && client.jwksUri !== null) throw new ValidationError('give jwks or jwksUri, not both');
     if (client.jwks !== null) assertPublicJwks(client.jwks);
-    if (client.jwksUri !== null) assertKeySetUrl(client.jwksUri, 'jwksUri');
+    if (client.jwksUri !== null) assertKeySetUrl(client.jwksUri, 'jwksUri', this.#outbound);
     switch (client.tokenEndpointAuthMethod) {
       case 'private_key_jwt':
         if (client.jwks === null && client.jwksUri === null) throw new ValidationError('private_key_jwt needs jwks or jwksUri');

@@ -8,6 +8,7 @@ import type { ExchangeRule, Federation, FederationKind, FederationRule, ReplayPr
 import { assertClaimConditions, assertClaimMappings, claimsMatch } from './claims.js';
 import type { DomainContext } from './context.js';
 import { NotFoundError, ValidationError } from './errors.js';
+import { OutboundPolicy } from '../outbound/policy.js';
 import { assertKeySetUrl } from './rules.js';
 
 export interface FederationInput {
@@ -27,16 +28,20 @@ export interface FederationInput {
 export const MAX_REPLAY_AGE_SECONDS = 86_400;
 
 export class FederationService {
-  constructor(private readonly ctx: DomainContext) {}
+  readonly #outbound: OutboundPolicy;
+
+  constructor(private readonly ctx: DomainContext) {
+    this.#outbound = new OutboundPolicy(ctx.config.outboundAllow);
+  }
 
   async create(tenantId: string, input: FederationInput, actor: string): Promise<Federation> {
     const kind = input.kind ?? 'workload';
     const jwksUri = input.jwksUri ?? null;
     const jwks = input.jwks ?? null;
     if (jwksUri !== null && jwks !== null) throw new ValidationError('give at most one of jwksUri or jwks (neither: the keys are found by discovery of the issuer)');
-    if (jwksUri !== null) assertKeySetUrl(jwksUri, 'jwksUri');
+    if (jwksUri !== null) assertKeySetUrl(jwksUri, 'jwksUri', this.#outbound);
     // Without explicit keys, <issuer>/.well-known/openid-configuration names them.
-    if (jwksUri === null && jwks === null) assertKeySetUrl(input.issuer, 'issuer (used for discovery when neither jwksUri nor jwks is given)');
+    if (jwksUri === null && jwks === null) assertKeySetUrl(input.issuer, 'issuer (used for discovery when neither jwksUri nor jwks is given)', this.#outbound);
     if (jwks !== null && jwks.keys.some((k) => 'd' in k || 'k' in k)) throw new ValidationError('jwks must hold public keys only');
     const rules = (input.rules ?? []) as FederationRule[];
     const exchangeRules = (input.exchangeRules ?? []) as ExchangeRule[];
@@ -136,13 +141,11 @@ function replayProtectionOf(input: FederationInput['replayProtection']): ReplayP
   return { mode: 'max-age', maxAgeSeconds: age };
 }
 
-/** A rule's `subject`: exact, or a prefix ending in `*`; absent matches any subject. */
-function subjectMatches(pattern: string | undefined, subject: string): boolean {
-  if (pattern === undefined) return true;
-  return pattern.endsWith('*') ? subject.startsWith(pattern.slice(0, -1)) : subject === pattern;
-}
-
-/** The client a federated subject maps to: the first rule whose subject and claims all match. */
+/**
+ * The client a federated subject maps to: the first rule whose subject and claims all
+ * match. Only string claims match (domain/claims.ts): an object, an array
+ * (`["org/app"]` is not `"org/app"`), a number or a missing claim never does.
+ */
 export function matchFederationRule(federation: Federation, claims: Record<string, unknown>): string | null {
   const subject = claims['sub'];
   if (typeof subject !== 'string') return null;
@@ -159,4 +162,15 @@ export function exchangeAllowed(federation: Federation, clientId: string, claims
   const forClient = forAudience.filter((r) => r.clients.includes(clientId));
   if (forClient.length === 0) return 'client-not-allowed';
   return forClient.some((r) => claimsMatch(r.claims, claims)) ? 'allowed' : 'claims-mismatch';
+}
+
+/**
+ * A rule's `subject`: exact, or a pattern `ns:*` that matches `ns:` followed by at
+ * least one character (not `ns:` itself); absent matches any subject.
+ */
+function subjectMatches(pattern: string | undefined, subject: string): boolean {
+  if (pattern === undefined) return true;
+  if (!pattern.endsWith('*')) return subject === pattern;
+  const prefix = pattern.slice(0, -1);
+  return subject.length > prefix.length && subject.startsWith(prefix);
 }

@@ -1,5 +1,6 @@
 /** The naming and range rules of SPEC §2 and §5, shared by every domain service. */
 import { ValidationError } from './errors.js';
+import { type OutboundPolicy, OutboundUrlRefused } from '../outbound/policy.js';
 
 export const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export const SCOPE_VALUE = /^[A-Za-z0-9_.:\-/]{1,128}$/;
@@ -44,15 +45,12 @@ export function assertApiIdentifier(identifier: string): void {
  * Where a client's or a federation's public keys come from: https, or plain http only
  * on loopback (a key set fetched over the network in clear could be swapped).
  */
-export function assertKeySetUrl(value: string, what: string): void {
-  let url: URL;
+/** A URL the server will fetch: the outbound policy (outbound/policy.ts) decides, 422 when it refuses. */
+export function assertKeySetUrl(value: string, what: string, policy: OutboundPolicy): void {
   try {
-    url = new URL(value);
-  } catch {
-    throw new ValidationError(`${what} must be an absolute URL`);
-  }
-  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
-    throw new ValidationError(`${what} must be an https URL (http only on loopback)`);
+    policy.checkUrl(value);
+  } catch (error) {
+    if (error instanceof OutboundUrlRefused) throw new ValidationError(`${what}: ${error.message}`);
+    throw error;
   }
 }

@@ -1,5 +1,6 @@
 /** RFC 8414 authorization server metadata (also served as OpenID discovery). */
-import { ACCEPTED_ASYMMETRIC_ALGS, SIGNING_ALGS } from '../crypto/signing.js';
+import { SUPPORTED_ALGORITHMS } from '@tessera/verifier/core';
+import { SIGNING_ALGS } from '../crypto/signing.js';
 import type { TenantContext } from '../domain/tenant-context.js';
 
 export interface MetadataOptions {
@@ -13,7 +14,7 @@ export interface MetadataOptions {
 export function authorizationServerMetadata(tenant: TenantContext, options: MetadataOptions): Record<string, unknown> {
   const issuer = tenant.issuer;
   const scopes = [...new Set([...tenant.apisById.values()].flatMap((api) => api.scopes.map((s) => s.value)))].sort();
-  const signingAlgs = [...ACCEPTED_ASYMMETRIC_ALGS];
+  const signingAlgs = [...SUPPORTED_ALGORITHMS];
   return {
     issuer,
     token_endpoint: `${issuer}/token`,

@@ -71,6 +71,8 @@ const UNAVAILABLE_MESSAGES = [
   'Connection terminated',
   'timeout exceeded when trying to connect',
   'Client has encountered a connection error',
+  'Client was closed and is not queryable',
+  'terminating connection due to administrator command',
   'Cannot use a pool after calling end',
   'driver has already been destroyed',
   'The database connection is not open',

@@ -248,14 +248,14 @@ export class KyselyStore implements Store {
     const load = async (db: Kysely<Database>): Promise<TenantSnapshot | null> => {
       const tenant = await db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
       if (!tenant) return null;
-      const [clients, secrets, apis, grants, keys, federations] = await Promise.all([
-        db.selectFrom('clients').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('client_id').execute(),
-        db.selectFrom('client_secrets').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('id').execute(),
-        db.selectFrom('apis').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('id').execute(),
-        db.selectFrom('grants').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('id').execute(),
-        db.selectFrom('signing_keys').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('kid').execute(),
-        db.selectFrom('federations').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('id').execute(),
-      ]);
+      // One after the other: in a transaction they share one connection, and pg 8
+      // deprecates (pg 9 refuses) several queries in flight on one client.
+      const clients = await db.selectFrom('clients').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('client_id').execute();
+      const secrets = await db.selectFrom('client_secrets').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('id').execute();
+      const apis = await db.selectFrom('apis').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('id').execute();
+      const grants = await db.selectFrom('grants').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('id').execute();
+      const keys = await db.selectFrom('signing_keys').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('kid').execute();
+      const federations = await db.selectFrom('federations').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('id').execute();
       return {
         tenant: toTenant(tenant),
         clients: clients.map(toClient),
@@ -711,14 +711,14 @@ export class KyselyStore implements Store {
 
   async purgeExpired(now: number): Promise<number> {
     return this.#transaction(async (tx) => {
-      const results = await Promise.all([
-        tx.#db.deleteFrom('opaque_tokens').where('expires_at', '<=', now).executeTakeFirst(),
-        tx.#db.deleteFrom('revoked_jtis').where('expires_at', '<=', now).executeTakeFirst(),
-        tx.#db.deleteFrom('assertion_jtis').where('expires_at', '<=', now).executeTakeFirst(),
-        // Rate-limit windows are at most an hour long.
-        tx.#db.deleteFrom('rate_limits').where('window_start', '<', now - 3_600_000).executeTakeFirst(),
-      ]);
-      return results.reduce((sum, r) => sum + affected(r.numDeletedRows), 0);
+      // Sequential: one connection runs one query at a time (see loadTenantSnapshot).
+      let deleted = 0;
+      deleted += affected((await tx.#db.deleteFrom('opaque_tokens').where('expires_at', '<=', now).executeTakeFirst()).numDeletedRows);
+      deleted += affected((await tx.#db.deleteFrom('revoked_jtis').where('expires_at', '<=', now).executeTakeFirst()).numDeletedRows);
+      deleted += affected((await tx.#db.deleteFrom('assertion_jtis').where('expires_at', '<=', now).executeTakeFirst()).numDeletedRows);
+      // Rate-limit windows are at most an hour long.
+      deleted += affected((await tx.#db.deleteFrom('rate_limits').where('window_start', '<', now - 3_600_000).executeTakeFirst()).numDeletedRows);
+      return deleted;
     });
   }
 

@@ -31,9 +31,16 @@ export function openPostgresStore(databaseUrl: string, options: PostgresStoreOpt
     idleTimeoutMillis: 30_000,
     types,
   });
-  // An idle connection that dies (database restart, network) must not crash the
-  // process; the next query gets a fresh connection or fails as StoreUnavailableError.
+  // A connection that dies (database restart, pg_terminate_backend, network) must not
+  // crash the process. The pool listens on idle clients only; a checked-out client
+  // emits 'error' with nobody listening, which Node turns into an uncaught exception.
+  // Every client gets its own listener for its whole life: the query at hand rejects
+  // (StoreUnavailableError, 503), pg marks the client unusable and the pool drops it
+  // on release, and the next query gets a fresh connection.
   pool.on('error', () => {});
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return new KyselyStore('postgres', db);
 }

@@ -7,8 +7,7 @@
  * for another method, no matching key, bad signature) reads the same, so the answer
  * never tells whether a client id exists.
  */
-import type { KeyObject } from 'node:crypto';
-import { ACCEPTED_ASYMMETRIC_ALGS, type DecodedJws, decodeJws, verifyJwsSignature } from '../../crypto/signing.js';
+import { type Algorithm, InvalidTokenError, isSupportedAlgorithm, type ParsedJws, parseCompactJws, SUPPORTED_ALGORITHMS, verifySignature } from '@tessera/verifier/core';
 import type { Store } from '../../store/types.js';
 import { InvalidClient, InvalidRequest } from '../errors.js';
 import { type ClientKey, ClientKeySetUnavailable, type ClientKeys } from './client-keys.js';
@@ -33,9 +32,10 @@ export interface PrivateKeyJwtOptions {
   mtlsBaseUrl?: string | null;
 }
 
-const ALLOWED_ALGS: ReadonlySet<string> = new Set(ACCEPTED_ASYMMETRIC_ALGS);
 /** Bounds what a client can make the store remember. */
 const MAX_JTI_LENGTH = 256;
+/** Longer assertions are refused before any parsing. */
+const MAX_ASSERTION_LENGTH = 16 * 1024;
 
 export function privateKeyJwt(options: PrivateKeyJwtOptions): ClientAuthMethod {
   const fail = (description: string) => new InvalidClient(description);
@@ -57,13 +57,17 @@ export function privateKeyJwt(options: PrivateKeyJwtOptions): ClientAuthMethod {
         throw fail(`client_assertion_type must be ${JWT_BEARER_ASSERTION_TYPE} (RFC 7523 §2.2)`);
       }
 
-      const jws = decodeJws(assertion);
-      if (jws === null) throw fail('client assertion is not a compact JWS (RFC 7523 §3)');
-      const alg = jws.header['alg'];
-      if (typeof alg !== 'string' || !ALLOWED_ALGS.has(alg)) {
-        throw fail(`client assertion alg must be one of ${[...ALLOWED_ALGS].join(', ')} (never none or HMAC)`);
+      let jws: ParsedJws;
+      try {
+        jws = parseCompactJws(assertion, MAX_ASSERTION_LENGTH);
+      } catch (error) {
+        if (error instanceof InvalidTokenError) throw fail(`client assertion is not a compact JWS (RFC 7523 §3): ${error.message}`);
+        throw error;
       }
-      if (jws.header['crit'] !== undefined) throw fail('client assertion uses a "crit" header extension this server does not support');
+      const alg = jws.header.alg;
+      if (!isSupportedAlgorithm(alg)) {
+        throw fail(`client assertion alg must be one of ${SUPPORTED_ALGORITHMS.join(', ')} (never none or HMAC)`);
+      }
 
       const clientId = checkClaims(jws.payload, request, options);
 
@@ -73,9 +77,12 @@ export function privateKeyJwt(options: PrivateKeyJwtOptions): ClientAuthMethod {
       }
       let verified = false;
       try {
-        const kid = jws.header['kid'];
+        const kid = jws.header.kid;
         const candidates = await options.keys.find(client, (key) => fitsAssertion(key, alg, kid));
-        verified = candidates.some((candidate) => verifyJwsSignature(jws, candidate.key));
+        verified = candidates.some((candidate) => {
+          const prepared = candidate.prepared.get(alg);
+          return prepared !== undefined && verifySignature(prepared, jws.signingInput, jws.signature);
+        });
       } catch (error) {
         // The client's jwksUri is down and we never had its keys: as far as the
         // caller can tell, no registered key verifies the signature.
@@ -94,7 +101,7 @@ export function privateKeyJwt(options: PrivateKeyJwtOptions): ClientAuthMethod {
 }
 
 /** RFC 7523 §3 items 1 to 7, in order; returns the client id the assertion names. */
-function checkClaims(payload: DecodedJws['payload'], request: ClientAuthRequest, options: PrivateKeyJwtOptions): string {
+function checkClaims(payload: ParsedJws['payload'], request: ClientAuthRequest, options: PrivateKeyJwtOptions): string {
   const fail = (description: string) => new InvalidClient(description);
   const { iss, sub, aud, exp, nbf, iat, jti } = payload;
 
@@ -154,22 +161,11 @@ function isNumericDate(value: unknown): value is number {
 
 /**
  * Whether a registered key may have made a signature with `alg`: the kid matches
- * when the assertion names one; otherwise every key whose type fits is tried.
+ * when the assertion names one; otherwise every key whose type fits is tried. The
+ * key set prepared each key for the algorithms its kty, crv and alg allow (RSA keys
+ * of at least 2048 bits, RFC 7518 §3.3).
  */
-function fitsAssertion(candidate: ClientKey, alg: string, kid: unknown): boolean {
-  const { jwk, key } = candidate;
-  if (typeof kid === 'string' && jwk['kid'] !== kid) return false;
-  if (typeof jwk['alg'] === 'string' && jwk['alg'] !== alg) return false;
-  return keyFitsAlg(key, alg);
-}
-
-const CURVE_OF_ALG: Record<string, string> = { ES256: 'prime256v1', ES384: 'secp384r1', ES512: 'secp521r1' };
-
-function keyFitsAlg(key: KeyObject, alg: string): boolean {
-  const type = key.asymmetricKeyType;
-  if (alg.startsWith('ES')) return type === 'ec' && key.asymmetricKeyDetails?.namedCurve === CURVE_OF_ALG[alg];
-  // RFC 7518 §3.3: RSA keys of at least 2048 bits.
-  if (alg.startsWith('RS') || alg.startsWith('PS')) return (type === 'rsa' || type === 'rsa-pss') && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048;
-  if (alg === 'EdDSA') return type === 'ed25519' || type === 'ed448';
-  return false;
+function fitsAssertion(candidate: ClientKey, alg: Algorithm, kid: string | undefined): boolean {
+  if (kid !== undefined && candidate.kid !== kid) return false;
+  return candidate.prepared.has(alg);
 }

@@ -1,33 +1,38 @@
 /**
  * Verifying a JWT of a federated (external) issuer, shared by the jwt-bearer grant
- * (workload assertions, RFC 7523) and token exchange (user subject tokens, RFC 8693):
+ * (workload assertions, RFC 7523) and token exchange (user subject tokens, RFC 8693),
+ * on the JOSE core the verifier uses (`@tessera/verifier/core`: one compact-JWS
+ * parser, one algorithm table, one key-set cache):
  *
  * - keys: the federation's inline `jwks`, its `jwksUri`, or, with neither, the
- *   `jwks_uri` of the issuer's OpenID discovery document
- *   (`<issuer>/.well-known/openid-configuration`, whose `issuer` must be the
- *   federation's, OpenID Connect Discovery §4.3), cached;
- * - signature with an asymmetric algorithm only, `iss`, `exp` (required), `nbf` and
- *   `iat` not in the future, `aud` when the caller names one;
- * - checkReplay(): the federation's replay protection (single use of `jti` across replicas through
- *   the store's assertion-jti table, or a maximum age since `iat`).
- *
- * Outbound fetches (discovery, key sets) go through one injectable fetch with a
- * timeout, a size bound and no redirects (ClientKeys' download).
+ *   `jwks_uri` of the issuer's discovery document (whose `issuer` must be the
+ *   federation's), all fetched through the server's outbound fetch (URL policy,
+ *   bounded, no redirects) and cached with back-off on failure;
+ * - signature with a supported asymmetric algorithm, `iss`, `sub`, `exp` (required,
+ *   not too far ahead), `nbf` and `iat` not in the future, `aud` when the caller
+ *   names the accepted values;
+ * - checkReplay(): the federation's replay protection (single use of `jti` across
+ *   replicas through the store's assertion-jti table, or a maximum age since `iat`),
+ *   run once the token has been matched, so a token refused for another reason does
+ *   not use up its jti.
  */
-import type { KeyObject } from 'node:crypto';
-import { errors as joseErrors, type JWTPayload, jwtVerify } from 'jose';
-import { ACCEPTED_ASYMMETRIC_ALGS } from '../../crypto/signing.js';
+import {
+  type Algorithm,
+  type CachedKey,
+  type FetchLike,
+  InvalidTokenError,
+  IssuerUnavailableError,
+  isSupportedAlgorithm,
+  type JwksCache,
+  type ParsedJws,
+  parseCompactJws,
+  SUPPORTED_ALGORITHMS,
+  verifySignature,
+} from '@tessera/verifier/core';
+import { discoveredKeySet, type KeySetTimings, remoteKeySet, staticKeySet } from '../../outbound/key-sets.js';
 import type { Federation, Store } from '../../store/types.js';
-import { type ClientKey, type ClientKeys, type FetchLike, importJwks, readAtMost } from '../client-auth/client-keys.js';
 
-export const DISCOVERY_DEFAULTS = {
-  /** How long a discovery document's jwks_uri is used before it is read again (ms). */
-  maxAge: 60 * 60_000,
-  /** After a failed discovery, no new attempt before this (ms); a stale jwks_uri stays in use. */
-  cooldown: 30_000,
-  timeout: 3000,
-  maxBytes: 64 * 1024,
-} as const;
+const MAX_TOKEN_LENGTH = 16 * 1024;
 
 /** Why a federated JWT was refused, with a stable code and a description safe to return. */
 export class FederatedJwtError extends Error {
@@ -40,207 +45,130 @@ export class FederatedJwtError extends Error {
   }
 }
 
-interface DiscoveryEntry {
-  jwksUri: string | null;
-  freshUntil: number;
-  lastAttempt: number;
-  inFlight: Promise<void> | null;
-}
-
 export interface FederatedJwtOptions {
-  keys: ClientKeys;
   store: Store;
   now: () => number;
+  /** Clock skew allowed on exp/nbf/iat (seconds). */
   clockTolerance: number;
-  fetch?: FetchLike;
-  discovery?: Partial<typeof DISCOVERY_DEFAULTS>;
+  /** The server's outbound fetch (outbound/fetch.ts). */
+  fetch: FetchLike;
+  keySetTimings?: Partial<KeySetTimings>;
+}
+
+export interface VerifyOptions {
+  /** `aud` must hold one of these; omitted: the caller applies its own audience rule. */
+  audience?: string[];
+  /** `exp` at most this far ahead (seconds). */
+  maxLifetime: number;
 }
 
 export class FederatedJwtVerifier {
-  readonly #keys: ClientKeys;
-  readonly #store: Store;
-  readonly #now: () => number;
-  readonly #clockTolerance: number;
-  readonly #fetch: FetchLike;
-  readonly #discovery: typeof DISCOVERY_DEFAULTS;
-  /** issuer -> its discovered jwks_uri. */
-  readonly #discovered = new Map<string, DiscoveryEntry>();
-  /** federation id -> its inline keys, per version of the jwks. */
-  readonly #inline = new Map<string, { source: unknown; keys: ClientKey[] }>();
+  readonly #options: FederatedJwtOptions;
+  /** federation id -> its key set, rebuilt when the federation's key source changes. */
+  readonly #keySets = new Map<string, { source: string; keys: JwksCache | Promise<JwksCache> }>();
 
   constructor(options: FederatedJwtOptions) {
-    this.#keys = options.keys;
-    this.#store = options.store;
-    this.#now = options.now;
-    this.#clockTolerance = options.clockTolerance;
-    this.#fetch = options.fetch ?? ((url, init) => globalThis.fetch(url, init));
-    this.#discovery = { ...DISCOVERY_DEFAULTS, ...options.discovery };
+    this.#options = options;
   }
 
-  /**
-   * The verified payload, or a FederatedJwtError. `audience`: the values of which
-   * `aud` must hold one (omit to leave the audience to the caller's own rule).
-   */
-  async verify(federation: Federation, token: string, options: { audience?: string[] } = {}): Promise<JWTPayload> {
-    const header = decodeHeader(token);
-    const alg = typeof header['alg'] === 'string' ? header['alg'] : '';
-    if (!(ACCEPTED_ASYMMETRIC_ALGS as readonly string[]).includes(alg)) throw new FederatedJwtError('invalid', 'its alg is not an accepted asymmetric algorithm');
-    const kid = typeof header['kid'] === 'string' ? header['kid'] : undefined;
-    const candidates = await this.#candidateKeys(federation, kid);
-    if (candidates.length === 0) throw new FederatedJwtError('invalid', 'no key of the issuer matches its kid');
-    let payload: JWTPayload | undefined;
-    let lastError: unknown;
-    for (const candidate of candidates) {
-      try {
-        ({ payload } = await jwtVerify(token, candidate.key as KeyObject, {
-          issuer: federation.issuer,
-          ...(options.audience !== undefined ? { audience: options.audience } : {}),
-          algorithms: [...ACCEPTED_ASYMMETRIC_ALGS],
-          clockTolerance: this.#clockTolerance,
-          currentDate: new Date(this.#now()),
-          requiredClaims: ['exp', 'sub'],
-        }));
-        break;
-      } catch (error) {
-        lastError = error;
-        // Another key may verify it; any other failure is the token's, whatever the key.
-        if (!(error instanceof joseErrors.JWSSignatureVerificationFailed) && !(error instanceof joseErrors.JOSENotSupported) && !(error instanceof TypeError)) break;
-      }
+  /** The verified payload, or a FederatedJwtError. */
+  async verify(federation: Federation, token: string, options: VerifyOptions): Promise<Record<string, unknown>> {
+    let jws: ParsedJws;
+    try {
+      jws = parseCompactJws(token, MAX_TOKEN_LENGTH);
+    } catch (error) {
+      if (error instanceof InvalidTokenError) throw new FederatedJwtError('invalid', `it must be a signed JWT (compact serialization): ${error.message}`);
+      throw error;
     }
-    if (payload === undefined) throw new FederatedJwtError(lastError instanceof joseErrors.JWTExpired ? 'expired' : 'invalid', describeJoseError(lastError));
-    // jose checks nbf; iat in the future is as suspicious (RFC 7519 §4.1.6 leaves it to us).
-    if (typeof payload.iat === 'number' && payload.iat * 1000 > this.#now() + this.#clockTolerance * 1000) {
-      throw new FederatedJwtError('invalid', 'its iat is in the future');
-    }
-    return payload;
+    const alg = jws.header.alg;
+    if (!isSupportedAlgorithm(alg)) throw new FederatedJwtError('invalid', `its alg must be one of ${SUPPORTED_ALGORITHMS.join(', ')}`);
+    const keys = await this.#candidateKeys(federation, alg, jws.header.kid);
+    if (keys.length === 0) throw new FederatedJwtError('invalid', 'no key of the issuer matches its kid and alg');
+    const signed = keys.some((key) => {
+      const prepared = key.prepared.get(alg);
+      return prepared !== undefined && verifySignature(prepared, jws.signingInput, jws.signature);
+    });
+    if (!signed) throw new FederatedJwtError('invalid', 'the signature does not verify');
+    this.#checkClaims(jws.payload, federation, options);
+    return jws.payload;
   }
 
-  /**
-   * The federation's replay protection, once the token has been matched to a rule:
-   * a token refused for another reason does not use up its jti.
-   */
-  async checkReplay(federation: Federation, payload: JWTPayload): Promise<void> {
+  /** RFC 7519 §4.1 / RFC 7523 §3 items 1 to 6 for a verified token. */
+  #checkClaims(payload: Record<string, unknown>, federation: Federation, options: VerifyOptions): void {
+    const { iss, sub, aud, exp, nbf, iat } = payload;
+    const now = this.#options.now() / 1000;
+    const skew = this.#options.clockTolerance;
+    function fail(message: string): never {
+      throw new FederatedJwtError('invalid', message);
+    }
+    if (iss !== federation.issuer) fail('claim "iss" is not the federation\'s issuer');
+    if (typeof sub !== 'string' || sub === '') fail('claim "sub" is required');
+    if (options.audience !== undefined) {
+      const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : [];
+      if (!audiences.some((a) => options.audience?.includes(a))) fail('claim "aud" does not name this authorization server (RFC 7523 §3 item 3)');
+    }
+    if (!isNumericDate(exp)) fail('claim "exp" is required');
+    if (exp <= now - skew) throw new FederatedJwtError('expired', 'it has expired');
+    if (exp > now + options.maxLifetime + skew) fail(`claim "exp" is too far ahead: at most ${options.maxLifetime} seconds`);
+    if (nbf !== undefined && (!isNumericDate(nbf) || nbf > now + skew)) fail('it is not valid yet: "nbf" is in the future');
+    if (iat !== undefined && (!isNumericDate(iat) || iat > now + skew)) fail('claim "iat" is in the future');
+  }
+
+  /** The federation's replay protection; throws FederatedJwtError('replayed' | 'too-old' | 'invalid'). */
+  async checkReplay(federation: Federation, payload: Record<string, unknown>): Promise<void> {
     const replay = federation.replayProtection;
+    const { iat, jti, exp } = payload;
     if (replay.mode === 'max-age') {
-      if (typeof payload.iat !== 'number') throw new FederatedJwtError('invalid', 'this issuer\'s tokens must carry iat (the federation limits their age)');
-      if (this.#now() - payload.iat * 1000 > replay.maxAgeSeconds * 1000 + this.#clockTolerance * 1000) {
+      if (!isNumericDate(iat)) throw new FederatedJwtError('invalid', 'this issuer\'s tokens must carry iat (the federation limits their age)');
+      if (this.#options.now() / 1000 - iat > replay.maxAgeSeconds + this.#options.clockTolerance) {
         throw new FederatedJwtError('too-old', `it was issued more than ${replay.maxAgeSeconds} s ago`);
       }
     } else if (replay.mode === 'single-use') {
-      if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 256) {
+      if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) {
         throw new FederatedJwtError('invalid', 'this issuer\'s tokens must carry a jti (the federation accepts each token once)');
       }
       // Keyed by issuer, not federation: two federations of one issuer share one use.
-      const fresh = await this.#store.useAssertionJti(federation.tenantId, `iss:${federation.issuer}`, payload.jti, (payload.exp ?? 0) * 1000);
+      const fresh = await this.#options.store.useAssertionJti(federation.tenantId, `iss:${federation.issuer}`, jti, Number(exp) * 1000);
       if (!fresh) throw new FederatedJwtError('replayed', 'it was already used (this federation accepts each token once)');
     }
   }
 
-  async #candidateKeys(federation: Federation, kid: string | undefined): Promise<ClientKey[]> {
-    const match = (key: ClientKey) => kid === undefined || key.jwk['kid'] === kid;
-    if (federation.jwks !== null) return this.#inlineKeys(federation).filter(match);
-    const uri = federation.jwksUri ?? (await this.#discoveredJwksUri(federation.issuer));
+  /** The federation's keys that may have signed; [] when none; 'keys-unavailable' on an outage. */
+  async #candidateKeys(federation: Federation, alg: Algorithm, kid: string | undefined): Promise<CachedKey[]> {
     try {
-      return await this.#keys.findAt(uri, match);
-    } catch {
-      throw new FederatedJwtError('keys-unavailable', 'the issuer\'s keys could not be fetched');
+      return await (await this.#keySetOf(federation)).getKeys(alg, kid);
+    } catch (error) {
+      if (error instanceof InvalidTokenError) return [];
+      if (error instanceof IssuerUnavailableError) throw new FederatedJwtError('keys-unavailable', 'the issuer\'s keys could not be fetched');
+      throw error;
     }
   }
 
-  #inlineKeys(federation: Federation): ClientKey[] {
-    const cached = this.#inline.get(federation.id);
-    if (cached !== undefined && cached.source === federation.jwks) return cached.keys;
-    const keys = importJwks(federation.jwks);
-    this.#inline.set(federation.id, { source: federation.jwks, keys });
+  #keySetOf(federation: Federation): JwksCache | Promise<JwksCache> {
+    const source = federation.jwksUri ?? (federation.jwks !== null ? JSON.stringify(federation.jwks) : `discovery:${federation.issuer}`);
+    const cached = this.#keySets.get(federation.id);
+    if (cached !== undefined && cached.source === source) return cached.keys;
+    const from = { fetch: this.#options.fetch, now: this.#options.now, ...(this.#options.keySetTimings ? { timings: this.#options.keySetTimings } : {}) };
+    const keys = federation.jwksUri !== null
+      ? remoteKeySet(federation.jwksUri, from)
+      : federation.jwks !== null
+        ? staticKeySet(federation.jwks)
+        : discoveredKeySet(federation.issuer, from);
+    this.#keySets.set(federation.id, { source, keys });
     return keys;
   }
-
-  /** The issuer's jwks_uri from its discovery document: cached, one fetch in flight, stale kept on failure. */
-  async #discoveredJwksUri(issuer: string): Promise<string> {
-    let entry = this.#discovered.get(issuer);
-    if (entry === undefined) {
-      entry = { jwksUri: null, freshUntil: 0, lastAttempt: Number.NEGATIVE_INFINITY, inFlight: null };
-      this.#discovered.set(issuer, entry);
-    }
-    const now = this.#now();
-    if (entry.inFlight !== null) await entry.inFlight;
-    else if ((entry.jwksUri === null || now >= entry.freshUntil) && now - entry.lastAttempt >= this.#discovery.cooldown) {
-      const current = entry;
-      current.lastAttempt = now;
-      current.inFlight = this.#discover(issuer)
-        .then((uri) => {
-          current.jwksUri = uri;
-          current.freshUntil = this.#now() + this.#discovery.maxAge;
-        }, () => {})
-        .finally(() => {
-          current.inFlight = null;
-        });
-      await current.inFlight;
-    }
-    if (entry.jwksUri === null) throw new FederatedJwtError('keys-unavailable', 'the issuer\'s discovery document could not be read');
-    return entry.jwksUri;
-  }
-
-  async #discover(issuer: string): Promise<string> {
-    const url = `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
-    const response = await this.#fetch(url, {
-      signal: AbortSignal.timeout(this.#discovery.timeout),
-      headers: { accept: 'application/json' },
-      redirect: 'error',
-    });
-    if (!response.ok) {
-      await response.body?.cancel().catch(() => {});
-      throw new Error(`GET ${url}: HTTP ${response.status}`);
-    }
-    const document = JSON.parse(await readAtMost(response, this.#discovery.maxBytes, url)) as { issuer?: unknown; jwks_uri?: unknown };
-    // OpenID Connect Discovery §4.3: the document must be the issuer's own.
-    if (document.issuer !== issuer) throw new Error(`${url} names issuer ${JSON.stringify(document.issuer)}`);
-    if (typeof document.jwks_uri !== 'string' || !isKeySetUrl(document.jwks_uri)) throw new Error(`${url} has no usable jwks_uri`);
-    return document.jwks_uri;
-  }
 }
 
-/** https, or http on loopback only (the registration rule for explicit jwksUri). */
-function isKeySetUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return url.protocol === 'https:' || (url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname));
-  } catch {
-    return false;
-  }
+function isNumericDate(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
 }
 
-/** The JOSE header, unverified: only to pick the key. */
-function decodeHeader(token: string): Record<string, unknown> {
-  const parts = token.split('.');
-  if (parts.length !== 3) throw new FederatedJwtError('invalid', 'it must be a signed JWT (compact serialization)');
+/** The `iss` of a JWT before it is verified: only to find which federation verifies it. */
+export function unverifiedIssuer(token: string): string | null {
   try {
-    const header: unknown = JSON.parse(Buffer.from(parts[0] ?? '', 'base64url').toString('utf8'));
-    if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new Error('not an object');
-    return header as Record<string, unknown>;
-  } catch {
-    throw new FederatedJwtError('invalid', 'its header is not a JSON object');
-  }
-}
-
-/** The unverified payload of a compact JWS: to find which issuer (federation) to verify it with. */
-export function decodeUnverifiedPayload(token: string): Record<string, unknown> | null {
-  const parts = token.split('.');
-  if (parts.length !== 3) return null;
-  try {
-    const payload: unknown = JSON.parse(Buffer.from(parts[1] ?? '', 'base64url').toString('utf8'));
-    return typeof payload === 'object' && payload !== null && !Array.isArray(payload) ? (payload as Record<string, unknown>) : null;
+    const iss = parseCompactJws(token, MAX_TOKEN_LENGTH).payload['iss'];
+    return typeof iss === 'string' ? iss : null;
   } catch {
     return null;
   }
-}
-
-export function describeJoseError(error: unknown): string {
-  if (error instanceof joseErrors.JWTExpired) return 'it has expired';
-  if (error instanceof joseErrors.JWTClaimValidationFailed) return `claim "${error.claim}" ${error.reason === 'check_failed' ? 'is not acceptable' : error.reason}`;
-  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'the signature does not verify';
-  if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'its alg is not allowed';
-  if (error instanceof joseErrors.JWTInvalid || error instanceof joseErrors.JWSInvalid) return 'it is not a well-formed JWT';
-  if (error instanceof joseErrors.JOSEError) return error.code;
-  return 'it could not be verified';
 }

@@ -1,36 +1,54 @@
 /**
  * RFC 7523 §2.1: a JWT from a trusted external issuer (workload identity) is
- * exchanged for an access token. A federation's rules map the JWT's `iss` + `sub`
- * (and claim conditions) to a client, whose grants then apply; the federation's
- * claim mappings copy claims of the JWT into the token.
+ * exchanged for an access token. A workload federation's rules map the JWT's `iss` +
+ * `sub` (and claim conditions) to a client, whose grants then apply; its claim
+ * mappings copy claims of the JWT into the token; its replay protection applies.
+ *
+ * The assertion is verified by the federated-JWT verifier on the JOSE core (one
+ * parser, one key-set cache, the server's outbound fetch). A key set that cannot be
+ * fetched is the server's problem, not the caller's: 503 temporarily_unavailable,
+ * and the failure is remembered (back-off), so assertions naming the issuer cannot
+ * turn each request into a fetch.
  */
 import { copyMappedClaims } from '../../domain/claims.js';
 import { matchFederationRule } from '../../domain/federations.js';
 import { InvalidGrant, TemporarilyUnavailable, UnauthorizedClient } from '../errors.js';
-import { decodeUnverifiedPayload, FederatedJwtError, type FederatedJwtVerifier } from './federated-jwt.js';
+import { FederatedJwtError, type FederatedJwtVerifier, unverifiedIssuer } from './federated-jwt.js';
 import { resolveScopes, resolveTarget } from './target.js';
 import { type GrantHandler, tokenResponse } from './types.js';
 
 export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
-export function jwtBearer(verifier: FederatedJwtVerifier): GrantHandler & { clientAuthentication: 'optional' } {
+export interface JwtBearerOptions {
+  /** `exp` at most this far ahead (seconds): a ten-year assertion is a stolen credential waiting to happen. */
+  maxAssertionLifetime: number;
+}
+
+export function jwtBearer(verifier: FederatedJwtVerifier, options: JwtBearerOptions): GrantHandler & { clientAuthentication: 'optional' } {
   return {
     grantType: JWT_BEARER,
     clientAuthentication: 'optional',
     async handle(context) {
       const { tenant, params, client: authenticated, issuer } = context;
       const assertion = params.require('assertion');
-      const unverified = decodeUnverifiedPayload(assertion);
-      if (unverified === null) throw new InvalidGrant('the assertion must be a signed JWT (compact serialization) with a JSON object payload');
-      const federations = tenant.federations.filter((f) => f.kind === 'workload' && f.issuer === unverified['iss']);
+      const iss = unverifiedIssuer(assertion);
+      if (iss === null) throw new InvalidGrant('the assertion must be a signed JWT (compact serialization) with an "iss"');
+      const federations = tenant.federations.filter((f) => f.kind === 'workload' && f.issuer === iss);
       if (federations.length === 0) throw new InvalidGrant('the assertion issuer is not trusted by this tenant');
-      let lastError: unknown = null;
+
+      let problem: string | null = null;
+      let unavailable = false;
       for (const federation of federations) {
         let payload: Record<string, unknown>;
         try {
-          payload = await verifier.verify(federation, assertion, { audience: federation.audience !== null ? [federation.audience] : [tenant.issuer, `${tenant.issuer}/token`] });
+          payload = await verifier.verify(federation, assertion, {
+            audience: federation.audience !== null ? [federation.audience] : [tenant.issuer, `${tenant.issuer}/token`],
+            maxLifetime: options.maxAssertionLifetime,
+          });
         } catch (error) {
-          lastError = error;
+          if (!(error instanceof FederatedJwtError)) throw error;
+          if (error.code === 'keys-unavailable') unavailable = true;
+          else problem ??= error.message;
           continue;
         }
         const clientId = matchFederationRule(federation, payload);
@@ -43,22 +61,18 @@ export function jwtBearer(verifier: FederatedJwtVerifier): GrantHandler & { clie
         if (authenticated === null) context.rateLimit(clientId);
         const target = resolveTarget(tenant, client, params);
         const scopes = resolveScopes(target, params.get('scope'));
-        await rethrowAsGrantError(verifier.checkReplay(federation, payload));
+        try {
+          await verifier.checkReplay(federation, payload);
+        } catch (error) {
+          if (error instanceof FederatedJwtError) throw new InvalidGrant(`the assertion is not valid: ${error.message}`);
+          throw error;
+        }
         return tokenResponse(await issuer.issue({ tenant, client, api: target.api, scopes, subjectClaims: copyMappedClaims(federation.claimMappings, payload) }));
       }
-      if (lastError instanceof FederatedJwtError && lastError.code === 'keys-unavailable') {
-        throw new TemporarilyUnavailable('the federated issuer\'s keys could not be fetched');
-      }
-      throw new InvalidGrant(lastError instanceof FederatedJwtError ? `the assertion is not valid: ${lastError.message}` : 'no federation rule matches the assertion subject');
+      // A federation whose keys could not be fetched might have accepted the assertion:
+      // the caller should retry, not give up.
+      if (unavailable) throw new TemporarilyUnavailable('the federated issuer\'s keys could not be fetched; retry later');
+      throw new InvalidGrant(problem === null ? 'no federation rule matches the assertion subject' : `the assertion is not valid: ${problem}`);
     },
   };
-}
-
-async function rethrowAsGrantError(check: Promise<void>): Promise<void> {
-  try {
-    await check;
-  } catch (error) {
-    if (error instanceof FederatedJwtError) throw new InvalidGrant(`the assertion is not valid: ${error.message}`);
-    throw error;
-  }
 }

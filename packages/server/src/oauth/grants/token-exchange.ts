@@ -31,7 +31,7 @@ import type { AuthenticatedClient } from '../client-auth/types.js';
 import { InvalidRequest, InvalidScope, TemporarilyUnavailable } from '../errors.js';
 import { certificateThumbprint } from '../mtls.js';
 import type { Params } from '../params.js';
-import { decodeUnverifiedPayload, FederatedJwtError, type FederatedJwtVerifier } from './federated-jwt.js';
+import { FederatedJwtError, type FederatedJwtVerifier, unverifiedIssuer } from './federated-jwt.js';
 import { resolveScopes, resolveTarget } from './target.js';
 import { authenticatedClient, type GrantContext, type GrantHandler, type TokenResponse } from './types.js';
 
@@ -41,6 +41,8 @@ export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
 export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
 export const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
 const ACCEPTED_SUBJECT_TYPES = new Set([ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE, ID_TOKEN_TYPE]);
+/** A user's token from an external issuer: `exp` at most a day ahead (longer is no session token). */
+const MAX_SUBJECT_TOKEN_LIFETIME = 86_400;
 
 /** What the two kinds of subject token resolve to before a token is issued. */
 interface Subject {
@@ -72,11 +74,11 @@ export function tokenExchange(verifier: FederatedJwtVerifier): GrantHandler {
       if (requestedType !== undefined && requestedType !== ACCESS_TOKEN_TYPE) {
         throw new InvalidRequest(`requested_token_type must be ${ACCESS_TOKEN_TYPE}`);
       }
-      const unverified = subjectToken.includes('.') ? decodeUnverifiedPayload(subjectToken) : null;
-      const external = unverified !== null && typeof unverified['iss'] === 'string' && unverified['iss'] !== tenant.issuer;
+      const iss = subjectToken.includes('.') ? unverifiedIssuer(subjectToken) : null;
+      const external = iss !== null && iss !== tenant.issuer;
       if (!external && subjectTokenType === ID_TOKEN_TYPE) throw new InvalidRequest('Tessera issues no ID tokens: an id_token subject must come from a federated issuer');
       const subject = external
-        ? await externalSubject(verifier, tenant, actor, subjectToken, String(unverified['iss']))
+        ? await externalSubject(verifier, tenant, actor, subjectToken, iss)
         : await ownSubject(context, actor, subjectToken, params);
       return issueOnBehalf(context, actor, subject);
     },
@@ -130,7 +132,7 @@ async function externalSubject(verifier: FederatedJwtVerifier, tenant: TenantCon
   for (const federation of federations) {
     let payload: Record<string, unknown>;
     try {
-      payload = await verifier.verify(federation, subjectToken);
+      payload = await verifier.verify(federation, subjectToken, { maxLifetime: MAX_SUBJECT_TOKEN_LIFETIME });
     } catch (error) {
       if (error instanceof FederatedJwtError && error.code === 'keys-unavailable') throw new TemporarilyUnavailable('the subject token issuer\'s keys could not be fetched');
       if (!(error instanceof FederatedJwtError)) throw error;
