@@ -10,7 +10,7 @@ const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 let t: TestServer;
 beforeAll(async () => {
-  t = await createTestServer();
+  t = await createTestServer({ config: { outboundAllow: ['127.0.0.1'] } });
 });
 afterAll(() => t.close());
 
@@ -144,7 +144,7 @@ describe('workload identity federation (RFC 7523 §2.1)', () => {
   });
 
   it('workloads without client authentication count against the mapped client\'s rate limit', async () => {
-    const limited = await createTestServer({ config: { rateLimit: { tokenRequestsPerWindow: 2, windowSeconds: 60 } } });
+    const limited = await createTestServer({ config: { outboundAllow: ['127.0.0.1'], rateLimit: { tokenRequestsPerWindow: 2, windowSeconds: 60 } } });
     try {
       const setup = await limited.setupClient('default', { apiIdentifier: 'https://deploy', scopes: ['deploy'] });
       await limited.manage('POST', '/tenants/default/federations', { name: 'CI', issuer: externalIssuer, jwksUri, rules: [{ subject: 'repo:acme/app:*', clientId: setup.clientId }] });
