@@ -30,11 +30,12 @@ export const CLAIM_LIMITS = {
   maxCopiedValueBytes: 1024,
 } as const;
 
-const CLAIM_NAME = /^[A-Za-z_][A-Za-z0-9_.:\-]*$/;
+/** Plain names and collision-resistant URI names (RFC 7519 §4.2), e.g. `https://example.com/roles`. */
+const CLAIM_NAME = /^[A-Za-z_][A-Za-z0-9_.:\-/]*$/;
 
 function assertClaimName(name: string, what: string): void {
   if (name.length === 0 || name.length > CLAIM_LIMITS.maxNameLength || !CLAIM_NAME.test(name)) {
-    throw new ValidationError(`${what} name ${JSON.stringify(name)} must be 1 to ${CLAIM_LIMITS.maxNameLength} characters: letters, digits, _ . : - (not starting with a digit)`);
+    throw new ValidationError(`${what} name ${JSON.stringify(name)} must be 1 to ${CLAIM_LIMITS.maxNameLength} characters: letters, digits, _ . : - / (not starting with a digit)`);
   }
   if (RESERVED_CLAIMS.has(name)) {
     throw new ValidationError(`${what} ${JSON.stringify(name)} is a registered claim that Tessera sets itself; choose another name`);
