@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController
 import type { ServerConfig } from './config/config.js';
 import { defaults } from './config/defaults.js';
 import type { MasterKey } from './crypto/master-key.js';
+import { serializeRequest } from './logging.js';
 import { ApiService } from './domain/apis.js';
 import { type BootstrapResult, bootstrap } from './domain/bootstrap.js';
 import { ClientService } from './domain/clients.js';
@@ -80,6 +81,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       level: config.logLevel,
       // Credentials never reach a log line, even if a serializer starts logging headers.
       redact: { paths: ['req.headers.authorization', 'req.headers["x-client-cert"]', 'req.headers.cookie'], remove: true },
+      // Query strings may carry a credential a client should not have put there.
+      serializers: { req: serializeRequest },
       ...(options.logStream !== undefined ? { stream: options.logStream } : {}),
     },
     // One log line per request only at debug level: the token endpoint serves tens of thousands a second.

@@ -29,6 +29,17 @@ describe('management API authentication (RFC 6750 §3)', () => {
     }
   });
 
+  it('SPEC §5: without a valid token it is 401 before the body is looked at (not 422 or 400)', async () => {
+    const invalid = await t.app.inject({ method: 'POST', url: '/manage/v1/tenants', payload: { id: 'NOT VALID', unknown: 1 } });
+    expect(invalid.statusCode).toBe(401);
+    const malformed = await t.app.inject({ method: 'POST', url: '/manage/v1/tenants/default/clients', headers: { 'content-type': 'application/json' }, payload: '{not json' });
+    expect(malformed.statusCode).toBe(401);
+    const badToken = await t.app.inject({ method: 'POST', url: '/manage/v1/tenants', headers: { authorization: 'Bearer nope' }, payload: { id: 'NOT VALID' } });
+    expect(badToken.statusCode).toBe(401);
+    const readOnly = await t.app.inject({ method: 'POST', url: '/manage/v1/tenants', headers: { authorization: `Bearer ${await t.adminToken('manage:read')}` }, payload: { id: 'NOT VALID' } });
+    expect(readOnly.statusCode).toBe(403);
+  });
+
   it('a bad token: 401 invalid_token', async () => {
     const res = await t.app.inject({ method: 'GET', url: '/manage/v1/tenants', headers: { authorization: 'Bearer abc.def.ghi' } });
     expect(res.statusCode).toBe(401);
@@ -168,6 +179,23 @@ describe('clients, APIs and grants', () => {
     }
     const keys = await t.manage('GET', '/tenants/default/keys');
     expect(JSON.stringify(keys.body)).not.toMatch(/"d"|privateKey|BEGIN/);
+  });
+
+  it('a client that switches to private_key_jwt loses its secrets: switching back does not revive them', async () => {
+    const { generateKeyPair, exportJWK } = await import('jose');
+    const { publicKey } = await generateKeyPair('ES256');
+    const c = await t.setupClient('default');
+    expect((await t.manage('POST', `/tenants/default/clients/${c.clientId}/secrets`)).status).toBe(201);
+    const switched = await t.manage('PATCH', `/tenants/default/clients/${c.clientId}`, { tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [await exportJWK(publicKey)] } });
+    expect(switched.status).toBe(200);
+    expect(switched.body.secrets).toEqual([]);
+    const back = await t.manage('PATCH', `/tenants/default/clients/${c.clientId}`, { tokenEndpointAuthMethod: 'client_secret_basic', jwks: null });
+    expect(back.status).toBe(200);
+    expect(back.body.secrets).toEqual([]);
+    const token = await t.post('default', 'token', { grant_type: 'client_credentials' }, basic(c.clientId, c.clientSecret));
+    expect(token.statusCode).toBe(401);
+    const audit = await t.manage('GET', '/tenants/default/audit');
+    expect(JSON.stringify(audit.body)).toContain('client.secret.delete');
   });
 
   it('pages clients with a cursor', async () => {

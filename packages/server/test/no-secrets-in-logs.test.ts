@@ -29,4 +29,42 @@ describe('logs', () => {
       await t.close();
     }
   });
+
+  it('query strings are redacted at debug level (client_secret, access_token, assertions)', async () => {
+    const lines: string[] = [];
+    const stream = new PassThrough();
+    stream.on('data', (chunk: Buffer) => lines.push(chunk.toString('utf8')));
+    const t = await createTestServer({ config: { logLevel: 'debug' }, logStream: stream });
+    try {
+      await t.app.inject({ method: 'POST', url: '/t/default/token?client_secret=QS-SECRET-1&grant_type=client_credentials', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: '' });
+      await t.app.inject({ method: 'GET', url: '/manage/v1/tenants?access_token=QS-TOKEN-2&limit=5' });
+      await t.app.inject({ method: 'GET', url: '/t/default/jwks.json?client_assertion=QS-ASSERTION-3&Client%5FSecret=QS-SECRET-4' });
+      const all = lines.join('');
+      expect(all).toContain('limit=5');
+      expect(all).toContain('client_secret=[redacted]');
+      for (const value of ['QS-SECRET-1', 'QS-TOKEN-2', 'QS-ASSERTION-3', 'QS-SECRET-4']) expect(all).not.toContain(value);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('failed client authentications are logged at info: client id, method, reason, source address; never the secret', async () => {
+    const lines: string[] = [];
+    const stream = new PassThrough();
+    stream.on('data', (chunk: Buffer) => lines.push(chunk.toString('utf8')));
+    const t = await createTestServer({ config: { logLevel: 'info' }, logStream: stream });
+    try {
+      const c = await t.setupClient('default');
+      await t.post('default', 'token', { grant_type: 'client_credentials' }, basic(c.clientId, 'wrong-secret-basic-xyz'));
+      await t.post('default', 'token', { grant_type: 'client_credentials', client_id: c.clientId, client_secret: 'wrong-secret-post-xyz' });
+      const events = lines.join('').split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>).filter((e) => e['event'] === 'client_authentication_failed');
+      expect(events).toHaveLength(2);
+      expect(events[0]).toMatchObject({ level: 30, clientId: c.clientId, method: 'client_secret_basic', tenant: 'default', ip: '127.0.0.1' });
+      expect(events[1]).toMatchObject({ clientId: c.clientId, method: 'client_secret_post' });
+      expect(typeof events[0]?.['reason']).toBe('string');
+      expect(lines.join('')).not.toMatch(/wrong-secret/);
+    } finally {
+      await t.close();
+    }
+  });
 });

@@ -88,7 +88,7 @@ async function createKeyClient(client: Record<string, unknown>): Promise<string>
 }
 
 beforeAll(async () => {
-  t = await createTestServer();
+  t = await createTestServer({ config: { outboundAllow: ['127.0.0.1'] } });
   key = await keyPair('key-1');
   otherKey = await keyPair('key-1');
   const created = await t.setupClient('default', {

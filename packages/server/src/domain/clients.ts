@@ -132,10 +132,21 @@ export class ClientService {
     };
     this.#validate(merged);
     const { tenantId: _t, clientId: _c, createdAt: _at, ...changes } = merged;
-    const updated = await this.ctx.store.updateClient(tenantId, clientId, changes, audit(tenantId, actor, 'client.update', clientId, {
-      ...describe(stripUndefined(rest)),
-      ...(customClaims !== undefined ? { customClaims: Object.keys(customClaims ?? {}) } : {}),
-    }));
+    // A client that leaves the secret methods loses its secrets, in the same
+    // transaction: switching back must not revive a secret that may have leaked.
+    const dropsSecrets = SECRET_METHODS.includes(current.tokenEndpointAuthMethod) && !SECRET_METHODS.includes(merged.tokenEndpointAuthMethod);
+    const updated = await this.ctx.store.transaction(async (tx) => {
+      const result = await tx.updateClient(tenantId, clientId, changes, audit(tenantId, actor, 'client.update', clientId, {
+        ...describe(stripUndefined(rest)),
+        ...(customClaims !== undefined ? { customClaims: Object.keys(customClaims ?? {}) } : {}),
+      }));
+      if (result !== null && dropsSecrets) {
+        for (const secret of await tx.listClientSecrets(tenantId, clientId)) {
+          await tx.deleteClientSecret(tenantId, clientId, secret.id, audit(tenantId, actor, 'client.secret.delete', clientId, { secretId: secret.id, reason: 'authentication method changed' }));
+        }
+      }
+      return result;
+    });
     if (updated === null) throw new NotFoundError('client', clientId);
     this.ctx.registry.invalidate(tenantId);
     return this.view(updated, await this.ctx.store.listClientSecrets(tenantId, clientId));

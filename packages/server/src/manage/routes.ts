@@ -3,7 +3,7 @@
  * one call into the domain. Every change the domain makes is audited in the same
  * transaction, with the calling admin client as the actor.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import type { ApiService } from '../domain/apis.js';
 import type { ClientService } from '../domain/clients.js';
 import { clampPageSize } from '../domain/context.js';
@@ -44,10 +44,12 @@ type P<T extends 'tenant' | 'item' | 'secret'> = T extends 'tenant'
 
 export async function managementRoutes(app: FastifyInstance, deps: ManagementDependencies): Promise<void> {
   const requireScope = managementAuth(deps);
-  const read: preHandlerAsyncHookHandler = async (request, reply) => {
+  // SPEC §5: a request without a valid token is 401 before its body is looked at, so
+  // the caller is authenticated on request, before the body is parsed or validated.
+  const read: onRequestAsyncHookHandler = async (request, reply) => {
     await requireScope(request, reply, MANAGE_READ);
   };
-  const write: preHandlerAsyncHookHandler = async (request, reply) => {
+  const write: onRequestAsyncHookHandler = async (request, reply) => {
     await requireScope(request, reply, MANAGE_WRITE);
   };
   const actor = (request: FastifyRequest) => request.caller?.actor ?? 'unknown';
@@ -70,23 +72,23 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
 
   // Tenants
   app.post<{ Body: S.CreateTenant }>('/tenants', {
-    preHandler: write,
+    onRequest: write,
     schema: { tags: ['tenants'], security, body: S.CreateTenantBody, response: { 201: S.TenantBody, ...errors } },
   }, async (request, reply) => reply.code(201).send(await deps.tenants.create(request.body, actor(request))));
   app.get('/tenants', {
-    preHandler: read,
+    onRequest: read,
     schema: { tags: ['tenants'], security, response: { 200: S.pageOf(S.TenantBody), ...errors } },
   }, async () => ({ items: await deps.tenants.list(), nextCursor: null }));
   app.get<{ Params: P<'tenant'> }>('/tenants/:tenant', {
-    preHandler: read,
+    onRequest: read,
     schema: { tags: ['tenants'], security, params: S.TenantParams, response: { 200: S.TenantBody, ...errors } },
   }, async (request) => deps.tenants.get(request.params.tenant));
   app.patch<{ Params: P<'tenant'>; Body: S.UpdateTenant }>('/tenants/:tenant', {
-    preHandler: write,
+    onRequest: write,
     schema: { tags: ['tenants'], security, params: S.TenantParams, body: S.UpdateTenantBody, response: { 200: S.TenantBody, ...errors } },
   }, async (request) => deps.tenants.update(request.params.tenant, request.body, actor(request)));
   app.delete<{ Params: P<'tenant'> }>('/tenants/:tenant', {
-    preHandler: write,
+    onRequest: write,
     schema: { tags: ['tenants'], security, params: S.TenantParams, response: { 204: { type: 'null' }, ...errors } },
   }, async (request, reply) => {
     await deps.tenants.delete(request.params.tenant, actor(request));
@@ -95,34 +97,34 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
 
   // Clients and secrets
   app.post<{ Params: P<'tenant'>; Body: S.CreateClient }>('/tenants/:tenant/clients', {
-    preHandler: write,
+    onRequest: write,
     schema: { tags: ['clients'], security, params: S.TenantParams, body: S.CreateClientBody, response: { 201: S.CreatedClientBody, ...errors } },
   }, async (request, reply) => reply.code(201).send(await deps.clients.create(request.params.tenant, request.body, actor(request))));
   app.get<{ Params: P<'tenant'>; Querystring: { limit?: string; cursor?: string } }>('/tenants/:tenant/clients', {
-    preHandler: read,
+    onRequest: read,
     schema: { tags: ['clients'], security, params: S.TenantParams, querystring: S.PageQuery, response: { 200: S.pageOf(S.ClientBody), ...errors } },
   }, async (request) => deps.clients.list(request.params.tenant, pageOf(request.query)));
   app.get<{ Params: P<'item'> }>('/tenants/:tenant/clients/:id', {
-    preHandler: read,
+    onRequest: read,
     schema: { tags: ['clients'], security, params: S.ItemParams, response: { 200: S.ClientBody, ...errors } },
   }, async (request) => deps.clients.get(request.params.tenant, request.params.id));
   app.patch<{ Params: P<'item'>; Body: S.UpdateClient }>('/tenants/:tenant/clients/:id', {
-    preHandler: write,
+    onRequest: write,
     schema: { tags: ['clients'], security, params: S.ItemParams, body: S.UpdateClientBody, response: { 200: S.ClientBody, ...errors } },
   }, async (request) => deps.clients.update(request.params.tenant, request.params.id, request.body, actor(request)));
   app.delete<{ Params: P<'item'> }>('/tenants/:tenant/clients/:id', {
-    preHandler: write,
+    onRequest: write,
     schema: { tags: ['clients'], security, params: S.ItemParams, response: { 204: { type: 'null' }, ...errors } },
   }, async (request, reply) => {
     await deps.clients.delete(request.params.tenant, request.params.id, actor(request));
     return reply.code(204).send();
   });
   app.post<{ Params: P<'item'> }>('/tenants/:tenant/clients/:id/secrets', {
-    preHandler: write,
+    onRequest: write,
     schema: { tags: ['clients'], security, params: S.ItemParams, response: { 201: S.CreatedSecretBody, ...errors } },
   }, async (request, reply) => reply.code(201).send(await deps.clients.addSecret(request.params.tenant, request.params.id, actor(request))));
   app.delete<{ Params: P<'secret'> }>('/tenants/:tenant/clients/:id/secrets/:secretId', {
-    preHandler: write,
+    onRequest: write,
     schema: { tags: ['clients'], security, params: S.SecretParams, response: { 204: { type: 'null' }, ...errors } },
   }, async (request, reply) => {
     await deps.clients.deleteSecret(request.params.tenant, request.params.id, request.params.secretId, actor(request));
@@ -131,23 +133,23 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
 
   // APIs
   app.post<{ Params: P<'tenant'>; Body: S.CreateApi }>('/tenants/:tenant/apis', {
-    preHandler: write,
+    onRequest: write,
     schema: { tags: ['apis'], security, params: S.TenantParams, body: S.CreateApiBody, response: { 201: S.ApiBody, ...errors } },
   }, async (request, reply) => reply.code(201).send(await deps.apis.create(request.params.tenant, request.body, actor(request))));
   app.get<{ Params: P<'tenant'>; Querystring: { limit?: string; cursor?: string } }>('/tenants/:tenant/apis', {
-    preHandler: read,
+    onRequest: read,
     schema: { tags: ['apis'], security, params: S.TenantParams, querystring: S.PageQuery, response: { 200: S.pageOf(S.ApiBody), ...errors } },
   }, async (request) => deps.apis.list(request.params.tenant, pageOf(request.query)));
   app.get<{ Params: P<'item'> }>('/tenants/:tenant/apis/:id', {
-    preHandler: read,
+    onRequest: read,
     schema: { tags: ['apis'], security, params: S.ItemParams, response: { 200: S.ApiBody, ...errors } },
   }, async (request) => deps.apis.get(request.params.tenant, request.params.id));
   app.patch<{ Params: P<'item'>; Body: S.UpdateApi }>('/tenants/:tenant/apis/:id', {
-    preHandler: write,
+    onRequest: write,
     schema: { tags: ['apis'], security, params: S.ItemParams, body: S.UpdateApiBody, response: { 200: S.ApiBody, ...errors } },
   }, async (request) => deps.apis.update(request.params.tenant, request.params.id, request.body, actor(request)));
   app.delete<{ Params: P<'item'> }>('/tenants/:tenant/apis/:id', {
-    preHandler: write,
+    onRequest: write,
     schema: { tags: ['apis'], security, params: S.ItemParams, response: { 204: { type: 'null' }, ...errors } },
   }, async (request, reply) => {
     await deps.apis.delete(request.params.tenant, request.params.id, actor(request));
@@ -156,22 +158,22 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
 
   // Grants
   app.post<{ Params: P<'tenant'>; Body: S.CreateGrant }>('/tenants/:tenant/grants', {
-    preHandler: write,
+    onRequest: write,
     schema: { tags: ['grants'], security, params: S.TenantParams, body: S.CreateGrantBody, response: { 201: S.GrantBody, ...errors } },
   }, async (request, reply) => reply.code(201).send(await deps.grants.create(request.params.tenant, request.body, actor(request))));
   app.get<{ Params: P<'tenant'>; Querystring: { clientId?: string; audience?: string; limit?: string; cursor?: string } }>('/tenants/:tenant/grants', {
-    preHandler: read,
+    onRequest: read,
     schema: { tags: ['grants'], security, params: S.TenantParams, querystring: S.GrantQuery, response: { 200: S.pageOf(S.GrantBody), ...errors } },
   }, async (request) => {
     const { clientId, audience, ...page } = request.query;
     return deps.grants.list(request.params.tenant, { ...(clientId !== undefined ? { clientId } : {}), ...(audience !== undefined ? { audience } : {}) }, pageOf(page));
   });
   app.get<{ Params: P<'item'> }>('/tenants/:tenant/grants/:id', {
-    preHandler: read,
+    onRequest: read,
     schema: { tags: ['grants'], security, params: S.ItemParams, response: { 200: S.GrantBody, ...errors } },
   }, async (request) => deps.grants.get(request.params.tenant, request.params.id));
   app.delete<{ Params: P<'item'> }>('/tenants/:tenant/grants/:id', {
-    preHandler: write,
+    onRequest: write,
     schema: { tags: ['grants'], security, params: S.ItemParams, response: { 204: { type: 'null' }, ...errors } },
   }, async (request, reply) => {
     await deps.grants.delete(request.params.tenant, request.params.id, actor(request));
@@ -180,14 +182,14 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
 
   // Signing keys
   app.get<{ Params: P<'tenant'> }>('/tenants/:tenant/keys', {
-    preHandler: read,
+    onRequest: read,
     schema: { tags: ['keys'], security, params: S.TenantParams, response: { 200: Object.assign(S.pageOf(S.KeyBody)), ...errors } },
   }, async (request) => {
     await deps.tenants.require(request.params.tenant);
     return { items: await deps.keys.list(request.params.tenant), nextCursor: null };
   });
   app.post<{ Params: P<'tenant'>; Body: S.RotateKeys | undefined }>('/tenants/:tenant/keys/rotate', {
-    preHandler: write,
+    onRequest: write,
     // The body is optional: no body means an ordinary rotation.
     preValidation: async (request) => {
       request.body ??= {};
@@ -202,19 +204,19 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
 
   // Federations (workload identity, RFC 7523 §2.1)
   app.post<{ Params: P<'tenant'>; Body: S.CreateFederation }>('/tenants/:tenant/federations', {
-    preHandler: write,
+    onRequest: write,
     schema: { tags: ['federations'], security, params: S.TenantParams, body: S.CreateFederationBody, response: { 201: S.FederationBody, ...errors } },
   }, async (request, reply) => reply.code(201).send(await deps.federations.create(request.params.tenant, request.body, actor(request))));
   app.get<{ Params: P<'tenant'> }>('/tenants/:tenant/federations', {
-    preHandler: read,
+    onRequest: read,
     schema: { tags: ['federations'], security, params: S.TenantParams, response: { 200: S.pageOf(S.FederationBody), ...errors } },
   }, async (request) => ({ items: await deps.federations.list(request.params.tenant), nextCursor: null }));
   app.get<{ Params: P<'item'> }>('/tenants/:tenant/federations/:id', {
-    preHandler: read,
+    onRequest: read,
     schema: { tags: ['federations'], security, params: S.ItemParams, response: { 200: S.FederationBody, ...errors } },
   }, async (request) => deps.federations.get(request.params.tenant, request.params.id));
   app.delete<{ Params: P<'item'> }>('/tenants/:tenant/federations/:id', {
-    preHandler: write,
+    onRequest: write,
     schema: { tags: ['federations'], security, params: S.ItemParams, response: { 204: { type: 'null' }, ...errors } },
   }, async (request, reply) => {
     await deps.federations.delete(request.params.tenant, request.params.id, actor(request));
@@ -223,7 +225,7 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
 
   // Audit
   app.get<{ Params: P<'tenant'>; Querystring: { limit?: string; cursor?: string; action?: string; actor?: string; targetType?: string; targetId?: string; since?: string; until?: string } }>('/tenants/:tenant/audit', {
-    preHandler: read,
+    onRequest: read,
     schema: { tags: ['audit'], security, params: S.TenantParams, querystring: S.AuditQuery, response: { 200: S.pageOf(S.AuditBody), ...errors } },
   }, async (request) => {
     await deps.tenants.require(request.params.tenant);

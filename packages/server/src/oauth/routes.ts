@@ -7,8 +7,9 @@ import type { TenantContext, TenantRegistry } from '../domain/tenant-context.js'
 import type { TokenInspector, TokenIssuer } from '../domain/tokens.js';
 import { StoreUnavailableError } from '../store/errors.js';
 import type { ClientAuthenticator } from './client-auth/index.js';
-import type { AuthenticatedClient, ClientAuthRequest } from './client-auth/types.js';
+import type { ClientAuthRequest } from './client-auth/types.js';
 import {
+  InvalidClient,
   InvalidRequest,
   NotFound,
   OAuthError,
@@ -79,9 +80,21 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
     };
   }
 
-  async function authenticate(request: TenantRequest, tenant: TenantContext, params: Params, endpoint: string): Promise<AuthenticatedClient> {
-    return deps.authenticator.authenticate(authRequestOf(request, tenant, params, endpoint));
+  /** Authenticates the client; a failure is logged at info (who it claimed to be, how, why, from where; never the credential). */
+  async function authenticate<T>(request: TenantRequest, tenant: TenantContext, params: Params, endpoint: string, run: (authRequest: ClientAuthRequest) => Promise<T>): Promise<T> {
+    const authRequest = authRequestOf(request, tenant, params, endpoint);
+    try {
+      return await run(authRequest);
+    } catch (error) {
+      if (error instanceof InvalidClient) {
+        const { clientId, method } = deps.authenticator.claimedBy(authRequest);
+        request.log.info({ event: 'client_authentication_failed', tenant: tenant.tenant.id, endpoint, clientId, method, reason: error.description, ip: request.ip }, 'client authentication failed');
+      }
+      throw error;
+    }
   }
+  const required = (authRequest: ClientAuthRequest) => deps.authenticator.authenticate(authRequest);
+  const ifPresented = (authRequest: ClientAuthRequest) => deps.authenticator.authenticateIfPresented(authRequest);
 
   app.post<{ Params: { tenant: string } }>('/t/:tenant/token', async (request, reply) => {
     const params = new Params(request.body);
@@ -89,9 +102,7 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
     const grantType = params.require('grant_type');
     const grant = grantsByType.get(grantType);
     if (grant === undefined) throw new UnsupportedGrantType(`grant_type ${JSON.stringify(grantType)} is not supported`);
-    const client = grant.clientAuthentication === 'optional'
-      ? await deps.authenticator.authenticateIfPresented(authRequestOf(request, tenant, params, 'token'))
-      : await authenticate(request, tenant, params, 'token');
+    const client = await authenticate(request, tenant, params, 'token', grant.clientAuthentication === 'optional' ? ifPresented : required);
     const rateLimit = (clientId: string) => {
       const retryAfter = deps.rateLimiter.consume(`${tenant.tenant.id}:${clientId}`);
       if (retryAfter > 0) throw new TooManyRequests(retryAfter);
@@ -106,7 +117,7 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
   async function tokenRequest(request: TenantRequest, endpoint: 'introspect' | 'revoke') {
     const params = new Params(request.body);
     const tenant = await tenantOf(request);
-    const caller = await authenticate(request, tenant, params, endpoint);
+    const caller = await authenticate(request, tenant, params, endpoint, required);
     const token = params.require('token');
     params.get('token_type_hint'); // may be sent once; tokens are found whatever it says
     return { tenant, caller, found: await deps.inspector.inspect(tenant, token) };
