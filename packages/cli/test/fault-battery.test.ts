@@ -5,7 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -141,3 +143,150 @@ describe.skipIf(database === null)(
     });
   },
 );
+
+/** The management API as the bootstrap admin of a running server. */
+async function managerOf(server: ServerProcess) {
+  const written = JSON.parse(await readFile(server.adminFile, 'utf8')) as Admin;
+  // admin.json names the port of the first start; a restarted server listens elsewhere.
+  const here = (url: string) => `${server.url}${new URL(url).pathname}`;
+  const admin = { ...written, tokenEndpoint: here(written.tokenEndpoint), managementApi: here(written.managementApi) };
+  const token = await adminToken(admin);
+  return (method: string, path: string, body?: unknown) =>
+    fetch(`${admin.managementApi}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(15_000),
+    });
+}
+
+describe('kill -9 during writes (embedded store)', { timeout: 90_000 }, () => {
+  it('every client acknowledged before the kill is there after a restart', async () => {
+    const dir = await makeTempDir('tessera-fault-kill-');
+    dirs.push(dir);
+    const dataDir = join(dir.path, 'data');
+    const first = await startServer({ dataDir, timeoutMs: 30_000 });
+    const manage = await managerOf(first);
+    const acknowledged: string[] = [];
+    let writing = true;
+    const writers = Array.from({ length: 3 }, async (_, w) => {
+      for (let i = 0; writing; i++) {
+        try {
+          const response = await manage('POST', '/tenants/default/clients', { name: `kill-${w}-${i}` });
+          if (response.status === 201) acknowledged.push(((await response.json()) as { clientId: string }).clientId);
+          else if (writing) throw new Error(`unexpected ${response.status}: ${await response.text()}`);
+        } catch (error) {
+          if (writing && !(error instanceof TypeError)) throw error;
+          return; // the connection died with the process
+        }
+      }
+    });
+    // Kill while writes are under way: after a few were acknowledged, at a random moment.
+    for (const deadline = Date.now() + 20_000; acknowledged.length < 5 && Date.now() < deadline; ) await sleep(50);
+    await sleep(Math.random() * 300);
+    await first.stop('SIGKILL');
+    writing = false;
+    await Promise.all(writers);
+    expect(acknowledged.length).toBeGreaterThan(0);
+
+    const second = await startServer({ dataDir, timeoutMs: 30_000 });
+    const again = await managerOf(second);
+    for (const clientId of acknowledged) expect((await again('GET', `/tenants/default/clients/${clientId}`)).status, clientId).toBe(200);
+    await second.stop();
+  });
+});
+
+describe('hostile traffic against one server (embedded store, loopback key sets allowed)', { timeout: 90_000 }, () => {
+  let server: ServerProcess;
+  let keyServer: Server;
+  let keyBase: string;
+  let privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+  const hits = new Map<string, number>();
+  const sockets: Socket[] = [];
+
+  afterAll(async () => {
+    for (const socket of sockets) socket.destroy();
+    keyServer?.closeAllConnections();
+    await new Promise<void>((resolve) => (keyServer ? keyServer.close(() => resolve()) : resolve()));
+    await server?.stop();
+  });
+
+  it('starts with --outbound-allow 127.0.0.1 and a key server that is huge or slow', async () => {
+    const pair = await generateKeyPair('ES256');
+    privateKey = pair.privateKey;
+    const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256' };
+    keyServer = createHttpServer((req, res) => {
+      hits.set(req.url ?? '', (hits.get(req.url ?? '') ?? 0) + 1);
+      if (req.url === '/slow') return void setTimeout(() => res.writeHead(200).end(JSON.stringify({ keys: [jwk] })), 8_000).unref();
+      if (req.url === '/huge') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        const chunk = Buffer.alloc(256 * 1024, 32);
+        let sent = 0;
+        const pump = () => {
+          while (sent < 1_200 && !res.destroyed && res.write(chunk)) sent++; // up to 300 MB
+          if (sent >= 1_200 || res.destroyed) res.end();
+          else res.once('drain', pump);
+        };
+        res.on('close', () => (sent = 1_200));
+        return pump();
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise<void>((resolve) => keyServer.listen(0, '127.0.0.1', resolve));
+    keyBase = `http://127.0.0.1:${(keyServer.address() as AddressInfo).port}`;
+    const dir = await makeTempDir('tessera-fault-hostile-');
+    dirs.push(dir);
+    server = await startServer({ dataDir: join(dir.path, 'data'), args: ['--outbound-allow', '127.0.0.1'], timeoutMs: 30_000 });
+  });
+
+  it('oversized and slow federation key sets: 503 temporarily_unavailable, fetched once, the server stays up', async () => {
+    const manage = await managerOf(server);
+    const api = await manage('POST', '/tenants/default/apis', { identifier: 'https://deploy.fault', scopes: [{ value: 'deploy' }] });
+    expect(api.status).toBe(201);
+    const client = (await (await manage('POST', '/tenants/default/clients', { name: 'workload' })).json()) as { clientId: string };
+    expect((await manage('POST', '/tenants/default/grants', { clientId: client.clientId, audience: 'https://deploy.fault', scopes: ['deploy'] })).status).toBe(201);
+    for (const path of ['/huge', '/slow']) {
+      const issuer = `https://fault${path.replace('/', '-')}.example`;
+      const created = await manage('POST', '/tenants/default/federations', { name: path, issuer, jwksUri: `${keyBase}${path}`, rules: [{ subject: 'workload', clientId: client.clientId }] });
+      expect(created.status).toBe(201);
+      const now = Math.floor(Date.now() / 1000);
+      const assertion = await new SignJWT({ sub: 'workload' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(issuer)
+        .setAudience(`${server.url}/t/default`).setIssuedAt(now).setExpirationTime(now + 300).sign(privateKey);
+      for (let i = 0; i < 3; i++) {
+        const response = await fetch(`${server.url}/t/default/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion }),
+          signal: AbortSignal.timeout(15_000),
+        });
+        expect(response.status, path).toBe(503);
+        expect(await response.json()).toMatchObject({ error: 'temporarily_unavailable' });
+      }
+      expect(hits.get(path), path).toBe(1);
+    }
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+  });
+
+  it('key-set URLs naming internal hosts are refused at registration (422), loopback allowed only through the option', async () => {
+    const manage = await managerOf(server);
+    for (const jwksUri of ['https://169.254.169.254/latest', 'https://10.0.0.1/jwks', 'http://user:pw@127.0.0.1:5432/', 'http://2130706433:1/']) {
+      const response = await manage('POST', '/tenants/default/clients', { name: 'probe', tokenEndpointAuthMethod: 'private_key_jwt', jwksUri });
+      const allowedLoopback = jwksUri === 'http://2130706433:1/';
+      expect(response.status, jwksUri).toBe(allowedLoopback ? 201 : 422);
+    }
+  });
+
+  it('incomplete requests (no credentials) do not starve /healthz', async () => {
+    const port = new URL(server.url).port;
+    for (let i = 0; i < 200; i++) {
+      const socket = connect(Number(port), '127.0.0.1', () =>
+        socket.write('POST /t/default/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ngrant'),
+      );
+      socket.on('error', () => {});
+      sockets.push(socket);
+    }
+    await sleep(200);
+    for (let i = 0; i < 5; i++) expect((await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(2_000) })).status).toBe(200);
+    expect(server.output()).not.toMatch(/Unhandled|uncaught/i);
+  });
+});

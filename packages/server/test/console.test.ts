@@ -58,3 +58,32 @@ describe('web console', () => {
     expect(res.statusCode).toBe(400);
   });
 });
+
+describe('console sign-in limits (issue 7)', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await createTestServer();
+  });
+  afterAll(() => s.close());
+  const signIn = (username: string, password: string, ip: string) =>
+    s.app.inject({ method: 'POST', url: '/console/login', payload: { username, password }, remoteAddress: ip });
+
+  it('a flood of checks from many addresses slows a real sign-in down but does not refuse it', async () => {
+    // Each check is a deliberately slow hash: a dozen is enough to pass the old global cap of 4.
+    const flood = Array.from({ length: 12 }, (_, i) => signIn('ghost', `guess-${i}`, `10.1.0.${i + 1}`));
+    const real = signIn(s.console.user, s.console.password, '10.2.0.1');
+    const [realResult, ...flooded] = await Promise.all([real, ...flood]);
+    expect(realResult?.statusCode).toBe(200);
+    expect(flooded.every((r) => r.statusCode === 401)).toBe(true);
+  }, 60_000);
+
+  it('guesses for one user spread over many addresses are limited per user', async () => {
+    const guesses = await Promise.all(Array.from({ length: 20 }, (_, i) => signIn(s.console.user, `wrong-${i}`, `10.3.0.${i + 1}`)));
+    expect(guesses.map((r) => r.statusCode)).toEqual(Array.from({ length: 20 }, () => 401));
+    const limited = await signIn(s.console.user, s.console.password, '10.4.0.1');
+    expect(limited.statusCode).toBe(429);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    s.clock.advance(61_000);
+    expect((await signIn(s.console.user, s.console.password, '10.4.0.1')).statusCode).toBe(200);
+  }, 60_000);
+});

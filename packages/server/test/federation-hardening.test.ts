@@ -13,7 +13,6 @@ import type { Federation } from '../src/store/types.js';
 import { createTestServer, PUBLIC_URL, type TestServer } from './helpers/app.js';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
-const ISSUER = 'https://ci.example';
 
 let t: TestServer;
 let server: Server;

@@ -536,8 +536,8 @@ describe('ClientKeys', () => {
   });
 
   it('gives up after the timeout and reports the set unavailable', async () => {
-    const fetch = (_url: string, init: { signal: AbortSignal }) =>
-      new Promise<Response>((_resolve, reject) => init.signal.addEventListener('abort', () => reject(init.signal.reason)));
+    const fetch = (_url: string, init: RequestInit) =>
+      new Promise<Response>((_resolve, reject) => init.signal?.addEventListener('abort', () => reject(init.signal?.reason)));
     const keys = new ClientKeys({ fetch, timeout: 50 });
     await expect(keys.find(client({}), () => true)).rejects.toMatchObject({ code: 'ERR_CLIENT_JWKS_UNAVAILABLE' });
   });

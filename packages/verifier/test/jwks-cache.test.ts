@@ -223,6 +223,23 @@ describe('JWKS cache', () => {
     expect(await codeOf(verifier.verify(token))).toBe('ERR_JWKS_UNAVAILABLE');
   });
 
+  it('an endless JWKS body is abandoned once it passes the size limit, without a Content-Length', async () => {
+    let pulled = 0;
+    const endless = () =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          pull(controller) {
+            pulled += 64 * 1024;
+            controller.enqueue(new Uint8Array(64 * 1024).fill(32));
+          },
+        }),
+        { headers: { 'content-type': 'application/json' } },
+      );
+    const verifier = verifierFor({ jwksUri: 'https://keys.example/jwks', fetch: async () => endless() });
+    expect(await codeOf(verifier.verify(await issuer.sign()))).toBe('ERR_JWKS_UNAVAILABLE');
+    expect(pulled).toBeLessThan(2 * 1024 * 1024);
+  });
+
   it('a JWKS that fails on the first fetch is ERR_JWKS_UNAVAILABLE', async () => {
     issuer.jwksMode = 'error';
     expect(await codeOf(verifierFor().verify(await issuer.sign()))).toBe('ERR_JWKS_UNAVAILABLE');

@@ -11,12 +11,27 @@ import type { TenantRegistry } from './tenant-context.js';
 import type { IssuedToken, TokenIssuer } from './tokens.js';
 
 export const CONSOLE_CLIENT_META = 'console_client_id';
-const MAX_FAILURES_PER_MINUTE = 10;
+/** Failed sign-ins per source address per minute. */
+const MAX_FAILURES_PER_SOURCE = 10;
+/** Failed sign-ins per user name per minute, whatever the source: bounds guessing spread over many addresses. */
+const MAX_FAILURES_PER_USER = 20;
+/** Password checks one source may have running or waiting at once. */
+const MAX_CHECKS_PER_SOURCE = 2;
+/**
+ * Password checks running at once (each is a memory-hard hash on the shared thread
+ * pool). More wait their turn instead of being refused, so a flood from many
+ * addresses slows a real sign-in down but cannot lock it out; each address can have
+ * only MAX_CHECKS_PER_SOURCE of them in the queue.
+ */
 const MAX_CONCURRENT_CHECKS = 4;
+const WINDOW_MS = 60_000;
 
 export class ConsoleSignIn {
+  /** `source:<ip>` or `user:<name>` -> failures in the current window. */
   readonly #failures = new Map<string, { count: number; since: number }>();
-  #checking = 0;
+  readonly #checksBySource = new Map<string, number>();
+  #running = 0;
+  readonly #waiting: (() => void)[] = [];
 
   constructor(
     private readonly store: Store,
@@ -26,27 +41,39 @@ export class ConsoleSignIn {
   ) {}
 
   /**
-   * Null for a wrong user or password; throws TooManyAttempts when a source keeps
-   * failing, or when more password checks are running than the server will do at once
-   * (each is a memory-hard hash on the shared thread pool).
+   * Null for a wrong user or password; throws TooManyAttempts when a source or a user
+   * name keeps failing, or when one source has too many checks under way.
    */
   async signIn(username: string, password: string, source: string): Promise<IssuedToken | null> {
-    this.#guard(source);
-    if (this.#checking >= MAX_CONCURRENT_CHECKS) throw new TooManyAttempts(1);
-    // Counted as a failure before hashing, so parallel guesses cannot all pass the guard.
-    this.#fail(source);
-    this.#checking += 1;
+    const sourceKey = `source:${source}`;
+    const userKey = `user:${username.slice(0, 256)}`;
+    this.#guard(sourceKey, MAX_FAILURES_PER_SOURCE);
+    this.#guard(userKey, MAX_FAILURES_PER_USER);
+    const checks = this.#checksBySource.get(source) ?? 0;
+    if (checks >= MAX_CHECKS_PER_SOURCE) throw new TooManyAttempts(1);
+    // Counted as failures before hashing, so parallel guesses cannot all pass the guard.
+    this.#fail(sourceKey);
+    this.#fail(userKey);
+    this.#checksBySource.set(source, checks + 1);
     let user: Awaited<ReturnType<Store['getConsoleUser']>>;
     let valid: boolean;
     try {
-      user = await this.store.getConsoleUser(username);
-      // Hash even for an unknown user, so timing does not tell which users exist.
-      valid = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
+      await this.#acquire();
+      try {
+        user = await this.store.getConsoleUser(username);
+        // Hash even for an unknown user, so timing does not tell which users exist.
+        valid = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
+      } finally {
+        this.#release();
+      }
     } finally {
-      this.#checking -= 1;
+      const left = (this.#checksBySource.get(source) ?? 1) - 1;
+      if (left <= 0) this.#checksBySource.delete(source);
+      else this.#checksBySource.set(source, left);
     }
     if (user === null || !valid) return null;
-    this.#succeed(source);
+    this.#succeed(sourceKey);
+    this.#succeed(userKey);
     const clientId = await this.store.getMeta(CONSOLE_CLIENT_META);
     const tenant = await this.registry.get(defaults.management.adminTenant);
     const client = clientId === null ? undefined : tenant?.clients.get(clientId);
@@ -55,25 +82,40 @@ export class ConsoleSignIn {
     return this.issuer.issue({ tenant, client, api, scopes: ['manage:read', 'manage:write'], subject: `console:${user.username}` });
   }
 
-  #succeed(source: string): void {
-    const entry = this.#failures.get(source);
+  async #acquire(): Promise<void> {
+    if (this.#running < MAX_CONCURRENT_CHECKS) {
+      this.#running += 1;
+      return;
+    }
+    // The slot is handed over by #release, so #running stays at the cap meanwhile.
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  }
+
+  #release(): void {
+    const next = this.#waiting.shift();
+    if (next !== undefined) next();
+    else this.#running -= 1;
+  }
+
+  #succeed(key: string): void {
+    const entry = this.#failures.get(key);
     if (entry !== undefined) entry.count = Math.max(0, entry.count - 1);
   }
 
-  #guard(source: string): void {
-    const entry = this.#failures.get(source);
-    if (entry !== undefined && this.now() - entry.since < 60_000 && entry.count >= MAX_FAILURES_PER_MINUTE) {
-      throw new TooManyAttempts(Math.ceil((entry.since + 60_000 - this.now()) / 1000));
+  #guard(key: string, limit: number): void {
+    const entry = this.#failures.get(key);
+    if (entry !== undefined && this.now() - entry.since < WINDOW_MS && entry.count >= limit) {
+      throw new TooManyAttempts(Math.ceil((entry.since + WINDOW_MS - this.now()) / 1000));
     }
   }
 
-  #fail(source: string): void {
+  #fail(key: string): void {
     // Forget finished windows now and then, so many sources cannot grow the map for ever.
     if (this.#failures.size > 10_000) {
-      for (const [key, value] of this.#failures) if (this.now() - value.since >= 60_000) this.#failures.delete(key);
+      for (const [k, value] of this.#failures) if (this.now() - value.since >= WINDOW_MS) this.#failures.delete(k);
     }
-    const entry = this.#failures.get(source);
-    if (entry === undefined || this.now() - entry.since >= 60_000) this.#failures.set(source, { count: 1, since: this.now() });
+    const entry = this.#failures.get(key);
+    if (entry === undefined || this.now() - entry.since >= WINDOW_MS) this.#failures.set(key, { count: 1, since: this.now() });
     else entry.count += 1;
   }
 }
