@@ -92,6 +92,9 @@ describe('RFC 8693 on behalf of a user of an external issuer', () => {
     const idToken = await exchange(svc, { subject_token: await userToken({ aud: 'svc-app-id' }), subject_token_type: ID_TOKEN });
     expect(idToken.statusCode, idToken.body).toBe(200);
     expect(decodeJwt(idToken.json().access_token)).toMatchObject({ sub: `${idp.issuer}#user-1`, act: { sub: svc.clientId } });
+    // RFC 9068 §2.1: a token typed at+jwt is an access token, not an ID token.
+    const mislabelled = await exchange(svc, { subject_token: await idp.sign({ sub: 'user-1', aud: 'svc-app-id' }, { now: t.clock.now, typ: 'at+jwt' }), subject_token_type: ID_TOKEN });
+    expect(mislabelled.json()).toMatchObject({ error: 'invalid_request' });
   });
 
   it('without scope, all that the acting client\'s grant allows, and never more (§2.1, RFC 6749 §5.2 invalid_scope)', async () => {
@@ -217,6 +220,14 @@ describe('federation registration: kinds, claim conditions, mappings, replay pro
       const res = await create(body);
       expect(res.status, JSON.stringify(body)).toBe(422);
       expect(res.body.message, JSON.stringify(body)).toMatch(message);
+    }
+  });
+
+  it('the OpenAPI document describes kinds, exchange rules, mappings, replay protection and custom claims', async () => {
+    const doc = (await t.app.inject({ method: 'GET', url: '/manage/v1/openapi.json' })).json();
+    const text = JSON.stringify(doc);
+    for (const field of ['exchangeRules', 'claimMappings', 'replayProtection', 'customClaims', 'single-use', 'max-age', 'oneOf']) {
+      expect(text, field).toContain(field);
     }
   });
 

@@ -163,11 +163,11 @@ function isNumericDate(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value);
 }
 
-/** The `iss` of a JWT before it is verified: only to find which federation verifies it. */
-export function unverifiedIssuer(token: string): string | null {
+/** A JWT's `iss` and header `typ` before it is verified: only to route it; null if it is no JWT. */
+export function peekJwt(token: string): { iss: string | null; typ: string | null } | null {
   try {
-    const iss = parseCompactJws(token, MAX_TOKEN_LENGTH).payload['iss'];
-    return typeof iss === 'string' ? iss : null;
+    const { header, payload } = parseCompactJws(token, MAX_TOKEN_LENGTH);
+    return { iss: typeof payload['iss'] === 'string' ? payload['iss'] : null, typ: typeof header.typ === 'string' ? header.typ : null };
   } catch {
     return null;
   }

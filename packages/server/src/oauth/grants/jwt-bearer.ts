@@ -13,7 +13,7 @@
 import { copyMappedClaims } from '../../domain/claims.js';
 import { matchFederationRule } from '../../domain/federations.js';
 import { InvalidGrant, TemporarilyUnavailable, UnauthorizedClient } from '../errors.js';
-import { FederatedJwtError, type FederatedJwtVerifier, unverifiedIssuer } from './federated-jwt.js';
+import { FederatedJwtError, type FederatedJwtVerifier, peekJwt } from './federated-jwt.js';
 import { resolveScopes, resolveTarget } from './target.js';
 import { type GrantHandler, tokenResponse } from './types.js';
 
@@ -31,7 +31,7 @@ export function jwtBearer(verifier: FederatedJwtVerifier, options: JwtBearerOpti
     async handle(context) {
       const { tenant, params, client: authenticated, issuer } = context;
       const assertion = params.require('assertion');
-      const iss = unverifiedIssuer(assertion);
+      const iss = peekJwt(assertion)?.iss ?? null;
       if (iss === null) throw new InvalidGrant('the assertion must be a signed JWT (compact serialization) with an "iss"');
       const federations = tenant.federations.filter((f) => f.kind === 'workload' && f.issuer === iss);
       if (federations.length === 0) throw new InvalidGrant('the assertion issuer is not trusted by this tenant');

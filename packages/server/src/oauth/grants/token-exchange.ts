@@ -31,7 +31,7 @@ import type { AuthenticatedClient } from '../client-auth/types.js';
 import { InvalidRequest, InvalidScope, TemporarilyUnavailable } from '../errors.js';
 import { certificateThumbprint } from '../mtls.js';
 import type { Params } from '../params.js';
-import { FederatedJwtError, type FederatedJwtVerifier, unverifiedIssuer } from './federated-jwt.js';
+import { FederatedJwtError, type FederatedJwtVerifier, peekJwt } from './federated-jwt.js';
 import { resolveScopes, resolveTarget } from './target.js';
 import { authenticatedClient, type GrantContext, type GrantHandler, type TokenResponse } from './types.js';
 
@@ -74,8 +74,13 @@ export function tokenExchange(verifier: FederatedJwtVerifier): GrantHandler {
       if (requestedType !== undefined && requestedType !== ACCESS_TOKEN_TYPE) {
         throw new InvalidRequest(`requested_token_type must be ${ACCESS_TOKEN_TYPE}`);
       }
-      const iss = subjectToken.includes('.') ? unverifiedIssuer(subjectToken) : null;
+      const peeked = subjectToken.includes('.') ? peekJwt(subjectToken) : null;
+      const iss = peeked?.iss ?? null;
       const external = iss !== null && iss !== tenant.issuer;
+      // RFC 9068 §2.1: an at+jwt is an access token; presented as an ID token, it is mislabelled.
+      if (subjectTokenType === ID_TOKEN_TYPE && /^(application\/)?at\+jwt$/i.test(peeked?.typ ?? '')) {
+        throw new InvalidRequest('subject_token is an access token (typ at+jwt), not an id_token');
+      }
       if (!external && subjectTokenType === ID_TOKEN_TYPE) throw new InvalidRequest('Tessera issues no ID tokens: an id_token subject must come from a federated issuer');
       const subject = external
         ? await externalSubject(verifier, tenant, actor, subjectToken, iss)
