@@ -146,7 +146,7 @@ const views = {
     const { items } = await api('GET', `/tenants/${t()}/federations`);
     return [
       h('p', { class: 'hint' }, 'Create federations with the CLI or the management API (see docs/grants.md).'),
-      table(['Name', 'Issuer', 'Rules', ''], items.map((f) => h('tr', {}, h('td', {}, f.name), h('td', { class: 'mono' }, f.issuer), h('td', { class: 'mono' }, f.rules.map((r) => `${r.subject} → ${r.clientId}`).join('\n')),
+      table(['Name', 'Issuer', 'Rules', ''], items.map((f) => h('tr', {}, h('td', {}, f.name), h('td', { class: 'mono' }, f.issuer), h('td', { class: 'mono' }, [...f.rules.map((r) => `${r.subject ?? '(any subject)'} → ${r.clientId}`), ...(f.exchangeRules ?? []).map((r) => `exchange aud ${r.audience} → ${r.clients.join(', ')}`)].join('\n')),
         h('td', {}, action('Delete', async () => { await api('DELETE', `/tenants/${t()}/federations/${f.id}`); render(); }, 'danger'))))),
     ];
   },

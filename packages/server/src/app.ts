@@ -31,6 +31,7 @@ import { ClientKeys } from './oauth/client-auth/client-keys.js';
 import { privateKeyJwt } from './oauth/client-auth/private-key-jwt.js';
 import { tlsClientAuth } from './oauth/client-auth/tls-client-auth.js';
 import { clientCredentials } from './oauth/grants/client-credentials.js';
+import { FederatedJwtVerifier } from './oauth/grants/federated-jwt.js';
 import { jwtBearer } from './oauth/grants/jwt-bearer.js';
 import { tokenExchange } from './oauth/grants/token-exchange.js';
 import { RateLimiter } from './oauth/rate-limit.js';
@@ -161,6 +162,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // Every URL the server fetches goes through one policy and one bounded fetch.
   const outboundFetch = createOutboundFetch(new OutboundPolicy(config.outboundAllow));
   const clientKeys = new ClientKeys({ now, fetch: outboundFetch });
+  const federatedJwts = new FederatedJwtVerifier({ store, now, clockTolerance: config.clientAssertion.clockTolerance, fetch: outboundFetch });
   // RFC 8705 needs a client certificate: from our own TLS listener or a trusted proxy.
   const mtlsBaseUrl = config.tls !== null || config.trustedProxies.length > 0 ? (config.mtlsPublicUrl ?? config.publicUrl) : null;
   const authenticator = new ClientAuthenticator(
@@ -301,12 +303,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await oauthRoutes(scope, {
       registry,
       authenticator,
-      grants: [clientCredentials, jwtBearer({
-        clockTolerance: config.clientAssertion.clockTolerance,
-        maxAssertionLifetime: config.federation.maxAssertionLifetime,
-        now,
-        fetch: outboundFetch,
-      }), tokenExchange],
+      grants: [
+        clientCredentials,
+        jwtBearer(federatedJwts, { maxAssertionLifetime: config.federation.maxAssertionLifetime }),
+        tokenExchange(federatedJwts),
+      ],
       issuer,
       inspector,
       rateLimiter,

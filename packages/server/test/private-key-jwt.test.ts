@@ -446,6 +446,7 @@ describe('private_key_jwt: jwksUri', () => {
 
 describe('ClientKeys', () => {
   const client = (overrides: Partial<Client>): Client => ({
+    customClaims: {},
     tenantId: 'default',
     clientId: 'c1',
     name: 'c1',

@@ -82,6 +82,7 @@ function client(tenantId: string, overrides: Partial<Client> = {}): Client {
     tlsClientAuthSubjectDn: null,
     accessTokenLifetime: null,
     disabled: false,
+    customClaims: {},
     createdAt: T0,
     updatedAt: T0,
     ...overrides,
@@ -125,6 +126,7 @@ function grant(c: Client, a: Api, overrides: Partial<Grant> = {}): Grant {
     apiId: a.id,
     audience: a.identifier,
     scopes: ['read'],
+    customClaims: {},
     createdAt: T0,
     ...overrides,
   };
@@ -151,11 +153,15 @@ function federation(tenantId: string, overrides: Partial<Federation> = {}): Fede
     id: `f-${randomUUID()}`,
     tenantId,
     name: 'GitHub Actions',
+    kind: 'workload',
     issuer: 'https://token.actions.githubusercontent.com',
     jwksUri: null,
     jwks: { keys: [{ kty: 'EC', kid: 'gh' }] },
     audience: 'tessera',
     rules: [{ subject: 'repo:acme/*', claims: { ref: 'refs/heads/main' }, clientId: 'ci' }],
+    exchangeRules: [],
+    claimMappings: {},
+    replayProtection: { mode: 'off' },
     createdAt: T0,
     ...overrides,
   };
@@ -286,6 +292,9 @@ describe.each(backends)('store ($name)', (backend) => {
       expect(updated!.updatedAt).toBeGreaterThanOrEqual(before);
       const explicit = await store.updateClient(t.id, c.clientId, { jwks: null, updatedAt: T0 + 99 });
       expect(explicit).toMatchObject({ jwks: null, updatedAt: T0 + 99, name: 'New' });
+      const claims = { tenant_id: 'acme', roles: ['a', 'b'], tier: 3, nested: { ok: true } };
+      expect(await store.updateClient(t.id, c.clientId, { customClaims: claims })).toMatchObject({ customClaims: claims, name: 'New' });
+      expect(await store.updateClient(t.id, c.clientId, { customClaims: {} })).toMatchObject({ customClaims: {} });
       expect(await store.updateClient(t.id, 'missing', { name: 'x' })).toBeNull();
     });
 
@@ -421,6 +430,17 @@ describe.each(backends)('store ($name)', (backend) => {
       await store.createTenant(t);
       const f1 = federation(t.id);
       const f2 = federation(t.id, { jwks: null, jwksUri: 'https://issuer.example/jwks', audience: null, createdAt: T0 + 1 });
+      // A subject federation found by discovery, with every setting of migration 009.
+      const f3 = federation(t.id, {
+        kind: 'subject', jwks: null, jwksUri: null, audience: null, rules: [],
+        exchangeRules: [{ audience: 'api://orders', clients: ['svc'], claims: { tid: { oneOf: ['a', 'b'] } } }],
+        claimMappings: { email: 'preferred_username' },
+        replayProtection: { mode: 'max-age', maxAgeSeconds: 300 },
+        createdAt: T0 + 2,
+      });
+      await store.createFederation(f3);
+      expect(await store.getFederation(t.id, f3.id)).toEqual(f3);
+      await store.deleteFederation(t.id, f3.id);
       await store.createFederation(f1);
       await store.createFederation(f2);
       expect(await store.getFederation(t.id, f1.id)).toEqual(f1);

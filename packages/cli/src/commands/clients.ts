@@ -1,6 +1,7 @@
 /** `tessera clients ...`: services that get tokens, their authentication and their secrets. */
 import { connectionOptions, type Flags, tenantOption, UsageError } from '../args.js';
 import { type CommandGroup, CONNECTION_USAGE, seg, tenantOf, withApi } from '../command.js';
+import { CLAIM_USAGE, parseClaims } from '../claims.js';
 import { readPublicJwks } from '../keys-file.js';
 import { notice, printJson, printRecord, printTable } from '../output.js';
 import type { CreatedClientResource, CreatedSecretResource } from '@tessera/server';
@@ -13,7 +14,7 @@ type CreatedSecret = CreatedSecretResource;
 const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'self_signed_tls_client_auth'] as const;
 const CLIENT_FIELDS = [
   'clientId', 'clientSecret', 'name', 'tenantId', 'tokenEndpointAuthMethod', 'disabled', 'accessTokenLifetime', 'jwksUri', 'jwks',
-  'tlsClientAuthSubjectDn', 'secrets', 'issuer', 'tokenEndpoint', 'discoveryEndpoint', 'createdAt', 'updatedAt',
+  'tlsClientAuthSubjectDn', 'customClaims', 'secrets', 'issuer', 'tokenEndpoint', 'discoveryEndpoint', 'createdAt', 'updatedAt',
 ];
 const SECRET_WARNING = 'warning: the client secret is shown only once; store it now. Only a hash is kept.';
 
@@ -24,6 +25,8 @@ const settingOptions = {
   'jwks-uri': { type: 'string' },
   'tls-subject-dn': { type: 'string' },
   lifetime: { type: 'string' },
+  claim: { type: 'string', multiple: true },
+  'clear-claims': { type: 'boolean' },
 } as const;
 
 const SETTINGS_USAGE = `  --auth-method <m>       client_secret_basic (default), client_secret_post, private_key_jwt,
@@ -32,7 +35,10 @@ const SETTINGS_USAGE = `  --auth-method <m>       client_secret_basic (default),
                           a JWK Set, a JWK or a PEM key (a private key is reduced to its public part)
   --jwks-uri <url>        or where the client publishes them
   --tls-subject-dn <dn>   certificate subject DN for tls_client_auth
-  --lifetime <s>          access-token lifetime for this client, 60 to 86400 seconds`;
+  --lifetime <s>          access-token lifetime for this client, 60 to 86400 seconds
+${CLAIM_USAGE}
+                          (on update, the claims given replace all the client's claims)
+  --clear-claims          remove every custom claim of the client`;
 
 /** The request body fields that the flags set (create and update share them). */
 async function settingsBody(flags: Flags): Promise<Record<string, unknown>> {
@@ -40,6 +46,8 @@ async function settingsBody(flags: Flags): Promise<Record<string, unknown>> {
   if (flags.has('jwks-file') && flags.has('jwks-uri')) throw new UsageError('--jwks-file and --jwks-uri exclude each other', flags.usage);
   const lifetime = flags.integer('lifetime', 60, 86_400);
   const jwksFile = flags.string('jwks-file');
+  const claims = flags.list('claim');
+  if (claims.length > 0 && flags.has('clear-claims')) throw new UsageError('--claim and --clear-claims exclude each other', flags.usage);
   return {
     ...(flags.string('name') !== undefined ? { name: flags.string('name') } : {}),
     ...(method !== undefined ? { tokenEndpointAuthMethod: method } : {}),
@@ -47,6 +55,8 @@ async function settingsBody(flags: Flags): Promise<Record<string, unknown>> {
     ...(flags.string('jwks-uri') !== undefined ? { jwksUri: flags.string('jwks-uri'), jwks: null } : {}),
     ...(flags.string('tls-subject-dn') !== undefined ? { tlsClientAuthSubjectDn: flags.string('tls-subject-dn') } : {}),
     ...(lifetime !== undefined ? { accessTokenLifetime: lifetime } : {}),
+    ...(claims.length > 0 ? { customClaims: parseClaims(claims, flags.usage) } : {}),
+    ...(flags.has('clear-claims') ? { customClaims: null } : {}),
   };
 }
 

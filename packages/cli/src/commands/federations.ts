@@ -6,33 +6,91 @@ import { readPublicJwks } from '../keys-file.js';
 import { printJson, printRecord, printTable } from '../output.js';
 import type { FederationResource } from '@tessera/server';
 
+type Condition = string | { equals: string } | { prefix: string } | { oneOf: string[] };
+
 interface Rule {
-  subject: string;
-  claims?: Record<string, string>;
+  subject?: string;
+  claims?: Record<string, Condition>;
   clientId: string;
+}
+
+interface ExchangeRule {
+  audience: string;
+  clients: string[];
+  claims?: Record<string, Condition>;
 }
 
 type Federation = FederationResource;
 
-/** `subject=>clientId`, optionally followed by `;claim=value` selectors. */
+/** `claim=value` (exact), `claim^=prefix` or `claim|=a|b|c` (one of). */
+function parseSelectors(selectors: string[], usage: string): Record<string, Condition> {
+  const claims: Record<string, Condition> = {};
+  for (const selector of selectors) {
+    const at = selector.indexOf('=');
+    if (at <= 0) throw new UsageError(`claim selector ${JSON.stringify(selector)} must look like claim=value, claim^=prefix or claim|=a|b`, usage);
+    const operator = selector[at - 1];
+    const value = selector.slice(at + 1);
+    if (operator === '^' && at > 1) claims[selector.slice(0, at - 1)] = { prefix: value };
+    else if (operator === '|' && at > 1) claims[selector.slice(0, at - 1)] = { oneOf: value.split('|') };
+    else claims[selector.slice(0, at)] = value;
+  }
+  return claims;
+}
+
+/** `subject=>clientId` (`*=>clientId`: any subject), optionally followed by `;claim=value` selectors. */
 export function parseRule(text: string, usage: string): Rule {
   const arrow = text.lastIndexOf('=>');
   if (arrow <= 0) throw new UsageError(`--rule must look like "subject=>clientId", got ${JSON.stringify(text)}`, usage);
   const subject = text.slice(0, arrow);
   const [clientId = '', ...selectors] = text.slice(arrow + 2).split(';');
   if (clientId === '') throw new UsageError(`--rule ${JSON.stringify(text)} names no client`, usage);
-  const claims: Record<string, string> = {};
-  for (const selector of selectors) {
-    const at = selector.indexOf('=');
-    if (at <= 0) throw new UsageError(`claim selector ${JSON.stringify(selector)} must look like claim=value`, usage);
-    claims[selector.slice(0, at)] = selector.slice(at + 1);
-  }
-  return { subject, clientId, ...(selectors.length > 0 ? { claims } : {}) };
+  return { subject, clientId, ...(selectors.length > 0 ? { claims: parseSelectors(selectors, usage) } : {}) };
 }
 
-function formatRule(rule: Rule): string {
-  const claims = Object.entries(rule.claims ?? {}).map(([claim, value]) => `;${claim}=${value}`).join('');
-  return `${rule.subject}=>${rule.clientId}${claims}`;
+/** `audience=>client1,client2`, optionally followed by `;claim=value` selectors. */
+export function parseExchangeRule(text: string, usage: string): ExchangeRule {
+  const arrow = text.lastIndexOf('=>');
+  if (arrow <= 0) throw new UsageError(`--exchange must look like "audience=>clientId[,clientId...]", got ${JSON.stringify(text)}`, usage);
+  const [clients = '', ...selectors] = text.slice(arrow + 2).split(';');
+  const list = clients.split(',').filter((c) => c !== '');
+  if (list.length === 0) throw new UsageError(`--exchange ${JSON.stringify(text)} names no client`, usage);
+  return { audience: text.slice(0, arrow), clients: list, ...(selectors.length > 0 ? { claims: parseSelectors(selectors, usage) } : {}) };
+}
+
+function parseReplay(text: string | undefined, usage: string): Record<string, unknown> | undefined {
+  if (text === undefined) return undefined;
+  if (text === 'off' || text === 'single-use') return { mode: text };
+  const match = /^max-age=(\d{1,6})$/.exec(text);
+  if (match === null) throw new UsageError(`--replay must be off, single-use or max-age=<seconds>, got ${JSON.stringify(text)}`, usage);
+  return { mode: 'max-age', maxAgeSeconds: Number(match[1]) };
+}
+
+function parseMappings(values: string[], usage: string): Record<string, string> {
+  const mappings: Record<string, string> = {};
+  for (const text of values) {
+    const at = text.indexOf('=');
+    if (at <= 0 || at === text.length - 1) throw new UsageError(`--map must look like tokenClaim=externalClaim, got ${JSON.stringify(text)}`, usage);
+    mappings[text.slice(0, at)] = text.slice(at + 1);
+  }
+  return mappings;
+}
+
+function formatCondition(name: string, condition: unknown): string {
+  if (typeof condition === 'string') return `;${name}=${condition}`;
+  const c = condition as Record<string, unknown>;
+  if (typeof c['prefix'] === 'string') return `;${name}^=${c['prefix']}`;
+  if (Array.isArray(c['oneOf'])) return `;${name}|=${c['oneOf'].join('|')}`;
+  return `;${name}=${String(c['equals'])}`;
+}
+
+function formatRule(rule: { subject?: string; claims?: Record<string, unknown>; clientId: string }): string {
+  const claims = Object.entries(rule.claims ?? {}).map(([claim, value]) => formatCondition(claim, value)).join('');
+  return `${rule.subject ?? ''}=>${rule.clientId}${claims}`;
+}
+
+function formatExchangeRule(rule: { audience: string; clients: string[]; claims?: Record<string, unknown> }): string {
+  const claims = Object.entries(rule.claims ?? {}).map(([claim, value]) => formatCondition(claim, value)).join('');
+  return `${rule.audience}=>${rule.clients.join(',')}${claims}`;
 }
 
 function federationsPath(flags: Flags, id?: string): string {
@@ -41,7 +99,7 @@ function federationsPath(flags: Flags, id?: string): string {
 
 function printFederation(flags: Flags, io: Io, federation: Federation): void {
   if (flags.json) printJson(io, federation);
-  else printRecord(io, { ...federation, rules: federation.rules.map(formatRule) });
+  else printRecord(io, { ...federation, rules: federation.rules.map(formatRule), exchangeRules: federation.exchangeRules.map(formatExchangeRule) });
 }
 
 export const federations: CommandGroup = {
@@ -50,15 +108,25 @@ export const federations: CommandGroup = {
   subcommands: {
     create: {
       summary: 'trust an external issuer',
-      usage: `Usage: tessera federations create --name <n> --issuer <iss> (--jwks-uri <url> | --jwks-file <file>)
+      usage: `Usage: tessera federations create --name <n> --issuer <iss> [--jwks-uri <url> | --jwks-file <file>]
                                   --rule 'subject=>clientId' [--rule ...] [--audience <aud>] [--tenant <t>]
+       tessera federations create --kind subject --name <n> --issuer <iss>
+                                  --exchange 'audience=>clientId[,clientId]' [--exchange ...] [--map c=c ...]
 
-  --issuer <iss>          the external "iss"
+  --kind <k>              workload (default): the issuer's JWTs act as a client (jwt-bearer grant);
+                          subject: users' tokens of the issuer are exchanged on their behalf (token exchange)
+  --issuer <iss>          the external "iss"; without --jwks-uri and --jwks-file its keys are found
+                          through <iss>/.well-known/openid-configuration
   --jwks-uri <url>        where its keys are published, or
   --jwks-file <file>      its keys (JWK Set, JWK or PEM)
-  --audience <aud>        the "aud" its JWTs must carry
-  --rule <rule>           "subject=>clientId": a JWT with this "sub" (exact, or a prefix ending in *)
-                          acts as that client; add ";claim=value" to also require claims. Repeatable.
+  --audience <aud>        workload: the "aud" its JWTs must carry
+  --rule <rule>           workload: "subject=>clientId": a JWT with this "sub" (exact, or a prefix
+                          ending in *; "*": any) acts as that client. Add ";claim=value" (exact),
+                          ";claim^=prefix" or ";claim|=a|b" (one of) to also require claims. Repeatable.
+  --exchange <rule>       subject: "audience=>client1,client2": those clients may exchange tokens whose
+                          "aud" holds this audience; claim selectors as for --rule. Repeatable.
+  --map <to=from>         copy the external claim "from" into issued tokens as "to". Repeatable.
+  --replay <mode>         off (default), single-use (each jti once, across replicas) or max-age=<s>
 ${CONNECTION_USAGE}`,
       options: {
         ...connectionOptions,
@@ -69,21 +137,34 @@ ${CONNECTION_USAGE}`,
         'jwks-file': { type: 'string' },
         audience: { type: 'string' },
         rule: { type: 'string', multiple: true },
+        kind: { type: 'string' },
+        exchange: { type: 'string', multiple: true },
+        map: { type: 'string', multiple: true },
+        replay: { type: 'string' },
       },
       async run(flags, io) {
         flags.expectPositionals(0);
         const jwksFile = flags.string('jwks-file');
-        if ((jwksFile === undefined) === (flags.string('jwks-uri') === undefined)) {
-          throw new UsageError('pass exactly one of --jwks-uri and --jwks-file', flags.usage);
-        }
+        const jwksUri = flags.string('jwks-uri');
+        if (jwksFile !== undefined && jwksUri !== undefined) throw new UsageError('--jwks-uri and --jwks-file exclude each other', flags.usage);
+        const kind = flags.choice('kind', ['workload', 'subject'] as const) ?? 'workload';
         const rules = flags.list('rule').map((rule) => parseRule(rule, flags.usage));
-        if (rules.length === 0) throw new UsageError('--rule is required (repeat it for several)', flags.usage);
+        const exchangeRules = flags.list('exchange').map((rule) => parseExchangeRule(rule, flags.usage));
+        if (kind === 'workload' && rules.length === 0) throw new UsageError('--rule is required (repeat it for several)', flags.usage);
+        if (kind === 'subject' && exchangeRules.length === 0) throw new UsageError('--exchange is required for --kind subject (repeat it for several)', flags.usage);
+        const replayProtection = parseReplay(flags.string('replay'), flags.usage);
+        const claimMappings = parseMappings(flags.list('map'), flags.usage);
         const body = {
           name: flags.required('name'),
+          kind,
           issuer: flags.required('issuer'),
-          ...(jwksFile !== undefined ? { jwks: await readPublicJwks(jwksFile) } : { jwksUri: flags.string('jwks-uri') }),
+          ...(jwksFile !== undefined ? { jwks: await readPublicJwks(jwksFile) } : {}),
+          ...(jwksUri !== undefined ? { jwksUri } : {}),
           ...(flags.string('audience') !== undefined ? { audience: flags.string('audience') } : {}),
-          rules,
+          ...(rules.length > 0 ? { rules } : {}),
+          ...(exchangeRules.length > 0 ? { exchangeRules } : {}),
+          ...(Object.keys(claimMappings).length > 0 ? { claimMappings } : {}),
+          ...(replayProtection !== undefined ? { replayProtection } : {}),
         };
         printFederation(flags, io, await withApi(flags, io, (api) => api.post<Federation>(federationsPath(flags), body)));
       },
@@ -99,8 +180,9 @@ ${CONNECTION_USAGE}`,
         printTable(io, page.items, [
           { header: 'ID', value: (f) => f.id },
           { header: 'NAME', value: (f) => f.name },
+          { header: 'KIND', value: (f) => f.kind },
           { header: 'ISSUER', value: (f) => f.issuer },
-          { header: 'RULES', value: (f) => f.rules.map(formatRule) },
+          { header: 'RULES', value: (f) => [...f.rules.map(formatRule), ...f.exchangeRules.map(formatExchangeRule)] },
         ]);
       },
     },

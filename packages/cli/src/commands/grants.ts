@@ -1,5 +1,6 @@
 /** `tessera grants ...`: which client may get which scopes of which API. */
 import { connectionOptions, type Flags, tenantOption, UsageError } from '../args.js';
+import { CLAIM_USAGE, parseClaims } from '../claims.js';
 import { type CommandGroup, CONNECTION_USAGE, seg, tenantOf, withApi } from '../command.js';
 import { printJson, printRecord, printTable } from '../output.js';
 import type { GrantResource } from '@tessera/server';
@@ -23,11 +24,18 @@ export const grants: CommandGroup = {
   --client <clientId>     the client
   --audience <id>         the API's identifier
   --scope <s>             a scope the API defines, repeatable
+${CLAIM_USAGE}
 ${CONNECTION_USAGE}`,
-      options: { ...connectionOptions, ...tenantOption, client: { type: 'string' }, audience: { type: 'string' }, scope: { type: 'string', multiple: true } },
+      options: { ...connectionOptions, ...tenantOption, client: { type: 'string' }, audience: { type: 'string' }, scope: { type: 'string', multiple: true }, claim: { type: 'string', multiple: true } },
       async run(flags, io) {
         flags.expectPositionals(0);
-        const body = { clientId: flags.required('client'), audience: flags.required('audience'), scopes: flags.list('scope') };
+        const claims = flags.list('claim');
+        const body = {
+          clientId: flags.required('client'),
+          audience: flags.required('audience'),
+          scopes: flags.list('scope'),
+          ...(claims.length > 0 ? { customClaims: parseClaims(claims, flags.usage) } : {}),
+        };
         if (body.scopes.length === 0) throw new UsageError('--scope is required (repeat it for several)', flags.usage);
         const grant = await withApi(flags, io, (api) => api.post<Grant>(grantsPath(flags), body));
         if (flags.json) printJson(io, grant);

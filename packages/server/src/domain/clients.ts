@@ -1,6 +1,7 @@
 import { createPublicKey, type JsonWebKey, type KeyObject, randomBytes } from 'node:crypto';
 import { generateSecret, hashSecret } from '../crypto/secrets.js';
-import type { Client, ClientSecret, NewAuditEntry, Page, TokenEndpointAuthMethod } from '../store/types.js';
+import type { Client, ClientSecret, CustomClaims, NewAuditEntry, Page, TokenEndpointAuthMethod } from '../store/types.js';
+import { assertCustomClaims } from './claims.js';
 import { clampPageSize, type DomainContext, issuerOf } from './context.js';
 import { parseDistinguishedName } from './distinguished-name.js';
 import { ConflictError, NotFoundError, ValidationError } from './errors.js';
@@ -26,6 +27,8 @@ export interface ClientInput {
   tlsClientAuthSubjectDn?: string | null;
   accessTokenLifetime?: number | null;
   disabled?: boolean;
+  /** Static claims in every token of this client (null or {} clears them). */
+  customClaims?: Record<string, unknown> | null;
 }
 
 export type ClientPatch = Partial<ClientInput>;
@@ -87,6 +90,7 @@ export class ClientService {
       tlsClientAuthSubjectDn: input.tlsClientAuthSubjectDn ?? null,
       accessTokenLifetime: input.accessTokenLifetime ?? null,
       disabled: input.disabled ?? false,
+      customClaims: (input.customClaims ?? {}) as CustomClaims,
       createdAt: now,
       updatedAt: now,
     };
@@ -122,14 +126,23 @@ export class ClientService {
 
   async update(tenantId: string, clientId: string, patch: ClientPatch, actor: string): Promise<ClientView> {
     const current = await this.#require(tenantId, clientId);
-    const merged: Client = { ...current, ...stripUndefined(patch), updatedAt: this.ctx.now() };
+    const { customClaims, ...rest } = patch;
+    const merged: Client = {
+      ...current,
+      ...stripUndefined(rest),
+      ...(customClaims !== undefined ? { customClaims: (customClaims ?? {}) as CustomClaims } : {}),
+      updatedAt: this.ctx.now(),
+    };
     this.#validate(merged);
     const { tenantId: _t, clientId: _c, createdAt: _at, ...changes } = merged;
     // A client that leaves the secret methods loses its secrets, in the same
     // transaction: switching back must not revive a secret that may have leaked.
     const dropsSecrets = SECRET_METHODS.includes(current.tokenEndpointAuthMethod) && !SECRET_METHODS.includes(merged.tokenEndpointAuthMethod);
     const updated = await this.ctx.store.transaction(async (tx) => {
-      const result = await tx.updateClient(tenantId, clientId, changes, audit(tenantId, actor, 'client.update', clientId, describe(stripUndefined(patch))));
+      const result = await tx.updateClient(tenantId, clientId, changes, audit(tenantId, actor, 'client.update', clientId, {
+        ...describe(stripUndefined(rest)),
+        ...(customClaims !== undefined ? { customClaims: Object.keys(customClaims ?? {}) } : {}),
+      }));
       if (result !== null && dropsSecrets) {
         for (const secret of await tx.listClientSecrets(tenantId, clientId)) {
           await tx.deleteClientSecret(tenantId, clientId, secret.id, audit(tenantId, actor, 'client.secret.delete', clientId, { secretId: secret.id, reason: 'authentication method changed' }));
@@ -179,6 +192,7 @@ export class ClientService {
       throw new ValidationError(`tokenEndpointAuthMethod must be one of ${AUTH_METHODS.join(', ')}`);
     }
     assertLifetime(client.accessTokenLifetime, this.ctx.config.tokens, 'accessTokenLifetime');
+    assertCustomClaims(client.customClaims);
     if (client.jwks !== null && client.jwksUri !== null) throw new ValidationError('give jwks or jwksUri, not both');
     if (client.jwks !== null) assertPublicJwks(client.jwks);
     if (client.jwksUri !== null) assertKeySetUrl(client.jwksUri, 'jwksUri', this.#outbound);
@@ -248,8 +262,13 @@ function stripUndefined<T extends object>(value: T): Partial<T> {
 
 /** Audit details: what changed, never a secret (clients carry none; jwks are public). */
 function describe(client: Partial<Client>): Record<string, unknown> {
-  const { jwks, ...rest } = client;
-  return jwks === undefined ? rest : { ...rest, jwks: jwks === null ? null : `${jwks.keys.length} key(s)` };
+  const { jwks, customClaims, ...rest } = client;
+  return {
+    ...rest,
+    ...(jwks !== undefined ? { jwks: jwks === null ? null : `${jwks.keys.length} key(s)` } : {}),
+    // Names only: a claim value is configuration, but the audit log need not copy it.
+    ...(customClaims !== undefined ? { customClaims: Object.keys(customClaims) } : {}),
+  };
 }
 
 function audit(tenantId: string, actor: string, action: string, clientId: string, details: Record<string, unknown>): NewAuditEntry {

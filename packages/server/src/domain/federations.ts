@@ -4,7 +4,8 @@
  * for a client's credentials (RFC 7523 §2.1). No shared secret.
  */
 import { randomBytes } from 'node:crypto';
-import type { Federation } from '../store/types.js';
+import type { ExchangeRule, Federation, FederationKind, FederationRule, ReplayProtection } from '../store/types.js';
+import { assertClaimConditions, assertClaimMappings, claimsMatch } from './claims.js';
 import type { DomainContext } from './context.js';
 import { NotFoundError, ValidationError } from './errors.js';
 import { OutboundPolicy } from '../outbound/policy.js';
@@ -12,12 +13,19 @@ import { assertKeySetUrl } from './rules.js';
 
 export interface FederationInput {
   name: string;
+  kind?: FederationKind;
   issuer: string;
   jwksUri?: string | null;
   jwks?: { keys: Record<string, unknown>[] } | null;
   audience?: string | null;
-  rules: Federation['rules'];
+  /** Claim conditions arrive as any JSON; create() checks them (422 naming the rule). */
+  rules?: (Omit<FederationRule, 'claims'> & { claims?: Record<string, unknown> })[];
+  exchangeRules?: (Omit<ExchangeRule, 'claims'> & { claims?: Record<string, unknown> })[];
+  claimMappings?: Record<string, string>;
+  replayProtection?: { mode: ReplayProtection['mode']; maxAgeSeconds?: number };
 }
+
+export const MAX_REPLAY_AGE_SECONDS = 86_400;
 
 export class FederationService {
   readonly #outbound: OutboundPolicy;
@@ -27,35 +35,55 @@ export class FederationService {
   }
 
   async create(tenantId: string, input: FederationInput, actor: string): Promise<Federation> {
+    const kind = input.kind ?? 'workload';
     const jwksUri = input.jwksUri ?? null;
     const jwks = input.jwks ?? null;
-    if ((jwksUri === null) === (jwks === null)) throw new ValidationError('give exactly one of jwksUri or jwks');
+    if (jwksUri !== null && jwks !== null) throw new ValidationError('give at most one of jwksUri or jwks (neither: the keys are found by discovery of the issuer)');
     if (jwksUri !== null) assertKeySetUrl(jwksUri, 'jwksUri', this.#outbound);
+    // Without explicit keys, <issuer>/.well-known/openid-configuration names them.
+    if (jwksUri === null && jwks === null) assertKeySetUrl(input.issuer, 'issuer (used for discovery when neither jwksUri nor jwks is given)', this.#outbound);
     if (jwks !== null && jwks.keys.some((k) => 'd' in k || 'k' in k)) throw new ValidationError('jwks must hold public keys only');
-    for (const rule of input.rules) {
-      if (rule.subject.includes('*') && !rule.subject.endsWith('*')) throw new ValidationError('a subject pattern may only end in *');
+    const rules = (input.rules ?? []) as FederationRule[];
+    const exchangeRules = (input.exchangeRules ?? []) as ExchangeRule[];
+    if (kind === 'workload') {
+      if (rules.length === 0) throw new ValidationError('a workload federation needs at least one rule (which JWTs act as which client)');
+      if (exchangeRules.length > 0) throw new ValidationError('exchangeRules belong to a federation of kind "subject"');
+      rules.forEach(assertWorkloadRule);
+    } else {
+      if (exchangeRules.length === 0) throw new ValidationError('a subject federation needs at least one exchange rule (which clients may exchange tokens for which audience)');
+      if (rules.length > 0) throw new ValidationError('rules belong to a federation of kind "workload"; a subject federation has exchangeRules');
+      if (input.audience != null) throw new ValidationError('audience belongs to a workload federation; a subject federation names audiences in its exchangeRules');
+      exchangeRules.forEach(assertExchangeRule);
     }
+    const claimMappings = input.claimMappings ?? {};
+    assertClaimMappings(claimMappings);
+    const replayProtection = replayProtectionOf(input.replayProtection);
     const federation: Federation = {
       id: `fed_${randomBytes(12).toString('hex')}`,
       tenantId,
       name: input.name,
+      kind,
       issuer: input.issuer,
       jwksUri,
       jwks,
       audience: input.audience ?? null,
-      rules: input.rules,
+      rules,
+      exchangeRules,
+      claimMappings,
+      replayProtection,
       createdAt: this.ctx.now(),
     };
     await this.ctx.store.transaction(async (tx) => {
       if ((await tx.getTenant(tenantId)) === null) throw new NotFoundError('tenant', tenantId);
-      for (const rule of input.rules) {
-        if ((await tx.getClient(tenantId, rule.clientId)) === null) {
-          throw new ValidationError(`rule maps to client ${JSON.stringify(rule.clientId)}, which does not exist in this tenant`);
+      const clientIds = new Set([...rules.map((r) => r.clientId), ...exchangeRules.flatMap((r) => r.clients)]);
+      for (const clientId of clientIds) {
+        if ((await tx.getClient(tenantId, clientId)) === null) {
+          throw new ValidationError(`rule names client ${JSON.stringify(clientId)}, which does not exist in this tenant`);
         }
       }
       await tx.createFederation(federation, {
         tenantId, actor, action: 'federation.create', targetType: 'federation', targetId: federation.id,
-        details: { name: federation.name, issuer: federation.issuer, rules: federation.rules.length },
+        details: { name: federation.name, kind, issuer: federation.issuer, rules: rules.length + exchangeRules.length, replayProtection: replayProtection.mode },
       });
     });
     return federation;
@@ -80,27 +108,66 @@ export class FederationService {
   }
 }
 
+function assertWorkloadRule(rule: FederationRule, index: number): void {
+  const where = `rules[${index}]`;
+  if (rule.subject !== undefined && rule.subject.includes('*') && !rule.subject.endsWith('*')) {
+    throw new ValidationError(`${where}: a subject pattern may only end in *`);
+  }
+  const conditions = rule.claims ?? {};
+  if (rule.subject === undefined && Object.keys(conditions).length === 0) {
+    throw new ValidationError(`${where}: give a subject or at least one claim condition (a rule that matches every token of the issuer is refused)`);
+  }
+  assertClaimConditions(conditions, where);
+}
+
+function assertExchangeRule(rule: ExchangeRule, index: number): void {
+  const where = `exchangeRules[${index}]`;
+  if (rule.audience.length === 0) throw new ValidationError(`${where}: audience must name the audience of the subject tokens`);
+  if (rule.clients.length === 0) throw new ValidationError(`${where}: clients must list at least one client that may exchange such tokens`);
+  assertClaimConditions(rule.claims ?? {}, where);
+}
+
+function replayProtectionOf(input: FederationInput['replayProtection']): ReplayProtection {
+  if (input === undefined || input.mode === 'off' || input.mode === 'single-use') {
+    if (input?.maxAgeSeconds !== undefined) throw new ValidationError('replayProtection.maxAgeSeconds belongs to mode "max-age"');
+    return input?.mode === 'single-use' ? { mode: 'single-use' } : { mode: 'off' };
+  }
+  const age = input.maxAgeSeconds;
+  if (age === undefined || !Number.isInteger(age) || age < 1 || age > MAX_REPLAY_AGE_SECONDS) {
+    throw new ValidationError(`replayProtection.maxAgeSeconds must be an integer from 1 to ${MAX_REPLAY_AGE_SECONDS} for mode "max-age"`);
+  }
+  return { mode: 'max-age', maxAgeSeconds: age };
+}
+
 /**
  * The client a federated subject maps to: the first rule whose subject and claims all
- * match. Only string claims match: an object, an array (`["org/app"]` is not
- * `"org/app"`), a number or a missing claim never does. A pattern `ns:*` matches
- * `ns:` followed by at least one character, not `ns:` itself.
+ * match. Only string claims match (domain/claims.ts): an object, an array
+ * (`["org/app"]` is not `"org/app"`), a number or a missing claim never does.
  */
 export function matchFederationRule(federation: Federation, claims: Record<string, unknown>): string | null {
   const subject = claims['sub'];
   if (typeof subject !== 'string') return null;
-  for (const rule of federation.rules) {
-    if (!subjectMatches(rule.subject, subject)) continue;
-    const claimsMatch = Object.entries(rule.claims ?? {}).every(([name, value]) => {
-      const claim = Object.hasOwn(claims, name) ? claims[name] : undefined;
-      return typeof claim === 'string' && claim === value;
-    });
-    if (claimsMatch) return rule.clientId;
-  }
-  return null;
+  const rule = federation.rules.find((r) => subjectMatches(r.subject, subject) && claimsMatch(r.claims, claims));
+  return rule?.clientId ?? null;
 }
 
-function subjectMatches(pattern: string, subject: string): boolean {
+/** The exchange rules under which `clientId` may exchange a subject token with these claims. */
+export function exchangeAllowed(federation: Federation, clientId: string, claims: Record<string, unknown>): 'allowed' | 'wrong-audience' | 'client-not-allowed' | 'claims-mismatch' {
+  const aud = claims['aud'];
+  const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : [];
+  const forAudience = federation.exchangeRules.filter((r) => audiences.includes(r.audience));
+  if (forAudience.length === 0) return 'wrong-audience';
+  const forClient = forAudience.filter((r) => r.clients.includes(clientId));
+  if (forClient.length === 0) return 'client-not-allowed';
+  return forClient.some((r) => claimsMatch(r.claims, claims)) ? 'allowed' : 'claims-mismatch';
+}
+
+/**
+ * A rule's `subject`: exact, or a pattern `ns:*` that matches `ns:` followed by at
+ * least one character (not `ns:` itself); absent matches any subject.
+ */
+function subjectMatches(pattern: string | undefined, subject: string): boolean {
+  if (pattern === undefined) return true;
   if (!pattern.endsWith('*')) return subject === pattern;
   const prefix = pattern.slice(0, -1);
   return subject.length > prefix.length && subject.startsWith(prefix);

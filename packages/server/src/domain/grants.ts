@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Grant, Page } from '../store/types.js';
+import { assertCustomClaims } from './claims.js';
 import { clampPageSize, type DomainContext } from './context.js';
 import { ConflictError, NotFoundError, ValidationError } from './errors.js';
 import { assertScopeValues } from './rules.js';
@@ -9,6 +10,8 @@ export interface GrantInput {
   /** The API identifier. */
   audience: string;
   scopes: string[];
+  /** Static claims in every token issued under this grant. */
+  customClaims?: Record<string, unknown>;
 }
 
 /** Deny by default: a client gets a token for an API only through a grant. */
@@ -17,6 +20,7 @@ export class GrantService {
 
   async create(tenantId: string, input: GrantInput, actor: string): Promise<Grant> {
     assertScopeValues(input.scopes);
+    const customClaims = assertCustomClaims(input.customClaims ?? {});
     const grant = await this.ctx.store.transaction(async (tx) => {
       if ((await tx.getTenant(tenantId)) === null) throw new NotFoundError('tenant', tenantId);
       if ((await tx.getClient(tenantId, input.clientId)) === null) {
@@ -38,9 +42,10 @@ export class GrantService {
         apiId: api.id,
         audience: api.identifier,
         scopes: input.scopes,
+        customClaims,
         createdAt: this.ctx.now(),
       };
-      await tx.createGrant(created, { tenantId, actor, action: 'grant.create', targetType: 'grant', targetId: created.id, details: { clientId: created.clientId, audience: created.audience, scopes: created.scopes } });
+      await tx.createGrant(created, { tenantId, actor, action: 'grant.create', targetType: 'grant', targetId: created.id, details: { clientId: created.clientId, audience: created.audience, scopes: created.scopes, customClaims: Object.keys(customClaims) } });
       return created;
     });
     return grant;

@@ -5,7 +5,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { isSupportedAlgorithm, type ParsedJws, parseCompactJws, prepareKey, verifySignature } from '@tessera/verifier/core';
 import { sha256Base64Url } from '../crypto/secrets.js';
-import type { Api, Client, Store } from '../store/types.js';
+import type { Api, Client, CustomClaims, Store } from '../store/types.js';
+import { mergeCustomClaims } from './claims.js';
 import type { TenantContext } from './tenant-context.js';
 import { noUsageRecording, type UsageRecording } from './usage.js';
 
@@ -39,6 +40,14 @@ export interface IssueRequest {
   certificateThumbprint?: string;
   /** Upper bound for `exp` (epoch seconds): an exchanged token never outlives its subject token. */
   notAfter?: number;
+  /**
+   * Claims carried over from the subject (a federation's claim mappings, or a
+   * subject token's own custom claims along an exchange chain). The client's and
+   * the grant's static claims win over them; registered claims are never overridden.
+   */
+  subjectClaims?: CustomClaims;
+  /** The static claims of the grant the token is issued under. */
+  grantClaims?: CustomClaims | null;
 }
 
 export interface IssuedToken {
@@ -66,7 +75,9 @@ export class TokenIssuer {
     const iat = Math.floor(this.now() / 1000);
     const lifetime = Math.min(this.lifetimeOf(tenant, client, api), request.notAfter !== undefined ? request.notAfter - iat : Infinity);
     const scope = request.scopes.join(' ');
+    const custom = mergeCustomClaims(request.subjectClaims, client.customClaims, request.grantClaims ?? undefined);
     const claims: AccessTokenClaims = {
+      ...custom,
       iss: tenant.issuer,
       sub: request.subject ?? client.clientId,
       aud: api.identifier,

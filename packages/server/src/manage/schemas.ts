@@ -52,6 +52,15 @@ export const PublicJwk = Type.Object({
 const JwksInput = Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown()), { minItems: 1, maxItems: 20 }) });
 const JwksOutput = Type.Object({ keys: Type.Array(PublicJwk) });
 
+/**
+ * Static claims added to tokens. Accepted loosely here (any JSON object) so that the
+ * domain can answer 422 with the rule broken: a registered name, too many, too large.
+ */
+const CustomClaimsInput = Type.Record(Type.String(), Type.Unknown(), {
+  description: 'claims added to every token (JSON values); registered names (iss, sub, aud, exp, nbf, iat, jti, client_id, scope, cnf, act, ...) are refused; at most 20 claims, names up to 64 characters, 4096 bytes of JSON',
+});
+const CustomClaimsOutput = Type.Record(Type.String(), Type.Unknown());
+
 export const CreateTenantBody = Type.Object(
   {
     id: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$' }),
@@ -83,6 +92,7 @@ export const CreateClientBody = Type.Object(
     tlsClientAuthSubjectDn: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 1024 }))),
     accessTokenLifetime: Type.Optional(Nullable(Lifetime)),
     disabled: Type.Optional(Type.Boolean()),
+    customClaims: Type.Optional(Nullable(CustomClaimsInput)),
   },
   { additionalProperties: false },
 );
@@ -99,6 +109,7 @@ const clientFields = {
   tlsClientAuthSubjectDn: Nullable(Type.String()),
   accessTokenLifetime: Nullable(Type.Integer()),
   disabled: Type.Boolean(),
+  customClaims: CustomClaimsOutput,
   issuer: Type.String(),
   tokenEndpoint: Type.String(),
   discoveryEndpoint: Type.String(),
@@ -153,6 +164,7 @@ export const CreateGrantBody = Type.Object(
     clientId: Type.String({ minLength: 1, maxLength: 128 }),
     audience: Type.String({ minLength: 1, maxLength: 512 }),
     scopes: Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.:\\-/]{1,128}$' }), { maxItems: 500 }),
+    customClaims: Type.Optional(CustomClaimsInput),
   },
   { additionalProperties: false },
 );
@@ -167,7 +179,7 @@ export const GrantQuery = Type.Object({
   cursor: Type.Optional(Type.String({ maxLength: 512 })),
 });
 export const GrantBody = Type.Object(
-  { id: Type.String(), tenantId: Type.String(), clientId: Type.String(), apiId: Type.String(), audience: Type.String(), scopes: Type.Array(Type.String()), createdAt: Millis },
+  { id: Type.String(), tenantId: Type.String(), clientId: Type.String(), apiId: Type.String(), audience: Type.String(), scopes: Type.Array(Type.String()), customClaims: CustomClaimsOutput, createdAt: Millis },
   { $id: 'Grant' },
 );
 
@@ -189,22 +201,53 @@ export const RotateKeysBody = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * A condition on one string claim. Accepted loosely (any JSON) so that the domain
+ * answers 422 naming the rule and the claim when one is malformed.
+ */
+const ClaimCondition = Type.Unknown({
+  description: 'a string (exact match), {"equals": s}, {"prefix": s} or {"oneOf": [s, ...]}; a claim that is absent or not a string never matches',
+});
+const ClaimConditions = Type.Record(Type.String(), ClaimCondition, { description: 'claim name -> condition; all must hold' });
+const ClaimConditionsOutput = Type.Record(Type.String(), Type.Unknown());
 export const FederationRule = Type.Object(
   {
-    subject: Type.String({ minLength: 1, maxLength: 512, description: 'the external `sub`, exact, or a prefix ending in *' }),
-    claims: Type.Optional(Type.Record(Type.String(), Type.String())),
+    subject: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'the external `sub`, exact, or a prefix ending in *; absent: any subject (claims must then say something)' })),
+    claims: Type.Optional(ClaimConditions),
     clientId: Type.String({ minLength: 1, maxLength: 128 }),
   },
   { additionalProperties: false },
 );
+export const ExchangeRule = Type.Object(
+  {
+    audience: Type.String({ minLength: 1, maxLength: 512, description: 'an `aud` value of the subject tokens (the API or client they were issued for at the external issuer)' }),
+    clients: Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { minItems: 1, maxItems: 100, description: 'clients of this tenant that may exchange such tokens' }),
+    claims: Type.Optional(ClaimConditions),
+  },
+  { additionalProperties: false },
+);
+const ReplayProtection = Type.Object(
+  {
+    mode: Type.Union([Type.Literal('off'), Type.Literal('single-use'), Type.Literal('max-age')]),
+    maxAgeSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400, description: 'max-age only: seconds since the token\'s iat' })),
+  },
+  { additionalProperties: false, description: 'off (default: platform tokens are presented repeatedly), single-use (each jti once, across replicas), or max-age (seconds since iat)' },
+);
+const FederationKind = Type.Union([Type.Literal('workload'), Type.Literal('subject')], {
+  description: 'workload (default): JWTs stand in for a client (RFC 7523); subject: user tokens are exchanged on their behalf (RFC 8693)',
+});
 export const CreateFederationBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 100 }),
+    kind: Type.Optional(FederationKind),
     issuer: Type.String({ minLength: 1, maxLength: 2048 }),
-    jwksUri: Type.Optional(Nullable(Type.String({ maxLength: 2048 }))),
+    jwksUri: Type.Optional(Nullable(Type.String({ maxLength: 2048, description: 'without jwksUri and jwks: found by OpenID discovery of the issuer' }))),
     jwks: Type.Optional(Nullable(JwksInput)),
     audience: Type.Optional(Nullable(Type.String({ maxLength: 512 }))),
-    rules: Type.Array(FederationRule, { minItems: 1, maxItems: 100 }),
+    rules: Type.Optional(Type.Array(FederationRule, { maxItems: 100, description: 'workload federations: at least one' })),
+    exchangeRules: Type.Optional(Type.Array(ExchangeRule, { maxItems: 100, description: 'subject federations: at least one' })),
+    claimMappings: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'claim in issued tokens -> claim of the external JWT to copy' })),
+    replayProtection: Type.Optional(ReplayProtection),
   },
   { additionalProperties: false },
 );
@@ -213,11 +256,15 @@ export const FederationBody = Type.Object(
     id: Type.String(),
     tenantId: Type.String(),
     name: Type.String(),
+    kind: Type.String(),
     issuer: Type.String(),
     jwksUri: Nullable(Type.String()),
     jwks: Nullable(JwksOutput),
     audience: Nullable(Type.String()),
-    rules: Type.Array(Type.Object({ subject: Type.String(), claims: Type.Optional(Type.Record(Type.String(), Type.String())), clientId: Type.String() })),
+    rules: Type.Array(Type.Object({ subject: Type.Optional(Type.String()), claims: Type.Optional(ClaimConditionsOutput), clientId: Type.String() })),
+    exchangeRules: Type.Array(Type.Object({ audience: Type.String(), clients: Type.Array(Type.String()), claims: Type.Optional(ClaimConditionsOutput) })),
+    claimMappings: Type.Record(Type.String(), Type.String()),
+    replayProtection: Type.Object({ mode: Type.String(), maxAgeSeconds: Type.Optional(Type.Integer()) }),
     createdAt: Millis,
   },
   { $id: 'Federation' },

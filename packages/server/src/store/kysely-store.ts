@@ -27,13 +27,16 @@ import type {
   ClientRecord,
   ClientSecret,
   ConsoleUser,
+  CustomClaims,
   Federation,
+  FederationKind,
   Grant,
   KeyStatus,
   NewAuditEntry,
   OpaqueToken,
   Page,
   PageRequest,
+  ReplayProtection,
   SigningAlg,
   SigningKey,
   Store,
@@ -405,6 +408,7 @@ export class KyselyStore implements Store {
       tls_client_auth_subject_dn: patch.tlsClientAuthSubjectDn,
       access_token_lifetime: patch.accessTokenLifetime,
       disabled: patch.disabled === undefined ? undefined : toFlag(patch.disabled),
+      custom_claims: patch.customClaims === undefined ? undefined : claimsColumn(patch.customClaims),
       updated_at: patch.updatedAt ?? Date.now(),
     });
     return this.#mutate(
@@ -1114,6 +1118,7 @@ function clientRow(c: Client): ClientsTable {
     disabled: toFlag(c.disabled),
     created_at: c.createdAt,
     updated_at: c.updatedAt,
+    custom_claims: claimsColumn(c.customClaims),
   };
 }
 
@@ -1128,6 +1133,7 @@ function toClient(r: ClientsTable): Client {
     tlsClientAuthSubjectDn: r.tls_client_auth_subject_dn,
     accessTokenLifetime: numberOrNull(r.access_token_lifetime),
     disabled: Number(r.disabled) !== 0,
+    customClaims: parseJsonOrNull<CustomClaims>(r.custom_claims) ?? {},
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
   };
@@ -1194,6 +1200,7 @@ function grantRow(g: Grant): GrantsTable {
     audience: g.audience,
     scopes: JSON.stringify(g.scopes),
     created_at: g.createdAt,
+    custom_claims: claimsColumn(g.customClaims),
   };
 }
 
@@ -1205,8 +1212,14 @@ function toGrant(r: GrantsTable): Grant {
     apiId: r.api_id,
     audience: r.audience,
     scopes: parseJson<string[]>(r.scopes),
+    customClaims: parseJsonOrNull<CustomClaims>(r.custom_claims) ?? {},
     createdAt: Number(r.created_at),
   };
+}
+
+/** No claims are stored as NULL, so rows written before migration 009 read the same. */
+function claimsColumn(claims: CustomClaims): string | null {
+  return Object.keys(claims).length === 0 ? null : JSON.stringify(claims);
 }
 
 function signingKeyRow(k: SigningKey): SigningKeysTable {
@@ -1250,6 +1263,10 @@ function federationRow(f: Federation): FederationsTable {
     audience: f.audience,
     rules: JSON.stringify(f.rules),
     created_at: f.createdAt,
+    kind: f.kind,
+    claim_mappings: Object.keys(f.claimMappings).length === 0 ? null : JSON.stringify(f.claimMappings),
+    replay_protection: f.replayProtection.mode === 'off' ? null : JSON.stringify(f.replayProtection),
+    exchange_rules: f.exchangeRules.length === 0 ? null : JSON.stringify(f.exchangeRules),
   };
 }
 
@@ -1258,11 +1275,15 @@ function toFederation(r: FederationsTable): Federation {
     id: r.id,
     tenantId: r.tenant_id,
     name: r.name,
+    kind: r.kind as FederationKind,
     issuer: r.issuer,
     jwksUri: r.jwks_uri,
     jwks: parseJsonOrNull<Federation['jwks']>(r.jwks),
     audience: r.audience,
     rules: parseJson<Federation['rules']>(r.rules),
+    exchangeRules: parseJsonOrNull<Federation['exchangeRules']>(r.exchange_rules) ?? [],
+    claimMappings: parseJsonOrNull<Federation['claimMappings']>(r.claim_mappings) ?? {},
+    replayProtection: parseJsonOrNull<ReplayProtection>(r.replay_protection) ?? { mode: 'off' },
     createdAt: Number(r.created_at),
   };
 }

@@ -26,6 +26,7 @@ export interface ClientsTable {
   disabled: number;
   created_at: number;
   updated_at: number;
+  custom_claims: string | null;
 }
 
 export interface ClientSecretsTable {
@@ -58,6 +59,7 @@ export interface GrantsTable {
   audience: string;
   scopes: string;
   created_at: number;
+  custom_claims: string | null;
 }
 
 export interface SigningKeysTable {
@@ -83,6 +85,10 @@ export interface FederationsTable {
   audience: string | null;
   rules: string;
   created_at: number;
+  kind: string;
+  claim_mappings: string | null;
+  replay_protection: string | null;
+  exchange_rules: string | null;
 }
 
 export interface OpaqueTokensTable {

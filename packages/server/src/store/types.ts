@@ -21,6 +21,11 @@ export type TokenEndpointAuthMethod =
 export type TokenFormat = 'jwt' | 'opaque';
 export type KeyStatus = 'next' | 'active' | 'retired' | 'revoked';
 
+/** A JSON value, as a custom claim may hold one. */
+export type ClaimValue = string | number | boolean | null | ClaimValue[] | { [name: string]: ClaimValue };
+/** Claims added to every token of a client or a grant (domain/claims.ts checks names and sizes). */
+export type CustomClaims = Record<string, ClaimValue>;
+
 export interface Tenant {
   id: string;
   name: string;
@@ -41,6 +46,8 @@ export interface Client {
   tlsClientAuthSubjectDn: string | null;
   accessTokenLifetime: number | null;
   disabled: boolean;
+  /** Static claims in every token issued to this client. */
+  customClaims: CustomClaims;
   createdAt: number;
   updatedAt: number;
 }
@@ -81,6 +88,8 @@ export interface Grant {
   /** Denormalised API identifier, kept in step with the API. */
   audience: string;
   scopes: string[];
+  /** Static claims in every token issued under this grant (win over the client's). */
+  customClaims: CustomClaims;
   createdAt: number;
 }
 
@@ -99,16 +108,62 @@ export interface SigningKey {
   publishUntil: number | null;
 }
 
+/**
+ * A condition on one string claim of an external JWT: a bare string is an exact
+ * match (the shape rules had first); otherwise exactly one of equals, prefix, oneOf.
+ * A claim that is absent, or not a string (an object, an array, a number), never matches.
+ */
+export type ClaimCondition = string | { equals: string } | { prefix: string } | { oneOf: string[] };
+
+/** Workload rule: a JWT whose `sub` and claims all match acts as `clientId`. */
+export interface FederationRule {
+  /** The external `sub`, exact, or a prefix ending in `*`; absent: any subject (then claims must say something). */
+  subject?: string;
+  claims?: Record<string, ClaimCondition>;
+  clientId: string;
+}
+
+/**
+ * Subject-token rule (RFC 8693): tokens of the issuer addressed to `audience` (one of
+ * their `aud` values) may be exchanged by the listed clients of this tenant, if the
+ * claim conditions also hold.
+ */
+export interface ExchangeRule {
+  audience: string;
+  clients: string[];
+  claims?: Record<string, ClaimCondition>;
+}
+
+/**
+ * Replay protection for the issuer's JWTs: off (platform tokens are presented again
+ * and again), single use of `jti` across all replicas, or a maximum age since `iat`.
+ */
+export type ReplayProtection = { mode: 'off' } | { mode: 'single-use' } | { mode: 'max-age'; maxAgeSeconds: number };
+
+/**
+ * 'workload': the issuer's JWTs stand in for a client's credentials (RFC 7523 §2.1).
+ * 'subject': the issuer's user tokens are subject tokens for token exchange (RFC 8693).
+ */
+export type FederationKind = 'workload' | 'subject';
+
 export interface Federation {
   id: string;
   tenantId: string;
   name: string;
+  kind: FederationKind;
   issuer: string;
+  /** Neither jwksUri nor jwks: keys found by OpenID discovery of the issuer. */
   jwksUri: string | null;
   jwks: { keys: Record<string, unknown>[] } | null;
+  /** Workload: the `aud` assertions must carry (default: the tenant's issuer or token endpoint). */
   audience: string | null;
-  /** Subject rules: external sub (exact or glob) + optional claim selectors -> clientId. */
-  rules: { subject: string; claims?: Record<string, string>; clientId: string }[];
+  /** Workload rules (empty for a subject federation). */
+  rules: FederationRule[];
+  /** Subject-token rules (empty for a workload federation). */
+  exchangeRules: ExchangeRule[];
+  /** Claims copied into issued tokens: name in the issued token -> name in the external JWT. */
+  claimMappings: Record<string, string>;
+  replayProtection: ReplayProtection;
   createdAt: number;
 }
 

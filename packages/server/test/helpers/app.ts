@@ -34,6 +34,12 @@ export interface TestServer {
   /** POSTs a form to a tenant's endpoint (`token`, `introspect`, `revoke`). */
   post(tenant: string, endpoint: string, form: Record<string, string | string[]>, headers?: Record<string, string>): Promise<LightMyRequestResponse>;
   /** A client with a secret, an API, and a grant, in one call. */
+  /**
+   * A second replica: another app with its own caches and its own store connection
+   * on the same database (the same data directory, or the same PostgreSQL URL) and
+   * clock. Closed by close().
+   */
+  replica(): Promise<FastifyInstance>;
   setupClient(tenant: string, options?: { apiIdentifier?: string; scopes?: string[]; granted?: string[]; tokenFormat?: 'jwt' | 'opaque'; client?: Record<string, unknown> }): Promise<{ clientId: string; clientSecret: string; apiId: string; identifier: string }>;
   close(): Promise<void>;
 }
@@ -77,6 +83,14 @@ export async function createTestServer(options: { config?: ConfigInput; database
       payload: form(values),
     });
 
+  const replicas: { app: FastifyInstance; store: Store }[] = [];
+  const replica = async () => {
+    const replicaStore = await createStore({ dataDir: dir.path, ...(options.databaseUrl !== undefined ? { databaseUrl: options.databaseUrl } : {}) });
+    const replicaApp = await buildApp({ config, store: replicaStore, masterKey: MasterKey.fromBase64(TEST_MASTER_KEY), now: () => clock.now });
+    replicas.push({ app: replicaApp, store: replicaStore });
+    return replicaApp;
+  };
+
   const tokens = new Map<string, { token: string; expiresAt: number }>();
   const adminToken = async (scope = 'manage:read manage:write') => {
     const cached = tokens.get(scope);
@@ -108,6 +122,7 @@ export async function createTestServer(options: { config?: ConfigInput; database
     adminToken,
     manage,
     post,
+    replica,
     async setupClient(tenant, setup = {}) {
       counter += 1;
       const identifier = setup.apiIdentifier ?? `https://api-${counter}.example`;
@@ -126,6 +141,10 @@ export async function createTestServer(options: { config?: ConfigInput; database
       return { clientId: client.body.clientId, clientSecret: client.body.clientSecret, apiId, identifier };
     },
     async close() {
+      for (const r of replicas) {
+        await r.app.close();
+        await r.store.close();
+      }
       await app.close();
       await store.close();
       await dir.cleanup();

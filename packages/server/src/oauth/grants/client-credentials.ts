@@ -15,6 +15,7 @@ export const clientCredentials: GrantHandler = {
       client: client.client,
       api: target.api,
       scopes,
+      grantClaims: target.grant.customClaims,
       ...(client.certificate !== undefined ? { certificateThumbprint: certificateThumbprint(client.certificate) } : {}),
     });
     return tokenResponse(issued);

@@ -3,6 +3,7 @@ import { initial } from './001_initial.js';
 import { rateLimits } from './002_rate_limits.js';
 import { changeFeed } from './003_change_feed.js';
 import { usage } from './005_usage.js';
+import { claimsAndFederationTrust } from './009_claims_and_federation_trust.js';
 
 /**
  * Every migration, in order, compiled into the server: no files to find at run
@@ -13,6 +14,7 @@ const migrations: Record<string, Migration> = {
   '002_rate_limits': rateLimits,
   '003_change_feed': changeFeed,
   '005_usage': usage,
+  '009_claims_and_federation_trust': claimsAndFederationTrust,
 };
 
 export const migrationProvider: MigrationProvider = {
