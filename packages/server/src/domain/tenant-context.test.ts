@@ -8,12 +8,12 @@ import { TenantRegistry } from './tenant-context.js';
 function clientRecord(tenantId: string, clientId: string, name = clientId): ClientRecord {
   const client: Client = {
     tenantId, clientId, name, tokenEndpointAuthMethod: 'client_secret_basic', jwks: null, jwksUri: null,
-    tlsClientAuthSubjectDn: null, accessTokenLifetime: null, disabled: false, createdAt: 0, updatedAt: 0,
+    tlsClientAuthSubjectDn: null, accessTokenLifetime: null, disabled: false, customClaims: {}, createdAt: 0, updatedAt: 0,
   };
   return {
     client,
     secrets: [{ id: `s-${clientId}`, tenantId, clientId, hash: hashSecret(`secret-${clientId}`), createdAt: 0, lastUsedAt: null }],
-    grants: [{ id: `g-${clientId}`, tenantId, clientId, apiId: 'api-1', audience: 'https://api', scopes: ['read'], createdAt: 0 }],
+    grants: [{ id: `g-${clientId}`, tenantId, clientId, apiId: 'api-1', audience: 'https://api', scopes: ['read'], customClaims: {}, createdAt: 0 }],
   };
 }
 
