@@ -3,6 +3,7 @@
  * bootstrap on first start; graceful shutdown on SIGTERM. Nothing else.
  */
 import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildApp } from './app.js';
@@ -10,6 +11,8 @@ import { type ConfigInput, resolveConfig, type ServerConfig } from './config/con
 import { defaults } from './config/defaults.js';
 import { MasterKey } from './crypto/master-key.js';
 import type { BootstrapResult } from './domain/bootstrap.js';
+import { createLogger, startupLogger } from './observability/logger.js';
+import type { Metrics } from './observability/metrics.js';
 import { createStore } from './store/index.js';
 
 export const SERVE_USAGE = `Usage: tessera serve [options]
@@ -25,7 +28,17 @@ export const SERVE_USAGE = `Usage: tessera serve [options]
   --tls-client-ca <file> TESSERA_TLS_CLIENT_CA request client certificates (RFC 8705), trusting this CA
   --trusted-proxy <ip>  TESSERA_TRUSTED_PROXIES  (comma-separated) accept X-Client-Cert from these proxies
   --mtls-public-url <url> TESSERA_MTLS_PUBLIC_URL  https base URL where clients present certificates, if not the public URL
-  --rate-limit <n>      TESSERA_RATE_LIMIT    token requests per client per minute (default 0: unlimited)
+  --metrics-port <n>    TESSERA_METRICS_PORT  serve /metrics on this port (same host) instead of the main one
+  --no-metrics          TESSERA_METRICS=off   no /metrics at all
+  --access-log-sample <f> TESSERA_ACCESS_LOG_SAMPLE  fraction of requests in the info access log (default 1)
+  Protection (docs/protection.md); counters are shared by every replica and worker:
+  --rate-limit <n>      TESSERA_RATE_LIMIT    quota: token requests per client per minute (default 0: none)
+  --tenant-quota <n|tenant=n,...> TESSERA_TENANT_QUOTA  quota: token requests per tenant per minute (default 0: none)
+  --quota-mode <mode>   TESSERA_QUOTA_MODE    enforce (429) or monitor (count in metrics only); default enforce
+  --auth-backoff <spec> TESSERA_AUTH_BACKOFF  failed client authentications per minute before 429:
+                        source=30,client-source=10,client=100 (the default); 0 for a limit turns it off
+  --management-rate-limit <n> TESSERA_MANAGEMENT_RATE_LIMIT  management API requests per address per minute (default 0: none)
+  OTEL_EXPORTER_OTLP_ENDPOINT  export OpenTelemetry traces over OTLP/HTTP (docs/observability.md)
   TESSERA_MASTER_KEY    base64 of 32 random bytes that encrypt signing keys at rest
 `;
 
@@ -34,6 +47,8 @@ export interface RunningServer {
   url: string;
   adminFile: string;
   bootstrapped: boolean;
+  /** The process's one logger (pino JSON lines). */
+  logger: import('pino').Logger;
   close(): Promise<void>;
 }
 
@@ -53,6 +68,13 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
       'trusted-proxy': { type: 'string', multiple: true },
       'rate-limit': { type: 'string' },
       'mtls-public-url': { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'no-metrics': { type: 'boolean' },
+      'access-log-sample': { type: 'string' },
+      'tenant-quota': { type: 'string' },
+      'quota-mode': { type: 'string' },
+      'auth-backoff': { type: 'string' },
+      'management-rate-limit': { type: 'string' },
     },
     strict: true,
   });
@@ -69,6 +91,19 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
   if ((certFile === undefined) !== (keyFile === undefined)) throw new Error('--tls-cert and --tls-key go together');
   const rateLimit = pick(values['rate-limit'], 'TESSERA_RATE_LIMIT');
   if (rateLimit !== undefined && !/^\d+$/.test(rateLimit)) throw new Error(`--rate-limit must be a whole number, got ${JSON.stringify(rateLimit)}`);
+  const wholeNumber = (flag: string, value: string | undefined) => {
+    if (value !== undefined && !/^\d+$/.test(value)) throw new Error(`--${flag} must be a whole number, got ${JSON.stringify(value)}`);
+    return value === undefined ? undefined : Number(value);
+  };
+  const metricsPort = wholeNumber('metrics-port', pick(values['metrics-port'], 'TESSERA_METRICS_PORT'));
+  const metricsOff = values['no-metrics'] === true || ['off', 'false', '0'].includes((env['TESSERA_METRICS'] ?? '').toLowerCase());
+  const sample = pick(values['access-log-sample'], 'TESSERA_ACCESS_LOG_SAMPLE');
+  if (sample !== undefined && !(/^(0|1|0?\.\d+|1\.0*)$/.test(sample))) throw new Error(`--access-log-sample must be a number from 0 to 1, got ${JSON.stringify(sample)}`);
+  const quotaMode = pick(values['quota-mode'], 'TESSERA_QUOTA_MODE');
+  if (quotaMode !== undefined && quotaMode !== 'enforce' && quotaMode !== 'monitor') throw new Error('--quota-mode must be enforce or monitor');
+  const tenantQuota = parseTenantQuota(pick(values['tenant-quota'], 'TESSERA_TENANT_QUOTA'));
+  const authFailures = parseAuthBackoff(pick(values['auth-backoff'], 'TESSERA_AUTH_BACKOFF'));
+  const managementLimit = wholeNumber('management-rate-limit', pick(values['management-rate-limit'], 'TESSERA_MANAGEMENT_RATE_LIMIT'));
   const proxies = values['trusted-proxy'] ?? (env['TESSERA_TRUSTED_PROXIES'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const input: ConfigInput = {
     ...(port !== undefined ? { port: Number(port) } : {}),
@@ -80,7 +115,15 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
     ...(pick(values['mtls-public-url'], 'TESSERA_MTLS_PUBLIC_URL') !== undefined ? { mtlsPublicUrl: pick(values['mtls-public-url'], 'TESSERA_MTLS_PUBLIC_URL') as string } : {}),
     ...(env['TESSERA_MASTER_KEY'] ? { masterKey: env['TESSERA_MASTER_KEY'] } : {}),
     trustedProxies: proxies,
-    ...(rateLimit !== undefined ? { rateLimit: { tokenRequestsPerWindow: Number(rateLimit), windowSeconds: 60 } } : {}),
+    rateLimit: {
+      ...(rateLimit !== undefined ? { tokenRequestsPerWindow: Number(rateLimit) } : {}),
+      ...tenantQuota,
+      ...(quotaMode !== undefined ? { mode: quotaMode } : {}),
+      ...(authFailures !== undefined ? { authFailures } : {}),
+      ...(managementLimit !== undefined ? { managementRequestsPerWindow: managementLimit } : {}),
+    },
+    metrics: { enabled: !metricsOff, ...(metricsPort !== undefined ? { port: metricsPort } : {}) },
+    ...(sample !== undefined ? { accessLog: { sampleRate: Number(sample) } } : {}),
   };
   // Every other setting is checked now, so a bad flag is reported before anything starts.
   resolveConfig(input);
@@ -94,8 +137,39 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
   return input;
 }
 
-export async function serve(input: ConfigInput, log: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): Promise<RunningServer> {
+/** `--tenant-quota 600` (every tenant) or `--tenant-quota acme=600,beta=100` (those tenants). */
+function parseTenantQuota(value: string | undefined): { tenantRequestsPerWindow?: number; tenantQuotas?: Record<string, number> } {
+  if (value === undefined) return {};
+  if (/^\d+$/.test(value)) return { tenantRequestsPerWindow: Number(value) };
+  const tenantQuotas: Record<string, number> = {};
+  for (const part of value.split(',')) {
+    const match = /^\s*([a-z0-9][a-z0-9-]{0,62})=(\d+)\s*$/.exec(part);
+    if (match === null) throw new Error(`--tenant-quota must be a number or tenant=number pairs, got ${JSON.stringify(value)}`);
+    tenantQuotas[match[1] as string] = Number(match[2]);
+  }
+  return { tenantQuotas };
+}
+
+/** `--auth-backoff source=30,client-source=10,client=100` (any subset), or `0` to turn the back-off off. */
+function parseAuthBackoff(value: string | undefined): Partial<ServerConfig['rateLimit']['authFailures']> | undefined {
+  if (value === undefined) return undefined;
+  if (value === '0' || value === 'off') return { perSource: 0, perClientAndSource: 0, perClient: 0 };
+  const names = { source: 'perSource', 'client-source': 'perClientAndSource', client: 'perClient' } as const;
+  const result: Partial<ServerConfig['rateLimit']['authFailures']> = {};
+  for (const part of value.split(',')) {
+    const match = /^\s*(source|client-source|client)=(\d+)\s*$/.exec(part);
+    if (match === null) throw new Error(`--auth-backoff must look like source=30,client-source=10,client=100 (or 0), got ${JSON.stringify(value)}`);
+    result[names[match[1] as keyof typeof names]] = Number(match[2]);
+  }
+  return result;
+}
+
+export async function serve(input: ConfigInput, log?: (line: string) => void): Promise<RunningServer> {
   const config = resolveConfig({ ...input, ...(input.publicUrl === undefined && input.tls ? { publicUrl: `https://${input.host ?? defaults.host}:${input.port ?? defaults.port}` } : {}) });
+  // One log format for the whole process: start-up lines are pino JSON too (observability/logger.ts).
+  const logger = createLogger(config.logLevel);
+  const startup = startupLogger(logger);
+  log ??= (line) => startup.info(line);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   if (config.masterKey === null && config.databaseUrl !== null) {
     log('warning: TESSERA_MASTER_KEY is not set; using a key generated into the data directory. Every replica must share one master key: set TESSERA_MASTER_KEY.');
@@ -111,7 +185,7 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
   };
   let app;
   try {
-    app = await buildApp({ config, store, masterKey, https });
+    app = await buildApp({ config, store, masterKey, https, logger });
   } catch (error) {
     await store.close();
     throw error;
@@ -128,7 +202,9 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
   }
   if (result !== null) await writeAdminFile(adminFile, config, result);
   await app.listen({ port: config.port, host: config.host });
+  const metricsServer = app.tessera.metrics !== null && config.metrics.port !== null ? await listenMetrics(app.tessera.metrics, config.host, config.metrics.port) : null;
   app.tessera.startBackgroundTasks();
+  if (metricsServer !== null) log(`Metrics on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${(metricsServer.address() as { port: number }).port}/metrics`);
   const url = config.publicUrl;
   log(`Tessera listening on ${url} (store: ${store.kind})`);
   if (result !== null) log(`First start: bootstrapped tenants "default" and "admin"; admin credentials written to ${adminFile}`);
@@ -139,9 +215,12 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
     url,
     adminFile,
     bootstrapped: result !== null,
+    logger,
     async close() {
+      if (metricsServer !== null) await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
       await app.close();
       await store.close();
+      logger.flush();
     },
   };
 }
@@ -176,15 +255,34 @@ export async function runUntilSignal(input: ConfigInput): Promise<void> {
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
-      process.stdout.write(`${signal}: finishing in-flight requests\n`);
+      startupLogger(server.logger).info(`${signal}: finishing in-flight requests`);
       const force = setTimeout(() => process.exit(1), server.config.http.shutdownGrace);
       force.unref();
       server.close().then(resolve, (error: unknown) => {
-        process.stderr.write(`shutdown: ${String(error)}\n`);
+        server.logger.error({ err: error }, 'shutdown failed');
         resolve();
       });
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+}
+
+/** `--metrics-port`: /metrics on its own port (say, reachable only by Prometheus), nothing else. */
+async function listenMetrics(metrics: Metrics, host: string, port: number): Promise<Server> {
+  const server = createServer((request, response) => {
+    if (request.method !== 'GET' || (request.url ?? '').split('?')[0] !== '/metrics') {
+      response.writeHead(404, { 'Content-Type': 'text/plain' }).end('only /metrics here\n');
+      return;
+    }
+    metrics.registry.metrics().then(
+      (text) => response.writeHead(200, { 'Content-Type': metrics.registry.contentType, 'Cache-Control': 'no-store' }).end(text),
+      () => response.writeHead(500, { 'Content-Type': 'text/plain' }).end('metrics could not be collected\n'),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
 }

@@ -21,7 +21,8 @@ export function createLogger(level: LogLevel, stream?: NodeJS.WritableStream): L
       base: { pid: process.pid },
       redact: { paths: ['req.headers.authorization', 'req.headers["x-client-cert"]', 'req.headers.cookie', 'headers.authorization', 'headers.cookie'], remove: true },
     },
-    stream ?? pino.destination({ dest: 1, sync: false }),
+    // pino's default destination writes standard output synchronously: no line is lost at exit.
+    stream ?? pino.destination(1),
   );
 }
 

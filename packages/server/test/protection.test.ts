@@ -1,0 +1,167 @@
+/**
+ * Protection on by default (SPEC §1, §3): failed client authentications back off with
+ * 429 + Retry-After per source address and per client and source address, without
+ * locking a real client out from a clean address; quotas per client and per tenant,
+ * enforced or only monitored; the management API backs off failed authentications.
+ * Every test runs with the defaults a stranger gets unless it says otherwise.
+ */
+import type { LightMyRequestResponse } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { basic, createTestServer, form, type TestServer } from './helpers/app.js';
+
+let t: TestServer;
+afterEach(async () => {
+  await t?.close();
+});
+
+function tokenFrom(address: string, headers: Record<string, string>, values: Record<string, string> = { grant_type: 'client_credentials' }): Promise<LightMyRequestResponse> {
+  return t.app.inject({
+    method: 'POST',
+    url: '/t/default/token',
+    remoteAddress: address,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    payload: form(values),
+  });
+}
+
+async function statuses(count: number, send: (i: number) => Promise<LightMyRequestResponse>): Promise<number[]> {
+  const result: number[] = [];
+  for (let i = 0; i < count; i += 1) result.push((await send(i)).statusCode);
+  return result;
+}
+
+function expectRetryAfter(response: LightMyRequestResponse): void {
+  expect(response.statusCode).toBe(429);
+  const retryAfter = Number(response.headers['retry-after']);
+  expect(retryAfter).toBeGreaterThanOrEqual(1);
+  expect(retryAfter).toBeLessThanOrEqual(60);
+  expect(response.headers['cache-control']).toBe('no-store');
+  expect(response.json().error_description).toMatch(/failed client authentications/);
+}
+
+describe('back-off after failed client authentications (on by default)', () => {
+  it('a client and address that fail 10 times get 429 with Retry-After; the same client from a clean address still gets tokens', async () => {
+    t = await createTestServer();
+    const c = await t.setupClient('default');
+    const wrong = basic(c.clientId, `${c.clientSecret}x`);
+    expect(await statuses(10, () => tokenFrom('203.0.113.7', wrong))).toEqual(Array(10).fill(401));
+    const refused = await tokenFrom('203.0.113.7', wrong);
+    expectRetryAfter(refused);
+    // Even the right secret waits from that address: the credentials are not looked at.
+    expectRetryAfter(await tokenFrom('203.0.113.7', basic(c.clientId, c.clientSecret)));
+    expect((await tokenFrom('198.51.100.20', basic(c.clientId, c.clientSecret))).statusCode).toBe(200);
+    // Failures by client_secret_post count for the same client and address.
+    expectRetryAfter(await tokenFrom('203.0.113.7', {}, { grant_type: 'client_credentials', client_id: c.clientId, client_secret: 'nope' }));
+  });
+
+  it('the back-off lasts until the window ends, then the address may try again', async () => {
+    t = await createTestServer();
+    const c = await t.setupClient('default');
+    const wrong = basic(c.clientId, 'wrong');
+    await statuses(10, () => tokenFrom('203.0.113.8', wrong));
+    const refused = await tokenFrom('203.0.113.8', basic(c.clientId, c.clientSecret));
+    expect(refused.statusCode).toBe(429);
+    t.clock.advance(Number(refused.headers['retry-after']) * 1000);
+    expect((await tokenFrom('203.0.113.8', basic(c.clientId, c.clientSecret))).statusCode).toBe(200);
+  });
+
+  it('an address that fails 30 times whatever the client ids it claims backs off for every client', async () => {
+    t = await createTestServer();
+    const c = await t.setupClient('default');
+    const results = await statuses(30, (i) => tokenFrom('203.0.113.9', basic(`guess-${i}`, 'wrong')));
+    expect(results).toEqual(Array(30).fill(401));
+    expectRetryAfter(await tokenFrom('203.0.113.9', basic('guess-new', 'wrong')));
+    expectRetryAfter(await tokenFrom('203.0.113.9', basic(c.clientId, c.clientSecret)));
+    expect((await tokenFrom('198.51.100.21', basic(c.clientId, c.clientSecret))).statusCode).toBe(200);
+  });
+
+  it('an attack on one client from many addresses: past 100 failures, an address that failed once backs off, a clean one does not', async () => {
+    t = await createTestServer();
+    const c = await t.setupClient('default');
+    const wrong = basic(c.clientId, 'wrong');
+    const results = await statuses(100, (i) => tokenFrom(`10.1.${Math.floor(i / 200)}.${i % 200}`, wrong));
+    expect(results).toEqual(Array(100).fill(401));
+    expectRetryAfter(await tokenFrom('10.1.0.5', wrong));
+    expectRetryAfter(await tokenFrom('10.1.0.5', basic(c.clientId, c.clientSecret)));
+    // A new attacking address gets its one failure, then backs off.
+    expect((await tokenFrom('10.9.9.9', wrong)).statusCode).toBe(401);
+    expectRetryAfter(await tokenFrom('10.9.9.9', wrong));
+    // The real client, from its own clean address, is not locked out.
+    expect((await tokenFrom('198.51.100.22', basic(c.clientId, c.clientSecret))).statusCode).toBe(200);
+  });
+
+  it('successful requests are never limited without a quota (SPEC §1)', async () => {
+    t = await createTestServer();
+    const c = await t.setupClient('default');
+    const ok = basic(c.clientId, c.clientSecret);
+    expect(new Set(await statuses(250, () => tokenFrom('198.51.100.23', ok)))).toEqual(new Set([200]));
+  });
+
+  it('failed authentications at introspection and revocation count too', async () => {
+    t = await createTestServer();
+    const c = await t.setupClient('default');
+    const send = () => t.app.inject({ method: 'POST', url: '/t/default/introspect', remoteAddress: '203.0.113.10', headers: { 'content-type': 'application/x-www-form-urlencoded', ...basic(c.clientId, 'wrong') }, payload: form({ token: 'x' }) });
+    expect(await statuses(10, send)).toEqual(Array(10).fill(401));
+    expect((await send()).statusCode).toBe(429);
+  });
+
+  it('--auth-backoff 0 turns the back-off off', async () => {
+    t = await createTestServer({ config: { rateLimit: { authFailures: { perSource: 0, perClientAndSource: 0, perClient: 0 } } } });
+    const c = await t.setupClient('default');
+    expect(new Set(await statuses(40, () => tokenFrom('203.0.113.11', basic(c.clientId, 'wrong'))))).toEqual(new Set([401]));
+  });
+});
+
+describe('quotas', () => {
+  it('a client quota refuses past its requests per minute with 429 and Retry-After (--rate-limit)', async () => {
+    t = await createTestServer({ config: { rateLimit: { tokenRequestsPerWindow: 3 } } });
+    const c = await t.setupClient('default');
+    const ok = basic(c.clientId, c.clientSecret);
+    expect(await statuses(3, () => tokenFrom('198.51.100.30', ok))).toEqual([200, 200, 200]);
+    const refused = await tokenFrom('198.51.100.31', ok);
+    expect(refused.statusCode).toBe(429);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    // Another client of the tenant has its own quota.
+    const other = await t.setupClient('default');
+    expect((await tokenFrom('198.51.100.30', basic(other.clientId, other.clientSecret))).statusCode).toBe(200);
+  });
+
+  it('a tenant quota counts every client of the tenant; a per-tenant value overrides it', async () => {
+    t = await createTestServer({ config: { rateLimit: { tenantRequestsPerWindow: 100, tenantQuotas: { default: 2 } } } });
+    const a = await t.setupClient('default');
+    const b = await t.setupClient('default');
+    expect((await tokenFrom('198.51.100.32', basic(a.clientId, a.clientSecret))).statusCode).toBe(200);
+    expect((await tokenFrom('198.51.100.32', basic(b.clientId, b.clientSecret))).statusCode).toBe(200);
+    expect((await tokenFrom('198.51.100.32', basic(b.clientId, b.clientSecret))).statusCode).toBe(429);
+  });
+
+  it('monitor mode counts requests over quota in the metrics without refusing them', async () => {
+    t = await createTestServer({ config: { rateLimit: { tokenRequestsPerWindow: 2, mode: 'monitor' } } });
+    const c = await t.setupClient('default');
+    expect(await statuses(5, () => tokenFrom('198.51.100.33', basic(c.clientId, c.clientSecret)))).toEqual([200, 200, 200, 200, 200]);
+    const metrics = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toContain('tessera_rate_limit_rejections_total{limit="client_quota",mode="monitor"} 3');
+  });
+});
+
+describe('management API', () => {
+  it('an address that fails management authentication 30 times gets 429 with Retry-After', async () => {
+    t = await createTestServer();
+    const send = () => t.app.inject({ method: 'GET', url: '/manage/v1/tenants', remoteAddress: '203.0.113.40', headers: { authorization: 'Bearer not-a-token' } });
+    expect(await statuses(30, send)).toEqual(Array(30).fill(401));
+    const refused = await send();
+    expect(refused.statusCode).toBe(429);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(refused.json()).toMatchObject({ error: 'too_many_requests' });
+    // Another address with a valid token is served.
+    const ok = await t.app.inject({ method: 'GET', url: '/manage/v1/tenants', remoteAddress: '198.51.100.40', headers: { authorization: `Bearer ${await t.adminToken()}` } });
+    expect(ok.statusCode).toBe(200);
+  });
+
+  it('--management-rate-limit limits management requests per address', async () => {
+    t = await createTestServer({ config: { rateLimit: { managementRequestsPerWindow: 3 } } });
+    const token = await t.adminToken();
+    const send = () => t.app.inject({ method: 'GET', url: '/manage/v1/tenants', remoteAddress: '198.51.100.41', headers: { authorization: `Bearer ${token}` } });
+    expect(await statuses(4, send)).toEqual([200, 200, 200, 429]);
+  });
+});
