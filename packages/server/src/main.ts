@@ -47,6 +47,8 @@ export interface RunningServer {
   url: string;
   adminFile: string;
   bootstrapped: boolean;
+  /** Where /metrics is served when `--metrics-port` is set; null otherwise. */
+  metricsUrl: string | null;
   /** The process's one logger (pino JSON lines). */
   logger: import('pino').Logger;
   close(): Promise<void>;
@@ -204,7 +206,8 @@ export async function serve(input: ConfigInput, log?: (line: string) => void): P
   await app.listen({ port: config.port, host: config.host });
   const metricsServer = app.tessera.metrics !== null && config.metrics.port !== null ? await listenMetrics(app.tessera.metrics, config.host, config.metrics.port) : null;
   app.tessera.startBackgroundTasks();
-  if (metricsServer !== null) log(`Metrics on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${(metricsServer.address() as { port: number }).port}/metrics`);
+  const metricsUrl = metricsServer === null ? null : `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${(metricsServer.address() as { port: number }).port}/metrics`;
+  if (metricsUrl !== null) log(`Metrics on ${metricsUrl}`);
   const url = config.publicUrl;
   log(`Tessera listening on ${url} (store: ${store.kind})`);
   if (result !== null) log(`First start: bootstrapped tenants "default" and "admin"; admin credentials written to ${adminFile}`);
@@ -215,6 +218,7 @@ export async function serve(input: ConfigInput, log?: (line: string) => void): P
     url,
     adminFile,
     bootstrapped: result !== null,
+    metricsUrl,
     logger,
     async close() {
       if (metricsServer !== null) await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
