@@ -93,6 +93,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // X-Request-Id: a sane incoming one is kept, else a fresh UUID; every request log line carries it.
     genReqId: requestIdOf,
     requestIdHeader: false,
+    // Behind trusted proxies (--trusted-proxy), the client address for back-off and the
+    // access log is the one they forward in X-Forwarded-For, not the proxy's own.
+    ...(config.trustedProxies.length > 0 ? { trustProxy: config.trustedProxies } : {}),
     bodyLimit: config.http.bodyLimit,
     // Unknown fields in a management request are an error, not silently dropped, and
     // a value of the wrong type is an error, not converted (`{"name": 42}` is not a name).

@@ -105,6 +105,25 @@ describe('back-off after failed client authentications (on by default)', () => {
     expect((await send()).statusCode).toBe(429);
   });
 
+  it('behind a trusted proxy, the back-off counts the forwarded client address, not the proxy', async () => {
+    t = await createTestServer({ config: { trustedProxies: ['10.0.0.2'] } });
+    const c = await t.setupClient('default');
+    const via = (client: string, secret: string) => t.app.inject({
+      method: 'POST',
+      url: '/t/default/token',
+      remoteAddress: '10.0.0.2',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': client, ...basic(c.clientId, secret) },
+      payload: form({ grant_type: 'client_credentials' }),
+    });
+    expect(await statuses(10, () => via('203.0.113.50', 'wrong'))).toEqual(Array(10).fill(401));
+    expect((await via('203.0.113.50', c.clientSecret)).statusCode).toBe(429);
+    expect((await via('198.51.100.50', c.clientSecret)).statusCode).toBe(200);
+    // An untrusted peer's X-Forwarded-For is ignored: it is counted as itself.
+    const spoofed = () => t.app.inject({ method: 'POST', url: '/t/default/token', remoteAddress: '203.0.113.60', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': `198.51.100.${Math.floor(Math.random() * 200)}`, ...basic(c.clientId, 'wrong') }, payload: form({ grant_type: 'client_credentials' }) });
+    expect(await statuses(10, spoofed)).toEqual(Array(10).fill(401));
+    expect((await spoofed()).statusCode).toBe(429);
+  });
+
   it('--auth-backoff 0 turns the back-off off', async () => {
     t = await createTestServer({ config: { rateLimit: { authFailures: { perSource: 0, perClientAndSource: 0, perClient: 0 } } } });
     const c = await t.setupClient('default');
