@@ -26,11 +26,13 @@ import { type HttpResult, measureHttp, printHttpTable, ratio } from './util.js';
 
 const BODY = new URLSearchParams({ grant_type: 'client_credentials', resource: RESOURCE, scope: SCOPE }).toString();
 const FORM = 'application/x-www-form-urlencoded';
-const WARM_UP_SECONDS = 2;
-const MEASURE_SECONDS = 10;
+/** BENCH_TOKEN_SECONDS shortens a run to check that it works (figures from it mean nothing). */
+const QUICK = process.env['BENCH_TOKEN_SECONDS'] !== undefined;
+const WARM_UP_SECONDS = QUICK ? 1 : 2;
+const MEASURE_SECONDS = QUICK ? Number(process.env['BENCH_TOKEN_SECONDS']) : 10;
 const START_TIMEOUT_MS = 30_000;
 
-const GOALS = { ratioToOidcProvider: 5, ratioToPlainRoute: 0.4, p99Ms: 10 } as const;
+const GOALS = { ratioToOidcProvider: 5, ratioToPlainRoute: 0.4, p99Ms: 10, metricsOnToOff: 0.95, tracingToOff: 0.9 } as const;
 
 interface ServerChild {
   url: string;
@@ -72,6 +74,19 @@ async function startServer(name: string, env: Record<string, string> = {}, extra
       child.send({ type: 'cpu' } satisfies CpuRequest);
     });
   return { url: ready.url, detail: ready.detail ?? {}, cpuTime, stop: () => stopChild(child, exited) };
+}
+
+/** A port of 127.0.0.1 that nothing listens on (bound, read, released). */
+async function closedPort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
 }
 
 /** SIGTERM by PID (the child closes its server and exits 0), SIGKILL if it lingers. */
@@ -217,7 +232,7 @@ function load(): string {
 }
 
 interface Target {
-  name: 'tessera' | 'tessera-pkjwt' | 'oidc-provider' | 'plain';
+  name: 'tessera' | 'tessera-pkjwt' | 'tessera-metrics-off' | 'tessera-tracing' | 'oidc-provider' | 'plain';
   label: string;
   /** Starts the server child and returns what to load: URL, Authorization header, bodies. */
   start(profileArgs: string[]): Promise<{ server: ServerChild; isJwt: boolean } & Provisioned>;
@@ -251,6 +266,31 @@ const TARGET_LIST: Target[] = [
     },
   },
   {
+    name: 'tessera-metrics-off',
+    label: 'Tessera, metrics off (--no-metrics)',
+    async start(profileArgs) {
+      const server = await startServer('tessera', { BENCH_TESSERA_METRICS: 'off' }, profileArgs);
+      const provisioned = await provisionTessera(server).catch(async (error: unknown) => {
+        await server.stop();
+        throw error;
+      });
+      return { server, ...provisioned, isJwt: true };
+    },
+  },
+  {
+    name: 'tessera-tracing',
+    label: 'Tessera, OTLP tracing configured, no collector',
+    async start(profileArgs) {
+      // Spans are exported to a port nobody listens on: the cost of tracing plus failed exports.
+      const server = await startServer('tessera', { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await closedPort()}` }, profileArgs);
+      const provisioned = await provisionTessera(server).catch(async (error: unknown) => {
+        await server.stop();
+        throw error;
+      });
+      return { server, ...provisioned, isJwt: true };
+    },
+  },
+  {
     name: 'oidc-provider',
     label: 'node-oidc-provider 9 (same flow)',
     async start(profileArgs) {
@@ -270,12 +310,13 @@ const TARGET_LIST: Target[] = [
 
 /**
  * Environment knobs, for working on the token endpoint:
- * BENCH_TOKEN_TARGETS=tessera[,tessera-pkjwt,oidc-provider,plain] measures only those (no ratios unless the first, third and fourth ran);
+ * BENCH_TOKEN_TARGETS=tessera[,tessera-pkjwt,tessera-metrics-off,tessera-tracing,oidc-provider,plain] measures only those
+ *   (each ratio is printed when both of its sides ran; e.g. tessera,tessera-metrics-off,tessera-tracing for the observability costs);
  * BENCH_TOKEN_PROFILE=<dir> runs each measured child with `--cpu-prof` into <dir>.
  */
 export async function run(): Promise<void> {
   console.log(`${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node.js ${process.version}`);
-  console.log(`each target: ${WARM_UP_SECONDS} s warm-up, then autocannon 32 connections × 10 s; POST ${BODY}`);
+  console.log(`each target: ${WARM_UP_SECONDS} s warm-up, then autocannon 32 connections × ${MEASURE_SECONDS} s; POST ${BODY}`);
   console.log(`load average before: ${load()}`);
   const wanted = (process.env['BENCH_TOKEN_TARGETS'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const profileDir = process.env['BENCH_TOKEN_PROFILE'];
@@ -301,6 +342,16 @@ export async function run(): Promise<void> {
   console.log(`every response 2xx: ${clean ? 'yes' : 'NO'} (${rows.map((r) => `${r.label}: ${r.non2xx} non-2xx, ${r.errors} errors`).join('; ')})`);
   if (profileDir) console.log(`CPU profiles written to ${profileDir} (profiling slows every target: no verdicts)`);
   const ours = results.get('tessera')?.http;
+  const metricsOff = results.get('tessera-metrics-off')?.http;
+  const tracing = results.get('tessera-tracing')?.http;
+  if (!profileDir && ours !== undefined && metricsOff !== undefined) {
+    const r = ours.requestsPerSecond / metricsOff.requestsPerSecond;
+    console.log(`Tessera metrics on / off: ${ratio(ours.requestsPerSecond, metricsOff.requestsPerSecond, 3)} (target ≥ ${GOALS.metricsOnToOff}) ${verdict(clean && r >= GOALS.metricsOnToOff)}`);
+  }
+  if (!profileDir && ours !== undefined && tracing !== undefined) {
+    const r = tracing.requestsPerSecond / ours.requestsPerSecond;
+    console.log(`Tessera tracing configured (no collector) / off: ${ratio(tracing.requestsPerSecond, ours.requestsPerSecond, 3)} (target ≥ ${GOALS.tracingToOff}) ${verdict(clean && r >= GOALS.tracingToOff)}`);
+  }
   const oidcProvider = results.get('oidc-provider')?.http;
   const ceiling = results.get('plain')?.http;
   if (profileDir || ours === undefined || oidcProvider === undefined || ceiling === undefined) return;

@@ -10,7 +10,10 @@ import { serve } from '@tessera/server';
 import { announce, freePort, HOST } from './common.js';
 
 const dataDir = await mkdtemp(join(tmpdir(), 'tessera-bench-'));
-const server = await serve({ port: await freePort(), host: HOST, dataDir, logLevel: 'warn' }, () => {});
+// BENCH_TESSERA_METRICS=off: the metrics-off side of the metrics comparison. OTEL_* variables
+// given by the parent configure tracing (the tracing comparison points them at a closed port).
+const metricsOff = process.env['BENCH_TESSERA_METRICS'] === 'off';
+const server = await serve({ port: await freePort(), host: HOST, dataDir, logLevel: 'warn', ...(metricsOff ? { metrics: { enabled: false } } : {}) }, () => {});
 
 announce({ type: 'ready', url: server.url, detail: { adminFile: server.adminFile } }, async () => {
   await server.close();
