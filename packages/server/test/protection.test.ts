@@ -154,6 +154,34 @@ describe('quotas', () => {
     expect((await tokenFrom('198.51.100.32', basic(b.clientId, b.clientSecret))).statusCode).toBe(429);
   });
 
+  it('a quota set on a client through the management API overrides the server default; null returns to it', async () => {
+    t = await createTestServer({ config: { rateLimit: { tokenRequestsPerWindow: 100 } } });
+    const c = await t.setupClient('default', { client: { tokenQuotaPerMinute: 2 } });
+    const got = await t.manage('GET', `/tenants/default/clients/${c.clientId}`);
+    expect(got.body.tokenQuotaPerMinute).toBe(2);
+    const ok = basic(c.clientId, c.clientSecret);
+    expect(await statuses(3, () => tokenFrom('198.51.100.34', ok))).toEqual([200, 200, 429]);
+    const patched = await t.manage('PATCH', `/tenants/default/clients/${c.clientId}`, { tokenQuotaPerMinute: null });
+    expect(patched.status).toBe(200);
+    expect(patched.body.tokenQuotaPerMinute).toBeNull();
+    expect((await tokenFrom('198.51.100.34', ok)).statusCode).toBe(200);
+    expect((await t.manage('PATCH', `/tenants/default/clients/${c.clientId}`, { tokenQuotaPerMinute: -1 })).status).toBe(422);
+  });
+
+  it('a quota set on a tenant through the management API counts every client of the tenant', async () => {
+    t = await createTestServer();
+    const created = await t.manage('POST', '/tenants', { id: 'metered', tokenQuotaPerMinute: 3 });
+    expect(created.status).toBe(201);
+    expect(created.body.tokenQuotaPerMinute).toBe(3);
+    const a = await t.setupClient('metered');
+    const b = await t.setupClient('metered');
+    const send = (c: { clientId: string; clientSecret: string }) => t.app.inject({ method: 'POST', url: '/t/metered/token', remoteAddress: '198.51.100.35', headers: { 'content-type': 'application/x-www-form-urlencoded', ...basic(c.clientId, c.clientSecret) }, payload: form({ grant_type: 'client_credentials' }) });
+    expect([(await send(a)).statusCode, (await send(b)).statusCode, (await send(a)).statusCode, (await send(b)).statusCode]).toEqual([200, 200, 200, 429]);
+    // The default tenant has no quota.
+    const d = await t.setupClient('default');
+    expect(new Set(await statuses(5, () => tokenFrom('198.51.100.35', basic(d.clientId, d.clientSecret))))).toEqual(new Set([200]));
+  });
+
   it('monitor mode counts requests over quota in the metrics without refusing them', async () => {
     t = await createTestServer({ config: { rateLimit: { tokenRequestsPerWindow: 2, mode: 'monitor' } } });
     const c = await t.setupClient('default');

@@ -12,7 +12,7 @@ type CreatedSecret = CreatedSecretResource;
 
 const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'self_signed_tls_client_auth'] as const;
 const CLIENT_FIELDS = [
-  'clientId', 'clientSecret', 'name', 'tenantId', 'tokenEndpointAuthMethod', 'disabled', 'accessTokenLifetime', 'jwksUri', 'jwks',
+  'clientId', 'clientSecret', 'name', 'tenantId', 'tokenEndpointAuthMethod', 'disabled', 'accessTokenLifetime', 'tokenQuotaPerMinute', 'jwksUri', 'jwks',
   'tlsClientAuthSubjectDn', 'secrets', 'issuer', 'tokenEndpoint', 'discoveryEndpoint', 'createdAt', 'updatedAt',
 ];
 const SECRET_WARNING = 'warning: the client secret is shown only once; store it now. Only a hash is kept.';
@@ -24,6 +24,7 @@ const settingOptions = {
   'jwks-uri': { type: 'string' },
   'tls-subject-dn': { type: 'string' },
   lifetime: { type: 'string' },
+  quota: { type: 'string' },
 } as const;
 
 const SETTINGS_USAGE = `  --auth-method <m>       client_secret_basic (default), client_secret_post, private_key_jwt,
@@ -32,13 +33,15 @@ const SETTINGS_USAGE = `  --auth-method <m>       client_secret_basic (default),
                           a JWK Set, a JWK or a PEM key (a private key is reduced to its public part)
   --jwks-uri <url>        or where the client publishes them
   --tls-subject-dn <dn>   certificate subject DN for tls_client_auth
-  --lifetime <s>          access-token lifetime for this client, 60 to 86400 seconds`;
+  --lifetime <s>          access-token lifetime for this client, 60 to 86400 seconds
+  --quota <n>             token requests per minute for this client (0: none; docs/protection.md)`;
 
 /** The request body fields that the flags set (create and update share them). */
 async function settingsBody(flags: Flags): Promise<Record<string, unknown>> {
   const method = flags.choice('auth-method', AUTH_METHODS);
   if (flags.has('jwks-file') && flags.has('jwks-uri')) throw new UsageError('--jwks-file and --jwks-uri exclude each other', flags.usage);
   const lifetime = flags.integer('lifetime', 60, 86_400);
+  const quota = flags.integer('quota', 0, 1_000_000);
   const jwksFile = flags.string('jwks-file');
   return {
     ...(flags.string('name') !== undefined ? { name: flags.string('name') } : {}),
@@ -47,6 +50,7 @@ async function settingsBody(flags: Flags): Promise<Record<string, unknown>> {
     ...(flags.string('jwks-uri') !== undefined ? { jwksUri: flags.string('jwks-uri'), jwks: null } : {}),
     ...(flags.string('tls-subject-dn') !== undefined ? { tlsClientAuthSubjectDn: flags.string('tls-subject-dn') } : {}),
     ...(lifetime !== undefined ? { accessTokenLifetime: lifetime } : {}),
+    ...(quota !== undefined ? { tokenQuotaPerMinute: quota } : {}),
   };
 }
 

@@ -24,6 +24,8 @@ export interface ClientInput {
   jwksUri?: string | null;
   tlsClientAuthSubjectDn?: string | null;
   accessTokenLifetime?: number | null;
+  /** Token requests per minute (docs/protection.md); null: the tenant's or the server's quota. */
+  tokenQuotaPerMinute?: number | null;
   disabled?: boolean;
 }
 
@@ -81,6 +83,7 @@ export class ClientService {
       jwksUri: input.jwksUri ?? null,
       tlsClientAuthSubjectDn: input.tlsClientAuthSubjectDn ?? null,
       accessTokenLifetime: input.accessTokenLifetime ?? null,
+      tokenQuotaPerMinute: input.tokenQuotaPerMinute ?? null,
       disabled: input.disabled ?? false,
       createdAt: now,
       updatedAt: now,

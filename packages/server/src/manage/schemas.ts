@@ -52,12 +52,15 @@ export const PublicJwk = Type.Object({
 const JwksInput = Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown()), { minItems: 1, maxItems: 20 }) });
 const JwksOutput = Type.Object({ keys: Type.Array(PublicJwk) });
 
+const Quota = Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'token requests per minute; 0: no quota; null: the default' });
+
 export const CreateTenantBody = Type.Object(
   {
     id: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$' }),
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
     signingAlg: Type.Optional(SigningAlg),
     accessTokenLifetime: Type.Optional(Nullable(Lifetime)),
+    tokenQuotaPerMinute: Type.Optional(Nullable(Quota)),
   },
   { additionalProperties: false },
 );
@@ -65,12 +68,13 @@ export const UpdateTenantBody = Type.Object(
   {
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
     accessTokenLifetime: Type.Optional(Nullable(Lifetime)),
+    tokenQuotaPerMinute: Type.Optional(Nullable(Quota)),
     signingAlg: Type.Optional(SigningAlg),
   },
   { additionalProperties: false, description: 'a new signingAlg is published now as the next key and signs from the next rotation' },
 );
 export const TenantBody = Type.Object(
-  { id: Type.String(), name: Type.String(), signingAlg: SigningAlg, accessTokenLifetime: Nullable(Type.Integer()), issuer: Type.String(), createdAt: Millis },
+  { id: Type.String(), name: Type.String(), signingAlg: SigningAlg, accessTokenLifetime: Nullable(Type.Integer()), tokenQuotaPerMinute: Type.Optional(Nullable(Type.Integer())), issuer: Type.String(), createdAt: Millis },
   { $id: 'Tenant' },
 );
 
@@ -82,6 +86,7 @@ export const CreateClientBody = Type.Object(
     jwksUri: Type.Optional(Nullable(Type.String({ maxLength: 2048 }))),
     tlsClientAuthSubjectDn: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 1024 }))),
     accessTokenLifetime: Type.Optional(Nullable(Lifetime)),
+    tokenQuotaPerMinute: Type.Optional(Nullable(Quota)),
     disabled: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
@@ -98,6 +103,7 @@ const clientFields = {
   jwksUri: Nullable(Type.String()),
   tlsClientAuthSubjectDn: Nullable(Type.String()),
   accessTokenLifetime: Nullable(Type.Integer()),
+  tokenQuotaPerMinute: Type.Optional(Nullable(Type.Integer())),
   disabled: Type.Boolean(),
   issuer: Type.String(),
   tokenEndpoint: Type.String(),

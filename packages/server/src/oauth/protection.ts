@@ -12,7 +12,7 @@
  * the client goes on authenticating. Successful authentications are never counted.
  */
 import type { ServerConfig } from '../config/config.js';
-import type { Store } from '../store/types.js';
+import type { Client, Store, Tenant } from '../store/types.js';
 import type { Params } from './params.js';
 import { SharedCounters } from './rate-limit.js';
 
@@ -85,16 +85,17 @@ export class Protection {
 
   /**
    * Counts one token request of an authenticated client against its client's and its
-   * tenant's quota; seconds to wait (0: go ahead). In monitor mode an exceeded quota is
+   * tenant's quota (set on the client or tenant, else the server's); seconds to wait (0: go ahead). In monitor mode an exceeded quota is
    * reported (metrics) but the request goes ahead.
    */
-  quota(tenantId: string, clientId: string): number {
-    const { tokenRequestsPerWindow, tenantRequestsPerWindow } = this.#config;
-    if (tokenRequestsPerWindow > 0) {
-      const wait = this.#consume(`q:c:${tenantId}:${clientId}`, tokenRequestsPerWindow, 'client_quota');
+  quota(tenant: Tenant, client: Pick<Client, 'clientId' | 'tokenQuotaPerMinute'>): number {
+    const tenantId = tenant.id;
+    const clientLimit = client.tokenQuotaPerMinute ?? this.#config.tokenRequestsPerWindow;
+    if (clientLimit > 0) {
+      const wait = this.#consume(`q:c:${tenantId}:${client.clientId}`, clientLimit, 'client_quota');
       if (wait > 0) return wait;
     }
-    const tenantLimit = this.#config.tenantQuotas[tenantId] ?? tenantRequestsPerWindow;
+    const tenantLimit = tenant.tokenQuotaPerMinute ?? this.#config.tenantQuotas[tenantId] ?? this.#config.tenantRequestsPerWindow;
     if (tenantLimit > 0) return this.#consume(`q:t:${tenantId}`, tenantLimit, 'tenant_quota');
     return 0;
   }

@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TenantContext, TenantRegistry } from '../domain/tenant-context.js';
 import type { TokenInspector, TokenIssuer } from '../domain/tokens.js';
 import { StoreUnavailableError } from '../store/errors.js';
+import type { Client } from '../store/types.js';
 import type { ClientAuthenticator } from './client-auth/index.js';
 import type { AuthenticatedClient, ClientAuthRequest } from './client-auth/types.js';
 import {
@@ -119,12 +120,12 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
       const grant = grantsByType.get(grantType);
       if (grant === undefined) throw new UnsupportedGrantType(`grant_type ${JSON.stringify(grantType)} is not supported`);
       const client = await authenticate(request, tenant, params, 'token', grant.clientAuthentication === 'optional');
-      const rateLimit = (clientId: string) => {
-        const retryAfter = deps.protection.quota(tenant.tenant.id, clientId);
+      const rateLimit = (quotaClient: Client) => {
+        const retryAfter = deps.protection.quota(tenant.tenant, quotaClient);
         if (retryAfter > 0) throw new TooManyRequests(retryAfter);
       };
       // A grant without client authentication (jwt-bearer) counts once it knows the client.
-      if (client !== null) rateLimit(client.client.clientId);
+      if (client !== null) rateLimit(client.client);
       const response = await grant.handle({ tenant, params, client, issuer: deps.issuer, inspector: deps.inspector, rateLimit });
       deps.metrics?.tokenIssued(tenantId, grantType, client?.method ?? 'none', (performance.now() - started) / 1000);
       return reply.headers(NO_STORE).send(response);

@@ -61,7 +61,7 @@ export function jwtBearer(options: { clockTolerance: number; now: () => number }
         if (authenticated !== null && authenticated.client.clientId !== clientId) {
           throw new UnauthorizedClient('the assertion maps to a different client than the one authenticated');
         }
-        if (authenticated === null) context.rateLimit(clientId);
+        if (authenticated === null) context.rateLimit(client);
         const target = resolveTarget(tenant, client, params);
         const scopes = resolveScopes(target, params.get('scope'));
         return tokenResponse(await issuer.issue({ tenant, client, api: target.api, scopes }));

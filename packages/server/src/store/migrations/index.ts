@@ -1,6 +1,7 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import { initial } from './001_initial.js';
 import { rateLimits } from './002_rate_limits.js';
+import { quotas } from './006_quotas.js';
 
 /**
  * Every migration, in order, compiled into the server: no files to find at run
@@ -9,6 +10,7 @@ import { rateLimits } from './002_rate_limits.js';
 const migrations: Record<string, Migration> = {
   '001_initial': initial,
   '002_rate_limits': rateLimits,
+  '006_quotas': quotas,
 };
 
 export const migrationProvider: MigrationProvider = {
