@@ -36,7 +36,7 @@ export const SERVE_USAGE = `Usage: tessera serve [options]
   --tenant-quota <n|tenant=n,...> TESSERA_TENANT_QUOTA  quota: token requests per tenant per minute (default 0: none)
   --quota-mode <mode>   TESSERA_QUOTA_MODE    enforce (429) or monitor (count in metrics only); default enforce
   --auth-backoff <spec> TESSERA_AUTH_BACKOFF  failed client authentications per minute before 429:
-                        source=30,client-source=10,client=100 (the default); 0 for a limit turns it off
+                        source=100,client-source=10,client=100 (the default); 0 for a limit turns it off
   --management-rate-limit <n> TESSERA_MANAGEMENT_RATE_LIMIT  management API requests per address per minute (default 0: none)
   OTEL_EXPORTER_OTLP_ENDPOINT  export OpenTelemetry traces over OTLP/HTTP (docs/observability.md)
   TESSERA_MASTER_KEY    base64 of 32 random bytes that encrypt signing keys at rest

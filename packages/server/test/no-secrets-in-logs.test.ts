@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { basic, createTestServer } from './helpers/app.js';
 
 describe('logs', () => {
-  it('never contain a secret, a password, a token or key material, even at debug level', async () => {
+  it('never contain a secret, a password, a token or key material, even at debug level', { timeout: 60_000 }, async () => {
     const lines: string[] = [];
     const stream = new PassThrough();
     stream.on('data', (chunk: Buffer) => lines.push(chunk.toString('utf8')));

@@ -65,11 +65,11 @@ describe('back-off after failed client authentications (on by default)', () => {
     expect((await tokenFrom('203.0.113.8', basic(c.clientId, c.clientSecret))).statusCode).toBe(200);
   });
 
-  it('an address that fails 30 times whatever the client ids it claims backs off for every client', async () => {
+  it('an address that fails 100 times whatever the client ids it claims backs off for every client', async () => {
     t = await createTestServer();
     const c = await t.setupClient('default');
-    const results = await statuses(30, (i) => tokenFrom('203.0.113.9', basic(`guess-${i}`, 'wrong')));
-    expect(results).toEqual(Array(30).fill(401));
+    const results = await statuses(100, (i) => tokenFrom('203.0.113.9', basic(`guess-${i}`, 'wrong')));
+    expect(results).toEqual(Array(100).fill(401));
     expectRetryAfter(await tokenFrom('203.0.113.9', basic('guess-new', 'wrong')));
     expectRetryAfter(await tokenFrom('203.0.113.9', basic(c.clientId, c.clientSecret)));
     expect((await tokenFrom('198.51.100.21', basic(c.clientId, c.clientSecret))).statusCode).toBe(200);
@@ -122,6 +122,18 @@ describe('back-off after failed client authentications (on by default)', () => {
     const spoofed = () => t.app.inject({ method: 'POST', url: '/t/default/token', remoteAddress: '203.0.113.60', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': `198.51.100.${Math.floor(Math.random() * 200)}`, ...basic(c.clientId, 'wrong') }, payload: form({ grant_type: 'client_credentials' }) });
     expect(await statuses(10, spoofed)).toEqual(Array(10).fill(401));
     expect((await spoofed()).statusCode).toBe(429);
+  });
+
+  it('failed client assertions count for the address, not for the client: the client is not backed off by them', async () => {
+    t = await createTestServer({ config: { rateLimit: { authFailures: { perSource: 15 } } } });
+    const c = await t.setupClient('default');
+    const assertion = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln';
+    const bad = () => tokenFrom('203.0.113.12', {}, { grant_type: 'client_credentials', client_id: c.clientId, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion });
+    // Beyond the 10 a wrong secret would get, still 401: only the address counts them...
+    expect(await statuses(15, bad)).toEqual(Array(15).fill(401));
+    // ...until the address reaches its own limit.
+    expect((await bad()).statusCode).toBe(429);
+    expect((await tokenFrom('198.51.100.12', basic(c.clientId, c.clientSecret))).statusCode).toBe(200);
   });
 
   it('--auth-backoff 0 turns the back-off off', async () => {
@@ -192,10 +204,10 @@ describe('quotas', () => {
 });
 
 describe('management API', () => {
-  it('an address that fails management authentication 30 times gets 429 with Retry-After', async () => {
+  it('an address that fails management authentication 100 times gets 429 with Retry-After', async () => {
     t = await createTestServer();
     const send = () => t.app.inject({ method: 'GET', url: '/manage/v1/tenants', remoteAddress: '203.0.113.40', headers: { authorization: 'Bearer not-a-token' } });
-    expect(await statuses(30, send)).toEqual(Array(30).fill(401));
+    expect(await statuses(100, send)).toEqual(Array(100).fill(401));
     const refused = await send();
     expect(refused.statusCode).toBe(429);
     expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);

@@ -66,9 +66,9 @@ export const defaults = {
     managementRequestsPerWindow: 0,
     /** Back-off after failed client authentications, counted per window; 0 disables a limit. */
     authFailures: {
-      /** Failures from one source address, whatever the client, before it gets 429. */
-      perSource: 30,
-      /** Failures for one client from one source address before that pair gets 429. */
+      /** Failures from one source address, whatever the client and method, before it gets 429. */
+      perSource: 100,
+      /** Wrong secrets for one client from one source address before that pair gets 429. */
       perClientAndSource: 10,
       /** Failures for one client from every address: then any address that failed for it backs off at once. */
       perClient: 100,

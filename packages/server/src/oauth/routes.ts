@@ -100,7 +100,10 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
       return optional ? await deps.authenticator.authenticateIfPresented(authRequest) : await deps.authenticator.authenticate(authRequest);
     } catch (error) {
       if (error instanceof InvalidClient) {
-        deps.protection.authFailed(tenant.tenant.id, claimedClientId(request.headers.authorization, params), request.ip);
+        // A wrong secret is what can be guessed: it counts for the client too. Other
+        // failures (assertions, certificates) count for the source address only.
+        const guessable = params.getAll('client_secret').length > 0 || /^basic /i.test(request.headers.authorization ?? '');
+        deps.protection.authFailed(tenant.tenant.id, guessable ? claimedClientId(request.headers.authorization, params) : null, request.ip);
         deps.metrics?.clientAuthFailed(tenant.tenant.id, endpoint);
       }
       throw error;
