@@ -73,30 +73,3 @@ export class SharedCounters {
     }
   }
 }
-
-/** A limit of `limit` requests per key and window (0: unlimited). */
-export class RateLimiter extends SharedCounters {
-  constructor(
-    private readonly limit: number,
-    windowSeconds: number,
-    now: () => number,
-  ) {
-    super(windowSeconds, now);
-  }
-
-  get enabled(): boolean {
-    return this.limit > 0;
-  }
-
-  /** Counts one request for `key`; returns how many seconds to wait (0: go ahead). */
-  consume(key: string): number {
-    if (!this.enabled) return 0;
-    if (this.count(key) + 1 > this.limit) return this.secondsLeft();
-    this.add(key);
-    return 0;
-  }
-
-  override async sync(store: Store): Promise<void> {
-    if (this.enabled) await super.sync(store);
-  }
-}
