@@ -57,6 +57,8 @@ const GOALS = {
   mixedToAlone: 0.8,
   workersCpuRatio: 1.1,
   pkjwtToBasic: 0.6,
+  metricsOnToOff: 0.95,
+  tracingToOff: 0.9,
 } as const;
 
 // ---------------------------------------------------------------- pinning
@@ -192,6 +194,19 @@ async function startCli(workers: number): Promise<ServerChild> {
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A port of 127.0.0.1 that nothing listens on (bound, read, released). */
+async function closedPort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
 }
 
 /** SIGTERM by PID (the child closes its server and exits 0), SIGKILL if it lingers. */
@@ -375,7 +390,17 @@ function load(): string {
   return loadavg().map((l) => l.toFixed(2)).join(' ');
 }
 
-type TargetName = 'plain' | 'floor' | 'tessera' | 'oidc-provider' | 'tessera-pkjwt' | 'tessera-mixed' | 'tessera-workers-1' | 'tessera-workers-2';
+type TargetName =
+  | 'plain'
+  | 'floor'
+  | 'tessera'
+  | 'tessera-metrics-off'
+  | 'tessera-tracing'
+  | 'oidc-provider'
+  | 'tessera-pkjwt'
+  | 'tessera-mixed'
+  | 'tessera-workers-1'
+  | 'tessera-workers-2';
 
 interface Target {
   name: TargetName;
@@ -422,6 +447,25 @@ const TARGET_LIST: Target[] = [
     label: 'Tessera (ES256 JWT, client_secret_basic)',
     async start(profileArgs) {
       const server = await startServer('tessera', {}, profileArgs);
+      return { server, ...(await provisioned(server, () => provisionTessera(server))), alg: 'ES256' };
+    },
+  },
+  {
+    name: 'tessera-metrics-off',
+    group: 'tessera-metrics-off',
+    label: 'Tessera, metrics off (--no-metrics)',
+    async start(profileArgs) {
+      const server = await startServer('tessera', { BENCH_TESSERA_METRICS: 'off' }, profileArgs);
+      return { server, ...(await provisioned(server, () => provisionTessera(server))), alg: 'ES256' };
+    },
+  },
+  {
+    name: 'tessera-tracing',
+    group: 'tessera-tracing',
+    label: 'Tessera, OTLP tracing configured, no collector',
+    async start(profileArgs) {
+      // Spans are exported to a port nobody listens on: the cost of tracing plus failed exports.
+      const server = await startServer('tessera', { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await closedPort()}` }, profileArgs);
       return { server, ...(await provisioned(server, () => provisionTessera(server))), alg: 'ES256' };
     },
   },
@@ -486,7 +530,7 @@ function printRatio(label: string, a: number | undefined, b: number | undefined,
 }
 
 /**
- * BENCH_TOKEN_TARGETS=plain,floor,tessera,oidc-provider,tessera-pkjwt,tessera-mixed,tessera-workers
+ * BENCH_TOKEN_TARGETS=plain,floor,tessera,tessera-metrics-off,tessera-tracing,oidc-provider,tessera-pkjwt,tessera-mixed,tessera-workers
  * measures only those; each ratio needs both of its sides.
  */
 export async function run(): Promise<void> {
@@ -543,6 +587,8 @@ export async function run(): Promise<void> {
     console.log(`--workers ${WORKERS}: workers that served (≥ half a fair share of the server CPU): ${serving.length}, ${bothServed ? 'yes' : 'NO'} ${verdict(bothServed)} (share of server CPU: ${shares}; the primary is the first)`);
   }
   printRatio('private_key_jwt ÷ client_secret_basic, req/s', rps('tessera-pkjwt'), rps('tessera'), `≥ ${GOALS.pkjwtToBasic}`, (r) => r >= GOALS.pkjwtToBasic, clean);
+  printRatio('Tessera metrics on ÷ off, req/s', rps('tessera'), rps('tessera-metrics-off'), `≥ ${GOALS.metricsOnToOff}`, (r) => r >= GOALS.metricsOnToOff, clean);
+  printRatio('Tessera tracing configured (no collector) ÷ off, req/s', rps('tessera-tracing'), rps('tessera'), `≥ ${GOALS.tracingToOff}`, (r) => r >= GOALS.tracingToOff, clean);
   const cpuRatio = (a: TargetName, b: TargetName) => {
     const x = cpu(a);
     const y = cpu(b);

@@ -7,7 +7,6 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController
 import type { ServerConfig } from './config/config.js';
 import { defaults } from './config/defaults.js';
 import type { MasterKey } from './crypto/master-key.js';
-import { serializeRequest } from './logging.js';
 import { ApiService } from './domain/apis.js';
 import { ChangeFeed } from './domain/change-feed.js';
 import { type BootstrapResult, bootstrap } from './domain/bootstrap.js';
@@ -34,10 +33,14 @@ import { clientCredentials } from './oauth/grants/client-credentials.js';
 import { FederatedJwtVerifier } from './oauth/grants/federated-jwt.js';
 import { jwtBearer } from './oauth/grants/jwt-bearer.js';
 import { tokenExchange } from './oauth/grants/token-exchange.js';
-import { RateLimiter } from './oauth/rate-limit.js';
+import { Protection } from './oauth/protection.js';
 import { oauthRoutes } from './oauth/routes.js';
 import { createOutboundFetch } from './outbound/fetch.js';
 import { OutboundPolicy } from './outbound/policy.js';
+import { createLogger, requestIdOf } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { instrumentStore } from './observability/store-instrumentation.js';
+import { startTracing, tracedFetch, type Tracing } from './observability/tracing.js';
 import type { Store } from './store/types.js';
 
 export interface AppOptions {
@@ -48,6 +51,10 @@ export interface AppOptions {
   now?: () => number;
   /** Where log lines go (pino, JSON lines); standard output by default. */
   logStream?: NodeJS.WritableStream;
+  /** The process's logger (main.ts makes one); made from logStream when absent. */
+  logger?: import('pino').Logger;
+  /** Where OTEL_* variables are read (process.env by default); tests pass their own. */
+  env?: NodeJS.ProcessEnv;
   /** HTTPS options when Tessera terminates TLS itself. */
   https?: import('node:https').ServerOptions | null;
   /** Registry cache events (metrics). */
@@ -76,6 +83,8 @@ export interface Tessera {
   federations: FederationService;
   issuer: TokenIssuer;
   inspector: TokenInspector;
+  /** Prometheus metrics; null when `metrics.enabled` is false. Also the registry's cache events. */
+  metrics: Metrics | null;
   /**
    * First-start bootstrap; null when the store was bootstrapped before. `persist` saves
    * the credentials inside the bootstrap transaction (domain/bootstrap.ts).
@@ -100,19 +109,22 @@ declare module 'fastify' {
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
-  const { config, store, masterKey } = options;
+  const { config, masterKey } = options;
   const now = options.now ?? Date.now;
+  const metrics = config.metrics.enabled ? new Metrics({ maxTenantLabels: config.metrics.maxTenantLabels }) : null;
+  // Tracing costs nothing unless OTEL_* variables configure it: the SDK is not even imported.
+  const tracing: Tracing | null = await startTracing(options.env ?? process.env);
+  const store = metrics !== null || tracing !== null ? instrumentStore(options.store, metrics ?? { query() {}, error() {} }, tracing) : options.store;
   const app = Fastify({
-    logger: {
-      level: config.logLevel,
-      // Credentials never reach a log line, even if a serializer starts logging headers.
-      redact: { paths: ['req.headers.authorization', 'req.headers["x-client-cert"]', 'req.headers.cookie'], remove: true },
-      // Query strings may carry a credential a client should not have put there.
-      serializers: { req: serializeRequest },
-      ...(options.logStream !== undefined ? { stream: options.logStream } : {}),
-    },
-    // One log line per request only at debug level: the token endpoint serves tens of thousands a second.
-    logController: new LogController({ disableRequestLogging: config.logLevel !== 'debug' }),
+    loggerInstance: options.logger ?? createLogger(config.logLevel, options.logStream),
+    // Fastify's own request lines are off: the access log below is one sampled line per request.
+    logController: new LogController({ disableRequestLogging: true }),
+    // X-Request-Id: a sane incoming one is kept, else a fresh UUID; every request log line carries it.
+    genReqId: requestIdOf,
+    requestIdHeader: false,
+    // Behind trusted proxies (--trusted-proxy), the client address for back-off and the
+    // access log is the one they forward in X-Forwarded-For, not the proxy's own.
+    ...(config.trustedProxies.length > 0 ? { trustProxy: config.trustedProxies } : {}),
     bodyLimit: config.http.bodyLimit,
     // Unknown fields in a management request are an error, not silently dropped, and
     // a value of the wrong type is an error, not converted (`{"name": 42}` is not a name).
@@ -161,7 +173,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const secretUsage = new SecretUsageTracker(store, now);
   // Every URL the server fetches goes through one policy and one bounded fetch.
   const outboundFetch = createOutboundFetch(new OutboundPolicy(config.outboundAllow));
-  const clientKeys = new ClientKeys({ now, fetch: outboundFetch });
+  const clientKeys = new ClientKeys({ now, fetch: tracing !== null ? tracedFetch(tracing, outboundFetch) : outboundFetch });
   const federatedJwts = new FederatedJwtVerifier({ store, now, clockTolerance: config.clientAssertion.clockTolerance, fetch: outboundFetch });
   // RFC 8705 needs a client certificate: from our own TLS listener or a trusted proxy.
   const mtlsBaseUrl = config.tls !== null || config.trustedProxies.length > 0 ? (config.mtlsPublicUrl ?? config.publicUrl) : null;
@@ -173,7 +185,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ],
     mtlsBaseUrl !== null ? [tlsClientAuth({ keys: clientKeys })] : [],
   );
-  const rateLimiter = new RateLimiter(config.rateLimit.tokenRequestsPerWindow, config.rateLimit.windowSeconds, now);
+  const protection = new Protection(config.rateLimit, now, metrics ?? undefined);
+  metrics?.watchSigningKeys({ store, rotationInterval: config.keys.rotationInterval, now });
   const timers: NodeJS.Timeout[] = [];
   let starting = options.startingUp === true;
   /** Background tasks under way: shutdown waits for them before the store closes. */
@@ -207,6 +220,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     federations: new FederationService(ctx),
     issuer,
     inspector,
+    metrics,
     usage,
     bootstrap: (persist) => bootstrap(ctx, persist),
     markStarted() {
@@ -227,7 +241,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       every(10_000, () => secretUsage.flush(), 'recording secret use failed');
       if (usageRecorder !== null) every(config.usage.flushInterval, () => usageRecorder.flush(), 'writing usage counts failed');
       every(config.usage.rollupInterval, () => usage.maintenance.run(), 'rolling up usage failed');
-      if (rateLimiter.enabled) every(1000, () => rateLimiter.sync(store), 'sharing rate-limit counts failed');
+      every(1000, () => protection.sync(store), 'sharing rate-limit counts failed');
       if (!singletons) return;
       every(config.keys.checkInterval, () => keys.runDueSchedule(), 'scheduled key rotation failed');
       every(10 * 60_000, () => store.purgeExpired(now()), 'purging expired tokens failed');
@@ -252,16 +266,31 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     closing = true;
   });
   // A callback hook: no promise per request on the hot path.
-  app.addHook('onSend', (_request, reply, payload, done) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
+    reply.header('X-Request-Id', request.id);
     if (closing) reply.header('Connection', 'close');
     done(null, payload);
   });
+  // The access log: one info line per request (a sampled fraction with --access-log-sample).
+  // The path is logged without its query string, which could carry credentials.
+  const sampleRate = config.accessLog.sampleRate;
+  if (sampleRate > 0) {
+    app.addHook('onResponse', (request, reply, done) => {
+      if (sampleRate >= 1 || Math.random() < sampleRate) {
+        const url = request.url;
+        const query = url.indexOf('?');
+        request.log.info({ method: request.method, path: query === -1 ? url : url.slice(0, query), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, ip: request.ip }, 'request');
+      }
+      done();
+    });
+  }
   app.addHook('onClose', async () => {
     await changeFeed.stop();
     for (const timer of timers) clearInterval(timer);
     await Promise.allSettled([...running]);
     await secretUsage.flush().catch(() => {});
     await usageRecorder?.flush().catch((error: unknown) => app.log.warn({ err: error }, 'writing usage counts at shutdown failed'));
+    await tracing?.shutdown().catch(() => {});
   });
 
   await app.register(swagger, {
@@ -285,19 +314,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return { status: 'ok' };
   });
   app.get('/readyz', async (_request, reply) => {
-    try {
-      await store.ping();
-    } catch {
-      return reply.code(503).send({ status: 'not ready', reason: 'store unreachable' });
-    }
-    try {
-      const admin = await registry.get(defaults.management.adminTenant);
-      if (admin === null || admin.signer === null) return reply.code(503).send({ status: 'not ready', reason: 'no signing keys yet' });
-      return { status: 'ready' };
-    } catch {
-      return reply.code(503).send({ status: 'not ready', reason: 'signing keys cannot be loaded' });
-    }
+    const report = await readiness({ store, registry, metrics, maxFeedLag: config.cache.maxFeedLag });
+    return reply.code(report.status === 'ready' ? 200 : 503).header('Cache-Control', 'no-store').send(report);
   });
+  if (metrics !== null && config.metrics.port === null) {
+    app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).header('Cache-Control', 'no-store').send(await metrics.registry.metrics()));
+  }
 
   await app.register(async (scope) => {
     await oauthRoutes(scope, {
@@ -310,8 +332,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       ],
       issuer,
       inspector,
-      rateLimiter,
       usage: usageRecording,
+      protection,
+      metrics,
+      tracing,
       publicUrl: config.publicUrl,
       bodyLimit: config.http.bodyLimit,
       jwksMaxAge: config.jwks.maxAge,
@@ -322,6 +346,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   await app.register(async (scope) => {
+    // Protection: a source address whose management requests failed authentication
+    // too often waits (the same per-source counter as the token endpoint), and an
+    // optional per-source request limit (--management-rate-limit).
+    scope.addHook('onRequest', (request, reply, done) => {
+      const wait = Math.max(protection.sourceBackoff(request.ip), protection.management(request.ip));
+      if (wait > 0) {
+        void reply.code(429).header('Retry-After', String(Math.ceil(wait))).send({ error: 'too_many_requests', message: 'too many requests from this address; retry later' });
+        return;
+      }
+      done();
+    });
+    scope.addHook('onResponse', (request, reply, done) => {
+      if (reply.statusCode === 401) protection.sourceFailed(request.ip);
+      done();
+    });
     scope.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     await managementRoutes(scope, {
       store,
@@ -363,4 +402,34 @@ function serverTimeouts(config: ServerConfig): { headersTimeout: number; request
     requestTimeout,
     connectionsCheckingInterval: Math.min(1000, headersTimeout),
   };
+}
+
+interface ReadinessCheck {
+  ok: boolean;
+  reason?: string;
+}
+
+/** What /readyz reports: each check and, when one fails, why (SPEC §1). */
+async function readiness(deps: { store: Store; registry: TenantRegistry; metrics: Metrics | null; maxFeedLag: number }): Promise<{ status: 'ready' | 'not ready'; reason?: string; checks: Record<string, ReadinessCheck> }> {
+  const checks: Record<string, ReadinessCheck> = {};
+  try {
+    await deps.store.ping();
+    checks['store'] = { ok: true };
+  } catch {
+    checks['store'] = { ok: false, reason: 'store unreachable' };
+  }
+  if (checks['store'].ok) {
+    try {
+      const admin = await deps.registry.get(defaults.management.adminTenant);
+      checks['keys'] = admin === null || admin.signer === null ? { ok: false, reason: 'no signing keys yet' } : { ok: true };
+    } catch {
+      checks['keys'] = { ok: false, reason: 'signing keys cannot be loaded' };
+    }
+  } else {
+    checks['keys'] = { ok: false, reason: 'not checked: the store is unreachable' };
+  }
+  const lag = deps.metrics?.lastFeedLag ?? null;
+  checks['feed'] = lag === null || lag <= deps.maxFeedLag ? { ok: true } : { ok: false, reason: `change feed ${Math.round(lag)} s behind (more than ${deps.maxFeedLag} s)` };
+  const failed = Object.values(checks).find((c) => !c.ok);
+  return failed === undefined ? { status: 'ready', checks } : { status: 'not ready', reason: failed.reason as string, checks };
 }

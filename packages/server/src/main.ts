@@ -4,6 +4,7 @@
  */
 import cluster from 'node:cluster';
 import { mkdir, readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,6 +16,8 @@ import { MASTER_KEY_FILE, MasterKey } from './crypto/master-key.js';
 import { removeStaleTempFiles, writeFileAtomic } from './data-dir/atomic-file.js';
 import { lockDataDir } from './data-dir/lock.js';
 import type { BootstrapResult } from './domain/bootstrap.js';
+import { createLogger } from './observability/logger.js';
+import type { Metrics } from './observability/metrics.js';
 import { createStore } from './store/index.js';
 
 export const SERVE_USAGE = `Usage: tessera serve [options]
@@ -30,7 +33,17 @@ export const SERVE_USAGE = `Usage: tessera serve [options]
   --tls-client-ca <file> TESSERA_TLS_CLIENT_CA request client certificates (RFC 8705), trusting this CA
   --trusted-proxy <ip>  TESSERA_TRUSTED_PROXIES  (comma-separated) accept X-Client-Cert from these proxies
   --mtls-public-url <url> TESSERA_MTLS_PUBLIC_URL  https base URL where clients present certificates, if not the public URL
-  --rate-limit <n>      TESSERA_RATE_LIMIT    token requests per client per minute (default 0: unlimited)
+  --metrics-port <n>    TESSERA_METRICS_PORT  serve /metrics on this port (same host) instead of the main one
+  --no-metrics          TESSERA_METRICS=off   no /metrics at all
+  --access-log-sample <f> TESSERA_ACCESS_LOG_SAMPLE  fraction of requests in the info access log (default 1)
+  Protection (docs/protection.md); counters are shared by every replica and worker:
+  --rate-limit <n>      TESSERA_RATE_LIMIT    quota: token requests per client per minute (default 0: none)
+  --tenant-quota <n|tenant=n,...> TESSERA_TENANT_QUOTA  quota: token requests per tenant per minute (default 0: none)
+  --quota-mode <mode>   TESSERA_QUOTA_MODE    enforce (429) or monitor (count in metrics only); default enforce
+  --auth-backoff <spec> TESSERA_AUTH_BACKOFF  failed client authentications per minute before 429:
+                        source=100,client-source=10,client=100 (the default); 0 for a limit turns it off
+  --management-rate-limit <n> TESSERA_MANAGEMENT_RATE_LIMIT  management API requests per address per minute (default 0: none)
+  OTEL_EXPORTER_OTLP_ENDPOINT  export OpenTelemetry traces over OTLP/HTTP (docs/observability.md)
   --outbound-allow <list> TESSERA_OUTBOUND_ALLOW  hosts or CIDR ranges (comma-separated) that key-set and
                         discovery fetches may reach although loopback or private, and over http
   --secret-methods <m>  TESSERA_SECRET_METHODS  registered (default): a client authenticates with the secret
@@ -52,6 +65,10 @@ export interface RunningServer {
   url: string;
   adminFile: string;
   bootstrapped: boolean;
+  /** Where /metrics is served when `--metrics-port` is set; null otherwise. */
+  metricsUrl: string | null;
+  /** The process's one logger (pino JSON lines on standard output). */
+  logger: import('pino').Logger;
   close(): Promise<void>;
 }
 
@@ -69,6 +86,13 @@ export const SERVE_OPTIONS = {
   'trusted-proxy': { type: 'string', multiple: true },
   'rate-limit': { type: 'string' },
   'mtls-public-url': { type: 'string' },
+  'metrics-port': { type: 'string' },
+  'no-metrics': { type: 'boolean' },
+  'access-log-sample': { type: 'string' },
+  'tenant-quota': { type: 'string' },
+  'quota-mode': { type: 'string' },
+  'auth-backoff': { type: 'string' },
+  'management-rate-limit': { type: 'string' },
   'outbound-allow': { type: 'string', multiple: true },
   'secret-methods': { type: 'string' },
   usage: { type: 'string' },
@@ -112,6 +136,19 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
     throw new Error(`--secret-methods must be registered or either, got ${JSON.stringify(secretMethods)}`);
   }
   const usage = usageInput(pick(values.usage, 'TESSERA_USAGE'), pick(values['usage-flush-interval'], 'TESSERA_USAGE_FLUSH_INTERVAL'), pick(values['usage-retention'], 'TESSERA_USAGE_RETENTION'));
+  const wholeNumber = (flag: string, value: string | undefined) => {
+    if (value !== undefined && !/^\d+$/.test(value)) throw new Error(`--${flag} must be a whole number, got ${JSON.stringify(value)}`);
+    return value === undefined ? undefined : Number(value);
+  };
+  const metricsPort = wholeNumber('metrics-port', pick(values['metrics-port'], 'TESSERA_METRICS_PORT'));
+  const metricsOff = values['no-metrics'] === true || ['off', 'false', '0'].includes((env['TESSERA_METRICS'] ?? '').toLowerCase());
+  const sample = pick(values['access-log-sample'], 'TESSERA_ACCESS_LOG_SAMPLE');
+  if (sample !== undefined && !(/^(0|1|0?\.\d+|1\.0*)$/.test(sample))) throw new Error(`--access-log-sample must be a number from 0 to 1, got ${JSON.stringify(sample)}`);
+  const quotaMode = pick(values['quota-mode'], 'TESSERA_QUOTA_MODE');
+  if (quotaMode !== undefined && quotaMode !== 'enforce' && quotaMode !== 'monitor') throw new Error('--quota-mode must be enforce or monitor');
+  const tenantQuota = parseTenantQuota(pick(values['tenant-quota'], 'TESSERA_TENANT_QUOTA'));
+  const authFailures = parseAuthBackoff(pick(values['auth-backoff'], 'TESSERA_AUTH_BACKOFF'));
+  const managementLimit = wholeNumber('management-rate-limit', pick(values['management-rate-limit'], 'TESSERA_MANAGEMENT_RATE_LIMIT'));
   const workers = pick(values.workers, 'TESSERA_WORKERS');
   const proxies = values['trusted-proxy'] ?? (env['TESSERA_TRUSTED_PROXIES'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const input: ServeInput = {
@@ -126,7 +163,15 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
     ...(env['TESSERA_MASTER_KEY'] ? { masterKey: env['TESSERA_MASTER_KEY'] } : {}),
     trustedProxies: proxies,
     outboundAllow,
-    ...(rateLimit !== undefined ? { rateLimit: { tokenRequestsPerWindow: Number(rateLimit), windowSeconds: 60 } } : {}),
+    rateLimit: {
+      ...(rateLimit !== undefined ? { tokenRequestsPerWindow: Number(rateLimit) } : {}),
+      ...tenantQuota,
+      ...(quotaMode !== undefined ? { mode: quotaMode } : {}),
+      ...(authFailures !== undefined ? { authFailures } : {}),
+      ...(managementLimit !== undefined ? { managementRequestsPerWindow: managementLimit } : {}),
+    },
+    metrics: { enabled: !metricsOff, ...(metricsPort !== undefined ? { port: metricsPort } : {}) },
+    ...(sample !== undefined ? { accessLog: { sampleRate: Number(sample) } } : {}),
     ...(secretMethods !== undefined ? { clientAuth: { secretMethods } } : {}),
     ...(usage !== undefined ? { usage } : {}),
   };
@@ -140,6 +185,33 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
     };
   }
   return input;
+}
+
+/** `--tenant-quota 600` (every tenant) or `--tenant-quota acme=600,beta=100` (those tenants). */
+function parseTenantQuota(value: string | undefined): { tenantRequestsPerWindow?: number; tenantQuotas?: Record<string, number> } {
+  if (value === undefined) return {};
+  if (/^\d+$/.test(value)) return { tenantRequestsPerWindow: Number(value) };
+  const tenantQuotas: Record<string, number> = {};
+  for (const part of value.split(',')) {
+    const match = /^\s*([a-z0-9][a-z0-9-]{0,62})=(\d+)\s*$/.exec(part);
+    if (match === null) throw new Error(`--tenant-quota must be a number or tenant=number pairs, got ${JSON.stringify(value)}`);
+    tenantQuotas[match[1] as string] = Number(match[2]);
+  }
+  return { tenantQuotas };
+}
+
+/** `--auth-backoff source=30,client-source=10,client=100` (any subset), or `0` to turn the back-off off. */
+function parseAuthBackoff(value: string | undefined): Partial<ServerConfig['rateLimit']['authFailures']> | undefined {
+  if (value === undefined) return undefined;
+  if (value === '0' || value === 'off') return { perSource: 0, perClientAndSource: 0, perClient: 0 };
+  const names = { source: 'perSource', 'client-source': 'perClientAndSource', client: 'perClient' } as const;
+  const result: Partial<ServerConfig['rateLimit']['authFailures']> = {};
+  for (const part of value.split(',')) {
+    const match = /^\s*(source|client-source|client)=(\d+)\s*$/.exec(part);
+    if (match === null) throw new Error(`--auth-backoff must look like source=30,client-source=10,client=100 (or 0), got ${JSON.stringify(value)}`);
+    result[names[match[1] as keyof typeof names]] = Number(match[2]);
+  }
+  return result;
 }
 
 export interface ServeOptions {
@@ -168,6 +240,9 @@ export interface ServeOptions {
  */
 export async function serve(input: ConfigInput, log: (line: string) => void = (line) => process.stderr.write(`${line}\n`), options: ServeOptions = {}): Promise<RunningServer> {
   const config = serverConfigOf(input);
+  // One log format on standard output: pino JSON lines (observability/logger.ts).
+  // The start banner is for people and goes to standard error (see printBanner).
+  const logger = createLogger(config.logLevel);
   const cleanup: (() => Promise<unknown>)[] = [];
   const unwind = async () => {
     for (const step of cleanup.reverse()) await step().catch(() => {});
@@ -200,7 +275,7 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
       requestCert: true,
       rejectUnauthorized: false,
     };
-    const app = await buildApp({ config, store, masterKey, https, startingUp: true, ...(options.worker !== undefined ? { worker: options.worker } : {}) });
+    const app = await buildApp({ config, store, masterKey, https, logger, startingUp: true, ...(options.worker !== undefined ? { worker: options.worker } : {}) });
     const closeApp = () => app.close();
     cleanup.push(closeApp);
     // Listen first: a busy port fails here, before the bootstrap writes anything.
@@ -216,7 +291,7 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
       await app.close();
       await store.close();
       cleanup.splice(0, cleanup.length, ...cleanup.filter((step) => step !== closeApp && step !== closeStore));
-      return { config, url: config.publicUrl, adminFile, bootstrapped: result !== null, close: unwind };
+      return { config, url: config.publicUrl, adminFile, bootstrapped: result !== null, metricsUrl: null, logger, close: unwind };
     }
     if (options.banner === 'json') {
       const { url, issuer, managementApi, consoleUrl } = { url: config.publicUrl, issuer: `${config.publicUrl}/t/default`, managementApi: `${config.publicUrl}/manage/v1`, consoleUrl: `${config.publicUrl}/console` };
@@ -224,6 +299,12 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
     } else {
       await printBanner(log, config, store.kind, adminFile, result !== null);
     }
+    const metrics = app.tessera.metrics;
+    const metricsServer = metrics !== null && config.metrics.port !== null ? await listenMetrics(metrics, config.host, config.metrics.port) : null;
+    if (metricsServer !== null) cleanup.push(() => new Promise<void>((resolve) => metricsServer.close(() => resolve())));
+    const metricsUrl = metricsServer === null ? null : `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${(metricsServer.address() as { port: number }).port}/metrics`;
+    if (metricsUrl !== null) log(`Metrics on ${metricsUrl}`);
+    cleanup.push(async () => logger.flush());
     app.tessera.markStarted();
     // Key rotation and purges run once per data directory: in worker 1 of `--workers N`.
     app.tessera.startBackgroundTasks({ singletons: options.worker === undefined || options.worker === 1 });
@@ -232,6 +313,8 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
       url: config.publicUrl,
       adminFile,
       bootstrapped: result !== null,
+      metricsUrl,
+      logger,
       close: unwind,
     };
   } catch (error) {
@@ -406,4 +489,23 @@ function isAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** `--metrics-port`: /metrics on its own port (say, reachable only by Prometheus), nothing else. */
+async function listenMetrics(metrics: Metrics, host: string, port: number): Promise<Server> {
+  const server = createServer((request, response) => {
+    if (request.method !== 'GET' || (request.url ?? '').split('?')[0] !== '/metrics') {
+      response.writeHead(404, { 'Content-Type': 'text/plain' }).end('only /metrics here\n');
+      return;
+    }
+    metrics.registry.metrics().then(
+      (text) => response.writeHead(200, { 'Content-Type': metrics.registry.contentType, 'Cache-Control': 'no-store' }).end(text),
+      () => response.writeHead(500, { 'Content-Type': 'text/plain' }).end('metrics could not be collected\n'),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
 }

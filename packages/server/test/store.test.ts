@@ -68,7 +68,7 @@ const backends = postgresEnabled ? [sqliteBackend, postgresBackend] : [sqliteBac
 const T0 = 1_700_000_000_000;
 
 function tenant(overrides: Partial<Tenant> = {}): Tenant {
-  return { id: `t-${randomUUID().slice(0, 8)}`, name: 'Tenant', signingAlg: 'ES256', accessTokenLifetime: null, createdAt: T0, ...overrides };
+  return { id: `t-${randomUUID().slice(0, 8)}`, name: 'Tenant', signingAlg: 'ES256', accessTokenLifetime: null, tokenQuotaPerMinute: null, createdAt: T0, ...overrides };
 }
 
 function client(tenantId: string, overrides: Partial<Client> = {}): Client {
@@ -81,6 +81,7 @@ function client(tenantId: string, overrides: Partial<Client> = {}): Client {
     jwksUri: null,
     tlsClientAuthSubjectDn: null,
     accessTokenLifetime: null,
+    tokenQuotaPerMinute: null,
     disabled: false,
     customClaims: {},
     createdAt: T0,
@@ -233,7 +234,7 @@ describe.each(backends)('store ($name)', (backend) => {
 
   describe('tenants', () => {
     it('creates, reads, lists, updates and deletes', async () => {
-      const t = tenant({ accessTokenLifetime: 600 });
+      const t = tenant({ accessTokenLifetime: 600, tokenQuotaPerMinute: 1200 });
       await store.createTenant(t);
       expect(await store.getTenant(t.id)).toEqual(t);
       expect(await store.getTenant('missing')).toBeNull();
@@ -270,6 +271,7 @@ describe.each(backends)('store ($name)', (backend) => {
         jwksUri: 'https://svc.example/jwks',
         tlsClientAuthSubjectDn: 'CN=svc',
         accessTokenLifetime: 300,
+        tokenQuotaPerMinute: 90,
         disabled: true,
         createdAt: T0 + 1,
         updatedAt: T0 + 2,

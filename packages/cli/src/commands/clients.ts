@@ -13,7 +13,7 @@ type CreatedSecret = CreatedSecretResource;
 
 const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'self_signed_tls_client_auth'] as const;
 const CLIENT_FIELDS = [
-  'clientId', 'clientSecret', 'name', 'tenantId', 'tokenEndpointAuthMethod', 'disabled', 'accessTokenLifetime', 'jwksUri', 'jwks',
+  'clientId', 'clientSecret', 'name', 'tenantId', 'tokenEndpointAuthMethod', 'disabled', 'accessTokenLifetime', 'tokenQuotaPerMinute', 'jwksUri', 'jwks',
   'tlsClientAuthSubjectDn', 'customClaims', 'secrets', 'issuer', 'tokenEndpoint', 'discoveryEndpoint', 'createdAt', 'updatedAt',
 ];
 const SECRET_WARNING = 'warning: the client secret is shown only once; store it now. Only a hash is kept.';
@@ -27,6 +27,7 @@ const settingOptions = {
   lifetime: { type: 'string' },
   claim: { type: 'string', multiple: true },
   'clear-claims': { type: 'boolean' },
+  quota: { type: 'string' },
 } as const;
 
 const SETTINGS_USAGE = `  --auth-method <m>       client_secret_basic (default), client_secret_post, private_key_jwt,
@@ -38,13 +39,15 @@ const SETTINGS_USAGE = `  --auth-method <m>       client_secret_basic (default),
   --lifetime <s>          access-token lifetime for this client, 60 to 86400 seconds
 ${CLAIM_USAGE}
                           (on update, the claims given replace all the client's claims)
-  --clear-claims          remove every custom claim of the client`;
+  --clear-claims          remove every custom claim of the client
+  --quota <n>             token requests per minute for this client (0: none; docs/protection.md)`;
 
 /** The request body fields that the flags set (create and update share them). */
 async function settingsBody(flags: Flags): Promise<Record<string, unknown>> {
   const method = flags.choice('auth-method', AUTH_METHODS);
   if (flags.has('jwks-file') && flags.has('jwks-uri')) throw new UsageError('--jwks-file and --jwks-uri exclude each other', flags.usage);
   const lifetime = flags.integer('lifetime', 60, 86_400);
+  const quota = flags.integer('quota', 0, 1_000_000);
   const jwksFile = flags.string('jwks-file');
   const claims = flags.list('claim');
   if (claims.length > 0 && flags.has('clear-claims')) throw new UsageError('--claim and --clear-claims exclude each other', flags.usage);
@@ -57,6 +60,7 @@ async function settingsBody(flags: Flags): Promise<Record<string, unknown>> {
     ...(lifetime !== undefined ? { accessTokenLifetime: lifetime } : {}),
     ...(claims.length > 0 ? { customClaims: parseClaims(claims, flags.usage) } : {}),
     ...(flags.has('clear-claims') ? { customClaims: null } : {}),
+    ...(quota !== undefined ? { tokenQuotaPerMinute: quota } : {}),
   };
 }
 

@@ -9,12 +9,14 @@ type Tenant = TenantResource;
 const SIGNING_ALGS = ['ES256', 'RS256', 'PS256', 'EdDSA'] as const;
 
 /** The settings `--name`, `--alg` and `--lifetime` give, for create and update alike. */
-function tenantSettings(flags: Flags): { name?: string; signingAlg?: (typeof SIGNING_ALGS)[number]; accessTokenLifetime?: number } {
+function tenantSettings(flags: Flags): { name?: string; signingAlg?: (typeof SIGNING_ALGS)[number]; accessTokenLifetime?: number; tokenQuotaPerMinute?: number } {
   const name = flags.string('name');
   const alg = flags.choice('alg', SIGNING_ALGS);
   const lifetime = flags.integer('lifetime', 60, 86_400);
+  const quota = flags.integer('quota', 0, 1_000_000);
   return {
     ...(name !== undefined ? { name } : {}),
+    ...(quota !== undefined ? { tokenQuotaPerMinute: quota } : {}),
     ...(alg !== undefined ? { signingAlg: alg } : {}),
     ...(lifetime !== undefined ? { accessTokenLifetime: lifetime } : {}),
   };
@@ -32,8 +34,9 @@ export const tenants: CommandGroup = {
   --name <name>        display name (default: the id)
   --alg <alg>          signing algorithm of its keys (default ES256)
   --lifetime <s>       default access-token lifetime, 60 to 86400 seconds
+  --quota <n>          token requests per minute of the whole tenant (0: none)
 ${CONNECTION_USAGE}`,
-      options: { ...connectionOptions, name: { type: 'string' }, alg: { type: 'string' }, lifetime: { type: 'string' } },
+      options: { ...connectionOptions, name: { type: 'string' }, alg: { type: 'string' }, lifetime: { type: 'string' }, quota: { type: 'string' } },
       async run(flags, io) {
         const id = flags.positional(0, 'id');
         flags.expectPositionals(1);
@@ -79,8 +82,9 @@ ${CONNECTION_USAGE}`,
   --lifetime <s>       default access-token lifetime, 60 to 86400 seconds
   --alg <alg>          new signing algorithm: its key is published now as the next key
                        and signs from the next rotation (tessera keys rotate)
+  --quota <n>          token requests per minute of the whole tenant (0: none)
 ${CONNECTION_USAGE}`,
-      options: { ...connectionOptions, name: { type: 'string' }, alg: { type: 'string' }, lifetime: { type: 'string' } },
+      options: { ...connectionOptions, name: { type: 'string' }, alg: { type: 'string' }, lifetime: { type: 'string' }, quota: { type: 'string' } },
       async run(flags, io) {
         const id = flags.positional(0, 'id');
         flags.expectPositionals(1);

@@ -24,9 +24,22 @@ export interface ServerConfig {
     serveStaleFor: number;
     feedRetention: number;
     feedBatchSize: number;
+    maxFeedLag: number;
   };
   http: { bodyLimit: number; shutdownGrace: number; headersTimeout: number; requestTimeout: number; idleTimeout: number; keepAliveTimeout: number };
-  rateLimit: { tokenRequestsPerWindow: number; windowSeconds: number };
+  rateLimit: {
+    tokenRequestsPerWindow: number;
+    tenantRequestsPerWindow: number;
+    tenantQuotas: Record<string, number>;
+    mode: 'enforce' | 'monitor';
+    windowSeconds: number;
+    managementRequestsPerWindow: number;
+    authFailures: { perSource: number; perClientAndSource: number; perClient: number; windowSeconds: number };
+  };
+  /** Prometheus /metrics: on the main port, or on its own (`--metrics-port`), or off. */
+  metrics: { enabled: boolean; port: number | null; maxTenantLabels: number };
+  /** The access log: one info line per request, for this fraction of requests (0 to 1). */
+  accessLog: { sampleRate: number };
   clientAssertion: { maxLifetime: number; clockTolerance: number };
   federation: { maxAssertionLifetime: number };
   clientAuth: { secretMethods: 'registered' | 'either' };
@@ -57,10 +70,13 @@ export interface UsageConfig {
   retention: { minutes: number; hours: number; days: number };
 }
 
-export type ConfigInput = Partial<Omit<ServerConfig, 'publicUrl' | 'cache' | 'usage'>> & {
+export type ConfigInput = Partial<Omit<ServerConfig, 'publicUrl' | 'cache' | 'usage' | 'rateLimit' | 'metrics' | 'accessLog'>> & {
   publicUrl?: string | null;
   cache?: Partial<ServerConfig['cache']>;
   usage?: Partial<Omit<UsageConfig, 'retention'>> & { retention?: Partial<UsageConfig['retention']> };
+  rateLimit?: Partial<Omit<ServerConfig['rateLimit'], 'authFailures'>> & { authFailures?: Partial<ServerConfig['rateLimit']['authFailures']> };
+  metrics?: Partial<ServerConfig['metrics']>;
+  accessLog?: Partial<ServerConfig['accessLog']>;
 };
 
 /** Fills defaults and validates; throws a readable error at start-up instead of failing later. */
@@ -96,7 +112,14 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
     jwks: { ...defaults.jwks, ...input.jwks },
     cache: { ...defaults.cache, ...input.cache },
     http: { ...defaults.http, ...input.http },
-    rateLimit: { ...defaults.rateLimit, ...input.rateLimit },
+    rateLimit: {
+      ...defaults.rateLimit,
+      ...input.rateLimit,
+      tenantQuotas: { ...defaults.rateLimit.tenantQuotas, ...input.rateLimit?.tenantQuotas },
+      authFailures: { ...defaults.rateLimit.authFailures, ...input.rateLimit?.authFailures },
+    },
+    metrics: { ...defaults.metrics, ...input.metrics },
+    accessLog: { ...defaults.accessLog, ...input.accessLog },
     clientAssertion: { ...defaults.clientAssertion, ...input.clientAssertion },
     federation: { ...defaults.federation, ...input.federation },
     clientAuth: { ...defaults.clientAuth, ...input.clientAuth },
@@ -122,6 +145,14 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
   if (config.clientAuth.secretMethods !== 'registered' && config.clientAuth.secretMethods !== 'either') {
     throw new Error('--secret-methods must be registered or either');
   }
+  const { metrics, accessLog, rateLimit } = config;
+  if (metrics.port !== null && (!Number.isInteger(metrics.port) || metrics.port < 0 || metrics.port > 65_535)) throw new Error(`invalid metrics port: ${String(metrics.port)}`);
+  if (!(accessLog.sampleRate >= 0 && accessLog.sampleRate <= 1)) throw new Error('the access-log sample rate must lie between 0 and 1');
+  if (rateLimit.mode !== 'enforce' && rateLimit.mode !== 'monitor') throw new Error('the quota mode must be enforce or monitor');
+  for (const [name, value] of Object.entries({ ...rateLimit.authFailures, tokenRequestsPerWindow: rateLimit.tokenRequestsPerWindow, tenantRequestsPerWindow: rateLimit.tenantRequestsPerWindow, managementRequestsPerWindow: rateLimit.managementRequestsPerWindow, ...rateLimit.tenantQuotas })) {
+    if (!Number.isInteger(value) || value < 0) throw new Error(`rate limit ${name} must be a whole number, got ${String(value)}`);
+  }
+  if (rateLimit.windowSeconds < 1 || rateLimit.authFailures.windowSeconds < 1) throw new Error('rate-limit windows must be at least 1 second');
   const { minLifetime, maxLifetime, defaultLifetime } = config.tokens;
   if (!(minLifetime <= defaultLifetime && defaultLifetime <= maxLifetime)) {
     throw new Error('tokens.defaultLifetime must lie between tokens.minLifetime and tokens.maxLifetime');

@@ -55,6 +55,8 @@ export const defaults = {
     feedRetention: 3_600_000,
     /** Change-feed rows read per query. */
     feedBatchSize: 1000,
+    /** /readyz reports not ready when the change feed is this far behind (seconds). */
+    maxFeedLag: 30,
   },
 
   http: {
@@ -72,10 +74,43 @@ export const defaults = {
     keepAliveTimeout: 5_000,
   },
 
+  /** Protection (docs/protection.md). On by default: failed authentications back off. */
   rateLimit: {
-    /** Token-endpoint requests per client per window; 0 disables. */
+    /** Quota: token-endpoint requests per client per window (`--rate-limit`/`--client-quota`); 0: none. */
     tokenRequestsPerWindow: 0,
+    /** Quota: token-endpoint requests per tenant per window (`--tenant-quota`); 0: none. */
+    tenantRequestsPerWindow: 0,
+    /** Per-tenant quotas overriding tenantRequestsPerWindow (`--tenant-quota acme=600`). */
+    tenantQuotas: {} as Record<string, number>,
+    /** `enforce`: over quota is 429; `monitor`: counted in metrics, never refused (`--quota-mode`). */
+    mode: 'enforce' as 'enforce' | 'monitor',
     windowSeconds: 60,
+    /** Management API requests per source address per window (`--management-rate-limit`); 0: none. */
+    managementRequestsPerWindow: 0,
+    /** Back-off after failed client authentications, counted per window; 0 disables a limit. */
+    authFailures: {
+      /** Failures from one source address, whatever the client and method, before it gets 429. */
+      perSource: 100,
+      /** Wrong secrets for one client from one source address before that pair gets 429. */
+      perClientAndSource: 10,
+      /** Failures for one client from every address: then any address that failed for it backs off at once. */
+      perClient: 100,
+      windowSeconds: 60,
+    },
+  },
+
+  metrics: {
+    /** Serve Prometheus /metrics. */
+    enabled: true,
+    /** `--metrics-port` / TESSERA_METRICS_PORT: serve /metrics there instead of on the main port; null: main port. */
+    port: null as number | null,
+    /** At most this many tenants get their own `tenant` label; the rest share `tenant="other"`. */
+    maxTenantLabels: 100,
+  },
+
+  accessLog: {
+    /** `--access-log-sample` / TESSERA_ACCESS_LOG_SAMPLE: fraction of requests logged at info (0 to 1). */
+    sampleRate: 1,
   },
 
   usage: {

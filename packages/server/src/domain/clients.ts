@@ -26,6 +26,8 @@ export interface ClientInput {
   jwksUri?: string | null;
   tlsClientAuthSubjectDn?: string | null;
   accessTokenLifetime?: number | null;
+  /** Token requests per minute (docs/protection.md); null: the tenant's or the server's quota. */
+  tokenQuotaPerMinute?: number | null;
   disabled?: boolean;
   /** Static claims in every token of this client (null or {} clears them). */
   customClaims?: Record<string, unknown> | null;
@@ -89,6 +91,7 @@ export class ClientService {
       jwksUri: input.jwksUri ?? null,
       tlsClientAuthSubjectDn: input.tlsClientAuthSubjectDn ?? null,
       accessTokenLifetime: input.accessTokenLifetime ?? null,
+      tokenQuotaPerMinute: input.tokenQuotaPerMinute ?? null,
       disabled: input.disabled ?? false,
       customClaims: (input.customClaims ?? {}) as CustomClaims,
       createdAt: now,

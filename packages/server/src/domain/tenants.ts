@@ -14,6 +14,7 @@ export interface CreateTenantInput {
   name?: string;
   signingAlg?: SigningAlg;
   accessTokenLifetime?: number | null;
+  tokenQuotaPerMinute?: number | null;
 }
 
 export class TenantService {
@@ -34,6 +35,7 @@ export class TenantService {
       name: input.name ?? input.id,
       signingAlg,
       accessTokenLifetime: input.accessTokenLifetime ?? null,
+      tokenQuotaPerMinute: input.tokenQuotaPerMinute ?? null,
       createdAt: this.ctx.now(),
     };
     await this.ctx.store.transaction(async (tx) => {
@@ -55,7 +57,7 @@ export class TenantService {
   }
 
   /** A new `signingAlg` takes effect at the next rotation: its key is published now (KeyService.replaceNextKey). */
-  async update(id: string, patch: { name?: string; accessTokenLifetime?: number | null; signingAlg?: SigningAlg }, actor: string): Promise<TenantView> {
+  async update(id: string, patch: { name?: string; accessTokenLifetime?: number | null; tokenQuotaPerMinute?: number | null; signingAlg?: SigningAlg }, actor: string): Promise<TenantView> {
     if (patch.name !== undefined) assertName(patch.name, 'name');
     assertLifetime(patch.accessTokenLifetime, this.ctx.config.tokens, 'accessTokenLifetime');
     if (patch.signingAlg !== undefined && !SIGNING_ALGS.includes(patch.signingAlg)) {

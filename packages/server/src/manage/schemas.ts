@@ -60,6 +60,7 @@ const CustomClaimsInput = Type.Record(Type.String(), Type.Unknown(), {
   description: 'claims added to every token (JSON values); registered names (iss, sub, aud, exp, nbf, iat, jti, client_id, scope, cnf, act, ...) are refused; at most 20 claims, names up to 64 characters, 4096 bytes of JSON',
 });
 const CustomClaimsOutput = Type.Record(Type.String(), Type.Unknown());
+const Quota = Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'token requests per minute; 0: no quota; null: the default' });
 
 export const CreateTenantBody = Type.Object(
   {
@@ -67,6 +68,7 @@ export const CreateTenantBody = Type.Object(
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
     signingAlg: Type.Optional(SigningAlg),
     accessTokenLifetime: Type.Optional(Nullable(Lifetime)),
+    tokenQuotaPerMinute: Type.Optional(Nullable(Quota)),
   },
   { additionalProperties: false },
 );
@@ -74,12 +76,13 @@ export const UpdateTenantBody = Type.Object(
   {
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
     accessTokenLifetime: Type.Optional(Nullable(Lifetime)),
+    tokenQuotaPerMinute: Type.Optional(Nullable(Quota)),
     signingAlg: Type.Optional(SigningAlg),
   },
   { additionalProperties: false, description: 'a new signingAlg is published now as the next key and signs from the next rotation' },
 );
 export const TenantBody = Type.Object(
-  { id: Type.String(), name: Type.String(), signingAlg: SigningAlg, accessTokenLifetime: Nullable(Type.Integer()), issuer: Type.String(), createdAt: Millis },
+  { id: Type.String(), name: Type.String(), signingAlg: SigningAlg, accessTokenLifetime: Nullable(Type.Integer()), tokenQuotaPerMinute: Type.Optional(Nullable(Type.Integer())), issuer: Type.String(), createdAt: Millis },
   { $id: 'Tenant' },
 );
 
@@ -91,6 +94,7 @@ export const CreateClientBody = Type.Object(
     jwksUri: Type.Optional(Nullable(Type.String({ maxLength: 2048 }))),
     tlsClientAuthSubjectDn: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 1024 }))),
     accessTokenLifetime: Type.Optional(Nullable(Lifetime)),
+    tokenQuotaPerMinute: Type.Optional(Nullable(Quota)),
     disabled: Type.Optional(Type.Boolean()),
     customClaims: Type.Optional(Nullable(CustomClaimsInput)),
   },
@@ -108,6 +112,7 @@ const clientFields = {
   jwksUri: Nullable(Type.String()),
   tlsClientAuthSubjectDn: Nullable(Type.String()),
   accessTokenLifetime: Nullable(Type.Integer()),
+  tokenQuotaPerMinute: Type.Optional(Nullable(Type.Integer())),
   disabled: Type.Boolean(),
   customClaims: CustomClaimsOutput,
   issuer: Type.String(),

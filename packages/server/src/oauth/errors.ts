@@ -66,8 +66,8 @@ export class UnsupportedTokenType extends OAuthError {
 export class TooManyRequests extends OAuthError {
   readonly error = 'slow_down';
   override readonly status = 429;
-  constructor(retryAfterSeconds: number) {
-    super('too many requests for this client; retry later');
+  constructor(retryAfterSeconds: number, description = 'too many requests for this client; retry later') {
+    super(description);
     this.headers['Retry-After'] = String(Math.max(1, Math.ceil(retryAfterSeconds)));
   }
 }

@@ -3,7 +3,18 @@ import { createStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { createTestDatabase } from '../../test/helpers/postgres.js';
 import { makeTempDir } from '../../test/helpers/temp-dir.js';
-import { RateLimiter } from './rate-limit.js';
+import { resolveConfig } from '../config/config.js';
+import { Protection } from './protection.js';
+
+/** A Protection with a client quota of `limit` per minute, as every replica would build it. */
+function quotaOf(limit: number, now: () => number): { consume(key: string): number; sync(store: Store): Promise<void> } {
+  const protection = new Protection(resolveConfig({ rateLimit: { tokenRequestsPerWindow: limit } }).rateLimit, now);
+  const tenant = { id: 't', name: 't', signingAlg: 'ES256' as const, accessTokenLifetime: null, createdAt: 0 };
+  return {
+    consume: (clientId) => protection.quota(tenant, { clientId }),
+    sync: (store) => protection.sync(store),
+  };
+}
 
 const pg = await createTestDatabase();
 const backends: [string, () => Promise<{ store: Store; done: () => Promise<void> }>][] = [
@@ -20,27 +31,27 @@ if (pg !== null) {
     return { store, done: async () => { await store.close(); await dir.cleanup(); } };
   }]);
 } else {
-  describe.skip('RateLimiter on PostgreSQL (skipped: TESSERA_TEST_DATABASE_URL not set)', () => {});
+  describe.skip('shared counters on PostgreSQL (skipped: TESSERA_TEST_DATABASE_URL not set)', () => {});
 }
 afterAll(() => pg?.drop());
 
-describe.each(backends)('RateLimiter shared through %s', (_name, open) => {
+describe.each(backends)('quotas shared through %s', (_name, open) => {
   it('two replicas together never let a client far past its limit', async () => {
     const { store, done } = await open();
     try {
       let now = 1_000_000_020_000;
-      const a = new RateLimiter(5, 60, () => now);
-      const b = new RateLimiter(5, 60, () => now);
-      for (let i = 0; i < 3; i++) expect(a.consume('t:c')).toBe(0);
-      for (let i = 0; i < 3; i++) expect(b.consume('t:c')).toBe(0); // b has not heard of a yet
+      const a = quotaOf(5, () => now);
+      const b = quotaOf(5, () => now);
+      for (let i = 0; i < 3; i++) expect(a.consume('c')).toBe(0);
+      for (let i = 0; i < 3; i++) expect(b.consume('c')).toBe(0); // b has not heard of a yet
       await a.sync(store);
       await b.sync(store);
-      expect(b.consume('t:c')).toBeGreaterThan(0);
+      expect(b.consume('c')).toBeGreaterThan(0);
       await a.sync(store);
-      expect(a.consume('t:c')).toBeGreaterThan(0);
-      expect(a.consume('t:other')).toBe(0);
+      expect(a.consume('c')).toBeGreaterThan(0);
+      expect(a.consume('other')).toBe(0);
       now += 60_000; // the next window starts from zero
-      expect(a.consume('t:c')).toBe(0);
+      expect(a.consume('c')).toBe(0);
       expect(await store.purgeExpired(now + 3_700_000)).toBeGreaterThanOrEqual(1);
     } finally {
       await done();
@@ -48,15 +59,14 @@ describe.each(backends)('RateLimiter shared through %s', (_name, open) => {
   });
 });
 
-describe('RateLimiter', () => {
-  it('never limits when the limit is 0', () => {
-    const limiter = new RateLimiter(0, 60, () => 0);
+describe('shared counters', () => {
+  it('never limit when the quota is 0', () => {
+    const limiter = quotaOf(0, () => 0);
     for (let i = 0; i < 100; i++) expect(limiter.consume('k')).toBe(0);
-    expect(limiter.enabled).toBe(false);
   });
 
   it('keeps the hits a failed sync could not hand over', async () => {
-    const limiter = new RateLimiter(2, 60, () => 0);
+    const limiter = quotaOf(2, () => 0);
     const failing = { addRateLimitHits: async () => { throw new Error('store down'); } } as unknown as Store;
     expect(limiter.consume('k')).toBe(0);
     expect(limiter.consume('k')).toBe(0);
@@ -65,7 +75,7 @@ describe('RateLimiter', () => {
   });
 
   it('tells how long until the window ends', () => {
-    const limiter = new RateLimiter(1, 60, () => 30_000);
+    const limiter = quotaOf(1, () => 30_000);
     expect(limiter.consume('k')).toBe(0);
     expect(limiter.consume('k')).toBe(30);
   });

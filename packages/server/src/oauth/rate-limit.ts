@@ -1,47 +1,51 @@
 /**
- * Token-endpoint rate limit per client, in fixed windows, shared by every replica
- * without a store round trip per request: each replica counts in memory and, once a
- * second, adds its new hits to the store's counters and learns the totals of every
- * replica (Store.addRateLimitHits). A client can overshoot the limit only by what
- * the other replicas let through since their last sync.
+ * Counters in fixed windows, shared by every replica and worker without a store round
+ * trip per request: each process counts in memory and, once a second, adds its new
+ * hits to the store's counters and learns the totals of every process
+ * (Store.addRateLimitHits). A key can overshoot a limit only by what the other
+ * processes let through since their last sync.
  */
 import type { Store } from '../store/types.js';
 
-export class RateLimiter {
+export class SharedCounters {
   /** Hits of the current window not yet added to the store. */
   readonly #unsynced = new Map<string, number>();
-  /** Totals of every replica for the current window, as of the last sync. */
+  /** Totals of every process for the current window, as of the last sync. */
   readonly #shared = new Map<string, number>();
   #windowStart = 0;
 
   constructor(
-    private readonly limit: number,
-    private readonly windowSeconds: number,
-    private readonly now: () => number,
+    readonly windowSeconds: number,
+    protected readonly now: () => number,
   ) {}
 
-  get enabled(): boolean {
-    return this.limit > 0;
+  /** Whether nothing at all was counted in this window: the hot path's early exit. */
+  get idle(): boolean {
+    this.#roll(this.now());
+    return this.#unsynced.size === 0 && this.#shared.size === 0;
   }
 
-  /** Counts one request for `key`; returns how many seconds to wait (0: go ahead). */
-  consume(key: string): number {
-    if (!this.enabled) return 0;
-    const now = this.now();
-    this.#roll(now);
-    const unsynced = (this.#unsynced.get(key) ?? 0) + 1;
-    if ((this.#shared.get(key) ?? 0) + unsynced > this.limit) {
-      return (this.#windowStart + this.windowSeconds * 1000 - now) / 1000;
-    }
-    this.#unsynced.set(key, unsynced);
-    return 0;
+  /** Hits of `key` in this window, every process's as of the last sync plus this one's since. */
+  count(key: string): number {
+    this.#roll(this.now());
+    return (this.#shared.get(key) ?? 0) + (this.#unsynced.get(key) ?? 0);
   }
 
-  /** Adds this replica's new hits to the shared counters and learns every replica's totals. */
+  add(key: string): void {
+    this.#roll(this.now());
+    this.#unsynced.set(key, (this.#unsynced.get(key) ?? 0) + 1);
+  }
+
+  /** Seconds until the current window ends (what `Retry-After` says). */
+  secondsLeft(): number {
+    return (this.#windowStart + this.windowSeconds * 1000 - this.now()) / 1000;
+  }
+
+  /** Adds this process's new hits to the shared counters and learns every process's totals. */
   async sync(store: Store): Promise<void> {
-    if (!this.enabled) return;
     this.#roll(this.now());
     const windowStart = this.#windowStart;
+    if (this.#unsynced.size === 0 && this.#shared.size === 0) return;
     const keys = new Set([...this.#unsynced.keys(), ...this.#shared.keys()]);
     const hits = [...keys].map((key) => ({ key, count: this.#unsynced.get(key) ?? 0 }));
     this.#unsynced.clear();

@@ -7,8 +7,9 @@ import type { TenantContext, TenantRegistry } from '../domain/tenant-context.js'
 import type { TokenInspector, TokenIssuer } from '../domain/tokens.js';
 import type { UsageRecording } from '../domain/usage.js';
 import { StoreUnavailableError } from '../store/errors.js';
+import type { Client } from '../store/types.js';
 import type { ClientAuthenticator } from './client-auth/index.js';
-import type { ClientAuthRequest } from './client-auth/types.js';
+import type { AuthenticatedClient, ClientAuthRequest } from './client-auth/types.js';
 import {
   InvalidClient,
   InvalidRequest,
@@ -24,8 +25,10 @@ import type { GrantHandler } from './grants/types.js';
 import { authorizationServerMetadata, type MetadataOptions } from './metadata.js';
 import { clientCertificateOf, type PresentedCertificate } from './mtls.js';
 import { Params, parseForm, UNSUPPORTED_BODY } from './params.js';
-import type { RateLimiter } from './rate-limit.js';
 import { recordRefusal, rememberTenant } from './usage-refusals.js';
+import { claimedClientId, type Protection } from './protection.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Tracing } from '../observability/tracing.js';
 
 export interface OAuthDependencies {
   registry: TenantRegistry;
@@ -33,9 +36,13 @@ export interface OAuthDependencies {
   grants: readonly GrantHandler[];
   issuer: TokenIssuer;
   inspector: TokenInspector;
-  rateLimiter: RateLimiter;
   /** Counts refused token requests (docs/usage.md). */
   usage: UsageRecording;
+  protection: Protection;
+  /** Null when metrics are off. */
+  metrics: Metrics | null;
+  /** Null unless OTEL_* variables configure tracing. */
+  tracing: Tracing | null;
   publicUrl: string;
   bodyLimit: number;
   jwksMaxAge: number;
@@ -95,44 +102,72 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
     };
   }
 
-  /** Authenticates the client; a failure is logged at info (who it claimed to be, how, why, from where; never the credential). */
-  async function authenticate<T>(request: TenantRequest, tenant: TenantContext, params: Params, endpoint: string, run: (authRequest: ClientAuthRequest) => Promise<T>): Promise<T> {
-    const authRequest = authRequestOf(request, tenant, params, endpoint);
+  /**
+   * Client authentication with back-off (SPEC §1): a source address, or a source
+   * address for the client it claims, that failed too often gets 429 before its
+   * credentials are looked at; every invalid_client counts as a failure.
+   */
+  async function authenticate(request: TenantRequest, tenant: TenantContext, params: Params, endpoint: string, optional = false): Promise<AuthenticatedClient | null> {
+    const wait = deps.protection.authBackoff(tenant.tenant.id, request.ip, request.headers.authorization, params);
+    if (wait > 0) throw new TooManyRequests(wait, 'too many failed client authentications; retry later');
     try {
-      return await run(authRequest);
+      const authRequest = authRequestOf(request, tenant, params, endpoint);
+      return optional ? await deps.authenticator.authenticateIfPresented(authRequest) : await deps.authenticator.authenticate(authRequest);
     } catch (error) {
       if (error instanceof InvalidClient) {
-        const { clientId, method } = deps.authenticator.claimedBy(authRequest);
+        const { clientId, method } = deps.authenticator.claimedBy(authRequestOf(request, tenant, params, endpoint));
         request.log.info({ event: 'client_authentication_failed', tenant: tenant.tenant.id, endpoint, clientId, method, reason: error.description, ip: request.ip }, 'client authentication failed');
+        // A wrong secret is what can be guessed: it counts for the client too. Other
+        // failures (assertions, certificates) count for the source address only.
+        const guessable = params.getAll('client_secret').length > 0 || /^basic /i.test(request.headers.authorization ?? '');
+        deps.protection.authFailed(tenant.tenant.id, guessable ? claimedClientId(request.headers.authorization, params) : null, request.ip);
+        deps.metrics?.clientAuthFailed(tenant.tenant.id, endpoint);
       }
       throw error;
     }
   }
-  const required = (authRequest: ClientAuthRequest) => deps.authenticator.authenticate(authRequest);
-  const ifPresented = (authRequest: ClientAuthRequest) => deps.authenticator.authenticateIfPresented(authRequest);
 
   app.post<{ Params: { tenant: string } }>('/t/:tenant/token', async (request, reply) => {
-    const params = new Params(request.body);
-    const tenant = await tenantOf(request);
-    const grantType = params.require('grant_type');
-    const grant = grantsByType.get(grantType);
-    if (grant === undefined) throw new UnsupportedGrantType(`grant_type ${JSON.stringify(grantType)} is not supported`);
-    const client = await authenticate(request, tenant, params, 'token', grant.clientAuthentication === 'optional' ? ifPresented : required);
-    const rateLimit = (clientId: string) => {
-      const retryAfter = deps.rateLimiter.consume(`${tenant.tenant.id}:${clientId}`);
-      if (retryAfter > 0) throw new TooManyRequests(retryAfter);
-    };
-    // A grant without client authentication (jwt-bearer) counts once it knows the client.
-    if (client !== null) rateLimit(client.client.clientId);
-    const response = await grant.handle({ tenant, params, client, issuer: deps.issuer, inspector: deps.inspector, rateLimit });
-    return reply.headers(NO_STORE).send(response);
+    const started = performance.now();
+    const span = deps.tracing?.startSpan('POST /t/{tenant}/token') ?? null;
+    let tenantId: string | null = null;
+    let grantType: string | undefined;
+    try {
+      const params = new Params(request.body);
+      const tenant = await tenantOf(request);
+      tenantId = tenant.tenant.id;
+      grantType = params.require('grant_type');
+      const grant = grantsByType.get(grantType);
+      if (grant === undefined) throw new UnsupportedGrantType(`grant_type ${JSON.stringify(grantType)} is not supported`);
+      const client = await authenticate(request, tenant, params, 'token', grant.clientAuthentication === 'optional');
+      const rateLimit = (quotaClient: Client) => {
+        const retryAfter = deps.protection.quota(tenant.tenant, quotaClient);
+        if (retryAfter > 0) throw new TooManyRequests(retryAfter);
+      };
+      // A grant without client authentication (jwt-bearer) counts once it knows the client.
+      if (client !== null) rateLimit(client.client);
+      const response = await grant.handle({ tenant, params, client, issuer: deps.issuer, inspector: deps.inspector, rateLimit });
+      deps.metrics?.tokenIssued(tenantId, grantType, client?.method ?? 'none', (performance.now() - started) / 1000);
+      return reply.headers(NO_STORE).send(response);
+    } catch (error) {
+      const code = error instanceof OAuthError ? error.error : error instanceof StoreUnavailableError ? 'temporarily_unavailable' : 'server_error';
+      deps.metrics?.tokenRefused(tenantId, grantType, code, (performance.now() - started) / 1000);
+      span?.set('oauth.error', code);
+      throw error;
+    } finally {
+      if (span !== null) {
+        if (tenantId !== null) span.set('tessera.tenant', tenantId);
+        if (grantType !== undefined) span.set('oauth.grant_type', grantType);
+        span.end();
+      }
+    }
   });
 
   /** Introspection and revocation start alike: an authenticated caller and the `token` it asks about. */
   async function tokenRequest(request: TenantRequest, endpoint: 'introspect' | 'revoke') {
     const params = new Params(request.body);
     const tenant = await tenantOf(request);
-    const caller = await authenticate(request, tenant, params, endpoint, required);
+    const caller = (await authenticate(request, tenant, params, endpoint)) as AuthenticatedClient;
     const token = params.require('token');
     params.get('token_type_hint'); // may be sent once; tokens are found whatever it says
     return { tenant, caller, found: await deps.inspector.inspect(tenant, token) };

@@ -302,6 +302,7 @@ export class KyselyStore implements Store {
       name: patch.name,
       signing_alg: patch.signingAlg,
       access_token_lifetime: patch.accessTokenLifetime,
+      token_quota_per_minute: patch.tokenQuotaPerMinute,
     });
     return this.#mutate(
       audit,
@@ -407,6 +408,7 @@ export class KyselyStore implements Store {
       jwks_uri: patch.jwksUri,
       tls_client_auth_subject_dn: patch.tlsClientAuthSubjectDn,
       access_token_lifetime: patch.accessTokenLifetime,
+      token_quota_per_minute: patch.tokenQuotaPerMinute,
       disabled: patch.disabled === undefined ? undefined : toFlag(patch.disabled),
       custom_claims: patch.customClaims === undefined ? undefined : claimsColumn(patch.customClaims),
       updated_at: patch.updatedAt ?? Date.now(),
@@ -1091,6 +1093,7 @@ function tenantRow(t: Tenant): TenantsTable {
     name: t.name,
     signing_alg: t.signingAlg,
     access_token_lifetime: t.accessTokenLifetime,
+    token_quota_per_minute: t.tokenQuotaPerMinute ?? null,
     created_at: t.createdAt,
   };
 }
@@ -1101,6 +1104,7 @@ function toTenant(r: TenantsTable): Tenant {
     name: r.name,
     signingAlg: r.signing_alg as SigningAlg,
     accessTokenLifetime: numberOrNull(r.access_token_lifetime),
+    tokenQuotaPerMinute: numberOrNull(r.token_quota_per_minute),
     createdAt: Number(r.created_at),
   };
 }
@@ -1115,6 +1119,7 @@ function clientRow(c: Client): ClientsTable {
     jwks_uri: c.jwksUri,
     tls_client_auth_subject_dn: c.tlsClientAuthSubjectDn,
     access_token_lifetime: c.accessTokenLifetime,
+    token_quota_per_minute: c.tokenQuotaPerMinute ?? null,
     disabled: toFlag(c.disabled),
     created_at: c.createdAt,
     updated_at: c.updatedAt,
@@ -1132,6 +1137,7 @@ function toClient(r: ClientsTable): Client {
     jwksUri: r.jwks_uri,
     tlsClientAuthSubjectDn: r.tls_client_auth_subject_dn,
     accessTokenLifetime: numberOrNull(r.access_token_lifetime),
+    tokenQuotaPerMinute: numberOrNull(r.token_quota_per_minute),
     disabled: Number(r.disabled) !== 0,
     customClaims: parseJsonOrNull<CustomClaims>(r.custom_claims) ?? {},
     createdAt: Number(r.created_at),

@@ -11,6 +11,7 @@ export interface TenantsTable {
   name: string;
   signing_alg: string;
   access_token_lifetime: number | null;
+  token_quota_per_minute: number | null;
   created_at: number;
 }
 
@@ -23,6 +24,7 @@ export interface ClientsTable {
   jwks_uri: string | null;
   tls_client_auth_subject_dn: string | null;
   access_token_lifetime: number | null;
+  token_quota_per_minute: number | null;
   disabled: number;
   created_at: number;
   updated_at: number;

@@ -32,6 +32,8 @@ export interface Tenant {
   signingAlg: SigningAlg;
   /** Default access-token lifetime in seconds for this tenant (null: server default). */
   accessTokenLifetime: number | null;
+  /** Token requests per minute for each client of the tenant (null or absent: server default; 0: none). */
+  tokenQuotaPerMinute?: number | null;
   createdAt: number;
 }
 
@@ -45,6 +47,8 @@ export interface Client {
   jwksUri: string | null;
   tlsClientAuthSubjectDn: string | null;
   accessTokenLifetime: number | null;
+  /** Token requests per minute for this client (null or absent: the tenant's or server's; 0: none). */
+  tokenQuotaPerMinute?: number | null;
   disabled: boolean;
   /** Static claims in every token issued to this client. */
   customClaims: CustomClaims;

@@ -59,7 +59,7 @@ export function jwtBearer(verifier: FederatedJwtVerifier, options: JwtBearerOpti
         if (authenticated !== null && authenticated.client.clientId !== clientId) {
           throw new UnauthorizedClient('the assertion maps to a different client than the one authenticated');
         }
-        if (authenticated === null) context.rateLimit(clientId);
+        if (authenticated === null) context.rateLimit(client);
         const target = resolveTarget(tenant, entry, params);
         const scopes = resolveScopes(target, params.get('scope'));
         try {

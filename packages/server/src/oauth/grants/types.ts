@@ -1,5 +1,6 @@
 import type { InspectedToken, IssuedToken, TokenInspector, TokenIssuer } from '../../domain/tokens.js';
 import type { TenantContext } from '../../domain/tenant-context.js';
+import type { Client } from '../../store/types.js';
 import type { AuthenticatedClient } from '../client-auth/types.js';
 import { InvalidClient } from '../errors.js';
 import type { Params } from '../params.js';
@@ -11,8 +12,8 @@ export interface GrantContext {
   client: AuthenticatedClient | null;
   issuer: TokenIssuer;
   inspector: TokenInspector;
-  /** Counts a token request against a client's rate limit; throws 429 beyond it. */
-  rateLimit(clientId: string): void;
+  /** Counts a token request against the client's and the tenant's quotas; throws 429 beyond them. */
+  rateLimit(client: Client): void;
 }
 
 /** RFC 6749 §5.1 success response (plus RFC 8693 §2.2.1 issued_token_type). */

@@ -4,6 +4,7 @@ import { rateLimits } from './002_rate_limits.js';
 import { changeFeed } from './003_change_feed.js';
 import { usage } from './005_usage.js';
 import { claimsAndFederationTrust } from './009_claims_and_federation_trust.js';
+import { quotas } from './006_quotas.js';
 
 /**
  * Every migration, in order, compiled into the server: no files to find at run
@@ -15,6 +16,7 @@ const migrations: Record<string, Migration> = {
   '003_change_feed': changeFeed,
   '005_usage': usage,
   '009_claims_and_federation_trust': claimsAndFederationTrust,
+  '006_quotas': quotas,
 };
 
 export const migrationProvider: MigrationProvider = {
