@@ -148,7 +148,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     masterKey,
     now,
     limits: { maxTenants, maxClients, maxUnknownClients, serveStaleFor },
-    ...(options.cacheEvents !== undefined ? { events: options.cacheEvents } : {}),
+    // Cache hits, misses, loads, evictions and the feed's lag go to /metrics (docs/metrics.md).
+    ...((options.cacheEvents ?? metrics) !== null ? { events: (options.cacheEvents ?? metrics) as CacheEvents } : {}),
   });
   const changeFeed = new ChangeFeed({
     store,

@@ -42,6 +42,8 @@ export class ChangeFeed {
   #polling: Promise<void> | null = null;
   #pollAgain = false;
   #storeDown = false;
+  /** When the feed was last read to its end (wall clock): how far behind this replica may be. */
+  #syncedAt = Date.now();
   #listener: ChangeListener | null = null;
   #connecting = false;
   #listenFailed = false;
@@ -134,11 +136,16 @@ export class ChangeFeed {
         if (changes.length < batchSize) break;
       }
       registry.markSynced(startedAt);
+      this.#syncedAt = startedAt;
+      // Read to the end: nothing committed before this read is still unseen.
+      this.#options.registry.events?.feedLag(0);
       if (this.#storeDown) log.info('the change feed is readable again');
       this.#storeDown = false;
     } catch (error) {
       if (!this.#storeDown) log.warn('reading the change feed failed; cached entries keep serving for a bounded time', error);
       this.#storeDown = true;
+      // Unread: whatever was committed since the last full read may be missing here.
+      this.#options.registry.events?.feedLag(Math.max(0, Date.now() - this.#syncedAt) / 1000);
     }
   }
 
