@@ -2,6 +2,7 @@ import { createPublicKey, type JsonWebKey, type KeyObject, randomBytes } from 'n
 import { generateSecret, hashSecret } from '../crypto/secrets.js';
 import type { Client, ClientSecret, NewAuditEntry, Page, TokenEndpointAuthMethod } from '../store/types.js';
 import { clampPageSize, type DomainContext, issuerOf } from './context.js';
+import { keepingAdminAccess } from './admin-access.js';
 import { parseDistinguishedName } from './distinguished-name.js';
 import { ConflictError, NotFoundError, ValidationError } from './errors.js';
 import { assertKeySetUrl, assertLifetime, assertName } from './rules.js';
@@ -117,7 +118,10 @@ export class ClientService {
     const merged: Client = { ...current, ...stripUndefined(patch), updatedAt: this.ctx.now() };
     this.#validate(merged);
     const { tenantId: _t, clientId: _c, createdAt: _at, ...changes } = merged;
-    const updated = await this.ctx.store.updateClient(tenantId, clientId, changes, audit(tenantId, actor, 'client.update', clientId, describe(stripUndefined(patch))));
+    const entry = audit(tenantId, actor, 'client.update', clientId, describe(stripUndefined(patch)));
+    const updated = merged.disabled && !current.disabled
+      ? await keepingAdminAccess(this.ctx.store, tenantId, { kind: 'client', clientId, action: 'disable' }, (store) => store.updateClient(tenantId, clientId, changes, entry))
+      : await this.ctx.store.updateClient(tenantId, clientId, changes, entry);
     if (updated === null) throw new NotFoundError('client', clientId);
     this.ctx.registry.invalidate(tenantId);
     return this.view(updated, await this.ctx.store.listClientSecrets(tenantId, clientId));
@@ -125,7 +129,9 @@ export class ClientService {
 
   async delete(tenantId: string, clientId: string, actor: string): Promise<void> {
     await this.#requireTenant(tenantId);
-    if (!(await this.ctx.store.deleteClient(tenantId, clientId, audit(tenantId, actor, 'client.delete', clientId, {})))) {
+    const deleted = await keepingAdminAccess(this.ctx.store, tenantId, { kind: 'client', clientId, action: 'delete' }, (store) =>
+      store.deleteClient(tenantId, clientId, audit(tenantId, actor, 'client.delete', clientId, {})));
+    if (!deleted) {
       throw new NotFoundError('client', clientId);
     }
     this.ctx.registry.invalidate(tenantId);
@@ -134,6 +140,7 @@ export class ClientService {
   /** A new secret beside the current one (rotation overlap); at most two live secrets. */
   async addSecret(tenantId: string, clientId: string, actor: string): Promise<{ id: string; clientSecret: string; createdAt: number }> {
     const client = await this.#require(tenantId, clientId);
+    await keepingAdminAccess(this.ctx.store, tenantId, { kind: 'client', clientId, action: 'add-secret' }, async () => undefined);
     if (!SECRET_METHODS.includes(client.tokenEndpointAuthMethod)) {
       throw new ValidationError(`client authenticates with ${client.tokenEndpointAuthMethod}, which uses no secret`);
     }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Grant, Page } from '../store/types.js';
+import { keepingAdminAccess } from './admin-access.js';
 import { clampPageSize, type DomainContext } from './context.js';
 import { ConflictError, NotFoundError, ValidationError } from './errors.js';
 import { assertScopeValues } from './rules.js';
@@ -60,7 +61,9 @@ export class GrantService {
 
   async delete(tenantId: string, id: string, actor: string): Promise<void> {
     if ((await this.ctx.store.getTenant(tenantId)) === null) throw new NotFoundError('tenant', tenantId);
-    if (!(await this.ctx.store.deleteGrant(tenantId, id, { tenantId, actor, action: 'grant.delete', targetType: 'grant', targetId: id, details: {} }))) {
+    const deleted = await keepingAdminAccess(this.ctx.store, tenantId, { kind: 'grant', grantId: id }, (store) =>
+      store.deleteGrant(tenantId, id, { tenantId, actor, action: 'grant.delete', targetType: 'grant', targetId: id, details: {} }));
+    if (!deleted) {
       throw new NotFoundError('grant', id);
     }
     this.ctx.registry.invalidate(tenantId);
