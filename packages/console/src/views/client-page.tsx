@@ -285,9 +285,9 @@ export function ClientPage({ tenant, clientId }: { tenant: string; clientId: str
           </label>
         ) : null}
         <h3>curl</h3>
-        <div class="snippet"><pre><code>{curlSnippet(target)}</code></pre><CopyButton value={curlSnippet(target)} label="curl command" /></div>
+        <div class="snippet"><pre tabIndex={0} aria-label="curl command"><code>{curlSnippet(target)}</code></pre><CopyButton value={curlSnippet(target)} label="curl command" /></div>
         <h3>@tessera/client</h3>
-        <div class="snippet"><pre><code>{sdkSnippet(target)}</code></pre><CopyButton value={sdkSnippet(target)} label="SDK snippet" /></div>
+        <div class="snippet"><pre tabIndex={0} aria-label="@tessera/client snippet"><code>{sdkSnippet(target)}</code></pre><CopyButton value={sdkSnippet(target)} label="SDK snippet" /></div>
       </Section>
 
       <Section title="Usage" id="client-usage">
