@@ -121,7 +121,7 @@ export class ManagementClient {
   deleteTenant(t: string): Promise<void> { return this.#m('DELETE', `/tenants/${enc(t)}`); }
 
   // Clients
-  listClients(t: string, cursor: string | null, limit = 200): Promise<Page<Client>> { return this.#m('GET', `/tenants/${enc(t)}/clients${query({ limit, cursor })}`); }
+  listClients(t: string, cursor: string | null, limit = 50): Promise<Page<Client>> { return this.#m('GET', `/tenants/${enc(t)}/clients${query({ limit, cursor })}`); }
   getClient(t: string, id: string): Promise<Client> { return this.#m('GET', `/tenants/${enc(t)}/clients/${enc(id)}`); }
   createClient(t: string, input: ClientInput): Promise<CreatedClient> { return this.#m('POST', `/tenants/${enc(t)}/clients`, input); }
   updateClient(t: string, id: string, patch: Partial<ClientInput>): Promise<Client> { return this.#m('PATCH', `/tenants/${enc(t)}/clients/${enc(id)}`, patch); }
@@ -130,7 +130,7 @@ export class ManagementClient {
   deleteSecret(t: string, id: string, secretId: string): Promise<void> { return this.#m('DELETE', `/tenants/${enc(t)}/clients/${enc(id)}/secrets/${enc(secretId)}`); }
 
   // APIs
-  listApis(t: string, cursor: string | null, limit = 200): Promise<Page<Api>> { return this.#m('GET', `/tenants/${enc(t)}/apis${query({ limit, cursor })}`); }
+  listApis(t: string, cursor: string | null, limit = 50): Promise<Page<Api>> { return this.#m('GET', `/tenants/${enc(t)}/apis${query({ limit, cursor })}`); }
   getApi(t: string, id: string): Promise<Api> { return this.#m('GET', `/tenants/${enc(t)}/apis/${enc(id)}`); }
   createApi(t: string, input: ApiInput): Promise<Api> { return this.#m('POST', `/tenants/${enc(t)}/apis`, input); }
   updateApi(t: string, id: string, patch: Partial<ApiInput>): Promise<Api> { return this.#m('PATCH', `/tenants/${enc(t)}/apis/${enc(id)}`, patch); }

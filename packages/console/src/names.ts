@@ -17,7 +17,7 @@ export function forgetNames(tenant?: string): void {
 export function loadNames(api: ManagementClient, tenant: string): Promise<Names> {
   let names = cache.get(tenant);
   if (names === undefined) {
-    names = Promise.all([allPages((c) => api.listClients(tenant, c)), allPages((c) => api.listApis(tenant, c))]).then(([clients, apis]) => ({
+    names = Promise.all([allPages((c) => api.listClients(tenant, c, 200)), allPages((c) => api.listApis(tenant, c, 200))]).then(([clients, apis]) => ({
       clients: new Map(clients.map((c) => [c.clientId, c])),
       apis: new Map(apis.map((a) => [a.id, a])),
       apisByIdentifier: new Map(apis.map((a) => [a.identifier, a])),

@@ -247,7 +247,14 @@ export function MachineClients({ tenant, target, grants, reload }: { tenant: str
     run(async () => {
       const scopes = on ? [...grant.scopes, scope] : grant.scopes.filter((s) => s !== scope);
       await api.deleteGrant(tenant, grant.id);
-      await api.createGrant(tenant, { clientId: grant.clientId, audience: grant.audience, scopes });
+      try {
+        await api.createGrant(tenant, { clientId: grant.clientId, audience: grant.audience, scopes });
+      } catch (error) {
+        // Put the grant back as it was rather than leave the client without access.
+        await api.createGrant(tenant, { clientId: grant.clientId, audience: grant.audience, scopes: grant.scopes }).catch(() => undefined);
+        reload();
+        throw error;
+      }
       notify('success', `${name}: ${on ? 'granted' : 'removed'} ${scope}`);
       reload();
     });

@@ -88,6 +88,7 @@ export function ClientPage({ tenant, clientId }: { tenant: string; clientId: str
       });
       if (!ok) return;
       await api.deleteSecret(tenant, clientId, secretId);
+      setNewSecret(null);
       notify('success', `Secret ${secretId} deleted`);
       reload();
     });
