@@ -298,6 +298,13 @@ export function DataList<T>(props: {
       setCursor(next);
     });
 
+  // A search covers every item, not just the loaded pages: the rest is fetched once.
+  const searching = term.trim() !== '';
+  useEffect(() => {
+    if (searching && cursor !== null && state === 'ready') void more(true);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [searching, state]);
+
   const shown = useMemo(() => {
     const needle = term.trim().toLowerCase();
     const filtered = needle === '' ? items : items.filter((item) => props.search(item).toLowerCase().includes(needle));

@@ -126,6 +126,21 @@ describe('lists', () => {
   });
 });
 
+describe('a search', () => {
+  it('covers every page, not only the loaded one', async () => {
+    const pages: Record<string, Page<Client>> = { '': { items: [client(1)], nextCursor: 'p2' }, p2: { items: [client(2)], nextCursor: 'p3' }, p3: { items: [client(3)], nextCursor: null } };
+    render(
+      <DataList<Client> label="Clients" deps={[]} empty="none" load={async (cursor) => pages[cursor ?? ''] as Page<Client>}
+        search={(c) => c.name} rowKey={(c) => c.clientId} columns={[{ label: 'Name', render: (c) => c.name }]} />,
+      root,
+    );
+    await waitFor(() => root.querySelectorAll('tbody tr').length === 1);
+    type(root.querySelector('input[type="search"]') as HTMLInputElement, 'client-3');
+    await waitFor(() => root.querySelector('tbody td')?.textContent === 'client-3');
+    expect(byText(root, 'button', 'Load more')).toBeNull();
+  });
+});
+
 describe('clients view', () => {
   it('shows a missing name next to the field, and creates one client however often the button is clicked', async () => {
     let created = 0;
