@@ -35,7 +35,11 @@ describe("the console's own client cannot be locked out (SPEC §5)", () => {
     const secret = await t.manage('POST', `/tenants/admin/clients/${consoleClientId}/secrets`);
     expect(secret.status).toBe(409);
     expect(secret.body.message).toContain('cannot be given a secret');
+    const keys = await t.manage('PATCH', `/tenants/admin/clients/${consoleClientId}`, { tokenEndpointAuthMethod: 'tls_client_auth', tlsClientAuthSubjectDn: 'CN=intruder' });
+    expect(keys.status).toBe(409);
+    expect(keys.body.message).toContain('cannot be given keys');
     const after = await t.manage('GET', `/tenants/admin/clients/${consoleClientId}`);
+    expect(after.body.tokenEndpointAuthMethod).toBe('client_secret_basic');
     expect(after.body.disabled).toBe(false);
     expect(after.body.secrets).toEqual([]);
   });

@@ -14,7 +14,7 @@ import { CONSOLE_CLIENT_META } from './console.js';
 import { ConflictError } from './errors.js';
 
 export type AdminAccessChange =
-  | { kind: 'client'; clientId: string; action: 'disable' | 'delete' | 'add-secret' }
+  | { kind: 'client'; clientId: string; action: 'disable' | 'delete' | 'add-secret' | 'add-credential' }
   | { kind: 'grant'; grantId: string }
   | { kind: 'api'; apiId: string; action: 'delete' | { identifier: string; scopes: string[] } };
 
@@ -41,10 +41,10 @@ async function assertKeepsAdminAccess(store: Store, change: AdminAccessChange): 
   switch (change.kind) {
     case 'client': {
       if (change.clientId === consoleClientId) {
-        const verb = { disable: 'disabled', delete: 'deleted', 'add-secret': 'given a secret' }[change.action];
+        const verb = { disable: 'disabled', delete: 'deleted', 'add-secret': 'given a secret', 'add-credential': 'given keys, a certificate or another authentication method' }[change.action];
         throw new ConflictError(`the console's own client cannot be ${verb}: the web console signs in through it, and it must never authenticate by itself`);
       }
-      if (change.action === 'add-secret' || api === null) return;
+      if (change.action === 'add-secret' || change.action === 'add-credential' || api === null) return;
       const holders = await writeHolders(store, api.id, consoleClientId);
       if (holders.length > 0 && holders.every((g) => g.clientId === change.clientId)) {
         throw new ConflictError(`this client holds the last grant of ${WRITE} in the admin tenant and cannot be ${change.action === 'disable' ? 'disabled' : 'deleted'}: grant ${WRITE} to another admin client first`);

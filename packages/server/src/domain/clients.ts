@@ -15,6 +15,8 @@ export const AUTH_METHODS: readonly TokenEndpointAuthMethod[] = [
   'self_signed_tls_client_auth',
 ];
 const SECRET_METHODS: readonly TokenEndpointAuthMethod[] = ['client_secret_basic', 'client_secret_post'];
+/** What a client authenticates with: changing it is giving the client a new credential. */
+const CREDENTIAL_FIELDS = ['tokenEndpointAuthMethod', 'jwks', 'jwksUri', 'tlsClientAuthSubjectDn'] as const;
 /** Two live secrets at most, so a rotation can overlap (SPEC §5). */
 export const MAX_LIVE_SECRETS = 2;
 
@@ -118,6 +120,9 @@ export class ClientService {
     const merged: Client = { ...current, ...stripUndefined(patch), updatedAt: this.ctx.now() };
     this.#validate(merged);
     const { tenantId: _t, clientId: _c, createdAt: _at, ...changes } = merged;
+    if (CREDENTIAL_FIELDS.some((field) => JSON.stringify(merged[field]) !== JSON.stringify(current[field]))) {
+      await keepingAdminAccess(this.ctx.store, tenantId, { kind: 'client', clientId, action: 'add-credential' }, async () => undefined);
+    }
     const entry = audit(tenantId, actor, 'client.update', clientId, describe(stripUndefined(patch)));
     const updated = merged.disabled && !current.disabled
       ? await keepingAdminAccess(this.ctx.store, tenantId, { kind: 'client', clientId, action: 'disable' }, (store) => store.updateClient(tenantId, clientId, changes, entry))
