@@ -114,6 +114,13 @@ describe('the last grant of manage:write in the admin tenant (SPEC §5)', () => 
     const results = await Promise.all(writers.map((g: { id: string }) =>
       t.app.inject({ method: 'DELETE', url: `/manage/v1/tenants/admin/grants/${g.id}`, headers: { authorization: `Bearer ${tokenA}` } })));
     expect(results.map((r) => r.statusCode).sort()).toEqual([204, 409]);
+    // Whichever went, give the bootstrap admin its grant back for the tests that follow.
+    const remaining = await t.app.inject({ method: 'GET', url: `/manage/v1/tenants/admin/grants?clientId=${t.admin.clientId}`, headers: { authorization: `Bearer ${tokenA}` } });
+    // 401: writer a's grant went, so the bootstrap admin's stayed.
+    if (remaining.statusCode === 200 && remaining.json().items.length === 0) {
+      const regrant = await t.app.inject({ method: 'POST', url: '/manage/v1/tenants/admin/grants', headers: { authorization: `Bearer ${tokenA}` }, payload: { clientId: t.admin.clientId, audience: AUDIENCE, scopes: ['manage:read', 'manage:write'] } });
+      expect(regrant.statusCode).toBe(201);
+    }
   });
 
   it('the management API cannot be deleted or lose its scopes', async () => {
