@@ -205,12 +205,30 @@ export function ConfirmHost() {
   const close = (ok: boolean) => {
     pending.resolve(ok);
     setPending(null);
-    (opener.current as HTMLElement | null)?.focus?.();
+    // After the action that asked has finished and re-enabled its button.
+    const back = opener.current as HTMLElement | null;
+    setTimeout(() => back?.focus?.(), 0);
   };
   const { request } = pending;
   const ready = request.typed === undefined || typed === request.typed;
   return (
-    <div class="backdrop" onKeyDown={(e) => e.key === 'Escape' && close(false)}>
+    <div
+      class="backdrop"
+      onKeyDown={(e) => {
+        if (e.key === 'Escape') close(false);
+        // Tab stays inside the dialog while it is open.
+        if (e.key !== 'Tab') return;
+        const focusable = [...(e.currentTarget as HTMLElement).querySelectorAll<HTMLElement>('input, button:not([disabled])')];
+        const [firstEl, lastEl] = [focusable[0], focusable[focusable.length - 1]];
+        if (e.shiftKey && document.activeElement === firstEl) {
+          e.preventDefault();
+          lastEl?.focus();
+        } else if (!e.shiftKey && document.activeElement === lastEl) {
+          e.preventDefault();
+          firstEl?.focus();
+        }
+      }}
+    >
       <form
         class="dialog"
         role="alertdialog"

@@ -219,8 +219,15 @@ describe.skipIf(!available)(`console in headless Chromium${available ? '' : ' (s
     await page.getByRole('button', { name: 'Emergency rotation' }).click();
     const confirm = page.getByRole('alertdialog').getByRole('button', { name: 'Rotate in an emergency' });
     expect(await confirm.isDisabled()).toBe(true);
-    await page.getByRole('alertdialog').getByRole('button', { name: 'Cancel' }).click();
+    // Keyboard: focus starts in the dialog, Tab stays there, Escape closes it and
+    // gives focus back to the button that opened it.
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('confirm-typed');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.closest('[role="alertdialog"]') !== null)).toBe(true);
+    await page.keyboard.press('Escape');
     await hidden(page.getByRole('alertdialog'));
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Emergency rotation');
     await accessible(page, 'desktop-keys');
 
     // Federations with rules.
