@@ -388,7 +388,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       request.log.error({ err: error }, 'unexpected error in the console');
       return reply.code(500).send({ error: 'server_error', message: 'unexpected error; see the server log' });
     });
-    await consoleRoutes(scope, { signIn: new ConsoleSignIn(store, registry, issuer, now) });
+    await consoleRoutes(scope, { signIn: new ConsoleSignIn(store, registry, issuer, inspector, now) });
   });
 
   return app;

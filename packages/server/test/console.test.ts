@@ -11,15 +11,25 @@ const login = (username: string, password: string, ip = '127.0.0.1') =>
   t.app.inject({ method: 'POST', url: '/console/login', payload: { username, password }, remoteAddress: ip });
 
 describe('web console', () => {
-  it('serves its page with a strict Content-Security-Policy', async () => {
+  it('serves the built app with a strict Content-Security-Policy; deep links get the app, missing files 404', async () => {
     const redirect = await t.app.inject({ method: 'GET', url: '/console' });
     expect(redirect.statusCode).toBe(302);
     const page = await t.app.inject({ method: 'GET', url: '/console/' });
     expect(page.statusCode).toBe(200);
     expect(page.headers['content-type']).toContain('text/html');
-    expect(page.headers['content-security-policy']).toContain("default-src 'self'");
-    expect(page.body).toContain('/console/app.js');
-    expect((await t.app.inject({ method: 'GET', url: '/console/app.js' })).headers['content-type']).toContain('javascript');
+    expect(page.headers['content-security-policy']).toBe("default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+    // No inline script or style: everything the page runs is a file from /console/assets.
+    expect(page.body).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
+    expect(page.body).not.toMatch(/<style|style=/);
+    const script = /<script type="module" crossorigin src="(\/console\/assets\/[^"]+\.js)"/.exec(page.body)?.[1];
+    expect(script).toBeDefined();
+    const js = await t.app.inject({ method: 'GET', url: script ?? '' });
+    expect(js.headers['content-type']).toContain('javascript');
+    expect(js.headers['cache-control']).toContain('immutable');
+    const deep = await t.app.inject({ method: 'GET', url: '/console/t/default/clients/abc' });
+    expect(deep.statusCode).toBe(200);
+    expect(deep.body).toBe(page.body);
+    expect((await t.app.inject({ method: 'GET', url: '/console/assets/missing.js' })).statusCode).toBe(404);
     expect((await t.app.inject({ method: 'GET', url: '/console/..%2Fpackage.json' })).statusCode).toBe(404);
   });
 

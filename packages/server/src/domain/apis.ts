@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Api, ApiScope, NewAuditEntry, Page, Store, TokenFormat } from '../store/types.js';
+import { keepingAdminAccess } from './admin-access.js';
 import { clampPageSize, type DomainContext } from './context.js';
 import { ConflictError, NotFoundError, ValidationError } from './errors.js';
 import { assertApiIdentifier, assertLifetime, assertName, assertScopeValues } from './rules.js';
@@ -67,14 +68,18 @@ export class ApiService {
     }
     if (changes.introspectors !== undefined) await this.#assertIntrospectorsExist(this.ctx.store, tenantId, changes.introspectors);
     const { id: _id, tenantId: _t, createdAt: _c, ...fields } = merged;
-    const updated = await this.ctx.store.updateApi(tenantId, id, fields, audit(tenantId, actor, 'api.update', id, { ...changes }));
+    const keeps = { identifier: merged.identifier, scopes: merged.scopes.map((s) => s.value) };
+    const updated = await keepingAdminAccess(this.ctx.store, tenantId, { kind: 'api', apiId: id, action: keeps }, (store) =>
+      store.updateApi(tenantId, id, fields, audit(tenantId, actor, 'api.update', id, { ...changes })));
     if (updated === null) throw new NotFoundError('API', id);
     return updated;
   }
 
   async delete(tenantId: string, id: string, actor: string): Promise<void> {
     await this.#requireTenant(tenantId);
-    if (!(await this.ctx.store.deleteApi(tenantId, id, audit(tenantId, actor, 'api.delete', id, {})))) throw new NotFoundError('API', id);
+    const deleted = await keepingAdminAccess(this.ctx.store, tenantId, { kind: 'api', apiId: id, action: 'delete' }, (store) =>
+      store.deleteApi(tenantId, id, audit(tenantId, actor, 'api.delete', id, {})));
+    if (!deleted) throw new NotFoundError('API', id);
   }
 
   #validate(api: Api): void {

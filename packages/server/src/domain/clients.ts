@@ -1,8 +1,9 @@
 import { createPublicKey, type JsonWebKey, type KeyObject, randomBytes } from 'node:crypto';
 import { generateSecret, hashSecret } from '../crypto/secrets.js';
-import type { Client, ClientSecret, CustomClaims, NewAuditEntry, Page, TokenEndpointAuthMethod } from '../store/types.js';
+import type { Client, ClientSecret, CustomClaims, NewAuditEntry, Page, Store, TokenEndpointAuthMethod } from '../store/types.js';
 import { assertCustomClaims } from './claims.js';
 import { clampPageSize, type DomainContext, issuerOf } from './context.js';
+import { keepingAdminAccess } from './admin-access.js';
 import { parseDistinguishedName } from './distinguished-name.js';
 import { ConflictError, NotFoundError, ValidationError } from './errors.js';
 import { OutboundPolicy } from '../outbound/policy.js';
@@ -16,6 +17,8 @@ export const AUTH_METHODS: readonly TokenEndpointAuthMethod[] = [
   'self_signed_tls_client_auth',
 ];
 const SECRET_METHODS: readonly TokenEndpointAuthMethod[] = ['client_secret_basic', 'client_secret_post'];
+/** What a client authenticates with: changing it is giving the client a new credential. */
+const CREDENTIAL_FIELDS = ['tokenEndpointAuthMethod', 'jwks', 'jwksUri', 'tlsClientAuthSubjectDn'] as const;
 /** Two live secrets at most, so a rotation can overlap (SPEC §5). */
 export const MAX_LIVE_SECRETS = 2;
 
@@ -138,14 +141,18 @@ export class ClientService {
     };
     this.#validate(merged);
     const { tenantId: _t, clientId: _c, createdAt: _at, ...changes } = merged;
+    if (CREDENTIAL_FIELDS.some((field) => JSON.stringify(merged[field]) !== JSON.stringify(current[field]))) {
+      await keepingAdminAccess(this.ctx.store, tenantId, { kind: 'client', clientId, action: 'add-credential' }, async () => undefined);
+    }
+    const entry = audit(tenantId, actor, 'client.update', clientId, {
+      ...describe(stripUndefined(rest)),
+      ...(customClaims !== undefined ? { customClaims: Object.keys(customClaims ?? {}) } : {}),
+    });
     // A client that leaves the secret methods loses its secrets, in the same
     // transaction: switching back must not revive a secret that may have leaked.
     const dropsSecrets = SECRET_METHODS.includes(current.tokenEndpointAuthMethod) && !SECRET_METHODS.includes(merged.tokenEndpointAuthMethod);
-    const updated = await this.ctx.store.transaction(async (tx) => {
-      const result = await tx.updateClient(tenantId, clientId, changes, audit(tenantId, actor, 'client.update', clientId, {
-        ...describe(stripUndefined(rest)),
-        ...(customClaims !== undefined ? { customClaims: Object.keys(customClaims ?? {}) } : {}),
-      }));
+    const write = (store: Store) => store.transaction(async (tx) => {
+      const result = await tx.updateClient(tenantId, clientId, changes, entry);
       if (result !== null && dropsSecrets) {
         for (const secret of await tx.listClientSecrets(tenantId, clientId)) {
           await tx.deleteClientSecret(tenantId, clientId, secret.id, audit(tenantId, actor, 'client.secret.delete', clientId, { secretId: secret.id, reason: 'authentication method changed' }));
@@ -153,13 +160,18 @@ export class ClientService {
       }
       return result;
     });
+    const updated = merged.disabled && !current.disabled
+      ? await keepingAdminAccess(this.ctx.store, tenantId, { kind: 'client', clientId, action: 'disable' }, write)
+      : await write(this.ctx.store);
     if (updated === null) throw new NotFoundError('client', clientId);
     return this.view(updated, await this.ctx.store.listClientSecrets(tenantId, clientId));
   }
 
   async delete(tenantId: string, clientId: string, actor: string): Promise<void> {
     await this.#requireTenant(tenantId);
-    if (!(await this.ctx.store.deleteClient(tenantId, clientId, audit(tenantId, actor, 'client.delete', clientId, {})))) {
+    const deleted = await keepingAdminAccess(this.ctx.store, tenantId, { kind: 'client', clientId, action: 'delete' }, (store) =>
+      store.deleteClient(tenantId, clientId, audit(tenantId, actor, 'client.delete', clientId, {})));
+    if (!deleted) {
       throw new NotFoundError('client', clientId);
     }
   }
@@ -167,6 +179,7 @@ export class ClientService {
   /** A new secret beside the current one (rotation overlap); at most two live secrets. */
   async addSecret(tenantId: string, clientId: string, actor: string): Promise<{ id: string; clientSecret: string; createdAt: number }> {
     const client = await this.#require(tenantId, clientId);
+    await keepingAdminAccess(this.ctx.store, tenantId, { kind: 'client', clientId, action: 'add-secret' }, async () => undefined);
     if (!SECRET_METHODS.includes(client.tokenEndpointAuthMethod)) {
       throw new ValidationError(`client authenticates with ${client.tokenEndpointAuthMethod}, which uses no secret`);
     }

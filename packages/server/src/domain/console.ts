@@ -8,7 +8,7 @@ import { defaults } from '../config/defaults.js';
 import { verifyPassword } from '../crypto/passwords.js';
 import type { Store } from '../store/types.js';
 import type { TenantRegistry } from './tenant-context.js';
-import type { IssuedToken, TokenIssuer } from './tokens.js';
+import type { IssuedToken, TokenInspector, TokenIssuer } from './tokens.js';
 
 export const CONSOLE_CLIENT_META = 'console_client_id';
 /** Failed sign-ins per source address per minute. */
@@ -37,8 +37,23 @@ export class ConsoleSignIn {
     private readonly store: Store,
     private readonly registry: TenantRegistry,
     private readonly issuer: TokenIssuer,
+    private readonly inspector: TokenInspector,
     private readonly now: () => number,
   ) {}
+
+  /**
+   * Ends a console session: the token is revoked at once, not left to expire. Only a
+   * token of the console's own client is revoked here (any other gets false), so this
+   * route cannot be used to revoke someone else's credentials.
+   */
+  async signOut(token: string): Promise<boolean> {
+    const tenant = await this.registry.get(defaults.management.adminTenant);
+    const consoleClientId = await this.store.getMeta(CONSOLE_CLIENT_META);
+    const found = tenant === null ? null : await this.inspector.inspect(tenant, token);
+    if (tenant === null || found === null || found.claims.client_id !== consoleClientId) return false;
+    await this.inspector.revoke(tenant, found);
+    return true;
+  }
 
   /**
    * Null for a wrong user or password; throws TooManyAttempts when a source or a user

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { Grant, Page } from '../store/types.js';
+import type { Grant, Page, Store } from '../store/types.js';
 import { assertCustomClaims } from './claims.js';
+import { keepingAdminAccess } from './admin-access.js';
 import { clampPageSize, type DomainContext } from './context.js';
 import { ConflictError, NotFoundError, ValidationError } from './errors.js';
 import { assertScopeValues } from './rules.js';
@@ -65,7 +66,7 @@ export class GrantService {
   /** Changes which scopes the grant gives (narrowing a grant to what is used, say); audited. */
   async update(tenantId: string, id: string, input: Pick<GrantInput, 'scopes'>, actor: string): Promise<Grant> {
     assertScopeValues(input.scopes);
-    const grant = await this.ctx.store.transaction(async (tx) => {
+    const write = (store: Store) => store.transaction(async (tx) => {
       if ((await tx.getTenant(tenantId)) === null) throw new NotFoundError('tenant', tenantId);
       const existing = await tx.getGrant(tenantId, id);
       if (existing === null) throw new NotFoundError('grant', id);
@@ -85,12 +86,17 @@ export class GrantService {
       if (updated === null) throw new NotFoundError('grant', id);
       return updated;
     });
-    return grant;
+    // Taking manage:write away is a revocation as far as the administrators are concerned.
+    const before = await this.ctx.store.getGrant(tenantId, id);
+    const dropsWrite = before !== null && before.scopes.includes('manage:write') && !input.scopes.includes('manage:write');
+    return dropsWrite ? keepingAdminAccess(this.ctx.store, tenantId, { kind: 'grant', grantId: id }, write) : write(this.ctx.store);
   }
 
   async delete(tenantId: string, id: string, actor: string): Promise<void> {
     if ((await this.ctx.store.getTenant(tenantId)) === null) throw new NotFoundError('tenant', tenantId);
-    if (!(await this.ctx.store.deleteGrant(tenantId, id, { tenantId, actor, action: 'grant.delete', targetType: 'grant', targetId: id, details: {} }))) {
+    const deleted = await keepingAdminAccess(this.ctx.store, tenantId, { kind: 'grant', grantId: id }, (store) =>
+      store.deleteGrant(tenantId, id, { tenantId, actor, action: 'grant.delete', targetType: 'grant', targetId: id, details: {} }));
+    if (!deleted) {
       throw new NotFoundError('grant', id);
     }
   }

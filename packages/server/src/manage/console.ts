@@ -1,15 +1,20 @@
 /**
- * The web console: static assets (packages/server/console) and the sign-in that
- * turns a console user's password into a short-lived management token.
+ * The web console: the built single-page app (packages/console, built into
+ * packages/server/console by `npm ci`), sign-in that turns a console user's password
+ * into a short-lived management token, and sign-out that revokes it.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { type ConsoleSignIn, TooManyAttempts } from '../domain/console.js';
 
-const ASSETS: Record<string, string> = {
-  'index.html': 'text/html; charset=utf-8',
-  'app.js': 'text/javascript; charset=utf-8',
-  'style.css': 'text/css; charset=utf-8',
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.ico': 'image/x-icon',
 };
 
 const SECURITY_HEADERS = {
@@ -19,18 +24,43 @@ const SECURITY_HEADERS = {
   'X-Frame-Options': 'DENY',
 };
 
-export async function consoleRoutes(app: FastifyInstance, deps: { signIn: ConsoleSignIn }): Promise<void> {
-  const directory = new URL('../../console/', import.meta.url);
+const NOT_BUILT = '<!doctype html><title>Tessera console</title><p>The console has not been built: run <code>npm run build -w @tessera/console</code>.</p>';
+
+/** Every built file by its path under /console/ ("index.html", "assets/app-1a2b.js"). */
+async function loadAssets(directory: string): Promise<Map<string, Buffer>> {
   const assets = new Map<string, Buffer>();
-  for (const name of Object.keys(ASSETS)) assets.set(name, await readFile(new URL(name, directory)));
+  let entries: string[];
+  try {
+    entries = await readdir(directory, { recursive: true });
+  } catch {
+    return assets;
+  }
+  for (const entry of entries) {
+    const path = entry.split('\\').join('/');
+    if (TYPES[extname(path)] === undefined) continue;
+    assets.set(path, await readFile(join(directory, entry)));
+  }
+  return assets;
+}
+
+export async function consoleRoutes(app: FastifyInstance, deps: { signIn: ConsoleSignIn; directory?: string }): Promise<void> {
+  const assets = await loadAssets(deps.directory ?? fileURLToPath(new URL('../../console/', import.meta.url)));
+  const index = assets.get('index.html') ?? Buffer.from(NOT_BUILT);
 
   app.get('/console', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/console/'));
-  app.get<{ Params: { asset?: string } }>('/console/:asset', { schema: { hide: true } }, async (request, reply) => {
-    const name = request.params.asset || 'index.html';
-    const body = assets.get(name);
-    const type = ASSETS[name];
-    if (body === undefined || type === undefined) return reply.code(404).send({ error: 'not_found', message: 'no such console asset' });
-    return reply.headers({ ...SECURITY_HEADERS, 'Content-Type': type, 'Cache-Control': 'no-cache' }).send(body);
+  // A deep link (/console/t/default/clients/abc) gets the app, which routes in the page;
+  // a missing file (anything with an extension) is 404.
+  app.get<{ Params: { '*': string } }>('/console/*', { schema: { hide: true } }, async (request, reply) => {
+    const path = request.params['*'];
+    const body = assets.get(path);
+    if (body !== undefined) {
+      const immutable = path.startsWith('assets/');
+      return reply
+        .headers({ ...SECURITY_HEADERS, 'Content-Type': TYPES[extname(path)] ?? 'application/octet-stream', 'Cache-Control': immutable ? 'public, max-age=31536000, immutable' : 'no-cache' })
+        .send(body);
+    }
+    if (extname(path) !== '' || path.includes('..')) return reply.code(404).send({ error: 'not_found', message: 'no such console asset' });
+    return reply.headers({ ...SECURITY_HEADERS, 'Content-Type': TYPES['.html'], 'Cache-Control': 'no-cache' }).send(index);
   });
 
   app.post<{ Body: { username: string; password: string } }>('/console/login', {
@@ -55,5 +85,15 @@ export async function consoleRoutes(app: FastifyInstance, deps: { signIn: Consol
       }
       throw error;
     }
+  });
+
+  // Sign-out revokes the console token (RFC 7009 semantics: the answer does not tell
+  // whether the token was valid). Only console tokens are revoked here.
+  app.post('/console/logout', { schema: { hide: true } }, async (request, reply) => {
+    reply.headers({ ...SECURITY_HEADERS, 'Cache-Control': 'no-store' });
+    const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(request.headers.authorization ?? '');
+    if (match === null) return reply.code(401).send({ error: 'unauthorized', message: 'sign-out needs the console token as a Bearer token' });
+    await deps.signIn.signOut(match[1] ?? '');
+    return reply.code(204).send();
   });
 }

@@ -1,0 +1,179 @@
+/**
+ * The one typed client of the management API (SPEC §5) and of the console's sign-in.
+ * Every view talks to the server through this; tests hand views a fake with the same
+ * shape.
+ */
+export type SigningAlg = 'ES256' | 'RS256' | 'PS256' | 'EdDSA';
+export type AuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'tls_client_auth' | 'self_signed_tls_client_auth';
+export const AUTH_METHODS: readonly AuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'self_signed_tls_client_auth'];
+export const SIGNING_ALGS: readonly SigningAlg[] = ['ES256', 'RS256', 'PS256', 'EdDSA'];
+
+export interface Page<T> { items: T[]; nextCursor: string | null }
+export interface Jwk { kty: string; kid?: string; alg?: string; use?: string; crv?: string; x?: string; y?: string; n?: string; e?: string; x5c?: string[] }
+export interface Tenant { id: string; name: string; signingAlg: SigningAlg; accessTokenLifetime: number | null; issuer: string; createdAt: number }
+export interface SecretSummary { id: string; createdAt: number; lastUsedAt?: number }
+export interface Client {
+  clientId: string; name: string; tenantId: string; tokenEndpointAuthMethod: AuthMethod;
+  jwks: { keys: Jwk[] } | null; jwksUri: string | null; tlsClientAuthSubjectDn: string | null;
+  accessTokenLifetime: number | null; disabled: boolean; issuer: string; tokenEndpoint: string; discoveryEndpoint: string;
+  createdAt: number; updatedAt: number; secrets: SecretSummary[];
+}
+export interface CreatedClient extends Client { clientSecret?: string }
+export interface ClientInput {
+  name: string; tokenEndpointAuthMethod?: AuthMethod; jwks?: { keys: Record<string, unknown>[] } | null; jwksUri?: string | null;
+  tlsClientAuthSubjectDn?: string | null; accessTokenLifetime?: number | null; disabled?: boolean;
+}
+export interface Scope { value: string; description?: string }
+export interface Api {
+  id: string; tenantId: string; identifier: string; name: string; scopes: Scope[]; accessTokenLifetime: number | null;
+  tokenFormat: 'jwt' | 'opaque'; introspectors: string[]; createdAt: number; updatedAt: number;
+}
+export interface ApiInput { identifier: string; name?: string; scopes: Scope[]; accessTokenLifetime?: number | null; tokenFormat?: 'jwt' | 'opaque'; introspectors?: string[] }
+export interface Grant { id: string; tenantId: string; clientId: string; apiId: string; audience: string; scopes: string[]; createdAt: number }
+export interface SigningKey { kid: string; alg: string; status: string; createdAt: number; activatedAt: number | null; retiredAt: number | null; publishUntil: number | null }
+export interface FederationRule { subject: string; claims?: Record<string, string>; clientId: string }
+export interface Federation { id: string; tenantId: string; name: string; issuer: string; jwksUri: string | null; jwks: { keys: Jwk[] } | null; audience: string | null; rules: FederationRule[]; createdAt: number }
+export interface FederationInput { name: string; issuer: string; jwksUri?: string | null; jwks?: { keys: Record<string, unknown>[] } | null; audience?: string | null; rules: FederationRule[] }
+export interface AuditEntry { id: string; tenantId: string; actor: string; action: string; targetType: string; targetId: string; details: Record<string, unknown>; at: number }
+export interface AuditFilter { action?: string; actor?: string; targetType?: string; targetId?: string; since?: number; until?: number }
+
+// Usage (issue 11's endpoints; they may be absent on an older server: 404).
+export type Granularity = 'minute' | 'hour' | 'day';
+export interface UsageSeries { granularity: Granularity; from: number; to: number; series: { start: number; issued: number; refused: number }[] }
+export interface UnusedGrant {
+  grantId: string; clientId: string; audience: string; grantedScopes: string[]; usedScopes: string[]; unusedScopes: string[];
+  lastUsedAt: number | null; suggestion: { action: 'narrow'; scopes: string[] } | { action: 'revoke' };
+}
+export interface Unused { days: number; grants: UnusedGrant[] }
+export interface Dormant { days: number; clients: { clientId: string; name: string; lastUsedAt: number | null }[]; secrets: { clientId: string; secretId: string; lastUsedAt: number | null }[] }
+export interface Waste { days: number; clients: { clientId: string; audience: string; scope: string; tokens: number; tokenLifetime: number; expectedMax: number; ratio: number }[] }
+export interface UsageQuery { clientId?: string; audience?: string; granularity: Granularity; from: number; to: number }
+
+/** A failed call: the HTTP status and the server's `{error, message}`. */
+export class ApiError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+  /** The body field a message names (`body/name must ...`, `name must ...`), for an inline error. */
+  get field(): string | null {
+    const match = /^(?:body\/)?([A-Za-z]+)\b/.exec(this.message);
+    return match?.[1] ?? null;
+  }
+}
+
+type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+const enc = encodeURIComponent;
+
+function query(values: Record<string, string | number | undefined | null>): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(values)) if (v !== undefined && v !== null && v !== '') params.set(k, String(v));
+  const text = params.toString();
+  return text === '' ? '' : `?${text}`;
+}
+
+export class ManagementClient {
+  constructor(
+    private readonly token: () => string | null,
+    private readonly onUnauthorized: () => void = () => {},
+    private readonly base = '',
+    private readonly fetcher: typeof fetch = (...args) => fetch(...args),
+  ) {}
+
+  async #call<T>(method: Method, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = {};
+    const token = this.token();
+    if (token !== null) headers['authorization'] = `Bearer ${token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const response = await this.fetcher(`${this.base}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    if (response.status === 204) return undefined as T;
+    const text = await response.text();
+    let parsed: unknown = undefined;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    if (!response.ok) {
+      const err = (parsed ?? {}) as { error?: string; message?: string };
+      if (response.status === 401 && path.startsWith('/manage/')) this.onUnauthorized();
+      throw new ApiError(response.status, err.error ?? 'http_error', err.message ?? `the server answered ${response.status}`);
+    }
+    return parsed as T;
+  }
+
+  #m<T>(method: Method, path: string, body?: unknown): Promise<T> {
+    return this.#call<T>(method, `/manage/v1${path}`, body);
+  }
+
+  // Session
+  signIn(username: string, password: string): Promise<{ access_token: string; expires_in: number }> {
+    return this.#call('POST', '/console/login', { username, password });
+  }
+  signOut(): Promise<void> {
+    return this.#call('POST', '/console/logout');
+  }
+
+  // Tenants
+  listTenants(): Promise<Page<Tenant>> { return this.#m('GET', '/tenants'); }
+  getTenant(t: string): Promise<Tenant> { return this.#m('GET', `/tenants/${enc(t)}`); }
+  createTenant(input: { id: string; name?: string; signingAlg?: SigningAlg; accessTokenLifetime?: number | null }): Promise<Tenant> { return this.#m('POST', '/tenants', input); }
+  updateTenant(t: string, patch: { name?: string; signingAlg?: SigningAlg; accessTokenLifetime?: number | null }): Promise<Tenant> { return this.#m('PATCH', `/tenants/${enc(t)}`, patch); }
+  deleteTenant(t: string): Promise<void> { return this.#m('DELETE', `/tenants/${enc(t)}`); }
+
+  // Clients
+  listClients(t: string, cursor: string | null, limit = 50): Promise<Page<Client>> { return this.#m('GET', `/tenants/${enc(t)}/clients${query({ limit, cursor })}`); }
+  getClient(t: string, id: string): Promise<Client> { return this.#m('GET', `/tenants/${enc(t)}/clients/${enc(id)}`); }
+  createClient(t: string, input: ClientInput): Promise<CreatedClient> { return this.#m('POST', `/tenants/${enc(t)}/clients`, input); }
+  updateClient(t: string, id: string, patch: Partial<ClientInput>): Promise<Client> { return this.#m('PATCH', `/tenants/${enc(t)}/clients/${enc(id)}`, patch); }
+  deleteClient(t: string, id: string): Promise<void> { return this.#m('DELETE', `/tenants/${enc(t)}/clients/${enc(id)}`); }
+  addSecret(t: string, id: string): Promise<{ id: string; clientSecret: string; createdAt: number }> { return this.#m('POST', `/tenants/${enc(t)}/clients/${enc(id)}/secrets`); }
+  deleteSecret(t: string, id: string, secretId: string): Promise<void> { return this.#m('DELETE', `/tenants/${enc(t)}/clients/${enc(id)}/secrets/${enc(secretId)}`); }
+
+  // APIs
+  listApis(t: string, cursor: string | null, limit = 50): Promise<Page<Api>> { return this.#m('GET', `/tenants/${enc(t)}/apis${query({ limit, cursor })}`); }
+  getApi(t: string, id: string): Promise<Api> { return this.#m('GET', `/tenants/${enc(t)}/apis/${enc(id)}`); }
+  createApi(t: string, input: ApiInput): Promise<Api> { return this.#m('POST', `/tenants/${enc(t)}/apis`, input); }
+  updateApi(t: string, id: string, patch: Partial<ApiInput>): Promise<Api> { return this.#m('PATCH', `/tenants/${enc(t)}/apis/${enc(id)}`, patch); }
+  deleteApi(t: string, id: string): Promise<void> { return this.#m('DELETE', `/tenants/${enc(t)}/apis/${enc(id)}`); }
+
+  // Grants
+  listGrants(t: string, filter: { clientId?: string; audience?: string }, cursor: string | null, limit = 200): Promise<Page<Grant>> {
+    return this.#m('GET', `/tenants/${enc(t)}/grants${query({ ...filter, limit, cursor })}`);
+  }
+  createGrant(t: string, input: { clientId: string; audience: string; scopes: string[] }): Promise<Grant> { return this.#m('POST', `/tenants/${enc(t)}/grants`, input); }
+  deleteGrant(t: string, id: string): Promise<void> { return this.#m('DELETE', `/tenants/${enc(t)}/grants/${enc(id)}`); }
+
+  // Keys
+  listKeys(t: string): Promise<Page<SigningKey>> { return this.#m('GET', `/tenants/${enc(t)}/keys`); }
+  rotateKeys(t: string, emergency: boolean): Promise<Page<SigningKey>> { return this.#m('POST', `/tenants/${enc(t)}/keys/rotate`, { emergency }); }
+
+  // Federations
+  listFederations(t: string): Promise<Page<Federation>> { return this.#m('GET', `/tenants/${enc(t)}/federations`); }
+  createFederation(t: string, input: FederationInput): Promise<Federation> { return this.#m('POST', `/tenants/${enc(t)}/federations`, input); }
+  deleteFederation(t: string, id: string): Promise<void> { return this.#m('DELETE', `/tenants/${enc(t)}/federations/${enc(id)}`); }
+
+  // Audit
+  listAudit(t: string, filter: AuditFilter, cursor: string | null, limit = 100): Promise<Page<AuditEntry>> {
+    return this.#m('GET', `/tenants/${enc(t)}/audit${query({ ...filter, limit, cursor })}`);
+  }
+
+  // Usage
+  usage(t: string, q: UsageQuery): Promise<UsageSeries> { return this.#m('GET', `/tenants/${enc(t)}/usage${query({ ...q })}`); }
+  unused(t: string, days: number): Promise<Unused> { return this.#m('GET', `/tenants/${enc(t)}/usage/unused${query({ days })}`); }
+  applySuggestion(t: string, grantId: string): Promise<Grant | undefined> { return this.#m('POST', `/tenants/${enc(t)}/usage/unused/${enc(grantId)}/apply`); }
+  dormant(t: string, days: number): Promise<Dormant> { return this.#m('GET', `/tenants/${enc(t)}/usage/dormant${query({ days })}`); }
+  waste(t: string, days: number): Promise<Waste> { return this.#m('GET', `/tenants/${enc(t)}/usage/waste${query({ days })}`); }
+}
+
+/** Every page of a list, following nextCursor (bounded, so a runaway server cannot hang the page). */
+export async function allPages<T>(load: (cursor: string | null) => Promise<Page<T>>, maxPages = 100): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | null = null;
+  for (let i = 0; i < maxPages; i++) {
+    const page: Page<T> = await load(cursor);
+    items.push(...page.items);
+    cursor = page.nextCursor;
+    if (cursor === null) break;
+  }
+  return items;
+}

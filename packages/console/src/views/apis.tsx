@@ -1,0 +1,292 @@
+import { useState } from 'preact/hooks';
+import { allPages, type Api, type Grant, type Scope } from '../api.js';
+import { notify } from '../messages.js';
+import { forgetNames, useNames } from '../names.js';
+import { navigate } from '../router.js';
+import { Button, confirmAction, Copyable, DataList, Field, fieldErrorOf, Link, Loading, Section, Time, useAction, useApi, useLoad } from '../ui.js';
+import { lifetimeOf } from './tenants.js';
+import { UsageChart } from './usage-chart.js';
+
+/** "orders:read Read orders" lines → scopes. */
+export function parseScopes(text: string): Scope[] {
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .map((line) => {
+      const [value = '', ...rest] = line.split(/\s+/);
+      const description = rest.join(' ');
+      return description === '' ? { value } : { value, description };
+    });
+}
+const scopesText = (scopes: Scope[]) => scopes.map((s) => (s.description ? `${s.value} ${s.description}` : s.value)).join('\n');
+
+interface ApiForm { identifier: string; name: string; scopes: string; tokenFormat: 'jwt' | 'opaque'; lifetime: string }
+const EMPTY: ApiForm = { identifier: '', name: '', scopes: '', tokenFormat: 'jwt', lifetime: '' };
+const API_FIELDS = ['identifier', 'name', 'scopes', 'tokenFormat', 'accessTokenLifetime', 'introspectors'];
+
+function ApiFields({ form, setForm, errors }: { form: ApiForm; setForm: (f: ApiForm) => void; errors: Record<string, string> }) {
+  const v = (e: Event) => (e.target as HTMLInputElement).value;
+  return (
+    <>
+      <Field label="Identifier (audience)" error={errors['identifier']} hint="usually the API's URL, e.g. https://orders.example.com">
+        {(a) => <input {...a} name="identifier" value={form.identifier} onInput={(e) => setForm({ ...form, identifier: v(e) })} />}
+      </Field>
+      <Field label="Name" error={errors['name']}>
+        {(a) => <input {...a} name="name" value={form.name} onInput={(e) => setForm({ ...form, name: v(e) })} />}
+      </Field>
+      <Field label="Scopes" error={errors['scopes']} hint="one per line: the value, then an optional description">
+        {(a) => <textarea {...a} name="scopes" rows={4} value={form.scopes} onInput={(e) => setForm({ ...form, scopes: v(e) })} />}
+      </Field>
+      <Field label="Token format" error={errors['tokenFormat']}>
+        {(a) => (
+          <select {...a} name="tokenFormat" value={form.tokenFormat} onChange={(e) => setForm({ ...form, tokenFormat: v(e) as 'jwt' | 'opaque' })}>
+            <option value="jwt">JWT (RFC 9068), verified offline</option>
+            <option value="opaque">Opaque, checked by introspection</option>
+          </select>
+        )}
+      </Field>
+      <Field label="Access token lifetime (seconds)" error={errors['accessTokenLifetime']} hint="60 to 86400; empty for the tenant's">
+        {(a) => <input {...a} name="accessTokenLifetime" inputMode="numeric" value={form.lifetime} onInput={(e) => setForm({ ...form, lifetime: v(e) })} />}
+      </Field>
+    </>
+  );
+}
+
+function inputOf(form: ApiForm) {
+  return { identifier: form.identifier.trim(), ...(form.name.trim() ? { name: form.name.trim() } : {}), scopes: parseScopes(form.scopes), tokenFormat: form.tokenFormat, accessTokenLifetime: lifetimeOf(form.lifetime) };
+}
+
+export function ApisView({ tenant }: { tenant: string }) {
+  const api = useApi();
+  const [form, setForm] = useState<ApiForm>(EMPTY);
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [reload, setReload] = useState(0);
+  const [busy, run] = useAction();
+  const create = (e: Event) => {
+    e.preventDefault();
+    void run(async () => {
+      setErrors({});
+      if (form.identifier.trim() === '') {
+        setErrors({ identifier: 'an identifier is required' });
+        return;
+      }
+      try {
+        const created = await api.createApi(tenant, inputOf(form));
+        forgetNames(tenant);
+        setForm(EMPTY);
+        setReload((n) => n + 1);
+        notify('success', `API ${created.name} created`);
+      } catch (error) {
+        const field = fieldErrorOf(error, API_FIELDS);
+        if (field === null) throw error;
+        setErrors({ [field.field]: field.message });
+      }
+    });
+  };
+  return (
+    <>
+      <h1>APIs</h1>
+      <Section title="New API" id="new-api">
+        <form class="form-grid" onSubmit={create} noValidate>
+          <ApiFields form={form} setForm={setForm} errors={errors} />
+          <div class="actions"><Button type="submit" kind="primary" busy={busy}>Create API</Button></div>
+        </form>
+      </Section>
+      <Section title="All APIs" id="all-apis">
+        <DataList<Api>
+          label="APIs"
+          deps={[tenant]}
+          reloadToken={reload}
+          load={(cursor) => api.listApis(tenant, cursor)}
+          search={(a) => `${a.name} ${a.identifier} ${a.scopes.map((s) => s.value).join(' ')}`}
+          rowKey={(a) => a.id}
+          empty="No APIs yet: create one above."
+          columns={[
+            { label: 'Name', sort: (a) => a.name.toLowerCase(), render: (a) => <Link to={`/t/${tenant}/apis/${a.id}`}>{a.name}</Link> },
+            { label: 'Identifier', sort: (a) => a.identifier, render: (a) => <code class="id">{a.identifier}</code> },
+            { label: 'Scopes', sort: (a) => a.scopes.length, render: (a) => <span class="scopes">{a.scopes.map((s) => <code class="scope">{s.value}</code>)}</span> },
+            { label: 'Format', sort: (a) => a.tokenFormat, render: (a) => a.tokenFormat },
+            { label: 'Created', sort: (a) => a.createdAt, render: (a) => <Time at={a.createdAt} /> },
+          ]}
+        />
+      </Section>
+    </>
+  );
+}
+
+export function ApiPage({ tenant, apiId, tab }: { tenant: string; apiId: string; tab: 'settings' | 'clients' | 'usage' }) {
+  const api = useApi();
+  const names = useNames(api, tenant);
+  const { data, error, reload } = useLoad(async () => {
+    const found = await api.getApi(tenant, apiId);
+    const grants = await allPages((c) => api.listGrants(tenant, { audience: found.identifier }, c));
+    return { api: found, grants };
+  }, [tenant, apiId]);
+  const [busy, run] = useAction();
+  const [form, setForm] = useState<ApiForm | null>(null);
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  if (data === undefined) return <><h1>API</h1><Loading error={error} what="the API" /></>;
+  const { api: target, grants } = data;
+  const current = form ?? { identifier: target.identifier, name: target.name, scopes: scopesText(target.scopes), tokenFormat: target.tokenFormat, lifetime: target.accessTokenLifetime?.toString() ?? '' };
+
+  const save = (e: Event) => {
+    e.preventDefault();
+    void run(async () => {
+      setErrors({});
+      try {
+        await api.updateApi(tenant, apiId, inputOf(current));
+        forgetNames(tenant);
+        setForm(null);
+        notify('success', 'API saved');
+        reload();
+      } catch (error) {
+        const field = fieldErrorOf(error, API_FIELDS);
+        if (field === null) throw error;
+        setErrors({ [field.field]: field.message });
+      }
+    });
+  };
+  const remove = () =>
+    run(async () => {
+      const ok = await confirmAction({
+        title: `Delete API ${target.name}?`,
+        body: <p>The API and its {grants.length} grant(s) are deleted: {grants.length > 0 ? `${grants.length} client(s) lose access at once` : 'no client has access to it'}. This cannot be undone.</p>,
+        confirmLabel: 'Delete API',
+        ...(grants.length > 0 ? { typed: target.name } : {}),
+      });
+      if (!ok) return;
+      await api.deleteApi(tenant, apiId);
+      forgetNames(tenant);
+      notify('success', `API ${target.name} deleted`);
+      navigate(`/t/${tenant}/apis`);
+    });
+  const setIntrospectors = (introspectors: string[]) =>
+    run(async () => {
+      await api.updateApi(tenant, apiId, { introspectors });
+      notify('success', 'Introspectors saved');
+      reload();
+    });
+
+  const tabs: [typeof tab, string][] = [['settings', 'Settings'], ['clients', 'Machine-to-machine clients'], ['usage', 'Usage']];
+  return (
+    <>
+      <p class="crumbs"><Link to={`/t/${tenant}/apis`}>APIs</Link> / {target.name}</p>
+      <h1>{target.name}</h1>
+      <p><Copyable value={target.identifier} label="API identifier" /></p>
+      <nav class="tabs" aria-label="API sections">
+        {tabs.map(([key, label]) => <Link to={`/t/${tenant}/apis/${apiId}${key === 'settings' ? '' : `/${key}`}`} aria-current={tab === key ? 'page' : undefined}>{label}</Link>)}
+      </nav>
+      {tab === 'settings' ? (
+        <>
+          <Section title="Settings" id="api-settings">
+            <form class="form-grid" onSubmit={save} noValidate>
+              <ApiFields form={current} setForm={setForm} errors={errors} />
+              <div class="actions">
+                <Button type="submit" kind="primary" busy={busy}>Save</Button>
+                <Button kind="danger" busy={busy} onClick={remove}>Delete API</Button>
+              </div>
+            </form>
+          </Section>
+          <Section title="Introspectors" id="introspectors">
+            <p class="hint">Clients allowed to introspect this API's tokens (RFC 7662), besides the token's own client.</p>
+            {target.introspectors.length === 0 ? <p class="empty">None.</p> : (
+              <ul class="rows">
+                {target.introspectors.map((id) => (
+                  <li>
+                    {names?.clients.get(id)?.name ?? <code>{id}</code>}
+                    <Button class="btn-small" busy={busy} onClick={() => setIntrospectors(target.introspectors.filter((x) => x !== id))} aria-label={`Remove introspector ${names?.clients.get(id)?.name ?? id}`}>Remove</Button>
+                  </li>
+                ))}
+              </ul>
+            )}
+            <label class="inline">Add introspector{' '}
+              <select value="" onChange={(e) => { const id = (e.target as HTMLSelectElement).value; if (id) void setIntrospectors([...target.introspectors, id]); }}>
+                <option value="">Choose a client…</option>
+                {[...(names?.clients.values() ?? [])].filter((c) => !target.introspectors.includes(c.clientId)).map((c) => <option value={c.clientId}>{c.name}</option>)}
+              </select>
+            </label>
+          </Section>
+        </>
+      ) : tab === 'clients' ? (
+        <MachineClients tenant={tenant} target={target} grants={grants} reload={reload} />
+      ) : (
+        <Section title="Usage" id="api-usage"><UsageChart tenant={tenant} audience={target.identifier} /></Section>
+      )}
+    </>
+  );
+}
+
+/** Every client of the tenant, with a switch for access to this API and its scopes. */
+export function MachineClients({ tenant, target, grants, reload }: { tenant: string; target: Api; grants: Grant[]; reload: () => void }) {
+  const api = useApi();
+  const names = useNames(api, tenant);
+  const [busy, run] = useAction();
+  const [term, setTerm] = useState('');
+  const byClient = new Map(grants.map((g) => [g.clientId, g]));
+  const clients = [...(names?.clients.values() ?? [])]
+    .filter((c) => `${c.name} ${c.clientId}`.toLowerCase().includes(term.trim().toLowerCase()))
+    .sort((a, b) => Number(byClient.has(b.clientId)) - Number(byClient.has(a.clientId)) || a.name.localeCompare(b.name));
+
+  const toggle = (clientId: string, name: string) =>
+    run(async () => {
+      const grant = byClient.get(clientId);
+      if (grant === undefined) {
+        await api.createGrant(tenant, { clientId, audience: target.identifier, scopes: [] });
+        notify('success', `${name} may now get tokens for ${target.name}; tick the scopes it needs`);
+      } else {
+        const ok = await confirmAction({ title: `Revoke ${name}'s access?`, body: <p>{name} loses the scopes <strong>{grant.scopes.join(' ') || '(none)'}</strong> on {target.name}.</p>, confirmLabel: 'Revoke access' });
+        if (!ok) return;
+        await api.deleteGrant(tenant, grant.id);
+        notify('success', `${name} no longer has access to ${target.name}`);
+      }
+      reload();
+    });
+  // A grant's scopes change by replacing it (the API has no grant update).
+  const tick = (grant: Grant, scope: string, on: boolean, name: string) =>
+    run(async () => {
+      const scopes = on ? [...grant.scopes, scope] : grant.scopes.filter((s) => s !== scope);
+      await api.deleteGrant(tenant, grant.id);
+      try {
+        await api.createGrant(tenant, { clientId: grant.clientId, audience: grant.audience, scopes });
+      } catch (error) {
+        // Put the grant back as it was rather than leave the client without access.
+        await api.createGrant(tenant, { clientId: grant.clientId, audience: grant.audience, scopes: grant.scopes }).catch(() => undefined);
+        reload();
+        throw error;
+      }
+      notify('success', `${name}: ${on ? 'granted' : 'removed'} ${scope}`);
+      reload();
+    });
+
+  if (names === null) return <Loading error={undefined} what="clients" />;
+  return (
+    <Section title="Machine-to-machine clients" id="m2m">
+      <label class="search"><span class="visually-hidden">Search clients</span><input type="search" placeholder="Search clients" value={term} onInput={(e) => setTerm((e.target as HTMLInputElement).value)} /></label>
+      <ul class="rows m2m">
+        {clients.map((c) => {
+          const grant = byClient.get(c.clientId);
+          return (
+            <li>
+              <label class="switch">
+                <input type="checkbox" role="switch" checked={grant !== undefined} disabled={busy} onChange={() => toggle(c.clientId, c.name)} />{' '}
+                <Link to={`/t/${tenant}/clients/${c.clientId}`}>{c.name}</Link>
+                <span class="visually-hidden"> may get tokens for {target.name}</span>
+              </label>
+              {grant !== undefined ? (
+                <fieldset class="scopes-pick">
+                  <legend class="visually-hidden">Scopes of {c.name}</legend>
+                  {target.scopes.map((s) => (
+                    <label class="inline">
+                      <input type="checkbox" checked={grant.scopes.includes(s.value)} disabled={busy} onChange={(e) => tick(grant, s.value, (e.target as HTMLInputElement).checked, c.name)} /> <code>{s.value}</code>
+                    </label>
+                  ))}
+                </fieldset>
+              ) : null}
+            </li>
+          );
+        })}
+      </ul>
+    </Section>
+  );
+}

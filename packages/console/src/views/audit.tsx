@@ -1,0 +1,75 @@
+import { useState } from 'preact/hooks';
+import type { AuditEntry, AuditFilter } from '../api.js';
+import { clientName, useNames } from '../names.js';
+import { navigate } from '../router.js';
+import { Button, DataList, Field, Link, Section, Time, useApi } from '../ui.js';
+
+const KEYS = ['action', 'actor', 'targetType', 'targetId', 'since', 'until'] as const;
+
+/** Filters live in the URL, so a filtered audit view is a link to share. */
+export function filterOf(query: URLSearchParams): AuditFilter {
+  const filter: AuditFilter = {};
+  for (const key of KEYS) {
+    const value = query.get(key);
+    if (value === null || value === '') continue;
+    if (key === 'since' || key === 'until') {
+      const ms = Date.parse(value);
+      if (!Number.isNaN(ms)) filter[key] = ms;
+    } else filter[key] = value;
+  }
+  return filter;
+}
+
+export function AuditView({ tenant, query }: { tenant: string; query: URLSearchParams }) {
+  const api = useApi();
+  const names = useNames(api, tenant);
+  const filter = filterOf(query);
+  const [form, setForm] = useState<Record<string, string>>(Object.fromEntries(KEYS.map((k) => [k, query.get(k) ?? ''])));
+  const apply = (e: Event) => {
+    e.preventDefault();
+    const params = new URLSearchParams(Object.entries(form).filter(([, v]) => v.trim() !== ''));
+    const text = params.toString();
+    navigate(`/t/${tenant}/audit${text ? `?${text}` : ''}`);
+  };
+  const target = (e: AuditEntry) => {
+    if (e.targetType === 'client') return <Link to={`/t/${tenant}/clients/${e.targetId}`}>{clientName(names, e.targetId)}</Link>;
+    if (e.targetType === 'api') return <Link to={`/t/${tenant}/apis/${e.targetId}`}>{names?.apis.get(e.targetId)?.name ?? e.targetId}</Link>;
+    return <code class="id">{e.targetId}</code>;
+  };
+  const label: Record<string, string> = { action: 'Action', actor: 'Actor', targetType: 'Target type', targetId: 'Target ID', since: 'Since (date)', until: 'Until (date)' };
+  return (
+    <>
+      <h1>Audit log</h1>
+      <Section title="Filters" id="audit-filters">
+        <form class="form-grid filters" onSubmit={apply}>
+          {KEYS.map((key) => (
+            <Field label={label[key] ?? key} hint={key === 'action' ? 'e.g. client.create' : undefined}>
+              {(a) => <input {...a} name={key} type={key === 'since' || key === 'until' ? 'date' : 'text'} value={form[key]} onInput={(e) => setForm({ ...form, [key]: (e.target as HTMLInputElement).value })} />}
+            </Field>
+          ))}
+          <div class="actions">
+            <Button type="submit" kind="primary">Apply filters</Button>
+            <Button onClick={() => { setForm(Object.fromEntries(KEYS.map((k) => [k, '']))); navigate(`/t/${tenant}/audit`); }}>Clear</Button>
+          </div>
+        </form>
+      </Section>
+      <Section title="Changes" id="audit-entries">
+        <DataList<AuditEntry>
+          label="Audit entries"
+          deps={[tenant, query.toString()]}
+          load={(cursor) => api.listAudit(tenant, filter, cursor)}
+          search={(e) => `${e.action} ${e.actor} ${e.targetType} ${e.targetId} ${JSON.stringify(e.details)}`}
+          rowKey={(e) => e.id}
+          empty="No changes match."
+          columns={[
+            { label: 'When', sort: (e) => -e.at, render: (e) => <Time at={e.at} /> },
+            { label: 'Who', sort: (e) => e.actor, render: (e) => <span class="id">{e.actor.startsWith('console:') ? e.actor : clientName(names, e.actor)}</span> },
+            { label: 'Action', sort: (e) => e.action, render: (e) => <code>{e.action}</code> },
+            { label: 'Target', sort: (e) => e.targetType, render: (e) => <>{e.targetType} {target(e)}</> },
+            { label: 'Details', render: (e) => <code class="details">{Object.keys(e.details).length === 0 ? '' : JSON.stringify(e.details)}</code> },
+          ]}
+        />
+      </Section>
+    </>
+  );
+}

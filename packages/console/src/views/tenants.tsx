@@ -1,0 +1,165 @@
+import { useState } from 'preact/hooks';
+import { SIGNING_ALGS, type SigningAlg, type Tenant } from '../api.js';
+import { notify } from '../messages.js';
+import { navigate } from '../router.js';
+import { Button, confirmAction, Copyable, DataList, Field, fieldErrorOf, Link, Section, Time, useAction, useApi } from '../ui.js';
+
+export function lifetimeOf(value: string): number | null {
+  return value.trim() === '' ? null : Number(value);
+}
+
+export function TenantsView({ onChange }: { onChange: () => void }) {
+  const api = useApi();
+  const [reload, setReload] = useState(0);
+  const [form, setForm] = useState({ id: '', name: '', signingAlg: 'ES256' as SigningAlg, lifetime: '' });
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [busy, run] = useAction();
+
+  const create = (e: Event) => {
+    e.preventDefault();
+    void run(async () => {
+      setErrors({});
+      try {
+        const tenant = await api.createTenant({ id: form.id.trim(), ...(form.name.trim() ? { name: form.name.trim() } : {}), signingAlg: form.signingAlg, accessTokenLifetime: lifetimeOf(form.lifetime) });
+        notify('success', `Tenant ${tenant.id} created`);
+        setForm({ id: '', name: '', signingAlg: 'ES256', lifetime: '' });
+        setReload((n) => n + 1);
+        onChange();
+      } catch (error) {
+        const field = fieldErrorOf(error, ['id', 'name', 'signingAlg', 'accessTokenLifetime']);
+        if (field === null) throw error;
+        setErrors({ [field.field]: field.message });
+      }
+    });
+  };
+
+  const remove = (tenant: Tenant) =>
+    run(async () => {
+      const ok = await confirmAction({
+        title: `Delete tenant ${tenant.id}?`,
+        body: <p>Every client, API, grant, federation and signing key of <strong>{tenant.name}</strong> is deleted; tokens it issued stop verifying. This cannot be undone.</p>,
+        confirmLabel: 'Delete tenant',
+        typed: tenant.id,
+      });
+      if (!ok) return;
+      await api.deleteTenant(tenant.id);
+      notify('success', `Tenant ${tenant.id} deleted`);
+      setReload((n) => n + 1);
+      onChange();
+    });
+
+  return (
+    <>
+      <h1>Tenants</h1>
+      <Section title="New tenant" id="new-tenant">
+        <form class="form-grid" onSubmit={create} noValidate>
+          <Field label="Identifier" error={errors['id']} hint="lower-case letters, digits and dashes">
+            {(a) => <input {...a} name="id" required value={form.id} onInput={(e) => setForm({ ...form, id: (e.target as HTMLInputElement).value })} />}
+          </Field>
+          <Field label="Name" error={errors['name']}>
+            {(a) => <input {...a} name="name" value={form.name} onInput={(e) => setForm({ ...form, name: (e.target as HTMLInputElement).value })} />}
+          </Field>
+          <Field label="Signing algorithm" error={errors['signingAlg']}>
+            {(a) => (
+              <select {...a} name="signingAlg" value={form.signingAlg} onChange={(e) => setForm({ ...form, signingAlg: (e.target as HTMLSelectElement).value as SigningAlg })}>
+                {SIGNING_ALGS.map((alg) => <option value={alg}>{alg}</option>)}
+              </select>
+            )}
+          </Field>
+          <Field label="Access token lifetime (seconds)" error={errors['accessTokenLifetime']} hint="60 to 86400; empty for the server default">
+            {(a) => <input {...a} name="accessTokenLifetime" inputMode="numeric" value={form.lifetime} onInput={(e) => setForm({ ...form, lifetime: (e.target as HTMLInputElement).value })} />}
+          </Field>
+          <div class="actions"><Button type="submit" kind="primary" busy={busy}>Create tenant</Button></div>
+        </form>
+      </Section>
+      <Section title="All tenants" id="all-tenants">
+        <DataList<Tenant>
+          label="Tenants"
+          deps={[]}
+          reloadToken={reload}
+          load={() => api.listTenants()}
+          search={(t) => `${t.id} ${t.name}`}
+          rowKey={(t) => t.id}
+          empty="No tenants yet."
+          columns={[
+            { label: 'Name', sort: (t) => t.name.toLowerCase(), render: (t) => <Link to={`/t/${t.id}/settings`}>{t.name}</Link> },
+            { label: 'Identifier', sort: (t) => t.id, render: (t) => <code>{t.id}</code> },
+            { label: 'Signing', sort: (t) => t.signingAlg, render: (t) => t.signingAlg },
+            { label: 'Token lifetime', render: (t) => (t.accessTokenLifetime === null ? <span class="muted">default</span> : `${t.accessTokenLifetime} s`) },
+            { label: 'Created', sort: (t) => t.createdAt, render: (t) => <Time at={t.createdAt} /> },
+            { label: 'Actions', render: (t) => (t.id === 'admin' ? <span class="muted">protected</span> : <Button kind="danger" busy={busy} onClick={() => remove(t)} aria-label={`Delete tenant ${t.id}`}>Delete</Button>) },
+          ]}
+        />
+      </Section>
+    </>
+  );
+}
+
+export function TenantSettingsView({ tenant, onChange }: { tenant: Tenant; onChange: () => void }) {
+  const api = useApi();
+  const [form, setForm] = useState({ name: tenant.name, signingAlg: tenant.signingAlg, lifetime: tenant.accessTokenLifetime?.toString() ?? '' });
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [busy, run] = useAction();
+  const save = (e: Event) => {
+    e.preventDefault();
+    void run(async () => {
+      setErrors({});
+      try {
+        await api.updateTenant(tenant.id, { name: form.name, signingAlg: form.signingAlg, accessTokenLifetime: lifetimeOf(form.lifetime) });
+        notify('success', form.signingAlg !== tenant.signingAlg ? `Saved: ${form.signingAlg} is published now as the next key and signs from the next rotation` : 'Tenant saved');
+        onChange();
+      } catch (error) {
+        const field = fieldErrorOf(error, ['name', 'signingAlg', 'accessTokenLifetime']);
+        if (field === null) throw error;
+        setErrors({ [field.field]: field.message });
+      }
+    });
+  };
+  const remove = () =>
+    run(async () => {
+      const ok = await confirmAction({
+        title: `Delete tenant ${tenant.id}?`,
+        body: <p>Every client, API, grant, federation and signing key of <strong>{tenant.name}</strong> is deleted. This cannot be undone.</p>,
+        confirmLabel: 'Delete tenant',
+        typed: tenant.id,
+      });
+      if (!ok) return;
+      await api.deleteTenant(tenant.id);
+      notify('success', `Tenant ${tenant.id} deleted`);
+      onChange();
+      navigate('/tenants');
+    });
+  return (
+    <>
+      <h1>{tenant.name} <span class="muted">settings</span></h1>
+      <Section title="Issuer" id="issuer">
+        <dl class="props">
+          <dt>Issuer</dt><dd><Copyable value={tenant.issuer} label="issuer" /></dd>
+          <dt>Token endpoint</dt><dd><Copyable value={`${tenant.issuer}/token`} label="token endpoint" /></dd>
+          <dt>Discovery</dt><dd><Copyable value={`${tenant.issuer}/.well-known/openid-configuration`} label="discovery URL" /></dd>
+        </dl>
+      </Section>
+      <Section title="Settings" id="tenant-settings">
+        <form class="form-grid" onSubmit={save} noValidate>
+          <Field label="Name" error={errors['name']}>
+            {(a) => <input {...a} name="name" value={form.name} onInput={(e) => setForm({ ...form, name: (e.target as HTMLInputElement).value })} />}
+          </Field>
+          <Field label="Signing algorithm" error={errors['signingAlg']} hint="a change is published as the next key and signs from the next rotation">
+            {(a) => (
+              <select {...a} name="signingAlg" value={form.signingAlg} onChange={(e) => setForm({ ...form, signingAlg: (e.target as HTMLSelectElement).value as SigningAlg })}>
+                {SIGNING_ALGS.map((alg) => <option value={alg}>{alg}</option>)}
+              </select>
+            )}
+          </Field>
+          <Field label="Access token lifetime (seconds)" error={errors['accessTokenLifetime']} hint="60 to 86400; empty for the server default">
+            {(a) => <input {...a} name="accessTokenLifetime" inputMode="numeric" value={form.lifetime} onInput={(e) => setForm({ ...form, lifetime: (e.target as HTMLInputElement).value })} />}
+          </Field>
+          <div class="actions">
+            <Button type="submit" kind="primary" busy={busy}>Save</Button>
+            {tenant.id !== 'admin' ? <Button kind="danger" busy={busy} onClick={remove}>Delete tenant</Button> : null}
+          </div>
+        </form>
+      </Section>
+    </>
+  );
+}

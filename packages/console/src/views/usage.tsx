@@ -1,0 +1,87 @@
+import { useState } from 'preact/hooks';
+import type { Dormant, Unused, UnusedGrant, Waste } from '../api.js';
+import { notify } from '../messages.js';
+import { clientName, useNames } from '../names.js';
+import { Button, confirmAction, Link, Section, Time, useAction, useApi, useLoad } from '../ui.js';
+import { UsageChart, UsageUnavailable } from './usage-chart.js';
+
+/** Tenant-wide usage: tokens over time, unused scopes, dormant clients and secrets, token waste. */
+export function UsageView({ tenant }: { tenant: string }) {
+  const api = useApi();
+  const names = useNames(api, tenant);
+  const [days, setDays] = useState(30);
+  const unused = useLoad<Unused>(() => api.unused(tenant, days), [tenant, days]);
+  const dormant = useLoad<Dormant>(() => api.dormant(tenant, days), [tenant, days]);
+  const waste = useLoad<Waste>(() => api.waste(tenant, days), [tenant, days]);
+  const [busy, run] = useAction();
+  const apply = (g: UnusedGrant) =>
+    run(async () => {
+      const who = clientName(names, g.clientId);
+      const ok = await confirmAction({
+        title: g.suggestion.action === 'revoke' ? `Revoke ${who}'s unused grant?` : `Narrow ${who}'s grant?`,
+        body: g.suggestion.action === 'revoke'
+          ? <p>{who} has not used its access to <code>{g.audience}</code> in {days} days; the grant ({g.grantedScopes.join(' ')}) is revoked.</p>
+          : <p>{who} keeps <strong>{g.suggestion.scopes.join(' ')}</strong> on <code>{g.audience}</code> and loses the unused <strong>{g.unusedScopes.join(' ')}</strong>.</p>,
+        confirmLabel: g.suggestion.action === 'revoke' ? 'Revoke grant' : 'Narrow grant',
+      });
+      if (!ok) return;
+      await api.applySuggestion(tenant, g.grantId);
+      notify('success', g.suggestion.action === 'revoke' ? `Grant of ${who} revoked` : `Grant of ${who} narrowed`);
+      unused.reload();
+    });
+  return (
+    <>
+      <h1>Usage</h1>
+      <Section title="Tokens over time" id="usage-chart"><UsageChart tenant={tenant} /></Section>
+      <label class="inline">Look back{' '}
+        <select value={String(days)} onChange={(e) => setDays(Number((e.target as HTMLSelectElement).value))}>
+          {[7, 30, 90].map((d) => <option value={String(d)}>{d} days</option>)}
+        </select>
+      </label>
+      <Section title="Unused scopes" id="unused">
+        {unused.loading ? <p class="muted">Loading…</p> : unused.error !== undefined ? <UsageUnavailable error={unused.error} /> : unused.data?.grants.length === 0 ? <p class="empty">Every granted scope was used in the last {days} days.</p> : (
+          <ul class="rows">
+            {unused.data?.grants.map((g) => (
+              <li>
+                <Link to={`/t/${tenant}/clients/${g.clientId}`}>{clientName(names, g.clientId)}</Link> on <code>{names?.apisByIdentifier.get(g.audience)?.name ?? g.audience}</code>:{' '}
+                unused <span class="scopes">{g.unusedScopes.map((s) => <code class="scope">{s}</code>)}</span> <span class="muted">last used <Time at={g.lastUsedAt} /></span>
+                <Button busy={busy} class="btn-small" onClick={() => apply(g)}>{g.suggestion.action === 'revoke' ? 'Revoke grant' : `Narrow to ${g.suggestion.scopes.join(' ')}`}</Button>
+              </li>
+            ))}
+          </ul>
+        )}
+      </Section>
+      <Section title="Dormant clients and secrets" id="dormant">
+        {dormant.loading ? <p class="muted">Loading…</p> : dormant.error !== undefined ? <UsageUnavailable error={dormant.error} /> : (
+          <>
+            {dormant.data?.clients.length === 0 && dormant.data.secrets.length === 0 ? <p class="empty">Nothing dormant in the last {days} days.</p> : null}
+            <ul class="rows">
+              {dormant.data?.clients.map((c) => <li>Client <Link to={`/t/${tenant}/clients/${c.clientId}`}>{c.name}</Link> <span class="muted">last used <Time at={c.lastUsedAt} /></span></li>)}
+              {dormant.data?.secrets.map((s) => <li>Secret <code>{s.secretId}</code> of <Link to={`/t/${tenant}/clients/${s.clientId}`}>{clientName(names, s.clientId)}</Link> <span class="muted">last used <Time at={s.lastUsedAt} /></span></li>)}
+            </ul>
+          </>
+        )}
+      </Section>
+      <Section title="Token waste" id="waste">
+        <p class="hint">Clients that get far more tokens than their lifetime needs (no caching): they load the server and their own latency.</p>
+        {waste.loading ? <p class="muted">Loading…</p> : waste.error !== undefined ? <UsageUnavailable error={waste.error} /> : waste.data?.clients.length === 0 ? <p class="empty">No client wastes tokens.</p> : (
+          <table>
+            <caption class="visually-hidden">Token waste</caption>
+            <thead><tr><th scope="col">Client</th><th scope="col">API and scope</th><th scope="col">Tokens</th><th scope="col">Expected at most</th><th scope="col">Ratio</th></tr></thead>
+            <tbody>
+              {waste.data?.clients.map((w) => (
+                <tr>
+                  <td data-label="Client"><Link to={`/t/${tenant}/clients/${w.clientId}`}>{clientName(names, w.clientId)}</Link></td>
+                  <td data-label="API and scope"><code>{w.audience}</code> <code>{w.scope}</code></td>
+                  <td data-label="Tokens">{w.tokens}</td>
+                  <td data-label="Expected at most">{w.expectedMax} <span class="muted">({w.tokenLifetime} s lifetime)</span></td>
+                  <td data-label="Ratio">{w.ratio.toFixed(1)}×</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Section>
+    </>
+  );
+}
