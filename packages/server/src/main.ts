@@ -244,20 +244,18 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
   // The start banner is for people and goes to standard error (see printBanner).
   const logger = createLogger(config.logLevel);
   const cleanup: (() => Promise<unknown>)[] = [];
+  /** Undoes what was set up, last first; safe to call twice. */
   const unwind = async () => {
-    for (const step of cleanup.reverse()) await step().catch(() => {});
+    for (let step = cleanup.pop(); step !== undefined; step = cleanup.pop()) await step().catch(() => {});
   };
   try {
-    try {
-      await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-      await removeStaleTempFiles(config.dataDir, [ADMIN_FILE_NAME, MASTER_KEY_FILE]);
-    } catch (error) {
-      throw dataDirError(error, config);
-    }
+    await mkdir(config.dataDir, { recursive: true, mode: 0o700 }).catch((error: unknown) => Promise.reject(dataDirError(error, config)));
     if (config.databaseUrl === null && (options.dataDirLock ?? !cluster.isWorker)) {
       const lock = await lockDataDir(config.dataDir).catch((error: unknown) => Promise.reject(dataDirError(error, config)));
       cleanup.push(() => lock.release());
     }
+    // After the lock: what a killed start left, never what a running one is writing.
+    await removeStaleTempFiles(config.dataDir, [ADMIN_FILE_NAME, MASTER_KEY_FILE]);
     // The store before the master key: a database that does not exist is reported
     // before anything is written into the data directory.
     const store = await createStore({ dataDir: config.dataDir, ...(config.databaseUrl !== null ? { databaseUrl: config.databaseUrl } : {}) })

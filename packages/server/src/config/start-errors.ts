@@ -35,7 +35,7 @@ function rootCode(error: unknown): string | undefined {
 
 export function dataDirError(error: unknown, config: ServerConfig): unknown {
   const code = codeOf(error);
-  if (code === 'EACCES' || code === 'EPERM' || code === 'ENOTDIR' || code === 'EROFS' || code === 'EEXIST') {
+  if (['EACCES', 'EPERM', 'ENOTDIR', 'EROFS', 'EEXIST', 'SQLITE_CANTOPEN', 'SQLITE_READONLY', 'SQLITE_PERM'].includes(code ?? '')) {
     return new StartError(`cannot use the data directory ${config.dataDir} (${code}): choose a writable directory with --data-dir or TESSERA_DATA_DIR`, { cause: error });
   }
   return error;
