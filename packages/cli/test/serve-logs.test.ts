@@ -1,6 +1,7 @@
 /**
- * The real `tessera serve` writes one format only: pino JSON lines, start-up and
- * shutdown lines included (docs/observability.md).
+ * The real `tessera serve` writes one format on standard output: pino JSON lines.
+ * The start banner and the shutdown line are for people and go to standard error
+ * (docs/configuration.md, "Start-up and output").
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeTempDir, type TempDir } from '../../server/test/helpers/temp-dir.js';
@@ -13,14 +14,14 @@ describe('tessera serve output', { timeout: 60_000 }, () => {
     await dir?.cleanup();
   });
 
-  it('is JSON lines only, from the start banner to the SIGTERM line, with the request id of each request', async () => {
+  it('standard output is JSON lines only, with the request id of each request; the banner and the SIGTERM line are on standard error', async () => {
     dir = await makeTempDir('tessera-logs-');
     const server = await startServer({ dataDir: dir.path, env: { TESSERA_LOG_LEVEL: 'info' }, timeoutMs: 30_000 });
     const response = await fetch(`${server.url}/readyz`, { headers: { 'x-request-id': 'probe-1' } });
     expect(response.headers.get('x-request-id')).toBe('probe-1');
     const exit = await server.stop('SIGTERM');
     expect(exit.code).toBe(0);
-    const lines = server.output().trim().split('\n');
+    const lines = server.stdout().trim().split('\n');
     const parsed = lines.map((line) => {
       try {
         return JSON.parse(line) as Record<string, unknown>;
@@ -28,9 +29,9 @@ describe('tessera serve output', { timeout: 60_000 }, () => {
         throw new Error(`not a JSON line: ${line}`);
       }
     });
-    expect(parsed.some((l) => /listening on http:\/\/127\.0\.0\.1:\d+/.test(String(l['msg'])))).toBe(true);
-    expect(parsed.some((l) => String(l['msg']).includes(server.adminFile))).toBe(true);
     expect(parsed.find((l) => l['reqId'] === 'probe-1')).toMatchObject({ msg: 'request', path: '/readyz', status: 200 });
-    expect(parsed.some((l) => /SIGTERM/.test(String(l['msg'])))).toBe(true);
+    expect(server.stderr()).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+/);
+    expect(server.stderr()).toContain('admin.json');
+    expect(server.stderr()).toMatch(/SIGTERM/);
   });
 });

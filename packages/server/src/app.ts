@@ -37,6 +37,7 @@ import { Protection } from './oauth/protection.js';
 import { oauthRoutes } from './oauth/routes.js';
 import { createOutboundFetch } from './outbound/fetch.js';
 import { OutboundPolicy } from './outbound/policy.js';
+import { redactQuery } from './logging.js';
 import { createLogger, requestIdOf } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { instrumentStore } from './observability/store-instrumentation.js';
@@ -275,12 +276,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // The access log: one info line per request (a sampled fraction with --access-log-sample).
   // The path is logged without its query string, which could carry credentials.
   const sampleRate = config.accessLog.sampleRate;
+  const debug = config.logLevel === 'debug';
   if (sampleRate > 0) {
     app.addHook('onResponse', (request, reply, done) => {
       if (sampleRate >= 1 || Math.random() < sampleRate) {
         const url = request.url;
         const query = url.indexOf('?');
-        request.log.info({ method: request.method, path: query === -1 ? url : url.slice(0, query), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, ip: request.ip }, 'request');
+        const path = query === -1 ? url : url.slice(0, query);
+        // At debug level the query string is shown too, with credential-like values redacted.
+        const shown = query !== -1 && debug ? { query: redactQuery(url).slice(path.length + 1) } : {};
+        request.log.info({ method: request.method, path, ...shown, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, ip: request.ip }, 'request');
       }
       done();
     });

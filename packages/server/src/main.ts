@@ -46,8 +46,8 @@ export const SERVE_USAGE = `Usage: tessera serve [options]
   OTEL_EXPORTER_OTLP_ENDPOINT  export OpenTelemetry traces over OTLP/HTTP (docs/observability.md)
   --outbound-allow <list> TESSERA_OUTBOUND_ALLOW  hosts or CIDR ranges (comma-separated) that key-set and
                         discovery fetches may reach although loopback or private, and over http
-  --secret-methods <m>  TESSERA_SECRET_METHODS  registered (default): a client authenticates with the secret
-                        method it was registered for; either: client_secret_basic and _post both work
+  --secret-methods <m>  TESSERA_SECRET_METHODS  either (default): client_secret_basic and _post both work;
+                        registered: a client authenticates with the secret method it was registered for
   --json                                      the start banner as one JSON line on stdout
   --usage <on|off>      TESSERA_USAGE         count tokens issued and refused (default on; docs/usage.md)
   --usage-flush-interval <s>  TESSERA_USAGE_FLUSH_INTERVAL  seconds between writes of usage counts, 1 to 300 (default ${defaults.usage.flushInterval / 1000}); a crash loses at most this much

@@ -50,7 +50,7 @@ describe('request ids', () => {
     const refused = await server.post('default', 'token', { grant_type: 'client_credentials' }, basic(c.clientId, 'wrong'));
     expect(refused.statusCode).toBe(401);
     const id = refused.headers['x-request-id'];
-    expect(lines.find((l) => l['reqId'] === id)).toMatchObject({ status: 401, path: '/t/default/token' });
+    expect(lines.find((l) => l['reqId'] === id && l['msg'] === 'request')).toMatchObject({ status: 401, path: '/t/default/token' });
   });
 });
 

@@ -39,11 +39,11 @@ describe('WWW-Authenticate on every 401 invalid_client', () => {
 describe('the registered token_endpoint_auth_method is enforced (RFC 7591 §2)', () => {
   let t: TestServer;
   beforeAll(async () => {
-    t = await createTestServer();
+    t = await createTestServer({ config: { clientAuth: { secretMethods: 'registered' } } });
   });
   afterAll(() => t.close());
 
-  it('RFC 7591 §2: a client registered for client_secret_basic may not send its secret in the body', async () => {
+  it('RFC 7591 §2 with --secret-methods registered: a client registered for client_secret_basic may not send its secret in the body', async () => {
     const c = await t.setupClient('default');
     const res = await t.post('default', 'token', { ...cc, client_id: c.clientId, client_secret: c.clientSecret });
     expect(res.statusCode).toBe(401);
@@ -51,7 +51,7 @@ describe('the registered token_endpoint_auth_method is enforced (RFC 7591 §2)',
     expect((await t.post('default', 'token', cc, basic(c.clientId, c.clientSecret))).statusCode).toBe(200);
   });
 
-  it('RFC 7591 §2: a client registered for client_secret_post may not use Basic', async () => {
+  it('RFC 7591 §2 with --secret-methods registered: a client registered for client_secret_post may not use Basic', async () => {
     const c = await t.setupClient('default', { client: { tokenEndpointAuthMethod: 'client_secret_post' } });
     const res = await t.post('default', 'token', cc, basic(c.clientId, c.clientSecret));
     expect(res.statusCode).toBe(401);
@@ -69,8 +69,8 @@ describe('the registered token_endpoint_auth_method is enforced (RFC 7591 §2)',
     expect(right.json()).toEqual(unknown.json());
   });
 
-  it('--secret-methods either lets every secret client use both methods', async () => {
-    const lenient = await createTestServer({ config: { clientAuth: { secretMethods: 'either' } } });
+  it('by default (--secret-methods either) every secret client may use both methods, as SPEC §3 and admin.json users expect', async () => {
+    const lenient = await createTestServer();
     try {
       const c = await lenient.setupClient('default');
       expect((await lenient.post('default', 'token', { ...cc, client_id: c.clientId, client_secret: c.clientSecret })).statusCode).toBe(200);

@@ -48,6 +48,9 @@ export interface ServerProcess {
   startedInMs: number;
   /** Everything written to stdout and stderr so far. */
   output(): string;
+  /** Standard output alone (JSON log lines) and standard error alone (messages for people). */
+  stdout(): string;
+  stderr(): string;
   exited: Promise<Exit>;
   /** Sends `signal` and waits for the exit; SIGKILL after `timeoutMs`. */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<Exit>;
@@ -77,8 +80,16 @@ export async function startServer(options: StartOptions): Promise<ServerProcess>
   if (child.pid === undefined) throw new Error('could not spawn tessera serve');
   running.add(child);
   let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+    stdout += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+    stderr += chunk.toString();
+  });
   const exited = new Promise<Exit>((resolve) => {
     child.once('exit', (code, signal) => {
       running.delete(child);
@@ -93,6 +104,8 @@ export async function startServer(options: StartOptions): Promise<ServerProcess>
     adminFile: `${options.dataDir}/admin.json`,
     startedInMs: 0,
     output: () => output,
+    stdout: () => stdout,
+    stderr: () => stderr,
     exited,
     async stop(signal = 'SIGTERM', timeoutMs = 15_000) {
       if (child.exitCode !== null || child.signalCode !== null) return exited;

@@ -142,7 +142,7 @@ export const defaults = {
      * method it was registered for, client_secret_basic or client_secret_post) or
      * `either` (both work for every secret client).
      */
-    secretMethods: 'registered' as 'registered' | 'either',
+    secretMethods: 'either' as 'registered' | 'either',
   },
 
   management: {

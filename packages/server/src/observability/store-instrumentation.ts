@@ -23,33 +23,42 @@ export function instrumentStore(store: Store, events: StoreEvents, tracing: Trac
         continue;
       }
       if (typeof descriptor.value !== 'function') continue;
-      const method = descriptor.value as (...args: unknown[]) => Promise<unknown>;
-      wrapper[name] = tracing === null
-        ? async function timed(...args: unknown[]): Promise<unknown> {
-            const started = performance.now();
-            try {
-              return await method.apply(store, args);
-            } catch (error) {
-              events.error(name);
-              throw error;
-            } finally {
-              events.query(name, (performance.now() - started) / 1000);
-            }
-          }
-        : async function timedAndTraced(...args: unknown[]): Promise<unknown> {
-            const started = performance.now();
-            const span = tracing.startSpan(`store.${name}`, { 'db.system': store.kind === 'postgres' ? 'postgresql' : 'sqlite', 'db.operation': name });
-            try {
-              return await method.apply(store, args);
-            } catch (error) {
-              events.error(name);
-              span.fail(error);
-              throw error;
-            } finally {
-              span.end();
-              events.query(name, (performance.now() - started) / 1000);
-            }
-          };
+      const target = store as unknown as Record<string, (...args: unknown[]) => unknown>;
+      // Only operations that return a promise are timed; synchronous members (usage(),
+      // onCommit(), a null from listenForChanges()) pass straight through, unchanged.
+      wrapper[name] = function instrumented(...args: unknown[]): unknown {
+        const started = performance.now();
+        const span = tracing?.startSpan(`store.${name}`, { 'db.system': store.kind === 'postgres' ? 'postgresql' : 'sqlite', 'db.operation': name }) ?? null;
+        let result: unknown;
+        try {
+          // Looked up at call time: an operation replaced on the store itself (a test's
+          // stand-in, say) is the one that runs.
+          result = (target[name] as (...args: unknown[]) => unknown).apply(store, args);
+        } catch (error) {
+          events.error(name);
+          span?.fail(error);
+          span?.end();
+          throw error;
+        }
+        if (!(result instanceof Promise)) {
+          span?.end();
+          return result;
+        }
+        return result.then(
+          (value: unknown) => {
+            span?.end();
+            events.query(name, (performance.now() - started) / 1000);
+            return value;
+          },
+          (error: unknown) => {
+            events.error(name);
+            span?.fail(error);
+            span?.end();
+            events.query(name, (performance.now() - started) / 1000);
+            throw error;
+          },
+        );
+      };
     }
   }
   return wrapper as unknown as Store;
