@@ -167,7 +167,8 @@ describe.skipIf(!available)(`console in headless Chromium${available ? '' : ' (s
     await visible(page.getByRole('button', { name: 'Revoke access to Orders' }));
     await visible(page.locator('pre code', { hasText: "audience='https://orders.example'" }));
     await visible(page.locator('pre code', { hasText: 'createTokenClient' }));
-    await visible(page.getByText('Usage data not available', { exact: false }));
+    // The usage chart reads the server's usage series (docs/usage.md): a real chart, not a placeholder.
+    await visible(page.getByRole('img', { name: /tokens issued and \d+ refused/ }));
 
     // A second secret, then a deletion that is cancelled: nothing is lost.
     await page.getByRole('button', { name: 'New secret' }).click();
@@ -250,9 +251,10 @@ describe.skipIf(!available)(`console in headless Chromium${available ? '' : ' (s
     await visible(page.getByRole('cell', { name: `console:${t.console.user}` }));
     await accessible(page, 'desktop-audit');
 
-    // Usage: the endpoints may not exist on this server yet.
+    // Usage: the tenant's series and reports (docs/usage.md); a fresh tenant wastes nothing.
     await page.getByRole('link', { name: 'Usage' }).click();
-    await visible(page.getByText('Usage data not available').first());
+    await visible(page.getByRole('img', { name: /tokens issued and \d+ refused/ }));
+    await visible(page.getByText('No client wastes tokens.'));
     await accessible(page, 'desktop-usage');
 
     // The console cannot lock itself out: the server refuses, the page says why.
