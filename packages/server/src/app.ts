@@ -150,7 +150,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     now,
     limits: { maxTenants, maxClients, maxUnknownClients, serveStaleFor },
     // Cache hits, misses, loads, evictions and the feed's lag go to /metrics (docs/metrics.md).
-    ...((options.cacheEvents ?? metrics) !== null ? { events: (options.cacheEvents ?? metrics) as CacheEvents } : {}),
+    ...(options.cacheEvents !== undefined ? { events: options.cacheEvents } : metrics !== null ? { events: metrics } : {}),
   });
   const changeFeed = new ChangeFeed({
     store,

@@ -9,17 +9,12 @@
  * `tenant` label while every later one shares `tenant="other"`.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CacheEvents } from '../domain/entry-cache.js';
 import type { LimitKind, ProtectionEvents } from '../oauth/protection.js';
 import type { SigningKey, Store } from '../store/types.js';
 
 /** What the in-memory registry reports about its caches and its change feed (wired in app.ts). */
-export interface CacheEvents {
-  hit(cache: string): void;
-  miss(cache: string): void;
-  load(cache: string, seconds: number): void;
-  evict(cache: string, count: number): void;
-  feedLag(seconds: number): void;
-}
+export type { CacheEvents };
 
 /** What the store wrapper reports (store-instrumentation.ts). */
 export interface StoreEvents {
