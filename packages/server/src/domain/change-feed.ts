@@ -156,7 +156,6 @@ export class ChangeFeed {
     this.#lastSeq = last.seq;
     for (const seq of this.#own) if (seq <= last.seq) this.#own.delete(seq);
     if (foreign.length > 0) void this.#options.registry.apply(foreign, { wait: false });
-    this.#options.registry.events?.feedLag(Math.max(0, Date.now() - last.at) / 1000);
   }
 
   async #connect(): Promise<void> {

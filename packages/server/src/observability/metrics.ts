@@ -76,7 +76,7 @@ export class Metrics implements CacheEvents, StoreEvents, ProtectionEvents {
     this.#cacheMisses = new Counter({ name: 'tessera_cache_misses_total', help: 'Registry cache misses', labelNames: ['cache'], registers });
     this.#cacheLoads = new Histogram({ name: 'tessera_cache_load_duration_seconds', help: 'Time to load a registry cache entry from the store', labelNames: ['cache'], buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers });
     this.#cacheEvictions = new Counter({ name: 'tessera_cache_evictions_total', help: 'Registry cache entries dropped (change feed or size bound)', labelNames: ['cache'], registers });
-    this.#feedLag = new Gauge({ name: 'tessera_change_feed_lag_seconds', help: 'Age of the newest store change this replica has applied when it last polled', registers });
+    this.#feedLag = new Gauge({ name: 'tessera_change_feed_lag_seconds', help: 'Seconds since this replica last read the store\'s change feed to its end (0 right after a successful poll)', registers });
     this.#storeDuration = new Histogram({ name: 'tessera_store_query_duration_seconds', help: 'Store operation latency', labelNames: ['operation'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers });
     this.#storeErrors = new Counter({ name: 'tessera_store_errors_total', help: 'Store operations that failed', labelNames: ['operation'], registers });
     this.#rejections = new Counter({ name: 'tessera_rate_limit_rejections_total', help: 'Requests over a limit: refused with 429 (mode="enforce") or only counted (mode="monitor")', labelNames: ['limit', 'mode'], registers });
