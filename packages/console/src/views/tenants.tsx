@@ -8,6 +8,34 @@ export function lifetimeOf(value: string): number | null {
   return value.trim() === '' ? null : Number(value);
 }
 
+interface TenantSettingsForm {
+  name: string;
+  signingAlg: SigningAlg;
+  lifetime: string;
+}
+
+/** The settings a tenant is created with and edited by: name, signing algorithm, token lifetime. */
+function TenantFields<F extends TenantSettingsForm>({ form, setForm, errors, algHint }: { form: F; setForm: (f: F) => void; errors: Record<string, string>; algHint?: string }) {
+  const v = (e: Event) => (e.target as HTMLInputElement | HTMLSelectElement).value;
+  return (
+    <>
+      <Field label="Name" error={errors['name']}>
+        {(a) => <input {...a} name="name" value={form.name} onInput={(e) => setForm({ ...form, name: v(e) })} />}
+      </Field>
+      <Field label="Signing algorithm" error={errors['signingAlg']} {...(algHint !== undefined ? { hint: algHint } : {})}>
+        {(a) => (
+          <select {...a} name="signingAlg" value={form.signingAlg} onChange={(e) => setForm({ ...form, signingAlg: v(e) as SigningAlg })}>
+            {SIGNING_ALGS.map((alg) => <option value={alg}>{alg}</option>)}
+          </select>
+        )}
+      </Field>
+      <Field label="Access token lifetime (seconds)" error={errors['accessTokenLifetime']} hint="60 to 86400; empty for the server default">
+        {(a) => <input {...a} name="accessTokenLifetime" inputMode="numeric" value={form.lifetime} onInput={(e) => setForm({ ...form, lifetime: v(e) })} />}
+      </Field>
+    </>
+  );
+}
+
 export function TenantsView({ onChange }: { onChange: () => void }) {
   const api = useApi();
   const [reload, setReload] = useState(0);
@@ -56,19 +84,7 @@ export function TenantsView({ onChange }: { onChange: () => void }) {
           <Field label="Identifier" error={errors['id']} hint="lower-case letters, digits and dashes">
             {(a) => <input {...a} name="id" required value={form.id} onInput={(e) => setForm({ ...form, id: (e.target as HTMLInputElement).value })} />}
           </Field>
-          <Field label="Name" error={errors['name']}>
-            {(a) => <input {...a} name="name" value={form.name} onInput={(e) => setForm({ ...form, name: (e.target as HTMLInputElement).value })} />}
-          </Field>
-          <Field label="Signing algorithm" error={errors['signingAlg']}>
-            {(a) => (
-              <select {...a} name="signingAlg" value={form.signingAlg} onChange={(e) => setForm({ ...form, signingAlg: (e.target as HTMLSelectElement).value as SigningAlg })}>
-                {SIGNING_ALGS.map((alg) => <option value={alg}>{alg}</option>)}
-              </select>
-            )}
-          </Field>
-          <Field label="Access token lifetime (seconds)" error={errors['accessTokenLifetime']} hint="60 to 86400; empty for the server default">
-            {(a) => <input {...a} name="accessTokenLifetime" inputMode="numeric" value={form.lifetime} onInput={(e) => setForm({ ...form, lifetime: (e.target as HTMLInputElement).value })} />}
-          </Field>
+          <TenantFields form={form} setForm={setForm} errors={errors} />
           <div class="actions"><Button type="submit" kind="primary" busy={busy}>Create tenant</Button></div>
         </form>
       </Section>
@@ -141,19 +157,7 @@ export function TenantSettingsView({ tenant, onChange }: { tenant: Tenant; onCha
       </Section>
       <Section title="Settings" id="tenant-settings">
         <form class="form-grid" onSubmit={save} noValidate>
-          <Field label="Name" error={errors['name']}>
-            {(a) => <input {...a} name="name" value={form.name} onInput={(e) => setForm({ ...form, name: (e.target as HTMLInputElement).value })} />}
-          </Field>
-          <Field label="Signing algorithm" error={errors['signingAlg']} hint="a change is published as the next key and signs from the next rotation">
-            {(a) => (
-              <select {...a} name="signingAlg" value={form.signingAlg} onChange={(e) => setForm({ ...form, signingAlg: (e.target as HTMLSelectElement).value as SigningAlg })}>
-                {SIGNING_ALGS.map((alg) => <option value={alg}>{alg}</option>)}
-              </select>
-            )}
-          </Field>
-          <Field label="Access token lifetime (seconds)" error={errors['accessTokenLifetime']} hint="60 to 86400; empty for the server default">
-            {(a) => <input {...a} name="accessTokenLifetime" inputMode="numeric" value={form.lifetime} onInput={(e) => setForm({ ...form, lifetime: (e.target as HTMLInputElement).value })} />}
-          </Field>
+          <TenantFields form={form} setForm={setForm} errors={errors} algHint="a change is published as the next key and signs from the next rotation" />
           <div class="actions">
             <Button type="submit" kind="primary" busy={busy}>Save</Button>
             {tenant.id !== 'admin' ? <Button kind="danger" busy={busy} onClick={remove}>Delete tenant</Button> : null}
