@@ -228,7 +228,8 @@ describe.skipIf(!available)(`console in headless Chromium${available ? '' : ' (s
     expect(await page.evaluate(() => document.activeElement?.closest('[role="alertdialog"]') !== null)).toBe(true);
     await page.keyboard.press('Escape');
     await hidden(page.getByRole('alertdialog'));
-    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Emergency rotation');
+    // Focus comes back once the dialog has unmounted: wait for it rather than race it.
+    await expect.poll(() => page.evaluate(() => document.activeElement?.textContent), { timeout: 5_000 }).toBe('Emergency rotation');
     await accessible(page, 'desktop-keys');
 
     // Federations with rules.
