@@ -11,7 +11,8 @@ import { ApiService } from './domain/apis.js';
 import { ChangeFeed } from './domain/change-feed.js';
 import { type BootstrapResult, bootstrap } from './domain/bootstrap.js';
 import { ClientService } from './domain/clients.js';
-import { ConsoleSignIn } from './domain/console.js';
+import { CONSOLE_CLIENT_META, ConsoleSignIn } from './domain/console.js';
+import { ConsoleUserService } from './domain/console-users.js';
 import type { DomainContext } from './domain/context.js';
 import { FederationService } from './domain/federations.js';
 import { GrantService } from './domain/grants.js';
@@ -82,6 +83,7 @@ export interface Tessera {
   grants: GrantService;
   keys: KeyService;
   federations: FederationService;
+  consoleUsers: ConsoleUserService;
   issuer: TokenIssuer;
   inspector: TokenInspector;
   /** Prometheus metrics; null when `metrics.enabled` is false. Also the registry's cache events. */
@@ -209,6 +211,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     }),
   };
 
+  // Console sessions are tokens of the console's own client; its id never changes once bootstrap has set it.
+  let consoleClient: string | null = null;
+  const consoleClientId = async () => (consoleClient ??= await store.getMeta(CONSOLE_CLIENT_META));
+
   const tessera: Tessera = {
     config,
     store,
@@ -220,6 +226,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     grants,
     keys,
     federations: new FederationService(ctx),
+    consoleUsers: new ConsoleUserService({ store, now }),
     issuer,
     inspector,
     metrics,
@@ -378,6 +385,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       grants: tessera.grants,
       keys,
       federations: tessera.federations,
+      consoleUsers: tessera.consoleUsers,
+      consoleClientId,
       usage: { reports: usage.reports, maxDays: Math.floor(config.usage.retention.days / 86_400_000) },
       adminTenant: defaults.management.adminTenant,
       audience: defaults.management.audience,

@@ -869,11 +869,26 @@ describe.each(backends)('store ($name)', (backend) => {
     });
 
     it('creates and reads console users', async () => {
-      const user = { username: `u-${randomUUID()}`, passwordHash: 'scrypt$abc', createdAt: T0 };
+      const user = { username: `u-${randomUUID()}`, passwordHash: 'scrypt$abc', role: 'viewer' as const, tenants: ['a', 'b'], createdAt: T0, updatedAt: null, passwordChangedAt: T0 };
       await store.createConsoleUser(user);
       expect(await store.getConsoleUser(user.username)).toEqual(user);
       expect(await store.getConsoleUser('nobody')).toBeNull();
       await expect(store.createConsoleUser(user)).rejects.toBeInstanceOf(StoreConflictError);
+    });
+
+    it('lists, updates and deletes console users, auditing each change', async () => {
+      const username = `u-${randomUUID()}`;
+      await store.createConsoleUser({ username, passwordHash: 'scrypt$abc', role: 'admin', tenants: null, createdAt: T0, updatedAt: null, passwordChangedAt: T0 });
+      expect((await store.listConsoleUsers()).map((u) => u.username)).toContain(username);
+      const audit = { tenantId: 'admin', actor: 'test', action: 'console_user.update', targetType: 'console_user', targetId: username, details: {} };
+      const updated = await store.updateConsoleUser(username, { role: 'viewer', tenants: ['default'], passwordHash: 'scrypt$new', passwordChangedAt: T0 + 5 }, audit);
+      expect(updated).toMatchObject({ username, role: 'viewer', tenants: ['default'], passwordHash: 'scrypt$new', passwordChangedAt: T0 + 5 });
+      expect(updated?.updatedAt).not.toBeNull();
+      expect((await store.updateConsoleUser(username, { tenants: null }))?.tenants).toBeNull();
+      expect(await store.updateConsoleUser('nobody', { role: 'admin' })).toBeNull();
+      expect(await store.deleteConsoleUser(username, { ...audit, action: 'console_user.delete' })).toBe(true);
+      expect(await store.deleteConsoleUser(username)).toBe(false);
+      expect(await store.getConsoleUser(username)).toBeNull();
     });
   });
 

@@ -53,7 +53,9 @@ export async function bootstrap(ctx: DomainContext, persist: (result: BootstrapR
     for (const secret of consoleClient.secrets) await tx.deleteClientSecret(adminTenant, consoleClient.clientId, secret.id);
     await tx.setMeta(CONSOLE_CLIENT_META, consoleClient.clientId);
     const consolePassword = randomBytes(18).toString('base64url');
-    await tx.createConsoleUser({ username: 'admin', passwordHash: await hashPassword(consolePassword), createdAt: ctx.now() });
+    // The first console user is an admin for every tenant (domain/console-users.ts).
+    const createdAt = ctx.now();
+    await tx.createConsoleUser({ username: 'admin', passwordHash: await hashPassword(consolePassword), role: 'admin', tenants: null, createdAt, updatedAt: null, passwordChangedAt: createdAt });
     if (client.clientSecret === undefined) throw new Error('bootstrap admin client has no secret');
     const result = { adminClientId: client.clientId, adminClientSecret: client.clientSecret, consoleUser: 'admin', consolePassword };
     await persist(result);

@@ -7,6 +7,7 @@
 import { defaults } from '../config/defaults.js';
 import { verifyPassword } from '../crypto/passwords.js';
 import type { Store } from '../store/types.js';
+import { CONSOLE_SUBJECT_PREFIX } from './console-users.js';
 import type { TenantRegistry } from './tenant-context.js';
 import type { IssuedToken, TokenInspector, TokenIssuer } from './tokens.js';
 
@@ -94,7 +95,9 @@ export class ConsoleSignIn {
     const client = clientId === null || tenant == null ? undefined : (await tenant.client(clientId))?.client;
     const api = tenant?.apisByIdentifier.get(defaults.management.audience);
     if (tenant == null || client === undefined || api === undefined || client.disabled) return null;
-    return this.issuer.issue({ tenant, client, api, scopes: ['manage:read', 'manage:write'], subject: `console:${user.username}` });
+    // A viewer's session reads only; the management API also checks the role as it is at each call.
+    const scopes = user.role === 'admin' ? ['manage:read', 'manage:write'] : ['manage:read'];
+    return this.issuer.issue({ tenant, client, api, scopes, subject: `${CONSOLE_SUBJECT_PREFIX}${user.username}` });
   }
 
   async #acquire(): Promise<void> {

@@ -4,6 +4,7 @@
  * `manage:write`. Failures answer as RFC 6750 §3 describes.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { CONSOLE_SUBJECT_PREFIX, type ConsoleAccess } from '../domain/console-users.js';
 import type { TenantRegistry } from '../domain/tenant-context.js';
 import type { TokenInspector } from '../domain/tokens.js';
 import { certificateThumbprint, clientCertificateOf } from '../oauth/mtls.js';
@@ -16,7 +17,17 @@ export interface ManagementCaller {
   /** Who acts: the client itself, or the console user a console token was issued for. */
   actor: string;
   scopes: ReadonlySet<string>;
+  /** The tenants the caller may act on; null: every tenant (admin clients, console users for every tenant). */
+  tenants: readonly string[] | null;
 }
+
+/**
+ * Where a route acts: `tenant` (its `:tenant` parameter; the caller must be allowed that
+ * tenant), `tenant-list` (the list of tenants, which the route filters to the caller's),
+ * or `global` (outside any tenant: creating tenants, console users), for callers allowed
+ * every tenant only. A route without a `:tenant` parameter is `global` unless it says so.
+ */
+export type Reach = 'tenant' | 'tenant-list' | 'global';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -33,10 +44,14 @@ export interface ManagementAuthDependencies {
   audience: string;
   trustedProxies: readonly string[];
   clientCaConfigured: boolean;
+  /** The console's own client id (its tokens are console sessions); null before bootstrap. */
+  consoleClientId(): Promise<string | null>;
+  /** The current role and tenants of a console user; null when the user no longer exists. */
+  consoleAccess(username: string): Promise<ConsoleAccess | null>;
 }
 
 export function managementAuth(deps: ManagementAuthDependencies) {
-  return async function requireScope(request: FastifyRequest, reply: FastifyReply, needed: string): Promise<ManagementCaller | null> {
+  return async function requireScope(request: FastifyRequest, reply: FastifyReply, needed: string, reach: Reach = 'tenant'): Promise<ManagementCaller | null> {
     const header = request.headers.authorization;
     // RFC 6750 §3.1: no Bearer credentials at all (no header, or another scheme) gets a
     // challenge without an error code; a malformed Bearer header is invalid_request (400).
@@ -75,13 +90,38 @@ export function managementAuth(deps: ManagementAuthDependencies) {
     }
     const granted = new Set(grant.scopes);
     const scopes = new Set((found.claims.scope ?? '').split(' ').filter((s) => granted.has(s)));
+    // A console session acts with its user's role and tenants as they are now, not as
+    // they were at sign-in: a user deleted, narrowed or given a new password loses the
+    // power at once.
+    let tenants: readonly string[] | null = null;
+    const consoleClientId = await deps.consoleClientId();
+    if (consoleClientId !== null && found.claims.client_id === consoleClientId) {
+      const username = found.claims.sub.startsWith(CONSOLE_SUBJECT_PREFIX) ? found.claims.sub.slice(CONSOLE_SUBJECT_PREFIX.length) : null;
+      const access = username === null ? null : await deps.consoleAccess(username);
+      if (access === null || found.claims.iat < Math.floor(access.sessionsFrom / 1000)) {
+        await challenge(reply, 401, 'invalid_token', 'the console user of this session no longer exists or has a new password; sign in again');
+        return null;
+      }
+      if (access.role !== 'admin') scopes.delete(MANAGE_WRITE);
+      tenants = access.tenants;
+    }
     // manage:write implies manage:read.
     const allowed = scopes.has(needed) || (needed === MANAGE_READ && scopes.has(MANAGE_WRITE));
     if (!allowed) {
       await challenge(reply, 403, 'insufficient_scope', `this operation needs the ${needed} scope`, needed);
       return null;
     }
-    const caller = { clientId: found.claims.client_id, actor: found.claims.sub, scopes };
+    const target = (request.params as { tenant?: unknown } | undefined)?.tenant;
+    const effectiveReach = reach === 'tenant' && typeof target !== 'string' ? 'global' : reach;
+    if (tenants !== null && (effectiveReach === 'global' || (effectiveReach === 'tenant' && !tenants.includes(String(target))))) {
+      const message =
+        effectiveReach === 'global'
+          ? 'this console user is limited to some tenants; this operation is for console users of every tenant'
+          : `this console user may not act on tenant ${JSON.stringify(target)}`;
+      await reply.code(403).send({ error: 'forbidden', message });
+      return null;
+    }
+    const caller = { clientId: found.claims.client_id, actor: found.claims.sub, scopes, tenants };
     request.caller = caller;
     return caller;
   };

@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import type { ApiService } from '../domain/apis.js';
 import type { ClientService } from '../domain/clients.js';
+import type { ConsoleUserService } from '../domain/console-users.js';
 import { clampPageSize } from '../domain/context.js';
 import { DomainError } from '../domain/errors.js';
 import type { FederationService } from '../domain/federations.js';
@@ -17,7 +18,8 @@ import type { TokenInspector } from '../domain/tokens.js';
 import type { UsageReports } from '../domain/usage-reports.js';
 import { StoreConflictError, StoreInvalidCursorError, StoreUnavailableError } from '../store/errors.js';
 import type { Store } from '../store/types.js';
-import { MANAGE_READ, MANAGE_WRITE, managementAuth } from './auth.js';
+import { MANAGE_READ, MANAGE_WRITE, managementAuth, type Reach } from './auth.js';
+import { consoleUserRoutes } from './console-user-routes.js';
 import { useLazySchemaCompilers } from './schema-compilers.js';
 import * as S from './schemas.js';
 import { usageRoutes } from './usage-routes.js';
@@ -32,6 +34,9 @@ export interface ManagementDependencies {
   grants: GrantService;
   keys: KeyService;
   federations: FederationService;
+  consoleUsers: ConsoleUserService;
+  /** The console's own client id (domain/console.ts); null before bootstrap. */
+  consoleClientId(): Promise<string | null>;
   /** Usage reports (docs/usage.md), and the longest window they cover, in days. */
   usage: { reports: UsageReports; maxDays: number };
   adminTenant: string;
@@ -47,15 +52,15 @@ type P<T extends 'tenant' | 'item' | 'secret'> = T extends 'tenant'
     : { tenant: string; id: string; secretId: string };
 
 export async function managementRoutes(app: FastifyInstance, deps: ManagementDependencies): Promise<void> {
-  const requireScope = managementAuth(deps);
-  // SPEC §5: a request without a valid token is 401 before its body is looked at, so
-  // the caller is authenticated on request, before the body is parsed or validated.
-  const read: onRequestAsyncHookHandler = async (request, reply) => {
-    await requireScope(request, reply, MANAGE_READ);
+  const requireScope = managementAuth({ ...deps, consoleAccess: (username) => deps.consoleUsers.accessOf(username) });
+  // A request without a valid token is 401 before its body is looked at, so the caller
+  // is authenticated on request, before the body is parsed or validated. Every hook
+  // also checks that the caller may act where the route acts (manage/auth.ts, Reach).
+  const hook = (scope: string, reach?: Reach): onRequestAsyncHookHandler => async (request, reply) => {
+    await requireScope(request, reply, scope, reach);
   };
-  const write: onRequestAsyncHookHandler = async (request, reply) => {
-    await requireScope(request, reply, MANAGE_WRITE);
-  };
+  const read = hook(MANAGE_READ);
+  const write = hook(MANAGE_WRITE);
   const actor = (request: FastifyRequest) => request.caller?.actor ?? 'unknown';
   // One shared error schema, referenced by every route: compiled once, not per status and route.
   app.addSchema(S.ErrorBody);
@@ -80,9 +85,14 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
     schema: { tags: ['tenants'], security, body: S.CreateTenantBody, response: { 201: S.TenantBody, ...errors } },
   }, async (request, reply) => reply.code(201).send(await deps.tenants.create(request.body, actor(request))));
   app.get('/tenants', {
-    onRequest: read,
+    onRequest: hook(MANAGE_READ, 'tenant-list'),
     schema: { tags: ['tenants'], security, response: { 200: S.pageOf(S.TenantBody), ...errors } },
-  }, async () => ({ items: await deps.tenants.list(), nextCursor: null }));
+  }, async (request) => {
+    // A console user limited to some tenants sees those only.
+    const allowed = request.caller?.tenants ?? null;
+    const items = await deps.tenants.list();
+    return { items: allowed === null ? items : items.filter((t) => allowed.includes(t.id)), nextCursor: null };
+  });
   app.get<{ Params: P<'tenant'> }>('/tenants/:tenant', {
     onRequest: read,
     schema: { tags: ['tenants'], security, params: S.TenantParams, response: { 200: S.TenantBody, ...errors } },
@@ -245,6 +255,7 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
     });
   });
 
+  await consoleUserRoutes(app, { users: deps.consoleUsers, read, write, actor, errors });
   await usageRoutes(app, { reports: deps.usage.reports, maxDays: deps.usage.maxDays, read, write, actor, errors });
 }
 

@@ -8,6 +8,7 @@ import type {
   AuditLogTable,
   ClientSecretsTable,
   ClientsTable,
+  ConsoleUsersTable,
   Database,
   FederationsTable,
   GrantsTable,
@@ -950,11 +951,19 @@ export class KyselyStore implements Store {
 
   // ------------------------------------------------------------ console users
 
-  async createConsoleUser(user: ConsoleUser): Promise<void> {
-    await this.#mutate(undefined, (db) =>
+  async createConsoleUser(user: ConsoleUser, audit?: NewAuditEntry): Promise<void> {
+    await this.#mutate(audit, (db) =>
       db
         .insertInto('console_users')
-        .values({ username: user.username, password_hash: user.passwordHash, created_at: user.createdAt })
+        .values({
+          username: user.username,
+          password_hash: user.passwordHash,
+          role: user.role,
+          tenants: user.tenants === null ? null : JSON.stringify(user.tenants),
+          created_at: user.createdAt,
+          updated_at: user.updatedAt,
+          password_changed_at: user.passwordChangedAt,
+        })
         .execute(),
     );
   }
@@ -963,7 +972,43 @@ export class KyselyStore implements Store {
     const row = await this.#run(() =>
       this.#db.selectFrom('console_users').selectAll().where('username', '=', username).executeTakeFirst(),
     );
-    return row ? { username: row.username, passwordHash: row.password_hash, createdAt: Number(row.created_at) } : null;
+    return row ? toConsoleUser(row) : null;
+  }
+
+  async listConsoleUsers(): Promise<ConsoleUser[]> {
+    const rows = await this.#run(() => this.#db.selectFrom('console_users').selectAll().orderBy('username').execute());
+    return rows.map(toConsoleUser);
+  }
+
+  async updateConsoleUser(
+    username: string,
+    patch: Partial<Pick<ConsoleUser, 'role' | 'tenants' | 'passwordHash' | 'passwordChangedAt'>>,
+    audit?: NewAuditEntry,
+  ): Promise<ConsoleUser | null> {
+    const set = definedOnly<ConsoleUsersTable>({
+      role: patch.role,
+      tenants: patch.tenants === undefined ? undefined : patch.tenants === null ? null : JSON.stringify(patch.tenants),
+      password_hash: patch.passwordHash,
+      password_changed_at: patch.passwordChangedAt,
+      updated_at: Date.now(),
+    });
+    return this.#mutate(
+      audit,
+      async (db) => {
+        await db.updateTable('console_users').set(set).where('username', '=', username).execute();
+        const row = await db.selectFrom('console_users').selectAll().where('username', '=', username).executeTakeFirst();
+        return row ? toConsoleUser(row) : null;
+      },
+      (user) => user !== null,
+    );
+  }
+
+  async deleteConsoleUser(username: string, audit?: NewAuditEntry): Promise<boolean> {
+    return this.#mutate(
+      audit,
+      async (db) => affected((await db.deleteFrom('console_users').where('username', '=', username).executeTakeFirst()).numDeletedRows) > 0,
+      (deleted) => deleted,
+    );
   }
 
   // --------------------------------------------------------------------- meta
@@ -1153,6 +1198,18 @@ function clientSecretRow(s: ClientSecret): ClientSecretsTable {
     hash: s.hash,
     created_at: s.createdAt,
     last_used_at: s.lastUsedAt,
+  };
+}
+
+function toConsoleUser(r: ConsoleUsersTable): ConsoleUser {
+  return {
+    username: r.username,
+    passwordHash: r.password_hash,
+    role: r.role === 'admin' ? 'admin' : 'viewer',
+    tenants: r.tenants === null ? null : (JSON.parse(r.tenants) as string[]),
+    createdAt: Number(r.created_at),
+    updatedAt: r.updated_at === null ? null : Number(r.updated_at),
+    passwordChangedAt: Number(r.password_changed_at ?? r.created_at),
   };
 }
 

@@ -137,6 +137,11 @@ export interface ConsoleUsersTable {
   username: string;
   password_hash: string;
   created_at: number;
+  role: string;
+  /** JSON array of tenant ids; null: every tenant. */
+  tenants: string | null;
+  updated_at: number | null;
+  password_changed_at: number | null;
 }
 
 export interface MetaTable {

@@ -217,10 +217,19 @@ export interface AuditQuery extends PageRequest {
   until?: number;
 }
 
+export type ConsoleRole = 'viewer' | 'admin';
+
 export interface ConsoleUser {
   username: string;
   passwordHash: string;
+  /** A viewer reads; an admin also changes. */
+  role: ConsoleRole;
+  /** The tenants the user may act on; null: every tenant. */
+  tenants: string[] | null;
   createdAt: number;
+  updatedAt: number | null;
+  /** When the password was last set: console sessions signed in before then are refused. */
+  passwordChangedAt: number;
 }
 
 /**
@@ -400,8 +409,17 @@ export interface Store {
   listAudit(tenantId: string, query: AuditQuery): Promise<Page<AuditEntry>>;
 
   // Console users
-  createConsoleUser(user: ConsoleUser): Promise<void>;
+  createConsoleUser(user: ConsoleUser, audit?: NewAuditEntry): Promise<void>;
   getConsoleUser(username: string): Promise<ConsoleUser | null>;
+  /** Every console user, by user name (a site has a handful). */
+  listConsoleUsers(): Promise<ConsoleUser[]>;
+  /** Null when there is no such user. */
+  updateConsoleUser(
+    username: string,
+    patch: Partial<Pick<ConsoleUser, 'role' | 'tenants' | 'passwordHash' | 'passwordChangedAt'>>,
+    audit?: NewAuditEntry,
+  ): Promise<ConsoleUser | null>;
+  deleteConsoleUser(username: string, audit?: NewAuditEntry): Promise<boolean>;
 
   // Key-value metadata (e.g. the bootstrap marker)
   getMeta(key: string): Promise<string | null>;
