@@ -19,4 +19,5 @@ export type {
   KeyResource,
   TenantResource,
 } from './manage/schemas.js';
-export type { DormantResource, UnusedGrantsResource, UsageSeriesResource, WasteResource } from './manage/usage-schemas.js';
+export type { DormantResource, UnusedGrantsResource, UsageSeriesResource, UsageTopResource, WasteResource } from './manage/usage-schemas.js';
+export type { ConsoleUserResource, CreatedConsoleUserResource, UpdatedConsoleUserResource } from './manage/console-user-schemas.js';

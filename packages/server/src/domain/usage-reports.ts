@@ -83,6 +83,38 @@ export interface WasteFinding {
   ratio: number;
 }
 
+export type TopBy = 'client' | 'api';
+
+export interface TopRequest {
+  by: TopBy;
+  from?: number;
+  to?: number;
+  limit?: number;
+}
+
+export interface TopRow {
+  /** by=client */
+  clientId?: string;
+  /** by=api: the API identifier */
+  audience?: string;
+  /** The client's or API's name; null when it has been deleted since. */
+  name: string | null;
+  issued: number;
+  refused: number;
+  lastUsedAt: number | null;
+}
+
+export interface TopReport {
+  by: TopBy;
+  from: number;
+  to: number;
+  rows: TopRow[];
+}
+
+/** Rows of a busiest-first report when the caller does not say. */
+export const DEFAULT_TOP_LIMIT = 50;
+const DEFAULT_TOP_SPAN = 30 * DAY;
+
 export interface UsageReportsDependencies {
   store: Store;
   usage: UsageStore;
@@ -134,6 +166,63 @@ export class UsageReports {
     const series = [];
     for (let start = from; start < to; start += size) series.push(byStart.get(start) ?? { start, issued: 0, refused: 0 });
     return { granularity, from, to, series };
+  }
+
+  /**
+   * The busiest clients or APIs of [from, to) (default: the last 30 days): tokens
+   * issued and refused, busiest first (most issued, then most refused). Each part of
+   * the range is read from the finest buckets still kept for it, and the range grows to
+   * the edges of the buckets its ends fall in (the answer says which range it covers):
+   * exact to the minute over the last two days, to the hour over the last 30 by default.
+   */
+  async top(tenantId: string, request: TopRequest): Promise<TopReport> {
+    const snapshot = await this.#snapshot(tenantId);
+    const now = this.deps.now();
+    const { retention } = this.deps;
+    const ceilTo = (t: number, size: number) => floorTo(t + size - 1, size);
+    // Where each granularity's buckets begin to be kept, aligned so the parts meet exactly.
+    const minutesFrom = ceilTo(now - retention.minutes, BUCKET_MS.hour);
+    const hoursFrom = ceilTo(now - retention.hours, BUCKET_MS.day);
+    const bucketAt = (t: number) => (t >= minutesFrom ? BUCKET_MS.minute : t >= hoursFrom ? BUCKET_MS.hour : BUCKET_MS.day);
+    const requestedTo = request.to ?? now + 1;
+    const requestedFrom = request.from ?? requestedTo - DEFAULT_TOP_SPAN;
+    if (requestedFrom >= requestedTo) throw new ValidationError('from must be before to');
+    const from = floorTo(requestedFrom, bucketAt(requestedFrom));
+    const to = ceilTo(requestedTo, bucketAt(requestedTo - 1));
+    const parts: { source: Granularity; from: number; to: number }[] = [];
+    const add = (source: Granularity, start: number, end: number) => {
+      if (Math.max(start, from) < Math.min(end, to)) parts.push({ source, from: Math.max(start, from), to: Math.min(end, to) });
+    };
+    add('minute', minutesFrom, Infinity);
+    add('hour', hoursFrom, minutesFrom);
+    add('day', -Infinity, hoursFrom);
+    const totals = new Map<string, { issued: number; refused: number }>();
+    for (const rows of await Promise.all(parts.map((part) => this.deps.usage.totals(tenantId, { ...part, by: request.by })))) {
+      for (const row of rows) {
+        const sum = totals.get(row.key) ?? { issued: 0, refused: 0 };
+        sum.issued += row.issued;
+        sum.refused += row.refused;
+        totals.set(row.key, sum);
+      }
+    }
+    const rows: TopRow[] = [];
+    if (request.by === 'client') {
+      const clientUses = await this.deps.usage.lastUses(tenantId, 'client');
+      const names = new Map(snapshot.clients.map((c) => [c.clientId, c.name]));
+      for (const [clientId, sum] of totals) rows.push({ clientId, name: names.get(clientId) ?? null, ...sum, lastUsedAt: clientUses.get(clientId) ?? null });
+    } else {
+      // An API was last used when any client last got a token for it.
+      const lastUse = new Map<string, number>();
+      for (const [subject, at] of await this.deps.usage.lastUses(tenantId, 'grant')) {
+        const audience = subject.slice(subject.indexOf(SUBJECT_SEPARATOR) + 1);
+        if (at > (lastUse.get(audience) ?? -Infinity)) lastUse.set(audience, at);
+      }
+      const names = new Map(snapshot.apis.map((a) => [a.identifier, a.name]));
+      for (const [audience, sum] of totals) rows.push({ audience, name: names.get(audience) ?? null, ...sum, lastUsedAt: lastUse.get(audience) ?? null });
+    }
+    const keyOf = (row: TopRow) => row.clientId ?? row.audience ?? '';
+    rows.sort((a, b) => b.issued - a.issued || b.refused - a.refused || (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));
+    return { by: request.by, from, to, rows: rows.slice(0, request.limit ?? DEFAULT_TOP_LIMIT) };
   }
 
   /**

@@ -21,6 +21,7 @@ export interface UsageRouteDependencies {
 
 const DEFAULT_DAYS = 30;
 const DEFAULT_THRESHOLD = 10;
+const MAX_TOP_ROWS = 1000;
 
 type TenantParams = { tenant: string };
 
@@ -46,6 +47,19 @@ export async function usageRoutes(app: FastifyInstance, deps: UsageRouteDependen
       ...(to !== undefined ? { to: Number(to) } : {}),
       ...(clientId !== undefined ? { clientId } : {}),
       ...(audience !== undefined ? { audience } : {}),
+    });
+  });
+
+  app.get<{ Params: TenantParams; Querystring: S.TopQueryString }>('/tenants/:tenant/usage/top', {
+    preHandler: read,
+    schema: { tags, security, params, querystring: S.TopQuery, response: { 200: S.TopBody, ...errors } },
+  }, async (request) => {
+    const { by, from, to, limit } = request.query;
+    return reports.top(request.params.tenant, {
+      by: by ?? 'client',
+      ...(from !== undefined ? { from: Number(from) } : {}),
+      ...(to !== undefined ? { to: Number(to) } : {}),
+      ...(limit !== undefined ? { limit: Math.min(Number(limit), MAX_TOP_ROWS) } : {}),
     });
   });
 

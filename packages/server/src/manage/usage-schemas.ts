@@ -23,6 +23,28 @@ export const UsageSeriesBody = Type.Object({
   series: Type.Array(Type.Object({ start: Millis, issued: Type.Integer(), refused: Type.Integer() })),
 });
 
+export const TopQuery = Type.Object({
+  by: Type.Optional(Type.Union([Type.Literal('client'), Type.Literal('api')], { description: 'default client' })),
+  from: Type.Optional(MillisQuery),
+  to: Type.Optional(MillisQuery),
+  limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,3}$', description: 'rows, 1 to 1000 (default 50)' })),
+});
+export const TopBody = Type.Object({
+  by: Type.Union([Type.Literal('client'), Type.Literal('api')]),
+  from: Millis,
+  to: Millis,
+  rows: Type.Array(
+    Type.Object({
+      clientId: Type.Optional(Type.String({ description: 'by=client' })),
+      audience: Type.Optional(Type.String({ description: 'by=api: the API identifier' })),
+      name: Type.Union([Type.String(), Type.Null()], { description: 'null when the client or API has been deleted since' }),
+      issued: Type.Integer(),
+      refused: Type.Integer(),
+      lastUsedAt: NullableMillis,
+    }),
+  ),
+});
+
 export const DaysQuery = Type.Object({ days: Type.Optional(Days) });
 export const WasteQuery = Type.Object({
   days: Type.Optional(Days),
@@ -74,6 +96,8 @@ export const WasteBody = Type.Object({
 });
 
 export type UsageQueryString = Static<typeof UsageQuery>;
+export type TopQueryString = Static<typeof TopQuery>;
+export type UsageTopResource = Static<typeof TopBody>;
 export type Apply = Static<typeof ApplyBody>;
 export type UsageSeriesResource = Static<typeof UsageSeriesBody>;
 export type UnusedGrantsResource = Static<typeof UnusedBody>;

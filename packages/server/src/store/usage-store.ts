@@ -68,6 +68,23 @@ export interface IssuedRow {
   count: number;
 }
 
+/** Tokens issued and refused in a range, per client or per API. */
+export interface TotalsQuery {
+  source: Granularity;
+  /** Inclusive, aligned to the source's buckets. */
+  from: number;
+  /** Exclusive. */
+  to: number;
+  by: 'client' | 'api';
+}
+
+export interface TotalsRow {
+  /** The client id, or the API identifier. */
+  key: string;
+  issued: number;
+  refused: number;
+}
+
 export interface UsageStore {
   /** Adds counts (from every replica: they add up) and moves last uses forward, in one transaction. */
   record(counts: readonly UsageCount[], lastUses: readonly LastUse[]): Promise<void>;
@@ -75,6 +92,8 @@ export interface UsageStore {
   series(tenantId: string, query: SeriesQuery): Promise<SeriesPoint[]>;
   /** Tokens issued per client, API, scope set and bucket, ordered by those. */
   issued(tenantId: string, granularity: Granularity, from: number, to: number): Promise<IssuedRow[]>;
+  /** Tokens issued and refused per client or API over a range of one granularity's buckets. */
+  totals(tenantId: string, query: TotalsQuery): Promise<TotalsRow[]>;
   /** Last uses of one kind in a tenant, by subject. */
   lastUses(tenantId: string, kind: LastUseKind): Promise<Map<string, number>>;
   /**
@@ -206,6 +225,27 @@ export class KyselyUsageStore implements UsageStore {
         .execute(),
     );
     return rows.map((r) => ({ clientId: r.client_id, audience: r.audience, scope: r.scope, bucketStart: Number(r.bucket_start), count: Number(r.count) }));
+  }
+
+  async totals(tenantId: string, query: TotalsQuery): Promise<TotalsRow[]> {
+    const column = query.by === 'client' ? 'client_id' : 'audience';
+    const rows = await this.#run(() => {
+      let select = this.#db
+        .selectFrom('usage_counts')
+        .select([
+          `${column} as key`,
+          sql<string | number>`sum(case when outcome = ${ISSUED} then count else 0 end)`.as('issued'),
+          sql<string | number>`sum(case when outcome = ${ISSUED} then 0 else count end)`.as('refused'),
+        ])
+        .where('tenant_id', '=', tenantId)
+        .where('granularity', '=', query.source)
+        .where('bucket_start', '>=', query.from)
+        .where('bucket_start', '<', query.to);
+      // A refusal that named no known API counts for its client, not for an API.
+      if (query.by === 'api') select = select.where('audience', '!=', '');
+      return select.groupBy(column).execute();
+    });
+    return rows.map((r) => ({ key: r.key, issued: Number(r.issued), refused: Number(r.refused) }));
   }
 
   async lastUses(tenantId: string, kind: LastUseKind): Promise<Map<string, number>> {
