@@ -9,6 +9,7 @@ import { type Command, CONNECTION_USAGE, seg, tenantOf, withApi } from '../comma
 import type { Io } from '../io.js';
 import { ApiError, type ManagementApi } from '../management-api.js';
 import { printJson, printTable } from '../output.js';
+import { TOP_BY, usageTop } from './usage-top.js';
 
 const GRANULARITIES = ['minute', 'hour', 'day'] as const;
 const UNITS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -97,8 +98,9 @@ function days(flags: Flags): number {
 }
 
 export const usage: Command = {
-  summary: 'tokens issued over time; dormant clients and secrets; token waste',
+  summary: 'tokens issued over time; the busiest clients or APIs; dormant clients and secrets; token waste',
   usage: `Usage: tessera usage [--client <clientId>] [--audience <identifier>] [--granularity minute|hour|day] [--since <when>] [--until <when>]
+       tessera usage --by client|api [--since <when>] [--until <when>] [--limit <n>]
        tessera usage dormant [--days <n>]
        tessera usage waste [--days <n>] [--threshold <ratio>]
 
@@ -110,6 +112,8 @@ tokens' lifetime requires (docs/usage.md). Unused grants: tessera grants unused.
   --client <clientId>     one client's tokens
   --audience <id>         one API's tokens
   --granularity <g>       minute, hour or day (default: from --since, else hour)
+  --by <what>             client or api: the busiest first, tokens issued and refused (default: last 30 days)
+  --limit <n>             --by: at most n rows (default 50)
   --since <when>          a duration back from now (30m, 24h, 7d), an ISO date or epoch ms
   --until <when>          the end (default now)
   --days <n>              dormant, waste: the window in days (default 30)
@@ -125,10 +129,20 @@ ${CONNECTION_USAGE}`,
     until: { type: 'string' },
     days: { type: 'string' },
     threshold: { type: 'string' },
+    by: { type: 'string' },
+    limit: { type: 'string' },
   },
   async run(flags, io) {
     const report = flags.positionals[0];
     flags.expectPositionals(report === undefined ? 0 : 1);
+    const by = flags.choice('by', TOP_BY);
+    if (by !== undefined || flags.has('limit')) {
+      const misplaced = report !== undefined ? 'by' : ['client', 'audience', 'granularity', 'days', 'threshold'].find((name) => flags.has(name));
+      if (misplaced !== undefined) throw new UsageError(`--${misplaced} does not apply to "tessera usage${report === undefined ? ' --by' : ` ${report}`}"`, flags.usage);
+      if (by === undefined) throw new UsageError('--limit goes with --by client|api', flags.usage);
+      const now = Date.now();
+      return usageTop(flags, io, by, { from: instant(flags, 'since', now), to: instant(flags, 'until', now) });
+    }
     const seriesOnly = ['client', 'audience', 'granularity', 'since', 'until'];
     const reportOnly = ['days', 'threshold'];
     const misplaced = (report === undefined ? reportOnly : seriesOnly).find((name) => flags.has(name));
