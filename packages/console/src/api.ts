@@ -141,6 +141,8 @@ export class ManagementClient {
     return this.#m('GET', `/tenants/${enc(t)}/grants${query({ ...filter, limit, cursor })}`);
   }
   createGrant(t: string, input: { clientId: string; audience: string; scopes: string[] }): Promise<Grant> { return this.#m('POST', `/tenants/${enc(t)}/grants`, input); }
+  /** Changes a grant in place: same id, no moment without access. */
+  updateGrant(t: string, id: string, patch: { scopes: string[] }): Promise<Grant> { return this.#m('PATCH', `/tenants/${enc(t)}/grants/${enc(id)}`, patch); }
   deleteGrant(t: string, id: string): Promise<void> { return this.#m('DELETE', `/tenants/${enc(t)}/grants/${enc(id)}`); }
 
   // Keys
@@ -160,7 +162,8 @@ export class ManagementClient {
   // Usage
   usage(t: string, q: UsageQuery): Promise<UsageSeries> { return this.#m('GET', `/tenants/${enc(t)}/usage${query({ ...q })}`); }
   unused(t: string, days: number): Promise<Unused> { return this.#m('GET', `/tenants/${enc(t)}/usage/unused${query({ days })}`); }
-  applySuggestion(t: string, grantId: string): Promise<Grant | undefined> { return this.#m('POST', `/tenants/${enc(t)}/usage/unused/${enc(grantId)}/apply`); }
+  /** Applies the suggestion computed over `days`: the window the page shows, not the server's default. */
+  applySuggestion(t: string, grantId: string, days: number): Promise<Grant | undefined> { return this.#m('POST', `/tenants/${enc(t)}/usage/unused/${enc(grantId)}/apply`, { days }); }
   dormant(t: string, days: number): Promise<Dormant> { return this.#m('GET', `/tenants/${enc(t)}/usage/dormant${query({ days })}`); }
   waste(t: string, days: number): Promise<Waste> { return this.#m('GET', `/tenants/${enc(t)}/usage/waste${query({ days })}`); }
 }

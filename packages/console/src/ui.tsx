@@ -5,6 +5,7 @@ import { useCallback, useContext, useEffect, useMemo, useRef, useState } from 'p
 import { ApiError, type ManagementClient, type Page } from './api.js';
 import { dismiss, notify, useMessage } from './messages.js';
 import { href, onLinkClick } from './router.js';
+import { fieldMessage } from './validation.js';
 
 export const ApiContext = createContext<ManagementClient | null>(null);
 export function useApi(): ManagementClient {
@@ -116,7 +117,7 @@ export function Field(props: { label: string; error?: string | null; hint?: stri
 export function fieldErrorOf(error: unknown, fields: string[]): { field: string; message: string } | null {
   if (error instanceof ApiError && (error.status === 400 || error.status === 422 || error.status === 409)) {
     const field = error.field;
-    if (field !== null && fields.includes(field)) return { field, message: error.message };
+    if (field !== null && fields.includes(field)) return { field, message: fieldMessage(field, error.message) };
   }
   return null;
 }

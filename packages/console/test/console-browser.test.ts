@@ -117,7 +117,7 @@ describe.skipIf(!available)(`console in headless Chromium${available ? '' : ' (s
     // An API with scopes.
     await page.getByLabel('Identifier (audience)').fill('https://orders.example');
     await page.getByLabel('Name', { exact: true }).fill('Orders');
-    await page.getByLabel('Scopes').fill('orders:read Read orders\norders:write Change orders');
+    await page.getByLabel('Scopes').fill('orders:read - Read orders\norders:write - Change orders');
     await page.getByRole('button', { name: 'Create API' }).click();
     await message(page, 'API Orders created');
     await visible(page.getByRole('link', { name: 'Orders' }));

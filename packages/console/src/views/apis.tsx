@@ -1,25 +1,13 @@
 import { useState } from 'preact/hooks';
-import { allPages, type Api, type Grant, type Scope } from '../api.js';
+import { allPages, type Api, type Grant } from '../api.js';
 import { notify } from '../messages.js';
 import { forgetNames, useNames } from '../names.js';
 import { navigate } from '../router.js';
 import { Button, confirmAction, Copyable, DataList, Field, fieldErrorOf, Link, Loading, Section, Time, useAction, useApi, useLoad } from '../ui.js';
-import { lifetimeOf } from './tenants.js';
+import { lifetimeOf, parseScopes, scopesText } from '../validation.js';
 import { UsageChart } from './usage-chart.js';
 
-/** "orders:read Read orders" lines → scopes. */
-export function parseScopes(text: string): Scope[] {
-  return text
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '')
-    .map((line) => {
-      const [value = '', ...rest] = line.split(/\s+/);
-      const description = rest.join(' ');
-      return description === '' ? { value } : { value, description };
-    });
-}
-const scopesText = (scopes: Scope[]) => scopes.map((s) => (s.description ? `${s.value} ${s.description}` : s.value)).join('\n');
+export { parseScopes } from '../validation.js';
 
 interface ApiForm { identifier: string; name: string; scopes: string; tokenFormat: 'jwt' | 'opaque'; lifetime: string }
 const EMPTY: ApiForm = { identifier: '', name: '', scopes: '', tokenFormat: 'jwt', lifetime: '' };
@@ -35,7 +23,7 @@ function ApiFields({ form, setForm, errors }: { form: ApiForm; setForm: (f: ApiF
       <Field label="Name" error={errors['name']}>
         {(a) => <input {...a} name="name" value={form.name} onInput={(e) => setForm({ ...form, name: v(e) })} />}
       </Field>
-      <Field label="Scopes" error={errors['scopes']} hint="one per line: the value, then an optional description">
+      <Field label="Scopes" error={errors['scopes']} hint="one per line: the value, optionally followed by ' - ' and a description (orders:read - Read orders)">
         {(a) => <textarea {...a} name="scopes" rows={4} value={form.scopes} onInput={(e) => setForm({ ...form, scopes: v(e) })} />}
       </Field>
       <Field label="Token format" error={errors['tokenFormat']}>
@@ -242,19 +230,23 @@ export function MachineClients({ tenant, target, grants, reload }: { tenant: str
       }
       reload();
     });
-  // A grant's scopes change by replacing it (the API has no grant update).
+  // A grant's scopes change in place (PATCH): same grant, no moment without access.
+  // Taking a scope away asks first and says what the client loses.
   const tick = (grant: Grant, scope: string, on: boolean, name: string) =>
     run(async () => {
-      const scopes = on ? [...grant.scopes, scope] : grant.scopes.filter((s) => s !== scope);
-      await api.deleteGrant(tenant, grant.id);
-      try {
-        await api.createGrant(tenant, { clientId: grant.clientId, audience: grant.audience, scopes });
-      } catch (error) {
-        // Put the grant back as it was rather than leave the client without access.
-        await api.createGrant(tenant, { clientId: grant.clientId, audience: grant.audience, scopes: grant.scopes }).catch(() => undefined);
-        reload();
-        throw error;
+      if (!on) {
+        const ok = await confirmAction({
+          title: `Remove ${scope} from ${name}?`,
+          body: <p>{name} can no longer get tokens with <strong>{scope}</strong> for {target.name}; it keeps <strong>{grant.scopes.filter((s) => s !== scope).join(' ') || '(no scopes)'}</strong>.</p>,
+          confirmLabel: 'Remove scope',
+        });
+        if (!ok) {
+          reload();
+          return;
+        }
       }
+      const scopes = on ? [...grant.scopes, scope] : grant.scopes.filter((s) => s !== scope);
+      await api.updateGrant(tenant, grant.id, { scopes });
       notify('success', `${name}: ${on ? 'granted' : 'removed'} ${scope}`);
       reload();
     });

@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import type { AuditEntry, AuditFilter } from '../api.js';
 import { clientName, useNames } from '../names.js';
 import { navigate } from '../router.js';
@@ -6,15 +6,31 @@ import { Button, DataList, Field, Link, Section, Time, useApi } from '../ui.js';
 
 const KEYS = ['action', 'actor', 'targetType', 'targetId', 'since', 'until'] as const;
 
-/** Filters live in the URL, so a filtered audit view is a link to share. */
+/** Midnight at the start of a `YYYY-MM-DD` day, in the viewer's time zone; NaN for anything else. */
+function startOfDay(value: string): number {
+  const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
+  return match === null ? Number.NaN : new Date(Number(match[1]), Number(match[2]) - 1, Number(match[3])).getTime();
+}
+
+/**
+ * Filters live in the URL, so a filtered audit view is a link to share. Dates are whole
+ * days of the viewer's zone: "since" from the start of its day, "until" to the end of
+ * its day, included (the server's `until` is exclusive: the next day's midnight).
+ */
 export function filterOf(query: URLSearchParams): AuditFilter {
   const filter: AuditFilter = {};
   for (const key of KEYS) {
     const value = query.get(key);
     if (value === null || value === '') continue;
     if (key === 'since' || key === 'until') {
-      const ms = Date.parse(value);
-      if (!Number.isNaN(ms)) filter[key] = ms;
+      const start = startOfDay(value);
+      if (Number.isNaN(start)) continue;
+      if (key === 'since') filter.since = start;
+      else {
+        const next = new Date(start);
+        next.setDate(next.getDate() + 1);
+        filter.until = next.getTime();
+      }
     } else filter[key] = value;
   }
   return filter;
@@ -24,7 +40,10 @@ export function AuditView({ tenant, query }: { tenant: string; query: URLSearchP
   const api = useApi();
   const names = useNames(api, tenant);
   const filter = filterOf(query);
-  const [form, setForm] = useState<Record<string, string>>(Object.fromEntries(KEYS.map((k) => [k, query.get(k) ?? ''])));
+  const fromQuery = () => Object.fromEntries(KEYS.map((k) => [k, query.get(k) ?? '']));
+  const [form, setForm] = useState<Record<string, string>>(fromQuery);
+  // Back and Forward change the URL: the fields follow it, never showing filters that no longer apply.
+  useEffect(() => setForm(fromQuery()), [query.toString()]);
   const apply = (e: Event) => {
     e.preventDefault();
     const params = new URLSearchParams(Object.entries(form).filter(([, v]) => v.trim() !== ''));

@@ -135,6 +135,25 @@ export function ClientPage({ tenant, clientId }: { tenant: string; clientId: str
         return;
       }
       const { input } = parsed;
+      // Changing the method can drop a credential (the server deletes the secrets of a
+      // client that leaves the secret methods) or need a new one: say so before saving.
+      const secretMethod = (m: string | undefined) => m === 'client_secret_basic' || m === 'client_secret_post';
+      const leavesSecrets = secretMethod(client.tokenEndpointAuthMethod) && !secretMethod(input.tokenEndpointAuthMethod) && client.secrets.length > 0;
+      const needsSecret = secretMethod(input.tokenEndpointAuthMethod) && !secretMethod(client.tokenEndpointAuthMethod);
+      if (leavesSecrets) {
+        const ok = await confirmAction({
+          title: `Delete ${client.name}'s secrets?`,
+          body: (
+            <p>
+              Switching to {METHOD_LABELS[input.tokenEndpointAuthMethod ?? client.tokenEndpointAuthMethod]} deletes the client's{' '}
+              <strong>{client.secrets.length} secret{client.secrets.length === 1 ? '' : 's'}</strong> ({client.secrets.map((s) => s.id).join(', ')}): whatever
+              uses {client.secrets.length === 1 ? 'it' : 'them'} can no longer get tokens. Switching back later needs a new secret.
+            </p>
+          ),
+          confirmLabel: 'Delete secrets and save',
+        });
+        if (!ok) return;
+      }
       try {
         await api.updateClient(tenant, clientId, {
           ...input,
@@ -144,7 +163,12 @@ export function ClientPage({ tenant, clientId }: { tenant: string; clientId: str
         });
         setEditing(null);
         forgetNames(tenant);
-        notify('success', 'Client saved');
+        if (needsSecret) {
+          // A secret method without a secret cannot authenticate: the client gets one now, shown once.
+          const secret = await api.addSecret(tenant, clientId);
+          setNewSecret(secret.clientSecret);
+          notify('success', 'Client saved with a new secret: copy it now, it is shown only once');
+        } else notify('success', 'Client saved');
         reload();
       } catch (error) {
         const field = fieldErrorOf(error, ['name', 'tokenEndpointAuthMethod', 'jwks', 'jwksUri', 'tlsClientAuthSubjectDn', 'accessTokenLifetime']);

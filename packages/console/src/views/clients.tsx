@@ -1,10 +1,10 @@
 import { useState } from 'preact/hooks';
-import { AUTH_METHODS, type AuthMethod, type Client, type ClientInput, type CreatedClient } from '../api.js';
+import { ApiError, AUTH_METHODS, type AuthMethod, type Client, type ClientInput, type CreatedClient } from '../api.js';
 import { notify } from '../messages.js';
 import { forgetNames } from '../names.js';
 import { navigate } from '../router.js';
 import { Button, Copyable, DataList, Field, fieldErrorOf, Link, Section, Time, useAction, useApi } from '../ui.js';
-import { lifetimeOf } from './tenants.js';
+import { fieldMessage, lifetimeOf } from '../validation.js';
 
 export const METHOD_LABELS: Record<AuthMethod, string> = {
   client_secret_basic: 'Secret (HTTP Basic)',
@@ -20,7 +20,14 @@ export const EMPTY_CLIENT: ClientForm = { name: '', method: 'client_secret_basic
 /** The form's values as the API's body; a field error when the form itself is wrong. */
 export function clientInputOf(form: ClientForm): { input: ClientInput } | { field: string; message: string } {
   if (form.name.trim() === '') return { field: 'name', message: 'a name is required (1 to 100 characters)' };
-  const input: ClientInput = { name: form.name.trim(), tokenEndpointAuthMethod: form.method, accessTokenLifetime: lifetimeOf(form.lifetime) };
+  let accessTokenLifetime: number | null;
+  try {
+    accessTokenLifetime = lifetimeOf(form.lifetime);
+  } catch (error) {
+    if (error instanceof ApiError) return { field: 'accessTokenLifetime', message: fieldMessage('accessTokenLifetime', error.message) };
+    throw error;
+  }
+  const input: ClientInput = { name: form.name.trim(), tokenEndpointAuthMethod: form.method, accessTokenLifetime };
   if (form.method === 'private_key_jwt' || form.method === 'self_signed_tls_client_auth') {
     if (form.keySource === 'jwksUri') {
       if (form.jwksUri.trim() === '') return { field: 'jwksUri', message: 'the URL of the client\'s JWK Set is required' };

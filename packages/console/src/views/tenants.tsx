@@ -2,11 +2,10 @@ import { useState } from 'preact/hooks';
 import { SIGNING_ALGS, type SigningAlg, type Tenant } from '../api.js';
 import { notify } from '../messages.js';
 import { navigate } from '../router.js';
+import { lifetimeOf } from '../validation.js';
 import { Button, confirmAction, Copyable, DataList, Field, fieldErrorOf, Link, Section, Time, useAction, useApi } from '../ui.js';
 
-export function lifetimeOf(value: string): number | null {
-  return value.trim() === '' ? null : Number(value);
-}
+export { lifetimeOf } from '../validation.js';
 
 interface TenantSettingsForm {
   name: string;

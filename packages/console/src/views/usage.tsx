@@ -16,16 +16,18 @@ export function UsageView({ tenant }: { tenant: string }) {
   const [busy, run] = useAction();
   const apply = (g: UnusedGrant) =>
     run(async () => {
+      // The window the finding was computed over, which is what the page shows.
+      const window = unused.data?.days ?? days;
       const who = clientName(names, g.clientId);
       const ok = await confirmAction({
         title: g.suggestion.action === 'revoke' ? `Revoke ${who}'s unused grant?` : `Narrow ${who}'s grant?`,
         body: g.suggestion.action === 'revoke'
-          ? <p>{who} has not used its access to <code>{g.audience}</code> in {days} days; the grant ({g.grantedScopes.join(' ')}) is revoked.</p>
+          ? <p>{who} has not used its access to <code>{g.audience}</code> in {window} days; the grant ({g.grantedScopes.join(' ')}) is revoked.</p>
           : <p>{who} keeps <strong>{g.suggestion.scopes.join(' ')}</strong> on <code>{g.audience}</code> and loses the unused <strong>{g.unusedScopes.join(' ')}</strong>.</p>,
         confirmLabel: g.suggestion.action === 'revoke' ? 'Revoke grant' : 'Narrow grant',
       });
       if (!ok) return;
-      await api.applySuggestion(tenant, g.grantId);
+      await api.applySuggestion(tenant, g.grantId, window);
       notify('success', g.suggestion.action === 'revoke' ? `Grant of ${who} revoked` : `Grant of ${who} narrowed`);
       unused.reload();
     });
