@@ -20,4 +20,4 @@ export type {
   TenantResource,
 } from './manage/schemas.js';
 export type { DormantResource, UnusedGrantsResource, UsageSeriesResource, UsageTopResource, WasteResource } from './manage/usage-schemas.js';
-export type { ConsoleUserResource, CreatedConsoleUserResource, UpdatedConsoleUserResource } from './manage/console-user-schemas.js';
+export type { ConsoleUserResource, CreatedConsoleUserResource, UpdatedConsoleUserResource, WhoamiResource } from './manage/console-user-schemas.js';

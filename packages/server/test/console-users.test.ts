@@ -42,6 +42,7 @@ describe('console users', () => {
     expect((await as(token, 'GET', '/tenants')).body.items.map((x: { id: string }) => x.id)).toEqual(expect.arrayContaining(['default', 'payments', 'admin']));
     expect((await as(token, 'GET', '/tenants/payments/clients')).status).toBe(200);
     expect((await as(token, 'GET', '/console-users')).status).toBe(200);
+    expect((await as(token, 'GET', '/whoami')).body).toEqual({ actor: 'console:vera', clientId: expect.any(String), scopes: ['manage:read'], role: 'viewer' });
     const write = await as(token, 'POST', '/tenants/payments/clients', { name: 'nope' });
     expect(write.status).toBe(403);
     expect(write.body.error).toBe('insufficient_scope');
@@ -68,6 +69,7 @@ describe('console users', () => {
     expect((await as(token, 'POST', '/tenants', { id: 'pats-own' })).status).toBe(403);
     expect((await as(token, 'GET', '/console-users')).status).toBe(403);
     expect((await as(token, 'POST', '/console-users', { username: 'pat2', role: 'admin' })).status).toBe(403);
+    expect((await as(token, 'GET', '/whoami')).body).toEqual({ actor: 'console:pat', clientId: expect.any(String), scopes: ['manage:read', 'manage:write'], tenants: ['payments'], role: 'admin' });
     // A tenant the user may not see is refused before anything about it is told.
     expect((await as(token, 'GET', '/tenants/no-such-tenant')).status).toBe(403);
   });
@@ -126,6 +128,10 @@ describe('console users', () => {
     } finally {
       await solo.close();
     }
+  });
+
+  it('tells an admin client who it is (no role: it is not a console user)', async () => {
+    expect((await t.manage('GET', '/whoami')).body).toEqual({ actor: t.admin.clientId, clientId: t.admin.clientId, scopes: ['manage:read', 'manage:write'] });
   });
 
   it('validates input: user name, role, tenants (never the admin tenant), duplicates', async () => {

@@ -4,7 +4,8 @@
  * `manage:write` to change (each change audited in the admin tenant).
  */
 import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
-import type { ConsoleUserService } from '../domain/console-users.js';
+import { CONSOLE_SUBJECT_PREFIX, type ConsoleUserService } from '../domain/console-users.js';
+import { MANAGE_WRITE } from './auth.js';
 import * as S from './console-user-schemas.js';
 import { pageOf } from './schemas.js';
 
@@ -12,6 +13,8 @@ export interface ConsoleUserRouteDependencies {
   users: ConsoleUserService;
   read: onRequestAsyncHookHandler;
   write: onRequestAsyncHookHandler;
+  /** Authenticates any caller, whatever its tenants (for /whoami). */
+  self: onRequestAsyncHookHandler;
   actor(request: FastifyRequest): string;
   errors: Record<number, unknown>;
 }
@@ -23,6 +26,22 @@ export async function consoleUserRoutes(app: FastifyInstance, deps: ConsoleUserR
   const security = [{ bearerAuth: [] }];
   const tags = ['console-users'];
   const params = S.ConsoleUserParams;
+
+  app.get('/whoami', {
+    onRequest: deps.self,
+    schema: { tags, security, response: { 200: S.WhoamiBody, ...errors } },
+  }, async (request) => {
+    const caller = request.caller;
+    if (caller === undefined) throw new Error('whoami without an authenticated caller');
+    const role = caller.actor.startsWith(CONSOLE_SUBJECT_PREFIX) ? (caller.scopes.has(MANAGE_WRITE) ? 'admin' : 'viewer') : undefined;
+    return {
+      actor: caller.actor,
+      clientId: caller.clientId,
+      scopes: [...caller.scopes].sort(),
+      ...(caller.tenants !== null ? { tenants: [...caller.tenants] } : {}),
+      ...(role !== undefined ? { role } : {}),
+    };
+  });
 
   app.post<{ Body: S.CreateConsoleUser }>('/console-users', {
     onRequest: write,

@@ -38,6 +38,16 @@ export const ConsoleUserBody = Type.Object(userFields);
 export const CreatedConsoleUserBody = Type.Object({ ...userFields, password: Type.String({ description: 'shown once' }) });
 export const UpdatedConsoleUserBody = Type.Object({ ...userFields, password: Type.Optional(Type.String({ description: 'only after resetPassword; shown once' })) });
 
+/** Who the caller is and what it may do: what the console shows and hides. */
+export const WhoamiBody = Type.Object({
+  actor: Type.String({ description: 'the client id, or console:<username> for a console session' }),
+  clientId: Type.String(),
+  scopes: Type.Array(Type.String(), { description: 'the management scopes this caller holds now (a viewer: manage:read only)' }),
+  tenants: Type.Optional(Type.Array(Type.String(), { description: 'absent: every tenant' })),
+  role: Type.Optional(Role),
+});
+
+export type WhoamiResource = Static<typeof WhoamiBody>;
 export type CreateConsoleUser = Static<typeof CreateConsoleUserBody>;
 export type UpdateConsoleUser = Static<typeof UpdateConsoleUserBody>;
 export type ConsoleUserResource = Static<typeof ConsoleUserBody>;

@@ -255,7 +255,7 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
     });
   });
 
-  await consoleUserRoutes(app, { users: deps.consoleUsers, read, write, actor, errors });
+  await consoleUserRoutes(app, { users: deps.consoleUsers, read, write, self: hook(MANAGE_READ, 'tenant-list'), actor, errors });
   await usageRoutes(app, { reports: deps.usage.reports, maxDays: deps.usage.maxDays, read, write, actor, errors });
 }
 
