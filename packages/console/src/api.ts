@@ -1,8 +1,32 @@
 /**
- * The one typed client of the management API (SPEC §5) and of the console's sign-in.
- * Every view talks to the server through this; tests hand views a fake with the same
- * shape.
+ * The one typed client of the management API and of the console's sign-in. Every
+ * view talks to the server through this; tests hand views a fake with the same shape.
+ * What the server answers is typed by the server's own response schemas (imported from
+ * @tessera/server, as the CLI does), so a change there that the console does not follow
+ * fails the console's type check (`npm run typecheck`), and test/server-types.test.ts
+ * checks the console's fixtures against the server's schemas at run time.
  */
+import type {
+  ApiResource,
+  AuditEntryResource,
+  ClientResource,
+  ConsoleUserResource,
+  CreatedClientResource,
+  CreatedConsoleUserResource,
+  CreatedSecretResource,
+  DormantResource,
+  FederationResource,
+  GrantResource,
+  KeyResource,
+  TenantResource,
+  UnusedGrantsResource,
+  UpdatedConsoleUserResource,
+  UsageSeriesResource,
+  UsageTopResource,
+  WasteResource,
+  WhoamiResource,
+} from '@tessera/server';
+
 export type SigningAlg = 'ES256' | 'RS256' | 'PS256' | 'EdDSA';
 export type AuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'tls_client_auth' | 'self_signed_tls_client_auth';
 export const AUTH_METHODS: readonly AuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'self_signed_tls_client_auth'];
@@ -10,43 +34,41 @@ export const SIGNING_ALGS: readonly SigningAlg[] = ['ES256', 'RS256', 'PS256', '
 
 export interface Page<T> { items: T[]; nextCursor: string | null }
 export interface Jwk { kty: string; kid?: string; alg?: string; use?: string; crv?: string; x?: string; y?: string; n?: string; e?: string; x5c?: string[] }
-export interface Tenant { id: string; name: string; signingAlg: SigningAlg; accessTokenLifetime: number | null; issuer: string; createdAt: number }
-export interface SecretSummary { id: string; createdAt: number; lastUsedAt?: number }
-export interface Client {
-  clientId: string; name: string; tenantId: string; tokenEndpointAuthMethod: AuthMethod;
-  jwks: { keys: Jwk[] } | null; jwksUri: string | null; tlsClientAuthSubjectDn: string | null;
-  accessTokenLifetime: number | null; disabled: boolean; issuer: string; tokenEndpoint: string; discoveryEndpoint: string;
-  createdAt: number; updatedAt: number; secrets: SecretSummary[];
-}
-export interface CreatedClient extends Client { clientSecret?: string }
+export type Tenant = TenantResource;
+export type Client = ClientResource;
+export type SecretSummary = Client['secrets'][number];
+export type CreatedClient = CreatedClientResource;
+export type CreatedSecret = CreatedSecretResource;
 export interface ClientInput {
   name: string; tokenEndpointAuthMethod?: AuthMethod; jwks?: { keys: Record<string, unknown>[] } | null; jwksUri?: string | null;
   tlsClientAuthSubjectDn?: string | null; accessTokenLifetime?: number | null; disabled?: boolean;
 }
 export interface Scope { value: string; description?: string }
-export interface Api {
-  id: string; tenantId: string; identifier: string; name: string; scopes: Scope[]; accessTokenLifetime: number | null;
-  tokenFormat: 'jwt' | 'opaque'; introspectors: string[]; createdAt: number; updatedAt: number;
-}
+export type Api = ApiResource;
 export interface ApiInput { identifier: string; name?: string; scopes: Scope[]; accessTokenLifetime?: number | null; tokenFormat?: 'jwt' | 'opaque'; introspectors?: string[] }
-export interface Grant { id: string; tenantId: string; clientId: string; apiId: string; audience: string; scopes: string[]; createdAt: number }
-export interface SigningKey { kid: string; alg: string; status: string; createdAt: number; activatedAt: number | null; retiredAt: number | null; publishUntil: number | null }
+export type Grant = GrantResource;
+export type SigningKey = KeyResource;
 export interface FederationRule { subject: string; claims?: Record<string, string>; clientId: string }
-export interface Federation { id: string; tenantId: string; name: string; issuer: string; jwksUri: string | null; jwks: { keys: Jwk[] } | null; audience: string | null; rules: FederationRule[]; createdAt: number }
+export type Federation = FederationResource;
 export interface FederationInput { name: string; issuer: string; jwksUri?: string | null; jwks?: { keys: Record<string, unknown>[] } | null; audience?: string | null; rules: FederationRule[] }
-export interface AuditEntry { id: string; tenantId: string; actor: string; action: string; targetType: string; targetId: string; details: Record<string, unknown>; at: number }
+export type AuditEntry = AuditEntryResource;
 export interface AuditFilter { action?: string; actor?: string; targetType?: string; targetId?: string; since?: number; until?: number }
 
-// Usage (issue 11's endpoints; they may be absent on an older server: 404).
+// Usage (docs/usage.md; absent on an older server: 404).
 export type Granularity = 'minute' | 'hour' | 'day';
-export interface UsageSeries { granularity: Granularity; from: number; to: number; series: { start: number; issued: number; refused: number }[] }
-export interface UnusedGrant {
-  grantId: string; clientId: string; audience: string; grantedScopes: string[]; usedScopes: string[]; unusedScopes: string[];
-  lastUsedAt: number | null; suggestion: { action: 'narrow'; scopes: string[] } | { action: 'revoke' };
-}
-export interface Unused { days: number; grants: UnusedGrant[] }
-export interface Dormant { days: number; clients: { clientId: string; name: string; lastUsedAt: number | null }[]; secrets: { clientId: string; secretId: string; lastUsedAt: number | null }[] }
-export interface Waste { days: number; clients: { clientId: string; audience: string; scope: string; tokens: number; tokenLifetime: number; expectedMax: number; ratio: number }[] }
+export type UsageSeries = UsageSeriesResource;
+export type Unused = UnusedGrantsResource;
+export type UnusedGrant = Unused['grants'][number];
+export type Dormant = DormantResource;
+export type Waste = WasteResource;
+export type UsageTop = UsageTopResource;
+
+// Console users and the caller's own rights.
+export type ConsoleRole = 'viewer' | 'admin';
+export type ConsoleUser = ConsoleUserResource;
+export type CreatedConsoleUser = CreatedConsoleUserResource;
+export type UpdatedConsoleUser = UpdatedConsoleUserResource;
+export type Whoami = WhoamiResource;
 export interface UsageQuery { clientId?: string; audience?: string; granularity: Granularity; from: number; to: number }
 
 /** A failed call: the HTTP status and the server's `{error, message}`. */
@@ -126,7 +148,7 @@ export class ManagementClient {
   createClient(t: string, input: ClientInput): Promise<CreatedClient> { return this.#m('POST', `/tenants/${enc(t)}/clients`, input); }
   updateClient(t: string, id: string, patch: Partial<ClientInput>): Promise<Client> { return this.#m('PATCH', `/tenants/${enc(t)}/clients/${enc(id)}`, patch); }
   deleteClient(t: string, id: string): Promise<void> { return this.#m('DELETE', `/tenants/${enc(t)}/clients/${enc(id)}`); }
-  addSecret(t: string, id: string): Promise<{ id: string; clientSecret: string; createdAt: number }> { return this.#m('POST', `/tenants/${enc(t)}/clients/${enc(id)}/secrets`); }
+  addSecret(t: string, id: string): Promise<CreatedSecret> { return this.#m('POST', `/tenants/${enc(t)}/clients/${enc(id)}/secrets`); }
   deleteSecret(t: string, id: string, secretId: string): Promise<void> { return this.#m('DELETE', `/tenants/${enc(t)}/clients/${enc(id)}/secrets/${enc(secretId)}`); }
 
   // APIs
@@ -166,6 +188,14 @@ export class ManagementClient {
   applySuggestion(t: string, grantId: string, days: number): Promise<Grant | undefined> { return this.#m('POST', `/tenants/${enc(t)}/usage/unused/${enc(grantId)}/apply`, { days }); }
   dormant(t: string, days: number): Promise<Dormant> { return this.#m('GET', `/tenants/${enc(t)}/usage/dormant${query({ days })}`); }
   waste(t: string, days: number): Promise<Waste> { return this.#m('GET', `/tenants/${enc(t)}/usage/waste${query({ days })}`); }
+  top(t: string, by: 'client' | 'api', range: { from?: number; to?: number; limit?: number } = {}): Promise<UsageTop> { return this.#m('GET', `/tenants/${enc(t)}/usage/top${query({ by, ...range })}`); }
+
+  // The caller, and console users
+  whoami(): Promise<Whoami> { return this.#m('GET', '/whoami'); }
+  listConsoleUsers(): Promise<Page<ConsoleUser>> { return this.#m('GET', '/console-users'); }
+  createConsoleUser(input: { username: string; role: ConsoleRole; tenants?: string[] }): Promise<CreatedConsoleUser> { return this.#m('POST', '/console-users', input); }
+  updateConsoleUser(username: string, patch: { role?: ConsoleRole; tenants?: string[] | null; resetPassword?: boolean }): Promise<UpdatedConsoleUser> { return this.#m('PATCH', `/console-users/${enc(username)}`, patch); }
+  deleteConsoleUser(username: string): Promise<void> { return this.#m('DELETE', `/console-users/${enc(username)}`); }
 }
 
 /** Every page of a list, following nextCursor (bounded, so a runaway server cannot hang the page). */

@@ -39,7 +39,7 @@ const empty = { status: 200, body: { items: [], nextCursor: null } };
 const client = (n: number, extra: Partial<Client> = {}): Client => ({
   clientId: `c${n}`, name: `client-${n}`, tenantId: 'default', tokenEndpointAuthMethod: 'client_secret_basic', jwks: null, jwksUri: null,
   tlsClientAuthSubjectDn: null, accessTokenLifetime: null, disabled: false, issuer: 'http://x/t/default', tokenEndpoint: 'http://x/t/default/token',
-  discoveryEndpoint: 'http://x/t/default/.well-known/openid-configuration', createdAt: n, updatedAt: n, secrets: [], ...extra,
+  discoveryEndpoint: 'http://x/t/default/.well-known/openid-configuration', createdAt: n, updatedAt: n, secrets: [], customClaims: {}, ...extra,
 });
 const orders: Api = { id: 'a1', tenantId: 'default', identifier: 'https://orders', name: 'Orders', scopes: [{ value: 'read' }, { value: 'write' }], accessTokenLifetime: null, tokenFormat: 'jwt', introspectors: [], createdAt: 1, updatedAt: 1 };
 
@@ -70,7 +70,7 @@ describe('apply a usage suggestion', () => {
 
 describe("an API's machine-to-machine tab", () => {
   it('changes a grant in place with PATCH (same grant, never delete and create), and asks before taking a scope away', async () => {
-    const grant: Grant = { id: 'g1', tenantId: 'default', clientId: 'c1', apiId: 'a1', audience: 'https://orders', scopes: ['read'], createdAt: 1 };
+    const grant: Grant = { id: 'g1', tenantId: 'default', clientId: 'c1', apiId: 'a1', audience: 'https://orders', scopes: ['read'], customClaims: {}, createdAt: 1 };
     const { api, calls } = fakeApi({
       'GET /manage/v1/tenants/default/clients': () => ({ status: 200, body: { items: [client(1)], nextCursor: null } }),
       'GET /manage/v1/tenants/default/apis': () => ({ status: 200, body: { items: [orders], nextCursor: null } }),

@@ -116,7 +116,7 @@ export function ApiPage({ tenant, apiId, tab }: { tenant: string; apiId: string;
   const [errors, setErrors] = useState<Record<string, string>>({});
   if (data === undefined) return <><h1>API</h1><Loading error={error} what="the API" /></>;
   const { api: target, grants } = data;
-  const current = form ?? { identifier: target.identifier, name: target.name, scopes: scopesText(target.scopes), tokenFormat: target.tokenFormat, lifetime: target.accessTokenLifetime?.toString() ?? '' };
+  const current: ApiForm = form ?? { identifier: target.identifier, name: target.name, scopes: scopesText(target.scopes), tokenFormat: target.tokenFormat === 'opaque' ? 'opaque' : 'jwt', lifetime: target.accessTokenLifetime?.toString() ?? '' };
 
   const save = (e: Event) => {
     e.preventDefault();
