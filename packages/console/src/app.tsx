@@ -1,14 +1,15 @@
 /** The console's shell: sign-in, the tenant switcher, navigation, and the routes. */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { ManagementClient, type Tenant } from './api.js';
+import { ApiError, ManagementClient, type Tenant, type Whoami } from './api.js';
 import { notify } from './messages.js';
 import { forgetNames } from './names.js';
 import { match, navigate, useLocation } from './router.js';
-import { Button, ApiContext, ConfirmHost, Field, Link, Loading, MessageRegion, describeError, useAction, useApi, useLoad } from './ui.js';
+import { Button, ApiContext, ConfirmHost, Field, Link, Loading, MessageRegion, describeError, type Permissions, PermissionsContext, useAction, useApi, useLoad } from './ui.js';
 import { ApiPage, ApisView } from './views/apis.js';
 import { AuditView } from './views/audit.js';
 import { ClientPage } from './views/client-page.js';
 import { ClientsView } from './views/clients.js';
+import { ConsoleUsersView } from './views/console-users.js';
 import { FederationsView } from './views/federations.js';
 import { KeysView } from './views/keys.js';
 import { TenantSettingsView, TenantsView } from './views/tenants.js';
@@ -108,13 +109,19 @@ function Shell({ user, onSignOut }: { user: string; onSignOut: () => Promise<voi
   const api = useApi();
   const [tenantsTick, setTenantsTick] = useState(0);
   const { data: tenants, error } = useLoad<Tenant[]>(() => api.listTenants().then((p) => p.items), [tenantsTick]);
+  // What this user may do; a server without /whoami (older) is taken at its word on every call.
+  const { data: me } = useLoad<Whoami | null>(
+    () => api.whoami().catch((err: unknown) => (err instanceof ApiError && err.status === 404 ? null : Promise.reject(err))),
+    [],
+  );
+  const permissions: Permissions = me == null ? { canWrite: me === null, allTenants: me === null } : { canWrite: me.scopes.includes('manage:write'), allTenants: me.tenants === undefined };
   const main = useRef<HTMLElement>(null);
   const [menuOpen, setMenuOpen] = useState(false);
   const [busy, run] = useAction();
 
   const tenantMatch = /^\/t\/([^/]+)(\/[^/]*)?/.exec(location.path);
   const tenantId = tenantMatch ? decodeURIComponent(tenantMatch[1] ?? '') : null;
-  const section = tenantMatch?.[2]?.slice(1) ?? (location.path === '/tenants' ? 'tenants' : '');
+  const section = tenantMatch?.[2]?.slice(1) ?? (location.path === '/tenants' ? 'tenants' : location.path === '/console-users' ? 'console-users' : '');
 
   useEffect(() => {
     if (location.path === '/' || location.path === '') navigate('/t/default/clients', { replace: true });
@@ -130,14 +137,15 @@ function Shell({ user, onSignOut }: { user: string; onSignOut: () => Promise<voi
     main.current?.focus();
   }, [location.path]);
   useEffect(() => {
-    const label = section === 'tenants' ? 'Tenants' : (SECTIONS.find(([key]) => key === section)?.[1] ?? 'Console');
+    const label = section === 'tenants' ? 'Tenants' : section === 'console-users' ? 'Console users' : (SECTIONS.find(([key]) => key === section)?.[1] ?? 'Console');
     document.title = `${label}${tenantId ? ` · ${tenantId}` : ''} · Tessera console`;
   }, [section, tenantId]);
 
   const tenant = tenants?.find((t) => t.id === tenantId);
   const changed = () => setTenantsTick((n) => n + 1);
+  const manageUsers = permissions.canWrite && permissions.allTenants;
   return (
-    <>
+    <PermissionsContext.Provider value={permissions}>
       <a class="skip" href="#main">Skip to content</a>
       <header class="top">
         <Link to="/" class="brand">Tessera</Link>
@@ -149,7 +157,7 @@ function Shell({ user, onSignOut }: { user: string; onSignOut: () => Promise<voi
           </select>
         </label>
         <button type="button" class="btn btn-plain menu-toggle" aria-expanded={menuOpen ? 'true' : 'false'} aria-controls="nav" onClick={() => setMenuOpen(!menuOpen)}>Menu</button>
-        <span class="user muted">{user}</span>
+        <span class="user muted">{user}{me?.role === 'viewer' ? ' (viewer)' : ''}</span>
         <Button busy={busy} onClick={() => run(onSignOut)}>Sign out</Button>
       </header>
       <div class="layout">
@@ -159,13 +167,15 @@ function Shell({ user, onSignOut }: { user: string; onSignOut: () => Promise<voi
               <li><Link to={`/t/${tenantId}/${key}`} aria-current={section === key ? 'page' : undefined}>{label}</Link></li>
             )) : null}
             <li class="sep"><Link to="/tenants" aria-current={section === 'tenants' ? 'page' : undefined}>All tenants</Link></li>
+            {manageUsers ? <li><Link to="/console-users" aria-current={section === 'console-users' ? 'page' : undefined}>Console users</Link></li> : null}
           </ul>
         </nav>
         <main id="main" ref={main} tabIndex={-1}>
-          {tenants === undefined ? <Loading error={error} what="tenants" /> : <Route path={location.path} query={location.query} tenant={tenant} tenantId={tenantId} onTenantsChange={changed} />}
+          {me?.role === 'viewer' ? <p class="hint viewer-note">You are signed in as a viewer: you can look at everything{me.tenants ? ` in ${me.tenants.join(', ')}` : ''}, and change nothing.</p> : null}
+          {tenants === undefined ? <Loading error={error} what="tenants" /> : location.path === '/console-users' ? (manageUsers ? <ConsoleUsersView self={user} /> : <><h1>Console users</h1><p>Only an admin for every tenant manages console users.</p></>) : <Route path={location.path} query={location.query} tenant={tenant} tenantId={tenantId} onTenantsChange={changed} />}
         </main>
       </div>
-    </>
+    </PermissionsContext.Provider>
   );
 }
 

@@ -8,6 +8,26 @@ import { href, onLinkClick } from './router.js';
 import { fieldMessage } from './validation.js';
 
 export const ApiContext = createContext<ManagementClient | null>(null);
+/**
+ * What the signed-in user may do (GET /manage/v1/whoami): a viewer sees no control that
+ * changes anything, and only an admin for every tenant sees the console users. The
+ * server refuses what the console hides anyway; hiding keeps a viewer from trying.
+ */
+export interface Permissions {
+  canWrite: boolean;
+  /** An admin (or viewer) for every tenant, rather than some. */
+  allTenants: boolean;
+}
+export const PermissionsContext = createContext<Permissions>({ canWrite: true, allTenants: true });
+export function usePermissions(): Permissions {
+  return useContext(PermissionsContext);
+}
+
+/** Its children only for a user who may change things. */
+export function Writes({ children }: { children: ComponentChildren }) {
+  return usePermissions().canWrite ? <>{children}</> : null;
+}
+
 export function useApi(): ManagementClient {
   const api = useContext(ApiContext);
   if (api === null) throw new Error('no ManagementClient in context');
@@ -89,8 +109,11 @@ export function Loading({ error, what }: { error: unknown; what: string }) {
   return <p class="muted" aria-busy="true">Loading {what}…</p>;
 }
 
-export function Button(props: JSX.ButtonHTMLAttributes<HTMLButtonElement> & { busy?: boolean; kind?: 'primary' | 'danger' | 'plain' }) {
-  const { busy, kind = 'plain', children, ...rest } = props;
+/** `write`: the button changes something, so a viewer does not see it. */
+export function Button(props: JSX.ButtonHTMLAttributes<HTMLButtonElement> & { busy?: boolean; kind?: 'primary' | 'danger' | 'plain'; write?: boolean }) {
+  const { busy, kind = 'plain', children, write, ...rest } = props;
+  const { canWrite } = usePermissions();
+  if (write === true && !canWrite) return null;
   return (
     <button type="button" {...rest} class={`btn btn-${kind} ${String(rest.class ?? '')}`} disabled={busy === true || rest.disabled === true} aria-busy={busy === true ? 'true' : undefined}>
       {children}

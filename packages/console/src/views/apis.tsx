@@ -3,7 +3,7 @@ import { allPages, type Api, type Grant } from '../api.js';
 import { notify } from '../messages.js';
 import { forgetNames, useNames } from '../names.js';
 import { navigate } from '../router.js';
-import { Button, confirmAction, Copyable, DataList, Field, fieldErrorOf, Link, Loading, Section, Time, useAction, useApi, useLoad } from '../ui.js';
+import { Button, confirmAction, Copyable, DataList, Field, fieldErrorOf, Link, Loading, Section, Time, useAction, useApi, useLoad, usePermissions, Writes } from '../ui.js';
 import { lifetimeOf, parseScopes, scopesText } from '../validation.js';
 import { UsageChart } from './usage-chart.js';
 
@@ -75,12 +75,14 @@ export function ApisView({ tenant }: { tenant: string }) {
   return (
     <>
       <h1>APIs</h1>
+      <Writes>
       <Section title="New API" id="new-api">
         <form class="form-grid" onSubmit={create} noValidate>
           <ApiFields form={form} setForm={setForm} errors={errors} />
           <div class="actions"><Button type="submit" kind="primary" busy={busy}>Create API</Button></div>
         </form>
       </Section>
+      </Writes>
       <Section title="All APIs" id="all-apis">
         <DataList<Api>
           label="APIs"
@@ -171,8 +173,8 @@ export function ApiPage({ tenant, apiId, tab }: { tenant: string; apiId: string;
             <form class="form-grid" onSubmit={save} noValidate>
               <ApiFields form={current} setForm={setForm} errors={errors} />
               <div class="actions">
-                <Button type="submit" kind="primary" busy={busy}>Save</Button>
-                <Button kind="danger" busy={busy} onClick={remove}>Delete API</Button>
+                <Button write type="submit" kind="primary" busy={busy}>Save</Button>
+                <Button write kind="danger" busy={busy} onClick={remove}>Delete API</Button>
               </div>
             </form>
           </Section>
@@ -183,7 +185,7 @@ export function ApiPage({ tenant, apiId, tab }: { tenant: string; apiId: string;
                 {target.introspectors.map((id) => (
                   <li>
                     {names?.clients.get(id)?.name ?? <code>{id}</code>}
-                    <Button class="btn-small" busy={busy} onClick={() => setIntrospectors(target.introspectors.filter((x) => x !== id))} aria-label={`Remove introspector ${names?.clients.get(id)?.name ?? id}`}>Remove</Button>
+                    <Button write class="btn-small" busy={busy} onClick={() => setIntrospectors(target.introspectors.filter((x) => x !== id))} aria-label={`Remove introspector ${names?.clients.get(id)?.name ?? id}`}>Remove</Button>
                   </li>
                 ))}
               </ul>
@@ -210,6 +212,7 @@ export function MachineClients({ tenant, target, grants, reload }: { tenant: str
   const api = useApi();
   const names = useNames(api, tenant);
   const [busy, run] = useAction();
+  const { canWrite } = usePermissions();
   const [term, setTerm] = useState('');
   const byClient = new Map(grants.map((g) => [g.clientId, g]));
   const clients = [...(names?.clients.values() ?? [])]
@@ -261,7 +264,7 @@ export function MachineClients({ tenant, target, grants, reload }: { tenant: str
           return (
             <li>
               <label class="switch">
-                <input type="checkbox" role="switch" checked={grant !== undefined} disabled={busy} onChange={() => toggle(c.clientId, c.name)} />{' '}
+                <input type="checkbox" role="switch" checked={grant !== undefined} disabled={busy || !canWrite} onChange={() => toggle(c.clientId, c.name)} />{' '}
                 <Link to={`/t/${tenant}/clients/${c.clientId}`}>{c.name}</Link>
                 <span class="visually-hidden"> may get tokens for {target.name}</span>
               </label>
@@ -270,7 +273,7 @@ export function MachineClients({ tenant, target, grants, reload }: { tenant: str
                   <legend class="visually-hidden">Scopes of {c.name}</legend>
                   {target.scopes.map((s) => (
                     <label class="inline">
-                      <input type="checkbox" checked={grant.scopes.includes(s.value)} disabled={busy} onChange={(e) => tick(grant, s.value, (e.target as HTMLInputElement).checked, c.name)} /> <code>{s.value}</code>
+                      <input type="checkbox" checked={grant.scopes.includes(s.value)} disabled={busy || !canWrite} onChange={(e) => tick(grant, s.value, (e.target as HTMLInputElement).checked, c.name)} /> <code>{s.value}</code>
                     </label>
                   ))}
                 </fieldset>

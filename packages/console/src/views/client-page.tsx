@@ -3,7 +3,7 @@ import { allPages, type Client, type Federation, type Grant } from '../api.js';
 import { notify } from '../messages.js';
 import { forgetNames, useNames } from '../names.js';
 import { navigate } from '../router.js';
-import { Button, confirmAction, Copyable, CopyButton, Field, fieldErrorOf, Link, Loading, Section, Time, useAction, useApi, useLoad } from '../ui.js';
+import { Button, confirmAction, Copyable, CopyButton, Field, fieldErrorOf, Link, Loading, Section, Time, useAction, useApi, useLoad, Writes } from '../ui.js';
 import { ClientFields, type ClientForm, clientInputOf, METHOD_LABELS, SecretOnce } from './clients.js';
 import { curlSnippet, sdkSnippet } from './snippets.js';
 import { UsageChart } from './usage-chart.js';
@@ -198,9 +198,9 @@ export function ClientPage({ tenant, clientId }: { tenant: string; clientId: str
         {client.name} {client.disabled ? <span class="badge badge-off">disabled</span> : <span class="badge badge-on">enabled</span>}
       </h1>
       <div class="actions">
-        <Button onClick={() => setEditing(formOf(client))}>Edit</Button>
-        <Button busy={busy} onClick={toggle}>{client.disabled ? 'Enable' : 'Disable'}</Button>
-        <Button kind="danger" busy={busy} onClick={remove}>Delete client</Button>
+        <Button write onClick={() => setEditing(formOf(client))}>Edit</Button>
+        <Button write busy={busy} onClick={toggle}>{client.disabled ? 'Enable' : 'Disable'}</Button>
+        <Button write kind="danger" busy={busy} onClick={remove}>Delete client</Button>
       </div>
 
       <Section title="Credentials" id="credentials">
@@ -229,7 +229,7 @@ export function ClientPage({ tenant, clientId }: { tenant: string; clientId: str
       ) : null}
 
       {isSecretClient ? (
-        <Section title="Secrets" id="secrets" actions={<Button busy={busy} onClick={addSecret} disabled={client.secrets.length >= 2}>New secret</Button>}>
+        <Section title="Secrets" id="secrets" actions={<Button write busy={busy} onClick={addSecret} disabled={client.secrets.length >= 2}>New secret</Button>}>
           {newSecret !== null ? <SecretOnce secret={newSecret} clientId={clientId} /> : null}
           <p class="hint">At most two live secrets, so a rotation overlaps: add the new one, deploy it, then delete the old one.</p>
           {client.secrets.length === 0 ? <p class="empty">No secret: this client cannot authenticate.</p> : (
@@ -237,7 +237,7 @@ export function ClientPage({ tenant, clientId }: { tenant: string; clientId: str
               {client.secrets.map((s) => (
                 <li>
                   <code>{s.id}</code> <span class="muted">created <Time at={s.createdAt} />, last used <Time at={s.lastUsedAt} /></span>
-                  <Button kind="danger" class="btn-small" busy={busy} onClick={() => deleteSecret(s.id, s.lastUsedAt)} aria-label={`Delete secret ${s.id}`}>Delete</Button>
+                  <Button write kind="danger" class="btn-small" busy={busy} onClick={() => deleteSecret(s.id, s.lastUsedAt)} aria-label={`Delete secret ${s.id}`}>Delete</Button>
                 </li>
               ))}
             </ul>
@@ -260,12 +260,13 @@ export function ClientPage({ tenant, clientId }: { tenant: string; clientId: str
                 <li>
                   {target ? <Link to={`/t/${tenant}/apis/${target.id}`}>{target.name}</Link> : <code>{g.audience}</code>}{' '}
                   <span class="scopes">{g.scopes.map((s) => <code class="scope">{s}</code>)}</span>
-                  <Button kind="danger" class="btn-small" busy={busy} onClick={() => revoke(g)} aria-label={`Revoke access to ${target?.name ?? g.audience}`}>Revoke</Button>
+                  <Button write kind="danger" class="btn-small" busy={busy} onClick={() => revoke(g)} aria-label={`Revoke access to ${target?.name ?? g.audience}`}>Revoke</Button>
                 </li>
               );
             })}
           </ul>
         )}
+        <Writes>
         <form class="form-grid" onSubmit={addGrant} noValidate>
           <Field label="API" error={errors['audience']}>
             {(a) => (
@@ -289,6 +290,7 @@ export function ClientPage({ tenant, clientId }: { tenant: string; clientId: str
           ) : null}
           <div class="actions"><Button type="submit" kind="primary" busy={busy}>Grant access</Button></div>
         </form>
+        </Writes>
       </Section>
 
       <Section title="Federation rules" id="federation-rules">

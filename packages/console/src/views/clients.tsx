@@ -3,7 +3,7 @@ import { ApiError, AUTH_METHODS, type AuthMethod, type Client, type ClientInput,
 import { notify } from '../messages.js';
 import { forgetNames } from '../names.js';
 import { navigate } from '../router.js';
-import { Button, Copyable, DataList, Field, fieldErrorOf, Link, Section, Time, useAction, useApi } from '../ui.js';
+import { Button, Copyable, DataList, Field, fieldErrorOf, Link, Section, Time, useAction, useApi, Writes } from '../ui.js';
 import { fieldMessage, lifetimeOf } from '../validation.js';
 
 export const METHOD_LABELS: Record<AuthMethod, string> = {
@@ -141,6 +141,7 @@ export function ClientsView({ tenant }: { tenant: string }) {
   return (
     <>
       <h1>Clients</h1>
+      <Writes>
       <Section title="New client" id="new-client">
         {created !== null ? (
           <div>
@@ -157,6 +158,7 @@ export function ClientsView({ tenant }: { tenant: string }) {
           </form>
         )}
       </Section>
+      </Writes>
       <Section title="All clients" id="all-clients">
         <DataList<Client>
           label="Clients"

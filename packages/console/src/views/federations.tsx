@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import type { Federation, FederationRule } from '../api.js';
 import { notify } from '../messages.js';
 import { clientName, useNames } from '../names.js';
-import { Button, confirmAction, DataList, Field, fieldErrorOf, Link, Section, Time, useAction, useApi } from '../ui.js';
+import { Button, confirmAction, DataList, Field, fieldErrorOf, Link, Section, Time, useAction, useApi, Writes } from '../ui.js';
 
 interface FedForm { name: string; issuer: string; keySource: 'jwksUri' | 'jwks'; jwksUri: string; jwks: string; audience: string; rules: FederationRule[] }
 const EMPTY: FedForm = { name: '', issuer: '', keySource: 'jwksUri', jwksUri: '', jwks: '', audience: '', rules: [{ subject: '', clientId: '' }] };
@@ -70,6 +70,7 @@ export function FederationsView({ tenant }: { tenant: string }) {
     <>
       <h1>Federations</h1>
       <p class="hint">Trusted external issuers (Kubernetes, GitHub Actions, a cloud): their workloads' tokens are exchanged for Tessera tokens (RFC 7523 §2.1) as the client a rule maps their subject to.</p>
+      <Writes>
       <Section title="New federation" id="new-federation">
         <form class="form-grid" onSubmit={create} noValidate>
           <Field label="Name" error={errors['name']}>{(a) => <input {...a} name="name" value={form.name} onInput={(e) => setForm({ ...form, name: v(e) })} />}</Field>
@@ -107,6 +108,7 @@ export function FederationsView({ tenant }: { tenant: string }) {
           <div class="actions"><Button type="submit" kind="primary" busy={busy}>Create federation</Button></div>
         </form>
       </Section>
+      </Writes>
       <Section title="All federations" id="all-federations">
         <DataList<Federation>
           label="Federations"
@@ -121,7 +123,7 @@ export function FederationsView({ tenant }: { tenant: string }) {
             { label: 'Issuer', sort: (f) => f.issuer, render: (f) => <code class="id">{f.issuer}</code> },
             { label: 'Rules', render: (f) => <ul class="plain">{f.rules.map((r) => <li><code>{r.subject}</code> → <Link to={`/t/${tenant}/clients/${r.clientId}`}>{clientName(names, r.clientId)}</Link></li>)}</ul> },
             { label: 'Created', sort: (f) => f.createdAt, render: (f) => <Time at={f.createdAt} /> },
-            { label: 'Actions', render: (f) => <Button kind="danger" busy={busy} onClick={() => remove(f)} aria-label={`Delete federation ${f.name}`}>Delete</Button> },
+            { label: 'Actions', render: (f) => <Button write kind="danger" busy={busy} onClick={() => remove(f)} aria-label={`Delete federation ${f.name}`}>Delete</Button> },
           ]}
         />
       </Section>

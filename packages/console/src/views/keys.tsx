@@ -29,8 +29,8 @@ export function KeysView({ tenant }: { tenant: string }) {
     <>
       <h1>Signing keys</h1>
       <div class="actions">
-        <Button kind="primary" busy={busy} onClick={() => rotate(false)}>Rotate</Button>
-        <Button kind="danger" busy={busy} onClick={() => rotate(true)}>Emergency rotation</Button>
+        <Button write kind="primary" busy={busy} onClick={() => rotate(false)}>Rotate</Button>
+        <Button write kind="danger" busy={busy} onClick={() => rotate(true)}>Emergency rotation</Button>
       </div>
       <Section title="Rotation timeline" id="timeline">
         {data === undefined ? <Loading error={error} what="keys" /> : (

@@ -3,7 +3,7 @@ import { SIGNING_ALGS, type SigningAlg, type Tenant } from '../api.js';
 import { notify } from '../messages.js';
 import { navigate } from '../router.js';
 import { lifetimeOf } from '../validation.js';
-import { Button, confirmAction, Copyable, DataList, Field, fieldErrorOf, Link, Section, Time, useAction, useApi } from '../ui.js';
+import { Button, confirmAction, Copyable, DataList, Field, fieldErrorOf, Link, Section, Time, useAction, useApi, Writes } from '../ui.js';
 
 export { lifetimeOf } from '../validation.js';
 
@@ -78,6 +78,7 @@ export function TenantsView({ onChange }: { onChange: () => void }) {
   return (
     <>
       <h1>Tenants</h1>
+      <Writes>
       <Section title="New tenant" id="new-tenant">
         <form class="form-grid" onSubmit={create} noValidate>
           <Field label="Identifier" error={errors['id']} hint="lower-case letters, digits and dashes">
@@ -87,6 +88,7 @@ export function TenantsView({ onChange }: { onChange: () => void }) {
           <div class="actions"><Button type="submit" kind="primary" busy={busy}>Create tenant</Button></div>
         </form>
       </Section>
+      </Writes>
       <Section title="All tenants" id="all-tenants">
         <DataList<Tenant>
           label="Tenants"
@@ -102,7 +104,7 @@ export function TenantsView({ onChange }: { onChange: () => void }) {
             { label: 'Signing', sort: (t) => t.signingAlg, render: (t) => t.signingAlg },
             { label: 'Token lifetime', render: (t) => (t.accessTokenLifetime === null ? <span class="muted">default</span> : `${t.accessTokenLifetime} s`) },
             { label: 'Created', sort: (t) => t.createdAt, render: (t) => <Time at={t.createdAt} /> },
-            { label: 'Actions', render: (t) => (t.id === 'admin' ? <span class="muted">protected</span> : <Button kind="danger" busy={busy} onClick={() => remove(t)} aria-label={`Delete tenant ${t.id}`}>Delete</Button>) },
+            { label: 'Actions', render: (t) => (t.id === 'admin' ? <span class="muted">protected</span> : <Button write kind="danger" busy={busy} onClick={() => remove(t)} aria-label={`Delete tenant ${t.id}`}>Delete</Button>) },
           ]}
         />
       </Section>
@@ -158,8 +160,8 @@ export function TenantSettingsView({ tenant, onChange }: { tenant: Tenant; onCha
         <form class="form-grid" onSubmit={save} noValidate>
           <TenantFields form={form} setForm={setForm} errors={errors} algHint="a change is published as the next key and signs from the next rotation" />
           <div class="actions">
-            <Button type="submit" kind="primary" busy={busy}>Save</Button>
-            {tenant.id !== 'admin' ? <Button kind="danger" busy={busy} onClick={remove}>Delete tenant</Button> : null}
+            <Button write type="submit" kind="primary" busy={busy}>Save</Button>
+            {tenant.id !== 'admin' ? <Button write kind="danger" busy={busy} onClick={remove}>Delete tenant</Button> : null}
           </div>
         </form>
       </Section>

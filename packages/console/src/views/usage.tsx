@@ -47,7 +47,7 @@ export function UsageView({ tenant }: { tenant: string }) {
               <li>
                 <Link to={`/t/${tenant}/clients/${g.clientId}`}>{clientName(names, g.clientId)}</Link> on <code>{names?.apisByIdentifier.get(g.audience)?.name ?? g.audience}</code>:{' '}
                 unused <span class="scopes">{g.unusedScopes.map((s) => <code class="scope">{s}</code>)}</span> <span class="muted">last used <Time at={g.lastUsedAt} /></span>
-                <Button busy={busy} class="btn-small" onClick={() => apply(g)}>{g.suggestion.action === 'revoke' ? 'Revoke grant' : `Narrow to ${g.suggestion.scopes.join(' ')}`}</Button>
+                <Button write busy={busy} class="btn-small" onClick={() => apply(g)}>{g.suggestion.action === 'revoke' ? 'Revoke grant' : `Narrow to ${g.suggestion.scopes.join(' ')}`}</Button>
               </li>
             ))}
           </ul>
