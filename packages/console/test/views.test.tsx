@@ -92,10 +92,29 @@ describe('usage view: unused scopes, dormant clients, waste', () => {
     await waitFor(() => message().includes('Grant of client-1 narrowed'));
   });
 
+  it('lists the busiest clients and APIs of the look-back window, by name', async () => {
+    const { api, calls } = fakeApi({
+      ...routes([]),
+      'GET /manage/v1/tenants/default/usage/top': ({ url }) => ({
+        status: 200,
+        body: url.searchParams.get('by') === 'client'
+          ? { by: 'client', from: 0, to: 1, rows: [{ clientId: 'c1', name: 'client-1', issued: 42, refused: 3, lastUsedAt: 1000 }, { clientId: 'gone', name: null, issued: 1, refused: 0, lastUsedAt: null }] }
+          : { by: 'api', from: 0, to: 1, rows: [{ audience: 'https://orders', name: 'Orders', issued: 43, refused: 3, lastUsedAt: 1000 }] },
+      }),
+    });
+    mount(api, <UsageView tenant="default" />);
+    const busiest = await waitFor(() => byText(root, 'table', 'busiest first'));
+    expect(busiest.textContent).toContain('client-1');
+    expect(byText(root, 'tr', /client-1\s*423/)).not.toBeNull();
+    expect(root.textContent).toContain('gone (deleted)');
+    expect(byText(root, 'caption', 'APIs, busiest first')).not.toBeNull();
+    expect(calls.find((c) => c.path.includes('/usage/top?by=client'))?.path).toMatch(/from=\d+&limit=10/);
+  });
+
   it('each section says so when its endpoint is missing', async () => {
     const { api } = fakeApi({ 'GET /manage/v1/tenants/default/clients': () => ({ status: 200, body: { items: [], nextCursor: null } }), 'GET /manage/v1/tenants/default/apis': () => ({ status: 200, body: { items: [], nextCursor: null } }) });
     mount(api, <UsageView tenant="default" />);
-    await waitFor(() => root.querySelectorAll('p.muted').length >= 4 && [...root.querySelectorAll('p')].filter((p) => p.textContent?.includes('Usage data not available')).length === 4);
+    await waitFor(() => root.querySelectorAll('p.muted').length >= 5 && [...root.querySelectorAll('p')].filter((p) => p.textContent?.includes('Usage data not available')).length === 5);
   });
 });
 

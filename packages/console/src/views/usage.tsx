@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import type { Dormant, Unused, UnusedGrant, Waste } from '../api.js';
+import type { Dormant, Unused, UnusedGrant, UsageTop, Waste } from '../api.js';
 import { notify } from '../messages.js';
 import { clientName, useNames } from '../names.js';
 import { Button, confirmAction, Link, Section, Time, useAction, useApi, useLoad } from '../ui.js';
@@ -13,6 +13,11 @@ export function UsageView({ tenant }: { tenant: string }) {
   const unused = useLoad<Unused>(() => api.unused(tenant, days), [tenant, days]);
   const dormant = useLoad<Dormant>(() => api.dormant(tenant, days), [tenant, days]);
   const waste = useLoad<Waste>(() => api.waste(tenant, days), [tenant, days]);
+  const busiest = useLoad<{ clients: UsageTop; apis: UsageTop }>(async () => {
+    const range = { from: Date.now() - days * 86_400_000, limit: 10 };
+    const [clients, apis] = await Promise.all([api.top(tenant, 'client', range), api.top(tenant, 'api', range)]);
+    return { clients, apis };
+  }, [tenant, days]);
   const [busy, run] = useAction();
   const apply = (g: UnusedGrant) =>
     run(async () => {
@@ -40,6 +45,32 @@ export function UsageView({ tenant }: { tenant: string }) {
           {[7, 30, 90].map((d) => <option value={String(d)}>{d} days</option>)}
         </select>
       </label>
+      <Section title="Busiest clients and APIs" id="busiest">
+        {busiest.loading ? <p class="muted">Loading…</p> : busiest.error !== undefined ? <UsageUnavailable error={busiest.error} /> : busiest.data?.clients.rows.length === 0 ? <p class="empty">No tokens in the last {days} days.</p> : (
+          <div class="busiest">
+            {(['clients', 'apis'] as const).map((kind) => (
+              <table>
+                <caption>{kind === 'clients' ? 'Clients' : 'APIs'}, busiest first</caption>
+                <thead><tr><th scope="col">{kind === 'clients' ? 'Client' : 'API'}</th><th scope="col">Issued</th><th scope="col">Refused</th><th scope="col">Last used</th></tr></thead>
+                <tbody>
+                  {busiest.data?.[kind].rows.map((r) => (
+                    <tr>
+                      <td data-label={kind === 'clients' ? 'Client' : 'API'}>
+                        {r.clientId !== undefined
+                          ? (r.name !== null ? <Link to={`/t/${tenant}/clients/${r.clientId}`}>{r.name}</Link> : <span class="muted">{r.clientId} (deleted)</span>)
+                          : (names?.apisByIdentifier.get(r.audience ?? '') !== undefined ? <Link to={`/t/${tenant}/apis/${names.apisByIdentifier.get(r.audience ?? '')?.id ?? ''}`}>{r.name ?? r.audience}</Link> : <code>{r.audience}</code>)}
+                      </td>
+                      <td data-label="Issued">{r.issued}</td>
+                      <td data-label="Refused">{r.refused}</td>
+                      <td data-label="Last used"><Time at={r.lastUsedAt} /></td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            ))}
+          </div>
+        )}
+      </Section>
       <Section title="Unused scopes" id="unused">
         {unused.loading ? <p class="muted">Loading…</p> : unused.error !== undefined ? <UsageUnavailable error={unused.error} /> : unused.data?.grants.length === 0 ? <p class="empty">Every granted scope was used in the last {days} days.</p> : (
           <ul class="rows">
