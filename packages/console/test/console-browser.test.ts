@@ -91,9 +91,9 @@ describe.skipIf(!available)(`console in headless Chromium${available ? '' : ' (s
   }
 
   async function signIn(page: Page): Promise<void> {
-    await page.getByLabel('Password').fill(t.console.password);
+    await page.getByLabel('Password', { exact: true }).fill(t.console.password);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await hidden(page.getByLabel('Password'));
+    await hidden(page.getByLabel('Password', { exact: true }));
   }
 
   it('desktop: sign-in, deep links, clients, secrets, grants, APIs, keys, audit, usage, lock-out guard, sign-out', async () => {
@@ -326,9 +326,9 @@ describe.skipIf(!available)(`console in headless Chromium${available ? '' : ' (s
     const admin = await open(adminContext, '/console-users');
     await signIn(admin);
     await visible(admin.getByRole('heading', { name: 'Console users', level: 1 }));
-    await admin.getByLabel('User name').fill('ops');
-    await admin.getByLabel('Role').selectOption('admin');
-    await admin.getByLabel('Tenants').fill('default');
+    await admin.getByLabel('User name', { exact: true }).fill('ops');
+    await admin.getByLabel('Role', { exact: true }).selectOption('admin');
+    await admin.getByLabel('Tenants', { exact: true }).fill('default');
     await admin.getByRole('button', { name: 'Create user' }).click();
     await visible(admin.getByText('shown only once'));
     await message(admin, 'Console user ops created');

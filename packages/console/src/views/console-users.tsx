@@ -159,7 +159,7 @@ export function ConsoleUsersView({ self }: { self: string }) {
               label: 'Actions',
               render: (u) => (
                 <>
-                  <Button class="btn-small" busy={busy} onClick={() => resetPassword(u)} aria-label={`Reset the sign-in of ${u.username}`}>New password</Button>{' '}
+                  <Button class="btn-small" busy={busy} onClick={() => resetPassword(u)} aria-label={`New password for ${u.username}`}>New password</Button>{' '}
                   <Button kind="danger" class="btn-small" busy={busy} onClick={() => remove(u)} aria-label={`Delete console user ${u.username}`}>Delete</Button>
                 </>
               ),
