@@ -6,15 +6,16 @@ import cluster from 'node:cluster';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildApp } from './app.js';
-import { printBanner, printJsonBanner } from './banner.js';
+import { listenUrlOf, printBanner, printJsonBanner } from './banner.js';
 import { type ConfigInput, resolveConfig, type ServerConfig } from './config/config.js';
 import { defaults } from './config/defaults.js';
 import type { ServeInput } from './config/serve-options.js';
-import { dataDirError, listenError, storeError } from './config/start-errors.js';
+import { dataDirError, listenError, StartError, storeError } from './config/start-errors.js';
 import { MASTER_KEY_FILE, MasterKey } from './crypto/master-key.js';
 import { ADMIN_FILE_NAME, adminFileContent } from './data-dir/admin-file.js';
 import { removeStaleTempFiles, writeFileAtomic } from './data-dir/atomic-file.js';
 import { lockDataDir } from './data-dir/lock.js';
+import { claimPublicUrl, PublicUrlMismatchError } from './domain/public-url.js';
 import { createLogger } from './observability/logger.js';
 import { listenMetrics } from './observability/metrics-listener.js';
 import { createStore } from './store/index.js';
@@ -58,7 +59,7 @@ export interface ServeOptions {
  * actually listens on.
  */
 export async function serve(input: ConfigInput, log: (line: string) => void = (line) => process.stderr.write(`${line}\n`), options: ServeOptions = {}): Promise<RunningServer> {
-  const config = serverConfigOf(input);
+  const config = resolveConfig(input);
   // One log format on standard output: pino JSON lines (observability/logger.ts).
   // The start banner is for people and goes to standard error (see printBanner).
   const logger = createLogger(config.logLevel);
@@ -103,6 +104,10 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
     const adminFile = join(config.dataDir, ADMIN_FILE_NAME);
     const result = await app.tessera.bootstrap((created) => writeFileAtomic(adminFile, adminFileContent(config, created)));
     await app.tessera.keys.checkMasterKey(defaults.management.adminTenant);
+    // One public URL per deployment (domain/public-url.ts): a replica with another one stops here.
+    const { followed } = await claimPublicUrl(store, { url: config.publicUrl, configured: config.publicUrlConfigured, shared: config.databaseUrl !== null })
+      .catch((error: unknown) => Promise.reject(error instanceof PublicUrlMismatchError ? new StartError(error.message, { cause: error }) : error));
+    if (followed !== null) log(`note: the public URL was ${followed}; it follows --host and --port (${config.publicUrl}) until --public-url sets one.`);
     if (options.listen === false) {
       // The primary of a cluster: the store is ready; only the data directory's lock stays held.
       await app.close();
@@ -110,7 +115,9 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
       cleanup.splice(0, cleanup.length, ...cleanup.filter((step) => step !== closeApp && step !== closeStore));
       return { config, url: config.publicUrl, adminFile, bootstrapped: result !== null, metricsUrl: null, logger, close: unwind };
     }
-    const banner = { config, storeKind: store.kind, adminFile, bootstrapped: result !== null };
+    const bound = app.server.address();
+    const listenUrl = listenUrlOf(config, typeof bound === 'object' && bound !== null ? bound.port : config.port);
+    const banner = { config, storeKind: store.kind, adminFile, bootstrapped: result !== null, listenUrl };
     if (options.banner === 'json') printJsonBanner(banner);
     else await printBanner(log, banner);
     const metrics = app.tessera.metrics;
@@ -138,11 +145,6 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
 }
 
 
-/** The configuration; a TLS listener without a public URL names itself https. */
-function serverConfigOf(input: ConfigInput): ServerConfig {
-  return resolveConfig({ ...input, ...(input.publicUrl === undefined && input.tls ? { publicUrl: `https://${input.host ?? defaults.host}:${input.port ?? defaults.port}` } : {}) });
-}
-
 /**
  * Runs `serve` until SIGTERM/SIGINT, then drains in-flight requests and exits 0. Under
  * `npm start`, npm is the process people see and kill: when it goes away without
@@ -165,7 +167,7 @@ export async function runUntilSignal(input: ServeInput, options: ServeOptions = 
       const code = await clustered.runClusterPrimary({
         workers,
         log,
-        shutdownGrace: serverConfigOf(configInput).http.shutdownGrace,
+        shutdownGrace: resolveConfig(configInput).http.shutdownGrace,
         prepare: async () => {
           prepared = await serve(configInput, log, { ...options, listen: false });
         },
@@ -173,7 +175,7 @@ export async function runUntilSignal(input: ServeInput, options: ServeOptions = 
           const ready = prepared;
           if (ready === null) return;
           log(`Tessera listening on ${ready.url} (${workers} workers, store: ${ready.config.databaseUrl !== null ? 'postgres' : 'sqlite'})`);
-          void printBanner(log, { config: ready.config, storeKind: ready.config.databaseUrl !== null ? 'postgres' : 'sqlite', adminFile: ready.adminFile, bootstrapped: ready.bootstrapped });
+          void printBanner(log, { config: ready.config, storeKind: ready.config.databaseUrl !== null ? 'postgres' : 'sqlite', adminFile: ready.adminFile, bootstrapped: ready.bootstrapped, listenUrl: listenUrlOf(ready.config) });
         },
       });
       if (code !== 0) throw new Error('workers still running after the shutdown grace period were killed');
