@@ -11,6 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freshBundle } from '../packages/cli/src/server-loader.js';
 import { freePort } from './servers/common.js';
 
 const BIN = fileURLToPath(new URL('../packages/cli/bin/tessera.js', import.meta.url));
@@ -33,10 +34,11 @@ async function bareNode(): Promise<number> {
   return performance.now() - started;
 }
 
-async function timeToReady(dataDir: string): Promise<number> {
+async function timeToReady(dataDir: string, bundle = true): Promise<number> {
   const port = await freePort();
   const started = performance.now();
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', String(port), '--data-dir', dataDir, '--log-level', 'warn'], { stdio: 'ignore', env: defaultEnv() });
+  const env = { ...defaultEnv(), ...(bundle ? {} : { TESSERA_SERVER_BUNDLE: 'off' }) };
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', String(port), '--data-dir', dataDir, '--log-level', 'warn'], { stdio: 'ignore', env });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
     for (;;) {
@@ -68,22 +70,34 @@ export async function run(): Promise<void> {
     return dir;
   };
   try {
-    // Interleaved, so a burst of load elsewhere on the machine hits all three alike.
+    const bundled = freshBundle() !== null;
+    // Interleaved, so a burst of load elsewhere on the machine hits every variant alike.
     const bare: number[] = [];
     const fresh: number[] = [];
     const restart: number[] = [];
+    const freshUnbundled: number[] = [];
+    const restartUnbundled: number[] = [];
     const restarted = await newDir();
     await timeToReady(restarted);
     for (let i = 0; i < RUNS; i++) {
       bare.push(await bareNode());
       fresh.push(await timeToReady(await newDir()));
       restart.push(await timeToReady(restarted));
+      if (bundled) {
+        freshUnbundled.push(await timeToReady(await newDir(), false));
+        restartUnbundled.push(await timeToReady(restarted, false));
+      }
     }
     const node = median(bare);
+    const variant = bundled ? 'bundled' : 'unbundled: no fresh dist/bundle, run node packages/server/scripts/bundle.mjs';
     const rows = [
       { start: 'bare node -e 0', median: node, goal: null },
-      { start: 'fresh start (empty data dir)', median: median(fresh), goal: FRESH_GOAL_MS },
-      { start: 'restart (same data dir)', median: median(restart), goal: RESTART_GOAL_MS },
+      { start: `fresh start (empty data dir; ${variant})`, median: median(fresh), goal: FRESH_GOAL_MS },
+      { start: `restart (same data dir; ${variant})`, median: median(restart), goal: RESTART_GOAL_MS },
+      ...(bundled ? [
+        { start: 'fresh start, TESSERA_SERVER_BUNDLE=off', median: median(freshUnbundled), goal: FRESH_GOAL_MS },
+        { start: 'restart, TESSERA_SERVER_BUNDLE=off', median: median(restartUnbundled), goal: RESTART_GOAL_MS },
+      ] : []),
     ];
     console.table(rows.map((row) => ({
       start: row.start,

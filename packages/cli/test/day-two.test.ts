@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '../../server/test/helpers/postgres.js';
 import { makeTempDir, type TempDir } from '../../server/test/helpers/temp-dir.js';
-import { freePort, runCli, type ServerProcess, startServer, stopAllServers, waitFor } from './helpers/tessera-process.js';
+import { freePort, runCli, startServer, stopAllServers, waitFor } from './helpers/tessera-process.js';
 
 const AUDIENCE = 'urn:tessera:management';
 
