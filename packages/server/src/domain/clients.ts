@@ -268,7 +268,7 @@ function assertPublicJwks(jwks: { keys: Record<string, unknown>[] }): void {
   });
 }
 
-function newSecretId(): string {
+export function newSecretId(): string {
   return `sec_${randomBytes(9).toString('base64url').replace(/[-_]/g, 'x')}`;
 }
 

@@ -714,11 +714,12 @@ export class KyselyStore implements Store {
   async updateSigningKey(
     tenantId: string,
     kid: string,
-    patch: Partial<Pick<SigningKey, 'status' | 'activatedAt' | 'retiredAt' | 'publishUntil'>>,
+    patch: Partial<Pick<SigningKey, 'status' | 'activatedAt' | 'retiredAt' | 'publishUntil' | 'privateKeyEncrypted'>>,
     audit?: NewAuditEntry,
   ): Promise<void> {
     const set = definedOnly<SigningKeysTable>({
       status: patch.status,
+      private_key_encrypted: patch.privateKeyEncrypted,
       activated_at: patch.activatedAt,
       retired_at: patch.retiredAt,
       publish_until: patch.publishUntil,

@@ -354,7 +354,8 @@ export interface Store {
   // Signing keys
   listSigningKeys(tenantId: string): Promise<SigningKey[]>;
   insertSigningKey(key: SigningKey, audit?: NewAuditEntry): Promise<void>;
-  updateSigningKey(tenantId: string, kid: string, patch: Partial<Pick<SigningKey, 'status' | 'activatedAt' | 'retiredAt' | 'publishUntil'>>, audit?: NewAuditEntry): Promise<void>;
+  /** `privateKeyEncrypted`: the same key sealed under another master key (`tessera keys rewrap`). */
+  updateSigningKey(tenantId: string, kid: string, patch: Partial<Pick<SigningKey, 'status' | 'activatedAt' | 'retiredAt' | 'publishUntil' | 'privateKeyEncrypted'>>, audit?: NewAuditEntry): Promise<void>;
   deleteSigningKey(tenantId: string, kid: string, audit?: NewAuditEntry): Promise<void>;
   /**
    * Tenants whose keys need the rotation schedule's attention, in one query: the
