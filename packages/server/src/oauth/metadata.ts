@@ -2,6 +2,7 @@
 import { SUPPORTED_ALGORITHMS } from '@tessera/verifier/core';
 import { SIGNING_ALGS } from '../crypto/signing.js';
 import type { TenantContext } from '../domain/tenant-context.js';
+import { DPOP_SIGNING_ALGS } from './dpop/token-endpoint.js';
 
 export interface MetadataOptions {
   grantTypes: string[];
@@ -35,6 +36,8 @@ export function authorizationServerMetadata(tenant: TenantContext, options: Meta
     scopes_supported: scopes,
     subject_types_supported: ['public'],
     tls_client_certificate_bound_access_tokens: options.mtlsEnabled,
+    // RFC 9449 §5.1
+    dpop_signing_alg_values_supported: DPOP_SIGNING_ALGS,
     ...(options.mtlsBaseUrl !== null
       ? {
           mtls_endpoint_aliases: {
