@@ -228,3 +228,53 @@ describe('interop: oauth4webapi with DPoP against the server', () => {
     expect(claimsOf(response.access_token).cnf).toEqual({ jkt });
   });
 });
+
+describe('DPoP with the other grants and with mTLS', () => {
+  it('RFC 9449 §5 with RFC 8693: an exchanged token is bound to the exchanging request\'s proof', async () => {
+    const caller = await t.setupClient('default', { apiIdentifier: 'https://dpop-front.example', scopes: ['front'] });
+    const front = await t.setupClient('default', { apiIdentifier: 'https://dpop-back.example', scopes: ['back'] });
+    const frontApi = (await t.manage('GET', '/tenants/default/apis?limit=200')).body.items.find((a: { identifier: string }) => a.identifier === 'https://dpop-front.example');
+    await t.manage('PATCH', `/tenants/default/apis/${frontApi.id}`, { introspectors: [front.clientId] });
+    const subject = (await t.post('default', 'token', cc, basic(caller.clientId, caller.clientSecret))).json().access_token;
+    const key = await proofKey();
+    const res = await t.post('default', 'token', {
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: subject,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      audience: 'https://dpop-back.example',
+    }, { ...basic(front.clientId, front.clientSecret), dpop: await proof(key) });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toMatchObject({ token_type: 'DPoP', issued_token_type: 'urn:ietf:params:oauth:token-type:access_token' });
+    expect(claimsOf(res.json().access_token).cnf).toEqual({ jkt: key.jkt });
+  });
+
+  it('an mTLS-authenticated client that sends a proof gets a token bound to the proof, not the certificate', async () => {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const { readFile } = await import('node:fs/promises');
+    const { makeTempDir } = await import('./helpers/temp-dir.js');
+    const dir = await makeTempDir();
+    try {
+      await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'c.key', '-out', 'c.pem', '-days', '1', '-subj', '/CN=dpop-mtls'], { cwd: dir.path });
+      const cert = await readFile(`${dir.path}/c.pem`, 'utf8');
+      const proxy = '10.0.0.9';
+      const mtls = await createTestServer({ startAt: t.clock.now, config: { trustedProxies: [proxy] } });
+      try {
+        const setup = await mtls.setupClient('default', { apiIdentifier: 'https://dpop-mtls.example', client: { tokenEndpointAuthMethod: 'tls_client_auth', tlsClientAuthSubjectDn: 'CN=dpop-mtls' } });
+        const key = await proofKey();
+        const res = await mtls.app.inject({
+          method: 'POST', url: '/t/default/token', remoteAddress: proxy,
+          headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-client-cert': encodeURIComponent(cert), 'x-client-verify': 'SUCCESS', dpop: await proof(key) },
+          payload: new URLSearchParams({ grant_type: 'client_credentials', client_id: setup.clientId }).toString(),
+        });
+        expect(res.statusCode, res.body).toBe(200);
+        expect(res.json().token_type).toBe('DPoP');
+        expect(claimsOf(res.json().access_token).cnf).toEqual({ jkt: key.jkt });
+      } finally {
+        await mtls.close();
+      }
+    } finally {
+      await dir.cleanup();
+    }
+  });
+});
