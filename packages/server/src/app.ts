@@ -343,7 +343,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       grants: [
         clientCredentials,
         jwtBearer(federatedJwts, { maxAssertionLifetime: config.federation.maxAssertionLifetime }),
-        tokenExchange(federatedJwts),
+        tokenExchange(federatedJwts, { lifetime: config.transactionTokens.lifetime, now }),
       ],
       issuer,
       inspector,

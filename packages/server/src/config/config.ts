@@ -42,6 +42,7 @@ export interface ServerConfig {
   accessLog: { sampleRate: number };
   clientAssertion: { maxLifetime: number; clockTolerance: number };
   dpop: { proofMaxAge: number; clockTolerance: number; nonceWindow: number };
+  transactionTokens: { lifetime: number };
   federation: { maxAssertionLifetime: number };
   clientAuth: { secretMethods: 'registered' | 'either' };
   /** Usage analytics (docs/usage.md). */
@@ -123,6 +124,7 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
     accessLog: { ...defaults.accessLog, ...input.accessLog },
     clientAssertion: { ...defaults.clientAssertion, ...input.clientAssertion },
     dpop: { ...defaults.dpop, ...input.dpop },
+    transactionTokens: { ...defaults.transactionTokens, ...input.transactionTokens },
     federation: { ...defaults.federation, ...input.federation },
     clientAuth: { ...defaults.clientAuth, ...input.clientAuth },
     usage: resolveUsage(input.usage),

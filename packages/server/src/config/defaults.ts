@@ -134,6 +134,12 @@ export const defaults = {
     nonceWindow: 300,
   },
 
+  /** Transaction tokens (docs/transaction-tokens.md). */
+  transactionTokens: {
+    /** Lifetime of a transaction token (seconds; at most 300). */
+    lifetime: 60,
+  },
+
   clientAssertion: {
     /** RFC 7523 client assertions: `exp` at most this far ahead (seconds). */
     maxLifetime: 300,

@@ -121,6 +121,22 @@ export class TokenIssuer {
   }
 }
 
+/** A compact JWS signed by one of the tenant's published keys, or null (the `typ` is the caller's to check). */
+export function verifyTenantJws(tenant: TenantContext, token: string): ParsedJws | null {
+  let jws: ParsedJws;
+  try {
+    jws = parseCompactJws(token, MAX_JWT_LENGTH);
+  } catch {
+    return null;
+  }
+  const kid = jws.header.kid;
+  const key = kid !== undefined ? tenant.publishedKeys.get(kid) : undefined;
+  const alg = jws.header.alg;
+  if (key === undefined || alg !== key.alg || !isSupportedAlgorithm(alg)) return null;
+  if (!verifySignature(prepareKey(key.key, alg), jws.signingInput, jws.signature)) return null;
+  return jws;
+}
+
 export interface InspectedToken {
   kind: 'jwt' | 'opaque';
   claims: AccessTokenClaims;
@@ -157,17 +173,9 @@ export class TokenInspector {
   }
 
   #readJwt(tenant: TenantContext, token: string): InspectedToken | null {
-    let jws: ParsedJws;
-    try {
-      jws = parseCompactJws(token, MAX_JWT_LENGTH);
-    } catch {
-      return null;
-    }
-    const kid = jws.header.kid;
-    const key = kid !== undefined ? tenant.publishedKeys.get(kid) : undefined;
-    const alg = jws.header.alg;
-    if (key === undefined || alg !== key.alg || !isSupportedAlgorithm(alg)) return null;
-    if (!verifySignature(prepareKey(key.key, alg), jws.signingInput, jws.signature)) return null;
+    const jws = verifyTenantJws(tenant, token);
+    // Only access tokens: a transaction token or a signed introspection answer is never one (RFC 9068 §4).
+    if (jws === null || !/^(application\/)?at\+jwt$/i.test(jws.header.typ ?? '')) return null;
     const claims = jws.payload as AccessTokenClaims;
     if (claims.iss !== tenant.issuer || typeof claims.jti !== 'string' || typeof claims.client_id !== 'string') return null;
     return { kind: 'jwt', claims };
