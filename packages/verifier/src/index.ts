@@ -23,3 +23,8 @@ export { httpAuthenticator } from './adapters/http.js';
 export type { Authenticate } from './adapters/http.js';
 export { extractBearerToken, errorResponse } from './adapters/bearer.js';
 export type { AuthOptions, ErrorResponse } from './adapters/bearer.js';
+export { createTxnTokenVerifier, extractTxnToken, txnTokenErrorResponse, TXN_TOKEN_HEADER, TXN_TOKEN_TYP } from './txn-token.js';
+export type { TxnTokenClaims, TxnTokenVerifier, TxnTokenVerifierOptions, TxnTokenAuthOptions } from './txn-token.js';
+export { requireTxnToken } from './adapters/express.js';
+export { fastifyRequireTxnToken } from './adapters/fastify.js';
+export { httpTxnTokenAuthenticator } from './adapters/http.js';

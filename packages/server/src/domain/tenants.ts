@@ -21,10 +21,10 @@ export interface CreateTenantInput {
 
 export type TenantPatch = Partial<Pick<Tenant, 'name' | 'accessTokenLifetime' | 'tokenQuotaPerMinute' | 'signingAlg' | 'trustDomain' | 'dpopNonceRequired'>>;
 
-/** A trust domain names the audience of transaction tokens: an absolute URI, as an issuer is. */
+/** A trust domain names the audience of transaction tokens: a URI or a name such as trust-domain.example. */
 function assertTrustDomain(value: string | null | undefined): void {
   if (value == null) return;
-  if (value.length > 2048 || /\s/.test(value) || !URL.canParse(value)) throw new ValidationError('trustDomain must be an absolute URI of at most 2048 characters');
+  if (value.length === 0 || value.length > 2048 || /[\s\u0000-\u001f\u007f]/.test(value)) throw new ValidationError('trustDomain must be 1 to 2048 characters without whitespace');
 }
 
 export class TenantService {

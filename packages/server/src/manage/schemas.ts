@@ -60,7 +60,7 @@ const CustomClaimsInput = Type.Record(Type.String(), Type.Unknown(), {
   description: 'claims added to every token (JSON values); registered names (iss, sub, aud, exp, nbf, iat, jti, client_id, scope, cnf, act, ...) are refused; at most 20 claims, names up to 64 characters, 4096 bytes of JSON',
 });
 const CustomClaimsOutput = Type.Record(Type.String(), Type.Unknown());
-const TrustDomain = Type.String({ minLength: 1, maxLength: 2048, description: 'audience of transaction tokens, an absolute URI; null: the issuer' });
+const TrustDomain = Type.String({ minLength: 1, maxLength: 2048, description: 'audience of transaction tokens (a URI or a name such as trust-domain.example); null: the issuer' });
 const DpopNonceRequired = Type.Boolean({ description: 'DPoP proofs must carry the server nonce from DPoP-Nonce (RFC 9449 §8)' });
 const Quota = Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'token requests per minute; 0: no quota; null: the default' });
 

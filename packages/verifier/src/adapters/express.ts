@@ -10,6 +10,7 @@ import type { AccessTokenClaims } from '../claims.js';
 import type { Verifier } from '../verify.js';
 import { authorize, errorResponse, realmOf, writeErrorResponse } from './bearer.js';
 import type { AuthOptions } from './bearer.js';
+import { authorizeTxnToken, txnTokenErrorResponse, type TxnTokenAuthOptions, type TxnTokenClaims, type TxnTokenVerifier } from '../txn-token.js';
 
 /** An Express request after the middleware: cast to it, or augment Express's Request with `auth`. */
 export interface AuthenticatedRequest extends IncomingMessage {
@@ -33,6 +34,22 @@ export function requireAuth(verifier: Verifier, options: AuthOptions = {}): Expr
       (error: unknown) => {
         options.onError?.(error, req);
         writeErrorResponse(res, errorResponse(error, realm));
+      },
+    );
+  };
+}
+
+/** Express middleware for the `Txn-Token` header: the claims are at `req.txnToken`. */
+export function requireTxnToken(verifier: TxnTokenVerifier, options: TxnTokenAuthOptions = {}): ExpressMiddleware {
+  return (req, res, next) => {
+    authorizeTxnToken(verifier, req, options).then(
+      (claims) => {
+        (req as IncomingMessage & { txnToken?: Readonly<TxnTokenClaims> }).txnToken = claims;
+        next();
+      },
+      (error: unknown) => {
+        options.onError?.(error, req);
+        writeErrorResponse(res, txnTokenErrorResponse(error));
       },
     );
   };

@@ -14,6 +14,7 @@ import type { AccessTokenClaims } from '../claims.js';
 import type { Verifier } from '../verify.js';
 import { authorize, errorResponse, realmOf } from './bearer.js';
 import type { AuthOptions } from './bearer.js';
+import { authorizeTxnToken, txnTokenErrorResponse, type TxnTokenAuthOptions, type TxnTokenClaims, type TxnTokenVerifier } from '../txn-token.js';
 
 export interface FastifyRequestLike {
   raw: IncomingMessage;
@@ -69,3 +70,19 @@ Object.assign(fastifyAuth, {
   [Symbol.for('skip-override')]: true,
   [Symbol.for('fastify.display-name')]: '@tessera/verifier',
 });
+
+/** A Fastify preHandler for the `Txn-Token` header: the claims are at `request.txnToken`. */
+export function fastifyRequireTxnToken(verifier: TxnTokenVerifier, options: TxnTokenAuthOptions = {}): (request: FastifyRequestLike & { txnToken?: Readonly<TxnTokenClaims> | null }, reply: FastifyReplyLike) => Promise<FastifyReplyLike | undefined> {
+  return async (request, reply) => {
+    try {
+      request.txnToken = await authorizeTxnToken(verifier, request.raw, options);
+      return undefined;
+    } catch (error) {
+      options.onError?.(error, request.raw);
+      const response = txnTokenErrorResponse(error);
+      reply.code(response.status);
+      for (const [name, value] of Object.entries(response.headers)) reply.header(name, value);
+      return reply.send(response.body);
+    }
+  };
+}

@@ -8,6 +8,7 @@ import type { AccessTokenClaims, ScopeRequirement } from '../claims.js';
 import type { Verifier } from '../verify.js';
 import { authorize, errorResponse, realmOf, writeErrorResponse } from './bearer.js';
 import type { AuthOptions } from './bearer.js';
+import { authorizeTxnToken, txnTokenErrorResponse, type TxnTokenAuthOptions, type TxnTokenClaims, type TxnTokenVerifier } from '../txn-token.js';
 
 export type Authenticate = (
   req: IncomingMessage,
@@ -24,6 +25,19 @@ export function httpAuthenticator(verifier: Verifier, options: AuthOptions = {})
     } catch (error) {
       options.onError?.(error, req);
       writeErrorResponse(res, errorResponse(error, realm));
+      return null;
+    }
+  };
+}
+
+/** Plain node:http for the `Txn-Token` header: resolves to the claims, or null once the error answer is written. */
+export function httpTxnTokenAuthenticator(verifier: TxnTokenVerifier, options: TxnTokenAuthOptions = {}) {
+  return async (req: IncomingMessage, res: ServerResponse, requirement?: ScopeRequirement): Promise<Readonly<TxnTokenClaims> | null> => {
+    try {
+      return await authorizeTxnToken(verifier, req, requirement ? { ...options, ...requirement } : options);
+    } catch (error) {
+      options.onError?.(error, req);
+      writeErrorResponse(res, txnTokenErrorResponse(error));
       return null;
     }
   };
