@@ -36,7 +36,7 @@ import { tokenExchange } from './oauth/grants/token-exchange.js';
 import { Protection } from './oauth/protection.js';
 import { oauthRoutes } from './oauth/routes.js';
 import { DpopTokenEndpoint } from './oauth/dpop/token-endpoint.js';
-import { NonceIssuer } from './crypto/nonces.js';
+import { NonceIssuer } from '@tessera/verifier/core';
 import { createOutboundFetch } from './outbound/fetch.js';
 import { OutboundPolicy } from './outbound/policy.js';
 import { redactQuery } from './logging.js';

@@ -26,3 +26,4 @@ export { InvalidTokenError, IssuerUnavailableError } from './errors.js';
 export type { InvalidTokenCode, IssuerUnavailableCode } from './errors.js';
 export { DPOP_PROOF_TYP, DpopProofError, accessTokenHash, checkDpopProof, jwkThumbprint, normaliseHtu } from './dpop-proof.js';
 export type { CheckedDpopProof, DpopProofErrorCode, DpopProofExpectations } from './dpop-proof.js';
+export { NonceIssuer } from './nonces.js';

@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AccessTokenClaims } from '../claims.js';
 import type { Verifier } from '../verify.js';
-import { authorize, errorResponse, realmOf, writeErrorResponse } from './bearer.js';
+import { authorize, challengeOptions, errorResponse, realmOf, writeErrorResponse } from './bearer.js';
 import type { AuthOptions } from './bearer.js';
 import { authorizeTxnToken, txnTokenErrorResponse, type TxnTokenAuthOptions, type TxnTokenClaims, type TxnTokenVerifier } from '../txn-token.js';
 
@@ -33,7 +33,7 @@ export function requireAuth(verifier: Verifier, options: AuthOptions = {}): Expr
       },
       (error: unknown) => {
         options.onError?.(error, req);
-        writeErrorResponse(res, errorResponse(error, realm));
+        writeErrorResponse(res, errorResponse(error, realm, challengeOptions(verifier, options, req)));
       },
     );
   };

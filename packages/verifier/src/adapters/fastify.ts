@@ -12,7 +12,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { AccessTokenClaims } from '../claims.js';
 import type { Verifier } from '../verify.js';
-import { authorize, errorResponse, realmOf } from './bearer.js';
+import { authorize, challengeOptions, errorResponse, realmOf } from './bearer.js';
 import type { AuthOptions } from './bearer.js';
 import { authorizeTxnToken, txnTokenErrorResponse, type TxnTokenAuthOptions, type TxnTokenClaims, type TxnTokenVerifier } from '../txn-token.js';
 
@@ -38,7 +38,7 @@ export function fastifyRequireAuth(verifier: Verifier, options: AuthOptions = {}
       return undefined;
     } catch (error) {
       options.onError?.(error, request.raw);
-      const response = errorResponse(error, realm);
+      const response = errorResponse(error, realm, challengeOptions(verifier, options, request.raw));
       reply.code(response.status);
       for (const [name, value] of Object.entries(response.headers)) reply.header(name, value);
       // Returning the reply from an async hook tells Fastify the chain ends here.

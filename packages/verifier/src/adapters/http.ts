@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AccessTokenClaims, ScopeRequirement } from '../claims.js';
 import type { Verifier } from '../verify.js';
-import { authorize, errorResponse, realmOf, writeErrorResponse } from './bearer.js';
+import { authorize, challengeOptions, errorResponse, realmOf, writeErrorResponse } from './bearer.js';
 import type { AuthOptions } from './bearer.js';
 import { authorizeTxnToken, txnTokenErrorResponse, type TxnTokenAuthOptions, type TxnTokenClaims, type TxnTokenVerifier } from '../txn-token.js';
 
@@ -24,7 +24,7 @@ export function httpAuthenticator(verifier: Verifier, options: AuthOptions = {})
       return await authorize(verifier, req, undefined, requirement ? { ...options, ...requirement } : options);
     } catch (error) {
       options.onError?.(error, req);
-      writeErrorResponse(res, errorResponse(error, realm));
+      writeErrorResponse(res, errorResponse(error, realm, challengeOptions(verifier, options, req)));
       return null;
     }
   };

@@ -7,8 +7,7 @@
  * Errors are 400 `invalid_dpop_proof` and `use_dpop_nonce` with `DPoP-Nonce`
  * (RFC 9449 §5, §8): the token endpoint answers in JSON, not with a challenge.
  */
-import { checkDpopProof, DpopProofError, SUPPORTED_ALGORITHMS } from '@tessera/verifier/core';
-import type { NonceIssuer } from '../../crypto/nonces.js';
+import { checkDpopProof, DpopProofError, type NonceIssuer, SUPPORTED_ALGORITHMS } from '@tessera/verifier/core';
 import type { TenantContext } from '../../domain/tenant-context.js';
 import { InvalidDpopProof, UseDpopNonce } from '../errors.js';
 import { type DpopReplayStore, useDpopProofJti } from './replay.js';
@@ -75,7 +74,7 @@ export class DpopTokenEndpoint {
       throw error;
     }
     const tenantId = tenant.tenant.id;
-    if (tenant.tenant.dpopNonceRequired === true && (proof.nonce === undefined || !nonces.accepts(tenantId, proof.nonce))) {
+    if (tenant.tenant.dpopNonceRequired === true && (proof.nonce === undefined || !nonces.accepts(proof.nonce, tenantId))) {
       throw new UseDpopNonce(nonces.issue(tenantId), proof.nonce === undefined ? undefined : 'the DPoP proof\'s nonce is not current: resend the proof with the nonce in DPoP-Nonce (RFC 9449 §8)');
     }
     // Kept as long as the proof could pass the iat check.
