@@ -34,3 +34,8 @@ export type { TxnTokenClaims, TxnTokenVerifier, TxnTokenVerifierOptions, TxnToke
 export { requireTxnToken } from './adapters/express.js';
 export { fastifyRequireTxnToken } from './adapters/fastify.js';
 export { httpTxnTokenAuthenticator } from './adapters/http.js';
+export { protectedResourceMetadata, protectedResourceMetadataUrl, protectedResourceMetadataPath, PROTECTED_RESOURCE_WELL_KNOWN } from './resource-metadata.js';
+export type { ProtectedResourceMetadata, ProtectedResourceMetadataOptions } from './resource-metadata.js';
+export { protectedResourceMetadataRoute } from './adapters/express.js';
+export { fastifyProtectedResourceMetadata } from './adapters/fastify.js';
+export { httpProtectedResourceMetadata } from './adapters/http.js';

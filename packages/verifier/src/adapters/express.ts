@@ -10,6 +10,7 @@ import type { AccessTokenClaims } from '../claims.js';
 import type { Verifier } from '../verify.js';
 import { authorize, challengeOptions, errorResponse, realmOf, writeErrorResponse } from './bearer.js';
 import type { AuthOptions } from './bearer.js';
+import { type ProtectedResourceMetadataOptions, serveProtectedResourceMetadata } from '../resource-metadata.js';
 import { authorizeTxnToken, txnTokenErrorResponse, type TxnTokenAuthOptions, type TxnTokenClaims, type TxnTokenVerifier } from '../txn-token.js';
 
 /** An Express request after the middleware: cast to it, or augment Express's Request with `auth`. */
@@ -52,5 +53,13 @@ export function requireTxnToken(verifier: TxnTokenVerifier, options: TxnTokenAut
         writeErrorResponse(res, txnTokenErrorResponse(error));
       },
     );
+  };
+}
+
+/** RFC 9728: `app.use(protectedResourceMetadataRoute({ resource, issuer, scopes }))` serves the metadata at its well-known path. */
+export function protectedResourceMetadataRoute(options: ProtectedResourceMetadataOptions): ExpressMiddleware {
+  const serve = serveProtectedResourceMetadata(options);
+  return (req, res, next) => {
+    if (!serve(req, res)) next();
   };
 }

@@ -14,6 +14,7 @@ import type { AccessTokenClaims } from '../claims.js';
 import type { Verifier } from '../verify.js';
 import { authorize, challengeOptions, errorResponse, realmOf } from './bearer.js';
 import type { AuthOptions } from './bearer.js';
+import { protectedResourceMetadata, protectedResourceMetadataPath, type ProtectedResourceMetadataOptions } from '../resource-metadata.js';
 import { authorizeTxnToken, txnTokenErrorResponse, type TxnTokenAuthOptions, type TxnTokenClaims, type TxnTokenVerifier } from '../txn-token.js';
 
 export interface FastifyRequestLike {
@@ -85,4 +86,17 @@ export function fastifyRequireTxnToken(verifier: TxnTokenVerifier, options: TxnT
       return reply.send(response.body);
     }
   };
+}
+
+interface FastifyRouteInstanceLike {
+  get(path: string, handler: (request: unknown, reply: FastifyReplyLike) => Promise<unknown>): unknown;
+}
+
+/** RFC 9728: `fastifyProtectedResourceMetadata(app, { resource, issuer, scopes })` adds the metadata route. */
+export function fastifyProtectedResourceMetadata(instance: FastifyRouteInstanceLike, options: ProtectedResourceMetadataOptions): void {
+  const document = protectedResourceMetadata(options);
+  instance.get(protectedResourceMetadataPath(options.resource).split('?')[0] ?? '/', async (_request, reply) => {
+    reply.header('cache-control', 'public, max-age=3600');
+    return reply.send(document);
+  });
 }

@@ -8,6 +8,7 @@ import type { AccessTokenClaims, ScopeRequirement } from '../claims.js';
 import type { Verifier } from '../verify.js';
 import { authorize, challengeOptions, errorResponse, realmOf, writeErrorResponse } from './bearer.js';
 import type { AuthOptions } from './bearer.js';
+import { type ProtectedResourceMetadataOptions, serveProtectedResourceMetadata } from '../resource-metadata.js';
 import { authorizeTxnToken, txnTokenErrorResponse, type TxnTokenAuthOptions, type TxnTokenClaims, type TxnTokenVerifier } from '../txn-token.js';
 
 export type Authenticate = (
@@ -41,4 +42,9 @@ export function httpTxnTokenAuthenticator(verifier: TxnTokenVerifier, options: T
       return null;
     }
   };
+}
+
+/** RFC 9728 for node:http: `if (metadata(req, res)) return;` at the top of the request handler. */
+export function httpProtectedResourceMetadata(options: ProtectedResourceMetadataOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
+  return serveProtectedResourceMetadata(options);
 }
