@@ -85,7 +85,7 @@ function isKeyObject(input: unknown): input is KeyObject {
   return typeof input === 'object' && input !== null && 'asymmetricKeyType' in input && 'export' in input;
 }
 
-function resolveSigningKey(input: PrivateKeyInput, options: PrivateKeyJwtOptions): SigningKey {
+export function resolveSigningKey(input: PrivateKeyInput, options: PrivateKeyJwtOptions): SigningKey {
   let key: KeyObject | CryptoKey;
   let kid = options.kid;
   try {
