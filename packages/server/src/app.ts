@@ -36,6 +36,7 @@ import { tokenExchange } from './oauth/grants/token-exchange.js';
 import { Protection } from './oauth/protection.js';
 import { oauthRoutes } from './oauth/routes.js';
 import { DpopTokenEndpoint } from './oauth/dpop/token-endpoint.js';
+import { IntrospectionJwtSigner } from './oauth/introspection-jwt.js';
 import { NonceIssuer } from '@tessera/verifier/core';
 import { createOutboundFetch } from './outbound/fetch.js';
 import { OutboundPolicy } from './outbound/policy.js';
@@ -358,6 +359,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       clientCaConfigured: config.tls?.clientCa != null,
       metadata: { mtlsBaseUrl, mtlsEnabled: mtlsBaseUrl !== null },
       dpop,
+      introspectionJwt: new IntrospectionJwtSigner(now),
     });
   });
 

@@ -29,6 +29,8 @@ export function authorizationServerMetadata(tenant: TenantContext, options: Meta
     token_endpoint_auth_signing_alg_values_supported: signingAlgs,
     introspection_endpoint_auth_methods_supported: options.authMethods,
     introspection_endpoint_auth_signing_alg_values_supported: signingAlgs,
+    // RFC 9701 §7: signed introspection answers use the tenant's signing algorithm.
+    introspection_signing_alg_values_supported: [tenant.tenant.signingAlg],
     revocation_endpoint_auth_methods_supported: options.authMethods,
     revocation_endpoint_auth_signing_alg_values_supported: signingAlgs,
     // RFC 9068 access tokens are signed with the tenant's algorithm; the others it may switch to.

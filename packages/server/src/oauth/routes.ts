@@ -30,6 +30,7 @@ import { claimedClientId, type Protection } from './protection.js';
 import type { Metrics } from '../observability/metrics.js';
 import { senderConstrainedIssuer } from './dpop/issuer.js';
 import type { DpopTokenEndpoint } from './dpop/token-endpoint.js';
+import { INTROSPECTION_JWT_MEDIA_TYPE, type IntrospectionJwtSigner, wantsIntrospectionJwt } from './introspection-jwt.js';
 import type { Tracing } from '../observability/tracing.js';
 
 export interface OAuthDependencies {
@@ -53,6 +54,8 @@ export interface OAuthDependencies {
   metadata: Omit<MetadataOptions, 'grantTypes' | 'authMethods'>;
   /** DPoP proofs of token requests (RFC 9449). */
   dpop: DpopTokenEndpoint;
+  /** RFC 9701 signed introspection answers. */
+  introspectionJwt: IntrospectionJwtSigner;
 }
 
 type TenantRequest = FastifyRequest<{ Params: { tenant: string } }>;
@@ -186,6 +189,15 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
   app.post<{ Params: { tenant: string } }>('/t/:tenant/introspect', async (request, reply) => {
     const { tenant, caller, found } = await tokenRequest(request, 'introspect');
     reply.headers(NO_STORE);
+    const answer = introspectionAnswer(tenant, caller, found);
+    // RFC 9701 §4: the same answer as a JWT signed by the tenant, when asked for.
+    if (wantsIntrospectionJwt(request.headers.accept)) {
+      return reply.type(INTROSPECTION_JWT_MEDIA_TYPE).send(await deps.introspectionJwt.sign(tenant, caller.client.clientId, answer));
+    }
+    return answer;
+  });
+
+  function introspectionAnswer(tenant: TenantContext, caller: AuthenticatedClient, found: Awaited<ReturnType<TokenInspector['inspect']>>): Record<string, unknown> {
     if (found === null) return { active: false };
     const { claims } = found;
     const api = tenant.apisByIdentifier.get(claims.aud);
@@ -193,7 +205,7 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
     if (!mayKnow) return { active: false };
     // RFC 9449 §6.2: a DPoP-bound token is introspected as token_type DPoP, with its cnf.
     return { active: true, token_type: claims.cnf?.jkt !== undefined ? 'DPoP' : 'Bearer', ...claims };
-  });
+  }
 
   // RFC 7009 §2: revoke our own tokens; unknown or invalid tokens get 200 all the same.
   app.post<{ Params: { tenant: string } }>('/t/:tenant/revoke', async (request, reply) => {
