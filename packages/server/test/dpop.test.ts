@@ -2,7 +2,7 @@
  * DPoP at the token endpoint (RFC 9449): proofs made by hand with jose, and by
  * oauth4webapi (a client nobody here wrote) against the server.
  */
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
+import { calculateJwkThumbprint, type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import type { FastifyInstance } from 'fastify';
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { createHash } from 'node:crypto';
 import express from 'express';
 import Fastify from 'fastify';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
+import { calculateJwkThumbprint, type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVerifier, fastifyRequireAuth, httpAuthenticator, MemoryDpopReplayCache, requireAuth } from '@tessera/verifier';
 import type { AuthOptions, Verifier } from '@tessera/verifier';

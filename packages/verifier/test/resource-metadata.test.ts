@@ -66,6 +66,6 @@ describe('protected resource metadata (RFC 9728)', () => {
     const res = await fetch(`${base}/.well-known/oauth-protected-resource/orders`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
-    expect((await res.json()).resource).toBe(options.resource);
+    expect(((await res.json()) as { resource: string }).resource).toBe(options.resource);
   });
 });
