@@ -8,6 +8,7 @@ import { type Command, type CommandGroup, runCommand, runGroup } from './command
 import { apis } from './commands/apis.js';
 import { audit } from './commands/audit.js';
 import { clients } from './commands/clients.js';
+import { apply, exportCommand, plan } from './commands/config.js';
 import { demo } from './commands/demo.js';
 import { federations } from './commands/federations.js';
 import { grants } from './commands/grants.js';
@@ -26,7 +27,7 @@ import { didYouMean } from './suggest.js';
  * --help and suggested for typos. (A test checks that docs/cli.md lists the same.)
  */
 export const groups: Record<string, CommandGroup> = { tenants, clients, apis, grants, keys, federations };
-export const commands: Record<string, Command> = { audit, token, verify, usage, demo };
+export const commands: Record<string, Command> = { audit, token, verify, usage, demo, plan, apply, export: exportCommand };
 
 /** Every command line the CLI knows, two-word ones included: `serve`, `tenants create`, `clients secrets add`, `demo`, ... */
 export function commandNames(): string[] {
