@@ -50,9 +50,7 @@ export async function writeSecrets(dir: string, secrets: readonly IssuedSecret[]
     const folder = tenants.size > 1 ? join(dir, secret.tenant) : dir;
     await mkdir(folder, { recursive: true, mode: 0o700 });
     if (format === 'files') {
-      const path = join(folder, secret.clientId);
-      await writePrivate(path, `${secret.clientSecret}\n`);
-      paths.push(path);
+      paths.push(await writeSecretFile(folder, secret.clientId, secret.clientSecret));
     } else {
       const name = kubernetesName(`${secret.tenant}-${secret.clientId}`);
       const path = join(folder, `${name}.yaml`);
@@ -61,6 +59,14 @@ export async function writeSecrets(dir: string, secrets: readonly IssuedSecret[]
     }
   }
   return paths;
+}
+
+/** `DIR/<clientId>` holding the secret, owner-only: what --secrets-from reads. */
+export async function writeSecretFile(dir: string, clientId: string, secret: string): Promise<string> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const path = join(dir, clientId);
+  await writePrivate(path, `${secret}\n`);
+  return path;
 }
 
 /** One Secret per client (kubectl apply -f DIR), with what a service needs to get tokens. */
