@@ -237,9 +237,9 @@ async function start(options: TestIssuerOptions, port: number | null): Promise<T
         tokenEndpointAuthMethod: method,
         ...(jwks ? { jwks } : {}),
         ...(input.accessTokenLifetime !== undefined ? { accessTokenLifetime: input.accessTokenLifetime } : {}),
+        ...(input.clientId !== undefined ? { clientId: input.clientId } : {}),
       },
       ACTOR,
-      ...(input.clientId !== undefined ? [input.clientId] : []),
     );
     await tessera.grants.create(tenantId, { clientId: created.clientId, audience: input.audience, scopes, ...(input.claims ? { customClaims: input.claims } : {}) }, ACTOR);
     await synced();
