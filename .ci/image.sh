@@ -37,7 +37,7 @@ fi
 # debootstrap and buildah's vfs storage with chroot isolation need root here.
 as_root || skip "not running as root: debootstrap cannot assemble the base image, so the image is not built or run"
 
-cache=${TESSERA_CI_CACHE:-/var/cache/tessera-ci}
+cache=${TESSERA_CI_CACHE:-/var/cache/tessera-ci} # root only (checked above)
 node_major=${TESSERA_IMAGE_NODE:-24}
 suite=bookworm
 mkdir -p "$cache/bases" "$cache/downloads"
@@ -144,6 +144,7 @@ cleanup() {
   exit "$status"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT
 # The image's own entrypoint, user, working directory and environment; only where it
 # listens moves (chroot isolation shares the host's network).
 image_json=$(bah inspect --type image "$image")
