@@ -75,7 +75,7 @@ export function ClientPage({ tenant, clientId }: { tenant: string; clientId: str
   const addSecret = () =>
     run(async () => {
       const created = await api.addSecret(tenant, clientId);
-      setNewSecret(created.clientSecret);
+      setNewSecret(created.clientSecret ?? null);
       notify('success', 'New secret created: copy it now, it is shown only once');
       reload();
     });
@@ -166,7 +166,7 @@ export function ClientPage({ tenant, clientId }: { tenant: string; clientId: str
         if (needsSecret) {
           // A secret method without a secret cannot authenticate: the client gets one now, shown once.
           const secret = await api.addSecret(tenant, clientId);
-          setNewSecret(secret.clientSecret);
+          setNewSecret(secret.clientSecret ?? null);
           notify('success', 'Client saved with a new secret: copy it now, it is shown only once');
         } else notify('success', 'Client saved');
         reload();
