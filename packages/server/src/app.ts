@@ -12,6 +12,7 @@ import { ChangeFeed } from './domain/change-feed.js';
 import { type BootstrapResult, bootstrap } from './domain/bootstrap.js';
 import { ClientService } from './domain/clients.js';
 import { CONSOLE_CLIENT_META, ConsoleSignIn } from './domain/console.js';
+import { ConsoleSso } from './domain/console-sso.js';
 import { ConsoleUserService } from './domain/console-users.js';
 import type { DomainContext } from './domain/context.js';
 import { FederationService } from './domain/federations.js';
@@ -24,6 +25,7 @@ import { TokenInspector, TokenIssuer } from './domain/tokens.js';
 import { noUsageRecording, UsageMaintenance, UsageRecorder } from './domain/usage.js';
 import { UsageReports } from './domain/usage-reports.js';
 import { consoleRoutes } from './manage/console.js';
+import { consoleSsoRoutes } from './manage/console-sso-routes.js';
 import { managementRoutes } from './manage/routes.js';
 import { ClientAuthenticator } from './oauth/client-auth/index.js';
 import { clientSecretBasic, clientSecretPost } from './oauth/client-auth/client-secret.js';
@@ -414,7 +416,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       request.log.error({ err: error }, 'unexpected error in the console');
       return reply.code(500).send({ error: 'server_error', message: 'unexpected error; see the server log' });
     });
-    await consoleRoutes(scope, { signIn: new ConsoleSignIn(store, registry, issuer, inspector, now) });
+    const signIn = new ConsoleSignIn(store, registry, issuer, inspector, now);
+    await consoleRoutes(scope, { signIn });
+    const sso = config.consoleOidc === null ? null : new ConsoleSso({ settings: config.consoleOidc, store, fetch: outboundFetch, issueSession: (user) => signIn.issueSession(user), now });
+    await consoleSsoRoutes(scope, { sso, publicUrl: config.publicUrl, headers: { 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' } });
   });
 
   return app;

@@ -64,6 +64,12 @@ export interface ServerConfig {
    */
   outboundAllow: string[];
   /**
+   * Console single sign-on with the organisation's OpenID Provider (docs/console.md):
+   * authorization code with PKCE; `roleClaim` of the ID token says viewer or admin.
+   * Null: local console users only.
+   */
+  consoleOidc: { issuer: string; clientId: string; clientSecret: string; roleClaim: string } | null;
+  /**
    * Credentials the first start gives instead of generated ones (TESSERA_BOOTSTRAP_*),
    * for platforms where nobody reads a pod's files; ignored once the store is bootstrapped.
    */
@@ -79,7 +85,8 @@ export interface UsageConfig {
   retention: { minutes: number; hours: number; days: number };
 }
 
-export type ConfigInput = Partial<Omit<ServerConfig, 'publicUrl' | 'publicUrlConfigured' | 'cache' | 'usage' | 'rateLimit' | 'metrics' | 'accessLog' | 'bootstrap'>> & {
+export type ConfigInput = Partial<Omit<ServerConfig, 'publicUrl' | 'publicUrlConfigured' | 'cache' | 'usage' | 'rateLimit' | 'metrics' | 'accessLog' | 'bootstrap' | 'consoleOidc'>> & {
+  consoleOidc?: { issuer?: string; clientId?: string; clientSecret?: string; roleClaim?: string } | null;
   bootstrap?: Partial<ServerConfig['bootstrap']>;
   publicUrl?: string | null;
   cache?: Partial<ServerConfig['cache']>;
@@ -88,6 +95,17 @@ export type ConfigInput = Partial<Omit<ServerConfig, 'publicUrl' | 'publicUrlCon
   metrics?: Partial<ServerConfig['metrics']>;
   accessLog?: Partial<ServerConfig['accessLog']>;
 };
+
+/** All of issuer, client id and secret, or none (local console users only). */
+function resolveConsoleOidc(input: ConfigInput['consoleOidc']): ServerConfig['consoleOidc'] {
+  if (input == null || (input.issuer === undefined && input.clientId === undefined && input.clientSecret === undefined)) return null;
+  const { issuer, clientId, clientSecret } = input;
+  if (issuer === undefined || clientId === undefined || clientSecret === undefined) {
+    throw new Error('console single sign-on needs --console-oidc-issuer, --console-oidc-client-id and --console-oidc-client-secret together');
+  }
+  if (!/^https?:\/\/[^\s/?#]+/.test(issuer)) throw new Error(`--console-oidc-issuer must be an https:// URL, got ${JSON.stringify(issuer)}`);
+  return { issuer: issuer.replace(/\/+$/, ''), clientId, clientSecret, roleClaim: input.roleClaim ?? 'tessera_role' };
+}
 
 /** Fills defaults and validates; throws a readable error at start-up instead of failing later. */
 export function resolveConfig(input: ConfigInput = {}): ServerConfig {
@@ -141,6 +159,7 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
     tls: input.tls ?? null,
     trustedProxies: input.trustedProxies ?? [],
     outboundAllow: input.outboundAllow ?? [],
+    consoleOidc: resolveConsoleOidc(input.consoleOidc),
     mtlsPublicUrl: input.mtlsPublicUrl == null ? null : input.mtlsPublicUrl.replace(/\/+$/, ''),
     bootstrap: { adminSecret: input.bootstrap?.adminSecret ?? null, consolePassword: input.bootstrap?.consolePassword ?? null },
     logLevel: input.logLevel ?? 'info',

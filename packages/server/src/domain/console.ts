@@ -6,7 +6,7 @@
  */
 import { defaults } from '../config/defaults.js';
 import { verifyPassword } from '../crypto/passwords.js';
-import type { Store } from '../store/types.js';
+import type { ConsoleUser, Store } from '../store/types.js';
 import { CONSOLE_SUBJECT_PREFIX } from './console-users.js';
 import type { TenantRegistry } from './tenant-context.js';
 import type { IssuedToken, TokenInspector, TokenIssuer } from './tokens.js';
@@ -90,6 +90,15 @@ export class ConsoleSignIn {
     if (user === null || !valid) return null;
     this.#succeed(sourceKey);
     this.#succeed(userKey);
+    return this.issueSession(user);
+  }
+
+  /**
+   * A console session for a user already authenticated (by password, or by the
+   * organisation's OpenID Provider: domain/console-sso.ts); null when the console's
+   * client cannot issue (disabled, or no bootstrap yet).
+   */
+  async issueSession(user: Pick<ConsoleUser, 'username' | 'role'>): Promise<IssuedToken | null> {
     const clientId = await this.store.getMeta(CONSOLE_CLIENT_META);
     const tenant = await this.registry.get(defaults.management.adminTenant);
     const client = clientId === null || tenant == null ? undefined : (await tenant.client(clientId))?.client;

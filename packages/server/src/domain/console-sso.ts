@@ -1,0 +1,126 @@
+/**
+ * Console single sign-on with the organisation's OpenID Provider (docs/console.md):
+ * the authorization code flow with PKCE (RFC 7636) and a nonce, through openid-client.
+ * The provider's ID token names the person (`sub`) and, in one claim, the role
+ * (`admin` or `viewer`); anyone else is refused. Each sign-in records the person as a
+ * console user `oidc:<sub>` with that role (for every tenant), so the management API
+ * enforces it exactly as for local users, at every call, and an admin can delete the
+ * user to end its sessions at once. Local users stay, for small sites and break-glass.
+ */
+import { randomBytes } from 'node:crypto';
+import * as oidc from 'openid-client';
+import type { FetchLike } from '@tessera/verifier/core';
+import type { ServerConfig } from '../config/config.js';
+import { defaults } from '../config/defaults.js';
+import { hashPassword } from '../crypto/passwords.js';
+import type { ConsoleRole, Store } from '../store/types.js';
+import { CONSOLE_SUBJECT_PREFIX } from './console-users.js';
+import type { IssuedToken } from './tokens.js';
+
+/** What the browser keeps between the redirect to the provider and its way back (an httpOnly cookie). */
+export interface PendingSignIn {
+  state: string;
+  nonce: string;
+  verifier: string;
+}
+
+export class SsoRefused extends Error {}
+
+export const SSO_USER_PREFIX = 'oidc:';
+
+export class ConsoleSso {
+  #configuration: Promise<oidc.Configuration> | null = null;
+
+  constructor(
+    private readonly deps: {
+      settings: NonNullable<ServerConfig['consoleOidc']>;
+      store: Store;
+      fetch: FetchLike;
+      issueSession: (user: { username: string; role: ConsoleRole }) => Promise<IssuedToken | null>;
+      now: () => number;
+    },
+  ) {}
+
+  /** Discovery once (again after a failure), through the server's bounded outbound fetch. */
+  #config(): Promise<oidc.Configuration> {
+    const { issuer, clientId, clientSecret } = this.deps.settings;
+    const fetch = this.deps.fetch;
+    const customFetch: oidc.CustomFetch = (url, options) =>
+      fetch(url, { method: options.method, headers: options.headers, redirect: options.redirect, ...(options.signal ? { signal: options.signal } : {}), ...(options.body !== undefined ? { body: String(options.body) } : {}) });
+    this.#configuration ??= oidc
+      .discovery(new URL(issuer), clientId, clientSecret, undefined, {
+        [oidc.customFetch]: customFetch,
+        // http only where the outbound policy allows it (--outbound-allow, e.g. a test provider on loopback).
+        ...(issuer.startsWith('http:') ? { execute: [oidc.allowInsecureRequests] } : {}),
+      })
+      .catch((error: unknown) => {
+        this.#configuration = null;
+        throw error;
+      });
+    return this.#configuration;
+  }
+
+  /** The provider's authorization URL for this browser, and what it must bring back. */
+  async start(redirectUri: string): Promise<{ url: string; pending: PendingSignIn }> {
+    const config = await this.#config();
+    const pending = { state: oidc.randomState(), nonce: oidc.randomNonce(), verifier: oidc.randomPKCECodeVerifier() };
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: redirectUri,
+      scope: 'openid profile email',
+      response_type: 'code',
+      code_challenge: await oidc.calculatePKCECodeChallenge(pending.verifier),
+      code_challenge_method: 'S256',
+      state: pending.state,
+      nonce: pending.nonce,
+    });
+    return { url: url.href, pending };
+  }
+
+  /** The provider's answer (the callback URL): a console session, or SsoRefused saying why. */
+  async finish(callbackUrl: URL, pending: PendingSignIn): Promise<{ session: IssuedToken; username: string; role: ConsoleRole }> {
+    const config = await this.#config();
+    let claims: oidc.IDToken | undefined;
+    try {
+      const tokens = await oidc.authorizationCodeGrant(config, callbackUrl, {
+        pkceCodeVerifier: pending.verifier,
+        expectedState: pending.state,
+        expectedNonce: pending.nonce,
+        idTokenExpected: true,
+      });
+      claims = tokens.claims();
+    } catch (error) {
+      throw new SsoRefused(`the provider's answer was not accepted: ${(error as Error).message}`);
+    }
+    if (claims === undefined) throw new SsoRefused('the provider sent no ID token');
+    const role = roleOf(claims[this.deps.settings.roleClaim]);
+    if (role === null) throw new SsoRefused(`the ID token has no "${this.deps.settings.roleClaim}" claim saying admin or viewer: ask your administrator for console access`);
+    const username = `${SSO_USER_PREFIX}${claims.sub}`;
+    await this.#record(username, role);
+    const session = await this.deps.issueSession({ username, role });
+    if (session === null) throw new SsoRefused('the console cannot issue sessions now');
+    return { session, username, role };
+  }
+
+  /** The person as a console user with the role the provider gives now; no usable password. */
+  async #record(username: string, role: ConsoleRole): Promise<void> {
+    const store = this.deps.store;
+    await store.withLock('tessera:console-users', async (tx) => {
+      const audit = (action: string, details: Record<string, unknown>) => ({ tenantId: defaults.management.adminTenant, actor: `${CONSOLE_SUBJECT_PREFIX}${username}`, action, targetType: 'console_user', targetId: username, details });
+      const current = await tx.getConsoleUser(username);
+      if (current === null) {
+        const now = this.deps.now();
+        const passwordHash = await hashPassword(randomBytes(32).toString('base64url'));
+        await tx.createConsoleUser({ username, passwordHash, role, tenants: null, createdAt: now, updatedAt: null, passwordChangedAt: 0 }, audit('console_user.create', { role, via: 'oidc' }));
+      } else if (current.role !== role || current.tenants !== null) {
+        await tx.updateConsoleUser(username, { role, tenants: null }, audit('console_user.update', { role, via: 'oidc' }));
+      }
+    });
+  }
+}
+
+function roleOf(value: unknown): ConsoleRole | null {
+  const values = Array.isArray(value) ? value : [value];
+  if (values.includes('admin')) return 'admin';
+  if (values.includes('viewer')) return 'viewer';
+  return null;
+}

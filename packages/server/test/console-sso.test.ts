@@ -1,0 +1,168 @@
+/**
+ * Console single sign-on end to end against node-oidc-provider, a certified OpenID
+ * Provider run here as the organisation's IdP: the authorization code flow with PKCE
+ * and a nonce (openid-client on Tessera's side), the role taken from an ID token claim,
+ * and the management API enforcing it on the session that results.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestServer, PUBLIC_URL, type TestServer } from './helpers/app.js';
+
+interface GrantLike {
+  addOIDCScope(scope: string): void;
+  save(): Promise<string>;
+}
+interface ProviderLike {
+  callback(): (req: IncomingMessage, res: ServerResponse) => void;
+  interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<{ params: { client_id: string; scope: string } }>;
+  interactionFinished(req: IncomingMessage, res: ServerResponse, result: Record<string, unknown>, options?: Record<string, unknown>): Promise<void>;
+  Grant: new (options: { accountId: string; clientId: string }) => GrantLike;
+}
+type ProviderConstructor = new (issuer: string, configuration: Record<string, unknown>) => ProviderLike;
+
+const CLIENT_ID = 'tessera-console';
+const CLIENT_SECRET = 'a-long-client-secret-for-the-console-sso-test-0123456789';
+/** The people the IdP knows, and the role claim it gives each. */
+const ROLES: Record<string, string | string[] | undefined> = { alice: 'admin', victor: ['staff', 'viewer'], mallory: undefined };
+
+let idp: Server;
+let issuer: string;
+let provider: ProviderLike;
+/** Who signs in at the IdP next (its login page, played by the test). */
+let nextUser = 'alice';
+let t: TestServer;
+
+beforeAll(async () => {
+  // oidc-provider ships no type declarations; load it untyped behind a narrow interface.
+  const moduleName = 'oidc-provider';
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (!/^oidc-provider WARNING/.test(String(args[0]))) warn(...args);
+  };
+  const { default: Provider } = await (import(moduleName) as Promise<{ default: ProviderConstructor }>).finally(() => (console.warn = warn));
+  idp = createServer();
+  await new Promise<void>((resolve) => idp.listen(0, '127.0.0.1', resolve));
+  issuer = `http://127.0.0.1:${(idp.address() as AddressInfo).port}`;
+  provider = new Provider(issuer, {
+    clients: [{ client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: [`${PUBLIC_URL}/console/oidc/callback`], grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_post' }],
+    findAccount: async (_ctx: unknown, id: string) => ({ accountId: id, claims: async () => ({ sub: id, ...(ROLES[id] !== undefined ? { tessera_role: ROLES[id] } : {}) }) }),
+    claims: { openid: ['sub'], profile: ['tessera_role'] },
+    conformIdTokenClaims: false,
+    pkce: { required: () => true },
+    features: { devInteractions: { enabled: false } },
+    interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
+    cookies: { keys: ['console-sso-test-cookie-key'] },
+  });
+  const handle = provider.callback();
+  idp.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (!req.url?.startsWith('/interaction/')) return handle(req, res);
+    // The IdP's login and consent page: the user `nextUser` signs in and consents.
+    void (async () => {
+      const details = await provider.interactionDetails(req, res);
+      const grant = new provider.Grant({ accountId: nextUser, clientId: details.params.client_id });
+      grant.addOIDCScope(details.params.scope);
+      const grantId = await grant.save();
+      await provider.interactionFinished(req, res, { login: { accountId: nextUser }, consent: { grantId } }, { mergeWithLastSubmission: false });
+    })().catch((error: unknown) => {
+      res.statusCode = 500;
+      res.end(String(error));
+    });
+  });
+  t = await createTestServer({ config: { outboundAllow: ['127.0.0.1'], consoleOidc: { issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET } } });
+}, 60_000);
+
+afterAll(async () => {
+  await t?.close();
+  await new Promise<void>((resolve) => idp?.close(() => resolve()));
+});
+
+/** A browser: follows redirects between Tessera (injected) and the IdP (over HTTP), with cookies for each. */
+async function signInWithSso(user: string): Promise<URLSearchParams> {
+  nextUser = user;
+  const jar = new Map<string, string>();
+  const keep = (cookies: string[]) => {
+    for (const line of cookies) {
+      const [pair = ''] = line.split(';');
+      const at = pair.indexOf('=');
+      jar.set(pair.slice(0, at), pair.slice(at + 1));
+    }
+  };
+  const cookieHeader = () => [...jar].filter(([, v]) => v !== '').map(([k, v]) => `${k}=${v}`).join('; ');
+  let location = `${PUBLIC_URL}/console/oidc/login`;
+  for (let hop = 0; hop < 20; hop++) {
+    const url = new URL(location);
+    let status: number;
+    let next: string | undefined;
+    if (url.origin === PUBLIC_URL) {
+      if (url.pathname === '/console/') return new URLSearchParams(url.hash.slice(1));
+      const res = await t.app.inject({ method: 'GET', url: url.pathname + url.search, headers: { cookie: cookieHeader() } });
+      const set = res.headers['set-cookie'];
+      keep(set === undefined ? [] : Array.isArray(set) ? set : [set]);
+      status = res.statusCode;
+      next = res.headers.location as string | undefined;
+    } else {
+      const res = await fetch(url, { redirect: 'manual', headers: { cookie: cookieHeader() } });
+      keep(res.headers.getSetCookie());
+      status = res.status;
+      next = res.headers.get('location') ?? undefined;
+      await res.arrayBuffer();
+    }
+    if (status < 300 || status >= 400 || next === undefined) throw new Error(`${url.href} answered ${status} without a redirect`);
+    location = new URL(next, url).href;
+  }
+  throw new Error('too many redirects');
+}
+
+const as = (token: string, method: 'GET' | 'POST', path: string, body?: object) =>
+  t.app.inject({ method, url: `/manage/v1${path}`, headers: { authorization: `Bearer ${token}` }, ...(body !== undefined ? { payload: body } : {}) });
+
+describe('console single sign-on (authorization code with PKCE, against node-oidc-provider)', () => {
+  it('says it is on', async () => {
+    expect((await t.app.inject({ method: 'GET', url: '/console/oidc' })).json()).toEqual({ enabled: true });
+  });
+
+  it('sends the browser to the provider with PKCE (S256), state and nonce, remembered in an httpOnly cookie', async () => {
+    const res = await t.app.inject({ method: 'GET', url: '/console/oidc/login' });
+    expect(res.statusCode).toBe(302);
+    const target = new URL(res.headers.location as string);
+    expect(target.origin).toBe(issuer);
+    expect(target.searchParams.get('response_type')).toBe('code');
+    expect(target.searchParams.get('client_id')).toBe(CLIENT_ID);
+    expect(target.searchParams.get('code_challenge_method')).toBe('S256');
+    expect(target.searchParams.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(target.searchParams.get('state')).toBeTruthy();
+    expect(target.searchParams.get('nonce')).toBeTruthy();
+    expect(String(res.headers['set-cookie'])).toMatch(/HttpOnly; SameSite=Lax/);
+  });
+
+  it('signs an admin in: the session changes things, and the audit names the person', async () => {
+    const fragment = await signInWithSso('alice');
+    expect(fragment.get('user')).toBe('oidc:alice');
+    const token = fragment.get('sso_token') ?? '';
+    expect((await as(token, 'GET', '/whoami')).json()).toMatchObject({ actor: 'console:oidc:alice', role: 'admin', scopes: ['manage:read', 'manage:write'] });
+    expect((await as(token, 'POST', '/tenants', { id: 'from-sso' })).statusCode).toBe(201);
+    const audit = await t.manage('GET', '/tenants/from-sso/audit?action=tenant.create');
+    expect(audit.body.items[0].actor).toBe('console:oidc:alice');
+  });
+
+  it('maps the role claim (a list holding "viewer") to a viewer, whose changes are refused', async () => {
+    const token = (await signInWithSso('victor')).get('sso_token') ?? '';
+    expect((await as(token, 'GET', '/tenants')).statusCode).toBe(200);
+    expect((await as(token, 'POST', '/tenants', { id: 'nope' })).statusCode).toBe(403);
+    expect((await t.manage('GET', '/console-users/oidc:victor')).body).toMatchObject({ role: 'viewer' });
+    // Deleting the person ends the session at once.
+    expect((await t.manage('DELETE', '/console-users/oidc:victor')).status).toBe(204);
+    expect((await as(token, 'GET', '/tenants')).statusCode).toBe(401);
+  });
+
+  it('refuses a person without the role claim, and a callback without its cookie', async () => {
+    const refused = await signInWithSso('mallory');
+    expect(refused.get('sso_token')).toBeNull();
+    expect(refused.get('sso_error')).toContain('tessera_role');
+    expect((await t.manage('GET', '/console-users/oidc:mallory')).status).toBe(404);
+    const forged = await t.app.inject({ method: 'GET', url: '/console/oidc/callback?code=abc&state=xyz' });
+    expect(forged.statusCode).toBe(302);
+    expect(forged.headers.location).toContain('sso_error=');
+  });
+});
