@@ -18,6 +18,25 @@ import { UsageView } from './views/usage.js';
 const STORAGE = 'tessera.console.session';
 interface Session { token: string; expiresAt: number; user: string }
 
+/**
+ * Single sign-on comes back as /console/#sso_token=...&expires_in=...&user=... (or
+ * #sso_error=...): taken from the fragment, which never reaches a server, and removed
+ * from the address bar at once.
+ */
+function takeSsoResult(): { session: Session } | { error: string } | null {
+  if (typeof location === 'undefined' || !location.hash.startsWith('#sso_')) return null;
+  const values = new URLSearchParams(location.hash.slice(1));
+  history.replaceState(null, '', location.pathname + location.search);
+  const token = values.get('sso_token');
+  const expiresIn = Number(values.get('expires_in'));
+  if (token !== null && Number.isFinite(expiresIn)) {
+    const session = { token, expiresAt: Date.now() + expiresIn * 1000, user: values.get('user') ?? 'single sign-on' };
+    sessionStorage.setItem(STORAGE, JSON.stringify(session));
+    return { session };
+  }
+  return { error: values.get('sso_error') ?? 'single sign-on failed' };
+}
+
 function readSession(): Session | null {
   try {
     const session = JSON.parse(sessionStorage.getItem(STORAGE) ?? 'null') as Session | null;
@@ -28,7 +47,12 @@ function readSession(): Session | null {
 }
 
 export function App({ client }: { client?: ManagementClient }) {
+  const sso = useMemo(takeSsoResult, []);
   const [session, setSession] = useState<Session | null>(readSession);
+  useEffect(() => {
+    if (sso !== null && 'error' in sso) notify('error', `Single sign-on: ${sso.error}`);
+    else if (sso !== null) notify('success', `Signed in as ${sso.session.user}`);
+  }, [sso]);
   const sessionRef = useRef(session);
   sessionRef.current = session;
   const api = useMemo(
@@ -72,8 +96,11 @@ function SignIn({ api, onSignedIn }: { api: ManagementClient; onSignedIn: (s: Se
   const [password, setPassword] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, run] = useAction();
+  const [ssoEnabled, setSsoEnabled] = useState(false);
   useEffect(() => {
     document.title = 'Sign in · Tessera console';
+    // Whether the server offers single sign-on (--console-oidc-issuer); an older server has no answer.
+    void fetch('/console/oidc').then((r) => (r.ok ? r.json() : { enabled: false })).then((body: { enabled?: boolean }) => setSsoEnabled(body.enabled === true)).catch(() => undefined);
   }, []);
   const submit = (e: Event) => {
     e.preventDefault();
@@ -97,6 +124,7 @@ function SignIn({ api, onSignedIn }: { api: ManagementClient; onSignedIn: (s: Se
         <Field label="User">{(a) => <input {...a} name="username" autoComplete="username" required value={username} onInput={(e) => setUsername((e.target as HTMLInputElement).value)} />}</Field>
         <Field label="Password" error={error}>{(a) => <input {...a} name="password" type="password" autoComplete="current-password" required value={password} onInput={(e) => setPassword((e.target as HTMLInputElement).value)} />}</Field>
         <Button type="submit" kind="primary" busy={busy}>Sign in</Button>
+        {ssoEnabled ? <p class="sso"><a class="btn btn-plain" href="/console/oidc/login">Sign in with single sign-on</a></p> : null}
       </form>
     </main>
   );
