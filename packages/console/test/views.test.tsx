@@ -49,6 +49,17 @@ describe('usage chart', () => {
     expect(calls[0]?.path).toContain('granularity=hour');
   });
 
+  it('has axes: counts from 0 to the tallest bar, and the times at the start, middle and end', async () => {
+    const { api } = fakeApi({ 'GET /manage/v1/tenants/default/usage': () => ({ status: 200, body: series }) });
+    mount(api, <UsageChart tenant="default" now={() => 7_200_000} />);
+    const y = await waitFor(() => root.querySelector('.chart-y'));
+    expect([...y.querySelectorAll('span')].map((s) => s.textContent)).toEqual(['6', '3', '0']);
+    const x = [...(root.querySelector('.chart-x')?.querySelectorAll('span') ?? [])].map((s) => s.textContent);
+    expect(x).toHaveLength(3);
+    expect(x[0]).toContain('1970-01-01');
+    expect(root.querySelectorAll('line.chart-grid')).toHaveLength(2);
+  });
+
   it('says "usage data not available" when the server has no usage endpoints (404)', async () => {
     const { api } = fakeApi({});
     mount(api, <UsageChart tenant="default" />);

@@ -39,9 +39,15 @@ function Bars({ data }: { data: UsageSeries }) {
   const height = 120;
   const bar = data.series.length === 0 ? 0 : width / data.series.length;
   const summary = `${issued} tokens issued and ${refused} refused from ${formatTime(data.from)} to ${formatTime(data.to)}`;
+  // Axes as text beside the drawing (the SVG stretches to the width, which would distort text in it).
+  const ticks = [max, Math.round(max / 2), 0];
+  const middle = data.from + Math.round((data.to - data.from) / 2);
   return (
     <figure class="chart">
+      <div class="chart-plot">
+        <div class="chart-y" aria-hidden="true">{ticks.map((n) => <span>{n}</span>)}</div>
       <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={summary} preserveAspectRatio="none">
+        {[0, height / 2].map((y) => <line class="chart-grid" x1={0} x2={width} y1={y + 0.5} y2={y + 0.5} />)}
         {data.series.map((p, i) => {
           const hIssued = (p.issued / max) * height;
           const hRefused = (p.refused / max) * height;
@@ -54,6 +60,8 @@ function Bars({ data }: { data: UsageSeries }) {
           );
         })}
       </svg>
+      </div>
+      <div class="chart-x" aria-hidden="true"><span>{formatTime(data.from)}</span><span>{formatTime(middle)}</span><span>{formatTime(data.to)}</span></div>
       <figcaption>
         <span class="legend legend-issued">{issued} issued</span> <span class="legend legend-refused">{refused} refused</span>
         {data.series.length === 0 ? <span class="muted"> · no tokens in this range</span> : null}
