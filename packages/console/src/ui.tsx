@@ -42,14 +42,24 @@ export function Link(props: { to: string; children: ComponentChildren; class?: s
   );
 }
 
+/** A time in the viewer's own zone, named: `2026-12-03 15:04 CET`. */
 export function formatTime(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return 'never';
+  const d = new Date(ms);
+  const two = (n: number) => String(n).padStart(2, '0');
+  const zone = new Intl.DateTimeFormat(undefined, { timeZoneName: 'short' }).formatToParts(d).find((part) => part.type === 'timeZoneName')?.value ?? '';
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}${zone ? ` ${zone}` : ''}`;
+}
+
+/** The same time in UTC, for the hover text. */
+export function formatUtc(ms: number): string {
   return new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
 }
 
+/** A time in the viewer's zone; UTC on hover. */
 export function Time({ at, empty = 'never' }: { at: number | null | undefined; empty?: string }) {
   if (at === null || at === undefined) return <span class="muted">{empty}</span>;
-  return <time dateTime={new Date(at).toISOString()}>{formatTime(at)}</time>;
+  return <time dateTime={new Date(at).toISOString()} title={formatUtc(at)}>{formatTime(at)}</time>;
 }
 
 /** A message for a failed call; the status says what kind of failure it was. */

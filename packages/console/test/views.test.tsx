@@ -49,6 +49,16 @@ describe('usage chart', () => {
     expect(calls[0]?.path).toContain('granularity=hour');
   });
 
+  it('shows times in the viewer\'s zone, with UTC on hover', async () => {
+    const { Time } = await import('../src/ui.js');
+    render(<Time at={Date.UTC(2026, 11, 3, 14, 5)} />, root);
+    const time = root.querySelector('time') as HTMLElement;
+    const local = new Date(Date.UTC(2026, 11, 3, 14, 5));
+    expect(time.textContent).toContain(`${String(local.getHours()).padStart(2, '0')}:${String(local.getMinutes()).padStart(2, '0')}`);
+    expect(time.getAttribute('title')).toBe('2026-12-03 14:05 UTC');
+    expect(time.getAttribute('datetime')).toBe('2026-12-03T14:05:00.000Z');
+  });
+
   it('has axes: counts from 0 to the tallest bar, and the times at the start, middle and end', async () => {
     const { api } = fakeApi({ 'GET /manage/v1/tenants/default/usage': () => ({ status: 200, body: series }) });
     mount(api, <UsageChart tenant="default" now={() => 7_200_000} />);
