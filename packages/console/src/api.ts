@@ -35,6 +35,7 @@ export const SIGNING_ALGS: readonly SigningAlg[] = ['ES256', 'RS256', 'PS256', '
 export interface Page<T> { items: T[]; nextCursor: string | null }
 export interface Jwk { kty: string; kid?: string; alg?: string; use?: string; crv?: string; x?: string; y?: string; n?: string; e?: string; x5c?: string[] }
 export type Tenant = TenantResource;
+export interface TenantSettings { name?: string; signingAlg?: SigningAlg; accessTokenLifetime?: number | null; tokenQuotaPerMinute?: number | null; trustDomain?: string | null }
 export type Client = ClientResource;
 export type SecretSummary = Client['secrets'][number];
 export type CreatedClient = CreatedClientResource;
@@ -138,8 +139,8 @@ export class ManagementClient {
   // Tenants
   listTenants(): Promise<Page<Tenant>> { return this.#m('GET', '/tenants'); }
   getTenant(t: string): Promise<Tenant> { return this.#m('GET', `/tenants/${enc(t)}`); }
-  createTenant(input: { id: string; name?: string; signingAlg?: SigningAlg; accessTokenLifetime?: number | null }): Promise<Tenant> { return this.#m('POST', '/tenants', input); }
-  updateTenant(t: string, patch: { name?: string; signingAlg?: SigningAlg; accessTokenLifetime?: number | null }): Promise<Tenant> { return this.#m('PATCH', `/tenants/${enc(t)}`, patch); }
+  createTenant(input: { id: string } & TenantSettings): Promise<Tenant> { return this.#m('POST', '/tenants', input); }
+  updateTenant(t: string, patch: TenantSettings): Promise<Tenant> { return this.#m('PATCH', `/tenants/${enc(t)}`, patch); }
   deleteTenant(t: string): Promise<void> { return this.#m('DELETE', `/tenants/${enc(t)}`); }
 
   // Clients

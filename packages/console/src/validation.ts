@@ -26,6 +26,14 @@ export function lifetimeOf(value: string, field = 'accessTokenLifetime'): number
   return Number(text);
 }
 
+/** Token requests per minute: empty is the default (null); 0 is no quota. */
+export function quotaOf(value: string, field = 'tokenQuotaPerMinute'): number | null {
+  const text = value.trim();
+  if (text === '') return null;
+  if (!/^\d+$/.test(text) || Number(text) > 1_000_000) throw fieldError(field, `must be a whole number of token requests per minute from 0 (no quota) to 1000000, or empty for the default; "${text}" is not`);
+  return Number(text);
+}
+
 /**
  * Scope lines: `value` or `value - description`. A value cannot hold spaces, so a line
  * with spaces and no ` - ` is refused rather than cut at its first space.

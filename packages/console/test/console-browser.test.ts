@@ -306,6 +306,7 @@ describe.skipIf(!available)(`console in headless Chromium${available ? '' : ' (s
     await page.getByRole('button', { name: 'Sign in' }).click();
     await visible(page.getByRole('heading', { name: 'Clients', level: 1 }));
     await visible(page.getByText('You are signed in as a viewer'));
+    await page.getByPlaceholder('Search clients').fill('bulk-001');
     await visible(page.getByRole('link', { name: 'bulk-001' }));
     expect(await page.getByRole('button', { name: 'Create client' }).count()).toBe(0);
     expect(await page.getByRole('link', { name: 'Console users' }).count()).toBe(0);

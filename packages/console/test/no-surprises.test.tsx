@@ -13,7 +13,7 @@ import { fieldMessage, parseScopes } from '../src/validation.js';
 import { ApisView, MachineClients } from '../src/views/apis.js';
 import { filterOf } from '../src/views/audit.js';
 import { ClientPage } from '../src/views/client-page.js';
-import { TenantsView } from '../src/views/tenants.js';
+import { TenantSettingsView, TenantsView } from '../src/views/tenants.js';
 import { UsageView } from '../src/views/usage.js';
 import { byText, fakeApi, type, waitFor } from './fake-server.js';
 
@@ -196,6 +196,29 @@ describe('forms validate as the server does, in words, at the field', () => {
     const error = await waitFor(() => root.querySelector('.field-error'));
     expect(error.textContent).toContain('BAD SCOPE with caps');
     expect(calls.some((c) => c.method === 'POST')).toBe(false);
+  });
+});
+
+describe('tenant settings', () => {
+  const tenant = { id: 'payments', name: 'Payments', signingAlg: 'ES256' as const, accessTokenLifetime: null, tokenQuotaPerMinute: null, trustDomain: 'http://x/t/payments', issuer: 'http://x/t/payments', createdAt: 1 };
+  it('edits the quota and the trust domain; an issuer-default trust domain stays the default; a wrong quota is refused at its field', async () => {
+    const patched: unknown[] = [];
+    const { api } = fakeApi({ 'PATCH /manage/v1/tenants/payments': ({ body }) => (patched.push(body), { status: 200, body: tenant }) });
+    mount(api, <TenantSettingsView tenant={tenant} onChange={() => {}} />);
+    const trust = await waitFor(() => root.querySelector<HTMLInputElement>('input[name="trustDomain"]'));
+    expect(trust.value).toBe('');
+    type(root.querySelector('input[name="tokenQuotaPerMinute"]') as HTMLInputElement, 'lots');
+    await settle();
+    (await button('Save')).click();
+    await waitFor(() => root.querySelector('.field-error')?.textContent?.includes('token requests per minute'));
+    expect(patched).toEqual([]);
+    type(root.querySelector('input[name="tokenQuotaPerMinute"]') as HTMLInputElement, '600');
+    await settle();
+    type(root.querySelector('input[name="trustDomain"]') as HTMLInputElement, 'trust.payments.example');
+    await settle();
+    (await button('Save')).click();
+    await waitFor(() => patched.length === 1);
+    expect(patched[0]).toEqual({ name: 'Payments', signingAlg: 'ES256', accessTokenLifetime: null, tokenQuotaPerMinute: 600, trustDomain: 'trust.payments.example' });
   });
 });
 

@@ -1,8 +1,8 @@
 import { useState } from 'preact/hooks';
-import { SIGNING_ALGS, type SigningAlg, type Tenant } from '../api.js';
+import { SIGNING_ALGS, type SigningAlg, type Tenant, type TenantSettings } from '../api.js';
 import { notify } from '../messages.js';
 import { navigate } from '../router.js';
-import { lifetimeOf } from '../validation.js';
+import { lifetimeOf, quotaOf } from '../validation.js';
 import { Button, confirmAction, Copyable, DataList, Field, fieldErrorOf, Link, Section, Time, useAction, useApi, Writes } from '../ui.js';
 
 export { lifetimeOf } from '../validation.js';
@@ -11,7 +11,20 @@ interface TenantSettingsForm {
   name: string;
   signingAlg: SigningAlg;
   lifetime: string;
+  quota: string;
+  trustDomain: string;
 }
+
+/** The form's settings as the API's fields; a field error (thrown) when one is wrong. */
+function settingsOf(form: TenantSettingsForm): TenantSettings {
+  return {
+    signingAlg: form.signingAlg,
+    accessTokenLifetime: lifetimeOf(form.lifetime),
+    tokenQuotaPerMinute: quotaOf(form.quota),
+    trustDomain: form.trustDomain.trim() === '' ? null : form.trustDomain.trim(),
+  };
+}
+const SETTING_FIELDS = ['name', 'signingAlg', 'accessTokenLifetime', 'tokenQuotaPerMinute', 'trustDomain'];
 
 /** The settings a tenant is created with and edited by: name, signing algorithm, token lifetime. */
 function TenantFields<F extends TenantSettingsForm>({ form, setForm, errors, algHint }: { form: F; setForm: (f: F) => void; errors: Record<string, string>; algHint?: string }) {
@@ -31,6 +44,12 @@ function TenantFields<F extends TenantSettingsForm>({ form, setForm, errors, alg
       <Field label="Access token lifetime (seconds)" error={errors['accessTokenLifetime']} hint="60 to 86400; empty for the server default">
         {(a) => <input {...a} name="accessTokenLifetime" inputMode="numeric" value={form.lifetime} onInput={(e) => setForm({ ...form, lifetime: v(e) })} />}
       </Field>
+      <Field label="Token quota (requests per minute)" error={errors['tokenQuotaPerMinute']} hint="for the whole tenant; 0 for none; empty for the server default">
+        {(a) => <input {...a} name="tokenQuotaPerMinute" inputMode="numeric" value={form.quota} onInput={(e) => setForm({ ...form, quota: v(e) })} />}
+      </Field>
+      <Field label="Trust domain" error={errors['trustDomain']} hint="audience of transaction tokens; empty for the issuer">
+        {(a) => <input {...a} name="trustDomain" value={form.trustDomain} onInput={(e) => setForm({ ...form, trustDomain: v(e) })} />}
+      </Field>
     </>
   );
 }
@@ -38,7 +57,8 @@ function TenantFields<F extends TenantSettingsForm>({ form, setForm, errors, alg
 export function TenantsView({ onChange }: { onChange: () => void }) {
   const api = useApi();
   const [reload, setReload] = useState(0);
-  const [form, setForm] = useState({ id: '', name: '', signingAlg: 'ES256' as SigningAlg, lifetime: '' });
+  const EMPTY_TENANT = { id: '', name: '', signingAlg: 'ES256' as SigningAlg, lifetime: '', quota: '', trustDomain: '' };
+  const [form, setForm] = useState(EMPTY_TENANT);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [busy, run] = useAction();
 
@@ -47,13 +67,13 @@ export function TenantsView({ onChange }: { onChange: () => void }) {
     void run(async () => {
       setErrors({});
       try {
-        const tenant = await api.createTenant({ id: form.id.trim(), ...(form.name.trim() ? { name: form.name.trim() } : {}), signingAlg: form.signingAlg, accessTokenLifetime: lifetimeOf(form.lifetime) });
+        const tenant = await api.createTenant({ id: form.id.trim(), ...(form.name.trim() ? { name: form.name.trim() } : {}), ...settingsOf(form) });
         notify('success', `Tenant ${tenant.id} created`);
-        setForm({ id: '', name: '', signingAlg: 'ES256', lifetime: '' });
+        setForm(EMPTY_TENANT);
         setReload((n) => n + 1);
         onChange();
       } catch (error) {
-        const field = fieldErrorOf(error, ['id', 'name', 'signingAlg', 'accessTokenLifetime']);
+        const field = fieldErrorOf(error, ['id', ...SETTING_FIELDS]);
         if (field === null) throw error;
         setErrors({ [field.field]: field.message });
       }
@@ -114,7 +134,14 @@ export function TenantsView({ onChange }: { onChange: () => void }) {
 
 export function TenantSettingsView({ tenant, onChange }: { tenant: Tenant; onChange: () => void }) {
   const api = useApi();
-  const [form, setForm] = useState({ name: tenant.name, signingAlg: tenant.signingAlg, lifetime: tenant.accessTokenLifetime?.toString() ?? '' });
+  const [form, setForm] = useState<TenantSettingsForm>({
+    name: tenant.name,
+    signingAlg: tenant.signingAlg,
+    lifetime: tenant.accessTokenLifetime?.toString() ?? '',
+    quota: tenant.tokenQuotaPerMinute?.toString() ?? '',
+    // The server answers the effective trust domain: the issuer unless one was set.
+    trustDomain: tenant.trustDomain !== undefined && tenant.trustDomain !== tenant.issuer ? tenant.trustDomain : '',
+  });
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [busy, run] = useAction();
   const save = (e: Event) => {
@@ -122,11 +149,11 @@ export function TenantSettingsView({ tenant, onChange }: { tenant: Tenant; onCha
     void run(async () => {
       setErrors({});
       try {
-        await api.updateTenant(tenant.id, { name: form.name, signingAlg: form.signingAlg, accessTokenLifetime: lifetimeOf(form.lifetime) });
+        await api.updateTenant(tenant.id, { name: form.name, ...settingsOf(form) });
         notify('success', form.signingAlg !== tenant.signingAlg ? `Saved: ${form.signingAlg} is published now as the next key and signs from the next rotation` : 'Tenant saved');
         onChange();
       } catch (error) {
-        const field = fieldErrorOf(error, ['name', 'signingAlg', 'accessTokenLifetime']);
+        const field = fieldErrorOf(error, SETTING_FIELDS);
         if (field === null) throw error;
         setErrors({ [field.field]: field.message });
       }
