@@ -174,7 +174,8 @@ describe.skipIf(!available)(`console in headless Chromium${available ? '' : ' (s
     await page.getByRole('button', { name: 'New secret' }).click();
     await message(page, 'New secret created');
     const deleteButtons = page.getByRole('button', { name: /^Delete secret sec_/ });
-    expect(await deleteButtons.count()).toBe(2);
+    // The page reloads the client after the message: wait for the second secret's row.
+    await expect.poll(() => deleteButtons.count(), { timeout: 10_000 }).toBe(2);
     await deleteButtons.first().click();
     const dialog = page.getByRole('alertdialog');
     await visible(dialog);
