@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { type ConfigInput, MIN_BOOTSTRAP_SECRET_LENGTH, resolveConfig, type ServerConfig } from './config.js';
+import { type ConfigInput, MIN_BOOTSTRAP_SECRET_LENGTH, MIN_CONSOLE_PASSWORD_LENGTH, resolveConfig, type ServerConfig } from './config.js';
 import { defaults } from './defaults.js';
 
 /** What `serve` is started with: the configuration, and how many processes run it. */
@@ -97,7 +97,7 @@ export const SERVE_OPTION_TABLE: readonly ServeOption[] = [
   option({ flag: 'workers', env: 'TESSERA_WORKERS', arg: '<n|auto>', default: '1', help: 'worker processes sharing the port (auto: one per CPU)', parse: parseWorkers, apply: (input, workers) => (input.workers = workers) }),
   option({ env: 'TESSERA_MASTER_KEY', help: 'base64 of 32 random bytes that encrypt signing keys at rest', parse: text, apply: (input, masterKey) => (input.masterKey = masterKey) }),
   option({ section: 'First start only (ignored once the store is bootstrapped; docs/deploy.md):', env: 'TESSERA_BOOTSTRAP_ADMIN_SECRET', help: `the admin client's secret (at least ${MIN_BOOTSTRAP_SECRET_LENGTH} characters) instead of a generated one`, parse: text, apply: (input, adminSecret) => (input.bootstrap = { ...input.bootstrap, adminSecret }) }),
-  option({ env: 'TESSERA_BOOTSTRAP_CONSOLE_PASSWORD', help: 'the console user\'s password instead of a generated one', parse: text, apply: (input, consolePassword) => (input.bootstrap = { ...input.bootstrap, consolePassword }) }),
+  option({ env: 'TESSERA_BOOTSTRAP_CONSOLE_PASSWORD', help: `the console user's password (at least ${MIN_CONSOLE_PASSWORD_LENGTH} characters) instead of a generated one`, parse: text, apply: (input, consolePassword) => (input.bootstrap = { ...input.bootstrap, consolePassword }) }),
 ];
 
 /** The flags of `tessera serve` as node:util's parseArgs options (the CLI also uses the names for "did you mean"). */
