@@ -43,6 +43,8 @@ export interface ServerConfig {
   /** The access log: one info line per request, for this fraction of requests (0 to 1). */
   accessLog: { sampleRate: number };
   clientAssertion: { maxLifetime: number; clockTolerance: number };
+  dpop: { proofMaxAge: number; clockTolerance: number; nonceWindow: number };
+  transactionTokens: { lifetime: number };
   federation: { maxAssertionLifetime: number };
   clientAuth: { secretMethods: 'registered' | 'either' };
   /** Usage analytics (docs/usage.md). */
@@ -131,6 +133,8 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
     metrics: { ...defaults.metrics, ...input.metrics },
     accessLog: { ...defaults.accessLog, ...input.accessLog },
     clientAssertion: { ...defaults.clientAssertion, ...input.clientAssertion },
+    dpop: { ...defaults.dpop, ...input.dpop },
+    transactionTokens: { ...defaults.transactionTokens, ...input.transactionTokens },
     federation: { ...defaults.federation, ...input.federation },
     clientAuth: { ...defaults.clientAuth, ...input.clientAuth },
     usage: resolveUsage(input.usage),
