@@ -670,14 +670,18 @@ export class KyselyStore implements Store {
     return toPage(rows, limit, toGrant, (row) => [row.created_at, row.id]);
   }
 
-  async updateGrant(tenantId: string, id: string, patch: Pick<Grant, 'scopes'>, audit?: NewAuditEntry): Promise<Grant | null> {
+  async updateGrant(tenantId: string, id: string, patch: Partial<Pick<Grant, 'scopes' | 'customClaims'>>, audit?: NewAuditEntry): Promise<Grant | null> {
     return this.#mutate(
       audit,
       async (db, record) => {
         const grant = await db.selectFrom('grants').select('client_id').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
         if (grant === undefined) return null;
         record('grant', tenantId, grant.client_id);
-        await db.updateTable('grants').set({ scopes: JSON.stringify(patch.scopes) }).where('tenant_id', '=', tenantId).where('id', '=', id).execute();
+        const set = definedOnly<GrantsTable>({
+          scopes: patch.scopes === undefined ? undefined : JSON.stringify(patch.scopes),
+          custom_claims: patch.customClaims === undefined ? undefined : claimsColumn(patch.customClaims),
+        });
+        if (Object.keys(set).length > 0) await db.updateTable('grants').set(set).where('tenant_id', '=', tenantId).where('id', '=', id).execute();
         const row = await db.selectFrom('grants').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
         return row ? toGrant(row) : null;
       },
@@ -718,11 +722,12 @@ export class KyselyStore implements Store {
   async updateSigningKey(
     tenantId: string,
     kid: string,
-    patch: Partial<Pick<SigningKey, 'status' | 'activatedAt' | 'retiredAt' | 'publishUntil'>>,
+    patch: Partial<Pick<SigningKey, 'status' | 'activatedAt' | 'retiredAt' | 'publishUntil' | 'privateKeyEncrypted'>>,
     audit?: NewAuditEntry,
   ): Promise<void> {
     const set = definedOnly<SigningKeysTable>({
       status: patch.status,
+      private_key_encrypted: patch.privateKeyEncrypted,
       activated_at: patch.activatedAt,
       retired_at: patch.retiredAt,
       publish_until: patch.publishUntil,
@@ -804,6 +809,21 @@ export class KyselyStore implements Store {
       this.#db.selectFrom('federations').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at').orderBy('id').execute(),
     );
     return rows.map(toFederation);
+  }
+
+  async updateFederation(federation: Federation, audit?: NewAuditEntry): Promise<Federation | null> {
+    return this.#mutate(
+      audit,
+      async (db, record) => {
+        record('federation', federation.tenantId, federation.id);
+        const { tenant_id: _t, id: _id, created_at: _c, ...set } = federationRow(federation);
+        const result = await db.updateTable('federations').set(set).where('tenant_id', '=', federation.tenantId).where('id', '=', federation.id).executeTakeFirst();
+        if (affected(result.numUpdatedRows) === 0) return null;
+        const row = await db.selectFrom('federations').selectAll().where('tenant_id', '=', federation.tenantId).where('id', '=', federation.id).executeTakeFirst();
+        return row ? toFederation(row) : null;
+      },
+      (updated) => updated !== null,
+    );
   }
 
   async deleteFederation(tenantId: string, id: string, audit?: NewAuditEntry): Promise<boolean> {

@@ -355,14 +355,15 @@ export interface Store {
   createGrant(grant: Grant, audit?: NewAuditEntry): Promise<void>;
   getGrant(tenantId: string, id: string): Promise<Grant | null>;
   listGrants(tenantId: string, filter: { clientId?: string; audience?: string }, page: PageRequest): Promise<Page<Grant>>;
-  /** Changes a grant's scopes; null when there is no such grant. */
-  updateGrant(tenantId: string, id: string, patch: Pick<Grant, 'scopes'>, audit?: NewAuditEntry): Promise<Grant | null>;
+  /** Changes a grant's scopes and/or custom claims; null when there is no such grant. */
+  updateGrant(tenantId: string, id: string, patch: Partial<Pick<Grant, 'scopes' | 'customClaims'>>, audit?: NewAuditEntry): Promise<Grant | null>;
   deleteGrant(tenantId: string, id: string, audit?: NewAuditEntry): Promise<boolean>;
 
   // Signing keys
   listSigningKeys(tenantId: string): Promise<SigningKey[]>;
   insertSigningKey(key: SigningKey, audit?: NewAuditEntry): Promise<void>;
-  updateSigningKey(tenantId: string, kid: string, patch: Partial<Pick<SigningKey, 'status' | 'activatedAt' | 'retiredAt' | 'publishUntil'>>, audit?: NewAuditEntry): Promise<void>;
+  /** `privateKeyEncrypted`: the same key sealed under another master key (`tessera keys rewrap`). */
+  updateSigningKey(tenantId: string, kid: string, patch: Partial<Pick<SigningKey, 'status' | 'activatedAt' | 'retiredAt' | 'publishUntil' | 'privateKeyEncrypted'>>, audit?: NewAuditEntry): Promise<void>;
   deleteSigningKey(tenantId: string, kid: string, audit?: NewAuditEntry): Promise<void>;
   /**
    * Tenants whose keys need the rotation schedule's attention, in one query: the
@@ -381,6 +382,8 @@ export interface Store {
   createFederation(federation: Federation, audit?: NewAuditEntry): Promise<void>;
   getFederation(tenantId: string, id: string): Promise<Federation | null>;
   listFederations(tenantId: string): Promise<Federation[]>;
+  /** Replaces a federation's settings (not its id, tenant or creation time); null when there is no such federation. */
+  updateFederation(federation: Federation, audit?: NewAuditEntry): Promise<Federation | null>;
   deleteFederation(tenantId: string, id: string, audit?: NewAuditEntry): Promise<boolean>;
 
   // Tokens: opaque tokens, revocations, assertion replay
