@@ -36,6 +36,7 @@ export const TXN_TOKEN_TYP = 'txntoken+jwt';
 export const MAX_TXN_TOKEN_LIFETIME = 300;
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
+const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
 /** `rctx` and `tctx` are context, not payload: bounded. */
 const MAX_CONTEXT_BYTES = 4096;
 
@@ -136,12 +137,14 @@ async function subjectOf(context: GrantContext, subjectToken: string, subjectTok
     if (previous === null) throw new InvalidRequest('subject_token is not a live transaction token of this trust domain');
     return { sub: previous.sub, scopes: new Set(previous.scope.split(' ').filter(Boolean)), exp: previous.exp, replaces: previous };
   }
-  if (subjectTokenType !== ACCESS_TOKEN_TYPE && subjectTokenType !== JWT_TOKEN_TYPE) {
-    throw new InvalidRequest(`subject_token_type must be ${ACCESS_TOKEN_TYPE} or ${TXN_TOKEN_TYPE} (replacement)`);
+  const iss = subjectToken.includes('.') ? (peekJwt(subjectToken)?.iss ?? null) : null;
+  const federated = iss !== null && iss !== tenant.issuer;
+  const acceptedTypes = federated ? [ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE, ID_TOKEN_TYPE] : [ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE];
+  if (!acceptedTypes.includes(subjectTokenType)) {
+    throw new InvalidRequest(`subject_token_type must be one of ${acceptedTypes.join(', ')}, or ${TXN_TOKEN_TYPE} to replace a transaction token`);
   }
   // A user's token from an issuer a subject federation trusts: its own scopes are the ceiling.
-  const iss = subjectToken.includes('.') ? (peekJwt(subjectToken)?.iss ?? null) : null;
-  if (iss !== null && iss !== tenant.issuer) {
+  if (federated) {
     const resolved = await external(iss, subjectToken);
     return { sub: resolved.sub, scopes: resolved.scopes ?? new Set(), exp: resolved.exp, ...(resolved.commit !== undefined ? { commit: resolved.commit } : {}) };
   }
