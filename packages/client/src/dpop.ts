@@ -60,7 +60,12 @@ export function htuOf(url: string): string {
 }
 
 export function createDpopProver(input: DpopKeyInput, clock: Clock): DpopProver {
-  const signing = resolveSigningKey(isKeyPair(input) ? input.privateKey : input, {});
+  let signing: ReturnType<typeof resolveSigningKey>;
+  try {
+    signing = resolveSigningKey(isKeyPair(input) ? input.privateKey : input, {});
+  } catch (error) {
+    throw new ConfigurationError(`dpop: ${(error as Error).message.replace(/^private_key_jwt:? ?/, '')}`, { cause: error });
+  }
   if (signing.alg.startsWith('HS')) throw new ConfigurationError('dpop needs an asymmetric key');
   const publicJwk = publicJwkOf(input, signing.key);
   // Surface a key problem at the first use, not as an unhandled rejection now.
