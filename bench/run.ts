@@ -15,6 +15,7 @@ const sections: Section[] = [
   { name: 'startup', load: () => import('./startup.js') },
   { name: 'registry', load: () => import('./registry.js') },
   { name: 'usage', load: () => import('./usage.js') },
+  { name: 'dpop', load: () => import('./dpop.js') },
 ];
 
 const wanted = process.argv.slice(2);

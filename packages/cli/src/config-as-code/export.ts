@@ -13,6 +13,9 @@ const DEFAULTS: Record<string, readonly unknown[]> = {
   disabled: [false],
   tokenFormat: ['jwt'],
   kind: ['workload'],
+  dpopBoundAccessTokens: [false],
+  txnTokenService: [false],
+  dpopNonceRequired: [false],
 };
 
 const byText = <T>(key: (item: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
@@ -21,6 +24,8 @@ export function exportConfig(states: readonly TenantState[]): ConfigFile {
   const tenants = [...states].sort(byText((s) => s.tenant.id)).map((state): TenantEntry => {
     const t = state.tenant;
     const entry: Record<string, unknown> = { id: t.id, ...pick(t, FIELDS.tenant.settable) };
+    // The trust domain shows the issuer while unset: that is the default, not a choice (and it differs per environment).
+    if (entry['trustDomain'] === t.issuer) delete entry['trustDomain'];
     const apis = [...state.apis].sort(byText((a) => a.identifier)).map((api) => ({
       identifier: api.identifier,
       ...pick(api, FIELDS.api.settable.filter((f) => f !== 'scopes' && f !== 'introspectors')),
