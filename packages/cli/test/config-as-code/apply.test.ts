@@ -156,6 +156,21 @@ describe('changes in place', () => {
   });
 });
 
+describe('tenant settings', () => {
+  it('change in place, a new signing algorithm included, and then match', async () => {
+    const changed = BASE.replace('    name: Payments\n    signingAlg: ES256\n', '    name: Payments EU\n    signingAlg: EdDSA\n    accessTokenLifetime: 600\n    tokenQuotaPerMinute: 1000\n');
+    const path = await h.file('tenant.yaml', changed);
+    const result = await h.cli(['apply', '-f', path]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('~ tenant payments');
+    expect(result.stdout).toContain('signingAlg: "ES256" → "EdDSA"');
+    expect((await h.t.manage('GET', '/tenants/payments')).body).toMatchObject({ name: 'Payments EU', signingAlg: 'EdDSA', accessTokenLifetime: 600, tokenQuotaPerMinute: 1000 });
+    expect((await h.cli(['plan', '-f', path])).stdout).toMatch(/^No changes\./);
+    // Dropping the settings from the file is no difference: the server keeps them.
+    expect((await h.cli(['plan', '-f', await h.file('tenant-omitted.yaml', BASE.replace('    name: Payments\n    signingAlg: ES256\n', ''))])).stdout).toMatch(/^No changes\./);
+  });
+});
+
 describe('--prune and --dry-run', () => {
   const withoutReporting = BASE.replace('      - clientId: reporting\n        name: Reporting\n', '').replace(`      - clientId: reporting\n        audience: ${ORDERS}\n        scopes: [orders:read]\n`, '');
 
