@@ -5,6 +5,7 @@
  */
 import { UsageError } from './args.js';
 import { type Command, type CommandGroup, runCommand, runGroup } from './command.js';
+import { admin } from './commands/admin.js';
 import { apis } from './commands/apis.js';
 import { audit } from './commands/audit.js';
 import { clients } from './commands/clients.js';
@@ -27,7 +28,7 @@ import { didYouMean } from './suggest.js';
  * The command table: add a group or a command here and it is dispatched, listed in
  * --help and suggested for typos. (A test checks that docs/cli.md lists the same.)
  */
-export const groups: Record<string, CommandGroup> = { tenants, clients, apis, grants, keys, federations, import: importGroup };
+export const groups: Record<string, CommandGroup> = { tenants, clients, apis, grants, keys, federations, admin, import: importGroup };
 export const commands: Record<string, Command> = { audit, token, verify, usage, demo, plan, apply, export: exportCommand };
 
 /** Every command line the CLI knows, two-word ones included: `serve`, `tenants create`, `clients secrets add`, `demo`, ... */
@@ -142,7 +143,7 @@ function describe(error: unknown): { code: string; message: string; status?: num
     }
     // @tessera/client and @tessera/verifier errors carry a stable ERR_* code.
     if (typeof fields.code === 'string' && fields.code.startsWith('ERR_')) return { code: fields.code, message: causeMessage(error) };
-    return { code: error.name === 'Error' || error.name === 'CliError' ? 'error' : error.name, message: causeMessage(error) };
+    return { code: error.name === 'Error' || error.name === 'CliError' || error.name === 'StoreCommandError' ? 'error' : error.name, message: causeMessage(error) };
   }
   return { code: 'error', message: String(error) };
 }

@@ -38,3 +38,5 @@ export type {
   TenantResource,
 } from './manage/schemas.js';
 export type { DormantResource, UnusedGrantsResource, UsageSeriesResource, WasteResource } from './manage/usage-schemas.js';
+export { resetAdmin, rewrapKeys, setPublicUrl, StoreCommandError, type AdminResetOutcome, type RewrapOutcome, type SetPublicUrlOutcome, type StoreLocation } from './local/store-commands.js';
+export { PublicUrlMismatchError } from './domain/public-url.js';

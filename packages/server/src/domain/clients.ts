@@ -31,6 +31,10 @@ export interface ClientInput {
   accessTokenLifetime?: number | null;
   /** Token requests per minute (docs/protection.md); null: the tenant's or the server's quota. */
   tokenQuotaPerMinute?: number | null;
+  /** RFC 9449 §5.2: every token request must carry a DPoP proof. */
+  dpopBoundAccessTokens?: boolean;
+  /** May mint transaction tokens (docs/transaction-tokens.md). */
+  txnTokenService?: boolean;
   disabled?: boolean;
   /** Static claims in every token of this client (null or {} clears them). */
   customClaims?: Record<string, unknown> | null;
@@ -131,6 +135,8 @@ export class ClientService {
       tlsClientAuthSubjectDn: input.tlsClientAuthSubjectDn ?? null,
       accessTokenLifetime: input.accessTokenLifetime ?? null,
       tokenQuotaPerMinute: input.tokenQuotaPerMinute ?? null,
+      dpopBoundAccessTokens: input.dpopBoundAccessTokens ?? false,
+      txnTokenService: input.txnTokenService ?? false,
       disabled: input.disabled ?? false,
       customClaims: (input.customClaims ?? {}) as CustomClaims,
       createdAt: now,
@@ -298,7 +304,7 @@ function assertPublicJwks(jwks: { keys: Record<string, unknown>[] }): void {
   });
 }
 
-function newSecretId(): string {
+export function newSecretId(): string {
   return `sec_${randomBytes(9).toString('base64url').replace(/[-_]/g, 'x')}`;
 }
 

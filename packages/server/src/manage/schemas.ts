@@ -60,6 +60,8 @@ const CustomClaimsInput = Type.Record(Type.String(), Type.Unknown(), {
   description: 'claims added to every token (JSON values); registered names (iss, sub, aud, exp, nbf, iat, jti, client_id, scope, cnf, act, ...) are refused; at most 20 claims, names up to 64 characters, 4096 bytes of JSON',
 });
 const CustomClaimsOutput = Type.Record(Type.String(), Type.Unknown());
+const TrustDomain = Type.String({ minLength: 1, maxLength: 2048, description: 'audience of transaction tokens (a URI or a name such as trust-domain.example); null: the issuer' });
+const DpopNonceRequired = Type.Boolean({ description: 'DPoP proofs must carry the server nonce from DPoP-Nonce (RFC 9449 §8)' });
 const Quota = Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'token requests per minute; 0: no quota; null: the default' });
 
 export const CreateTenantBody = Type.Object(
@@ -69,6 +71,8 @@ export const CreateTenantBody = Type.Object(
     signingAlg: Type.Optional(SigningAlg),
     accessTokenLifetime: Type.Optional(Nullable(Lifetime)),
     tokenQuotaPerMinute: Type.Optional(Nullable(Quota)),
+    trustDomain: Type.Optional(Nullable(TrustDomain)),
+    dpopNonceRequired: Type.Optional(DpopNonceRequired),
   },
   { additionalProperties: false },
 );
@@ -78,11 +82,13 @@ export const UpdateTenantBody = Type.Object(
     accessTokenLifetime: Type.Optional(Nullable(Lifetime)),
     tokenQuotaPerMinute: Type.Optional(Nullable(Quota)),
     signingAlg: Type.Optional(SigningAlg),
+    trustDomain: Type.Optional(Nullable(TrustDomain)),
+    dpopNonceRequired: Type.Optional(DpopNonceRequired),
   },
   { additionalProperties: false, description: 'a new signingAlg is published now as the next key and signs from the next rotation' },
 );
 export const TenantBody = Type.Object(
-  { id: Type.String(), name: Type.String(), signingAlg: SigningAlg, accessTokenLifetime: Nullable(Type.Integer()), tokenQuotaPerMinute: Type.Optional(Nullable(Type.Integer())), issuer: Type.String(), createdAt: Millis },
+  { id: Type.String(), name: Type.String(), signingAlg: SigningAlg, accessTokenLifetime: Nullable(Type.Integer()), tokenQuotaPerMinute: Type.Optional(Nullable(Type.Integer())), trustDomain: Type.Optional(Type.String()), dpopNonceRequired: Type.Optional(Type.Boolean()), issuer: Type.String(), createdAt: Millis },
   { $id: 'Tenant' },
 );
 
@@ -95,6 +101,8 @@ const clientSettings = {
   tlsClientAuthSubjectDn: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 1024 }))),
   accessTokenLifetime: Type.Optional(Nullable(Lifetime)),
   tokenQuotaPerMinute: Type.Optional(Nullable(Quota)),
+  dpopBoundAccessTokens: Type.Optional(Type.Boolean({ description: 'token requests must carry a DPoP proof (RFC 9449 §5.2)' })),
+  txnTokenService: Type.Optional(Type.Boolean({ description: 'may mint transaction tokens (draft-ietf-oauth-transaction-tokens)' })),
   disabled: Type.Optional(Type.Boolean()),
   customClaims: Type.Optional(Nullable(CustomClaimsInput)),
 };
@@ -129,6 +137,8 @@ const clientFields = {
   tlsClientAuthSubjectDn: Nullable(Type.String()),
   accessTokenLifetime: Nullable(Type.Integer()),
   tokenQuotaPerMinute: Type.Optional(Nullable(Type.Integer())),
+  dpopBoundAccessTokens: Type.Optional(Type.Boolean()),
+  txnTokenService: Type.Optional(Type.Boolean()),
   disabled: Type.Boolean(),
   customClaims: CustomClaimsOutput,
   issuer: Type.String(),

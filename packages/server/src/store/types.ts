@@ -34,6 +34,10 @@ export interface Tenant {
   accessTokenLifetime: number | null;
   /** Token requests per minute for each client of the tenant (null or absent: server default; 0: none). */
   tokenQuotaPerMinute?: number | null;
+  /** Audience of this tenant's transaction tokens (null or absent: the issuer). */
+  trustDomain?: string | null;
+  /** Whether DPoP proofs must carry a nonce from `DPoP-Nonce` (RFC 9449 §8). */
+  dpopNonceRequired?: boolean;
   createdAt: number;
 }
 
@@ -49,6 +53,10 @@ export interface Client {
   accessTokenLifetime: number | null;
   /** Token requests per minute for this client (null or absent: the tenant's or server's; 0: none). */
   tokenQuotaPerMinute?: number | null;
+  /** RFC 9449 §5.2 `dpop_bound_access_tokens`: token requests without a DPoP proof are refused. */
+  dpopBoundAccessTokens?: boolean;
+  /** May mint transaction tokens (draft-ietf-oauth-transaction-tokens). */
+  txnTokenService?: boolean;
   disabled: boolean;
   /** Static claims in every token issued to this client. */
   customClaims: CustomClaims;
@@ -354,7 +362,8 @@ export interface Store {
   // Signing keys
   listSigningKeys(tenantId: string): Promise<SigningKey[]>;
   insertSigningKey(key: SigningKey, audit?: NewAuditEntry): Promise<void>;
-  updateSigningKey(tenantId: string, kid: string, patch: Partial<Pick<SigningKey, 'status' | 'activatedAt' | 'retiredAt' | 'publishUntil'>>, audit?: NewAuditEntry): Promise<void>;
+  /** `privateKeyEncrypted`: the same key sealed under another master key (`tessera keys rewrap`). */
+  updateSigningKey(tenantId: string, kid: string, patch: Partial<Pick<SigningKey, 'status' | 'activatedAt' | 'retiredAt' | 'publishUntil' | 'privateKeyEncrypted'>>, audit?: NewAuditEntry): Promise<void>;
   deleteSigningKey(tenantId: string, kid: string, audit?: NewAuditEntry): Promise<void>;
   /**
    * Tenants whose keys need the rotation schedule's attention, in one query: the
