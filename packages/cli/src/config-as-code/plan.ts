@@ -240,6 +240,8 @@ function present(entry: object, names: readonly string[]): Record<string, unknow
 
 function differences(kind: Exclude<ObjectKind, 'secret'>, desired: Record<string, unknown>, current: Record<string, unknown>): FieldChange[] {
   return Object.entries(desired)
+    // A boolean setting the server leaves out of its answer is off: `false` in the file is no difference.
+    .filter(([field, value]) => !(value === false && current[field] == null))
     .filter(([field, value]) => canonical(normalize(kind, field, value)) !== canonical(normalize(kind, field, current[field])))
     .map(([field, after]) => ({ field, before: current[field] ?? null, after }));
 }
