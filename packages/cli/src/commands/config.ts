@@ -12,6 +12,7 @@ import { computePlan, type Plan } from '../config-as-code/plan.js';
 import { listTenantIds, readRegistry, readTenant, type TenantState } from '../config-as-code/registry.js';
 import { planJson, planText, summarize } from '../config-as-code/render.js';
 import { configJsonSchemaText } from '../config-as-code/schema.js';
+import type { ConfigFile } from '../config-as-code/schema.js';
 import { type SecretsFormat, writeSecrets } from '../config-as-code/secrets.js';
 import type { Io } from '../io.js';
 import type { ManagementApi } from '../management-api.js';
@@ -21,8 +22,7 @@ import { notice, printJson } from '../output.js';
 const FILE_USAGE = `  -f, --file <file>       the configuration (YAML or JSON; schema: docs/tessera-config.schema.json)
   --prune                 also delete what the file no longer names, in the tenants it names`;
 
-async function planOf(api: ManagementApi, flags: Flags): Promise<Plan> {
-  const config = await loadConfigFile(flags.required('file'));
+async function planOf(api: ManagementApi, config: ConfigFile, flags: Flags): Promise<Plan> {
   const states = await readRegistry(api, config.tenants.map((t) => t.id));
   return computePlan(config, states, { prune: flags.boolean('prune') });
 }
@@ -42,8 +42,9 @@ ${CONNECTION_USAGE}`,
       io.stdout(configJsonSchemaText());
       return;
     }
-    flags.required('file');
-    const result = await withApi(flags, io, (api) => planOf(api, flags));
+    // The file is checked whole before the server is asked anything.
+    const config = await loadConfigFile(flags.required('file'));
+    const result = await withApi(flags, io, (api) => planOf(api, config, flags));
     if (flags.json) printJson(io, planJson(result));
     else io.stdout(planText(result, { prune: flags.boolean('prune') }));
   },
@@ -75,21 +76,22 @@ ${CONNECTION_USAGE}`,
   },
   async run(flags, io) {
     flags.expectPositionals(0);
-    flags.required('file');
+    const file = flags.required('file');
     const format = flags.choice('secrets-format', ['files', 'kubernetes'] as const) ?? 'files';
     const secretsOut = flags.string('secrets-out');
     if (flags.has('secrets-format') && secretsOut === undefined) throw new UsageError('--secrets-format needs --secrets-out <dir>', flags.usage);
     const prune = flags.boolean('prune');
+    const config = await loadConfigFile(file);
     return withApi(flags, io, async (api) => {
-      const planned = await planOf(api, flags);
+      const planned = await planOf(api, config, flags);
       const secretsFrom = flags.string('secrets-from');
       const provided: ProvidedSecrets = secretsFrom === undefined ? new Map() : await collectProvidedSecrets(planned, secretsFrom);
       if (flags.boolean('dry-run') || planned.changes.length === 0) {
         if (flags.json) printJson(io, { dryRun: flags.boolean('dry-run'), ...planJson(planned) });
-        else io.stdout(planText(planned, { prune }) + (flags.boolean('dry-run') && planned.changes.length > 0 ? 'Dry run: nothing was changed.\n' : ''));
+        else io.stdout(planText(planned, { prune, secretsFrom: secretsFrom !== undefined }) + (flags.boolean('dry-run') && planned.changes.length > 0 ? 'Dry run: nothing was changed.\n' : ''));
         return 0;
       }
-      if (!flags.json) io.stdout(`${planText(planned, { prune })}\n`);
+      if (!flags.json) io.stdout(`${planText(planned, { prune, secretsFrom: secretsFrom !== undefined })}\n`);
       const result = await applyPlan(api, planned, provided);
       const written = secretsOut === undefined ? [] : await writeSecrets(secretsOut, result.secrets, format);
       report(io, flags, planned, result, { secretsOut, written, format });
