@@ -235,9 +235,12 @@ describe('a file is refused before any change, with the line and the field', () 
     expect(stderr).not.toContain(String(jwk.d));
   });
 
-  it('an unknown field', async () => {
+  it('an unknown field (with --json: each problem as {line, field, message})', async () => {
     const { path, stderr } = await refused('unknown.yaml', withNewTenant('    colour: blue\n'));
     expect(stderr).toContain(`${path}:26: tenants[1].colour: unknown field`);
+    const json = await h.cli(['plan', '-f', path, '--json']);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stderr)).toMatchObject({ error: 'ConfigFileError', problems: [{ line: 26, field: 'tenants[1].colour', message: expect.stringMatching(/^unknown field/) }] });
   });
 
   it('a dangling clientId in a grant', async () => {
