@@ -54,10 +54,8 @@ export function exportConfig(states: readonly TenantState[]): ConfigFile {
   return { version: CONFIG_VERSION, tenants } as ConfigFile;
 }
 
-export function configText(config: ConfigFile, format: 'yaml' | 'json', schemaUrl?: string): string {
-  if (format === 'json') return `${JSON.stringify(schemaUrl === undefined ? config : { $schema: schemaUrl, ...config }, null, 2)}\n`;
-  const header = schemaUrl === undefined ? '' : `# yaml-language-server: $schema=${schemaUrl}\n`;
-  return `${header}${stringify(config, { lineWidth: 0 })}`;
+export function configText(config: ConfigFile, format: 'yaml' | 'json'): string {
+  return format === 'json' ? `${JSON.stringify(config, null, 2)}\n` : stringify(config, { lineWidth: 0 });
 }
 
 /** The fields among `names` that hold something other than nothing or the default. */
