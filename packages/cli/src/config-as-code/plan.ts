@@ -143,7 +143,7 @@ function planApi(t: string, base: string, entry: ApiEntry, current: ApiResource 
   const fields = differences('api', desired, current as unknown as Record<string, unknown>);
   if (fields.length === 0) return [];
   const touchesNewClients = fields.some((f) => f.field === 'introspectors') && afterClients.length > 0;
-  return [update('api', t, entry.identifier, `${base}/apis/${seg(current.id)}`, fields, afterClients, touchesNewClients ? PHASE.apiAfterClients : PHASE.api, tenantKey)];
+  return [update('api', t, entry.identifier, `${base}/apis/${seg(current.id)}`, fields, [tenantKey, ...afterClients], touchesNewClients ? PHASE.apiAfterClients : PHASE.api)];
 }
 
 function planClient(t: string, base: string, entry: ClientEntry, current: ClientResource | undefined, tenantKey: string): Change[] {
@@ -167,7 +167,7 @@ function planClient(t: string, base: string, entry: ClientEntry, current: Client
       fields.push({ field: other, before: current[other], after: null });
     }
   }
-  if (fields.length > 0) changes.push(update('client', t, entry.clientId, path, fields, [], PHASE.client, tenantKey));
+  if (fields.length > 0) changes.push(update('client', t, entry.clientId, path, fields, [tenantKey], PHASE.client));
   // A client that authenticates with a secret and has none cannot authenticate: it gets one.
   const method = (desired['tokenEndpointAuthMethod'] as string | undefined) ?? current.tokenEndpointAuthMethod;
   if (SECRET_METHODS.includes(method) && current.secrets.length === 0) {
@@ -218,11 +218,11 @@ function planFederation(t: string, base: string, entry: FederationEntry, current
   return change === undefined ? [] : [change];
 }
 
-function update(kind: ObjectKind, tenant: string, name: string, path: string, fields: FieldChange[], needs: string[], phase: number, ...more: string[]): Change {
+function update(kind: ObjectKind, tenant: string, name: string, path: string, fields: FieldChange[], needs: string[], phase: number): Change {
   const patchable: ReadonlySet<string> = kind === 'secret' ? new Set() : FIELDS[kind].patchable;
   const fixed = fields.filter((f) => !patchable.has(f.field)).map((f) => f.field);
   return {
-    action: 'update', kind, tenant, name, phase, needs: [...needs, ...more], fields,
+    action: 'update', kind, tenant, name, phase, needs, fields,
     request: { method: 'PATCH', path, body: Object.fromEntries(fields.map((f) => [f.field, f.after])) },
     ...(fixed.length > 0 ? { blocked: `${fixed.join(', ')} cannot be changed in place by the management API` } : {}),
   };
