@@ -3,6 +3,8 @@
  * The file is checked whole before the server is asked anything; the plan is read from
  * the server through the management API; apply makes it, one audited request per change.
  */
+import { constants } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
 import { connectionOptions, type Flags, UsageError } from '../args.js';
 import { type Command, CONNECTION_USAGE, withApi } from '../command.js';
 import { applyPlan, collectProvidedSecrets, type ApplyResult, type ProvidedSecrets } from '../config-as-code/apply.js';
@@ -91,14 +93,35 @@ ${CONNECTION_USAGE}`,
         else io.stdout(planText(planned, { prune, secretsFrom: secretsFrom !== undefined }) + (flags.boolean('dry-run') && planned.changes.length > 0 ? 'Dry run: nothing was changed.\n' : ''));
         return 0;
       }
+      // A secret the server generated exists once: the place it goes must be writable before anything is created.
+      if (secretsOut !== undefined) await assertWritableDirectory(secretsOut);
       if (!flags.json) io.stdout(`${planText(planned, { prune, secretsFrom: secretsFrom !== undefined })}\n`);
       const result = await applyPlan(api, planned, provided);
-      const written = secretsOut === undefined ? [] : await writeSecrets(secretsOut, result.secrets, format);
-      report(io, flags, planned, result, { secretsOut, written, format });
+      let written: string[] = [];
+      let destination = secretsOut;
+      if (secretsOut !== undefined) {
+        try {
+          written = await writeSecrets(secretsOut, result.secrets, format);
+        } catch (error) {
+          // Lost, they could only be replaced: show them instead.
+          notice(io, `warning: could not write the secrets to ${secretsOut} (${(error as Error).message}); they are printed below instead`);
+          destination = undefined;
+        }
+      }
+      report(io, flags, planned, result, { secretsOut: destination, written, format });
       return result.outcomes.some((o) => o.status !== 'applied') ? 1 : 0;
     });
   },
 };
+
+async function assertWritableDirectory(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await access(dir, constants.W_OK);
+  } catch (error) {
+    throw new CliError(`--secrets-out ${dir} is not a directory apply can write (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); nothing was changed`);
+  }
+}
 
 function report(io: Io, flags: Flags, planned: Plan, result: ApplyResult, out: { secretsOut: string | undefined; written: string[]; format: SecretsFormat }): void {
   const failed = result.outcomes.filter((o) => o.status === 'failed').length;

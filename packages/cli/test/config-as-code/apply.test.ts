@@ -359,6 +359,15 @@ describe('secrets out of band', () => {
     expect(res.json().error).toBe('invalid_target'); // authenticated; no API granted
   });
 
+  it('--secrets-out that cannot be written stops the apply before anything is created', async () => {
+    const blocker = await h.file('not-a-directory', 'x');
+    const path = await h.file('blocked.yaml', 'version: 1\ntenants:\n  - id: blocked\n    clients:\n      - { clientId: c, name: C }\n');
+    const result = await h.cli(['apply', '-f', path, '--secrets-out', join(blocker, 'secrets')]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/is not a directory apply can write .*nothing was changed/);
+    expect((await h.t.manage('GET', '/tenants/blocked')).status).toBe(404);
+  });
+
   it('--secrets-from refuses the whole apply when a created client has no file', async () => {
     const path = await h.file('from.yaml', 'version: 1\ntenants:\n  - id: from\n    clients:\n      - { clientId: has-file, name: A }\n      - { clientId: no-file, name: B }\n');
     const dir = join(h.dir.path, 'from');
