@@ -337,6 +337,11 @@ function tenantIdOf(realm: string): string {
 }
 
 function asRealm(input: unknown): KeycloakRealm {
+  // An export of several realms is a list of them.
+  if (Array.isArray(input)) {
+    if (input.length !== 1) throw new KeycloakImportError(`the export holds ${input.length} realms; export one (kc.sh export --realm <name>) and import it`);
+    input = input[0];
+  }
   const realm = input as Partial<KeycloakRealm> | null;
   if (typeof realm !== 'object' || realm === null || typeof realm.realm !== 'string') {
     throw new KeycloakImportError('not a Keycloak realm export: no "realm" name (export one with kc.sh export --realm <name>, or from the admin console: Realm settings, Action, Partial export)');

@@ -116,5 +116,7 @@ describe('tessera import keycloak', () => {
     expect(() => importKeycloakRealm({ clients: [] })).toThrow(/not a Keycloak realm export/);
     expect(() => importKeycloakRealm({ realm: 'admin' })).toThrow(/--tenant/);
     expect(importKeycloakRealm({ realm: 'admin' }, { tenant: 'legacy' }).config.tenants[0]?.id).toBe('legacy');
+    expect(importKeycloakRealm([realm]).config.tenants[0]?.id).toBe('acme');
+    expect(() => importKeycloakRealm([realm, realm])).toThrow(/holds 2 realms/);
   });
 });
