@@ -13,6 +13,7 @@
  * - Everything else is listed with the reason it has no equivalent.
  */
 import { X509Certificate } from 'node:crypto';
+import { ClientIdPattern, CreateApiBody, CreateTenantBody } from '@tessera/server';
 import { stringify } from 'yaml';
 import { type ApiEntry, type ClientEntry, type ConfigFile, CONFIG_VERSION, type GrantEntry, type TenantEntry } from './schema.js';
 import { MIN_SECRET_LENGTH } from './secrets.js';
@@ -21,9 +22,9 @@ import { MIN_SECRET_LENGTH } from './secrets.js';
 const BUILT_IN_CLIENTS = new Set(['account', 'account-console', 'admin-cli', 'broker', 'realm-management', 'security-admin-console']);
 /** Realm roles every user has by default. */
 const DEFAULT_REALM_ROLES = new Set(['offline_access', 'uma_authorization']);
-const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
-const SCOPE = /^[A-Za-z0-9_.:\-/]{1,128}$/;
-const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const CLIENT_ID = new RegExp(ClientIdPattern);
+const SCOPE = new RegExp(CreateApiBody.properties.scopes.items.properties.value.pattern ?? '');
+const TENANT_ID = new RegExp(CreateTenantBody.properties.id.pattern ?? '');
 const SIGNING_ALGS = new Set(['ES256', 'RS256', 'PS256', 'EdDSA']);
 /** Claims a token carries of its own (and custom claims may not set). */
 const REGISTERED_CLAIMS = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'client_id', 'scope', 'cnf', 'act', 'may_act', 'azp', 'typ', 'auth_time', 'acr', 'amr', 'sid']);
