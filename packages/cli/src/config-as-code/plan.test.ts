@@ -75,10 +75,18 @@ tenants:
   });
 
   it('lists what the file does not name, and deletes it only with prune, in reverse dependency order', () => {
-    const empty = 'version: 1\ntenants:\n  - id: shop\n';
+    const empty = 'version: 1\ntenants:\n  - id: shop\n    apis: []\n    clients: []\n';
     expect(planOf(empty).changes).toEqual([]);
     expect(planOf(empty).unmanaged.map((u) => `${u.kind} ${u.name}`)).toEqual(['client svc', 'api https://orders']);
     expect(planOf(empty, true).changes.map((c) => `${c.action} ${c.kind} ${c.request.path}`)).toEqual(['delete client /tenants/shop/clients/svc', 'delete api /tenants/shop/apis/api_1']);
+  });
+
+  it('prunes only the collections the file states: a tenant without clients: leaves them alone', () => {
+    const withGrant: TenantState = { ...state, grants: [{ id: 'grt_1', tenantId: 'shop', clientId: 'svc', apiId: 'api_1', audience: 'https://orders', scopes: ['read'], customClaims: {}, createdAt: 1 }] };
+    const plan = (yaml: string) => computePlan(parseConfig(yaml), new Map([['shop', withGrant]]), { prune: true });
+    expect(plan('version: 1\ntenants:\n  - id: shop\n').changes).toEqual([]);
+    // The client goes, so its grant is listed too, although the file says nothing of grants.
+    expect(plan('version: 1\ntenants:\n  - id: shop\n    clients: []\n').changes.map((c) => `${c.action} ${c.kind} ${c.name}`)).toEqual(['delete grant svc → https://orders', 'delete client svc']);
   });
 
   it('creates in dependency order, and an API whose introspector is new gets it once the client exists', () => {
