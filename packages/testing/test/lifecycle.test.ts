@@ -29,7 +29,7 @@ describe('start and stop', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(liveHandles().sort()).toEqual(handlesBefore.sort());
     expect(await tesseraFiles()).toEqual(filesBefore);
-  });
+  }, 180_000);
 
   it('a stopped issuer no longer answers, and stop() twice is harmless', async () => {
     const issuer = await startTestIssuer();
