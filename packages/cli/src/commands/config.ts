@@ -21,7 +21,7 @@ import type { ManagementApi } from '../management-api.js';
 import { CliError } from '../management-api.js';
 import { notice, printJson } from '../output.js';
 
-const FILE_USAGE = `  -f, --file <file>       the configuration (YAML or JSON; schema: docs/tessera-config.schema.json)
+const FILE_USAGE = `  -f, --file <file>       the configuration (YAML or JSON; schema: docs/tessera-config.schema.json); - reads stdin
   --prune                 also delete what the file no longer names, in the tenants it names`;
 
 async function planOf(api: ManagementApi, config: ConfigFile, flags: Flags): Promise<Plan> {
@@ -45,7 +45,7 @@ ${CONNECTION_USAGE}`,
       return;
     }
     // The file is checked whole before the server is asked anything.
-    const config = await loadConfigFile(flags.required('file'));
+    const config = await loadConfigFile(flags.required('file'), io.readStdin);
     const result = await withApi(flags, io, (api) => planOf(api, config, flags));
     if (flags.json) printJson(io, planJson(result));
     else io.stdout(planText(result, { prune: flags.boolean('prune') }));
@@ -83,7 +83,7 @@ ${CONNECTION_USAGE}`,
     const secretsOut = flags.string('secrets-out');
     if (flags.has('secrets-format') && secretsOut === undefined) throw new UsageError('--secrets-format needs --secrets-out <dir>', flags.usage);
     const prune = flags.boolean('prune');
-    const config = await loadConfigFile(file);
+    const config = await loadConfigFile(file, io.readStdin);
     return withApi(flags, io, async (api) => {
       const planned = await planOf(api, config, flags);
       const secretsFrom = flags.string('secrets-from');

@@ -108,8 +108,10 @@ describe('tessera import keycloak', () => {
     expect(res.json().scope).toBe('stock.adjust');
   });
 
-  it('a second apply of the imported file changes nothing', async () => {
-    expect((await h.cli(['apply', '-f', configPath, '--secrets-from', secretsDir])).stdout).toMatch(/^No changes\./);
+  it('a second apply of the imported file changes nothing (the file read from stdin, as in a pipe)', async () => {
+    const imported = await h.run(['import', 'keycloak', FIXTURE]);
+    const piped = await h.run(['plan', '-f', '-', '--url', h.url, '--admin', join(h.dir.path, 'admin.json')], imported.stdout);
+    expect(piped.stdout).toMatch(/^No changes\./);
   });
 
   it('refuses what is not a realm export', () => {
