@@ -278,6 +278,8 @@ function clientOf(
   const lifetime = lifetimeOf(numberOf(attributes['access.token.lifespan']));
   if (lifetime !== undefined) entry.accessTokenLifetime = lifetime;
   if (client.enabled === false) entry.disabled = true;
+  // Keycloak's "OAuth 2.0 DPoP Bound Access Tokens" switch (RFC 9449).
+  if (attributes['dpop.bound.access.tokens'] === 'true') entry.dpopBoundAccessTokens = true;
   const claims: Record<string, unknown> = {};
   for (const mapper of client.protocolMappers ?? []) {
     const config = mapper.config ?? {};

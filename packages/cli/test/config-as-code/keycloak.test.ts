@@ -46,7 +46,7 @@ describe('tessera import keycloak', () => {
       'billing-service:client_secret_basic', 'ledger-service:private_key_jwt', 'legacy-batch:client_secret_basic', 'shipping-service:private_key_jwt', 'warehouse-robot:tls_client_auth',
     ]);
     expect(tenant?.clients?.find((c) => c.clientId === 'warehouse-robot')?.tlsClientAuthSubjectDn).toBe('CN=warehouse-robot,O=ACME,C=DE');
-    expect(tenant?.clients?.find((c) => c.clientId === 'shipping-service')?.jwksUri).toBe('https://shipping.acme.example/.well-known/jwks.json');
+    expect(tenant?.clients?.find((c) => c.clientId === 'shipping-service')).toMatchObject({ jwksUri: 'https://shipping.acme.example/.well-known/jwks.json', dpopBoundAccessTokens: true });
     expect(tenant?.grants?.find((g) => g.clientId === 'billing-service' && g.audience === 'orders-api')?.scopes).toEqual(['orders:read', 'orders:write']);
     for (const [subject, reason] of [
       ['client web-portal', 'a public client'],
