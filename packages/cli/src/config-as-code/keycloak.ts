@@ -15,6 +15,7 @@
 import { X509Certificate } from 'node:crypto';
 import { ClientIdPattern, CreateApiBody, CreateTenantBody } from '@tessera/server';
 import { stringify } from 'yaml';
+import { PRIVATE_JWK_MEMBERS } from './file.js';
 import { type ApiEntry, type ClientEntry, type ConfigFile, CONFIG_VERSION, type GrantEntry, type TenantEntry } from './schema.js';
 import { MIN_SECRET_LENGTH } from './secrets.js';
 
@@ -242,8 +243,11 @@ function clientOf(
       entry.tokenEndpointAuthMethod = 'private_key_jwt';
       const jwksUrl = attributes['jwks.url'];
       const certificate = attributes['jwt.credential.certificate'];
+      const inline = attributes['use.jwks.string'] === 'true' ? publicJwksOf(attributes['jwks.string']) : undefined;
       if (attributes['use.jwks.url'] === 'true' && jwksUrl) {
         entry.jwksUri = jwksUrl;
+      } else if (inline !== undefined) {
+        entry.jwks = inline;
       } else if (certificate) {
         const jwk = publicJwkOfCertificate(certificate);
         if (jwk === undefined) {
@@ -304,6 +308,18 @@ function publicJwkOfCertificate(base64: string): Record<string, unknown> | undef
     const certificate = new X509Certificate(Buffer.from(base64, 'base64'));
     const jwk = certificate.publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
     return { ...jwk, use: 'sig', x5c: [base64.replace(/\s+/g, '')] };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Keycloak's `jwks.string` (a JWK Set as text), public members only; undefined when it holds no key. */
+function publicJwksOf(text: string | undefined): { keys: Record<string, unknown>[] } | undefined {
+  try {
+    const parsed = JSON.parse(text ?? '') as { keys?: unknown };
+    const keys = Array.isArray(parsed.keys) ? parsed.keys.filter((k): k is Record<string, unknown> => typeof k === 'object' && k !== null) : [];
+    const publicOnly = keys.map((key) => Object.fromEntries(Object.entries(key).filter(([member]) => !PRIVATE_JWK_MEMBERS.includes(member))));
+    return publicOnly.length > 0 ? { keys: publicOnly } : undefined;
   } catch {
     return undefined;
   }

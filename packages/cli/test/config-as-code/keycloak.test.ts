@@ -43,11 +43,12 @@ describe('tessera import keycloak', () => {
     expect(tenant).toMatchObject({ id: 'acme', name: 'ACME Corp', accessTokenLifetime: 300, signingAlg: 'RS256' });
     expect(tenant?.apis?.map((a) => a.identifier)).toEqual(['inventory-api', 'orders-api']);
     expect(tenant?.clients?.map((c) => `${c.clientId}:${c.tokenEndpointAuthMethod}`)).toEqual([
-      'billing-service:client_secret_basic', 'ledger-service:private_key_jwt', 'legacy-batch:client_secret_basic', 'shipping-service:private_key_jwt', 'warehouse-robot:tls_client_auth',
+      'audit-exporter:private_key_jwt', 'billing-service:client_secret_basic', 'ledger-service:private_key_jwt', 'legacy-batch:client_secret_basic', 'shipping-service:private_key_jwt', 'warehouse-robot:tls_client_auth',
     ]);
     expect(tenant?.clients?.find((c) => c.clientId === 'warehouse-robot')?.tlsClientAuthSubjectDn).toBe('CN=warehouse-robot,O=ACME,C=DE');
     expect(tenant?.clients?.find((c) => c.clientId === 'shipping-service')).toMatchObject({ jwksUri: 'https://shipping.acme.example/.well-known/jwks.json', dpopBoundAccessTokens: true });
     expect(tenant?.grants?.find((g) => g.clientId === 'billing-service' && g.audience === 'orders-api')?.scopes).toEqual(['orders:read', 'orders:write']);
+    expect(tenant?.clients?.find((c) => c.clientId === 'audit-exporter')?.jwks?.keys).toEqual([expect.objectContaining({ kty: 'EC', kid: 'audit-1' })]);
     for (const [subject, reason] of [
       ['client web-portal', 'a public client'],
       ['client reporting-ui', 'without a service account'],
