@@ -50,9 +50,9 @@ export interface NewClientInput extends ClientInput {
 
 export type ClientPatch = Partial<ClientInput>;
 
-/** SPEC'd shape of a chosen client id (also enforced by the route's schema). */
+/** The shape of a chosen client id (docs/clients.md; also enforced by the route's schema). */
 export const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
-/** A caller's own secret is at least as long as the shortest one we would accept from a person. */
+/** A secret the caller brings: 32 characters at the least (a generated one has 43). */
 export const MIN_CALLER_SECRET_LENGTH = 32;
 
 export interface SecretView {
