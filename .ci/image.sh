@@ -149,11 +149,13 @@ fi
 grep -E '^(\[[0-9/]+\] )?STEP|^--> Using cache' "$build_log" | sed 's/^--> Using cache \(.\{12\}\).*/    (cached \1)/' || true
 
 # The layer cache keeps what this build used (every image id in its log), the base and
-# the result; older layers go, so the cache does not grow with every commit.
+# the result; older layers are removed at the end, so the cache does not grow with every
+# commit.
 used=$(grep -oE '^--> (Using cache )?[0-9a-f]{11,64}' "$build_log" | grep -oE '[0-9a-f]{11,64}$' | cut -c1-11 | sort -u)
 keep=" $(for name in "$base_image" "$image"; do bah images --quiet --no-trunc "$name"; done | sed 's/^sha256://' | cut -c1-11 | tr '\n' ' ') $(echo $used) "
+stale=()
 for id in $(bah images --all --quiet --no-trunc | sed 's/^sha256://'); do
-  case "$keep" in *" ${id:0:11} "*) ;; *) bah rmi "$id" >/dev/null 2>&1 || true ;; esac
+  case "$keep" in *" ${id:0:11} "*) ;; *) stale+=("$id") ;; esac
 done
 
 step "running the image"
@@ -230,4 +232,8 @@ for _ in $(seq 1 40); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.5; don
 if kill -0 "$run_pid" 2>/dev/null; then echo "image: the server did not exit on SIGTERM" >&2; exit 1; fi
 wait "$run_pid" || { echo "image: the container exited non-zero after SIGTERM" >&2; cat "$log" >&2; exit 1; }
 run_pid=
+if [ ${#stale[@]} -gt 0 ]; then
+  step "removing ${#stale[@]} cached layers this build did not use"
+  timeout 900 buildah "${storage[@]}" rmi "${stale[@]}" >/dev/null 2>&1 || true
+fi
 step "image built and served a token as uid $uid"
