@@ -19,6 +19,7 @@ import type { BootstrapResult } from './domain/bootstrap.js';
 import { createLogger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import { createStore } from './store/index.js';
+import { openStateStore } from './store/state/index.js';
 
 export const SERVE_USAGE = `Usage: tessera serve [options]
 
@@ -26,6 +27,7 @@ export const SERVE_USAGE = `Usage: tessera serve [options]
   --host <addr>         TESSERA_HOST          (default ${defaults.host})
   --data-dir <path>     TESSERA_DATA_DIR      (default ${defaults.dataDir})
   --database-url <url>  TESSERA_DATABASE_URL  (postgres://...; default: embedded SQLite in the data dir)
+  --state-url <url>     TESSERA_STATE_URL     (redis://...) replay ids, revocations, opaque tokens, rate limits in Redis (docs/storage.md)
   --public-url <url>    TESSERA_PUBLIC_URL    (default http://<host>:<port>)
   --log-level <level>   TESSERA_LOG_LEVEL     (fatal|error|warn|info|debug|silent; default info)
   --tls-cert <file>     TESSERA_TLS_CERT      serve HTTPS with this certificate (PEM)
@@ -78,6 +80,7 @@ export const SERVE_OPTIONS = {
   host: { type: 'string' },
   'data-dir': { type: 'string' },
   'database-url': { type: 'string' },
+  'state-url': { type: 'string' },
   'public-url': { type: 'string' },
   'log-level': { type: 'string' },
   'tls-cert': { type: 'string' },
@@ -157,6 +160,7 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
     ...(pick(values.host, 'TESSERA_HOST') !== undefined ? { host: pick(values.host, 'TESSERA_HOST') as string } : {}),
     ...(pick(values['data-dir'], 'TESSERA_DATA_DIR') !== undefined ? { dataDir: pick(values['data-dir'], 'TESSERA_DATA_DIR') as string } : {}),
     ...(pick(values['database-url'], 'TESSERA_DATABASE_URL') !== undefined ? { databaseUrl: pick(values['database-url'], 'TESSERA_DATABASE_URL') as string } : {}),
+    ...(pick(values['state-url'], 'TESSERA_STATE_URL') !== undefined ? { stateUrl: pick(values['state-url'], 'TESSERA_STATE_URL') as string } : {}),
     ...(pick(values['public-url'], 'TESSERA_PUBLIC_URL') !== undefined ? { publicUrl: pick(values['public-url'], 'TESSERA_PUBLIC_URL') as string } : {}),
     ...(logLevel !== undefined ? { logLevel: logLevel as ServerConfig['logLevel'] } : {}),
     ...(pick(values['mtls-public-url'], 'TESSERA_MTLS_PUBLIC_URL') !== undefined ? { mtlsPublicUrl: pick(values['mtls-public-url'], 'TESSERA_MTLS_PUBLIC_URL') as string } : {}),
@@ -273,7 +277,9 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
       requestCert: true,
       rejectUnauthorized: false,
     };
-    const app = await buildApp({ config, store, masterKey, https, logger, startingUp: true, ...(options.worker !== undefined ? { worker: options.worker } : {}) });
+    const state = config.stateUrl !== null ? await openStateStore(config.stateUrl) : undefined;
+    if (state !== undefined) cleanup.push(() => state.close());
+    const app = await buildApp({ config, store, ...(state !== undefined ? { state } : {}), masterKey, https, logger, startingUp: true, ...(options.worker !== undefined ? { worker: options.worker } : {}) });
     const closeApp = () => app.close();
     cleanup.push(closeApp);
     // Listen first: a busy port fails here, before the bootstrap writes anything.

@@ -8,6 +8,8 @@ export interface ServerConfig {
   host: string;
   dataDir: string;
   databaseUrl: string | null;
+  /** `redis://` or `rediss://`: the hot state in Redis (docs/storage.md); null: in the database. */
+  stateUrl: string | null;
   /** Base of every issuer, without a trailing slash. */
   publicUrl: string;
   /** base64 of 32 bytes; null: the embedded default generates one into dataDir. */
@@ -97,6 +99,10 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
   if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new Error('--database-url must be a postgres:// URL (omit it for the embedded store)');
   }
+  const stateUrl = input.stateUrl ?? null;
+  if (stateUrl !== null && !/^rediss?:\/\/[^/]/i.test(stateUrl)) {
+    throw new Error('--state-url must be a redis:// or rediss:// URL (omit it to keep the state in the database)');
+  }
   if (input.masterKey != null && Buffer.from(input.masterKey, 'base64').length !== 32) {
     throw new Error('TESSERA_MASTER_KEY must be base64 of 32 random bytes (e.g. `openssl rand -base64 32`)');
   }
@@ -105,6 +111,7 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
     host,
     dataDir: resolve(input.dataDir ?? defaults.dataDir),
     databaseUrl,
+    stateUrl,
     publicUrl,
     masterKey: input.masterKey ?? null,
     tokens: { ...defaults.tokens, ...input.tokens },

@@ -2,10 +2,10 @@
  * Counters in fixed windows, shared by every replica and worker without a store round
  * trip per request: each process counts in memory and, once a second, adds its new
  * hits to the store's counters and learns the totals of every process
- * (Store.addRateLimitHits). A key can overshoot a limit only by what the other
+ * (StateStore.addRateLimitHits). A key can overshoot a limit only by what the other
  * processes let through since their last sync.
  */
-import type { Store } from '../store/types.js';
+import type { StateStore } from '../store/state/types.js';
 
 export class SharedCounters {
   /** Hits of the current window not yet added to the store. */
@@ -42,7 +42,7 @@ export class SharedCounters {
   }
 
   /** Adds this process's new hits to the shared counters and learns every process's totals. */
-  async sync(store: Store): Promise<void> {
+  async sync(store: Pick<StateStore, 'addRateLimitHits'>): Promise<void> {
     this.#roll(this.now());
     const windowStart = this.#windowStart;
     if (this.#unsynced.size === 0 && this.#shared.size === 0) return;
