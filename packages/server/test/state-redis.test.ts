@@ -1,0 +1,97 @@
+/**
+ * `--state-url redis://`: the token endpoint with its state in Redis, and what happens
+ * when Redis goes away and comes back. Runs against a redis-server this test starts on
+ * a free port (and stops by its PID); skips visibly when there is no redis-server.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openRedisStateStore } from '../src/store/state/redis.js';
+import { basic, createTestServer, type TestServer } from './helpers/app.js';
+import { testKeyPrefix } from './helpers/redis.js';
+
+const haveRedis = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+}
+
+/** A throw-away redis-server: no persistence, loopback only. */
+async function startRedis(port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    if (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG') return child;
+    await sleep(50);
+  }
+  child.kill();
+  throw new Error('redis-server did not start');
+}
+
+async function stopRedis(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+describe.skipIf(!haveRedis)('the state store in Redis, down and back', () => {
+  let port: number;
+  let redis: ChildProcess;
+  let t: TestServer;
+  let client: { clientId: string; clientSecret: string; identifier: string };
+
+  beforeAll(async () => {
+    port = await freePort();
+    redis = await startRedis(port);
+    const state = await openRedisStateStore(`redis://127.0.0.1:${port}`, { keyPrefix: testKeyPrefix(), commandTimeout: 500 });
+    t = await createTestServer({ state, startAt: Date.now() });
+    client = await t.setupClient('default', { tokenFormat: 'opaque' });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await t?.app.tessera.state.close().catch(() => undefined);
+    if (redis !== undefined) await stopRedis(redis);
+  });
+
+  const token = () => t.post('default', 'token', { grant_type: 'client_credentials', audience: client.identifier }, basic(client.clientId, client.clientSecret));
+
+  it('issues and introspects opaque tokens kept in Redis, and /readyz checks it', async () => {
+    const issued = await token();
+    expect(issued.statusCode).toBe(200);
+    const { access_token: value } = issued.json() as { access_token: string };
+    const introspected = await t.post('default', 'introspect', { token: value }, basic(client.clientId, client.clientSecret));
+    expect(introspected.json()).toMatchObject({ active: true, client_id: client.clientId });
+    const ready = await t.app.inject({ method: 'GET', url: '/readyz' });
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json().checks.state).toEqual({ ok: true });
+  });
+
+  it('answers 503 temporarily_unavailable while Redis is down, says why in /readyz, and recovers by itself', async () => {
+    await stopRedis(redis);
+    const refused = await token();
+    expect(refused.statusCode).toBe(503);
+    expect(refused.json()).toMatchObject({ error: 'temporarily_unavailable' });
+    const notReady = await t.app.inject({ method: 'GET', url: '/readyz' });
+    expect(notReady.statusCode).toBe(503);
+    expect(notReady.json().reason).toMatch(/state store unavailable \(redis at 127\.0\.0\.1:\d+/);
+
+    redis = await startRedis(port);
+    let status = 0;
+    for (let i = 0; i < 100 && status !== 200; i++) {
+      status = (await t.app.inject({ method: 'GET', url: '/readyz' })).statusCode;
+      if (status !== 200) await sleep(100);
+    }
+    expect(status).toBe(200);
+    expect((await token()).statusCode).toBe(200);
+  }, 30_000);
+});
+
+if (!haveRedis) describe.skip('the state store in Redis, down and back (skipped: no redis-server on PATH)', () => {});
