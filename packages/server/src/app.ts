@@ -152,13 +152,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ...(options.https ? { https: { ...options.https, ...serverTimeouts(config) } } : {}),
   } as FastifyServerOptions) as unknown as FastifyInstance;
 
-  const { maxTenants, maxClients, maxUnknownClients, serveStaleFor } = config.cache;
+  const { maxTenants, maxClients, maxUnknownClients, maxUnknownTenants, maxTenantBytes, maxClientBytes, serveStaleFor } = config.cache;
   const registry = new TenantRegistry({
     store,
     publicUrl: config.publicUrl,
     masterKey,
     now,
-    limits: { maxTenants, maxClients, maxUnknownClients, serveStaleFor },
+    limits: { maxTenants, maxClients, maxUnknownClients, maxUnknownTenants, maxTenantBytes, maxClientBytes, serveStaleFor },
     // Cache hits, misses, loads, evictions and the feed's lag go to /metrics (docs/metrics.md).
     ...(options.cacheEvents !== undefined ? { events: options.cacheEvents } : metrics !== null ? { events: metrics } : {}),
   });

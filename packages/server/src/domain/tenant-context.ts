@@ -8,7 +8,11 @@
  *   secrets' parsed hashes and its grants by API id. Loaded on first use, with
  *   negative entries for unknown clients.
  *
- * Both caches are bounded LRUs (config `cache`). Invalidation has one owner, the
+ * Both caches are bounded by count and by estimated bytes, with scan-resistant
+ * eviction (entry-cache.ts); unknown tenant and client ids are remembered in bounded
+ * negative entries, so made-up ids cost one store query each, once. Unsealed signing
+ * keys live in a small cache of their own (by kid), so a tenant evicted and loaded
+ * again does not decrypt its key again (config `cache`). Invalidation has one owner, the
  * change feed (domain/change-feed.ts), which calls `apply` with what changed: after a
  * commit of this replica (awaited, so a change is visible here when its call
  * returns) and for other replicas' changes read from the feed (reloaded in the
@@ -61,11 +65,26 @@ export interface RegistryLimits {
   maxTenants: number;
   maxClients: number;
   maxUnknownClients: number;
+  maxUnknownTenants: number;
+  /** Estimated bytes of all cached tenants, and of all cached clients. */
+  maxTenantBytes: number;
+  maxClientBytes: number;
+  /** Unsealed signing keys kept (by kid). */
+  maxSigners: number;
   /** While the change feed cannot be read, cached entries serve for this long (ms), then 503. */
   serveStaleFor: number;
 }
 
-const DEFAULT_LIMITS: RegistryLimits = { maxTenants: 10_000, maxClients: 100_000, maxUnknownClients: 10_000, serveStaleFor: 300_000 };
+const DEFAULT_LIMITS: RegistryLimits = {
+  maxTenants: 10_000,
+  maxClients: 100_000,
+  maxUnknownClients: 10_000,
+  maxUnknownTenants: 10_000,
+  maxTenantBytes: 256 * 1024 * 1024,
+  maxClientBytes: 256 * 1024 * 1024,
+  maxSigners: 10_000,
+  serveStaleFor: 300_000,
+};
 
 /** Longest client id looked up at all: longer ones are unknown without a store round trip. */
 const MAX_CLIENT_ID_LENGTH = 256;
@@ -85,13 +104,13 @@ export class TenantContext {
   readonly publishedKeys: ReadonlyMap<string, PublishedKey>;
   readonly jwks: { body: string; etag: string };
   readonly activeKey: SigningKey | undefined;
-  readonly #masterKey: MasterKey;
+  readonly #unseal: (key: SigningKey) => JwtSigner;
   readonly #clients: (clientId: string) => Promise<ClientEntry | null>;
   #signer: JwtSigner | undefined;
 
   constructor(
     record: TenantRecord,
-    options: { publicUrl: string; masterKey: MasterKey; now: number; clients: (clientId: string) => Promise<ClientEntry | null>; previous?: TenantContext | null | undefined },
+    options: { publicUrl: string; unseal: (key: SigningKey) => JwtSigner; now: number; clients: (clientId: string) => Promise<ClientEntry | null>; previous?: TenantContext | null | undefined },
   ) {
     this.tenant = record.tenant;
     this.issuer = `${options.publicUrl}/t/${record.tenant.id}`;
@@ -109,7 +128,7 @@ export class TenantContext {
       ]),
     );
     this.activeKey = record.keys.find((k) => k.status === 'active');
-    this.#masterKey = options.masterKey;
+    this.#unseal = options.unseal;
     this.#clients = options.clients;
     // A reload for another reason (an API changed) does not unseal the same key again.
     const previous = options.previous;
@@ -124,7 +143,7 @@ export class TenantContext {
    */
   get signer(): JwtSigner | null {
     if (this.activeKey === undefined) return null;
-    this.#signer ??= JwtSigner.unseal(this.activeKey, this.#masterKey);
+    this.#signer ??= this.#unseal(this.activeKey);
     return this.#signer;
   }
 
@@ -166,6 +185,8 @@ export class TenantRegistry {
   readonly events: CacheEvents | undefined;
   readonly #tenants: EntryCache<TenantContext>;
   readonly #clients: EntryCache<ClientEntry>;
+  /** Unsealed signing keys by tenant and kid, least recently used dropped first. */
+  readonly #signers = new Map<string, JwtSigner>();
   /** When the change feed was last read completely (null: nobody follows it, e.g. in tests). */
   #syncedAt: number | null = null;
 
@@ -179,7 +200,9 @@ export class TenantRegistry {
     this.#tenants = new EntryCache<TenantContext>({
       name: 'tenant',
       maxEntries: this.#limits.maxTenants,
-      maxAbsent: 0,
+      maxAbsent: this.#limits.maxUnknownTenants,
+      maxWeight: this.#limits.maxTenantBytes,
+      weigh: weighTenant,
       load: (tenantId) => this.#loadTenant(tenantId),
       now: this.#now,
       events: options.events,
@@ -188,13 +211,18 @@ export class TenantRegistry {
       name: 'client',
       maxEntries: this.#limits.maxClients,
       maxAbsent: this.#limits.maxUnknownClients,
+      maxWeight: this.#limits.maxClientBytes,
+      weigh: weighClient,
       load: (key) => this.#loadClient(key),
       now: this.#now,
       events: options.events,
     });
   }
 
-  /** The tenant's context, or null when there is no such tenant (never cached: made-up ids cannot fill memory). */
+  /**
+   * The tenant's context, or null when there is no such tenant (remembered in the
+   * bounded negative cache until the change feed says the tenant was created).
+   */
   async get(tenantId: string): Promise<TenantContext | null> {
     // Anything that cannot be a tenant id never reaches the store or the cache.
     if (!TENANT_ID.test(tenantId)) return null;
@@ -232,7 +260,10 @@ export class TenantRegistry {
       work.push(
         this.#tenants.invalidate(tenantId).then(() => {
           // A deleted tenant takes its clients' entries with it.
-          if (rowChanged && !(this.#tenants.peek(tenantId) instanceof TenantContext)) this.#clients.deleteByPrefix(clientKey(tenantId, ''));
+          if (rowChanged && !(this.#tenants.peek(tenantId) instanceof TenantContext)) {
+            this.#clients.deleteByPrefix(clientKey(tenantId, ''));
+            for (const id of this.#signers.keys()) if (id.startsWith(`${tenantId}\n`)) this.#signers.delete(id);
+          }
         }),
       );
     }
@@ -268,11 +299,25 @@ export class TenantRegistry {
     if (record === null) return null;
     return new TenantContext(record, {
       publicUrl: this.#publicUrl,
-      masterKey: this.#masterKey,
+      unseal: (key) => this.#signerOf(key),
       now: this.#now(),
       clients: (clientId) => this.client(tenantId, clientId),
       previous: this.#tenants.peek(tenantId),
     });
+  }
+
+  #signerOf(key: SigningKey): JwtSigner {
+    // The kid is random per key; the tenant id keeps two tenants' kids apart regardless.
+    const id = `${key.tenantId}\n${key.kid}`;
+    let signer = this.#signers.get(id);
+    if (signer !== undefined) {
+      this.#signers.delete(id);
+    } else {
+      signer = JwtSigner.unseal(key, this.#masterKey);
+      if (this.#signers.size >= this.#limits.maxSigners) this.#signers.delete(this.#signers.keys().next().value as string);
+    }
+    this.#signers.set(id, signer);
+    return signer;
   }
 
   async #loadClient(key: string): Promise<ClientEntry | null> {
@@ -288,6 +333,21 @@ function toClientEntry(record: ClientRecord): ClientEntry {
     secrets: record.secrets.map((s) => ({ id: s.id, verify: parseSecretHash(s.hash).verify })),
     grants: new Map(record.grants.map((g) => [g.apiId, { ...g, scopeSet: new Set(g.scopes) }])),
   };
+}
+
+/** Rough bytes of a tenant's context: the rendered JWKS, key objects, APIs and federations. */
+function weighTenant(context: TenantContext): number {
+  let bytes = 2048 + context.jwks.body.length * 4 + context.publishedKeys.size * 1024;
+  for (const api of context.apisById.values()) bytes += 512 + api.identifier.length * 4 + api.scopes.length * 160;
+  bytes += context.federations.length * 2048;
+  return bytes;
+}
+
+/** Rough bytes of a client's entry: the client, its parsed secret hashes and grants. */
+function weighClient(entry: ClientEntry): number {
+  let bytes = 1024 + entry.secrets.length * 256 + JSON.stringify(entry.client.jwks ?? null).length * 2;
+  for (const grant of entry.grants.values()) bytes += 384 + grant.scopes.length * 96;
+  return bytes;
 }
 
 function clientKey(tenantId: string, clientId: string): string {
