@@ -104,7 +104,8 @@ export interface Tessera {
   /**
    * Polling for changes made by other replicas, scheduled key rotation, purges.
    * `singletons: false` (every worker of `serve --workers N` but the first) leaves
-   * out the tasks that need to run once per data directory: key rotation and purges.
+   * out the tasks that need to run once per data directory or host: key rotation,
+   * purges and the usage roll-up.
    */
   startBackgroundTasks(options?: { singletons?: boolean }): void;
 }
@@ -124,6 +125,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const instrumented = metrics !== null || tracing !== null;
   const storeEvents = metrics ?? { query() {}, error() {} };
   const store = instrumented ? instrumentStore(options.store, storeEvents, tracing) : options.store;
+  // Under --workers one scrape reports the whole host (cluster.ts aggregates in the primary).
+  if (metrics !== null && options.worker !== undefined && (await import('node:cluster')).default.isWorker) {
+    metrics.aggregateThroughPrimary((await import('./cluster.js')).hostMetrics);
+  }
   const rawState = options.state ?? options.store.state();
   const state = instrumented ? instrumentStore(rawState, storeEvents, tracing) : rawState;
   const app = Fastify({
@@ -253,9 +258,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       };
       every(10_000, () => secretUsage.flush(), 'recording secret use failed');
       if (usageRecorder !== null) every(config.usage.flushInterval, () => usageRecorder.flush(), 'writing usage counts failed');
-      every(config.usage.rollupInterval, () => usage.maintenance.run(), 'rolling up usage failed');
       every(1000, () => protection.sync(state), 'sharing rate-limit counts failed');
       if (!singletons) return;
+      // Once per host (worker 1); idempotent, so replicas on other hosts may run it too.
+      every(config.usage.rollupInterval, () => usage.maintenance.run(), 'rolling up usage failed');
       every(config.keys.checkInterval, () => keys.runDueSchedule(), 'scheduled key rotation failed');
       every(10 * 60_000, () => state.purgeExpired(now()), 'purging expired tokens failed');
     },
@@ -335,7 +341,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return reply.code(report.status === 'ready' ? 200 : 503).header('Cache-Control', 'no-store').send(report);
   });
   if (metrics !== null && config.metrics.port === null) {
-    app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).header('Cache-Control', 'no-store').send(await metrics.registry.metrics()));
+    app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).header('Cache-Control', 'no-store').send(await metrics.text()));
   }
 
   await app.register(async (scope) => {

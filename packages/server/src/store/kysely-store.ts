@@ -792,6 +792,13 @@ export class KyselyStore implements RegistryStore {
     return rows.map((r) => r.id);
   }
 
+  async listActiveKeyActivations(): Promise<{ tenantId: string; activatedAt: number | null }[]> {
+    const rows = await this.#run(() =>
+      this.#db.selectFrom('signing_keys').select(['tenant_id', 'activated_at']).where('status', '=', 'active').orderBy('tenant_id').execute(),
+    );
+    return rows.map((r) => ({ tenantId: r.tenant_id, activatedAt: numberOrNull(r.activated_at) }));
+  }
+
   // -------------------------------------------------------------- federations
 
   async createFederation(federation: Federation, audit?: NewAuditEntry): Promise<void> {

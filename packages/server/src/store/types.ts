@@ -374,6 +374,8 @@ export interface RegistryStore {
    * ended by `now`, or there is no active key.
    */
   tenantsWithKeyWork(now: number, activatedBefore: number): Promise<string[]>;
+  /** When each tenant's active key was activated, in one query (the key-age metrics). */
+  listActiveKeyActivations(): Promise<{ tenantId: string; activatedAt: number | null }[]>;
   /**
    * Takes a cluster-wide lock named `name` for the duration of fn (PostgreSQL:
    * transaction-scoped advisory lock; SQLite: the transaction itself). Used so that
