@@ -69,7 +69,7 @@ export interface RegistryLimits {
   /** Estimated bytes of all cached tenants, and of all cached clients. */
   maxTenantBytes: number;
   maxClientBytes: number;
-  /** Unsealed signing keys kept (by kid). */
+  /** Signing keys whose imported public key and unsealed signer are kept (by tenant and kid). */
   maxSigners: number;
   /** While the change feed cannot be read, cached entries serve for this long (ms), then 503. */
   serveStaleFor: number;
@@ -82,7 +82,7 @@ const DEFAULT_LIMITS: RegistryLimits = {
   maxUnknownTenants: 10_000,
   maxTenantBytes: 256 * 1024 * 1024,
   maxClientBytes: 256 * 1024 * 1024,
-  maxSigners: 10_000,
+  maxSigners: 100_000,
   serveStaleFor: 300_000,
 };
 
@@ -104,13 +104,13 @@ export class TenantContext {
   readonly publishedKeys: ReadonlyMap<string, PublishedKey>;
   readonly jwks: { body: string; etag: string };
   readonly activeKey: SigningKey | undefined;
-  readonly #unseal: (key: SigningKey) => JwtSigner;
+  readonly #keys: KeyMaterial;
   readonly #clients: (clientId: string) => Promise<ClientEntry | null>;
   #signer: JwtSigner | undefined;
 
   constructor(
     record: TenantRecord,
-    options: { publicUrl: string; unseal: (key: SigningKey) => JwtSigner; now: number; clients: (clientId: string) => Promise<ClientEntry | null>; previous?: TenantContext | null | undefined },
+    options: { publicUrl: string; keys: KeyMaterial; now: number; clients: (clientId: string) => Promise<ClientEntry | null>; previous?: TenantContext | null | undefined },
   ) {
     this.tenant = record.tenant;
     this.issuer = `${options.publicUrl}/t/${record.tenant.id}`;
@@ -124,11 +124,11 @@ export class TenantContext {
     this.publishedKeys = new Map(
       published.map((k) => [
         k.kid,
-        { kid: k.kid, alg: k.alg, status: k.status, key: publicKeyFromJwk(k.publicJwk as JWK), jwk: k.publicJwk as JWK },
+        { kid: k.kid, alg: k.alg, status: k.status, key: options.keys.publicKey(k), jwk: k.publicJwk as JWK },
       ]),
     );
     this.activeKey = record.keys.find((k) => k.status === 'active');
-    this.#unseal = options.unseal;
+    this.#keys = options.keys;
     this.#clients = options.clients;
     // A reload for another reason (an API changed) does not unseal the same key again.
     const previous = options.previous;
@@ -143,7 +143,7 @@ export class TenantContext {
    */
   get signer(): JwtSigner | null {
     if (this.activeKey === undefined) return null;
-    this.#signer ??= this.#unseal(this.activeKey);
+    this.#signer ??= this.#keys.signer(this.activeKey);
     return this.#signer;
   }
 
@@ -179,24 +179,22 @@ export interface TenantRegistryOptions {
 export class TenantRegistry {
   readonly #store: Store;
   readonly #publicUrl: string;
-  readonly #masterKey: MasterKey;
   readonly #now: () => number;
   readonly #limits: RegistryLimits;
   readonly events: CacheEvents | undefined;
   readonly #tenants: EntryCache<TenantContext>;
   readonly #clients: EntryCache<ClientEntry>;
-  /** Unsealed signing keys by tenant and kid, least recently used dropped first. */
-  readonly #signers = new Map<string, JwtSigner>();
+  readonly #keyMaterial: KeyMaterialCache;
   /** When the change feed was last read completely (null: nobody follows it, e.g. in tests). */
   #syncedAt: number | null = null;
 
   constructor(options: TenantRegistryOptions) {
     this.#store = options.store;
     this.#publicUrl = options.publicUrl;
-    this.#masterKey = options.masterKey;
     this.#now = options.now;
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.events = options.events;
+    this.#keyMaterial = new KeyMaterialCache(options.masterKey, this.#limits.maxSigners);
     this.#tenants = new EntryCache<TenantContext>({
       name: 'tenant',
       maxEntries: this.#limits.maxTenants,
@@ -262,7 +260,7 @@ export class TenantRegistry {
           // A deleted tenant takes its clients' entries with it.
           if (rowChanged && !(this.#tenants.peek(tenantId) instanceof TenantContext)) {
             this.#clients.deleteByPrefix(clientKey(tenantId, ''));
-            for (const id of this.#signers.keys()) if (id.startsWith(`${tenantId}\n`)) this.#signers.delete(id);
+            this.#keyMaterial.forgetTenant(tenantId);
           }
         }),
       );
@@ -299,25 +297,11 @@ export class TenantRegistry {
     if (record === null) return null;
     return new TenantContext(record, {
       publicUrl: this.#publicUrl,
-      unseal: (key) => this.#signerOf(key),
+      keys: this.#keyMaterial,
       now: this.#now(),
       clients: (clientId) => this.client(tenantId, clientId),
       previous: this.#tenants.peek(tenantId),
     });
-  }
-
-  #signerOf(key: SigningKey): JwtSigner {
-    // The kid is random per key; the tenant id keeps two tenants' kids apart regardless.
-    const id = `${key.tenantId}\n${key.kid}`;
-    let signer = this.#signers.get(id);
-    if (signer !== undefined) {
-      this.#signers.delete(id);
-    } else {
-      signer = JwtSigner.unseal(key, this.#masterKey);
-      if (this.#signers.size >= this.#limits.maxSigners) this.#signers.delete(this.#signers.keys().next().value as string);
-    }
-    this.#signers.set(id, signer);
-    return signer;
   }
 
   async #loadClient(key: string): Promise<ClientEntry | null> {
@@ -333,6 +317,56 @@ function toClientEntry(record: ClientRecord): ClientEntry {
     secrets: record.secrets.map((s) => ({ id: s.id, verify: parseSecretHash(s.hash).verify })),
     grants: new Map(record.grants.map((g) => [g.apiId, { ...g, scopeSet: new Set(g.scopes) }])),
   };
+}
+
+/** Key objects of a tenant's signing keys, as TenantContext needs them. */
+interface KeyMaterial {
+  publicKey(key: SigningKey): KeyObject;
+  signer(key: SigningKey): JwtSigner;
+}
+
+/**
+ * Imported public keys and unsealed signers by tenant and kid, apart from the tenant
+ * cache: a tenant evicted and loaded again neither imports its JWKs nor decrypts its
+ * private key again (those were most of a miss's cost). LRU over at most `max` kids.
+ */
+class KeyMaterialCache implements KeyMaterial {
+  readonly #entries = new Map<string, { publicKey?: KeyObject; signer?: JwtSigner }>();
+
+  constructor(
+    private readonly masterKey: MasterKey,
+    private readonly max: number,
+  ) {}
+
+  publicKey(key: SigningKey): KeyObject {
+    const entry = this.#entry(key);
+    entry.publicKey ??= publicKeyFromJwk(key.publicJwk as JWK);
+    return entry.publicKey;
+  }
+
+  signer(key: SigningKey): JwtSigner {
+    const entry = this.#entry(key);
+    entry.signer ??= JwtSigner.unseal(key, this.masterKey);
+    return entry.signer;
+  }
+
+  forgetTenant(tenantId: string): void {
+    for (const id of this.#entries.keys()) if (id.startsWith(`${tenantId}\n`)) this.#entries.delete(id);
+  }
+
+  #entry(key: SigningKey): { publicKey?: KeyObject; signer?: JwtSigner } {
+    // A kid is never reused for other key material; the tenant id keeps tenants apart regardless.
+    const id = `${key.tenantId}\n${key.kid}`;
+    let entry = this.#entries.get(id);
+    if (entry !== undefined) {
+      this.#entries.delete(id);
+    } else {
+      entry = {};
+      if (this.#entries.size >= this.max) this.#entries.delete(this.#entries.keys().next().value as string);
+    }
+    this.#entries.set(id, entry);
+    return entry;
+  }
 }
 
 /** Rough bytes of a tenant's context: the rendered JWKS, key objects, APIs and federations. */
