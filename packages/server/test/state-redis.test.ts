@@ -3,44 +3,12 @@
  * when Redis goes away and comes back. Runs against a redis-server this test starts on
  * a free port (and stops by its PID); skips visibly when there is no redis-server.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRedisStateStore } from '../src/store/state/redis.js';
 import { basic, createTestServer, type TestServer } from './helpers/app.js';
-import { testKeyPrefix } from './helpers/redis.js';
-
-const haveRedis = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
-
-/** A throw-away redis-server: no persistence, loopback only. */
-async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    if (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG') return child;
-    await sleep(50);
-  }
-  child.kill();
-  throw new Error('redis-server did not start');
-}
-
-async function stopRedis(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
-  await exited;
-}
+import { freeLoopbackPort, haveRedisServer as haveRedis, startRedisServer as startRedis, stopRedisServer as stopRedis, testKeyPrefix } from './helpers/redis.js';
 
 describe.skipIf(!haveRedis)('the state store in Redis, down and back', () => {
   let port: number;
@@ -49,7 +17,7 @@ describe.skipIf(!haveRedis)('the state store in Redis, down and back', () => {
   let client: { clientId: string; clientSecret: string; identifier: string };
 
   beforeAll(async () => {
-    port = await freePort();
+    port = await freeLoopbackPort();
     redis = await startRedis(port);
     const state = await openRedisStateStore(`redis://127.0.0.1:${port}`, { keyPrefix: testKeyPrefix(), commandTimeout: 500 });
     t = await createTestServer({ state, startAt: Date.now() });
