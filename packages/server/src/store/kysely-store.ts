@@ -72,6 +72,8 @@ interface Shared {
   listen: ListenFactory | null;
   openState: (() => StateStore) | null;
   state: StateStore | null;
+  /** SQLite: the columns of the tables loadTenantRecord reads, as of the first load. */
+  sqliteColumns: Map<string, string[]> | null;
 }
 
 type RecordChange = (kind: ChangeKind, tenantId: string, entityId: string) => void;
@@ -98,7 +100,7 @@ export class KyselyStore implements RegistryStore {
     this.kind = kind;
     this.#db = db;
     this.#inTransaction = transactionOf !== undefined;
-    this.#shared = transactionOf !== undefined ? transactionOf.#shared : { listeners: [], listen: options.listen ?? null, openState: options.openState ?? null, state: null };
+    this.#shared = transactionOf !== undefined ? transactionOf.#shared : { listeners: [], listen: options.listen ?? null, openState: options.openState ?? null, state: null, sqliteColumns: null };
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -356,18 +358,46 @@ export class KyselyStore implements RegistryStore {
   }
 
   async loadTenantRecord(id: string): Promise<TenantRecord | null> {
-    // Four indexed reads by tenant; no transaction: a change committed between them is
-    // in the feed and makes the registry load this tenant again.
-    const [tenant, apis, keys, federations] = await this.#run(() =>
-      Promise.all([
-        this.#db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst(),
-        this.#db.selectFrom('apis').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('id').execute(),
-        this.#db.selectFrom('signing_keys').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('kid').execute(),
-        this.#db.selectFrom('federations').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('id').execute(),
-      ]),
-    );
-    if (!tenant) return null;
-    return { tenant: toTenant(tenant), apis: apis.map(toApi), keys: keys.map(toSigningKey), federations: federations.map(toFederation) };
+    // One query (a miss of the tenant cache costs one round trip): the tenant row, its
+    // APIs, signing keys and federations, each row as JSON, in their list order.
+    const parts = await this.#run(async () => {
+      const json = await this.#tenantRowJson();
+      return sql<{ part: number; row: string }>`
+        select 0 as part, ${sql.raw(json('tenants'))} as row, created_at as c, id as i from tenants where id = ${id}
+        union all select 1, ${sql.raw(json('apis'))}, created_at, id from apis where tenant_id = ${id}
+        union all select 2, ${sql.raw(json('signing_keys'))}, created_at, kid from signing_keys where tenant_id = ${id}
+        union all select 3, ${sql.raw(json('federations'))}, created_at, id from federations where tenant_id = ${id}
+        order by part, c, i`.execute(this.#db);
+    });
+    const rows = parts.rows.map((r) => ({ part: Number(r.part), row: JSON.parse(r.row) as Record<string, unknown> }));
+    const tenant = rows.find((r) => r.part === 0);
+    if (tenant === undefined) return null;
+    const of = <Row>(part: number) => rows.filter((r) => r.part === part).map((r) => r.row as unknown as Row);
+    return {
+      tenant: toTenant(tenant.row as unknown as TenantsTable),
+      apis: of<ApisTable>(1).map(toApi),
+      keys: of<SigningKeysTable>(2).map(toSigningKey),
+      federations: of<FederationsTable>(3).map(toFederation),
+    };
+  }
+
+  /**
+   * How a row of one table reads as JSON text: PostgreSQL's `row_to_json`; on SQLite a
+   * `json_object` of the table's columns as they are (read once), so a column added by
+   * a later migration is included without a change here.
+   */
+  async #tenantRowJson(): Promise<(table: string) => string> {
+    if (this.kind === 'postgres') return (table) => `row_to_json(${table})::text`;
+    if (this.#shared.sqliteColumns === null) {
+      const columns = new Map<string, string[]>();
+      for (const table of ['tenants', 'apis', 'signing_keys', 'federations']) {
+        const info = await sql<{ name: string }>`select name from pragma_table_info(${table})`.execute(this.#db);
+        columns.set(table, info.rows.map((r) => r.name));
+      }
+      this.#shared.sqliteColumns = columns;
+    }
+    const columns = this.#shared.sqliteColumns;
+    return (table) => `json_object(${(columns.get(table) ?? []).map((c) => `'${c}', "${c}"`).join(', ')})`;
   }
 
   // ------------------------------------------------------------------ clients
