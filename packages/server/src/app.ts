@@ -35,6 +35,9 @@ import { jwtBearer } from './oauth/grants/jwt-bearer.js';
 import { tokenExchange } from './oauth/grants/token-exchange.js';
 import { Protection } from './oauth/protection.js';
 import { oauthRoutes } from './oauth/routes.js';
+import { DpopTokenEndpoint } from './oauth/dpop/token-endpoint.js';
+import { IntrospectionJwtSigner } from './oauth/introspection-jwt.js';
+import { NonceIssuer } from '@tessera/verifier/core';
 import { createOutboundFetch } from './outbound/fetch.js';
 import { OutboundPolicy } from './outbound/policy.js';
 import { redactQuery } from './logging.js';
@@ -186,6 +189,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const usageRecorder = config.usage.enabled ? new UsageRecorder(store.usage(), now) : null;
   const usageRecording = usageRecorder ?? noUsageRecording;
   const issuer = new TokenIssuer(state, config.tokens.defaultLifetime, now, usageRecording);
+  const dpop = new DpopTokenEndpoint({
+    store: state,
+    nonces: new NonceIssuer(masterKey.derive('dpop-nonce'), config.dpop.nonceWindow, now),
+    now,
+    proofMaxAge: config.dpop.proofMaxAge,
+    clockTolerance: config.dpop.clockTolerance,
+  });
   const inspector = new TokenInspector(state, now);
   const secretUsage = new SecretUsageTracker(store, now);
   // Every URL the server fetches goes through one policy and one bounded fetch.
@@ -351,7 +361,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       grants: [
         clientCredentials,
         jwtBearer(federatedJwts, { maxAssertionLifetime: config.federation.maxAssertionLifetime }),
-        tokenExchange(federatedJwts),
+        tokenExchange(federatedJwts, { lifetime: config.transactionTokens.lifetime, now }),
       ],
       issuer,
       inspector,
@@ -365,6 +375,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       trustedProxies: config.trustedProxies,
       clientCaConfigured: config.tls?.clientCa != null,
       metadata: { mtlsBaseUrl, mtlsEnabled: mtlsBaseUrl !== null },
+      dpop,
+      introspectionJwt: new IntrospectionJwtSigner(now),
     });
   });
 

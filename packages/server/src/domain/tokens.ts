@@ -23,7 +23,8 @@ export interface AccessTokenClaims {
   jti: string;
   client_id: string;
   scope?: string;
-  cnf?: { 'x5t#S256': string };
+  /** RFC 8705 §3.1 certificate binding, or RFC 9449 §6 DPoP key binding. */
+  cnf?: { 'x5t#S256'?: string; jkt?: string };
   act?: Record<string, unknown>;
   [claim: string]: unknown;
 }
@@ -39,6 +40,11 @@ export interface IssueRequest {
   act?: Record<string, unknown>;
   /** RFC 8705 §3.1 certificate binding. */
   certificateThumbprint?: string;
+  /**
+   * RFC 9449 §6: the thumbprint of the DPoP proof's key. It wins over a certificate:
+   * a client that authenticated with mTLS and sent a proof gets a token bound to the proof.
+   */
+  dpopJkt?: string;
   /** Upper bound for `exp` (epoch seconds): an exchanged token never outlives its subject token. */
   notAfter?: number;
   /**
@@ -57,6 +63,9 @@ export interface IssuedToken {
   scope: string;
   claims: AccessTokenClaims;
 }
+
+/** What a grant needs of the issuer (the token endpoint may hand it a sender-constraining view). */
+export type TokenIssuing = Pick<TokenIssuer, 'issue' | 'lifetimeOf'>;
 
 export class TokenIssuer {
   constructor(
@@ -89,7 +98,8 @@ export class TokenIssuer {
     };
     // Assigned rather than spread: no throw-away objects on every token.
     if (scope !== '') claims.scope = scope;
-    if (request.certificateThumbprint !== undefined) claims.cnf = { 'x5t#S256': request.certificateThumbprint };
+    if (request.dpopJkt !== undefined) claims.cnf = { jkt: request.dpopJkt };
+    else if (request.certificateThumbprint !== undefined) claims.cnf = { 'x5t#S256': request.certificateThumbprint };
     if (request.act !== undefined) claims.act = request.act;
     if (api.tokenFormat === 'opaque') {
       const accessToken = randomBytes(32).toString('base64url');
@@ -110,6 +120,22 @@ export class TokenIssuer {
     this.usage.issued(tenant.tenant.id, client.clientId, api.identifier, request.scopes);
     return { accessToken, expiresIn: lifetime, scope, claims };
   }
+}
+
+/** A compact JWS signed by one of the tenant's published keys, or null (the `typ` is the caller's to check). */
+export function verifyTenantJws(tenant: TenantContext, token: string): ParsedJws | null {
+  let jws: ParsedJws;
+  try {
+    jws = parseCompactJws(token, MAX_JWT_LENGTH);
+  } catch {
+    return null;
+  }
+  const kid = jws.header.kid;
+  const key = kid !== undefined ? tenant.publishedKeys.get(kid) : undefined;
+  const alg = jws.header.alg;
+  if (key === undefined || alg !== key.alg || !isSupportedAlgorithm(alg)) return null;
+  if (!verifySignature(prepareKey(key.key, alg), jws.signingInput, jws.signature)) return null;
+  return jws;
 }
 
 export interface InspectedToken {
@@ -148,17 +174,9 @@ export class TokenInspector {
   }
 
   #readJwt(tenant: TenantContext, token: string): InspectedToken | null {
-    let jws: ParsedJws;
-    try {
-      jws = parseCompactJws(token, MAX_JWT_LENGTH);
-    } catch {
-      return null;
-    }
-    const kid = jws.header.kid;
-    const key = kid !== undefined ? tenant.publishedKeys.get(kid) : undefined;
-    const alg = jws.header.alg;
-    if (key === undefined || alg !== key.alg || !isSupportedAlgorithm(alg)) return null;
-    if (!verifySignature(prepareKey(key.key, alg), jws.signingInput, jws.signature)) return null;
+    const jws = verifyTenantJws(tenant, token);
+    // Only access tokens: a transaction token or a signed introspection answer is never one (RFC 9068 §4).
+    if (jws === null || !/^(application\/)?at\+jwt$/i.test(jws.header.typ ?? '')) return null;
     const claims = jws.payload as AccessTokenClaims;
     if (claims.iss !== tenant.issuer || typeof claims.jti !== 'string' || typeof claims.client_id !== 'string') return null;
     return { kind: 'jwt', claims };

@@ -28,6 +28,9 @@ import { Params, parseForm, UNSUPPORTED_BODY } from './params.js';
 import { recordRefusal, rememberTenant } from './usage-refusals.js';
 import { claimedClientId, type Protection } from './protection.js';
 import type { Metrics } from '../observability/metrics.js';
+import { senderConstrainedIssuer } from './dpop/issuer.js';
+import type { DpopTokenEndpoint } from './dpop/token-endpoint.js';
+import { INTROSPECTION_JWT_MEDIA_TYPE, type IntrospectionJwtSigner, wantsIntrospectionJwt } from './introspection-jwt.js';
 import type { Tracing } from '../observability/tracing.js';
 
 export interface OAuthDependencies {
@@ -49,6 +52,10 @@ export interface OAuthDependencies {
   trustedProxies: readonly string[];
   clientCaConfigured: boolean;
   metadata: Omit<MetadataOptions, 'grantTypes' | 'authMethods'>;
+  /** DPoP proofs of token requests (RFC 9449). */
+  dpop: DpopTokenEndpoint;
+  /** RFC 9701 signed introspection answers. */
+  introspectionJwt: IntrospectionJwtSigner;
 }
 
 type TenantRequest = FastifyRequest<{ Params: { tenant: string } }>;
@@ -146,7 +153,11 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
       };
       // A grant without client authentication (jwt-bearer) counts once it knows the client.
       if (client !== null) rateLimit(client.client);
-      const response = await grant.handle({ tenant, params, client, issuer: deps.issuer, inspector: deps.inspector, rateLimit });
+      // RFC 9449 §5: a proof binds the token to its key (and mTLS-authenticated clients too).
+      const dpop = await deps.dpop.tokenRequest(tenant, request.headers, deps.metadata.mtlsBaseUrl);
+      if (dpop.nonce !== null) reply.header('DPoP-Nonce', dpop.nonce);
+      const response = await grant.handle({ tenant, params, client, issuer: senderConstrainedIssuer(deps.issuer, dpop.binding), inspector: deps.inspector, rateLimit });
+      if (dpop.binding !== null && response.token_type === 'Bearer') response.token_type = 'DPoP';
       deps.metrics?.tokenIssued(tenantId, grantType, client?.method ?? 'none', (performance.now() - started) / 1000);
       return reply.headers(NO_STORE).send(response);
     } catch (error) {
@@ -178,13 +189,23 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
   app.post<{ Params: { tenant: string } }>('/t/:tenant/introspect', async (request, reply) => {
     const { tenant, caller, found } = await tokenRequest(request, 'introspect');
     reply.headers(NO_STORE);
+    const answer = introspectionAnswer(tenant, caller, found);
+    // RFC 9701 §4: the same answer as a JWT signed by the tenant, when asked for.
+    if (wantsIntrospectionJwt(request.headers.accept)) {
+      return reply.type(INTROSPECTION_JWT_MEDIA_TYPE).send(await deps.introspectionJwt.sign(tenant, caller.client.clientId, answer));
+    }
+    return answer;
+  });
+
+  function introspectionAnswer(tenant: TenantContext, caller: AuthenticatedClient, found: Awaited<ReturnType<TokenInspector['inspect']>>): Record<string, unknown> {
     if (found === null) return { active: false };
     const { claims } = found;
     const api = tenant.apisByIdentifier.get(claims.aud);
     const mayKnow = claims.client_id === caller.client.clientId || (api?.introspectors.includes(caller.client.clientId) ?? false);
     if (!mayKnow) return { active: false };
-    return { active: true, token_type: 'Bearer', ...claims };
-  });
+    // RFC 9449 §6.2: a DPoP-bound token is introspected as token_type DPoP, with its cnf.
+    return { active: true, token_type: claims.cnf?.jkt !== undefined ? 'DPoP' : 'Bearer', ...claims };
+  }
 
   // RFC 7009 §2: revoke our own tokens; unknown or invalid tokens get 200 all the same.
   app.post<{ Params: { tenant: string } }>('/t/:tenant/revoke', async (request, reply) => {

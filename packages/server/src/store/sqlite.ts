@@ -55,6 +55,24 @@ function openSqliteDatabase(file: string, options: { create: boolean }): Kysely<
   return new Kysely<Database>({ dialect: new NonBlockingDialect(database) });
 }
 
+/**
+ * An embedded store that lives in memory and leaves no file behind: for a test
+ * issuer inside another project's test process (@tessera/testing), never for
+ * `serve`. One process, one connection: nothing to share it with, so the state store
+ * uses that connection too (a second one would open another, empty database).
+ */
+export function openMemorySqliteStore(): KyselyStore {
+  let database: BetterSqlite3.Database;
+  try {
+    database = new BetterSqlite3(':memory:');
+    database.pragma('foreign_keys = ON');
+  } catch (error) {
+    throw toStoreError(error);
+  }
+  const db = new Kysely<Database>({ dialect: new NonBlockingDialect(database) });
+  return new KyselyStore('sqlite', db, { openState: () => new SqlStateStore('sqlite', db, async () => {}) });
+}
+
 /** Transactions that begin IMMEDIATE, and lock waits on timers instead of in `busy_timeout`. */
 class NonBlockingDialect extends SqliteDialect {
   readonly #database: BetterSqlite3.Database;

@@ -6,6 +6,7 @@ import { usage } from './005_usage.js';
 import { claimsAndFederationTrust } from './009_claims_and_federation_trust.js';
 import { quotas } from './006_quotas.js';
 import { stateApart } from './012_state_apart.js';
+import { senderConstraintsAndTxnTokens } from './013_sender_constraints_and_txn_tokens.js';
 
 /**
  * Every migration, in order, compiled into the server: no files to find at run
@@ -19,6 +20,7 @@ const migrations: Record<string, Migration> = {
   '009_claims_and_federation_trust': claimsAndFederationTrust,
   '006_quotas': quotas,
   '012_state_apart': stateApart,
+  '013_sender_constraints_and_txn_tokens': senderConstraintsAndTxnTokens,
 };
 
 export const migrationProvider: MigrationProvider = {
