@@ -14,6 +14,7 @@ const sections: Section[] = [
   { name: 'client', load: () => import('./client.js') },
   { name: 'startup', load: () => import('./startup.js') },
   { name: 'registry', load: () => import('./registry.js') },
+  { name: 'tenants', load: () => import('./many-tenants.js') },
   { name: 'usage', load: () => import('./usage.js') },
   { name: 'dpop', load: () => import('./dpop.js') },
 ];

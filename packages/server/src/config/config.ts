@@ -8,6 +8,8 @@ export interface ServerConfig {
   host: string;
   dataDir: string;
   databaseUrl: string | null;
+  /** `redis://` or `rediss://`: the hot state in Redis (docs/storage.md); null: in the database. */
+  stateUrl: string | null;
   /** Base of every issuer, without a trailing slash. */
   publicUrl: string;
   /** Whether publicUrl was configured (--public-url), not the default http(s)://<host>:<port> (domain/public-url.ts). */
@@ -23,6 +25,9 @@ export interface ServerConfig {
     maxTenants: number;
     maxClients: number;
     maxUnknownClients: number;
+    maxUnknownTenants: number;
+    maxTenantBytes: number;
+    maxClientBytes: number;
     serveStaleFor: number;
     feedRetention: number;
     feedBatchSize: number;
@@ -108,6 +113,10 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
   if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new Error('--database-url must be a postgres:// URL (omit it for the embedded store)');
   }
+  const stateUrl = input.stateUrl ?? null;
+  if (stateUrl !== null && !/^rediss?:\/\/[^/]/i.test(stateUrl)) {
+    throw new Error('--state-url must be a redis:// or rediss:// URL (omit it to keep the state in the database)');
+  }
   if (input.masterKey != null && Buffer.from(input.masterKey, 'base64').length !== 32) {
     throw new Error('TESSERA_MASTER_KEY must be base64 of 32 random bytes (e.g. `openssl rand -base64 32`)');
   }
@@ -116,6 +125,7 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
     host,
     dataDir: resolve(input.dataDir ?? defaults.dataDir),
     databaseUrl,
+    stateUrl,
     publicUrl,
     publicUrlConfigured: input.publicUrl != null,
     masterKey: input.masterKey ?? null,
@@ -151,9 +161,9 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
   }
   // A malformed entry is reported at start-up, not at the first fetch.
   new OutboundPolicy(config.outboundAllow);
-  for (const name of ['pollInterval', 'maxTenants', 'maxClients', 'maxUnknownClients', 'serveStaleFor', 'feedRetention', 'feedBatchSize'] as const) {
+  for (const name of ['pollInterval', 'maxTenants', 'maxClients', 'maxUnknownClients', 'maxUnknownTenants', 'maxTenantBytes', 'maxClientBytes', 'serveStaleFor', 'feedRetention', 'feedBatchSize'] as const) {
     const value = config.cache[name];
-    if (!Number.isInteger(value) || value < (name === 'maxUnknownClients' ? 0 : 1)) throw new Error(`cache.${name} must be a positive integer`);
+    if (!Number.isInteger(value) || value < (name === 'maxUnknownClients' || name === 'maxUnknownTenants' ? 0 : 1)) throw new Error(`cache.${name} must be a positive integer`);
   }
   if (config.cache.serveStaleFor <= 2 * config.cache.pollInterval) {
     throw new Error('cache.serveStaleFor must be more than twice cache.pollInterval: a healthy replica reads the change feed that often');

@@ -43,10 +43,19 @@ export const defaults = {
     pollInterval: 1000,
     /** PostgreSQL: LISTEN for changes, so other replicas see them at once (polling stays the fallback). */
     listen: true,
-    /** Tenants kept in memory (APIs, federations, signing keys, JWKS), least recently used dropped first. */
+    /**
+     * Tenants kept in memory (APIs, federations, signing keys, JWKS); beyond the bound the
+     * least recently used of those used once go first (segmented LRU: scan-resistant).
+     */
     maxTenants: 10_000,
+    /** Estimated bytes of all cached tenants, whatever their count. */
+    maxTenantBytes: 256 * 1024 * 1024,
+    /** Unknown tenant ids remembered (until the change feed says one was created), so junk paths cost no store query. */
+    maxUnknownTenants: 10_000,
     /** Clients kept in memory (client, secret hashes, grants). */
     maxClients: 100_000,
+    /** Estimated bytes of all cached clients, whatever their count. */
+    maxClientBytes: 256 * 1024 * 1024,
     /** Unknown client ids remembered, so repeated guesses do not each cost a store lookup. */
     maxUnknownClients: 10_000,
     /** While the store is unreachable, cached entries keep serving this long (ms); then 503 temporarily_unavailable. */

@@ -201,6 +201,9 @@ export class ClientService {
     await this.#requireTenant(tenantId);
     const deleted = await keepingAdminAccess(this.ctx.store, tenantId, { kind: 'client', clientId, action: 'delete' }, (store) =>
       store.deleteClient(tenantId, clientId, audit(tenantId, actor, 'client.delete', clientId, {})));
+    // After the registry commit, outside it: the client is gone, so any token of it
+    // already fails introspection; this only frees the rows (what a failure leaves expires).
+    if (deleted) await this.ctx.state.endClient(tenantId, clientId).catch(() => undefined);
     if (!deleted) {
       throw new NotFoundError('client', clientId);
     }

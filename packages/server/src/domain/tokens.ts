@@ -5,7 +5,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { isSupportedAlgorithm, type ParsedJws, parseCompactJws, prepareKey, verifySignature } from '@tessera/verifier/core';
 import { sha256Base64Url } from '../crypto/secrets.js';
-import type { Api, Client, CustomClaims, Store } from '../store/types.js';
+import type { StateStore } from '../store/state/types.js';
+import type { Api, Client, CustomClaims } from '../store/types.js';
 import { mergeCustomClaims } from './claims.js';
 import type { TenantContext } from './tenant-context.js';
 import { noUsageRecording, type UsageRecording } from './usage.js';
@@ -68,7 +69,7 @@ export type TokenIssuing = Pick<TokenIssuer, 'issue' | 'lifetimeOf'>;
 
 export class TokenIssuer {
   constructor(
-    private readonly store: Store,
+    private readonly state: Pick<StateStore, 'insertOpaqueToken'>,
     private readonly defaultLifetime: number,
     private readonly now: () => number,
     private readonly usage: UsageRecording = noUsageRecording,
@@ -102,7 +103,7 @@ export class TokenIssuer {
     if (request.act !== undefined) claims.act = request.act;
     if (api.tokenFormat === 'opaque') {
       const accessToken = randomBytes(32).toString('base64url');
-      await this.store.insertOpaqueToken({
+      await this.state.insertOpaqueToken({
         tokenHash: sha256Base64Url(accessToken),
         tenantId: tenant.tenant.id,
         clientId: client.clientId,
@@ -151,7 +152,7 @@ export interface InspectedToken {
  */
 export class TokenInspector {
   constructor(
-    private readonly store: Store,
+    private readonly state: Pick<StateStore, 'isJtiRevoked' | 'getOpaqueToken' | 'revokeOpaqueToken' | 'revokeJti'>,
     private readonly now: () => number,
   ) {}
 
@@ -168,7 +169,7 @@ export class TokenInspector {
     if (api === undefined || claims.iat * 1000 < api.createdAt - 1000) return null;
     // A client deleted and created again under the same id does not revive old tokens.
     if (claims.iat * 1000 < client.createdAt - 1000) return null;
-    if (found.kind === 'jwt' && (await this.store.isJtiRevoked(tenant.tenant.id, claims.jti))) return null;
+    if (found.kind === 'jwt' && (await this.state.isJtiRevoked(tenant.tenant.id, claims.jti))) return null;
     return found;
   }
 
@@ -184,14 +185,14 @@ export class TokenInspector {
   async #readOpaque(tenant: TenantContext, token: string): Promise<InspectedToken | null> {
     if (token.length > 256) return null;
     const tokenHash = sha256Base64Url(token);
-    const stored = await this.store.getOpaqueToken(tokenHash);
-    if (stored === null || stored.revoked || stored.tenantId !== tenant.tenant.id) return null;
+    const stored = await this.state.getOpaqueToken(tenant.tenant.id, tokenHash);
+    if (stored === null || stored.revoked) return null;
     return { kind: 'opaque', claims: stored.claims as AccessTokenClaims, tokenHash };
   }
 
   /** RFC 7009: a JWT is revoked by its jti until it expires; an opaque token at once. */
   async revoke(tenant: TenantContext, token: InspectedToken): Promise<void> {
-    if (token.tokenHash !== undefined) await this.store.revokeOpaqueToken(token.tokenHash);
-    else await this.store.revokeJti(tenant.tenant.id, token.claims.jti, token.claims.exp * 1000);
+    if (token.tokenHash !== undefined) await this.state.revokeOpaqueToken(tenant.tenant.id, token.tokenHash);
+    else await this.state.revokeJti(tenant.tenant.id, token.claims.jti, token.claims.exp * 1000);
   }
 }

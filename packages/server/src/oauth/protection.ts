@@ -12,7 +12,8 @@
  * the client goes on authenticating. Successful authentications are never counted.
  */
 import type { ServerConfig } from '../config/config.js';
-import type { Client, Store, Tenant } from '../store/types.js';
+import type { StateStore } from '../store/state/types.js';
+import type { Client, Tenant } from '../store/types.js';
 import type { Params } from './params.js';
 import { SharedCounters } from './rate-limit.js';
 
@@ -107,7 +108,7 @@ export class Protection {
   }
 
   /** Shares this process's counts with every other replica and worker. */
-  async sync(store: Store): Promise<void> {
+  async sync(store: Pick<StateStore, 'addRateLimitHits'>): Promise<void> {
     await Promise.all([this.#failures.sync(store), this.#quotas.sync(store)]);
   }
 

@@ -11,7 +11,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CacheEvents } from '../domain/entry-cache.js';
 import type { LimitKind, ProtectionEvents } from '../oauth/protection.js';
-import type { SigningKey, Store } from '../store/types.js';
+import type { Store } from '../store/types.js';
 
 /** What the in-memory registry reports about its caches and its change feed (wired in app.ts). */
 export type { CacheEvents };
@@ -23,7 +23,7 @@ export interface StoreEvents {
 }
 
 export interface KeyScheduleSource {
-  store: Store;
+  store: Pick<Store, 'listActiveKeyActivations'>;
   rotationInterval: number;
   now: () => number;
 }
@@ -40,6 +40,8 @@ export class Metrics implements CacheEvents, StoreEvents, ProtectionEvents {
   readonly #maxTenantLabels: number;
   /** Last change-feed lag reported (seconds); null until the feed reports one. */
   lastFeedLag: number | null = null;
+  /** Under --workers: the whole host's metrics, aggregated in the primary (cluster.ts). */
+  #host: (() => Promise<string>) | null = null;
 
   readonly #issued: Counter<'tenant' | 'grant_type' | 'auth_method'>;
   readonly #refused: Counter<'tenant' | 'grant_type' | 'error'>;
@@ -76,7 +78,7 @@ export class Metrics implements CacheEvents, StoreEvents, ProtectionEvents {
     this.#cacheMisses = new Counter({ name: 'tessera_cache_misses_total', help: 'Registry cache misses', labelNames: ['cache'], registers });
     this.#cacheLoads = new Histogram({ name: 'tessera_cache_load_duration_seconds', help: 'Time to load a registry cache entry from the store', labelNames: ['cache'], buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers });
     this.#cacheEvictions = new Counter({ name: 'tessera_cache_evictions_total', help: 'Registry cache entries dropped (change feed or size bound)', labelNames: ['cache'], registers });
-    this.#feedLag = new Gauge({ name: 'tessera_change_feed_lag_seconds', help: 'Seconds since this replica last read the store\'s change feed to its end (0 right after a successful poll)', registers });
+    this.#feedLag = new Gauge({ name: 'tessera_change_feed_lag_seconds', help: 'Seconds since this replica last read the store\'s change feed to its end (0 right after a successful poll; under --workers the worker furthest behind)', aggregator: 'max', registers });
     this.#storeDuration = new Histogram({ name: 'tessera_store_query_duration_seconds', help: 'Store operation latency', labelNames: ['operation'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers });
     this.#storeErrors = new Counter({ name: 'tessera_store_errors_total', help: 'Store operations that failed', labelNames: ['operation'], registers });
     this.#rejections = new Counter({ name: 'tessera_rate_limit_rejections_total', help: 'Requests over a limit: refused with 429 (mode="enforce") or only counted (mode="monitor")', labelNames: ['limit', 'mode'], registers });
@@ -141,17 +143,30 @@ export class Metrics implements CacheEvents, StoreEvents, ProtectionEvents {
    * Signing-key age and time to the next scheduled rotation per tenant, read from the
    * store when Prometheus scrapes (at most once a minute; scrapes in between reuse it).
    */
+  /**
+   * What a scrape of /metrics returns: this process's metrics, or under `--workers`
+   * every worker's, aggregated by the primary (counters and histograms summed).
+   */
+  text(): Promise<string> {
+    return this.#host !== null ? this.#host() : this.registry.metrics();
+  }
+
+  /** In a worker of `serve --workers N`: scrapes answer with the host's metrics, fetched from the primary. */
+  aggregateThroughPrimary(host: (registry: Registry) => () => Promise<string>): void {
+    this.#host = host(this.registry);
+  }
+
   watchSigningKeys(source: KeyScheduleSource): void {
     let cached: { at: number; rows: KeyRow[] } | null = null;
     const read = async (): Promise<KeyRow[]> => {
       const now = source.now();
       if (cached !== null && now - cached.at < 60_000) return cached.rows;
+      // One query for every tenant, whatever their number.
       const rows: KeyRow[] = [];
-      for (const tenant of await source.store.listTenants()) {
-        const active = (await source.store.listSigningKeys(tenant.id)).find((k: SigningKey) => k.status === 'active');
-        if (active === undefined || active.activatedAt === null) continue;
+      for (const active of await source.store.listActiveKeyActivations()) {
+        if (active.activatedAt === null) continue;
         const ageSeconds = (now - active.activatedAt) / 1000;
-        rows.push({ tenant: tenant.id, ageSeconds, untilRotationSeconds: Math.max(0, source.rotationInterval - ageSeconds) });
+        rows.push({ tenant: active.tenantId, ageSeconds, untilRotationSeconds: Math.max(0, source.rotationInterval - ageSeconds) });
       }
       cached = { at: now, rows };
       return rows;
@@ -169,6 +184,8 @@ export class Metrics implements CacheEvents, StoreEvents, ProtectionEvents {
       name: 'tessera_signing_key_age_seconds',
       help: 'Age of the active signing key per tenant (tenant="other": the oldest among the unlabelled tenants)',
       labelNames: ['tenant'],
+      // Under --workers every worker reads the same keys: the host reports one value.
+      aggregator: 'max',
       registers: [this.registry],
       async collect() {
         this.reset();
@@ -179,6 +196,7 @@ export class Metrics implements CacheEvents, StoreEvents, ProtectionEvents {
       name: 'tessera_signing_key_next_rotation_seconds',
       help: 'Seconds until the scheduled rotation of the active signing key per tenant (0: due)',
       labelNames: ['tenant'],
+      aggregator: 'min',
       registers: [this.registry],
       async collect() {
         this.reset();
