@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildApp } from './app.js';
-import { type ConfigInput, resolveConfig, type ServerConfig } from './config/config.js';
+import { type ConfigInput, isSecretMethodPolicy, resolveConfig, type ServerConfig } from './config/config.js';
 import { defaults } from './config/defaults.js';
 import { dataDirError, listenError, storeError } from './config/start-errors.js';
 import { MASTER_KEY_FILE, MasterKey } from './crypto/master-key.js';
@@ -132,7 +132,7 @@ export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = pr
     .map((s) => s.trim())
     .filter(Boolean);
   const secretMethods = pick(values['secret-methods'], 'TESSERA_SECRET_METHODS');
-  if (secretMethods !== undefined && secretMethods !== 'registered' && secretMethods !== 'either') {
+  if (secretMethods !== undefined && !isSecretMethodPolicy(secretMethods)) {
     throw new Error(`--secret-methods must be registered or either, got ${JSON.stringify(secretMethods)}`);
   }
   const usage = usageInput(pick(values.usage, 'TESSERA_USAGE'), pick(values['usage-flush-interval'], 'TESSERA_USAGE_FLUSH_INTERVAL'), pick(values['usage-retention'], 'TESSERA_USAGE_RETENTION'));

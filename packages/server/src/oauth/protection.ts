@@ -13,7 +13,7 @@
  */
 import type { ServerConfig } from '../config/config.js';
 import type { Client, Store, Tenant } from '../store/types.js';
-import type { Params } from './params.js';
+import { MAX_CLAIMED_CLIENT_ID, type PresentedCredentials } from './client-auth/presented-credentials.js';
 import { SharedCounters } from './rate-limit.js';
 
 export type LimitKind = 'auth_backoff_source' | 'auth_backoff_client' | 'client_quota' | 'tenant_quota' | 'management';
@@ -24,9 +24,6 @@ export interface ProtectionEvents {
 }
 
 const NO_EVENTS: ProtectionEvents = { rejected() {} };
-
-/** Longest client id kept in a counter key: a claimed id is attacker-chosen. */
-const MAX_KEY_PART = 128;
 
 export class Protection {
   readonly #failures: SharedCounters;
@@ -46,13 +43,13 @@ export class Protection {
    * or this source address for this client, has failed too often in this window.
    * The claimed client id is read from the request, unverified, and only when needed.
    */
-  authBackoff(tenantId: string, source: string, authorization: string | undefined, params: Params): number {
+  authBackoff(tenantId: string, source: string, credentials: Pick<PresentedCredentials, 'claimedClientId'>): number {
     if (this.#failures.idle) return 0; // nobody failed anywhere in this window: the usual case
     const { perSource, perClientAndSource, perClient } = this.#config.authFailures;
     if (perSource > 0 && this.#failures.count(`af:s:${source}`) >= perSource) return this.#reject('auth_backoff_source', this.#failures);
-    const clientId = claimedClientId(authorization, params);
+    const clientId = credentials.claimedClientId;
     if (clientId === null) return 0;
-    const client = `${tenantId}:${clientId.slice(0, MAX_KEY_PART)}`;
+    const client = `${tenantId}:${clientId}`;
     const failedHere = this.#failures.count(`af:cs:${client}:${source}`);
     if (failedHere === 0) return 0;
     const underAttack = perClient > 0 && this.#failures.count(`af:c:${client}`) >= perClient;
@@ -65,7 +62,7 @@ export class Protection {
   authFailed(tenantId: string, claimedClientId: string | null, source: string): void {
     this.#failures.add(`af:s:${source}`);
     if (claimedClientId === null) return;
-    const client = `${tenantId}:${claimedClientId.slice(0, MAX_KEY_PART)}`;
+    const client = `${tenantId}:${claimedClientId.slice(0, MAX_CLAIMED_CLIENT_ID)}`;
     this.#failures.add(`af:cs:${client}:${source}`);
     this.#failures.add(`af:c:${client}`);
   }
@@ -128,38 +125,4 @@ export class Protection {
     this.#events.rejected(kind, true);
     return Math.max(1, counters.secondsLeft());
   }
-}
-
-/**
- * The client id a request claims, before it is authenticated (for counting failures):
- * the Basic user name, else `client_id`, else a client assertion's `sub`.
- */
-export function claimedClientId(authorization: string | undefined, params: Params): string | null {
-  const get = (name: string) => params.getAll(name)[0];
-  if (authorization !== undefined && authorization.length > 6 && authorization.slice(0, 6).toLowerCase() === 'basic ') {
-    const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    if (colon > 0) {
-      try {
-        return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
-      } catch {
-        return decoded.slice(0, colon);
-      }
-    }
-  }
-  const clientId = get('client_id');
-  if (clientId !== undefined) return clientId;
-  const assertion = get('client_assertion');
-  if (assertion !== undefined) {
-    const payload = assertion.split('.')[1];
-    if (payload !== undefined) {
-      try {
-        const sub = (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { sub?: unknown }).sub;
-        if (typeof sub === 'string') return sub;
-      } catch {
-        // not a JWT: counted for the source only
-      }
-    }
-  }
-  return null;
 }

@@ -9,6 +9,7 @@ import type { UsageRecording } from '../domain/usage.js';
 import { StoreUnavailableError } from '../store/errors.js';
 import type { Client } from '../store/types.js';
 import type { ClientAuthenticator } from './client-auth/index.js';
+import { PresentedCredentials } from './client-auth/presented-credentials.js';
 import type { AuthenticatedClient, ClientAuthRequest } from './client-auth/types.js';
 import {
   InvalidClient,
@@ -26,7 +27,7 @@ import { authorizationServerMetadata, type MetadataOptions } from './metadata.js
 import { clientCertificateOf, type PresentedCertificate } from './mtls.js';
 import { Params, parseForm, UNSUPPORTED_BODY } from './params.js';
 import { recordRefusal, rememberTenant } from './usage-refusals.js';
-import { claimedClientId, type Protection } from './protection.js';
+import type { Protection } from './protection.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Tracing } from '../observability/tracing.js';
 
@@ -86,14 +87,14 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
     return tenant;
   }
 
-  function authRequestOf(request: TenantRequest, tenant: TenantContext, params: Params, endpoint: string): ClientAuthRequest {
+  function authRequestOf(request: TenantRequest, tenant: TenantContext, params: Params, credentials: PresentedCredentials, endpoint: string): ClientAuthRequest {
     // The certificate is read (and a forwarded one parsed) only if a method asks for it:
     // client_secret_* and private_key_jwt never do.
     let certificate: PresentedCertificate | null | undefined;
     return {
       tenant,
       params,
-      authorization: request.headers.authorization,
+      credentials,
       get certificate() {
         certificate ??= clientCertificateOf(request.raw.socket, request.headers, deps.trustedProxies, deps.clientCaConfigured);
         return certificate;
@@ -108,19 +109,19 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
    * credentials are looked at; every invalid_client counts as a failure.
    */
   async function authenticate(request: TenantRequest, tenant: TenantContext, params: Params, endpoint: string, optional = false): Promise<AuthenticatedClient | null> {
-    const wait = deps.protection.authBackoff(tenant.tenant.id, request.ip, request.headers.authorization, params);
+    const credentials = new PresentedCredentials(request.headers.authorization, params);
+    const wait = deps.protection.authBackoff(tenant.tenant.id, request.ip, credentials);
     if (wait > 0) throw new TooManyRequests(wait, 'too many failed client authentications; retry later');
+    const authRequest = authRequestOf(request, tenant, params, credentials, endpoint);
     try {
-      const authRequest = authRequestOf(request, tenant, params, endpoint);
       return optional ? await deps.authenticator.authenticateIfPresented(authRequest) : await deps.authenticator.authenticate(authRequest);
     } catch (error) {
       if (error instanceof InvalidClient) {
-        const { clientId, method } = deps.authenticator.claimedBy(authRequestOf(request, tenant, params, endpoint));
-        request.log.info({ event: 'client_authentication_failed', tenant: tenant.tenant.id, endpoint, clientId, method, reason: error.description, ip: request.ip }, 'client authentication failed');
+        const clientId = credentials.claimedClientId;
+        request.log.info({ event: 'client_authentication_failed', tenant: tenant.tenant.id, endpoint, clientId, method: deps.authenticator.methodOf(authRequest), reason: error.description, ip: request.ip }, 'client authentication failed');
         // A wrong secret is what can be guessed: it counts for the client too. Other
         // failures (assertions, certificates) count for the source address only.
-        const guessable = params.getAll('client_secret').length > 0 || /^basic /i.test(request.headers.authorization ?? '');
-        deps.protection.authFailed(tenant.tenant.id, guessable ? claimedClientId(request.headers.authorization, params) : null, request.ip);
+        deps.protection.authFailed(tenant.tenant.id, credentials.presentsSecret ? clientId : null, request.ip);
         deps.metrics?.clientAuthFailed(tenant.tenant.id, endpoint);
       }
       throw error;
