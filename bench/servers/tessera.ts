@@ -1,12 +1,14 @@
 /**
- * Tessera as `tessera serve` runs it (SQLite store, ES256 default tenant), on a free
- * port of 127.0.0.1 with log level warn. Setup goes through the management API, from
- * the parent, with the credentials of admin.json.
+ * Tessera as `tessera serve` runs it by default (SQLite store, ES256 default tenant;
+ * metrics, usage, protection and the access log at the default level, info), on a free
+ * port of 127.0.0.1. The parent sends the access log (standard output) to /dev/null;
+ * BENCH_TESSERA_LOG_LEVEL sets another level. Setup goes through the management API,
+ * from the parent, with the credentials of admin.json.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serve } from '@tessera/server';
+import { type ConfigInput, serve } from '@tessera/server';
 import { announce, freePort, HOST } from './common.js';
 
 const dataDir = await mkdtemp(join(tmpdir(), 'tessera-bench-'));
@@ -15,7 +17,9 @@ const dataDir = await mkdtemp(join(tmpdir(), 'tessera-bench-'));
 // given by the parent configure tracing (the tracing comparison points them at a closed port).
 const usage = process.env['BENCH_TESSERA_USAGE'] === 'off' ? { usage: { enabled: false } } : {};
 const metricsOff = process.env['BENCH_TESSERA_METRICS'] === 'off';
-const server = await serve({ port: await freePort(), host: HOST, dataDir, logLevel: 'warn', ...usage, ...(metricsOff ? { metrics: { enabled: false } } : {}) }, () => {});
+const level = process.env['BENCH_TESSERA_LOG_LEVEL'];
+const logLevel = level !== undefined ? { logLevel: level as NonNullable<ConfigInput['logLevel']> } : {};
+const server = await serve({ port: await freePort(), host: HOST, dataDir, ...logLevel, ...usage, ...(metricsOff ? { metrics: { enabled: false } } : {}) }, () => {});
 
 announce({ type: 'ready', url: server.url, detail: { adminFile: server.adminFile } }, async () => {
   await server.close();

@@ -348,6 +348,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       trustedProxies: config.trustedProxies,
       clientCaConfigured: config.tls?.clientCa != null,
       metadata: { mtlsBaseUrl, mtlsEnabled: mtlsBaseUrl !== null },
+      closing: () => closing,
     });
   });
 

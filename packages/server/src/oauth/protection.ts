@@ -14,6 +14,7 @@
 import type { ServerConfig } from '../config/config.js';
 import type { Client, Store, Tenant } from '../store/types.js';
 import { MAX_CLAIMED_CLIENT_ID, type PresentedCredentials } from './client-auth/presented-credentials.js';
+import type { OutcomeListener, ProtocolOutcome } from './outcome.js';
 import { SharedCounters } from './rate-limit.js';
 
 export type LimitKind = 'auth_backoff_source' | 'auth_backoff_client' | 'client_quota' | 'tenant_quota' | 'management';
@@ -25,7 +26,7 @@ export interface ProtectionEvents {
 
 const NO_EVENTS: ProtectionEvents = { rejected() {} };
 
-export class Protection {
+export class Protection implements OutcomeListener {
   readonly #failures: SharedCounters;
   readonly #quotas: SharedCounters;
   readonly #config: ServerConfig['rateLimit'];
@@ -56,6 +57,16 @@ export class Protection {
     const limit = underAttack ? 1 : perClientAndSource;
     if (limit > 0 && failedHere >= limit) return this.#reject('auth_backoff_client', this.#failures);
     return 0;
+  }
+
+  /**
+   * A protocol request ended: a failed client authentication counts for its source
+   * address, and, when it presented a secret (what can be guessed), for the client it
+   * claimed too. Other failures (assertions, certificates) count for the source only.
+   */
+  outcome({ authenticationFailure, tenant, credentials, source }: ProtocolOutcome): void {
+    if (authenticationFailure === null || tenant === null) return;
+    this.authFailed(tenant.tenant.id, credentials?.presentsSecret === true ? credentials.claimedClientId : null, source);
   }
 
   /** A client authentication failed: count it for the source and for the claimed client. */
