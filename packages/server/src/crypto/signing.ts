@@ -100,8 +100,13 @@ export class JwtSigner {
   }
 
   /** A compact JWS of `payload`; RSA signatures are computed off the event loop. */
-  async sign(payload: Record<string, unknown>): Promise<string> {
-    const signingInput = `${this.#encodedHeader}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
+  sign(payload: Record<string, unknown>): Promise<string> {
+    return this.signJson(JSON.stringify(payload));
+  }
+
+  /** A compact JWS of a payload already serialised as JSON (a caller that keeps the unchanging claims serialised). */
+  async signJson(payloadJson: string): Promise<string> {
+    const signingInput = `${this.#encodedHeader}.${Buffer.from(payloadJson).toString('base64url')}`;
     const data = Buffer.from(signingInput, 'latin1');
     const signature = this.#offload
       ? await new Promise<Buffer>((resolve, reject) => {

@@ -58,6 +58,8 @@ export interface IssuedToken {
 }
 
 export class TokenIssuer {
+  readonly #templates = new WeakMap<Client, Map<string, ClaimsTemplate>>();
+
   constructor(
     private readonly store: Store,
     private readonly defaultLifetime: number,
@@ -75,7 +77,8 @@ export class TokenIssuer {
     const iat = Math.floor(this.now() / 1000);
     const lifetime = Math.min(this.lifetimeOf(tenant, client, api), request.notAfter !== undefined ? request.notAfter - iat : Infinity);
     const scope = request.scopes.join(' ');
-    const custom = mergeCustomClaims(request.subjectClaims, client.customClaims, request.grantClaims ?? undefined);
+    const template = this.#templateOf(request, scope);
+    const custom = template?.custom ?? mergeCustomClaims(request.subjectClaims, client.customClaims, request.grantClaims ?? undefined);
     const claims: AccessTokenClaims = {
       ...custom,
       iss: tenant.issuer,
@@ -105,11 +108,50 @@ export class TokenIssuer {
       return { accessToken, expiresIn: lifetime, scope, claims };
     }
     if (tenant.signer === null) throw new Error(`tenant ${tenant.tenant.id} has no active signing key`);
-    const accessToken = await tenant.signer.sign(claims);
+    // The claims that stay the same under this grant are serialised once; only exp, iat and jti change.
+    const accessToken = template !== null ? await tenant.signer.signJson(`${template.head}"exp":${claims.exp},"iat":${iat},"jti":"${claims.jti}"${template.tail}`) : await tenant.signer.sign(claims);
     this.usage.issued(tenant.tenant.id, client.clientId, api.identifier, request.scopes);
     return { accessToken, expiresIn: lifetime, scope, claims };
   }
+
+  /**
+   * The serialised claims of a plain token of `request` (the client's own, no subject,
+   * actor or certificate binding): the JSON before `exp` and after `jti`, in the order
+   * `issue` builds the claims. Kept per client object (a changed client is a new
+   * object) and checked against the API, grant claims and issuer it was made for.
+   */
+  #templateOf(request: IssueRequest, scope: string): ClaimsTemplate | null {
+    if (request.subject !== undefined || request.act !== undefined || request.certificateThumbprint !== undefined || request.subjectClaims !== undefined) return null;
+    const { tenant, client, api } = request;
+    const grantClaims = request.grantClaims ?? null;
+    let templates = this.#templates.get(client);
+    if (templates === undefined) this.#templates.set(client, (templates = new Map()));
+    const key = `${api.identifier}\u0000${scope}`;
+    const cached = templates.get(key);
+    if (cached !== undefined && cached.api === api && cached.grantClaims === grantClaims && cached.issuer === tenant.issuer) return cached;
+    const custom = mergeCustomClaims(undefined, client.customClaims, grantClaims ?? undefined);
+    const head = JSON.stringify({ ...custom, iss: tenant.issuer, sub: client.clientId, aud: api.identifier });
+    const tail = JSON.stringify(scope !== '' ? { client_id: client.clientId, scope } : { client_id: client.clientId });
+    const template: ClaimsTemplate = { api, grantClaims, issuer: tenant.issuer, custom, head: `${head.slice(0, -1)},`, tail: `,${tail.slice(1)}` };
+    // Bounded: a client asking for ever other scope subsets cannot grow it.
+    if (templates.size >= MAX_TEMPLATES_PER_CLIENT) templates.clear();
+    templates.set(key, template);
+    return template;
+  }
 }
+
+interface ClaimsTemplate {
+  api: Api;
+  grantClaims: CustomClaims | null;
+  issuer: string;
+  custom: CustomClaims;
+  /** `{` and the claims before `exp`, ending with a comma. */
+  head: string;
+  /** A comma and the claims after `jti`, ending with `}`. */
+  tail: string;
+}
+
+const MAX_TEMPLATES_PER_CLIENT = 16;
 
 export interface InspectedToken {
   kind: 'jwt' | 'opaque';
