@@ -62,16 +62,10 @@ const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' } as const;
 const PROTOCOL_HEADERS: readonly string[] = ['Cache-Control', 'no-store', 'Pragma', 'no-cache', 'Content-Type', 'application/json; charset=utf-8'];
 const NO_PARAMS = new Params(undefined);
 
-/** What a protocol request has become so far; reported as its outcome when the response is decided. */
-interface Attempt {
-  endpoint: ProtocolEndpoint;
+/** What a protocol request has become so far: its outcome, filled in step by step and reported once. */
+interface Attempt extends ProtocolOutcome {
   started: number;
-  tenant: TenantContext | null;
-  params: Params | null;
   credentials: PresentedCredentials;
-  client: AuthenticatedClient | null;
-  grantType: string | undefined;
-  authenticationFailure: { method: string } | null;
 }
 
 export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies): Promise<void> {
@@ -124,11 +118,14 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
       endpoint,
       started: performance.now(),
       tenant: null,
+      source: request.ip,
       params: null,
       credentials: new PresentedCredentials(request.headers.authorization, NO_PARAMS),
       client: null,
       grantType: undefined,
+      error: null,
       authenticationFailure: null,
+      seconds: 0,
     };
   }
 
@@ -165,25 +162,15 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
 
   /** Reports the attempt's outcome to every listener, once. */
   function finish(attempt: Attempt, request: TenantRequest, error: OAuthError | null): void {
-    const outcome: ProtocolOutcome = {
-      endpoint: attempt.endpoint,
-      tenant: attempt.tenant,
-      source: request.ip,
-      params: attempt.params,
-      credentials: attempt.credentials,
-      client: attempt.client,
-      grantType: attempt.grantType,
-      error,
-      authenticationFailure: attempt.authenticationFailure,
-      seconds: (performance.now() - attempt.started) / 1000,
-    };
-    if (outcome.authenticationFailure !== null && error !== null) {
+    attempt.error = error;
+    attempt.seconds = (performance.now() - attempt.started) / 1000;
+    if (attempt.authenticationFailure !== null && error !== null) {
       request.log.info(
-        { event: 'client_authentication_failed', tenant: outcome.tenant?.tenant.id, endpoint: outcome.endpoint, clientId: outcome.credentials?.claimedClientId ?? null, method: outcome.authenticationFailure.method, reason: error.description, ip: outcome.source },
+        { event: 'client_authentication_failed', tenant: attempt.tenant?.tenant.id, endpoint: attempt.endpoint, clientId: attempt.credentials.claimedClientId, method: attempt.authenticationFailure.method, reason: error.description, ip: attempt.source },
         'client authentication failed',
       );
     }
-    for (const listener of listeners) listener.outcome(outcome);
+    for (const listener of listeners) listener.outcome(attempt);
   }
 
   /**
