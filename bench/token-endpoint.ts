@@ -421,6 +421,7 @@ type TargetName =
   | 'floor'
   | 'tessera'
   | 'tessera-metrics-off'
+  | 'tessera-log-warn'
   | 'tessera-tracing'
   | 'oidc-provider'
   | 'tessera-pkjwt'
@@ -482,6 +483,15 @@ const TARGET_LIST: Target[] = [
     label: 'Tessera, metrics off (--no-metrics)',
     async start(profileArgs) {
       const server = await startServer('tessera', { BENCH_TESSERA_METRICS: 'off' }, profileArgs);
+      return { server, ...(await provisioned(server, () => provisionTessera(server))), alg: 'ES256' };
+    },
+  },
+  {
+    name: 'tessera-log-warn',
+    group: 'tessera-log-warn',
+    label: 'Tessera, --log-level warn (no access log)',
+    async start(profileArgs) {
+      const server = await startServer('tessera', { BENCH_TESSERA_LOG_LEVEL: 'warn' }, profileArgs);
       return { server, ...(await provisioned(server, () => provisionTessera(server))), alg: 'ES256' };
     },
   },
@@ -556,7 +566,7 @@ function printRatio(label: string, a: number | undefined, b: number | undefined,
 }
 
 /**
- * BENCH_TOKEN_TARGETS=plain,floor,tessera,tessera-metrics-off,tessera-tracing,oidc-provider,tessera-pkjwt,tessera-mixed,tessera-workers
+ * BENCH_TOKEN_TARGETS=plain,floor,tessera,tessera-metrics-off,tessera-log-warn,tessera-tracing,oidc-provider,tessera-pkjwt,tessera-mixed,tessera-workers
  * measures only those; each ratio needs both of its sides.
  */
 export async function run(): Promise<void> {
@@ -639,6 +649,7 @@ export async function run(): Promise<void> {
   }
   printRatio('private_key_jwt ÷ client_secret_basic, req/s', rps('tessera-pkjwt'), rps('tessera'), `≥ ${GOALS.pkjwtToBasic}`, (r) => r >= GOALS.pkjwtToBasic, clean);
   printRatio('Tessera metrics on ÷ off, req/s', rps('tessera'), rps('tessera-metrics-off'), `≥ ${GOALS.metricsOnToOff}`, (r) => r >= GOALS.metricsOnToOff, clean);
+  printRatio('Tessera access log at info (the default) ÷ --log-level warn, server CPU per request', cpu('tessera'), cpu('tessera-log-warn'), 'reported', () => true, clean);
   printRatio('Tessera tracing configured (no collector) ÷ off, req/s', rps('tessera-tracing'), rps('tessera'), `≥ ${GOALS.tracingToOff}`, (r) => r >= GOALS.tracingToOff, clean);
   const cpuRatio = (a: TargetName, b: TargetName) => {
     const x = cpu(a);
