@@ -422,6 +422,7 @@ type TargetName =
   | 'tessera'
   | 'tessera-metrics-off'
   | 'tessera-log-warn'
+  | 'tessera-ref'
   | 'tessera-tracing'
   | 'oidc-provider'
   | 'tessera-pkjwt'
@@ -496,6 +497,17 @@ const TARGET_LIST: Target[] = [
     },
   },
   {
+    name: 'tessera-ref',
+    group: 'tessera-ref',
+    label: 'Tessera, the build at BENCH_TESSERA_REF (before/after)',
+    async start(profileArgs) {
+      const module = process.env['BENCH_TESSERA_REF'];
+      if (module === undefined) throw new Error('tessera-ref needs BENCH_TESSERA_REF: the path of another build\'s packages/server/dist/index.js');
+      const server = await startServer('tessera', { BENCH_TESSERA_MODULE: module }, profileArgs);
+      return { server, ...(await provisioned(server, () => provisionTessera(server))), alg: 'ES256' };
+    },
+  },
+  {
     name: 'tessera-tracing',
     group: 'tessera-tracing',
     label: 'Tessera, OTLP tracing configured, no collector',
@@ -566,7 +578,7 @@ function printRatio(label: string, a: number | undefined, b: number | undefined,
 }
 
 /**
- * BENCH_TOKEN_TARGETS=plain,floor,tessera,tessera-metrics-off,tessera-log-warn,tessera-tracing,oidc-provider,tessera-pkjwt,tessera-mixed,tessera-workers
+ * BENCH_TOKEN_TARGETS=plain,floor,tessera,tessera-metrics-off,tessera-log-warn,tessera-ref,tessera-tracing,oidc-provider,tessera-pkjwt,tessera-mixed,tessera-workers
  * measures only those; each ratio needs both of its sides.
  */
 export async function run(): Promise<void> {
@@ -649,6 +661,7 @@ export async function run(): Promise<void> {
   }
   printRatio('private_key_jwt ÷ client_secret_basic, req/s', rps('tessera-pkjwt'), rps('tessera'), `≥ ${GOALS.pkjwtToBasic}`, (r) => r >= GOALS.pkjwtToBasic, clean);
   printRatio('Tessera metrics on ÷ off, req/s', rps('tessera'), rps('tessera-metrics-off'), `≥ ${GOALS.metricsOnToOff}`, (r) => r >= GOALS.metricsOnToOff, clean);
+  printRatio('Tessera ÷ the build at BENCH_TESSERA_REF, server CPU per request (lower is better)', cpu('tessera'), cpu('tessera-ref'), 'reported', () => true, clean);
   printRatio('Tessera access log at info (the default) ÷ --log-level warn, server CPU per request', cpu('tessera'), cpu('tessera-log-warn'), 'reported', () => true, clean);
   printRatio('Tessera tracing configured (no collector) ÷ off, req/s', rps('tessera-tracing'), rps('tessera'), `≥ ${GOALS.tracingToOff}`, (r) => r >= GOALS.tracingToOff, clean);
   const cpuRatio = (a: TargetName, b: TargetName) => {
