@@ -63,6 +63,7 @@ describe('Kubernetes manifests', () => {
     expect(container.resources.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
     expect(container.envFrom[0].secretRef.name).toBe(byKind['Secret'].metadata.name);
     expect(Object.keys(byKind['Secret'].stringData)).toContain('TESSERA_MASTER_KEY');
+    expect(Object.keys(byKind['Secret'].stringData)).toEqual(expect.arrayContaining(['TESSERA_BOOTSTRAP_ADMIN_SECRET', 'TESSERA_BOOTSTRAP_CONSOLE_PASSWORD']));
     expect(pod.spec.securityContext.runAsNonRoot).toBe(true);
     for (const selector of [byKind['Service'].spec.selector, byKind['PodDisruptionBudget'].spec.selector.matchLabels, byKind['Deployment'].spec.selector.matchLabels]) {
       expect(pod.metadata.labels).toMatchObject(selector);

@@ -5,12 +5,15 @@
  */
 import { UsageError } from './args.js';
 import { type Command, type CommandGroup, runCommand, runGroup } from './command.js';
+import { admin } from './commands/admin.js';
 import { apis } from './commands/apis.js';
 import { audit } from './commands/audit.js';
 import { clients } from './commands/clients.js';
+import { apply, exportCommand, plan } from './commands/config.js';
 import { demo } from './commands/demo.js';
 import { federations } from './commands/federations.js';
 import { grants } from './commands/grants.js';
+import { importGroup } from './commands/import.js';
 import { keys } from './commands/keys.js';
 import { serve, SERVE_SUMMARY } from './commands/serve.js';
 import { tenants } from './commands/tenants.js';
@@ -25,8 +28,8 @@ import { didYouMean } from './suggest.js';
  * The command table: add a group or a command here and it is dispatched, listed in
  * --help and suggested for typos. (A test checks that docs/cli.md lists the same.)
  */
-export const groups: Record<string, CommandGroup> = { tenants, clients, apis, grants, keys, federations };
-export const commands: Record<string, Command> = { audit, token, verify, usage, demo };
+export const groups: Record<string, CommandGroup> = { tenants, clients, apis, grants, keys, federations, admin, import: importGroup };
+export const commands: Record<string, Command> = { audit, token, verify, usage, demo, plan, apply, export: exportCommand };
 
 /** Every command line the CLI knows, two-word ones included: `serve`, `tenants create`, `clients secrets add`, `demo`, ... */
 export function commandNames(): string[] {
@@ -140,7 +143,7 @@ function describe(error: unknown): { code: string; message: string; status?: num
     }
     // @tessera/client and @tessera/verifier errors carry a stable ERR_* code.
     if (typeof fields.code === 'string' && fields.code.startsWith('ERR_')) return { code: fields.code, message: causeMessage(error) };
-    return { code: error.name === 'Error' || error.name === 'CliError' ? 'error' : error.name, message: causeMessage(error) };
+    return { code: error.name === 'Error' || error.name === 'CliError' || error.name === 'StoreCommandError' ? 'error' : error.name, message: causeMessage(error) };
   }
   return { code: 'error', message: String(error) };
 }

@@ -37,6 +37,9 @@ import { jwtBearer } from './oauth/grants/jwt-bearer.js';
 import { tokenExchange } from './oauth/grants/token-exchange.js';
 import { Protection } from './oauth/protection.js';
 import { oauthRoutes } from './oauth/routes.js';
+import { DpopTokenEndpoint } from './oauth/dpop/token-endpoint.js';
+import { IntrospectionJwtSigner } from './oauth/introspection-jwt.js';
+import { NonceIssuer } from '@tessera/verifier/core';
 import { createOutboundFetch } from './outbound/fetch.js';
 import { OutboundPolicy } from './outbound/policy.js';
 import { redactQuery } from './logging.js';
@@ -176,6 +179,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const usageRecorder = config.usage.enabled ? new UsageRecorder(store.usage(), now) : null;
   const usageRecording = usageRecorder ?? noUsageRecording;
   const issuer = new TokenIssuer(store, config.tokens.defaultLifetime, now, usageRecording);
+  const dpop = new DpopTokenEndpoint({
+    store,
+    nonces: new NonceIssuer(masterKey.derive('dpop-nonce'), config.dpop.nonceWindow, now),
+    now,
+    proofMaxAge: config.dpop.proofMaxAge,
+    clockTolerance: config.dpop.clockTolerance,
+  });
   const inspector = new TokenInspector(store, now);
   const secretUsage = new SecretUsageTracker(store, now);
   // Every URL the server fetches goes through one policy and one bounded fetch.
@@ -328,7 +338,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       grants: [
         clientCredentials,
         jwtBearer(federatedJwts, { maxAssertionLifetime: config.federation.maxAssertionLifetime }),
-        tokenExchange(federatedJwts),
+        tokenExchange(federatedJwts, { lifetime: config.transactionTokens.lifetime, now }),
       ],
       issuer,
       inspector,
@@ -343,6 +353,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       clientCaConfigured: config.tls?.clientCa != null,
       metadata: { mtlsBaseUrl, mtlsEnabled: mtlsBaseUrl !== null },
       closing: () => closing,
+      dpop,
+      introspectionJwt: new IntrospectionJwtSigner(now),
     });
   });
 

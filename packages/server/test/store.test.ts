@@ -68,7 +68,7 @@ const backends = postgresEnabled ? [sqliteBackend, postgresBackend] : [sqliteBac
 const T0 = 1_700_000_000_000;
 
 function tenant(overrides: Partial<Tenant> = {}): Tenant {
-  return { id: `t-${randomUUID().slice(0, 8)}`, name: 'Tenant', signingAlg: 'ES256', accessTokenLifetime: null, tokenQuotaPerMinute: null, createdAt: T0, ...overrides };
+  return { id: `t-${randomUUID().slice(0, 8)}`, name: 'Tenant', signingAlg: 'ES256', accessTokenLifetime: null, tokenQuotaPerMinute: null, trustDomain: null, dpopNonceRequired: false, createdAt: T0, ...overrides };
 }
 
 function client(tenantId: string, overrides: Partial<Client> = {}): Client {
@@ -82,6 +82,8 @@ function client(tenantId: string, overrides: Partial<Client> = {}): Client {
     tlsClientAuthSubjectDn: null,
     accessTokenLifetime: null,
     tokenQuotaPerMinute: null,
+    dpopBoundAccessTokens: false,
+    txnTokenService: false,
     disabled: false,
     customClaims: {},
     createdAt: T0,
@@ -234,7 +236,7 @@ describe.each(backends)('store ($name)', (backend) => {
 
   describe('tenants', () => {
     it('creates, reads, lists, updates and deletes', async () => {
-      const t = tenant({ accessTokenLifetime: 600, tokenQuotaPerMinute: 1200 });
+      const t = tenant({ accessTokenLifetime: 600, tokenQuotaPerMinute: 1200, trustDomain: 'https://trust.example', dpopNonceRequired: true });
       await store.createTenant(t);
       expect(await store.getTenant(t.id)).toEqual(t);
       expect(await store.getTenant('missing')).toBeNull();
@@ -272,6 +274,8 @@ describe.each(backends)('store ($name)', (backend) => {
         tlsClientAuthSubjectDn: 'CN=svc',
         accessTokenLifetime: 300,
         tokenQuotaPerMinute: 90,
+        dpopBoundAccessTokens: true,
+        txnTokenService: true,
         disabled: true,
         createdAt: T0 + 1,
         updatedAt: T0 + 2,

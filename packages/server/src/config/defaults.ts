@@ -126,6 +126,22 @@ export const defaults = {
     retention: { minutes: 2 * 86_400_000, hours: 30 * 86_400_000, days: 400 * 86_400_000 },
   },
 
+  /** DPoP proofs at the token endpoint (RFC 9449, docs/dpop.md). */
+  dpop: {
+    /** How old a proof's `iat` may be (seconds). */
+    proofMaxAge: 60,
+    /** How far ahead of the server's clock a proof's `iat` may be (seconds). */
+    clockTolerance: 5,
+    /** Server nonces (for tenants that require them) change every this many seconds; each stays good for two. */
+    nonceWindow: 300,
+  },
+
+  /** Transaction tokens (docs/transaction-tokens.md). */
+  transactionTokens: {
+    /** Lifetime of a transaction token (seconds; at most 300). */
+    lifetime: 60,
+  },
+
   clientAssertion: {
     /** RFC 7523 client assertions: `exp` at most this far ahead (seconds). */
     maxLifetime: 300,

@@ -40,5 +40,10 @@ describe('TokenIssuer', () => {
     const exchanged = await issuer.issue({ tenant, client, api, scopes: ['read'], subject: 'user-1', act: { sub: 'c0' }, certificateThumbprint: 'abc' });
     expect(JSON.parse(payloadOf(exchanged.accessToken))).toEqual(exchanged.claims);
     expect(exchanged.claims).toMatchObject({ sub: 'user-1', act: { sub: 'c0' }, cnf: { 'x5t#S256': 'abc' } });
+    // RFC 9449 §6: a DPoP-bound token carries cnf.jkt in what is signed, not only in what is reported.
+    await issuer.issue({ tenant, client, api, scopes: ['read'] });
+    const bound = await issuer.issue({ tenant, client, api, scopes: ['read'], dpopJkt: 'thumb' });
+    expect(JSON.parse(payloadOf(bound.accessToken))).toEqual(bound.claims);
+    expect(JSON.parse(payloadOf(bound.accessToken)).cnf).toEqual({ jkt: 'thumb' });
   });
 });

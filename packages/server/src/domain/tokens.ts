@@ -22,7 +22,8 @@ export interface AccessTokenClaims {
   jti: string;
   client_id: string;
   scope?: string;
-  cnf?: { 'x5t#S256': string };
+  /** RFC 8705 §3.1 certificate binding, or RFC 9449 §6 DPoP key binding. */
+  cnf?: { 'x5t#S256'?: string; jkt?: string };
   act?: Record<string, unknown>;
   [claim: string]: unknown;
 }
@@ -38,6 +39,11 @@ export interface IssueRequest {
   act?: Record<string, unknown>;
   /** RFC 8705 §3.1 certificate binding. */
   certificateThumbprint?: string;
+  /**
+   * RFC 9449 §6: the thumbprint of the DPoP proof's key. It wins over a certificate:
+   * a client that authenticated with mTLS and sent a proof gets a token bound to the proof.
+   */
+  dpopJkt?: string;
   /** Upper bound for `exp` (epoch seconds): an exchanged token never outlives its subject token. */
   notAfter?: number;
   /**
@@ -56,6 +62,9 @@ export interface IssuedToken {
   scope: string;
   claims: AccessTokenClaims;
 }
+
+/** What a grant needs of the issuer (the token endpoint may hand it a sender-constraining view). */
+export type TokenIssuing = Pick<TokenIssuer, 'issue' | 'lifetimeOf'>;
 
 export class TokenIssuer {
   readonly #templates = new WeakMap<Client, Map<string, ClaimsTemplate>>();
@@ -91,7 +100,8 @@ export class TokenIssuer {
     };
     // Assigned rather than spread: no throw-away objects on every token.
     if (scope !== '') claims.scope = scope;
-    if (request.certificateThumbprint !== undefined) claims.cnf = { 'x5t#S256': request.certificateThumbprint };
+    if (request.dpopJkt !== undefined) claims.cnf = { jkt: request.dpopJkt };
+    else if (request.certificateThumbprint !== undefined) claims.cnf = { 'x5t#S256': request.certificateThumbprint };
     if (request.act !== undefined) claims.act = request.act;
     if (api.tokenFormat === 'opaque') {
       const accessToken = randomBytes(32).toString('base64url');
@@ -109,19 +119,21 @@ export class TokenIssuer {
     }
     if (tenant.signer === null) throw new Error(`tenant ${tenant.tenant.id} has no active signing key`);
     // The claims that stay the same under this grant are serialised once; only exp, iat and jti change.
-    const accessToken = template !== null ? await tenant.signer.signJson(`${template.head}"exp":${claims.exp},"iat":${iat},"jti":"${claims.jti}"${template.tail}`) : await tenant.signer.sign(claims);
+    // A token with anything the template does not hold (a binding, an actor) is serialised whole.
+    const plain = template !== null && claims.cnf === undefined && claims.act === undefined;
+    const accessToken = plain ? await tenant.signer.signJson(`${template.head}"exp":${claims.exp},"iat":${iat},"jti":"${claims.jti}"${template.tail}`) : await tenant.signer.sign(claims);
     this.usage.issued(tenant.tenant.id, client.clientId, api.identifier, request.scopes);
     return { accessToken, expiresIn: lifetime, scope, claims };
   }
 
   /**
    * The serialised claims of a plain token of `request` (the client's own, no subject,
-   * actor or certificate binding): the JSON before `exp` and after `jti`, in the order
+   * actor, certificate or DPoP binding): the JSON before `exp` and after `jti`, in the order
    * `issue` builds the claims. Kept per client object (a changed client is a new
    * object) and checked against the API, grant claims and issuer it was made for.
    */
   #templateOf(request: IssueRequest, scope: string): ClaimsTemplate | null {
-    if (request.subject !== undefined || request.act !== undefined || request.certificateThumbprint !== undefined || request.subjectClaims !== undefined) return null;
+    if (request.subject !== undefined || request.act !== undefined || request.certificateThumbprint !== undefined || request.dpopJkt !== undefined || request.subjectClaims !== undefined) return null;
     const { tenant, client, api } = request;
     const grantClaims = request.grantClaims ?? null;
     let templates = this.#templates.get(client);
@@ -152,6 +164,22 @@ interface ClaimsTemplate {
 }
 
 const MAX_TEMPLATES_PER_CLIENT = 16;
+
+/** A compact JWS signed by one of the tenant's published keys, or null (the `typ` is the caller's to check). */
+export function verifyTenantJws(tenant: TenantContext, token: string): ParsedJws | null {
+  let jws: ParsedJws;
+  try {
+    jws = parseCompactJws(token, MAX_JWT_LENGTH);
+  } catch {
+    return null;
+  }
+  const kid = jws.header.kid;
+  const key = kid !== undefined ? tenant.publishedKeys.get(kid) : undefined;
+  const alg = jws.header.alg;
+  if (key === undefined || alg !== key.alg || !isSupportedAlgorithm(alg)) return null;
+  if (!verifySignature(prepareKey(key.key, alg), jws.signingInput, jws.signature)) return null;
+  return jws;
+}
 
 export interface InspectedToken {
   kind: 'jwt' | 'opaque';
@@ -189,17 +217,9 @@ export class TokenInspector {
   }
 
   #readJwt(tenant: TenantContext, token: string): InspectedToken | null {
-    let jws: ParsedJws;
-    try {
-      jws = parseCompactJws(token, MAX_JWT_LENGTH);
-    } catch {
-      return null;
-    }
-    const kid = jws.header.kid;
-    const key = kid !== undefined ? tenant.publishedKeys.get(kid) : undefined;
-    const alg = jws.header.alg;
-    if (key === undefined || alg !== key.alg || !isSupportedAlgorithm(alg)) return null;
-    if (!verifySignature(prepareKey(key.key, alg), jws.signingInput, jws.signature)) return null;
+    const jws = verifyTenantJws(tenant, token);
+    // Only access tokens: a transaction token or a signed introspection answer is never one (RFC 9068 §4).
+    if (jws === null || !/^(application\/)?at\+jwt$/i.test(jws.header.typ ?? '')) return null;
     const claims = jws.payload as AccessTokenClaims;
     if (claims.iss !== tenant.issuer || typeof claims.jti !== 'string' || typeof claims.client_id !== 'string') return null;
     return { kind: 'jwt', claims };

@@ -30,6 +30,9 @@ import type { OutcomeListener, ProtocolEndpoint, ProtocolOutcome } from './outco
 import { usageRefusals } from './usage-refusals.js';
 import type { Protection } from './protection.js';
 import type { Metrics } from '../observability/metrics.js';
+import { senderConstrainedIssuer } from './dpop/issuer.js';
+import type { DpopTokenEndpoint } from './dpop/token-endpoint.js';
+import { INTROSPECTION_JWT_MEDIA_TYPE, type IntrospectionJwtSigner, wantsIntrospectionJwt } from './introspection-jwt.js';
 import type { Tracing } from '../observability/tracing.js';
 
 export interface OAuthDependencies {
@@ -53,6 +56,10 @@ export interface OAuthDependencies {
   metadata: Omit<MetadataOptions, 'grantTypes' | 'authMethods'>;
   /** True once the server is shutting down: responses then end their keep-alive connection. */
   closing: () => boolean;
+  /** DPoP proofs of token requests (RFC 9449). */
+  dpop: DpopTokenEndpoint;
+  /** RFC 9701 signed introspection answers. */
+  introspectionJwt: IntrospectionJwtSigner;
 }
 
 type TenantRequest = FastifyRequest<{ Params: { tenant: string } }>;
@@ -66,6 +73,8 @@ const NO_PARAMS = new Params(undefined);
 interface Attempt extends ProtocolOutcome {
   started: number;
   credentials: PresentedCredentials;
+  /** Headers every answer to this request carries, success or error (DPoP-Nonce). */
+  responseHeaders: Record<string, string> | null;
 }
 
 export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies): Promise<void> {
@@ -126,6 +135,7 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
       error: null,
       authenticationFailure: null,
       seconds: 0,
+      responseHeaders: null,
     };
   }
 
@@ -178,9 +188,9 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
    * set: no serializer lookup and no onSend hook (X-Request-Id and, while shutting
    * down, Connection: close are added here). The access log's onResponse still runs.
    */
-  function sendJson(request: FastifyRequest, reply: FastifyReply, status: number, body: string, extra?: Record<string, string>): FastifyReply {
+  function sendJson(request: FastifyRequest, reply: FastifyReply, status: number, body: string, ...extra: (Record<string, string> | null)[]): FastifyReply {
     const headers = [...PROTOCOL_HEADERS, 'Content-Length', String(Buffer.byteLength(body)), 'X-Request-Id', request.id];
-    if (extra !== undefined) for (const name in extra) headers.push(name, extra[name] as string);
+    for (const set of extra) if (set !== null) for (const name in set) headers.push(name, set[name] as string);
     if (deps.closing()) headers.push('Connection', 'close');
     reply.hijack();
     reply.raw.writeHead(status, headers);
@@ -195,7 +205,7 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
 
   function refuseWith(attempt: Attempt, request: TenantRequest, reply: FastifyReply, oauthError: OAuthError): FastifyReply {
     finish(attempt, request, oauthError);
-    return sendJson(request, reply, oauthError.status, JSON.stringify(oauthError.toJSON()), oauthError.headers);
+    return sendJson(request, reply, oauthError.status, JSON.stringify(oauthError.toJSON()), attempt.responseHeaders, oauthError.headers);
   }
 
   app.post<{ Params: { tenant: string } }>('/t/:tenant/token', async (request, reply) => {
@@ -214,9 +224,14 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
       };
       // A grant without client authentication (jwt-bearer) counts once it knows the client.
       if (client !== null) rateLimit(client.client);
-      const response = await grant.handle({ tenant, params, client, issuer: deps.issuer, inspector: deps.inspector, rateLimit });
+      // RFC 9449 §5: a proof binds the token to its key (and mTLS-authenticated clients too).
+      const dpop = await deps.dpop.tokenRequest(tenant, request.headers, deps.metadata.mtlsBaseUrl);
+      // RFC 9449 §8: the next nonce goes with this answer, a token or an error.
+      if (dpop.nonce !== null) attempt.responseHeaders = { 'DPoP-Nonce': dpop.nonce };
+      const response = await grant.handle({ tenant, params, client, issuer: senderConstrainedIssuer(deps.issuer, dpop.binding), inspector: deps.inspector, rateLimit });
+      if (dpop.binding !== null && response.token_type === 'Bearer') response.token_type = 'DPoP';
       finish(attempt, request, null);
-      return sendJson(request, reply, 200, JSON.stringify(response));
+      return sendJson(request, reply, 200, JSON.stringify(response), attempt.responseHeaders);
     } catch (error) {
       const oauthError = toOAuthError(error, request);
       span?.set('oauth.error', oauthError.error);
@@ -245,17 +260,29 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
     const attempt = attemptOf('introspect', request);
     try {
       const { tenant, caller, found } = await tokenRequest(attempt, request);
+      const answer = introspectionAnswer(tenant, caller, found);
+      // RFC 9701 §4: the same answer as a JWT signed by the tenant, when asked for.
+      if (wantsIntrospectionJwt(request.headers.accept)) {
+        const jwt = await deps.introspectionJwt.sign(tenant, caller.client.clientId, answer);
+        finish(attempt, request, null);
+        return reply.headers(NO_STORE).type(INTROSPECTION_JWT_MEDIA_TYPE).send(jwt);
+      }
       finish(attempt, request, null);
-      if (found === null) return sendJson(request, reply, 200, INACTIVE);
-      const { claims } = found;
-      const api = tenant.apisByIdentifier.get(claims.aud);
-      const mayKnow = claims.client_id === caller.client.clientId || (api?.introspectors.includes(caller.client.clientId) ?? false);
-      if (!mayKnow) return sendJson(request, reply, 200, INACTIVE);
-      return sendJson(request, reply, 200, JSON.stringify({ active: true, token_type: 'Bearer', ...claims }));
+      return sendJson(request, reply, 200, answer.active === false ? INACTIVE : JSON.stringify(answer));
     } catch (error) {
       return refuse(attempt, request, reply, error);
     }
   });
+
+  function introspectionAnswer(tenant: TenantContext, caller: AuthenticatedClient, found: Awaited<ReturnType<TokenInspector['inspect']>>): Record<string, unknown> {
+    if (found === null) return { active: false };
+    const { claims } = found;
+    const api = tenant.apisByIdentifier.get(claims.aud);
+    const mayKnow = claims.client_id === caller.client.clientId || (api?.introspectors.includes(caller.client.clientId) ?? false);
+    if (!mayKnow) return { active: false };
+    // RFC 9449 §6.2: a DPoP-bound token is introspected as token_type DPoP, with its cnf.
+    return { active: true, token_type: claims.cnf?.jkt !== undefined ? 'DPoP' : 'Bearer', ...claims };
+  }
 
   // RFC 7009 §2: revoke our own tokens; unknown or invalid tokens get 200 all the same.
   app.post<{ Params: { tenant: string } }>('/t/:tenant/revoke', async (request, reply) => {

@@ -303,6 +303,8 @@ export class KyselyStore implements Store {
       signing_alg: patch.signingAlg,
       access_token_lifetime: patch.accessTokenLifetime,
       token_quota_per_minute: patch.tokenQuotaPerMinute,
+      trust_domain: patch.trustDomain,
+      dpop_nonce_required: patch.dpopNonceRequired === undefined ? undefined : toFlag(patch.dpopNonceRequired),
     });
     return this.#mutate(
       audit,
@@ -409,6 +411,8 @@ export class KyselyStore implements Store {
       tls_client_auth_subject_dn: patch.tlsClientAuthSubjectDn,
       access_token_lifetime: patch.accessTokenLifetime,
       token_quota_per_minute: patch.tokenQuotaPerMinute,
+      dpop_bound_access_tokens: patch.dpopBoundAccessTokens === undefined ? undefined : toFlag(patch.dpopBoundAccessTokens),
+      txn_token_service: patch.txnTokenService === undefined ? undefined : toFlag(patch.txnTokenService),
       disabled: patch.disabled === undefined ? undefined : toFlag(patch.disabled),
       custom_claims: patch.customClaims === undefined ? undefined : claimsColumn(patch.customClaims),
       updated_at: patch.updatedAt ?? Date.now(),
@@ -666,14 +670,18 @@ export class KyselyStore implements Store {
     return toPage(rows, limit, toGrant, (row) => [row.created_at, row.id]);
   }
 
-  async updateGrant(tenantId: string, id: string, patch: Pick<Grant, 'scopes'>, audit?: NewAuditEntry): Promise<Grant | null> {
+  async updateGrant(tenantId: string, id: string, patch: Partial<Pick<Grant, 'scopes' | 'customClaims'>>, audit?: NewAuditEntry): Promise<Grant | null> {
     return this.#mutate(
       audit,
       async (db, record) => {
         const grant = await db.selectFrom('grants').select('client_id').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
         if (grant === undefined) return null;
         record('grant', tenantId, grant.client_id);
-        await db.updateTable('grants').set({ scopes: JSON.stringify(patch.scopes) }).where('tenant_id', '=', tenantId).where('id', '=', id).execute();
+        const set = definedOnly<GrantsTable>({
+          scopes: patch.scopes === undefined ? undefined : JSON.stringify(patch.scopes),
+          custom_claims: patch.customClaims === undefined ? undefined : claimsColumn(patch.customClaims),
+        });
+        if (Object.keys(set).length > 0) await db.updateTable('grants').set(set).where('tenant_id', '=', tenantId).where('id', '=', id).execute();
         const row = await db.selectFrom('grants').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
         return row ? toGrant(row) : null;
       },
@@ -714,11 +722,12 @@ export class KyselyStore implements Store {
   async updateSigningKey(
     tenantId: string,
     kid: string,
-    patch: Partial<Pick<SigningKey, 'status' | 'activatedAt' | 'retiredAt' | 'publishUntil'>>,
+    patch: Partial<Pick<SigningKey, 'status' | 'activatedAt' | 'retiredAt' | 'publishUntil' | 'privateKeyEncrypted'>>,
     audit?: NewAuditEntry,
   ): Promise<void> {
     const set = definedOnly<SigningKeysTable>({
       status: patch.status,
+      private_key_encrypted: patch.privateKeyEncrypted,
       activated_at: patch.activatedAt,
       retired_at: patch.retiredAt,
       publish_until: patch.publishUntil,
@@ -800,6 +809,21 @@ export class KyselyStore implements Store {
       this.#db.selectFrom('federations').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at').orderBy('id').execute(),
     );
     return rows.map(toFederation);
+  }
+
+  async updateFederation(federation: Federation, audit?: NewAuditEntry): Promise<Federation | null> {
+    return this.#mutate(
+      audit,
+      async (db, record) => {
+        record('federation', federation.tenantId, federation.id);
+        const { tenant_id: _t, id: _id, created_at: _c, ...set } = federationRow(federation);
+        const result = await db.updateTable('federations').set(set).where('tenant_id', '=', federation.tenantId).where('id', '=', federation.id).executeTakeFirst();
+        if (affected(result.numUpdatedRows) === 0) return null;
+        const row = await db.selectFrom('federations').selectAll().where('tenant_id', '=', federation.tenantId).where('id', '=', federation.id).executeTakeFirst();
+        return row ? toFederation(row) : null;
+      },
+      (updated) => updated !== null,
+    );
   }
 
   async deleteFederation(tenantId: string, id: string, audit?: NewAuditEntry): Promise<boolean> {
@@ -1094,6 +1118,8 @@ function tenantRow(t: Tenant): TenantsTable {
     signing_alg: t.signingAlg,
     access_token_lifetime: t.accessTokenLifetime,
     token_quota_per_minute: t.tokenQuotaPerMinute ?? null,
+    trust_domain: t.trustDomain ?? null,
+    dpop_nonce_required: toFlag(t.dpopNonceRequired ?? false),
     created_at: t.createdAt,
   };
 }
@@ -1105,6 +1131,8 @@ function toTenant(r: TenantsTable): Tenant {
     signingAlg: r.signing_alg as SigningAlg,
     accessTokenLifetime: numberOrNull(r.access_token_lifetime),
     tokenQuotaPerMinute: numberOrNull(r.token_quota_per_minute),
+    trustDomain: r.trust_domain ?? null,
+    dpopNonceRequired: Number(r.dpop_nonce_required ?? 0) !== 0,
     createdAt: Number(r.created_at),
   };
 }
@@ -1120,6 +1148,8 @@ function clientRow(c: Client): ClientsTable {
     tls_client_auth_subject_dn: c.tlsClientAuthSubjectDn,
     access_token_lifetime: c.accessTokenLifetime,
     token_quota_per_minute: c.tokenQuotaPerMinute ?? null,
+    dpop_bound_access_tokens: toFlag(c.dpopBoundAccessTokens ?? false),
+    txn_token_service: toFlag(c.txnTokenService ?? false),
     disabled: toFlag(c.disabled),
     created_at: c.createdAt,
     updated_at: c.updatedAt,
@@ -1138,6 +1168,8 @@ function toClient(r: ClientsTable): Client {
     tlsClientAuthSubjectDn: r.tls_client_auth_subject_dn,
     accessTokenLifetime: numberOrNull(r.access_token_lifetime),
     tokenQuotaPerMinute: numberOrNull(r.token_quota_per_minute),
+    dpopBoundAccessTokens: Number(r.dpop_bound_access_tokens ?? 0) !== 0,
+    txnTokenService: Number(r.txn_token_service ?? 0) !== 0,
     disabled: Number(r.disabled) !== 0,
     customClaims: parseJsonOrNull<CustomClaims>(r.custom_claims) ?? {},
     createdAt: Number(r.created_at),

@@ -12,6 +12,8 @@ export interface TenantsTable {
   signing_alg: string;
   access_token_lifetime: number | null;
   token_quota_per_minute: number | null;
+  trust_domain: string | null;
+  dpop_nonce_required: number;
   created_at: number;
 }
 
@@ -25,6 +27,8 @@ export interface ClientsTable {
   tls_client_auth_subject_dn: string | null;
   access_token_lifetime: number | null;
   token_quota_per_minute: number | null;
+  dpop_bound_access_tokens: number;
+  txn_token_service: number;
   disabled: number;
   created_at: number;
   updated_at: number;

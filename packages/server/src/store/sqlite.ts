@@ -33,6 +33,26 @@ export function openSqliteStore(dataDir: string): KyselyStore {
   } catch (error) {
     throw toStoreError(error);
   }
+  return sqliteStoreOn(database);
+}
+
+/**
+ * An embedded store that lives in memory and leaves no file behind: for a test
+ * issuer inside another project's test process (@tessera/testing), never for
+ * `serve`. One process, one connection: nothing to share it with.
+ */
+export function openMemorySqliteStore(): KyselyStore {
+  let database: BetterSqlite3.Database;
+  try {
+    database = new BetterSqlite3(':memory:');
+    database.pragma('foreign_keys = ON');
+  } catch (error) {
+    throw toStoreError(error);
+  }
+  return sqliteStoreOn(database);
+}
+
+function sqliteStoreOn(database: BetterSqlite3.Database): KyselyStore {
   const db = new Kysely<Database>({ dialect: new ImmediateTransactionsDialect({ database: withStatementCache(database) }) });
   return new KyselyStore('sqlite', db);
 }

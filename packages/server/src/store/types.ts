@@ -42,6 +42,10 @@ export interface Tenant {
   accessTokenLifetime: number | null;
   /** Token requests per minute for each client of the tenant (null or absent: server default; 0: none). */
   tokenQuotaPerMinute?: number | null;
+  /** Audience of this tenant's transaction tokens (null or absent: the issuer). */
+  trustDomain?: string | null;
+  /** Whether DPoP proofs must carry a nonce from `DPoP-Nonce` (RFC 9449 §8). */
+  dpopNonceRequired?: boolean;
   createdAt: number;
 }
 
@@ -57,6 +61,10 @@ export interface Client {
   accessTokenLifetime: number | null;
   /** Token requests per minute for this client (null or absent: the tenant's or server's; 0: none). */
   tokenQuotaPerMinute?: number | null;
+  /** RFC 9449 §5.2 `dpop_bound_access_tokens`: token requests without a DPoP proof are refused. */
+  dpopBoundAccessTokens?: boolean;
+  /** May mint transaction tokens (draft-ietf-oauth-transaction-tokens). */
+  txnTokenService?: boolean;
   disabled: boolean;
   /** Static claims in every token issued to this client. */
   customClaims: CustomClaims;
@@ -355,14 +363,15 @@ export interface Store {
   createGrant(grant: Grant, audit?: NewAuditEntry): Promise<void>;
   getGrant(tenantId: string, id: string): Promise<Grant | null>;
   listGrants(tenantId: string, filter: { clientId?: string; audience?: string }, page: PageRequest): Promise<Page<Grant>>;
-  /** Changes a grant's scopes; null when there is no such grant. */
-  updateGrant(tenantId: string, id: string, patch: Pick<Grant, 'scopes'>, audit?: NewAuditEntry): Promise<Grant | null>;
+  /** Changes a grant's scopes and/or custom claims; null when there is no such grant. */
+  updateGrant(tenantId: string, id: string, patch: Partial<Pick<Grant, 'scopes' | 'customClaims'>>, audit?: NewAuditEntry): Promise<Grant | null>;
   deleteGrant(tenantId: string, id: string, audit?: NewAuditEntry): Promise<boolean>;
 
   // Signing keys
   listSigningKeys(tenantId: string): Promise<SigningKey[]>;
   insertSigningKey(key: SigningKey, audit?: NewAuditEntry): Promise<void>;
-  updateSigningKey(tenantId: string, kid: string, patch: Partial<Pick<SigningKey, 'status' | 'activatedAt' | 'retiredAt' | 'publishUntil'>>, audit?: NewAuditEntry): Promise<void>;
+  /** `privateKeyEncrypted`: the same key sealed under another master key (`tessera keys rewrap`). */
+  updateSigningKey(tenantId: string, kid: string, patch: Partial<Pick<SigningKey, 'status' | 'activatedAt' | 'retiredAt' | 'publishUntil' | 'privateKeyEncrypted'>>, audit?: NewAuditEntry): Promise<void>;
   deleteSigningKey(tenantId: string, kid: string, audit?: NewAuditEntry): Promise<void>;
   /**
    * Tenants whose keys need the rotation schedule's attention, in one query: the
@@ -381,6 +390,8 @@ export interface Store {
   createFederation(federation: Federation, audit?: NewAuditEntry): Promise<void>;
   getFederation(tenantId: string, id: string): Promise<Federation | null>;
   listFederations(tenantId: string): Promise<Federation[]>;
+  /** Replaces a federation's settings (not its id, tenant or creation time); null when there is no such federation. */
+  updateFederation(federation: Federation, audit?: NewAuditEntry): Promise<Federation | null>;
   deleteFederation(tenantId: string, id: string, audit?: NewAuditEntry): Promise<boolean>;
 
   // Tokens: opaque tokens, revocations, assertion replay

@@ -15,6 +15,8 @@ import { type ClientKey, ClientKeySetUnavailable, type ClientKeys } from './clie
 import type { AuthenticatedClient, ClientAuthMethod, ClientAuthRequest } from './types.js';
 
 export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+/** `typ` values of a client assertion (draft-ietf-oauth-rfc7523bis), `application/` optional. */
+const CLIENT_ASSERTION_TYP = /^(application\/)?(client-authentication\+jwt|jwt)$/i;
 
 /** What the failures that depend on the client's identity all say. */
 export const ASSERTION_NOT_VERIFIED = 'client assertion could not be verified: unknown client, client not registered for private_key_jwt, or no registered key verifies its signature';
@@ -70,6 +72,11 @@ export function privateKeyJwt(options: PrivateKeyJwtOptions): ClientAuthMethod {
       const alg = jws.header.alg;
       if (!isSupportedAlgorithm(alg)) {
         throw fail(`client assertion alg must be one of ${SUPPORTED_ALGORITHMS.join(', ')} (never none or HMAC)`);
+      }
+      // draft-ietf-oauth-rfc7523bis: client-authentication+jwt is the explicit type; an
+      // untyped or plain JWT stays accepted, another JWT type (at+jwt, dpop+jwt) never.
+      if (jws.header.typ !== undefined && !CLIENT_ASSERTION_TYP.test(jws.header.typ)) {
+        throw fail('client assertion typ must be client-authentication+jwt (or JWT, or absent)');
       }
 
       const clientId = checkClaims(jws.payload, request, options);

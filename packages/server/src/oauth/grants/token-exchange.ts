@@ -33,6 +33,7 @@ import { certificateThumbprint } from '../mtls.js';
 import type { Params } from '../params.js';
 import { FederatedJwtError, type FederatedJwtVerifier, peekJwt } from './federated-jwt.js';
 import { resolveScopes, resolveTarget } from './target.js';
+import { issueTransactionToken, TXN_TOKEN_TYPE, type TxnTokenOptions } from './txn-token.js';
 import { authenticatedClient, type GrantContext, type GrantHandler, type TokenResponse } from './types.js';
 
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -56,12 +57,14 @@ interface Subject {
   commit?: () => Promise<void>;
 }
 
-export function tokenExchange(verifier: FederatedJwtVerifier): GrantHandler {
+export function tokenExchange(verifier: FederatedJwtVerifier, transactionTokens: TxnTokenOptions): GrantHandler {
   return {
     grantType: TOKEN_EXCHANGE,
     async handle(context) {
       const { tenant, params } = context;
       const actor = authenticatedClient(context);
+      // draft-ietf-oauth-transaction-tokens: an exchange for a transaction token (txn-token.ts).
+      if (params.get('requested_token_type') === TXN_TOKEN_TYPE) return issueTransactionToken(context, actor, transactionTokens);
       const subjectToken = params.require('subject_token');
       const subjectTokenType = params.require('subject_token_type');
       if (!ACCEPTED_SUBJECT_TYPES.has(subjectTokenType)) {
@@ -72,7 +75,7 @@ export function tokenExchange(verifier: FederatedJwtVerifier): GrantHandler {
       }
       const requestedType = params.get('requested_token_type');
       if (requestedType !== undefined && requestedType !== ACCESS_TOKEN_TYPE) {
-        throw new InvalidRequest(`requested_token_type must be ${ACCESS_TOKEN_TYPE}`);
+        throw new InvalidRequest(`requested_token_type must be ${ACCESS_TOKEN_TYPE} or ${TXN_TOKEN_TYPE}`);
       }
       const peeked = subjectToken.includes('.') ? peekJwt(subjectToken) : null;
       const iss = peeked?.iss ?? null;
