@@ -43,6 +43,7 @@ export type CreatedSecret = CreatedSecretResource;
 export interface ClientInput {
   name: string; tokenEndpointAuthMethod?: AuthMethod; jwks?: { keys: Record<string, unknown>[] } | null; jwksUri?: string | null;
   tlsClientAuthSubjectDn?: string | null; accessTokenLifetime?: number | null; disabled?: boolean;
+  tokenQuotaPerMinute?: number | null; dpopBoundAccessTokens?: boolean; txnTokenService?: boolean; customClaims?: Record<string, unknown> | null;
 }
 export interface Scope { value: string; description?: string }
 export type Api = ApiResource;

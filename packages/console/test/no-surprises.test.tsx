@@ -158,6 +158,44 @@ describe("a client's authentication method", () => {
   });
 });
 
+describe("a client's other settings", () => {
+  it('edits the quota, custom claims and DPoP binding; claims that are not a JSON object are refused at their field', async () => {
+    const saved: unknown[] = [];
+    let current = client(1, { secrets: [{ id: 'sec_a', createdAt: 1 }] });
+    const { api } = fakeApi({
+      'GET /manage/v1/tenants/default/clients/c1': () => ({ status: 200, body: current }),
+      'GET /manage/v1/tenants/default/clients': () => ({ status: 200, body: { items: [current], nextCursor: null } }),
+      'GET /manage/v1/tenants/default/apis': () => empty,
+      'GET /manage/v1/tenants/default/grants': () => empty,
+      'GET /manage/v1/tenants/default/federations': () => empty,
+      'PATCH /manage/v1/tenants/default/clients/c1': ({ body }) => {
+        saved.push(body);
+        current = { ...current, ...(body as Partial<Client>) };
+        return { status: 200, body: current };
+      },
+    });
+    mount(api, <ClientPage tenant="default" clientId="c1" />);
+    (await button('Edit')).click();
+    const claims = await waitFor(() => root.querySelector<HTMLTextAreaElement>('textarea[name="customClaims"]'));
+    type(claims, '["not", "an object"]');
+    await settle();
+    (await button('Save')).click();
+    await waitFor(() => root.querySelector('.field-error')?.textContent?.includes('JSON object'));
+    expect(saved).toEqual([]);
+    type(claims, '{"team": "billing"}');
+    await settle();
+    type(root.querySelector('input[name="tokenQuotaPerMinute"]') as HTMLInputElement, '120');
+    await settle();
+    const dpop = root.querySelector('input[name="dpopBoundAccessTokens"]') as HTMLInputElement;
+    dpop.checked = true;
+    dpop.dispatchEvent(new Event('change', { bubbles: true }));
+    await settle();
+    (await button('Save')).click();
+    await waitFor(() => saved.length === 1);
+    expect(saved[0]).toMatchObject({ customClaims: { team: 'billing' }, tokenQuotaPerMinute: 120, dpopBoundAccessTokens: true, txnTokenService: false });
+  });
+});
+
 describe('forms validate as the server does, in words, at the field', () => {
   it('refuses a lifetime of "ten minutes" instead of sending it as the default', async () => {
     const { api, calls } = fakeApi({ 'GET /manage/v1/tenants': () => empty });

@@ -262,7 +262,7 @@ describe('tenants view', () => {
 
 describe('client forms and snippets', () => {
   it('build the body of every authentication method', () => {
-    expect(clientInputOf({ ...EMPTY_CLIENT, name: 'a' })).toEqual({ input: { name: 'a', tokenEndpointAuthMethod: 'client_secret_basic', accessTokenLifetime: null } });
+    expect(clientInputOf({ ...EMPTY_CLIENT, name: 'a' })).toEqual({ input: { name: 'a', tokenEndpointAuthMethod: 'client_secret_basic', accessTokenLifetime: null, tokenQuotaPerMinute: null, dpopBoundAccessTokens: false, txnTokenService: false, customClaims: null } });
     const jwk = { kty: 'OKP', crv: 'Ed25519', x: 'abc' };
     expect(clientInputOf({ ...EMPTY_CLIENT, name: 'a', method: 'private_key_jwt', jwks: JSON.stringify(jwk) })).toMatchObject({ input: { jwks: { keys: [jwk] } } });
     expect(clientInputOf({ ...EMPTY_CLIENT, name: 'a', method: 'self_signed_tls_client_auth', keySource: 'jwksUri', jwksUri: 'https://k' })).toMatchObject({ input: { jwksUri: 'https://k' } });

@@ -4,7 +4,7 @@ import { notify } from '../messages.js';
 import { forgetNames, useNames } from '../names.js';
 import { navigate } from '../router.js';
 import { Button, confirmAction, Copyable, CopyButton, Field, fieldErrorOf, Link, Loading, Section, Time, useAction, useApi, useLoad, Writes } from '../ui.js';
-import { ClientFields, type ClientForm, clientInputOf, METHOD_LABELS, SecretOnce } from './clients.js';
+import { CLIENT_FIELDS, ClientFields, type ClientForm, clientInputOf, METHOD_LABELS, SecretOnce } from './clients.js';
 import { curlSnippet, sdkSnippet } from './snippets.js';
 import { UsageChart } from './usage-chart.js';
 
@@ -19,6 +19,10 @@ function formOf(client: Client): ClientForm {
     jwksUri: client.jwksUri ?? '',
     subjectDn: client.tlsClientAuthSubjectDn ?? '',
     lifetime: client.accessTokenLifetime?.toString() ?? '',
+    quota: client.tokenQuotaPerMinute?.toString() ?? '',
+    dpop: client.dpopBoundAccessTokens === true,
+    txnTokens: client.txnTokenService === true,
+    claims: Object.keys(client.customClaims).length === 0 ? '' : JSON.stringify(client.customClaims, null, 2),
   };
 }
 
@@ -171,7 +175,7 @@ export function ClientPage({ tenant, clientId }: { tenant: string; clientId: str
         } else notify('success', 'Client saved');
         reload();
       } catch (error) {
-        const field = fieldErrorOf(error, ['name', 'tokenEndpointAuthMethod', 'jwks', 'jwksUri', 'tlsClientAuthSubjectDn', 'accessTokenLifetime']);
+        const field = fieldErrorOf(error, CLIENT_FIELDS);
         if (field === null) throw error;
         setErrors({ [field.field]: field.message });
       }

@@ -4,7 +4,7 @@ import { notify } from '../messages.js';
 import { forgetNames } from '../names.js';
 import { navigate } from '../router.js';
 import { Button, Copyable, DataList, Field, fieldErrorOf, Link, Section, Time, useAction, useApi, Writes } from '../ui.js';
-import { fieldMessage, lifetimeOf } from '../validation.js';
+import { fieldMessage, lifetimeOf, quotaOf } from '../validation.js';
 
 export const METHOD_LABELS: Record<AuthMethod, string> = {
   client_secret_basic: 'Secret (HTTP Basic)',
@@ -14,20 +14,37 @@ export const METHOD_LABELS: Record<AuthMethod, string> = {
   self_signed_tls_client_auth: 'mTLS (self-signed certificate)',
 };
 
-export interface ClientForm { name: string; method: AuthMethod; keySource: 'jwks' | 'jwksUri'; jwks: string; jwksUri: string; subjectDn: string; lifetime: string }
-export const EMPTY_CLIENT: ClientForm = { name: '', method: 'client_secret_basic', keySource: 'jwks', jwks: '', jwksUri: '', subjectDn: '', lifetime: '' };
+export interface ClientForm {
+  name: string; method: AuthMethod; keySource: 'jwks' | 'jwksUri'; jwks: string; jwksUri: string; subjectDn: string; lifetime: string;
+  quota: string; dpop: boolean; txnTokens: boolean; claims: string;
+}
+export const EMPTY_CLIENT: ClientForm = { name: '', method: 'client_secret_basic', keySource: 'jwks', jwks: '', jwksUri: '', subjectDn: '', lifetime: '', quota: '', dpop: false, txnTokens: false, claims: '' };
+
+export const CLIENT_FIELDS = ['name', 'tokenEndpointAuthMethod', 'jwks', 'jwksUri', 'tlsClientAuthSubjectDn', 'accessTokenLifetime', 'tokenQuotaPerMinute', 'customClaims', 'dpopBoundAccessTokens', 'txnTokenService'];
 
 /** The form's values as the API's body; a field error when the form itself is wrong. */
 export function clientInputOf(form: ClientForm): { input: ClientInput } | { field: string; message: string } {
   if (form.name.trim() === '') return { field: 'name', message: 'a name is required (1 to 100 characters)' };
   let accessTokenLifetime: number | null;
+  let tokenQuotaPerMinute: number | null;
   try {
     accessTokenLifetime = lifetimeOf(form.lifetime);
+    tokenQuotaPerMinute = quotaOf(form.quota);
   } catch (error) {
-    if (error instanceof ApiError) return { field: 'accessTokenLifetime', message: fieldMessage('accessTokenLifetime', error.message) };
+    if (error instanceof ApiError && error.field !== null) return { field: error.field, message: fieldMessage(error.field, error.message) };
     throw error;
   }
-  const input: ClientInput = { name: form.name.trim(), tokenEndpointAuthMethod: form.method, accessTokenLifetime };
+  let customClaims: Record<string, unknown> | null = null;
+  if (form.claims.trim() !== '') {
+    try {
+      const parsed = JSON.parse(form.claims) as unknown;
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+      customClaims = parsed as Record<string, unknown>;
+    } catch {
+      return { field: 'customClaims', message: 'a JSON object of claims, such as {"team": "billing"}; empty for none' };
+    }
+  }
+  const input: ClientInput = { name: form.name.trim(), tokenEndpointAuthMethod: form.method, accessTokenLifetime, tokenQuotaPerMinute, dpopBoundAccessTokens: form.dpop, txnTokenService: form.txnTokens, customClaims };
   if (form.method === 'private_key_jwt' || form.method === 'self_signed_tls_client_auth') {
     if (form.keySource === 'jwksUri') {
       if (form.jwksUri.trim() === '') return { field: 'jwksUri', message: 'the URL of the client\'s JWK Set is required' };
@@ -91,6 +108,14 @@ export function ClientFields({ form, setForm, errors, withName = true }: { form:
       <Field label="Access token lifetime (seconds)" error={errors['accessTokenLifetime']} hint="60 to 86400; empty for the tenant's">
         {(a) => <input {...a} name="accessTokenLifetime" inputMode="numeric" value={form.lifetime} onInput={(e) => setForm({ ...form, lifetime: value(e) })} />}
       </Field>
+      <Field label="Token quota (requests per minute)" error={errors['tokenQuotaPerMinute']} hint="0 for none; empty for the default">
+        {(a) => <input {...a} name="tokenQuotaPerMinute" inputMode="numeric" value={form.quota} onInput={(e) => setForm({ ...form, quota: value(e) })} />}
+      </Field>
+      <Field label="Custom claims (JSON)" error={errors['customClaims']} hint='added to every token of this client, e.g. {"team": "billing"}'>
+        {(a) => <textarea {...a} name="customClaims" rows={3} value={form.claims} onInput={(e) => setForm({ ...form, claims: value(e) })} />}
+      </Field>
+      <label class="inline"><input type="checkbox" name="dpopBoundAccessTokens" checked={form.dpop} onChange={(e) => setForm({ ...form, dpop: (e.target as HTMLInputElement).checked })} /> Tokens bound to a DPoP key (RFC 9449): every token request must carry a proof</label>
+      <label class="inline"><input type="checkbox" name="txnTokenService" checked={form.txnTokens} onChange={(e) => setForm({ ...form, txnTokens: (e.target as HTMLInputElement).checked })} /> May mint transaction tokens</label>
     </>
   );
 }
@@ -132,7 +157,7 @@ export function ClientsView({ tenant }: { tenant: string }) {
         setReload((n) => n + 1);
         notify('success', `Client ${client.name} created`);
       } catch (error) {
-        const field = fieldErrorOf(error, ['name', 'tokenEndpointAuthMethod', 'jwks', 'jwksUri', 'tlsClientAuthSubjectDn', 'accessTokenLifetime']);
+        const field = fieldErrorOf(error, CLIENT_FIELDS);
         if (field === null) throw error;
         setErrors({ [field.field]: field.message });
       }
