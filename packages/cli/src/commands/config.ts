@@ -5,14 +5,10 @@
  */
 import { connectionOptions, type Flags, UsageError } from '../args.js';
 import { type Command, CONNECTION_USAGE, withApi } from '../command.js';
-import { applyPlan, collectProvidedSecrets, type ApplyResult, type ProvidedSecrets } from '../config-as-code/apply.js';
-import { configText, exportConfig } from '../config-as-code/export.js';
-import { loadConfigFile } from '../config-as-code/file.js';
-import { computePlan, type Plan } from '../config-as-code/plan.js';
-import { listTenantIds, readRegistry, readTenant, type TenantState } from '../config-as-code/registry.js';
-import { planJson, planText, summarize } from '../config-as-code/render.js';
-import { configJsonSchemaText } from '../config-as-code/schema.js';
-import { type SecretsFormat, writeSecrets } from '../config-as-code/secrets.js';
+import type { ApplyResult, ProvidedSecrets } from '../config-as-code/apply.js';
+import type { Plan } from '../config-as-code/plan.js';
+import type { TenantState } from '../config-as-code/registry.js';
+import type { SecretsFormat } from '../config-as-code/secrets.js';
 import type { Io } from '../io.js';
 import type { ManagementApi } from '../management-api.js';
 import { CliError } from '../management-api.js';
@@ -21,7 +17,29 @@ import { notice, printJson } from '../output.js';
 const FILE_USAGE = `  -f, --file <file>       the configuration (YAML or JSON; schema: docs/tessera-config.schema.json)
   --prune                 also delete what the file no longer names, in the tenants it names`;
 
+/**
+ * The configuration-as-code modules, loaded by the commands that use them: they bring
+ * TypeBox, YAML and the server's request schemas, which every other command (and the
+ * start-up of `serve`) would otherwise load for nothing.
+ */
+async function configAsCode() {
+  const [apply, exported, file, plan, registry, render, schema, secrets] = await Promise.all([
+    import('../config-as-code/apply.js'),
+    import('../config-as-code/export.js'),
+    import('../config-as-code/file.js'),
+    import('../config-as-code/plan.js'),
+    import('../config-as-code/registry.js'),
+    import('../config-as-code/render.js'),
+    import('../config-as-code/schema.js'),
+    import('../config-as-code/secrets.js'),
+  ]);
+  return { ...apply, ...exported, ...file, ...plan, ...registry, ...render, ...schema, ...secrets };
+}
+
+type ConfigAsCode = Awaited<ReturnType<typeof configAsCode>>;
+
 async function planOf(api: ManagementApi, flags: Flags): Promise<Plan> {
+  const { computePlan, loadConfigFile, readRegistry } = await configAsCode();
   const config = await loadConfigFile(flags.required('file'));
   const states = await readRegistry(api, config.tenants.map((t) => t.id));
   return computePlan(config, states, { prune: flags.boolean('prune') });
@@ -38,6 +56,7 @@ ${CONNECTION_USAGE}`,
   options: { ...connectionOptions, file: { type: 'string', short: 'f' }, prune: { type: 'boolean' }, schema: { type: 'boolean' } },
   async run(flags, io) {
     flags.expectPositionals(0);
+    const { configJsonSchemaText, planJson, planText } = await configAsCode();
     if (flags.boolean('schema')) {
       io.stdout(configJsonSchemaText());
       return;
@@ -80,6 +99,8 @@ ${CONNECTION_USAGE}`,
     const secretsOut = flags.string('secrets-out');
     if (flags.has('secrets-format') && secretsOut === undefined) throw new UsageError('--secrets-format needs --secrets-out <dir>', flags.usage);
     const prune = flags.boolean('prune');
+    const cac = await configAsCode();
+    const { applyPlan, collectProvidedSecrets, planJson, planText, writeSecrets } = cac;
     return withApi(flags, io, async (api) => {
       const planned = await planOf(api, flags);
       const secretsFrom = flags.string('secrets-from');
@@ -92,13 +113,13 @@ ${CONNECTION_USAGE}`,
       if (!flags.json) io.stdout(`${planText(planned, { prune })}\n`);
       const result = await applyPlan(api, planned, provided);
       const written = secretsOut === undefined ? [] : await writeSecrets(secretsOut, result.secrets, format);
-      report(io, flags, planned, result, { secretsOut, written, format });
+      report(cac, io, flags, planned, result, { secretsOut, written, format });
       return result.outcomes.some((o) => o.status !== 'applied') ? 1 : 0;
     });
   },
 };
 
-function report(io: Io, flags: Flags, planned: Plan, result: ApplyResult, out: { secretsOut: string | undefined; written: string[]; format: SecretsFormat }): void {
+function report({ planJson, summarize }: ConfigAsCode, io: Io, flags: Flags, planned: Plan, result: ApplyResult, out: { secretsOut: string | undefined; written: string[]; format: SecretsFormat }): void {
   const failed = result.outcomes.filter((o) => o.status === 'failed').length;
   const skipped = result.outcomes.filter((o) => o.status === 'skipped').length;
   const applied = result.outcomes.filter((o) => o.status === 'applied').map((o) => o.change);
@@ -146,6 +167,7 @@ ${CONNECTION_USAGE}`,
     const format = flags.choice('format', ['yaml', 'json'] as const) ?? (flags.json ? 'json' : 'yaml');
     const named = flags.list('tenant');
     if (named.includes('admin')) throw new UsageError('the admin tenant belongs to the server and is not exported', flags.usage);
+    const { configText, exportConfig, listTenantIds, readTenant } = await configAsCode();
     const states = await withApi(flags, io, async (api) => {
       const ids = named.length > 0 ? named : await listTenantIds(api);
       const found: TenantState[] = [];
