@@ -102,7 +102,9 @@ function report(error: unknown, io: Io, json: boolean): number {
     return 2;
   }
   const { code, message, status } = describe(error);
-  if (json) io.stderr(`${JSON.stringify({ error: code, message, ...(status !== undefined ? { status } : {}) })}\n`);
+  // A refused configuration file names each problem: machines get them one by one.
+  const problems = (error as { problems?: unknown } | null)?.problems;
+  if (json) io.stderr(`${JSON.stringify({ error: code, message, ...(status !== undefined ? { status } : {}), ...(Array.isArray(problems) ? { problems } : {}) })}\n`);
   else io.stderr(`tessera: ${code}: ${message}${status !== undefined ? ` (HTTP ${status})` : ''}\n`);
   return 1;
 }

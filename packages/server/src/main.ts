@@ -19,6 +19,7 @@ import { claimPublicUrl, PublicUrlMismatchError } from './domain/public-url.js';
 import { createLogger } from './observability/logger.js';
 import { listenMetrics } from './observability/metrics-listener.js';
 import { createStore } from './store/index.js';
+import { openStateStore } from './store/state/index.js';
 
 export { parseServeArgs, parseWorkers, SERVE_OPTIONS, SERVE_USAGE, type ServeInput } from './config/serve-options.js';
 
@@ -93,7 +94,9 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
       requestCert: true,
       rejectUnauthorized: false,
     };
-    const app = await buildApp({ config, store, masterKey, https, logger, startingUp: true, ...(options.worker !== undefined ? { worker: options.worker } : {}) });
+    const state = config.stateUrl !== null ? await openStateStore(config.stateUrl) : undefined;
+    if (state !== undefined) cleanup.push(() => state.close());
+    const app = await buildApp({ config, store, ...(state !== undefined ? { state } : {}), masterKey, https, logger, startingUp: true, ...(options.worker !== undefined ? { worker: options.worker } : {}) });
     const closeApp = () => app.close();
     cleanup.push(closeApp);
     // Listen first: a busy port fails here, before the bootstrap writes anything.

@@ -283,7 +283,7 @@ describe('private_key_jwt: RFC 7523 §3 claims', () => {
     const jwt = await assertion({ claims: { exp: nowSeconds() + 1 } });
     expect((await tokenRequest(jwt)).statusCode).toBe(200);
     t.clock.advance(10_000); // exp has passed, but is within the 30 s tolerance
-    await t.store.purgeExpired(t.clock.now);
+    await t.store.state().purgeExpired(t.clock.now);
     await expectInvalidClient(await tokenRequest(jwt), /already used/);
   });
 

@@ -299,3 +299,24 @@ describe.skipIf(!postgres)(`the registry on two replicas of one PostgreSQL datab
     expect(replica.logs.some((line) => line.includes('LISTEN connection for changes was lost'))).toBe(true);
   });
 });
+
+describe('unknown tenants', () => {
+  it('a token request to a made-up tenant costs one store query, once; creating the tenant makes it known at once', async () => {
+    const t = await createTestServer();
+    try {
+      let loads = 0;
+      const load = t.store.loadTenantRecord.bind(t.store);
+      t.store.loadTenantRecord = (id) => {
+        loads++;
+        return load(id);
+      };
+      for (let i = 0; i < 5; i++) expect((await t.post('no-such-tenant', 'token', { grant_type: 'client_credentials' })).statusCode).toBe(404);
+      expect(loads).toBe(1);
+      expect((await t.manage('POST', '/tenants', { id: 'no-such-tenant', name: 'now it exists' })).status).toBe(201);
+      const discovery = await t.app.inject({ method: 'GET', url: '/t/no-such-tenant/.well-known/oauth-authorization-server' });
+      expect(discovery.statusCode).toBe(200);
+    } finally {
+      await t.close();
+    }
+  });
+});

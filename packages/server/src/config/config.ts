@@ -3,11 +3,26 @@ import type { SigningAlg } from '../store/types.js';
 import { OutboundPolicy } from '../outbound/policy.js';
 import { defaults } from './defaults.js';
 
+/**
+ * How a secret client may present its secret (`--secret-methods`; the default is in
+ * defaults.ts): `registered`, only with the method it was registered for (RFC 7591 §2,
+ * as node-oidc-provider, Auth0 and Hydra do); `either`, a secret is a secret however it
+ * travels, so client_secret_basic and client_secret_post both work (as in Keycloak).
+ */
+export type SecretMethodPolicy = 'registered' | 'either';
+export const SECRET_METHOD_POLICIES: readonly SecretMethodPolicy[] = ['registered', 'either'];
+
+export function isSecretMethodPolicy(value: string): value is SecretMethodPolicy {
+  return (SECRET_METHOD_POLICIES as readonly string[]).includes(value);
+}
+
 export interface ServerConfig {
   port: number;
   host: string;
   dataDir: string;
   databaseUrl: string | null;
+  /** `redis://` or `rediss://`: the hot state in Redis (docs/storage.md); null: in the database. */
+  stateUrl: string | null;
   /** Base of every issuer, without a trailing slash. */
   publicUrl: string;
   /** Whether publicUrl was configured (--public-url), not the default http(s)://<host>:<port> (domain/public-url.ts). */
@@ -23,6 +38,9 @@ export interface ServerConfig {
     maxTenants: number;
     maxClients: number;
     maxUnknownClients: number;
+    maxUnknownTenants: number;
+    maxTenantBytes: number;
+    maxClientBytes: number;
     serveStaleFor: number;
     feedRetention: number;
     feedBatchSize: number;
@@ -46,7 +64,7 @@ export interface ServerConfig {
   dpop: { proofMaxAge: number; clockTolerance: number; nonceWindow: number };
   transactionTokens: { lifetime: number };
   federation: { maxAssertionLifetime: number };
-  clientAuth: { secretMethods: 'registered' | 'either' };
+  clientAuth: { secretMethods: SecretMethodPolicy };
   /** Usage analytics (docs/usage.md). */
   usage: UsageConfig;
   /** HTTPS with client certificates (RFC 8705). */
@@ -108,6 +126,10 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
   if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new Error('--database-url must be a postgres:// URL (omit it for the embedded store)');
   }
+  const stateUrl = input.stateUrl ?? null;
+  if (stateUrl !== null && !/^rediss?:\/\/[^/]/i.test(stateUrl)) {
+    throw new Error('--state-url must be a redis:// or rediss:// URL (omit it to keep the state in the database)');
+  }
   if (input.masterKey != null && Buffer.from(input.masterKey, 'base64').length !== 32) {
     throw new Error('TESSERA_MASTER_KEY must be base64 of 32 random bytes (e.g. `openssl rand -base64 32`)');
   }
@@ -116,6 +138,7 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
     host,
     dataDir: resolve(input.dataDir ?? defaults.dataDir),
     databaseUrl,
+    stateUrl,
     publicUrl,
     publicUrlConfigured: input.publicUrl != null,
     masterKey: input.masterKey ?? null,
@@ -151,14 +174,14 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
   }
   // A malformed entry is reported at start-up, not at the first fetch.
   new OutboundPolicy(config.outboundAllow);
-  for (const name of ['pollInterval', 'maxTenants', 'maxClients', 'maxUnknownClients', 'serveStaleFor', 'feedRetention', 'feedBatchSize'] as const) {
+  for (const name of ['pollInterval', 'maxTenants', 'maxClients', 'maxUnknownClients', 'maxUnknownTenants', 'maxTenantBytes', 'maxClientBytes', 'serveStaleFor', 'feedRetention', 'feedBatchSize'] as const) {
     const value = config.cache[name];
-    if (!Number.isInteger(value) || value < (name === 'maxUnknownClients' ? 0 : 1)) throw new Error(`cache.${name} must be a positive integer`);
+    if (!Number.isInteger(value) || value < (name === 'maxUnknownClients' || name === 'maxUnknownTenants' ? 0 : 1)) throw new Error(`cache.${name} must be a positive integer`);
   }
   if (config.cache.serveStaleFor <= 2 * config.cache.pollInterval) {
     throw new Error('cache.serveStaleFor must be more than twice cache.pollInterval: a healthy replica reads the change feed that often');
   }
-  if (config.clientAuth.secretMethods !== 'registered' && config.clientAuth.secretMethods !== 'either') {
+  if (!isSecretMethodPolicy(config.clientAuth.secretMethods)) {
     throw new Error('--secret-methods must be registered or either');
   }
   const { metrics, accessLog, rateLimit } = config;

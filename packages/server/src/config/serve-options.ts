@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { type ConfigInput, MIN_BOOTSTRAP_SECRET_LENGTH, MIN_CONSOLE_PASSWORD_LENGTH, resolveConfig, type ServerConfig } from './config.js';
+import { type ConfigInput, MIN_BOOTSTRAP_SECRET_LENGTH, MIN_CONSOLE_PASSWORD_LENGTH, resolveConfig, SECRET_METHOD_POLICIES, type ServerConfig } from './config.js';
 import { defaults } from './defaults.js';
 
 /** What `serve` is started with: the configuration, and how many processes run it. */
@@ -69,6 +69,7 @@ export const SERVE_OPTION_TABLE: readonly ServeOption[] = [
   option({ flag: 'host', env: 'TESSERA_HOST', arg: '<addr>', default: defaults.host, help: 'address to listen on', parse: text, apply: (input, host) => (input.host = host) }),
   option({ flag: 'data-dir', env: 'TESSERA_DATA_DIR', arg: '<path>', default: defaults.dataDir, help: 'embedded store, generated master key, admin.json', parse: text, apply: (input, dataDir) => (input.dataDir = dataDir) }),
   option({ flag: 'database-url', env: 'TESSERA_DATABASE_URL', arg: '<url>', default: 'embedded SQLite in the data dir', help: 'postgres://... to use PostgreSQL', parse: text, apply: (input, databaseUrl) => (input.databaseUrl = databaseUrl) }),
+  option({ flag: 'state-url', env: 'TESSERA_STATE_URL', arg: '<url>', default: 'in the database', help: 'redis://... for replay ids, revocations, opaque tokens and rate limits (docs/storage.md)', parse: text, apply: (input, stateUrl) => (input.stateUrl = stateUrl) }),
   option({ flag: 'public-url', env: 'TESSERA_PUBLIC_URL', arg: '<url>', default: 'http://<host>:<port>', help: 'the base of every issuer; one per deployment (docs/deploy.md)', parse: text, apply: (input, publicUrl) => (input.publicUrl = publicUrl) }),
   option<ServerConfig['logLevel']>({ flag: 'log-level', env: 'TESSERA_LOG_LEVEL', arg: '<level>', default: 'info', help: LOG_LEVELS.join('|'), parse: oneOf('log-level', LOG_LEVELS, `--log-level must be one of ${LOG_LEVELS.join(', ')}`), apply: (input, logLevel) => (input.logLevel = logLevel) }),
   { flag: 'tls-cert', env: 'TESSERA_TLS_CERT', arg: '<file>', help: 'serve HTTPS with this certificate (PEM)', read: (raw, draft) => (draft.tlsFiles.cert = raw) },
@@ -89,7 +90,7 @@ export const SERVE_OPTION_TABLE: readonly ServeOption[] = [
   option({ flag: 'management-rate-limit', env: 'TESSERA_MANAGEMENT_RATE_LIMIT', arg: '<n>', default: '0: none', help: 'management API requests per address per minute', parse: wholeNumber('management-rate-limit'), apply: (input, n) => (input.rateLimit = { ...input.rateLimit, managementRequestsPerWindow: n }) }),
   { env: 'OTEL_EXPORTER_OTLP_ENDPOINT', help: 'export OpenTelemetry traces over OTLP/HTTP (docs/observability.md)' },
   option({ flag: 'outbound-allow', env: 'TESSERA_OUTBOUND_ALLOW', arg: '<list>', multiple: true, help: 'hosts or CIDR ranges (comma-separated) that key-set and\ndiscovery fetches may reach although loopback or private, and over http', parse: list, apply: (input, hosts) => (input.outboundAllow = hosts) }),
-  option<ServerConfig['clientAuth']['secretMethods']>({ flag: 'secret-methods', env: 'TESSERA_SECRET_METHODS', arg: '<m>', default: 'either', help: 'either: client_secret_basic and _post both work;\nregistered: a client authenticates with the secret method it was registered for', parse: oneOf('secret-methods', ['registered', 'either'] as const), apply: (input, secretMethods) => (input.clientAuth = { secretMethods }) }),
+  option<ServerConfig['clientAuth']['secretMethods']>({ flag: 'secret-methods', env: 'TESSERA_SECRET_METHODS', arg: '<m>', default: defaults.clientAuth.secretMethods, help: 'either: client_secret_basic and _post both work;\nregistered: a client authenticates with the secret method it was registered for', parse: oneOf('secret-methods', SECRET_METHOD_POLICIES), apply: (input, secretMethods) => (input.clientAuth = { secretMethods }) }),
   { flag: 'json', help: 'the start banner as one JSON line on stdout' },
   option({ flag: 'usage', env: 'TESSERA_USAGE', arg: '<on|off>', default: 'on', help: 'count tokens issued and refused (docs/usage.md)', parse: oneOf('usage', ['on', 'off'] as const), apply: (input, state) => (input.usage = { ...input.usage, enabled: state === 'on' }) }),
   option({ flag: 'usage-flush-interval', env: 'TESSERA_USAGE_FLUSH_INTERVAL', arg: '<s>', default: String(defaults.usage.flushInterval / 1000), help: 'seconds between writes of usage counts, 1 to 300; a crash loses at most this much', parse: wholeNumber('usage-flush-interval', 'whole seconds'), apply: (input, seconds) => (input.usage = { ...input.usage, flushInterval: seconds * 1000 }) }),

@@ -98,6 +98,9 @@ export class TenantService {
     // Recorded in the admin tenant: the tenant's own audit log goes with it.
     const deleted = await this.ctx.store.deleteTenant(id, { tenantId: defaults.management.adminTenant, actor, action: 'tenant.delete', targetType: 'tenant', targetId: id, details: {} });
     if (!deleted) throw new NotFoundError('tenant', id);
+    // After the registry commit, outside it: the tenant's tokens fail already; this frees
+    // its state and usage rows (what a failure leaves behind expires or is rolled away).
+    await Promise.all([this.ctx.state.endTenant(id), this.ctx.store.usage().deleteTenant(id)]).catch(() => undefined);
   }
 
   /** Throws NotFoundError unless the tenant exists; used by every nested resource. */

@@ -101,7 +101,8 @@ async function assertEmbeddedStore(dataDir: string): Promise<void> {
 function contextOf({ config, store, masterKey }: Opened, publicUrl: string): DomainContext {
   const now = () => Date.now();
   const keys = new KeyService({ store, masterKey, now, policy: { rotationInterval: config.keys.rotationInterval, publishLeadTime: config.keys.publishLeadTime, maxTokenLifetime: config.tokens.maxLifetime } });
-  return { store, keys, config: { ...config, publicUrl }, now };
+  // The admin commands change secrets and keys, never hot state: the database's own state store serves.
+  return { store, state: store.state(), keys, config: { ...config, publicUrl }, now };
 }
 
 /** The fields of an admin.json that the commands reuse. */

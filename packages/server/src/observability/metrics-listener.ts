@@ -14,7 +14,7 @@ export async function listenMetrics(metrics: Metrics, host: string, port: number
       response.writeHead(404, { 'Content-Type': 'text/plain' }).end('only /metrics here\n');
       return;
     }
-    metrics.registry.metrics().then(
+    metrics.text().then(
       (text) => response.writeHead(200, { 'Content-Type': metrics.registry.contentType, 'Cache-Control': 'no-store' }).end(text),
       () => response.writeHead(500, { 'Content-Type': 'text/plain' }).end('metrics could not be collected\n'),
     );

@@ -113,10 +113,11 @@ export interface RevokedJtisTable {
   expires_at: number;
 }
 
-export interface AssertionJtisTable {
+/** A single-use key (a client assertion's `jti`, say) of one namespace, until it expires (state/types.ts). */
+export interface SingleUseTable {
   tenant_id: string;
-  client_id: string;
-  jti: string;
+  namespace: string;
+  key: string;
   expires_at: number;
 }
 
@@ -167,7 +168,7 @@ export interface Database {
   federations: FederationsTable;
   opaque_tokens: OpaqueTokensTable;
   revoked_jtis: RevokedJtisTable;
-  assertion_jtis: AssertionJtisTable;
+  single_use: SingleUseTable;
   rate_limits: RateLimitsTable;
   audit_log: AuditLogTable;
   console_users: ConsoleUsersTable;

@@ -5,6 +5,7 @@ import { changeFeed } from './003_change_feed.js';
 import { usage } from './005_usage.js';
 import { claimsAndFederationTrust } from './009_claims_and_federation_trust.js';
 import { quotas } from './006_quotas.js';
+import { stateApart } from './012_state_apart.js';
 import { senderConstraintsAndTxnTokens } from './013_sender_constraints_and_txn_tokens.js';
 
 /**
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   '005_usage': usage,
   '009_claims_and_federation_trust': claimsAndFederationTrust,
   '006_quotas': quotas,
+  '012_state_apart': stateApart,
   '013_sender_constraints_and_txn_tokens': senderConstraintsAndTxnTokens,
 };
 
