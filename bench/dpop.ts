@@ -107,7 +107,7 @@ async function floor(): Promise<{ check: number; write: number }> {
   try {
     const jkt = jwkThumbprint(JSON.parse(Buffer.from((proofs[0] as string).split('.')[0] as string, 'base64url').toString()).jwk as Record<string, unknown>);
     const expiresAt = Date.now() + 120_000;
-    const write = await opsPerSecond(() => store.useAssertionJti('default', `#dpop:${jkt}`, randomUUID(), expiresAt), 1000);
+    const write = await opsPerSecond(() => store.state().useOnce('#dpop:' + jkt, 'default', randomUUID(), expiresAt), 1000);
     return { check, write };
   } finally {
     await store.close();

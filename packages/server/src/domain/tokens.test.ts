@@ -1,7 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { JwtSigner } from '../crypto/signing.js';
-import type { Api, Client, Store } from '../store/types.js';
+import type { StateStore } from '../store/state/types.js';
+import type { Api, Client } from '../store/types.js';
 import type { TenantContext } from './tenant-context.js';
 import { TokenIssuer } from './tokens.js';
 
@@ -14,7 +15,7 @@ const payloadOf = (token: string) => Buffer.from(token.split('.')[1] ?? '', 'bas
 describe('TokenIssuer', () => {
   it('RFC 9068 §2.2: a token whose unchanging claims were serialised once carries exactly the claims it reports', async () => {
     let now = 1_700_000_000_000;
-    const issuer = new TokenIssuer({} as Store, 3600, () => now);
+    const issuer = new TokenIssuer({} as StateStore, 3600, () => now);
     const first = await issuer.issue({ tenant, client, api, scopes: ['read', 'write'], grantClaims: { tier: 'gold' } });
     expect(payloadOf(first.accessToken)).toBe(JSON.stringify(first.claims));
     expect(first.claims).toMatchObject({ iss: tenant.issuer, sub: 'c1', aud: api.identifier, client_id: 'c1', scope: 'read write', team: 'payments', tier: 'gold', '7': 'seven', exp: first.claims.iat + 3600 });
@@ -26,7 +27,7 @@ describe('TokenIssuer', () => {
   });
 
   it('follows a change of grant claims and scope, and tokens without scope', async () => {
-    const issuer = new TokenIssuer({} as Store, 3600, () => 1_700_000_000_000);
+    const issuer = new TokenIssuer({} as StateStore, 3600, () => 1_700_000_000_000);
     await issuer.issue({ tenant, client, api, scopes: ['read'], grantClaims: { tier: 'gold' } });
     const changed = await issuer.issue({ tenant, client, api, scopes: ['read'], grantClaims: { tier: 'silver' } });
     expect(JSON.parse(payloadOf(changed.accessToken))).toMatchObject({ tier: 'silver', scope: 'read' });
@@ -36,7 +37,7 @@ describe('TokenIssuer', () => {
   });
 
   it('serialises per token when a token has a subject, an actor or a certificate binding', async () => {
-    const issuer = new TokenIssuer({} as Store, 3600, () => 1_700_000_000_000);
+    const issuer = new TokenIssuer({} as StateStore, 3600, () => 1_700_000_000_000);
     const exchanged = await issuer.issue({ tenant, client, api, scopes: ['read'], subject: 'user-1', act: { sub: 'c0' }, certificateThumbprint: 'abc' });
     expect(JSON.parse(payloadOf(exchanged.accessToken))).toEqual(exchanged.claims);
     expect(exchanged.claims).toMatchObject({ sub: 'user-1', act: { sub: 'c0' }, cnf: { 'x5t#S256': 'abc' } });
