@@ -7,15 +7,11 @@ import { constants } from 'node:fs';
 import { access, mkdir } from 'node:fs/promises';
 import { connectionOptions, type Flags, UsageError } from '../args.js';
 import { type Command, CONNECTION_USAGE, withApi } from '../command.js';
-import { applyPlan, collectProvidedSecrets, type ApplyResult, type ProvidedSecrets } from '../config-as-code/apply.js';
-import { configText, exportConfig } from '../config-as-code/export.js';
-import { loadConfigFile } from '../config-as-code/file.js';
-import { computePlan, type Plan } from '../config-as-code/plan.js';
-import { listTenantIds, readRegistry, readTenant, type TenantState } from '../config-as-code/registry.js';
-import { planJson, planText, summarize } from '../config-as-code/render.js';
-import { configJsonSchemaText } from '../config-as-code/schema.js';
+import type { ApplyResult, ProvidedSecrets } from '../config-as-code/apply.js';
+import type { Plan } from '../config-as-code/plan.js';
+import type { TenantState } from '../config-as-code/registry.js';
 import type { ConfigFile } from '../config-as-code/schema.js';
-import { type SecretsFormat, writeSecrets } from '../config-as-code/secrets.js';
+import type { SecretsFormat } from '../config-as-code/secrets.js';
 import type { Io } from '../io.js';
 import type { ManagementApi } from '../management-api.js';
 import { CliError } from '../management-api.js';
@@ -24,7 +20,29 @@ import { notice, printJson } from '../output.js';
 const FILE_USAGE = `  -f, --file <file>       the configuration (YAML or JSON; schema: docs/tessera-config.schema.json); - reads stdin
   --prune                 also delete what the file no longer names, in the tenants it names`;
 
+/**
+ * The configuration-as-code modules, loaded by the commands that use them: they bring
+ * TypeBox, YAML and the server's request schemas, which every other command (and the
+ * start-up of `serve`) would otherwise load for nothing.
+ */
+async function configAsCode() {
+  const [apply, exported, file, plan, registry, render, schema, secrets] = await Promise.all([
+    import('../config-as-code/apply.js'),
+    import('../config-as-code/export.js'),
+    import('../config-as-code/file.js'),
+    import('../config-as-code/plan.js'),
+    import('../config-as-code/registry.js'),
+    import('../config-as-code/render.js'),
+    import('../config-as-code/schema.js'),
+    import('../config-as-code/secrets.js'),
+  ]);
+  return { ...apply, ...exported, ...file, ...plan, ...registry, ...render, ...schema, ...secrets };
+}
+
+type ConfigAsCode = Awaited<ReturnType<typeof configAsCode>>;
+
 async function planOf(api: ManagementApi, config: ConfigFile, flags: Flags): Promise<Plan> {
+  const { computePlan, readRegistry } = await configAsCode();
   const states = await readRegistry(api, config.tenants.map((t) => t.id));
   return computePlan(config, states, { prune: flags.boolean('prune') });
 }
@@ -40,6 +58,7 @@ ${CONNECTION_USAGE}`,
   options: { ...connectionOptions, file: { type: 'string', short: 'f' }, prune: { type: 'boolean' }, schema: { type: 'boolean' } },
   async run(flags, io) {
     flags.expectPositionals(0);
+    const { configJsonSchemaText, loadConfigFile, planJson, planText } = await configAsCode();
     if (flags.boolean('schema')) {
       io.stdout(configJsonSchemaText());
       return;
@@ -83,6 +102,8 @@ ${CONNECTION_USAGE}`,
     const secretsOut = flags.string('secrets-out');
     if (flags.has('secrets-format') && secretsOut === undefined) throw new UsageError('--secrets-format needs --secrets-out <dir>', flags.usage);
     const prune = flags.boolean('prune');
+    const cac = await configAsCode();
+    const { applyPlan, collectProvidedSecrets, loadConfigFile, planJson, planText, writeSecrets } = cac;
     const config = await loadConfigFile(file, io.readStdin);
     return withApi(flags, io, async (api) => {
       const planned = await planOf(api, config, flags);
@@ -108,7 +129,7 @@ ${CONNECTION_USAGE}`,
           destination = undefined;
         }
       }
-      report(io, flags, planned, result, { secretsOut: destination, written, format });
+      report(cac, io, flags, planned, result, { secretsOut: destination, written, format });
       return result.outcomes.some((o) => o.status !== 'applied') ? 1 : 0;
     });
   },
@@ -123,7 +144,7 @@ async function assertWritableDirectory(dir: string): Promise<void> {
   }
 }
 
-function report(io: Io, flags: Flags, planned: Plan, result: ApplyResult, out: { secretsOut: string | undefined; written: string[]; format: SecretsFormat }): void {
+function report({ planJson, summarize }: ConfigAsCode, io: Io, flags: Flags, planned: Plan, result: ApplyResult, out: { secretsOut: string | undefined; written: string[]; format: SecretsFormat }): void {
   const failed = result.outcomes.filter((o) => o.status === 'failed').length;
   const skipped = result.outcomes.filter((o) => o.status === 'skipped').length;
   const applied = result.outcomes.filter((o) => o.status === 'applied').map((o) => o.change);
@@ -170,6 +191,7 @@ ${CONNECTION_USAGE}`,
     flags.expectPositionals(0);
     const format = flags.choice('format', ['yaml', 'json'] as const) ?? (flags.json ? 'json' : 'yaml');
     const named = flags.list('tenant');
+    const { configText, exportConfig, listTenantIds, readTenant } = await configAsCode();
     if (named.includes('admin')) throw new UsageError('the admin tenant belongs to the server and is not exported', flags.usage);
     const states = await withApi(flags, io, async (api) => {
       const ids = named.length > 0 ? named : await listTenantIds(api);
