@@ -166,3 +166,15 @@ describe('console single sign-on (authorization code with PKCE, against node-oid
     expect(forged.headers.location).toContain('sso_error=');
   });
 });
+
+describe('single sign-on options', () => {
+  it('are read from flags and the environment, and all three are needed together', async () => {
+    const { parseServeArgs } = await import('../src/config/serve-options.js');
+    const { resolveConfig } = await import('../src/config/config.js');
+    const input = await parseServeArgs(['--console-oidc-issuer', 'https://login.example.com/', '--console-oidc-client-id', 'tessera'], { TESSERA_CONSOLE_OIDC_CLIENT_SECRET: 's3cret', TESSERA_CONSOLE_OIDC_ROLE_CLAIM: 'groups' });
+    expect(resolveConfig(input).consoleOidc).toEqual({ issuer: 'https://login.example.com', clientId: 'tessera', clientSecret: 's3cret', roleClaim: 'groups' });
+    expect(resolveConfig({}).consoleOidc).toBeNull();
+    expect(() => resolveConfig({ consoleOidc: { issuer: 'https://login.example.com' } })).toThrow(/together/);
+    expect(() => resolveConfig({ consoleOidc: { issuer: 'login.example.com', clientId: 'a', clientSecret: 'b' } })).toThrow(/https/);
+  });
+});
