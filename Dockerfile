@@ -21,6 +21,7 @@ COPY packages/verifier/package.json packages/verifier/
 COPY packages/client/package.json packages/client/
 COPY packages/server/package.json packages/server/
 COPY packages/console/package.json packages/console/
+COPY packages/testing/package.json packages/testing/
 COPY packages/cli/package.json packages/cli/
 # Without lifecycle scripts, so this layer is reused until the lockfile changes: the
 # root `prepare` (the build) needs the sources, which come next. The one dependency
@@ -44,6 +45,7 @@ COPY packages/verifier/package.json packages/verifier/
 COPY packages/client/package.json packages/client/
 COPY packages/server/package.json packages/server/
 COPY packages/console/package.json packages/console/
+COPY packages/testing/package.json packages/testing/
 COPY packages/cli/package.json packages/cli/
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force

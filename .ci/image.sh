@@ -41,7 +41,20 @@ cache=${TESSERA_CI_CACHE:-/var/cache/tessera-ci} # root only (checked above)
 node_major=${TESSERA_IMAGE_NODE:-24}
 suite=bookworm
 mkdir -p "$cache/bases" "$cache/downloads"
-storage=(--storage-driver vfs --root "$cache/storage" --runroot "$cache/runroot")
+# overlay where the kernel allows it (layers are differences: small and fast), else vfs
+# (every layer a full copy: works everywhere, costs tens of GB of cache and minutes).
+overlay_works() {
+  local probe
+  probe=$(mktemp -d "$cache/overlay-probe.XXXXXX")
+  mkdir "$probe/lower" "$probe/upper" "$probe/work" "$probe/merged"
+  if mount -t overlay overlay -o "lowerdir=$probe/lower,upperdir=$probe/upper,workdir=$probe/work" "$probe/merged" 2>/dev/null; then
+    umount "$probe/merged"; rm -rf "$probe"; return 0
+  fi
+  rm -rf "$probe"; return 1
+}
+driver=${TESSERA_CI_STORAGE_DRIVER:-}
+[ -n "$driver" ] || { if overlay_works; then driver=overlay; else driver=vfs; fi; }
+storage=(--storage-driver "$driver" --root "$cache/storage-$driver" --runroot "$cache/runroot-$driver")
 bah() { buildah "${storage[@]}" "$@"; }
 
 # The Debian mirror apt is configured with (deb822 .sources or one-line sources.list).
@@ -122,12 +135,28 @@ if [ -z "$(bah images --quiet "$base_image" 2>/dev/null)" ]; then
   bah commit --quiet --rm "$ctr" "$base_image" >/dev/null
 fi
 
-step "buildah bud (Dockerfile, NODE_IMAGE=$base_image)"
+step "buildah bud (Dockerfile, NODE_IMAGE=$base_image, $driver storage)"
 image=localhost/tessera:ci
-timeout 2400 buildah "${storage[@]}" bud --isolation chroot --layers --quiet --format docker \
+build_log="$cache/build.log"
+if ! timeout 2400 buildah "${storage[@]}" bud --isolation chroot --layers --format docker \
   --build-arg NODE_IMAGE="$base_image" \
   --build-arg NPM_CONFIG_REGISTRY="$registry" \
-  -t "$image" -f Dockerfile "$repo"
+  -t "$image" -f Dockerfile "$repo" > "$build_log" 2>&1; then
+  tail -n 60 "$build_log" >&2
+  echo "image: the build failed (whole log: $build_log)" >&2
+  exit 1
+fi
+grep -E '^(\[[0-9/]+\] )?STEP|^--> Using cache' "$build_log" | sed 's/^--> Using cache \(.\{12\}\).*/    (cached \1)/' || true
+
+# The layer cache keeps what this build used (every image id in its log), the base and
+# the result; older layers are removed at the end, so the cache does not grow with every
+# commit.
+used=$(grep -oE '^--> (Using cache )?[0-9a-f]{11,64}' "$build_log" | grep -oE '[0-9a-f]{11,64}$' | cut -c1-11 | sort -u)
+keep=" $(for name in "$base_image" "$image"; do bah images --quiet --no-trunc "$name"; done | sed 's/^sha256://' | cut -c1-11 | tr '\n' ' ') $(echo $used) "
+stale=()
+for id in $(bah images --all --quiet --no-trunc | sed 's/^sha256://'); do
+  case "$keep" in *" ${id:0:11} "*) ;; *) stale+=("$id") ;; esac
+done
 
 step "running the image"
 port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
@@ -183,8 +212,9 @@ uid=$(awk '/^Uid:/ { print $2 }' "/proc/$server_pid/status")
 echo "server process $server_pid: uid $uid ($(tr '\0' ' ' < "/proc/$server_pid/cmdline"))"
 [ "$uid" != 0 ] || { echo "image: the server runs as root" >&2; exit 1; }
 
-mnt=$(bah mount "$ctr")
-admin="$mnt$data_dir/admin.json"
+# admin.json as the server wrote it, seen through the server's own root (the VOLUME is
+# mounted there, not in the container's root file system).
+admin="/proc/$server_pid/root$data_dir/admin.json"
 [ "$(stat -c %u "$admin")" = "$uid" ] || { echo "image: admin.json is not owned by the server's user" >&2; exit 1; }
 token_response=$(node -e '
   const admin = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
@@ -195,7 +225,6 @@ token_response=$(node -e '
     body: "grant_type=client_credentials",
   }).then(async (r) => { const body = await r.json(); if (r.status !== 200 || typeof body.access_token !== "string") { console.error(r.status, body); process.exit(1); } console.log(JSON.stringify({ status: r.status, token_type: body.token_type, expires_in: body.expires_in, scope: body.scope })); });
 ' "$admin" "http://127.0.0.1:$port")
-bah umount "$ctr" >/dev/null
 echo "POST token endpoint (client_credentials, the image's admin.json): $token_response"
 
 kill -TERM "$server_pid"
@@ -203,4 +232,8 @@ for _ in $(seq 1 40); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.5; don
 if kill -0 "$run_pid" 2>/dev/null; then echo "image: the server did not exit on SIGTERM" >&2; exit 1; fi
 wait "$run_pid" || { echo "image: the container exited non-zero after SIGTERM" >&2; cat "$log" >&2; exit 1; }
 run_pid=
+if [ ${#stale[@]} -gt 0 ]; then
+  step "removing ${#stale[@]} cached layers this build did not use"
+  timeout 900 buildah "${storage[@]}" rmi "${stale[@]}" >/dev/null 2>&1 || true
+fi
 step "image built and served a token as uid $uid"

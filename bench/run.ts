@@ -16,6 +16,7 @@ const sections: Section[] = [
   { name: 'registry', load: () => import('./registry.js') },
   { name: 'tenants', load: () => import('./many-tenants.js') },
   { name: 'usage', load: () => import('./usage.js') },
+  { name: 'dpop', load: () => import('./dpop.js') },
 ];
 
 const wanted = process.argv.slice(2);

@@ -1,15 +1,19 @@
 /**
- * Tessera as `tessera serve` runs it (SQLite store, ES256 default tenant), on a free
- * port of 127.0.0.1 with log level warn. Setup goes through the management API, from
- * the parent, with the credentials of admin.json.
+ * Tessera as `tessera serve` runs it by default (SQLite store, ES256 default tenant;
+ * metrics, usage, protection and the access log at the default level, info), on a free
+ * port of 127.0.0.1. The parent sends the access log (standard output) to /dev/null;
+ * BENCH_TESSERA_LOG_LEVEL sets another level; BENCH_TESSERA_MODULE runs another build of the
+ * server (the path of its index.js), for a before/after comparison in one run. Setup goes through the management API,
+ * from the parent, with the credentials of admin.json.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serve } from '@tessera/server';
+import type { ConfigInput } from '@tessera/server';
 import { createTestDatabase } from '../../packages/server/test/helpers/postgres.js';
 import { announce, freePort, HOST } from './common.js';
 
+const { serve } = (await import(process.env['BENCH_TESSERA_MODULE'] ?? '@tessera/server')) as typeof import('@tessera/server');
 const dataDir = await mkdtemp(join(tmpdir(), 'tessera-bench-'));
 // BENCH_TESSERA_USAGE=off: usage recording switched off (the usage section's reference).
 // BENCH_TESSERA_METRICS=off: the metrics-off side of the metrics comparison. OTEL_* variables
@@ -22,11 +26,13 @@ const metricsOff = process.env['BENCH_TESSERA_METRICS'] === 'off';
 const database = process.env['BENCH_TESSERA_POSTGRES'] === 'on' ? await createTestDatabase() : null;
 if (process.env['BENCH_TESSERA_POSTGRES'] === 'on' && database === null) throw new Error('BENCH_TESSERA_POSTGRES=on needs TESSERA_TEST_DATABASE_URL');
 const stateUrl = process.env['BENCH_TESSERA_STATE_URL'];
+const level = process.env['BENCH_TESSERA_LOG_LEVEL'];
+const logLevel = level !== undefined ? { logLevel: level as NonNullable<ConfigInput['logLevel']> } : {};
 const server = await serve({
   port: await freePort(),
   host: HOST,
   dataDir,
-  logLevel: 'warn',
+  ...logLevel,
   ...usage,
   ...(metricsOff ? { metrics: { enabled: false } } : {}),
   ...(database !== null ? { databaseUrl: database.url, masterKey: Buffer.alloc(32, 3).toString('base64') } : {}),

@@ -102,7 +102,9 @@ function report(error: unknown, io: Io, json: boolean): number {
     return 2;
   }
   const { code, message, status } = describe(error);
-  if (json) io.stderr(`${JSON.stringify({ error: code, message, ...(status !== undefined ? { status } : {}) })}\n`);
+  // A refused configuration file names each problem: machines get them one by one.
+  const problems = (error as { problems?: unknown } | null)?.problems;
+  if (json) io.stderr(`${JSON.stringify({ error: code, message, ...(status !== undefined ? { status } : {}), ...(Array.isArray(problems) ? { problems } : {}) })}\n`);
   else io.stderr(`tessera: ${code}: ${message}${status !== undefined ? ` (HTTP ${status})` : ''}\n`);
   return 1;
 }
@@ -123,6 +125,8 @@ export function shortUsage(usage: string): string {
 function describe(error: unknown): { code: string; message: string; status?: number } {
   if (error instanceof Error && error.name === 'StartError') return { code: 'cannot start', message: error.message };
   if (error instanceof Error && error.name === 'DataDirInUseError') return { code: 'cannot start', message: error.message };
+  // `admin reset`, `keys rewrap`: the message says what to fix.
+  if (error instanceof Error && error.name === 'StoreCommandError') return { code: 'error', message: error.message };
   const network = (error as { code?: unknown } | null)?.code;
   if (network === 'ERR_NETWORK' && error instanceof Error) {
     return { code: 'ERR_NETWORK', message: `${causeMessage(error)}: is the server running? Start it (npm start, or npx tessera serve), or pass its URL with --url or TESSERA_URL` };
@@ -143,7 +147,7 @@ function describe(error: unknown): { code: string; message: string; status?: num
     }
     // @tessera/client and @tessera/verifier errors carry a stable ERR_* code.
     if (typeof fields.code === 'string' && fields.code.startsWith('ERR_')) return { code: fields.code, message: causeMessage(error) };
-    return { code: error.name === 'Error' || error.name === 'CliError' || error.name === 'StoreCommandError' ? 'error' : error.name, message: causeMessage(error) };
+    return { code: error.name === 'Error' || error.name === 'CliError' ? 'error' : error.name, message: causeMessage(error) };
   }
   return { code: 'error', message: String(error) };
 }

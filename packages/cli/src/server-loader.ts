@@ -12,6 +12,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 type Server = typeof import('@tessera/server');
 
+/** The directory of the installed `@tessera/server`'s compiled entry. */
+function serverDist(): string {
+  return dirname(fileURLToPath(import.meta.resolve('@tessera/server')));
+}
+
 export async function loadServer(): Promise<Server> {
   const bundle = process.env['TESSERA_SERVER_BUNDLE'] === 'off' ? null : freshBundle();
   if (bundle !== null) return (await import(pathToFileURL(bundle).href)) as Server;
@@ -19,9 +24,8 @@ export async function loadServer(): Promise<Server> {
 }
 
 /** The start-up bundle's path if it exists and is newer than every compiled file of the server; else null. */
-export function freshBundle(): string | null {
+export function freshBundle(dist = serverDist()): string | null {
   try {
-    const dist = dirname(fileURLToPath(import.meta.resolve('@tessera/server')));
     const bundle = join(dist, 'bundle', 'server.js');
     const built = statSync(bundle).mtimeMs;
     for (const entry of readdirSync(dist, { recursive: true, withFileTypes: true })) {

@@ -4,7 +4,7 @@
  * when an access token goes with it, and the server's latest nonce (RFC 9449 §8, §9)
  * for that origin.
  */
-import { createHash, createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, KeyObject, randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { resolveSigningKey, type PrivateKeyInput } from './auth/private-key-jwt.js';
 import { ConfigurationError } from './errors.js';
@@ -42,10 +42,11 @@ async function publicJwkOf(input: DpopKeyInput, signingKey: KeyObject | CryptoKe
   else if ('asymmetricKeyType' in signingKey) jwk = createPublicKey(signingKey).export({ format: 'jwk' }) as JWK;
   else if (typeof input === 'object' && input !== null && 'kty' in input) jwk = { ...(input as JWK) };
   else {
+    // A Web Crypto private key, extractable or not: Node derives its public half.
     try {
-      jwk = await exportJWK(signingKey);
+      jwk = createPublicKey(KeyObject.from(signingKey as unknown as Parameters<typeof KeyObject.from>[0])).export({ format: 'jwk' }) as JWK;
     } catch (error) {
-      throw new ConfigurationError('dpop: a non-extractable CryptoKey needs its key pair ({ privateKey, publicKey })', { cause: error });
+      throw new ConfigurationError('dpop: the public key could not be derived; pass the key pair ({ privateKey, publicKey })', { cause: error });
     }
   }
   const { kty, crv, x, y, n, e } = Object.fromEntries(Object.entries(jwk).filter(([name]) => !PRIVATE_MEMBERS.includes(name))) as JWK;
@@ -59,7 +60,12 @@ export function htuOf(url: string): string {
 }
 
 export function createDpopProver(input: DpopKeyInput, clock: Clock): DpopProver {
-  const signing = resolveSigningKey(isKeyPair(input) ? input.privateKey : input, {});
+  let signing: ReturnType<typeof resolveSigningKey>;
+  try {
+    signing = resolveSigningKey(isKeyPair(input) ? input.privateKey : input, {});
+  } catch (error) {
+    throw new ConfigurationError(`dpop: ${(error as Error).message.replace(/^private_key_jwt:? ?/, '')}`, { cause: error });
+  }
   if (signing.alg.startsWith('HS')) throw new ConfigurationError('dpop needs an asymmetric key');
   const publicJwk = publicJwkOf(input, signing.key);
   // Surface a key problem at the first use, not as an unhandled rejection now.

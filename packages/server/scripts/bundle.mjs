@@ -36,6 +36,10 @@ await esbuild.build({
   banner: { js: "import { createRequire as __tesseraRequire } from 'node:module'; const require = __tesseraRequire(import.meta.url);" },
   chunkNames: 'chunk-[hash]',
   legalComments: 'linked',
+  // Less to parse at start-up; identifiers keep their names (Fastify reads plugin names, stack traces stay readable).
+  minifyWhitespace: true,
+  minifySyntax: true,
+  keepNames: true,
   logLevel: 'warning',
 });
 await writeFile(`${root}dist/bundle/package.json`, '{ "type": "module" }\n');

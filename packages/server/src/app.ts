@@ -2,6 +2,8 @@
  * The composition root: builds the Fastify app and every service from a config and
  * a store. Never listens (main.ts does), so tests inject requests into it.
  */
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import type { ServerConfig } from './config/config.js';
@@ -158,6 +160,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     requestTimeout: config.http.requestTimeout,
     http: serverTimeouts(config),
     ...(options.https ? { https: { ...options.https, ...serverTimeouts(config) } } : {}),
+    // Until markStarted(), the server itself answers 503: a gate in front of Fastify
+    // rather than an onRequest hook that every request would pass for good.
+    ...(options.startingUp === true ? { serverFactory: startingGate(() => starting, options.https ?? null, config) } : {}),
   } as FastifyServerOptions) as unknown as FastifyInstance;
 
   const { maxTenants, maxClients, maxUnknownClients, maxUnknownTenants, maxTenantBytes, maxClientBytes, serveStaleFor } = config.cache;
@@ -277,17 +282,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   };
   app.decorate('tessera', tessera);
-  if (starting) {
-    // A callback hook, and only while starting matters: one boolean test per request.
-    app.addHook('onRequest', (_request, reply, done) => {
-      if (!starting) return done();
-      void reply
-        .code(503)
-        .header('retry-after', '1')
-        .header('cache-control', 'no-store')
-        .send({ error: 'temporarily_unavailable', error_description: 'Tessera is starting (first-start bootstrap in progress); retry in a moment' });
-    });
-  }
   // Graceful shutdown: requests in flight when close() starts finish, and their
   // keep-alive connections end with them instead of holding the server open.
   let closing = false;
@@ -375,6 +369,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       trustedProxies: config.trustedProxies,
       clientCaConfigured: config.tls?.clientCa != null,
       metadata: { mtlsBaseUrl, mtlsEnabled: mtlsBaseUrl !== null },
+      closing: () => closing,
       dpop,
       introspectionJwt: new IntrospectionJwtSigner(now),
     });
@@ -426,6 +421,28 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   return app;
+}
+
+const STARTING_BODY = JSON.stringify({ error: 'temporarily_unavailable', error_description: 'Tessera is starting (first-start bootstrap in progress); retry in a moment' });
+
+/**
+ * The HTTP(S) server Fastify would make (same timeouts), answering every request 503
+ * with `Retry-After: 1` while `starting()` says so, and handing each to Fastify after.
+ */
+function startingGate(starting: () => boolean, https: import('node:https').ServerOptions | null, config: ServerConfig): NonNullable<FastifyServerOptions['serverFactory']> {
+  return (handler) => {
+    const gated = (request: IncomingMessage, response: ServerResponse) => {
+      if (!starting()) return handler(request, response);
+      response.writeHead(503, ['Retry-After', '1', 'Cache-Control', 'no-store', 'Content-Type', 'application/json; charset=utf-8', 'Content-Length', String(Buffer.byteLength(STARTING_BODY))]);
+      response.end(STARTING_BODY);
+    };
+    const server = https !== null ? createHttpsServer({ ...https, ...serverTimeouts(config) }, gated) : createHttpServer(serverTimeouts(config), gated);
+    // What Fastify sets on a server it makes itself (connectionTimeout, keepAliveTimeout, requestTimeout above).
+    server.keepAliveTimeout = config.http.keepAliveTimeout;
+    server.requestTimeout = config.http.requestTimeout;
+    server.setTimeout(config.http.idleTimeout);
+    return server;
+  };
 }
 
 /** node:http server options that Fastify does not set itself. */

@@ -8,6 +8,7 @@ import { type AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { basic, createTestServer, PUBLIC_URL, type TestServer } from './helpers/app.js';
+import { createTestDatabase } from './helpers/postgres.js';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const CARRIED_SECRET = 'carried-over-from-keycloak-0123456789abcdef';
@@ -186,5 +187,31 @@ describe('PATCH /federations/{id}', () => {
     expect((await t.manage('PATCH', `/tenants/default/federations/${federationId}`, { colour: 'red' })).status).toBe(400);
     expect((await t.manage('PATCH', `/tenants/default/federations/${federationId}`, {})).status).toBe(400);
     expect((await t.manage('PATCH', '/tenants/default/federations/fed_nope', { name: 'x' })).status).toBe(404);
+  });
+});
+
+const pg = await createTestDatabase();
+describe.skipIf(pg === null)('on PostgreSQL', () => {
+  let p: TestServer;
+  beforeAll(async () => {
+    p = await createTestServer({ databaseUrl: pg!.url });
+  });
+  afterAll(async () => {
+    await p?.close();
+    await pg?.drop();
+  });
+
+  it('a chosen id, a brought secret, a grant\'s claims and a federation change in place', async () => {
+    await p.manage('POST', '/tenants/default/apis', { identifier: 'https://orders', scopes: [{ value: 'read' }] });
+    expect((await p.manage('POST', '/tenants/default/clients', { clientId: 'pg.client', name: 'PG', clientSecret: CARRIED_SECRET })).status).toBe(201);
+    expect((await p.manage('POST', '/tenants/default/clients', { clientId: 'pg.client', name: 'again' })).status).toBe(409);
+    const grant = (await p.manage('POST', '/tenants/default/grants', { clientId: 'pg.client', audience: 'https://orders', scopes: ['read'] })).body;
+    expect((await p.manage('PATCH', `/tenants/default/grants/${grant.id}`, { customClaims: { tier: 'gold' } })).body).toMatchObject({ id: grant.id, customClaims: { tier: 'gold' } });
+    const issued = await p.post('default', 'token', { grant_type: 'client_credentials' }, basic('pg.client', CARRIED_SECRET));
+    expect(decodeJwt(issued.json().access_token)).toMatchObject({ sub: 'pg.client', tier: 'gold' });
+    const federation = (await p.manage('POST', '/tenants/default/federations', { name: 'ci', issuer: 'https://ci.example', jwksUri: 'https://ci.example/jwks', rules: [{ subject: 'a', clientId: 'pg.client' }] })).body;
+    const updated = await p.manage('PATCH', `/tenants/default/federations/${federation.id}`, { name: 'ci-2', replayProtection: { mode: 'single-use' } });
+    expect(updated.body).toMatchObject({ id: federation.id, name: 'ci-2', replayProtection: { mode: 'single-use' }, rules: [{ subject: 'a' }] });
+    expect((await p.manage('GET', `/tenants/default/federations/${federation.id}`)).body.name).toBe('ci-2');
   });
 });

@@ -207,6 +207,8 @@ describe('interop: oauth4webapi with DPoP against the server', () => {
   }
 
   it('gets a DPoP-bound token with client_credentials, retrying once on use_dpop_nonce', async () => {
+    // oauth4webapi signs with the real clock; the server's frozen clock catches up.
+    t.clock.now = Date.now();
     const options = { [oauth.customFetch]: injectFetch(t.app), [oauth.allowInsecureRequests]: true };
     const issuer = new URL(`${PUBLIC_URL}/t/nonces`);
     const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...options, algorithm: 'oidc' }));
@@ -275,6 +277,28 @@ describe('DPoP with the other grants and with mTLS', () => {
       }
     } finally {
       await dir.cleanup();
+    }
+  });
+});
+
+describe('DPoP with jwt-bearer (RFC 7523 §2.1)', () => {
+  it('a workload\'s token from a federated assertion is bound to the request\'s proof', async () => {
+    const { startExternalIdp } = await import('./helpers/external-idp.js');
+    const fed = await createTestServer({ startAt: t.clock.now, config: { outboundAllow: ['127.0.0.1'] } });
+    const idp = await startExternalIdp();
+    try {
+      const workload = await fed.setupClient('default', { apiIdentifier: 'https://reports.example', scopes: ['r'] });
+      const created = await fed.manage('POST', '/tenants/default/federations', { name: 'cluster', issuer: idp.issuer, rules: [{ subject: 'system:serviceaccount:*', clientId: workload.clientId }] });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      const assertion = await idp.sign({ sub: 'system:serviceaccount:prod:reporter', aud: `${PUBLIC_URL}/t/default` }, { now: fed.clock.now });
+      const key = await proofKey();
+      const res = await fed.post('default', 'token', { grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion }, { dpop: await proof(key) });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json().token_type).toBe('DPoP');
+      expect(claimsOf(res.json().access_token).cnf).toEqual({ jkt: key.jkt });
+    } finally {
+      await fed.close();
+      await idp.close();
     }
   });
 });

@@ -5,6 +5,7 @@
  * tokens are requested with the client and forwarded in Txn-Token; a client can start
  * from a resource URL (RFC 9728).
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { clientSecretBasic, createTokenClient, tokenClientForResource } from '@tessera/client';
@@ -88,6 +89,17 @@ describe('@tessera/client with dpop against Tessera and @tessera/verifier', () =
     seen.length = 0;
     expect((await client.fetch(`${apiUrl}/orders`, {}, { audience: AUDIENCE })).status).toBe(200);
     expect(seen).toHaveLength(1);
+  });
+
+  it('dpop takes a lone private key too: a non-extractable CryptoKey, a PEM', async () => {
+    const { clientId, clientSecret } = await t.setupClient('default', { apiIdentifier: AUDIENCE, scopes: ['orders:read'] });
+    const { privateKey } = await generateKeyPair('ES256');
+    const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    for (const dpop of [privateKey, pem]) {
+      const client = createTokenClient({ issuer: `${PUBLIC_URL}/t/default`, clientId, auth: clientSecretBasic(clientSecret), dpop, fetch: routingFetch });
+      expect((await client.getToken({ audience: AUDIENCE })).tokenType).toBe('DPoP');
+      expect((await client.fetch(`${apiUrl}/orders`, {}, { audience: AUDIENCE })).status).toBe(200);
+    }
   });
 
   it('retries a token request once on the tenant\'s use_dpop_nonce', async () => {

@@ -7,6 +7,7 @@ import { createTxnTokenVerifier } from '@tessera/verifier';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { basic, createTestServer, PUBLIC_URL, type TestServer } from './helpers/app.js';
+import { type ExternalIdp, startExternalIdp } from './helpers/external-idp.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
@@ -148,5 +149,38 @@ describe('createTxnTokenVerifier', () => {
     const txn = (await txnRequest(await accessToken())).json().access_token;
     await expect((await verifierFor('other.example')).verify(txn)).rejects.toMatchObject({ code: 'ERR_AUDIENCE_MISMATCH' });
     await expect((await verifierFor(TRUST_DOMAIN)).verify(await accessToken())).rejects.toMatchObject({ code: 'ERR_TYP_INVALID' });
+  });
+});
+
+describe('transaction tokens from a user token of a federated issuer', () => {
+  let fed: TestServer;
+  let idp: ExternalIdp;
+  let edge: { clientId: string; clientSecret: string };
+  beforeAll(async () => {
+    fed = await createTestServer({ config: { outboundAllow: ['127.0.0.1'] } });
+    idp = await startExternalIdp();
+    edge = await fed.setupClient('default', { apiIdentifier: 'https://edge.example', scopes: ['x'], client: { txnTokenService: true } });
+    const federation = await fed.manage('POST', '/tenants/default/federations', { name: 'corporate IdP', kind: 'subject', issuer: idp.issuer, exchangeRules: [{ audience: 'api://edge', clients: [edge.clientId] }] });
+    expect(federation.status, JSON.stringify(federation.body)).toBe(201);
+  });
+  afterAll(async () => {
+    await fed.close();
+    await idp.close();
+  });
+  const request = (subjectToken: string, scope?: string) => fed.post('default', 'token', {
+    grant_type: TOKEN_EXCHANGE, requested_token_type: TXN_TOKEN, audience: `${PUBLIC_URL}/t/default`, subject_token: subjectToken, subject_token_type: ACCESS_TOKEN, ...(scope ? { scope } : {}),
+  }, basic(edge.clientId, edge.clientSecret));
+
+  it('the subject is the user (namespaced by issuer) and the user token\'s own scopes are the ceiling', async () => {
+    const userToken = await idp.sign({ sub: 'user-1', aud: 'api://edge', scp: 'orders.read orders.write' }, { now: fed.clock.now });
+    const res = await request(userToken, 'orders.read');
+    expect(res.statusCode, res.body).toBe(200);
+    expect(decodeJwt(res.json().access_token)).toMatchObject({ sub: `${idp.issuer}#user-1`, scope: 'orders.read', req_wl: edge.clientId });
+    expect((await request(userToken, 'orders.admin')).json().error).toBe('invalid_scope');
+  });
+
+  it('a user token for an audience the federation does not let this client exchange is refused', async () => {
+    const userToken = await idp.sign({ sub: 'user-1', aud: 'api://other', scp: 'orders.read' }, { now: fed.clock.now });
+    expect((await request(userToken)).json().error).toBe('invalid_request');
   });
 });

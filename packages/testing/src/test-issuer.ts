@@ -57,6 +57,10 @@ export interface CreateClientOptions {
   accessTokenLifetime?: number;
   /** Opaque reference tokens instead of JWTs for the API (only when it is registered now). */
   tokenFormat?: 'jwt' | 'opaque';
+  /** Every token request must carry a DPoP proof (RFC 9449 §5.2). */
+  dpopBoundAccessTokens?: boolean;
+  /** The client may mint transaction tokens. */
+  txnTokenService?: boolean;
 }
 
 export interface TestClient {
@@ -238,6 +242,8 @@ async function start(options: TestIssuerOptions, port: number | null): Promise<T
         ...(jwks ? { jwks } : {}),
         ...(input.accessTokenLifetime !== undefined ? { accessTokenLifetime: input.accessTokenLifetime } : {}),
         ...(input.clientId !== undefined ? { clientId: input.clientId } : {}),
+        ...(input.dpopBoundAccessTokens !== undefined ? { dpopBoundAccessTokens: input.dpopBoundAccessTokens } : {}),
+        ...(input.txnTokenService !== undefined ? { txnTokenService: input.txnTokenService } : {}),
       },
       ACTOR,
     );

@@ -88,7 +88,7 @@ export function checkDpopProof(proof: string, expected: DpopProofExpectations): 
   if (!isSupportedAlgorithm(alg) || !expected.algorithms.has(alg)) {
     throw new DpopProofError('ERR_DPOP_ALG', `the DPoP proof's "alg" ${JSON.stringify(alg)} is not an accepted asymmetric algorithm (RFC 9449 §4.2)`);
   }
-  const key = proofKey(header['jwk'], alg);
+  const { key, jkt } = proofKeyOf(proof.slice(0, proof.indexOf('.')), header['jwk'], alg);
   if (!verifySignature(prepareKey(key, alg), jws.signingInput, jws.signature)) {
     throw new DpopProofError('ERR_DPOP_SIGNATURE', 'the DPoP proof\'s signature does not verify with its "jwk" (RFC 9449 §4.3)');
   }
@@ -118,7 +118,7 @@ export function checkDpopProof(proof: string, expected: DpopProofExpectations): 
       throw new DpopProofError('ERR_DPOP_ATH', 'the DPoP proof\'s "ath" is not the hash of this access token (RFC 9449 §4.3)');
     }
   }
-  return { jkt: jwkThumbprint(header['jwk'] as Record<string, unknown>), jti, iat, alg, nonce };
+  return { jkt, jti, iat, alg, nonce };
 }
 
 /** RFC 9449 §4.2 `ath`: base64url SHA-256 of the ASCII access token. */
@@ -146,6 +146,23 @@ const THUMBPRINT_MEMBERS: Record<string, readonly string[]> = {
   RSA: ['e', 'kty', 'n'],
   OKP: ['crv', 'kty', 'x'],
 };
+
+/**
+ * A client signs every proof with the same key, so its header repeats: the imported key
+ * and its thumbprint are kept per header (a bounded map; a miss costs one import).
+ */
+const importedKeys = new Map<string, { key: KeyObject; jkt: string }>();
+const MAX_IMPORTED_KEYS = 1024;
+
+function proofKeyOf(encodedHeader: string, jwk: unknown, alg: Algorithm): { key: KeyObject; jkt: string } {
+  const cached = importedKeys.get(encodedHeader);
+  if (cached !== undefined) return cached;
+  const key = proofKey(jwk, alg);
+  const entry = { key, jkt: jwkThumbprint(jwk as Record<string, unknown>) };
+  if (importedKeys.size >= MAX_IMPORTED_KEYS) importedKeys.delete(importedKeys.keys().next().value as string);
+  importedKeys.set(encodedHeader, entry);
+  return entry;
+}
 
 /** The public key of the proof's `jwk` header, if it is one that fits `alg` (RFC 9449 §4.3 checks 5-7). */
 function proofKey(jwk: unknown, alg: Algorithm): KeyObject {

@@ -46,8 +46,12 @@ export interface DpopOptions {
 
 /** How a request presented its token: the adapters fill this in from the request. */
 export interface DpopPresentation {
-  /** The Authorization scheme the token came with. */
-  scheme: 'Bearer' | 'DPoP';
+  /**
+   * The Authorization scheme the token came with. Default `DPoP`: a caller that passes a
+   * proof presents the token as DPoP. The adapters always say, so a Bearer request with a
+   * proof attached is still refused.
+   */
+  scheme?: 'Bearer' | 'DPoP';
   /** The `DPoP` header (undefined when absent). */
   proof: string | undefined;
   /** The request method (`htm`). */
@@ -76,10 +80,10 @@ export function createDpopChecker(options: DpopOptions | false | undefined, veri
     algorithms,
     check(checked, token, presentation, nowMs) {
       if (checked.boundJkt === undefined) {
-        if (presentation?.scheme === 'DPoP') throw new InvalidTokenError('ERR_DPOP_UNBOUND', 'the token was sent with the DPoP scheme but is not DPoP-bound (no "cnf.jkt", RFC 9449 §7.1)', { claim: 'cnf' });
+        if (presentation !== undefined && (presentation.scheme ?? 'DPoP') === 'DPoP') throw new InvalidTokenError('ERR_DPOP_UNBOUND', 'the token was sent with the DPoP scheme but is not DPoP-bound (no "cnf.jkt", RFC 9449 §7.1)', { claim: 'cnf' });
         return undefined;
       }
-      if (presentation === undefined || presentation.scheme !== 'DPoP') {
+      if (presentation === undefined || (presentation.scheme ?? 'DPoP') !== 'DPoP') {
         throw new InvalidTokenError('ERR_DPOP_REQUIRED', 'the token is DPoP-bound ("cnf.jkt"): it must be sent as Authorization: DPoP with a DPoP proof (RFC 9449 §7.1)', { claim: 'cnf' });
       }
       if (presentation.proof === undefined) throw new DpopProofInvalidError('ERR_DPOP_MALFORMED', 'the request has no DPoP proof (RFC 9449 §7.1)');

@@ -80,6 +80,12 @@ describe('verify() with a DPoP presentation (RFC 9449 §7)', () => {
     expect(claims.cnf).toEqual({ jkt: key.jkt });
   });
 
+  it('a presentation without a scheme counts as DPoP (the adapters always name the scheme)', async () => {
+    const key = await proofKey();
+    const token = await boundToken(key);
+    await expect(verifier.verify(token, { dpop: { proof: await proof(key, URL_, token), method: 'GET', url: URL_ } })).resolves.toMatchObject({ cnf: { jkt: key.jkt } });
+  });
+
   it('the Duende CVE-2024-49755 trap: a DPoP-bound token sent as Bearer is refused, even with a valid proof', async () => {
     const key = await proofKey();
     const token = await boundToken(key);

@@ -3,26 +3,46 @@
  * The file is checked whole before the server is asked anything; the plan is read from
  * the server through the management API; apply makes it, one audited request per change.
  */
+import { constants } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
 import { connectionOptions, type Flags, UsageError } from '../args.js';
 import { type Command, CONNECTION_USAGE, withApi } from '../command.js';
-import { applyPlan, collectProvidedSecrets, type ApplyResult, type ProvidedSecrets } from '../config-as-code/apply.js';
-import { configText, exportConfig } from '../config-as-code/export.js';
-import { loadConfigFile } from '../config-as-code/file.js';
-import { computePlan, type Plan } from '../config-as-code/plan.js';
-import { listTenantIds, readRegistry, readTenant, type TenantState } from '../config-as-code/registry.js';
-import { planJson, planText, summarize } from '../config-as-code/render.js';
-import { configJsonSchemaText } from '../config-as-code/schema.js';
-import { type SecretsFormat, writeSecrets } from '../config-as-code/secrets.js';
+import type { ApplyResult, ProvidedSecrets } from '../config-as-code/apply.js';
+import type { Plan } from '../config-as-code/plan.js';
+import type { TenantState } from '../config-as-code/registry.js';
+import type { ConfigFile } from '../config-as-code/schema.js';
+import type { SecretsFormat } from '../config-as-code/secrets.js';
 import type { Io } from '../io.js';
 import type { ManagementApi } from '../management-api.js';
 import { CliError } from '../management-api.js';
 import { notice, printJson } from '../output.js';
 
-const FILE_USAGE = `  -f, --file <file>       the configuration (YAML or JSON; schema: docs/tessera-config.schema.json)
+const FILE_USAGE = `  -f, --file <file>       the configuration (YAML or JSON; schema: docs/tessera-config.schema.json); - reads stdin
   --prune                 also delete what the file no longer names, in the tenants it names`;
 
-async function planOf(api: ManagementApi, flags: Flags): Promise<Plan> {
-  const config = await loadConfigFile(flags.required('file'));
+/**
+ * The configuration-as-code modules, loaded by the commands that use them: they bring
+ * TypeBox, YAML and the server's request schemas, which every other command (and the
+ * start-up of `serve`) would otherwise load for nothing.
+ */
+async function configAsCode() {
+  const [apply, exported, file, plan, registry, render, schema, secrets] = await Promise.all([
+    import('../config-as-code/apply.js'),
+    import('../config-as-code/export.js'),
+    import('../config-as-code/file.js'),
+    import('../config-as-code/plan.js'),
+    import('../config-as-code/registry.js'),
+    import('../config-as-code/render.js'),
+    import('../config-as-code/schema.js'),
+    import('../config-as-code/secrets.js'),
+  ]);
+  return { ...apply, ...exported, ...file, ...plan, ...registry, ...render, ...schema, ...secrets };
+}
+
+type ConfigAsCode = Awaited<ReturnType<typeof configAsCode>>;
+
+async function planOf(api: ManagementApi, config: ConfigFile, flags: Flags): Promise<Plan> {
+  const { computePlan, readRegistry } = await configAsCode();
   const states = await readRegistry(api, config.tenants.map((t) => t.id));
   return computePlan(config, states, { prune: flags.boolean('prune') });
 }
@@ -38,12 +58,14 @@ ${CONNECTION_USAGE}`,
   options: { ...connectionOptions, file: { type: 'string', short: 'f' }, prune: { type: 'boolean' }, schema: { type: 'boolean' } },
   async run(flags, io) {
     flags.expectPositionals(0);
+    const { configJsonSchemaText, loadConfigFile, planJson, planText } = await configAsCode();
     if (flags.boolean('schema')) {
       io.stdout(configJsonSchemaText());
       return;
     }
-    flags.required('file');
-    const result = await withApi(flags, io, (api) => planOf(api, flags));
+    // The file is checked whole before the server is asked anything.
+    const config = await loadConfigFile(flags.required('file'), io.readStdin);
+    const result = await withApi(flags, io, (api) => planOf(api, config, flags));
     if (flags.json) printJson(io, planJson(result));
     else io.stdout(planText(result, { prune: flags.boolean('prune') }));
   },
@@ -75,30 +97,54 @@ ${CONNECTION_USAGE}`,
   },
   async run(flags, io) {
     flags.expectPositionals(0);
-    flags.required('file');
+    const file = flags.required('file');
     const format = flags.choice('secrets-format', ['files', 'kubernetes'] as const) ?? 'files';
     const secretsOut = flags.string('secrets-out');
     if (flags.has('secrets-format') && secretsOut === undefined) throw new UsageError('--secrets-format needs --secrets-out <dir>', flags.usage);
     const prune = flags.boolean('prune');
+    const cac = await configAsCode();
+    const { applyPlan, collectProvidedSecrets, loadConfigFile, planJson, planText, writeSecrets } = cac;
+    const config = await loadConfigFile(file, io.readStdin);
     return withApi(flags, io, async (api) => {
-      const planned = await planOf(api, flags);
+      const planned = await planOf(api, config, flags);
       const secretsFrom = flags.string('secrets-from');
       const provided: ProvidedSecrets = secretsFrom === undefined ? new Map() : await collectProvidedSecrets(planned, secretsFrom);
       if (flags.boolean('dry-run') || planned.changes.length === 0) {
         if (flags.json) printJson(io, { dryRun: flags.boolean('dry-run'), ...planJson(planned) });
-        else io.stdout(planText(planned, { prune }) + (flags.boolean('dry-run') && planned.changes.length > 0 ? 'Dry run: nothing was changed.\n' : ''));
+        else io.stdout(planText(planned, { prune, secretsFrom: secretsFrom !== undefined }) + (flags.boolean('dry-run') && planned.changes.length > 0 ? 'Dry run: nothing was changed.\n' : ''));
         return 0;
       }
-      if (!flags.json) io.stdout(`${planText(planned, { prune })}\n`);
+      // A secret the server generated exists once: the place it goes must be writable before anything is created.
+      if (secretsOut !== undefined) await assertWritableDirectory(secretsOut);
+      if (!flags.json) io.stdout(`${planText(planned, { prune, secretsFrom: secretsFrom !== undefined })}\n`);
       const result = await applyPlan(api, planned, provided);
-      const written = secretsOut === undefined ? [] : await writeSecrets(secretsOut, result.secrets, format);
-      report(io, flags, planned, result, { secretsOut, written, format });
+      let written: string[] = [];
+      let destination = secretsOut;
+      if (secretsOut !== undefined) {
+        try {
+          written = await writeSecrets(secretsOut, result.secrets, format);
+        } catch (error) {
+          // Lost, they could only be replaced: show them instead.
+          notice(io, `warning: could not write the secrets to ${secretsOut} (${(error as Error).message}); they are printed below instead`);
+          destination = undefined;
+        }
+      }
+      report(cac, io, flags, planned, result, { secretsOut: destination, written, format });
       return result.outcomes.some((o) => o.status !== 'applied') ? 1 : 0;
     });
   },
 };
 
-function report(io: Io, flags: Flags, planned: Plan, result: ApplyResult, out: { secretsOut: string | undefined; written: string[]; format: SecretsFormat }): void {
+async function assertWritableDirectory(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await access(dir, constants.W_OK);
+  } catch (error) {
+    throw new CliError(`--secrets-out ${dir} is not a directory apply can write (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); nothing was changed`);
+  }
+}
+
+function report({ planJson, summarize }: ConfigAsCode, io: Io, flags: Flags, planned: Plan, result: ApplyResult, out: { secretsOut: string | undefined; written: string[]; format: SecretsFormat }): void {
   const failed = result.outcomes.filter((o) => o.status === 'failed').length;
   const skipped = result.outcomes.filter((o) => o.status === 'skipped').length;
   const applied = result.outcomes.filter((o) => o.status === 'applied').map((o) => o.change);
@@ -145,6 +191,7 @@ ${CONNECTION_USAGE}`,
     flags.expectPositionals(0);
     const format = flags.choice('format', ['yaml', 'json'] as const) ?? (flags.json ? 'json' : 'yaml');
     const named = flags.list('tenant');
+    const { configText, exportConfig, listTenantIds, readTenant } = await configAsCode();
     if (named.includes('admin')) throw new UsageError('the admin tenant belongs to the server and is not exported', flags.usage);
     const states = await withApi(flags, io, async (api) => {
       const ids = named.length > 0 ? named : await listTenantIds(api);

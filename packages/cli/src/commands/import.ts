@@ -2,8 +2,6 @@
 import { readFile } from 'node:fs/promises';
 import { UsageError } from '../args.js';
 import type { CommandGroup } from '../command.js';
-import { importKeycloakRealm, keycloakImportText } from '../config-as-code/keycloak.js';
-import { writeSecretFile } from '../config-as-code/secrets.js';
 import { CliError } from '../management-api.js';
 import { notice, printJson } from '../output.js';
 
@@ -35,6 +33,8 @@ comments, with the reason. The file never holds a secret.
         }
         const tenant = flags.string('tenant');
         if (tenant === '') throw new UsageError('--tenant must not be empty', flags.usage);
+        // Loaded here: they bring the configuration file's schema (TypeBox and the server's schemas).
+        const [{ importKeycloakRealm, keycloakImportText }, { writeSecretFile }] = await Promise.all([import('../config-as-code/keycloak.js'), import('../config-as-code/secrets.js')]);
         const result = importKeycloakRealm(realm, tenant !== undefined ? { tenant } : {});
         const dir = flags.string('secrets-out');
         if (dir !== undefined) {

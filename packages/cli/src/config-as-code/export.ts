@@ -8,11 +8,13 @@ import { stringify } from 'yaml';
 import type { TenantState } from './registry.js';
 import { type ConfigFile, CONFIG_VERSION, FIELDS, PUBLIC_JWK_MEMBERS, type TenantEntry } from './schema.js';
 
-/** Values that mean "the default" for a field: omitted from an export. */
+/** Values that mean "the default" for a field: omitted from an export (every boolean setting defaults to false). */
 const DEFAULTS: Record<string, readonly unknown[]> = {
-  disabled: [false],
   tokenFormat: ['jwt'],
   kind: ['workload'],
+  dpopBoundAccessTokens: [false],
+  txnTokenService: [false],
+  dpopNonceRequired: [false],
 };
 
 const byText = <T>(key: (item: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
@@ -21,6 +23,8 @@ export function exportConfig(states: readonly TenantState[]): ConfigFile {
   const tenants = [...states].sort(byText((s) => s.tenant.id)).map((state): TenantEntry => {
     const t = state.tenant;
     const entry: Record<string, unknown> = { id: t.id, ...pick(t, FIELDS.tenant.settable) };
+    // The trust domain shows the issuer while unset: that is the default, not a choice (and it differs per environment).
+    if (entry['trustDomain'] === t.issuer) delete entry['trustDomain'];
     const apis = [...state.apis].sort(byText((a) => a.identifier)).map((api) => ({
       identifier: api.identifier,
       ...pick(api, FIELDS.api.settable.filter((f) => f !== 'scopes' && f !== 'introspectors')),
@@ -55,10 +59,8 @@ export function exportConfig(states: readonly TenantState[]): ConfigFile {
   return { version: CONFIG_VERSION, tenants } as ConfigFile;
 }
 
-export function configText(config: ConfigFile, format: 'yaml' | 'json', schemaUrl?: string): string {
-  if (format === 'json') return `${JSON.stringify(schemaUrl === undefined ? config : { $schema: schemaUrl, ...config }, null, 2)}\n`;
-  const header = schemaUrl === undefined ? '' : `# yaml-language-server: $schema=${schemaUrl}\n`;
-  return `${header}${stringify(config, { lineWidth: 0 })}`;
+export function configText(config: ConfigFile, format: 'yaml' | 'json'): string {
+  return format === 'json' ? `${JSON.stringify(config, null, 2)}\n` : stringify(config, { lineWidth: 0 });
 }
 
 /** The fields among `names` that hold something other than nothing or the default. */
@@ -68,7 +70,7 @@ function pick(resource: object, names: readonly string[]): Record<string, unknow
   for (const name of names) {
     const value = record[name];
     if (value === undefined || value === null) continue;
-    if (DEFAULTS[name]?.includes(value)) continue;
+    if (value === false || DEFAULTS[name]?.includes(value)) continue;
     if (Array.isArray(value) && value.length === 0) continue;
     if (typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0) continue;
     picked[name] = value;

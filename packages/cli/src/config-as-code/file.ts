@@ -39,9 +39,11 @@ type Segment = string | number;
 /** Names of fields that carry a secret value: never in a file (the secret travels out of band). */
 const SECRET_FIELDS = new Set(['clientSecret', 'secret', 'client_secret', 'password']);
 /** JWK members of private (or symmetric) keys, RFC 7518 §6. */
-const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+export const PRIVATE_JWK_MEMBERS: readonly string[] = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
-export async function loadConfigFile(path: string): Promise<ConfigFile> {
+/** Reads and checks the file at `path`; `-` is standard input (`tessera import keycloak ... | tessera plan -f -`). */
+export async function loadConfigFile(path: string, readStdin: () => Promise<string>): Promise<ConfigFile> {
+  if (path === '-') return parseConfig(await readStdin(), '<stdin>');
   let text: string;
   try {
     text = await readFile(path, 'utf8');

@@ -13,7 +13,9 @@
  * - Everything else is listed with the reason it has no equivalent.
  */
 import { X509Certificate } from 'node:crypto';
+import { ClientIdPattern, CreateApiBody, CreateTenantBody } from '@tessera/server';
 import { stringify } from 'yaml';
+import { PRIVATE_JWK_MEMBERS } from './file.js';
 import { type ApiEntry, type ClientEntry, type ConfigFile, CONFIG_VERSION, type GrantEntry, type TenantEntry } from './schema.js';
 import { MIN_SECRET_LENGTH } from './secrets.js';
 
@@ -21,9 +23,9 @@ import { MIN_SECRET_LENGTH } from './secrets.js';
 const BUILT_IN_CLIENTS = new Set(['account', 'account-console', 'admin-cli', 'broker', 'realm-management', 'security-admin-console']);
 /** Realm roles every user has by default. */
 const DEFAULT_REALM_ROLES = new Set(['offline_access', 'uma_authorization']);
-const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
-const SCOPE = /^[A-Za-z0-9_.:\-/]{1,128}$/;
-const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const CLIENT_ID = new RegExp(ClientIdPattern);
+const SCOPE = new RegExp(CreateApiBody.properties.scopes.items.properties.value.pattern ?? '');
+const TENANT_ID = new RegExp(CreateTenantBody.properties.id.pattern ?? '');
 const SIGNING_ALGS = new Set(['ES256', 'RS256', 'PS256', 'EdDSA']);
 /** Claims a token carries of its own (and custom claims may not set). */
 const REGISTERED_CLAIMS = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'client_id', 'scope', 'cnf', 'act', 'may_act', 'azp', 'typ', 'auth_time', 'acr', 'amr', 'sid']);
@@ -241,8 +243,11 @@ function clientOf(
       entry.tokenEndpointAuthMethod = 'private_key_jwt';
       const jwksUrl = attributes['jwks.url'];
       const certificate = attributes['jwt.credential.certificate'];
+      const inline = attributes['use.jwks.string'] === 'true' ? publicJwksOf(attributes['jwks.string']) : undefined;
       if (attributes['use.jwks.url'] === 'true' && jwksUrl) {
         entry.jwksUri = jwksUrl;
+      } else if (inline !== undefined) {
+        entry.jwks = inline;
       } else if (certificate) {
         const jwk = publicJwkOfCertificate(certificate);
         if (jwk === undefined) {
@@ -277,6 +282,8 @@ function clientOf(
   const lifetime = lifetimeOf(numberOf(attributes['access.token.lifespan']));
   if (lifetime !== undefined) entry.accessTokenLifetime = lifetime;
   if (client.enabled === false) entry.disabled = true;
+  // Keycloak's "OAuth 2.0 DPoP Bound Access Tokens" switch (RFC 9449).
+  if (attributes['dpop.bound.access.tokens'] === 'true') entry.dpopBoundAccessTokens = true;
   const claims: Record<string, unknown> = {};
   for (const mapper of client.protocolMappers ?? []) {
     const config = mapper.config ?? {};
@@ -301,6 +308,18 @@ function publicJwkOfCertificate(base64: string): Record<string, unknown> | undef
     const certificate = new X509Certificate(Buffer.from(base64, 'base64'));
     const jwk = certificate.publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
     return { ...jwk, use: 'sig', x5c: [base64.replace(/\s+/g, '')] };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Keycloak's `jwks.string` (a JWK Set as text), public members only; undefined when it holds no key. */
+function publicJwksOf(text: string | undefined): { keys: Record<string, unknown>[] } | undefined {
+  try {
+    const parsed = JSON.parse(text ?? '') as { keys?: unknown };
+    const keys = Array.isArray(parsed.keys) ? parsed.keys.filter((k): k is Record<string, unknown> => typeof k === 'object' && k !== null) : [];
+    const publicOnly = keys.map((key) => Object.fromEntries(Object.entries(key).filter(([member]) => !PRIVATE_JWK_MEMBERS.includes(member))));
+    return publicOnly.length > 0 ? { keys: publicOnly } : undefined;
   } catch {
     return undefined;
   }
@@ -337,6 +356,11 @@ function tenantIdOf(realm: string): string {
 }
 
 function asRealm(input: unknown): KeycloakRealm {
+  // An export of several realms is a list of them.
+  if (Array.isArray(input)) {
+    if (input.length !== 1) throw new KeycloakImportError(`the export holds ${input.length} realms; export one (kc.sh export --realm <name>) and import it`);
+    input = input[0];
+  }
   const realm = input as Partial<KeycloakRealm> | null;
   if (typeof realm !== 'object' || realm === null || typeof realm.realm !== 'string') {
     throw new KeycloakImportError('not a Keycloak realm export: no "realm" name (export one with kc.sh export --realm <name>, or from the admin console: Realm settings, Action, Partial export)');

@@ -97,20 +97,30 @@ function planTenant(entry: TenantEntry, state: TenantState | null): { changes: C
   for (const grant of entry.grants ?? []) changes.push(...planGrant(t, base, grant, state?.grants.find((g) => g.clientId === grant.clientId && g.audience === grant.audience), tenantKey));
   for (const federation of entry.federations ?? []) changes.push(...planFederation(t, base, federation, state?.federations.filter((f) => f.name === federation.name) ?? [], tenantKey));
 
+  // Only the collections the file states are the file's to prune: `clients: []` means
+  // "no clients", a tenant without `clients:` leaves them to the server. A grant goes
+  // with its client or API, so it is listed when they are.
   const unmanaged: { deletion: Change }[] = [];
   if (state !== null) {
     const remove = (kind: ObjectKind, name: string, path: string, phase: number) =>
       unmanaged.push({ deletion: { action: 'delete', kind, tenant: t, name, fields: [], request: { method: 'DELETE', path }, needs: [], phase } });
-    const named = {
-      federations: new Set((entry.federations ?? []).map((f) => f.name)),
-      grants: new Set((entry.grants ?? []).map((g) => grantName(g.clientId, g.audience))),
-      clients: new Set((entry.clients ?? []).map((c) => c.clientId)),
-      apis: new Set((entry.apis ?? []).map((a) => a.identifier)),
+    const stated = <T>(items: readonly T[] | undefined, key: (item: T) => string) => (items === undefined ? undefined : new Set(items.map(key)));
+    const keep = {
+      federations: stated(entry.federations, (f) => f.name),
+      grants: stated(entry.grants, (g) => grantName(g.clientId, g.audience)),
+      clients: stated(entry.clients, (c) => c.clientId),
+      apis: stated(entry.apis, (a) => a.identifier),
     };
-    for (const f of state.federations) if (!named.federations.has(f.name)) remove('federation', f.name, `${base}/federations/${seg(f.id)}`, PHASE.deleteFederation);
-    for (const g of state.grants) if (!named.grants.has(grantName(g.clientId, g.audience))) remove('grant', grantName(g.clientId, g.audience), `${base}/grants/${seg(g.id)}`, PHASE.deleteGrant);
-    for (const c of state.clients) if (!named.clients.has(c.clientId)) remove('client', c.clientId, `${base}/clients/${seg(c.clientId)}`, PHASE.deleteClient);
-    for (const a of state.apis) if (!named.apis.has(a.identifier)) remove('api', a.identifier, `${base}/apis/${seg(a.id)}`, PHASE.deleteApi);
+    const goes = (names: Set<string> | undefined, name: string) => names !== undefined && !names.has(name);
+    const clientsGoing = new Set(state.clients.filter((c) => goes(keep.clients, c.clientId)).map((c) => c.clientId));
+    const apisGoing = new Set(state.apis.filter((a) => goes(keep.apis, a.identifier)).map((a) => a.identifier));
+    for (const f of state.federations) if (goes(keep.federations, f.name)) remove('federation', f.name, `${base}/federations/${seg(f.id)}`, PHASE.deleteFederation);
+    for (const g of state.grants) {
+      const name = grantName(g.clientId, g.audience);
+      if (goes(keep.grants, name) || clientsGoing.has(g.clientId) || apisGoing.has(g.audience)) remove('grant', name, `${base}/grants/${seg(g.id)}`, PHASE.deleteGrant);
+    }
+    for (const c of state.clients) if (clientsGoing.has(c.clientId)) remove('client', c.clientId, `${base}/clients/${seg(c.clientId)}`, PHASE.deleteClient);
+    for (const a of state.apis) if (apisGoing.has(a.identifier)) remove('api', a.identifier, `${base}/apis/${seg(a.id)}`, PHASE.deleteApi);
   }
   return { changes, unmanaged };
 }
@@ -143,7 +153,7 @@ function planApi(t: string, base: string, entry: ApiEntry, current: ApiResource 
   const fields = differences('api', desired, current as unknown as Record<string, unknown>);
   if (fields.length === 0) return [];
   const touchesNewClients = fields.some((f) => f.field === 'introspectors') && afterClients.length > 0;
-  return [update('api', t, entry.identifier, `${base}/apis/${seg(current.id)}`, fields, afterClients, touchesNewClients ? PHASE.apiAfterClients : PHASE.api, tenantKey)];
+  return [update('api', t, entry.identifier, `${base}/apis/${seg(current.id)}`, fields, [tenantKey, ...afterClients], touchesNewClients ? PHASE.apiAfterClients : PHASE.api)];
 }
 
 function planClient(t: string, base: string, entry: ClientEntry, current: ClientResource | undefined, tenantKey: string): Change[] {
@@ -167,7 +177,7 @@ function planClient(t: string, base: string, entry: ClientEntry, current: Client
       fields.push({ field: other, before: current[other], after: null });
     }
   }
-  if (fields.length > 0) changes.push(update('client', t, entry.clientId, path, fields, [], PHASE.client, tenantKey));
+  if (fields.length > 0) changes.push(update('client', t, entry.clientId, path, fields, [tenantKey], PHASE.client));
   // A client that authenticates with a secret and has none cannot authenticate: it gets one.
   const method = (desired['tokenEndpointAuthMethod'] as string | undefined) ?? current.tokenEndpointAuthMethod;
   if (SECRET_METHODS.includes(method) && current.secrets.length === 0) {
@@ -218,11 +228,11 @@ function planFederation(t: string, base: string, entry: FederationEntry, current
   return change === undefined ? [] : [change];
 }
 
-function update(kind: ObjectKind, tenant: string, name: string, path: string, fields: FieldChange[], needs: string[], phase: number, ...more: string[]): Change {
+function update(kind: ObjectKind, tenant: string, name: string, path: string, fields: FieldChange[], needs: string[], phase: number): Change {
   const patchable: ReadonlySet<string> = kind === 'secret' ? new Set() : FIELDS[kind].patchable;
   const fixed = fields.filter((f) => !patchable.has(f.field)).map((f) => f.field);
   return {
-    action: 'update', kind, tenant, name, phase, needs: [...needs, ...more], fields,
+    action: 'update', kind, tenant, name, phase, needs, fields,
     request: { method: 'PATCH', path, body: Object.fromEntries(fields.map((f) => [f.field, f.after])) },
     ...(fixed.length > 0 ? { blocked: `${fixed.join(', ')} cannot be changed in place by the management API` } : {}),
   };
@@ -240,6 +250,8 @@ function present(entry: object, names: readonly string[]): Record<string, unknow
 
 function differences(kind: Exclude<ObjectKind, 'secret'>, desired: Record<string, unknown>, current: Record<string, unknown>): FieldChange[] {
   return Object.entries(desired)
+    // A boolean setting the server leaves out of its answer is off: `false` in the file is no difference.
+    .filter(([field, value]) => !(value === false && current[field] == null))
     .filter(([field, value]) => canonical(normalize(kind, field, value)) !== canonical(normalize(kind, field, current[field])))
     .map(([field, after]) => ({ field, before: current[field] ?? null, after }));
 }

@@ -27,6 +27,13 @@ export async function readTenant(api: ManagementApi, id: string): Promise<Tenant
     if (error instanceof ApiError && error.status === 404) return null;
     throw error;
   }
+  // The API shows a default it computes (the trust domain is the issuer unless set) as a
+  // value; read back as "not set", it is no difference from a file that leaves it out and
+  // is not exported as this server's URL.
+  if (tenant.trustDomain === tenant.issuer) {
+    const { trustDomain: _computed, ...set } = tenant;
+    tenant = set;
+  }
   const [apis, clients, grants, federations] = await Promise.all([
     api.listAll<ApiResource>(`${base}/apis`),
     api.listAll<ClientResource>(`${base}/clients`),

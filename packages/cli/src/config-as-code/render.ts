@@ -8,7 +8,7 @@ export function summarize(plan: Plan): { create: number; update: number; delete:
   return { create: count('create'), update: count('update'), delete: count('delete') };
 }
 
-export function planText(plan: Plan, options: { prune: boolean }): string {
+export function planText(plan: Plan, options: { prune: boolean; secretsFrom?: boolean }): string {
   const out: string[] = [];
   if (plan.changes.length === 0) {
     out.push('No changes. The server matches the file.');
@@ -19,7 +19,7 @@ export function planText(plan: Plan, options: { prune: boolean }): string {
         tenant = change.tenant;
         out.push(`tenant ${tenant}`);
       }
-      out.push(...changeLines(change));
+      out.push(...changeLines(change, options.secretsFrom === true));
     }
     const { create, update, delete: remove } = summarize(plan);
     out.push('', `Plan: ${create} to create, ${update} to update, ${remove} to delete.`);
@@ -31,16 +31,17 @@ export function planText(plan: Plan, options: { prune: boolean }): string {
   return `${out.join('\n')}\n`;
 }
 
-export function changeLines(change: Change): string[] {
+export function changeLines(change: Change, secretsFrom = false): string[] {
+  const issued = secretsFrom ? 'taken from --secrets-from' : 'shown once after apply, or written to --secrets-out';
   const title = change.kind === 'secret'
-    ? `  + secret of client ${change.name} (it authenticates with a secret and has none; shown once after apply)`
+    ? `  + secret of client ${change.name} (it authenticates with a secret and has none; ${issued})`
     : `  ${SYMBOL[change.action]} ${change.kind} ${change.name}`;
   const lines = [title];
   for (const field of change.fields) {
     if (change.action === 'create') lines.push(`      ${field.field}: ${show(field.after)}`);
     else lines.push(`      ${field.field}: ${show(field.before)} → ${show(field.after)}`);
   }
-  if (change.action === 'create' && change.kind === 'client' && change.secretFor !== undefined) lines.push('      (a secret is issued: shown once after apply, or written to --secrets-out)');
+  if (change.action === 'create' && change.kind === 'client' && change.secretFor !== undefined) lines.push(`      (its secret: ${issued})`);
   if (change.blocked !== undefined) lines.push(`      ! cannot be applied: ${change.blocked}`);
   return lines;
 }

@@ -6,10 +6,11 @@
  */
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CreateClientBody } from '@tessera/server';
 import { stringify } from 'yaml';
 
 /** As the server requires of a secret it is given. */
-export const MIN_SECRET_LENGTH = 32;
+export const MIN_SECRET_LENGTH = CreateClientBody.properties.clientSecret.minLength ?? 32;
 
 export interface IssuedSecret {
   tenant: string;

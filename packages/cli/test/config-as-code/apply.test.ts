@@ -156,6 +156,21 @@ describe('changes in place', () => {
   });
 });
 
+describe('tenant settings', () => {
+  it('change in place, a new signing algorithm included, and then match', async () => {
+    const changed = BASE.replace('    name: Payments\n    signingAlg: ES256\n', '    name: Payments EU\n    signingAlg: EdDSA\n    accessTokenLifetime: 600\n    tokenQuotaPerMinute: 1000\n');
+    const path = await h.file('tenant.yaml', changed);
+    const result = await h.cli(['apply', '-f', path]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('~ tenant payments');
+    expect(result.stdout).toContain('signingAlg: "ES256" → "EdDSA"');
+    expect((await h.t.manage('GET', '/tenants/payments')).body).toMatchObject({ name: 'Payments EU', signingAlg: 'EdDSA', accessTokenLifetime: 600, tokenQuotaPerMinute: 1000 });
+    expect((await h.cli(['plan', '-f', path])).stdout).toMatch(/^No changes\./);
+    // Dropping the settings from the file is no difference: the server keeps them.
+    expect((await h.cli(['plan', '-f', await h.file('tenant-omitted.yaml', BASE.replace('    name: Payments\n    signingAlg: ES256\n', ''))])).stdout).toMatch(/^No changes\./);
+  });
+});
+
 describe('--prune and --dry-run', () => {
   const withoutReporting = BASE.replace('      - clientId: reporting\n        name: Reporting\n', '').replace(`      - clientId: reporting\n        audience: ${ORDERS}\n        scopes: [orders:read]\n`, '');
 
@@ -220,9 +235,12 @@ describe('a file is refused before any change, with the line and the field', () 
     expect(stderr).not.toContain(String(jwk.d));
   });
 
-  it('an unknown field', async () => {
+  it('an unknown field (with --json: each problem as {line, field, message})', async () => {
     const { path, stderr } = await refused('unknown.yaml', withNewTenant('    colour: blue\n'));
     expect(stderr).toContain(`${path}:26: tenants[1].colour: unknown field`);
+    const json = await h.cli(['plan', '-f', path, '--json']);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stderr)).toMatchObject({ error: 'ConfigFileError', problems: [{ line: 26, field: 'tenants[1].colour', message: expect.stringMatching(/^unknown field/) }] });
   });
 
   it('a dangling clientId in a grant', async () => {
@@ -339,6 +357,15 @@ describe('secrets out of band', () => {
     });
     const res = await h.t.post('kube', 'token', { grant_type: 'client_credentials' }, basic('Orders_Service', manifest.stringData['client-secret']));
     expect(res.json().error).toBe('invalid_target'); // authenticated; no API granted
+  });
+
+  it('--secrets-out that cannot be written stops the apply before anything is created', async () => {
+    const blocker = await h.file('not-a-directory', 'x');
+    const path = await h.file('blocked.yaml', 'version: 1\ntenants:\n  - id: blocked\n    clients:\n      - { clientId: c, name: C }\n');
+    const result = await h.cli(['apply', '-f', path, '--secrets-out', join(blocker, 'secrets')]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/is not a directory apply can write .*nothing was changed/);
+    expect((await h.t.manage('GET', '/tenants/blocked')).status).toBe(404);
   });
 
   it('--secrets-from refuses the whole apply when a created client has no file', async () => {

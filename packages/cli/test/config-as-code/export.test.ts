@@ -34,6 +34,8 @@ beforeAll(async () => {
   })).status).toBe(201);
   expect((await m('POST', '/tenants/shop/federations', { kind: 'subject', name: 'users', issuer: 'https://idp.example', jwksUri: 'https://idp.example/jwks', exchangeRules: [{ audience: 'api://shop', clients: ['checkout'] }] })).status).toBe(201);
   expect((await m('POST', '/tenants', { id: 'empty' })).status).toBe(201);
+  expect((await m('POST', '/tenants', { id: 'txn', trustDomain: 'trust-domain.example', dpopNonceRequired: true })).status).toBe(201);
+  expect((await m('POST', '/tenants/txn/clients', { clientId: 'minter', name: 'Minter', txnTokenService: true, dpopBoundAccessTokens: true })).status).toBe(201);
 });
 afterAll(async () => {
   await Promise.all([source?.close(), target?.close()]);
@@ -61,13 +63,15 @@ describe('tessera export', () => {
     expect((await source.cli(['export'])).stdout).toBe(first.stdout);
     const config = parse(first.stdout);
     expect(config.version).toBe(1);
-    expect(config.tenants.map((t: { id: string }) => t.id)).toEqual(['default', 'empty', 'shop']);
+    expect(config.tenants.map((t: { id: string }) => t.id)).toEqual(['default', 'empty', 'shop', 'txn']);
     const shop = config.tenants[2];
     expect(shop.apis.map((a: { identifier: string }) => a.identifier)).toEqual(['https://inventory', 'https://orders']);
     expect(shop.apis[1].scopes).toEqual([{ value: 'orders:read', description: 'Read' }, 'orders:write']);
     expect(shop.clients.find((c: { clientId: string }) => c.clientId === 'checkout')).toEqual({ clientId: 'checkout', name: 'Checkout', tokenEndpointAuthMethod: 'client_secret_basic', tokenQuotaPerMinute: 50, customClaims: { team: 'payments' } });
     expect(first.stdout).not.toMatch(/clientSecret|secrets:|"d":|createdAt/);
+    // The trust domain the server computes (the issuer) is not exported as this server's URL.
     expect(config.tenants[1]).toEqual({ id: 'empty', name: 'empty', signingAlg: 'ES256' });
+    expect(config.tenants[3]).toMatchObject({ id: 'txn', trustDomain: 'trust-domain.example', dpopNonceRequired: true, clients: [{ clientId: 'minter', txnTokenService: true, dpopBoundAccessTokens: true }] });
   });
 
   it('--tenant and --format json pick one tenant and JSON', async () => {
@@ -79,17 +83,19 @@ describe('tessera export', () => {
   });
 
   it('then apply to an empty server gives the same registry, object by object; a second apply changes nothing', async () => {
-    const exported = await source.cli(['export', '--tenant', 'shop']);
+    const exported = await source.cli(['export', '--tenant', 'shop', '--tenant', 'txn', '--tenant', 'empty']);
     const path = await target.file('shop.yaml', exported.stdout);
     const applied = await target.cli(['apply', '-f', path]);
     expect(applied.stderr).toMatch(/shown only once/);
     expect(applied.code).toBe(0);
-    const [before, after] = await Promise.all([registryOf(source, 'shop'), registryOf(target, 'shop')]);
-    expect(after.tenant).toEqual(before.tenant);
-    expect(after.apis).toEqual(before.apis);
-    expect(after.clients).toEqual(before.clients);
-    expect(after.grants).toEqual(before.grants);
-    expect(after.federations).toEqual(before.federations);
+    for (const tenant of ['shop', 'txn', 'empty']) {
+      const [before, after] = await Promise.all([registryOf(source, tenant), registryOf(target, tenant)]);
+      expect(after.tenant, tenant).toEqual(before.tenant);
+      expect(after.apis, tenant).toEqual(before.apis);
+      expect(after.clients, tenant).toEqual(before.clients);
+      expect(after.grants, tenant).toEqual(before.grants);
+      expect(after.federations, tenant).toEqual(before.federations);
+    }
     expect((await target.cli(['apply', '-f', path])).stdout).toMatch(/^No changes\./);
     // And the source agrees with its own export.
     expect((await source.cli(['plan', '-f', await source.file('shop.yaml', exported.stdout)])).stdout).toMatch(/^No changes\./);

@@ -17,7 +17,7 @@ export interface Harness {
   /** Runs `tessera <args> --url <url> --admin <file>`. */
   cli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   /** Runs `tessera <args>` as given (commands that talk to no server). */
-  run(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  run(args: readonly string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }>;
   /** Writes `text` to a file in the temp directory; returns its path. */
   file(name: string, text: string): Promise<string>;
   /** The audit entries of a tenant, newest first. */
@@ -33,10 +33,10 @@ export async function startHarness(): Promise<Harness> {
   const dir = await makeTempDir('tessera-config-');
   const adminFile = join(dir.path, 'admin.json');
   await writeFile(adminFile, JSON.stringify({ url, clientId: t.admin.clientId, clientSecret: t.admin.clientSecret }), { mode: 0o600 });
-  const run = async (args: readonly string[]) => {
+  const run = async (args: readonly string[], stdin = '') => {
     let stdout = '';
     let stderr = '';
-    const io: Io = { stdout: (text) => void (stdout += text), stderr: (text) => void (stderr += text), env: {}, readStdin: async () => '' };
+    const io: Io = { stdout: (text) => void (stdout += text), stderr: (text) => void (stderr += text), env: {}, readStdin: async () => stdin };
     const code = await main([...args], io);
     return { code, stdout, stderr };
   };

@@ -43,11 +43,12 @@ describe('tessera import keycloak', () => {
     expect(tenant).toMatchObject({ id: 'acme', name: 'ACME Corp', accessTokenLifetime: 300, signingAlg: 'RS256' });
     expect(tenant?.apis?.map((a) => a.identifier)).toEqual(['inventory-api', 'orders-api']);
     expect(tenant?.clients?.map((c) => `${c.clientId}:${c.tokenEndpointAuthMethod}`)).toEqual([
-      'billing-service:client_secret_basic', 'ledger-service:private_key_jwt', 'legacy-batch:client_secret_basic', 'shipping-service:private_key_jwt', 'warehouse-robot:tls_client_auth',
+      'audit-exporter:private_key_jwt', 'billing-service:client_secret_basic', 'ledger-service:private_key_jwt', 'legacy-batch:client_secret_basic', 'shipping-service:private_key_jwt', 'warehouse-robot:tls_client_auth',
     ]);
     expect(tenant?.clients?.find((c) => c.clientId === 'warehouse-robot')?.tlsClientAuthSubjectDn).toBe('CN=warehouse-robot,O=ACME,C=DE');
-    expect(tenant?.clients?.find((c) => c.clientId === 'shipping-service')?.jwksUri).toBe('https://shipping.acme.example/.well-known/jwks.json');
+    expect(tenant?.clients?.find((c) => c.clientId === 'shipping-service')).toMatchObject({ jwksUri: 'https://shipping.acme.example/.well-known/jwks.json', dpopBoundAccessTokens: true });
     expect(tenant?.grants?.find((g) => g.clientId === 'billing-service' && g.audience === 'orders-api')?.scopes).toEqual(['orders:read', 'orders:write']);
+    expect(tenant?.clients?.find((c) => c.clientId === 'audit-exporter')?.jwks?.keys).toEqual([expect.objectContaining({ kty: 'EC', kid: 'audit-1' })]);
     for (const [subject, reason] of [
       ['client web-portal', 'a public client'],
       ['client reporting-ui', 'without a service account'],
@@ -108,13 +109,17 @@ describe('tessera import keycloak', () => {
     expect(res.json().scope).toBe('stock.adjust');
   });
 
-  it('a second apply of the imported file changes nothing', async () => {
-    expect((await h.cli(['apply', '-f', configPath, '--secrets-from', secretsDir])).stdout).toMatch(/^No changes\./);
+  it('a second apply of the imported file changes nothing (the file read from stdin, as in a pipe)', async () => {
+    const imported = await h.run(['import', 'keycloak', FIXTURE]);
+    const piped = await h.run(['plan', '-f', '-', '--url', h.url, '--admin', join(h.dir.path, 'admin.json')], imported.stdout);
+    expect(piped.stdout).toMatch(/^No changes\./);
   });
 
   it('refuses what is not a realm export', () => {
     expect(() => importKeycloakRealm({ clients: [] })).toThrow(/not a Keycloak realm export/);
     expect(() => importKeycloakRealm({ realm: 'admin' })).toThrow(/--tenant/);
     expect(importKeycloakRealm({ realm: 'admin' }, { tenant: 'legacy' }).config.tenants[0]?.id).toBe('legacy');
+    expect(importKeycloakRealm([realm]).config.tenants[0]?.id).toBe('acme');
+    expect(() => importKeycloakRealm([realm, realm])).toThrow(/holds 2 realms/);
   });
 });

@@ -3,6 +3,19 @@ import type { SigningAlg } from '../store/types.js';
 import { OutboundPolicy } from '../outbound/policy.js';
 import { defaults } from './defaults.js';
 
+/**
+ * How a secret client may present its secret (`--secret-methods`; the default is in
+ * defaults.ts): `registered`, only with the method it was registered for (RFC 7591 §2,
+ * as node-oidc-provider, Auth0 and Hydra do); `either`, a secret is a secret however it
+ * travels, so client_secret_basic and client_secret_post both work (as in Keycloak).
+ */
+export type SecretMethodPolicy = 'registered' | 'either';
+export const SECRET_METHOD_POLICIES: readonly SecretMethodPolicy[] = ['registered', 'either'];
+
+export function isSecretMethodPolicy(value: string): value is SecretMethodPolicy {
+  return (SECRET_METHOD_POLICIES as readonly string[]).includes(value);
+}
+
 export interface ServerConfig {
   port: number;
   host: string;
@@ -51,7 +64,7 @@ export interface ServerConfig {
   dpop: { proofMaxAge: number; clockTolerance: number; nonceWindow: number };
   transactionTokens: { lifetime: number };
   federation: { maxAssertionLifetime: number };
-  clientAuth: { secretMethods: 'registered' | 'either' };
+  clientAuth: { secretMethods: SecretMethodPolicy };
   /** Usage analytics (docs/usage.md). */
   usage: UsageConfig;
   /** HTTPS with client certificates (RFC 8705). */
@@ -168,7 +181,7 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
   if (config.cache.serveStaleFor <= 2 * config.cache.pollInterval) {
     throw new Error('cache.serveStaleFor must be more than twice cache.pollInterval: a healthy replica reads the change feed that often');
   }
-  if (config.clientAuth.secretMethods !== 'registered' && config.clientAuth.secretMethods !== 'either') {
+  if (!isSecretMethodPolicy(config.clientAuth.secretMethods)) {
     throw new Error('--secret-methods must be registered or either');
   }
   const { metrics, accessLog, rateLimit } = config;

@@ -2,6 +2,8 @@
  * Every default of the server, in one place. Each value here is documented in
  * docs/configuration.md; change both together.
  */
+import type { SecretMethodPolicy } from './config.js';
+
 export const defaults = {
   /** `--port` / TESSERA_PORT */
   port: 8080,
@@ -167,7 +169,7 @@ export const defaults = {
      * method it was registered for, client_secret_basic or client_secret_post) or
      * `either` (both work for every secret client).
      */
-    secretMethods: 'either' as 'registered' | 'either',
+    secretMethods: 'either' as SecretMethodPolicy,
   },
 
   management: {

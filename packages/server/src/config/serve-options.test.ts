@@ -42,4 +42,13 @@ describe('the serve option table', () => {
     await expect(parseServeArgs([], { TESSERA_LOG_LEVEL: 'loud' })).rejects.toThrow(/--log-level must be one of/);
     await expect(parseServeArgs(['--tls-cert', 'c.pem'], {})).rejects.toThrow('--tls-cert and --tls-key go together');
   });
+
+  it('first-start credentials from the environment: at least 32 characters for the admin secret, 12 for the console password', async () => {
+    const secret = 'a'.repeat(32);
+    expect((await parseServeArgs([], { TESSERA_BOOTSTRAP_ADMIN_SECRET: secret, TESSERA_BOOTSTRAP_CONSOLE_PASSWORD: 'twelve chars' })).bootstrap)
+      .toEqual({ adminSecret: secret, consolePassword: 'twelve chars' });
+    await expect(parseServeArgs([], { TESSERA_BOOTSTRAP_ADMIN_SECRET: 'a'.repeat(31) })).rejects.toThrow('TESSERA_BOOTSTRAP_ADMIN_SECRET must be at least 32 characters (it has 31)');
+    await expect(parseServeArgs([], { TESSERA_BOOTSTRAP_ADMIN_SECRET: `${secret}\n` })).rejects.toThrow(/printable characters/);
+    await expect(parseServeArgs([], { TESSERA_BOOTSTRAP_CONSOLE_PASSWORD: 'short' })).rejects.toThrow(/TESSERA_BOOTSTRAP_CONSOLE_PASSWORD must be at least 12/);
+  });
 });

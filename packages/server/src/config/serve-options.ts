@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { type ConfigInput, MIN_BOOTSTRAP_SECRET_LENGTH, resolveConfig, type ServerConfig } from './config.js';
+import { type ConfigInput, MIN_BOOTSTRAP_SECRET_LENGTH, MIN_CONSOLE_PASSWORD_LENGTH, resolveConfig, SECRET_METHOD_POLICIES, type ServerConfig } from './config.js';
 import { defaults } from './defaults.js';
 
 /** What `serve` is started with: the configuration, and how many processes run it. */
@@ -90,7 +90,7 @@ export const SERVE_OPTION_TABLE: readonly ServeOption[] = [
   option({ flag: 'management-rate-limit', env: 'TESSERA_MANAGEMENT_RATE_LIMIT', arg: '<n>', default: '0: none', help: 'management API requests per address per minute', parse: wholeNumber('management-rate-limit'), apply: (input, n) => (input.rateLimit = { ...input.rateLimit, managementRequestsPerWindow: n }) }),
   { env: 'OTEL_EXPORTER_OTLP_ENDPOINT', help: 'export OpenTelemetry traces over OTLP/HTTP (docs/observability.md)' },
   option({ flag: 'outbound-allow', env: 'TESSERA_OUTBOUND_ALLOW', arg: '<list>', multiple: true, help: 'hosts or CIDR ranges (comma-separated) that key-set and\ndiscovery fetches may reach although loopback or private, and over http', parse: list, apply: (input, hosts) => (input.outboundAllow = hosts) }),
-  option<ServerConfig['clientAuth']['secretMethods']>({ flag: 'secret-methods', env: 'TESSERA_SECRET_METHODS', arg: '<m>', default: 'either', help: 'either: client_secret_basic and _post both work;\nregistered: a client authenticates with the secret method it was registered for', parse: oneOf('secret-methods', ['registered', 'either'] as const), apply: (input, secretMethods) => (input.clientAuth = { secretMethods }) }),
+  option<ServerConfig['clientAuth']['secretMethods']>({ flag: 'secret-methods', env: 'TESSERA_SECRET_METHODS', arg: '<m>', default: defaults.clientAuth.secretMethods, help: 'either: client_secret_basic and _post both work;\nregistered: a client authenticates with the secret method it was registered for', parse: oneOf('secret-methods', SECRET_METHOD_POLICIES), apply: (input, secretMethods) => (input.clientAuth = { secretMethods }) }),
   { flag: 'json', help: 'the start banner as one JSON line on stdout' },
   option({ flag: 'usage', env: 'TESSERA_USAGE', arg: '<on|off>', default: 'on', help: 'count tokens issued and refused (docs/usage.md)', parse: oneOf('usage', ['on', 'off'] as const), apply: (input, state) => (input.usage = { ...input.usage, enabled: state === 'on' }) }),
   option({ flag: 'usage-flush-interval', env: 'TESSERA_USAGE_FLUSH_INTERVAL', arg: '<s>', default: String(defaults.usage.flushInterval / 1000), help: 'seconds between writes of usage counts, 1 to 300; a crash loses at most this much', parse: wholeNumber('usage-flush-interval', 'whole seconds'), apply: (input, seconds) => (input.usage = { ...input.usage, flushInterval: seconds * 1000 }) }),
@@ -98,7 +98,7 @@ export const SERVE_OPTION_TABLE: readonly ServeOption[] = [
   option({ flag: 'workers', env: 'TESSERA_WORKERS', arg: '<n|auto>', default: '1', help: 'worker processes sharing the port (auto: one per CPU)', parse: parseWorkers, apply: (input, workers) => (input.workers = workers) }),
   option({ env: 'TESSERA_MASTER_KEY', help: 'base64 of 32 random bytes that encrypt signing keys at rest', parse: text, apply: (input, masterKey) => (input.masterKey = masterKey) }),
   option({ section: 'First start only (ignored once the store is bootstrapped; docs/deploy.md):', env: 'TESSERA_BOOTSTRAP_ADMIN_SECRET', help: `the admin client's secret (at least ${MIN_BOOTSTRAP_SECRET_LENGTH} characters) instead of a generated one`, parse: text, apply: (input, adminSecret) => (input.bootstrap = { ...input.bootstrap, adminSecret }) }),
-  option({ env: 'TESSERA_BOOTSTRAP_CONSOLE_PASSWORD', help: 'the console user\'s password instead of a generated one', parse: text, apply: (input, consolePassword) => (input.bootstrap = { ...input.bootstrap, consolePassword }) }),
+  option({ env: 'TESSERA_BOOTSTRAP_CONSOLE_PASSWORD', help: `the console user's password (at least ${MIN_CONSOLE_PASSWORD_LENGTH} characters) instead of a generated one`, parse: text, apply: (input, consolePassword) => (input.bootstrap = { ...input.bootstrap, consolePassword }) }),
 ];
 
 /** The flags of `tessera serve` as node:util's parseArgs options (the CLI also uses the names for "did you mean"). */

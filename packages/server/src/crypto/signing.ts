@@ -102,9 +102,14 @@ export class JwtSigner {
   }
 
   /** A compact JWS of `payload` (header `typ` at+jwt unless given); RSA signatures are computed off the event loop. */
-  async sign(payload: Record<string, unknown>, typ?: string): Promise<string> {
+  sign(payload: Record<string, unknown>, typ?: string): Promise<string> {
+    return this.signJson(JSON.stringify(payload), typ);
+  }
+
+  /** The same for a payload already serialised as JSON (a caller that keeps the unchanging claims serialised). */
+  async signJson(payloadJson: string, typ?: string): Promise<string> {
     const header = typ === undefined ? this.#encodedHeader : this.#headerFor(typ);
-    const signingInput = `${header}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
+    const signingInput = `${header}.${Buffer.from(payloadJson).toString('base64url')}`;
     const data = Buffer.from(signingInput, 'latin1');
     const signature = this.#offload
       ? await new Promise<Buffer>((resolve, reject) => {

@@ -13,9 +13,8 @@
 import { randomBytes } from 'node:crypto';
 import { defaults } from '../config/defaults.js';
 import { hashPassword } from '../crypto/passwords.js';
-import { hashSecret } from '../crypto/secrets.js';
 import { ApiService } from './apis.js';
-import { ClientService, newSecretId } from './clients.js';
+import { ClientService } from './clients.js';
 import { CONSOLE_CLIENT_META } from './console.js';
 import type { DomainContext } from './context.js';
 import { GrantService } from './grants.js';
@@ -51,12 +50,8 @@ export async function bootstrap(ctx: DomainContext, persist: (result: BootstrapR
       ],
     }, ACTOR);
     const given = ctx.config.bootstrap;
-    const client = await new ClientService(txCtx).create(adminTenant, { name: 'Bootstrap admin' }, ACTOR);
-    if (given.adminSecret !== null) {
-      // TESSERA_BOOTSTRAP_ADMIN_SECRET: the generated secret never leaves this transaction.
-      for (const secret of client.secrets) await tx.deleteClientSecret(adminTenant, client.clientId, secret.id);
-      await tx.addClientSecret({ id: newSecretId(), tenantId: adminTenant, clientId: client.clientId, hash: hashSecret(given.adminSecret), createdAt: ctx.now(), lastUsedAt: null });
-    }
+    // TESSERA_BOOTSTRAP_ADMIN_SECRET is a secret the caller brings, like any other: stored hashed.
+    const client = await new ClientService(txCtx).create(adminTenant, { name: 'Bootstrap admin', ...(given.adminSecret !== null ? { clientSecret: given.adminSecret } : {}) }, ACTOR);
     await tx.setMeta(ADMIN_CLIENT_META, client.clientId);
     await new GrantService(txCtx).create(adminTenant, { clientId: client.clientId, audience, scopes: ['manage:read', 'manage:write'] }, ACTOR);
     // The console's own client: never authenticates itself (its secret is dropped here);
@@ -67,11 +62,12 @@ export async function bootstrap(ctx: DomainContext, persist: (result: BootstrapR
     await tx.setMeta(CONSOLE_CLIENT_META, consoleClient.clientId);
     const consolePassword = given.consolePassword ?? randomBytes(18).toString('base64url');
     await tx.createConsoleUser({ username: 'admin', passwordHash: await hashPassword(consolePassword), createdAt: ctx.now() });
-    if (client.clientSecret === undefined) throw new Error('bootstrap admin client has no secret');
+    const adminClientSecret = given.adminSecret ?? client.clientSecret;
+    if (adminClientSecret === undefined) throw new Error('bootstrap admin client has no secret');
     await writePublicUrl(tx, { url: ctx.config.publicUrl, configured: ctx.config.publicUrlConfigured });
     const result: BootstrapResult = {
       adminClientId: client.clientId,
-      adminClientSecret: given.adminSecret ?? client.clientSecret,
+      adminClientSecret,
       consoleUser: 'admin',
       consolePassword,
       fromEnvironment: { adminSecret: given.adminSecret !== null, consolePassword: given.consolePassword !== null },

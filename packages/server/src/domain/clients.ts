@@ -1,6 +1,6 @@
 import { createPublicKey, type JsonWebKey, type KeyObject, randomBytes } from 'node:crypto';
 import { generateSecret, hashSecret } from '../crypto/secrets.js';
-import type { Client, ClientSecret, CustomClaims, NewAuditEntry, Page, Store, TokenEndpointAuthMethod } from '../store/types.js';
+import { type Client, type ClientSecret, type CustomClaims, isSecretMethod, type NewAuditEntry, type Page, type Store, type TokenEndpointAuthMethod } from '../store/types.js';
 import { assertCustomClaims } from './claims.js';
 import { clampPageSize, type DomainContext, issuerOf } from './context.js';
 import { keepingAdminAccess } from './admin-access.js';
@@ -16,7 +16,6 @@ export const AUTH_METHODS: readonly TokenEndpointAuthMethod[] = [
   'tls_client_auth',
   'self_signed_tls_client_auth',
 ];
-const SECRET_METHODS: readonly TokenEndpointAuthMethod[] = ['client_secret_basic', 'client_secret_post'];
 /** What a client authenticates with: changing it is giving the client a new credential. */
 const CREDENTIAL_FIELDS = ['tokenEndpointAuthMethod', 'jwks', 'jwksUri', 'tlsClientAuthSubjectDn'] as const;
 /** Two live secrets at most, so a rotation can overlap (SPEC §5). */
@@ -50,9 +49,9 @@ export interface NewClientInput extends ClientInput {
 
 export type ClientPatch = Partial<ClientInput>;
 
-/** SPEC'd shape of a chosen client id (also enforced by the route's schema). */
+/** The shape of a chosen client id (docs/clients.md; also enforced by the route's schema). */
 export const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
-/** A caller's own secret is at least as long as the shortest one we would accept from a person. */
+/** A secret the caller brings: 32 characters at the least (a generated one has 43). */
 export const MIN_CALLER_SECRET_LENGTH = 32;
 
 export interface SecretView {
@@ -108,7 +107,7 @@ export class ClientService {
     this.#validate(client);
     let secretValue: string | undefined;
     const secrets: ClientSecret[] = [];
-    if (SECRET_METHODS.includes(client.tokenEndpointAuthMethod)) {
+    if (isSecretMethod(client.tokenEndpointAuthMethod)) {
       secretValue = chosenSecret ?? generateSecret();
       secrets.push({ id: newSecretId(), tenantId, clientId, hash: hashSecret(secretValue), createdAt: client.createdAt, lastUsedAt: null });
     } else if (chosenSecret !== undefined) {
@@ -180,7 +179,7 @@ export class ClientService {
     });
     // A client that leaves the secret methods loses its secrets, in the same
     // transaction: switching back must not revive a secret that may have leaked.
-    const dropsSecrets = SECRET_METHODS.includes(current.tokenEndpointAuthMethod) && !SECRET_METHODS.includes(merged.tokenEndpointAuthMethod);
+    const dropsSecrets = isSecretMethod(current.tokenEndpointAuthMethod) && !isSecretMethod(merged.tokenEndpointAuthMethod);
     const write = (store: Store) => store.transaction(async (tx) => {
       const result = await tx.updateClient(tenantId, clientId, changes, entry);
       if (result !== null && dropsSecrets) {
@@ -214,7 +213,7 @@ export class ClientService {
     if (chosenSecret !== undefined) assertCallerSecret(chosenSecret);
     const client = await this.#require(tenantId, clientId);
     await keepingAdminAccess(this.ctx.store, tenantId, { kind: 'client', clientId, action: 'add-secret' }, async () => undefined);
-    if (!SECRET_METHODS.includes(client.tokenEndpointAuthMethod)) {
+    if (!isSecretMethod(client.tokenEndpointAuthMethod)) {
       throw new ValidationError(`client authenticates with ${client.tokenEndpointAuthMethod}, which uses no secret`);
     }
     const value = chosenSecret ?? generateSecret();

@@ -68,6 +68,8 @@ export interface IssuedToken {
 export type TokenIssuing = Pick<TokenIssuer, 'issue' | 'lifetimeOf'>;
 
 export class TokenIssuer {
+  readonly #templates = new WeakMap<Client, Map<string, ClaimsTemplate>>();
+
   constructor(
     private readonly state: Pick<StateStore, 'insertOpaqueToken'>,
     private readonly defaultLifetime: number,
@@ -85,7 +87,8 @@ export class TokenIssuer {
     const iat = Math.floor(this.now() / 1000);
     const lifetime = Math.min(this.lifetimeOf(tenant, client, api), request.notAfter !== undefined ? request.notAfter - iat : Infinity);
     const scope = request.scopes.join(' ');
-    const custom = mergeCustomClaims(request.subjectClaims, client.customClaims, request.grantClaims ?? undefined);
+    const template = this.#templateOf(request, scope);
+    const custom = template?.custom ?? mergeCustomClaims(request.subjectClaims, client.customClaims, request.grantClaims ?? undefined);
     const claims: AccessTokenClaims = {
       ...custom,
       iss: tenant.issuer,
@@ -116,11 +119,52 @@ export class TokenIssuer {
       return { accessToken, expiresIn: lifetime, scope, claims };
     }
     if (tenant.signer === null) throw new Error(`tenant ${tenant.tenant.id} has no active signing key`);
-    const accessToken = await tenant.signer.sign(claims);
+    // The claims that stay the same under this grant are serialised once; only exp, iat and jti change.
+    // A token with anything the template does not hold (a binding, an actor) is serialised whole.
+    const plain = template !== null && claims.cnf === undefined && claims.act === undefined;
+    const accessToken = plain ? await tenant.signer.signJson(`${template.head}"exp":${claims.exp},"iat":${iat},"jti":"${claims.jti}"${template.tail}`) : await tenant.signer.sign(claims);
     this.usage.issued(tenant.tenant.id, client.clientId, api.identifier, request.scopes);
     return { accessToken, expiresIn: lifetime, scope, claims };
   }
+
+  /**
+   * The serialised claims of a plain token of `request` (the client's own, no subject,
+   * actor, certificate or DPoP binding): the JSON before `exp` and after `jti`, in the order
+   * `issue` builds the claims. Kept per client object (a changed client is a new
+   * object) and checked against the API, grant claims and issuer it was made for.
+   */
+  #templateOf(request: IssueRequest, scope: string): ClaimsTemplate | null {
+    if (request.subject !== undefined || request.act !== undefined || request.certificateThumbprint !== undefined || request.dpopJkt !== undefined || request.subjectClaims !== undefined) return null;
+    const { tenant, client, api } = request;
+    const grantClaims = request.grantClaims ?? null;
+    let templates = this.#templates.get(client);
+    if (templates === undefined) this.#templates.set(client, (templates = new Map()));
+    const key = `${api.identifier}\u0000${scope}`;
+    const cached = templates.get(key);
+    if (cached !== undefined && cached.api === api && cached.grantClaims === grantClaims && cached.issuer === tenant.issuer) return cached;
+    const custom = mergeCustomClaims(undefined, client.customClaims, grantClaims ?? undefined);
+    const head = JSON.stringify({ ...custom, iss: tenant.issuer, sub: client.clientId, aud: api.identifier });
+    const tail = JSON.stringify(scope !== '' ? { client_id: client.clientId, scope } : { client_id: client.clientId });
+    const template: ClaimsTemplate = { api, grantClaims, issuer: tenant.issuer, custom, head: `${head.slice(0, -1)},`, tail: `,${tail.slice(1)}` };
+    // Bounded: a client asking for ever other scope subsets cannot grow it.
+    if (templates.size >= MAX_TEMPLATES_PER_CLIENT) templates.clear();
+    templates.set(key, template);
+    return template;
+  }
 }
+
+interface ClaimsTemplate {
+  api: Api;
+  grantClaims: CustomClaims | null;
+  issuer: string;
+  custom: CustomClaims;
+  /** `{` and the claims before `exp`, ending with a comma. */
+  head: string;
+  /** A comma and the claims after `jti`, ending with `}`. */
+  tail: string;
+}
+
+const MAX_TEMPLATES_PER_CLIENT = 16;
 
 /** A compact JWS signed by one of the tenant's published keys, or null (the `typ` is the caller's to check). */
 export function verifyTenantJws(tenant: TenantContext, token: string): ParsedJws | null {

@@ -69,6 +69,7 @@ async function open(location: StoreLocation): Promise<Opened> {
   } catch (error) {
     throw new StoreCommandError((error as Error).message);
   }
+  if (config.databaseUrl === null) await assertEmbeddedStore(config.dataDir);
   const fromEnv = nonEmpty(env['TESSERA_MASTER_KEY']);
   let masterKey: MasterKey;
   if (fromEnv !== undefined) {
@@ -86,7 +87,6 @@ async function open(location: StoreLocation): Promise<Opened> {
       throw new StoreCommandError(`${missing ? `no master key: ${file} does not exist` : `cannot read the master key ${file}`}; set TESSERA_MASTER_KEY to the deployment's master key, or pass the data directory that holds master.key with --data-dir`, { cause: error });
     }
   }
-  if (config.databaseUrl === null) await assertEmbeddedStore(config.dataDir);
   const store = await createStore({ dataDir: config.dataDir, ...(config.databaseUrl !== null ? { databaseUrl: config.databaseUrl } : {}) })
     .catch((error: unknown) => Promise.reject(storeError(error, config)));
   return { config, store, masterKey, masterKeyFrom: fromEnv !== undefined ? 'TESSERA_MASTER_KEY' : 'master.key' };

@@ -4,6 +4,7 @@
  * accident), and are the source of the OpenAPI document.
  */
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { CLIENT_ID_PATTERN, MIN_CALLER_SECRET_LENGTH } from '../domain/clients.js';
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 const Millis = Type.Integer({ description: 'epoch milliseconds' });
@@ -107,10 +108,10 @@ const clientSettings = {
   customClaims: Type.Optional(Nullable(CustomClaimsInput)),
 };
 /** A client id chosen by the caller: safe in URLs, file names and Basic auth (RFC 6749 §2.3.1 form-encodes it there). */
-export const ClientIdPattern = '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$';
+export const ClientIdPattern = CLIENT_ID_PATTERN.source;
 /** A secret the caller brings (a migration from another server): as strong as a generated one. */
 const CallerSecret = Type.String({
-  minLength: 32,
+  minLength: MIN_CALLER_SECRET_LENGTH,
   maxLength: 512,
   description: 'a secret of your own (at least 32 characters), e.g. carried over from another server; stored hashed, never returned; without it the server generates one',
 });

@@ -19,6 +19,14 @@ export type TokenEndpointAuthMethod =
   | 'private_key_jwt'
   | 'tls_client_auth'
   | 'self_signed_tls_client_auth';
+
+/** The methods that authenticate with a client secret (RFC 6749 §2.3.1); every other method holds none. */
+export const SECRET_METHODS: readonly TokenEndpointAuthMethod[] = ['client_secret_basic', 'client_secret_post'];
+
+export function isSecretMethod(method: TokenEndpointAuthMethod): boolean {
+  return SECRET_METHODS.includes(method);
+}
+
 export type TokenFormat = 'jwt' | 'opaque';
 export type KeyStatus = 'next' | 'active' | 'retired' | 'revoked';
 

@@ -48,7 +48,7 @@ export function privateKeyJwt(options: PrivateKeyJwtOptions): ClientAuthMethod {
 
   return {
     methods: ['private_key_jwt'],
-    presented: (request) => request.params.has('client_assertion') || request.params.has('client_assertion_type'),
+    presented: (request) => request.credentials.methods.includes('private_key_jwt'),
     async authenticate(request: ClientAuthRequest): Promise<AuthenticatedClient> {
       const assertionType = request.params.get('client_assertion_type');
       const assertion = request.params.get('client_assertion');

@@ -46,7 +46,7 @@ const ACCEPTED_SUBJECT_TYPES = new Set([ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE, ID_TO
 const MAX_SUBJECT_TOKEN_LIFETIME = 86_400;
 
 /** What the two kinds of subject token resolve to before a token is issued. */
-interface Subject {
+export interface Subject {
   sub: string;
   act?: unknown;
   exp: number;
@@ -55,6 +55,8 @@ interface Subject {
   claims: CustomClaims;
   /** Runs once the request is otherwise acceptable (replay protection uses the token up). */
   commit?: () => Promise<void>;
+  /** The external token's own scopes (`scope` or `scp`): the ceiling of a transaction token. */
+  scopes?: ReadonlySet<string>;
 }
 
 export function tokenExchange(verifier: FederatedJwtVerifier, transactionTokens: TxnTokenOptions): GrantHandler {
@@ -64,7 +66,9 @@ export function tokenExchange(verifier: FederatedJwtVerifier, transactionTokens:
       const { tenant, params } = context;
       const actor = authenticatedClient(context);
       // draft-ietf-oauth-transaction-tokens: an exchange for a transaction token (txn-token.ts).
-      if (params.get('requested_token_type') === TXN_TOKEN_TYPE) return issueTransactionToken(context, actor, transactionTokens);
+      if (params.get('requested_token_type') === TXN_TOKEN_TYPE) {
+        return issueTransactionToken(context, actor, transactionTokens, (iss, token) => externalSubject(verifier, tenant, actor, token, iss));
+      }
       const subjectToken = params.require('subject_token');
       const subjectTokenType = params.require('subject_token_type');
       if (!ACCEPTED_SUBJECT_TYPES.has(subjectTokenType)) {
@@ -132,7 +136,7 @@ async function carriedClaims(tenant: TenantContext, subject: InspectedToken): Pr
 }
 
 /** A user's token from an issuer that a subject federation trusts. */
-async function externalSubject(verifier: FederatedJwtVerifier, tenant: TenantContext, actor: AuthenticatedClient, subjectToken: string, iss: string): Promise<Subject> {
+export async function externalSubject(verifier: FederatedJwtVerifier, tenant: TenantContext, actor: AuthenticatedClient, subjectToken: string, iss: string): Promise<Subject> {
   const federations = tenant.federations.filter((f) => f.kind === 'subject' && f.issuer === iss);
   if (federations.length === 0) throw new InvalidRequest('subject_token\'s issuer is not trusted by this tenant for token exchange');
   const actorId = actor.client.clientId;
@@ -162,6 +166,7 @@ async function externalSubject(verifier: FederatedJwtVerifier, tenant: TenantCon
       ...(typeof act === 'object' && act !== null && !Array.isArray(act) ? { act } : {}),
       exp: Number(payload['exp']),
       withheld: new Set(),
+      scopes: scopesOf(payload),
       claims: copyMappedClaims(federation.claimMappings, payload),
       commit: async () => {
         try {
@@ -174,6 +179,15 @@ async function externalSubject(verifier: FederatedJwtVerifier, tenant: TenantCon
     };
   }
   throw new InvalidRequest(refusal);
+}
+
+/** `scope` (space-separated) or `scp` (a string or a list, as Entra ID sends). */
+function scopesOf(payload: Record<string, unknown>): ReadonlySet<string> {
+  const { scope, scp } = payload;
+  if (typeof scope === 'string') return new Set(scope.split(' ').filter(Boolean));
+  if (typeof scp === 'string') return new Set(scp.split(' ').filter(Boolean));
+  if (Array.isArray(scp)) return new Set(scp.filter((s): s is string => typeof s === 'string'));
+  return new Set();
 }
 
 async function issueOnBehalf(context: GrantContext, actor: AuthenticatedClient, subject: Subject): Promise<TokenResponse> {

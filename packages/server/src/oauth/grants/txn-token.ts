@@ -5,7 +5,9 @@
  * token endpoint, and only clients registered with `txnTokenService` may ask.
  *
  * - The subject token is an access token of this tenant, for any of its APIs (the edge
- *   service exchanges the token it received), or a transaction token of this tenant
+ *   service exchanges the token it received), a user's token from an external issuer
+ *   that a subject federation lets this client exchange (its own `scope`/`scp` is the
+ *   ceiling, its replay protection applies), or a transaction token of this tenant
  *   (replacement: same `txn`, same subject and context, scope narrowed or equal, never
  *   outliving the token it replaces).
  * - `scope` never exceeds the subject token's; without it, the subject token's scope.
@@ -23,6 +25,8 @@ import type { TenantContext } from '../../domain/tenant-context.js';
 import type { AuthenticatedClient } from '../client-auth/types.js';
 import { InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient } from '../errors.js';
 import { parseScope } from '../params.js';
+import { peekJwt } from './federated-jwt.js';
+import type { Subject } from './token-exchange.js';
 import type { GrantContext, TokenResponse } from './types.js';
 
 export const TXN_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:txn_token';
@@ -32,6 +36,7 @@ export const TXN_TOKEN_TYP = 'txntoken+jwt';
 export const MAX_TXN_TOKEN_LIFETIME = 300;
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
+const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
 /** `rctx` and `tctx` are context, not payload: bounded. */
 const MAX_CONTEXT_BYTES = 4096;
 
@@ -68,9 +73,14 @@ interface TxnSubject {
   exp: number;
   /** Set when the subject token is itself a transaction token (replacement). */
   replaces?: TxnTokenClaims;
+  /** Runs once the request is otherwise acceptable (an external token's replay protection). */
+  commit?: () => Promise<void>;
 }
 
-export async function issueTransactionToken(context: GrantContext, actor: AuthenticatedClient, options: TxnTokenOptions): Promise<TokenResponse> {
+/** Resolves a subject token of an external issuer that a subject federation trusts (token-exchange.ts). */
+export type ExternalSubjectResolver = (iss: string, subjectToken: string) => Promise<Subject>;
+
+export async function issueTransactionToken(context: GrantContext, actor: AuthenticatedClient, options: TxnTokenOptions, external: ExternalSubjectResolver): Promise<TokenResponse> {
   const { tenant, params } = context;
   if (actor.client.txnTokenService !== true) {
     throw new UnauthorizedClient('this client may not request transaction tokens (it is not registered as a Txn-Token service)');
@@ -84,7 +94,7 @@ export async function issueTransactionToken(context: GrantContext, actor: Authen
   if (params.has('actor_token') || params.has('actor_token_type')) {
     throw new InvalidRequest('actor_token is not supported: the authenticated client is the requesting workload');
   }
-  const subject = await subjectOf(context, params.require('subject_token'), params.require('subject_token_type'), options.now);
+  const subject = await subjectOf(context, params.require('subject_token'), params.require('subject_token_type'), options.now, external);
 
   const requested = parseScope(params.get('scope'));
   const scopes = requested ?? [...subject.scopes];
@@ -115,19 +125,28 @@ export async function issueTransactionToken(context: GrantContext, actor: Authen
   if (rctx !== undefined) claims.rctx = rctx;
   if (tctx !== undefined) claims.tctx = tctx;
   if (tenant.signer === null) throw new Error(`tenant ${tenant.tenant.id} has no active signing key`);
+  await subject.commit?.();
   const token = await tenant.signer.sign(claims, TXN_TOKEN_TYP);
   return { access_token: token, issued_token_type: TXN_TOKEN_TYPE, token_type: 'N_A', expires_in: exp - iat, scope: claims.scope };
 }
 
-async function subjectOf(context: GrantContext, subjectToken: string, subjectTokenType: string, now: () => number): Promise<TxnSubject> {
+async function subjectOf(context: GrantContext, subjectToken: string, subjectTokenType: string, now: () => number, external: ExternalSubjectResolver): Promise<TxnSubject> {
   const { tenant, inspector } = context;
   if (subjectTokenType === TXN_TOKEN_TYPE) {
     const previous = readTransactionToken(tenant, subjectToken, now());
     if (previous === null) throw new InvalidRequest('subject_token is not a live transaction token of this trust domain');
     return { sub: previous.sub, scopes: new Set(previous.scope.split(' ').filter(Boolean)), exp: previous.exp, replaces: previous };
   }
-  if (subjectTokenType !== ACCESS_TOKEN_TYPE && subjectTokenType !== JWT_TOKEN_TYPE) {
-    throw new InvalidRequest(`subject_token_type must be ${ACCESS_TOKEN_TYPE} or ${TXN_TOKEN_TYPE} (replacement)`);
+  const iss = subjectToken.includes('.') ? (peekJwt(subjectToken)?.iss ?? null) : null;
+  const federated = iss !== null && iss !== tenant.issuer;
+  const acceptedTypes = federated ? [ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE, ID_TOKEN_TYPE] : [ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE];
+  if (!acceptedTypes.includes(subjectTokenType)) {
+    throw new InvalidRequest(`subject_token_type must be one of ${acceptedTypes.join(', ')}, or ${TXN_TOKEN_TYPE} to replace a transaction token`);
+  }
+  // A user's token from an issuer a subject federation trusts: its own scopes are the ceiling.
+  if (federated) {
+    const resolved = await external(iss, subjectToken);
+    return { sub: resolved.sub, scopes: resolved.scopes ?? new Set(), exp: resolved.exp, ...(resolved.commit !== undefined ? { commit: resolved.commit } : {}) };
   }
   // Any API of the tenant: the trust domain is the tenant.
   const found = await inspector.inspect(tenant, subjectToken);
