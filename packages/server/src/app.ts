@@ -188,6 +188,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     mtlsBaseUrl !== null ? [tlsClientAuth({ keys: clientKeys })] : [],
   );
   const protection = new Protection(config.rateLimit, now, metrics ?? undefined);
+  const consoleSignIn = new ConsoleSignIn(store, registry, issuer, inspector, now);
   metrics?.watchSigningKeys({ store, rotationInterval: config.keys.rotationInterval, now });
   const timers: NodeJS.Timeout[] = [];
   let starting = options.startingUp === true;
@@ -244,6 +245,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       if (usageRecorder !== null) every(config.usage.flushInterval, () => usageRecorder.flush(), 'writing usage counts failed');
       every(config.usage.rollupInterval, () => usage.maintenance.run(), 'rolling up usage failed');
       every(1000, () => protection.sync(store), 'sharing rate-limit counts failed');
+      every(1000, () => consoleSignIn.sync(), 'sharing console sign-in counts failed');
       if (!singletons) return;
       every(config.keys.checkInterval, () => keys.runDueSchedule(), 'scheduled key rotation failed');
       every(10 * 60_000, () => store.purgeExpired(now()), 'purging expired tokens failed');
@@ -393,7 +395,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       request.log.error({ err: error }, 'unexpected error in the console');
       return reply.code(500).send({ error: 'server_error', message: 'unexpected error; see the server log' });
     });
-    await consoleRoutes(scope, { signIn: new ConsoleSignIn(store, registry, issuer, inspector, now) });
+    await consoleRoutes(scope, { signIn: consoleSignIn });
   });
 
   return app;

@@ -6,40 +6,75 @@
  */
 import { defaults } from '../config/defaults.js';
 import { verifyPassword } from '../crypto/passwords.js';
+import { SharedCounters } from '../oauth/rate-limit.js';
 import type { Store } from '../store/types.js';
 import type { TenantRegistry } from './tenant-context.js';
 import type { IssuedToken, TokenInspector, TokenIssuer } from './tokens.js';
 
 export const CONSOLE_CLIENT_META = 'console_client_id';
-/** Failed sign-ins per source address per minute. */
-const MAX_FAILURES_PER_SOURCE = 10;
-/** Failed sign-ins per user name per minute, whatever the source: bounds guessing spread over many addresses. */
-const MAX_FAILURES_PER_USER = 20;
-/** Password checks one source may have running or waiting at once. */
-const MAX_CHECKS_PER_SOURCE = 2;
+
 /**
- * Password checks running at once (each is a memory-hard hash on the shared thread
- * pool). More wait their turn instead of being refused, so a flood from many
- * addresses slows a real sign-in down but cannot lock it out; each address can have
- * only MAX_CHECKS_PER_SOURCE of them in the queue.
+ * The limits on console sign-in (docs/security.md lists them). Failures are counted
+ * per minute in counters every worker and replica shares through the store, as token
+ * back-off's are (SharedCounters).
  */
-const MAX_CONCURRENT_CHECKS = 4;
-const WINDOW_MS = 60_000;
+export const CONSOLE_SIGN_IN_LIMITS = {
+  windowSeconds: 60,
+  /** Failed sign-ins per source address per window, whatever the user name. */
+  failuresPerSource: 10,
+  /** Failed sign-ins per (user name, source address) per window. */
+  failuresPerUserAndSource: 5,
+  /**
+   * Failed sign-ins per user name per window, whatever the source. Past it, only
+   * addresses that have not failed in the window still get a password check (one
+   * guess each): a stranger cannot lock the user out, and guessing spread over many
+   * addresses stays bounded.
+   */
+  failuresPerUser: 20,
+  /** Password checks one source may have running or waiting at once. */
+  checksPerSource: 2,
+  /** Password checks running at once (each is a memory-hard hash on the shared thread pool). */
+  concurrentChecks: 4,
+  /**
+   * Checks waiting for a slot. Addresses that have not failed wait ahead of those that
+   * have; when the queue is full, a newcomer that has not failed takes the place of the
+   * last waiter that has, and anyone else gets 429.
+   */
+  queuedChecks: 16,
+} as const;
+
+/** Why a sign-in did not succeed, as the event log says it (never the password). */
+export type SignInFailure = 'wrong_password' | 'unknown_user' | 'console_client_unavailable' | 'rate_limited' | 'busy' | 'abandoned';
+
+export type SignInResult = { ok: true; token: IssuedToken } | { ok: false; reason: 'wrong_password' | 'unknown_user' | 'console_client_unavailable' };
+
+interface Waiter {
+  resolve(): void;
+  reject(error: Error): void;
+}
 
 export class ConsoleSignIn {
-  /** `source:<ip>` or `user:<name>` -> failures in the current window. */
-  readonly #failures = new Map<string, { count: number; since: number }>();
+  /** Failed sign-ins of the current window, shared by every process. */
+  readonly #failures: SharedCounters;
   readonly #checksBySource = new Map<string, number>();
   #running = 0;
-  readonly #waiting: (() => void)[] = [];
+  /** Waiting checks: addresses that have not failed first. */
+  readonly #waiting: { clean: Waiter[]; failed: Waiter[] } = { clean: [], failed: [] };
 
   constructor(
     private readonly store: Store,
     private readonly registry: TenantRegistry,
     private readonly issuer: TokenIssuer,
     private readonly inspector: TokenInspector,
-    private readonly now: () => number,
-  ) {}
+    now: () => number,
+  ) {
+    this.#failures = new SharedCounters(CONSOLE_SIGN_IN_LIMITS.windowSeconds, now);
+  }
+
+  /** Adds this process's failures to the shared counters and learns every process's (once a second). */
+  async sync(): Promise<void> {
+    await this.#failures.sync(this.store);
+  }
 
   /**
    * Ends a console session: the token is revoked at once, not left to expire. Only a
@@ -56,24 +91,33 @@ export class ConsoleSignIn {
   }
 
   /**
-   * Null for a wrong user or password; throws TooManyAttempts when a source or a user
-   * name keeps failing, or when one source has too many checks under way.
+   * Checks a console user's password. Throws TooManyAttempts (reason `rate_limited` or
+   * `busy`) before any check when a limit is reached, and SignInAbandoned when `signal`
+   * aborts (the connection closed) while the check waits for a slot.
    */
-  async signIn(username: string, password: string, source: string): Promise<IssuedToken | null> {
-    const sourceKey = `source:${source}`;
-    const userKey = `user:${username.slice(0, 256)}`;
-    this.#guard(sourceKey, MAX_FAILURES_PER_SOURCE);
-    this.#guard(userKey, MAX_FAILURES_PER_USER);
+  async signIn(username: string, password: string, source: string, signal?: AbortSignal): Promise<SignInResult> {
+    const limits = CONSOLE_SIGN_IN_LIMITS;
+    const name = username.slice(0, 256);
+    const keys = { source: `console:source:${source}`, pair: `console:user-source:${name}\n${source}`, user: `console:user:${name}` };
     const checks = this.#checksBySource.get(source) ?? 0;
-    if (checks >= MAX_CHECKS_PER_SOURCE) throw new TooManyAttempts(1);
-    // Counted as failures before hashing, so parallel guesses cannot all pass the guard.
-    this.#fail(sourceKey);
-    this.#fail(userKey);
+    // Checks under way count as failures until they are known not to be, so parallel
+    // guesses from one source cannot all pass the limits.
+    const sourceFailures = this.#failures.count(keys.source);
+    const pairFailures = this.#failures.count(keys.pair);
+    const failed = sourceFailures > 0 || pairFailures > 0;
+    if (
+      sourceFailures + checks >= limits.failuresPerSource ||
+      pairFailures + checks >= limits.failuresPerUserAndSource ||
+      (failed && this.#failures.count(keys.user) >= limits.failuresPerUser)
+    ) {
+      throw new TooManyAttempts(this.#retryAfter(), 'rate_limited');
+    }
+    if (checks >= limits.checksPerSource) throw new TooManyAttempts(1, 'busy');
     this.#checksBySource.set(source, checks + 1);
     let user: Awaited<ReturnType<Store['getConsoleUser']>>;
     let valid: boolean;
     try {
-      await this.#acquire();
+      await this.#acquire(failed ? 'failed' : 'clean', signal);
       try {
         user = await this.store.getConsoleUser(username);
         // Hash even for an unknown user, so timing does not tell which users exist.
@@ -86,58 +130,77 @@ export class ConsoleSignIn {
       if (left <= 0) this.#checksBySource.delete(source);
       else this.#checksBySource.set(source, left);
     }
-    if (user === null || !valid) return null;
-    this.#succeed(sourceKey);
-    this.#succeed(userKey);
+    if (user === null || !valid) {
+      for (const key of Object.values(keys)) this.#failures.add(key);
+      return { ok: false, reason: user === null ? 'unknown_user' : 'wrong_password' };
+    }
     const clientId = await this.store.getMeta(CONSOLE_CLIENT_META);
     const tenant = await this.registry.get(defaults.management.adminTenant);
     const client = clientId === null || tenant == null ? undefined : (await tenant.client(clientId))?.client;
     const api = tenant?.apisByIdentifier.get(defaults.management.audience);
-    if (tenant == null || client === undefined || api === undefined || client.disabled) return null;
-    return this.issuer.issue({ tenant, client, api, scopes: ['manage:read', 'manage:write'], subject: `console:${user.username}` });
+    if (tenant == null || client === undefined || api === undefined || client.disabled) return { ok: false, reason: 'console_client_unavailable' };
+    const token = await this.issuer.issue({ tenant, client, api, scopes: ['manage:read', 'manage:write'], subject: `console:${user.username}` });
+    return { ok: true, token };
   }
 
-  async #acquire(): Promise<void> {
-    if (this.#running < MAX_CONCURRENT_CHECKS) {
+  #retryAfter(): number {
+    return Math.max(1, Math.ceil(this.#failures.secondsLeft()));
+  }
+
+  async #acquire(lane: 'clean' | 'failed', signal: AbortSignal | undefined): Promise<void> {
+    if (signal?.aborted) throw new SignInAbandoned();
+    if (this.#running < CONSOLE_SIGN_IN_LIMITS.concurrentChecks) {
       this.#running += 1;
       return;
     }
+    const queue = this.#waiting;
+    if (queue.clean.length + queue.failed.length >= CONSOLE_SIGN_IN_LIMITS.queuedChecks) {
+      const displaced = lane === 'clean' ? queue.failed.pop() : undefined;
+      if (displaced === undefined) throw new TooManyAttempts(1, 'busy');
+      displaced.reject(new TooManyAttempts(1, 'busy'));
+    }
     // The slot is handed over by #release, so #running stays at the cap meanwhile.
-    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        const index = queue[lane].indexOf(waiter);
+        if (index !== -1) queue[lane].splice(index, 1);
+        reject(new SignInAbandoned());
+      };
+      const waiter: Waiter = {
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        reject: (error) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      queue[lane].push(waiter);
+    });
   }
 
   #release(): void {
-    const next = this.#waiting.shift();
-    if (next !== undefined) next();
+    const next = this.#waiting.clean.shift() ?? this.#waiting.failed.shift();
+    if (next !== undefined) next.resolve();
     else this.#running -= 1;
-  }
-
-  #succeed(key: string): void {
-    const entry = this.#failures.get(key);
-    if (entry !== undefined) entry.count = Math.max(0, entry.count - 1);
-  }
-
-  #guard(key: string, limit: number): void {
-    const entry = this.#failures.get(key);
-    if (entry !== undefined && this.now() - entry.since < WINDOW_MS && entry.count >= limit) {
-      throw new TooManyAttempts(Math.ceil((entry.since + WINDOW_MS - this.now()) / 1000));
-    }
-  }
-
-  #fail(key: string): void {
-    // Forget finished windows now and then, so many sources cannot grow the map for ever.
-    if (this.#failures.size > 10_000) {
-      for (const [k, value] of this.#failures) if (this.now() - value.since >= WINDOW_MS) this.#failures.delete(k);
-    }
-    const entry = this.#failures.get(key);
-    if (entry === undefined || this.now() - entry.since >= WINDOW_MS) this.#failures.set(key, { count: 1, since: this.now() });
-    else entry.count += 1;
   }
 }
 
 export class TooManyAttempts extends Error {
-  constructor(readonly retryAfterSeconds: number) {
-    super('too many failed sign-in attempts');
+  constructor(
+    readonly retryAfterSeconds: number,
+    readonly reason: 'rate_limited' | 'busy',
+  ) {
+    super(reason === 'busy' ? 'too many sign-ins under way; try again in a second' : 'too many failed sign-in attempts');
+  }
+}
+
+/** The client went away while its check waited: nobody is left to answer. */
+export class SignInAbandoned extends Error {
+  constructor() {
+    super('sign-in abandoned: the connection closed');
   }
 }
 
