@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, request as httpRequest, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -349,5 +349,64 @@ describe('kill -9 while the embedded store migrates', { timeout: 240_000 }, () =
       await again.stop();
       expect(appliedMigrations(dataDir)).toEqual(MIGRATIONS.map((m) => m.name));
     }
+  });
+});
+
+/** A console sign-in from `localAddress` (any 127/8 address is loopback); the status, or 0 when no answer came in time. */
+function consoleSignIn(url: string, localAddress: string, username: string, password: string, timeoutMs: number): Promise<number> {
+  return new Promise((resolve) => {
+    const body = JSON.stringify({ username, password });
+    const req = httpRequest(`${url}/console/login`, { method: 'POST', localAddress, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: timeoutMs }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
+    req.end(body);
+  });
+}
+
+describe('console sign-in flood (embedded store)', { timeout: 120_000 }, () => {
+  // Before the queue was bounded and ranked, about 25 sign-ins a second from 150
+  // addresses kept the real sign-in waiting past the idle timeout.
+  it('25 wrong sign-ins a second from 150 addresses for 10 s: an address that signed in before, and a fresh one once the flood has failed, get in (5 s and 15 s)', async () => {
+    const dir = await makeTempDir('tessera-fault-console-');
+    dirs.push(dir);
+    const server = await startServer({ dataDir: join(dir.path, 'data'), timeoutMs: 30_000 });
+    const admin = JSON.parse(await readFile(server.adminFile, 'utf8')) as { consoleUser: string; consolePassword: string };
+    const real = (address: string, timeoutMs = 5_000) => consoleSignIn(server.url, address, admin.consoleUser, admin.consolePassword, timeoutMs);
+    expect(await real('127.0.0.1')).toBe(200);
+    const flood: Promise<number>[] = [];
+    let flooding = true;
+    // The person who signed in before signs in again, one attempt after another, all through the flood.
+    const known = (async () => {
+      const statuses: number[] = [];
+      while (flooding) {
+        statuses.push(await real('127.0.0.1'));
+        await sleep(500);
+      }
+      return statuses;
+    })();
+    let fresh: Promise<number> | undefined;
+    for (let tick = 0; tick < 100; tick++) {
+      // 2.5 per 100 ms, from 150 addresses in turn: after 6 s every one of them has failed.
+      for (let i = 0; i < (tick % 2 === 0 ? 3 : 2); i++) {
+        const n = flood.length % 150;
+        flood.push(consoleSignIn(server.url, `127.0.1.${n + 1}`, admin.consoleUser, `guess-${flood.length}`, 30_000));
+      }
+      // A fresh address waits at most for the bounded queue ahead of it (longer on a loaded machine).
+      if (tick === 80) fresh = real('127.0.0.200', 15_000);
+      await sleep(100);
+    }
+    flooding = false;
+    const knownStatuses = await known;
+    expect(knownStatuses.length).toBeGreaterThanOrEqual(2);
+    expect(knownStatuses.every((status) => status === 200)).toBe(true);
+    expect(await fresh).toBe(200);
+    const statuses = await Promise.all(flood);
+    expect(statuses.length).toBe(250);
+    expect(statuses.every((status) => status === 401 || status === 429)).toBe(true);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    expect((await server.stop()).code).toBe(0);
   });
 });

@@ -36,17 +36,23 @@ export const CONSOLE_SIGN_IN_LIMITS = {
   /** Password checks running at once (each is a memory-hard hash on the shared thread pool). */
   concurrentChecks: 4,
   /**
-   * Checks waiting for a slot. Addresses that have not failed wait ahead of those that
-   * have; when the queue is full, a newcomer that has not failed takes the place of the
-   * last waiter that has, and anyone else gets 429.
+   * Checks waiting for a slot. An address that signed in within the last hour waits
+   * first, then addresses that have not failed, then those that have. When the queue
+   * is full, a newcomer takes the place of the last waiter of a lower rank, or gets 429.
    */
   queuedChecks: 16,
+  /** How long (seconds, a fixed window) a successful sign-in puts its address first in the queue. */
+  trustSeconds: 3600,
 } as const;
 
 /** Why a sign-in did not succeed, as the event log says it (never the password). */
 export type SignInFailure = 'wrong_password' | 'unknown_user' | 'console_client_unavailable' | 'rate_limited' | 'busy' | 'abandoned';
 
 export type SignInResult = { ok: true; token: IssuedToken } | { ok: false; reason: 'wrong_password' | 'unknown_user' | 'console_client_unavailable' };
+
+/** Ranks in the queue of checks, first served first. */
+const LANES = ['trusted', 'clean', 'failed'] as const;
+type Lane = (typeof LANES)[number];
 
 interface Waiter {
   resolve(): void;
@@ -56,10 +62,12 @@ interface Waiter {
 export class ConsoleSignIn {
   /** Failed sign-ins of the current window, shared by every process. */
   readonly #failures: SharedCounters;
+  /** Successful sign-ins per source in the current trust window, shared like the failures. */
+  readonly #successes: SharedCounters;
   readonly #checksBySource = new Map<string, number>();
   #running = 0;
-  /** Waiting checks: addresses that have not failed first. */
-  readonly #waiting: { clean: Waiter[]; failed: Waiter[] } = { clean: [], failed: [] };
+  /** Waiting checks by rank: served trusted first, failed last. */
+  readonly #waiting: Record<Lane, Waiter[]> = { trusted: [], clean: [], failed: [] };
 
   constructor(
     private readonly store: Store,
@@ -69,11 +77,12 @@ export class ConsoleSignIn {
     now: () => number,
   ) {
     this.#failures = new SharedCounters(CONSOLE_SIGN_IN_LIMITS.windowSeconds, now);
+    this.#successes = new SharedCounters(CONSOLE_SIGN_IN_LIMITS.trustSeconds, now);
   }
 
   /** Adds this process's failures to the shared counters and learns every process's (once a second). */
   async sync(): Promise<void> {
-    await this.#failures.sync(this.store);
+    await Promise.all([this.#failures.sync(this.store), this.#successes.sync(this.store)]);
   }
 
   /**
@@ -117,7 +126,13 @@ export class ConsoleSignIn {
     let user: Awaited<ReturnType<Store['getConsoleUser']>>;
     let valid: boolean;
     try {
-      await this.#acquire(failed ? 'failed' : 'clean', signal);
+      try {
+        await this.#acquire(this.#lane(source, failed || checks > 0), signal);
+      } catch (error) {
+        // Refused for want of room: this address ranks with those that failed for the window.
+        if (error instanceof TooManyAttempts) this.#failures.add(`console:busy:${source}`);
+        throw error;
+      }
       try {
         user = await this.store.getConsoleUser(username);
         // Hash even for an unknown user, so timing does not tell which users exist.
@@ -139,23 +154,32 @@ export class ConsoleSignIn {
     const client = clientId === null || tenant == null ? undefined : (await tenant.client(clientId))?.client;
     const api = tenant?.apisByIdentifier.get(defaults.management.audience);
     if (tenant == null || client === undefined || api === undefined || client.disabled) return { ok: false, reason: 'console_client_unavailable' };
+    this.#successes.add(`console:signed-in:${source}`);
     const token = await this.issuer.issue({ tenant, client, api, scopes: ['manage:read', 'manage:write'], subject: `console:${user.username}` });
     return { ok: true, token };
+  }
+
+  /** Where a check waits: an address that signed in lately first; one that failed, was refused or has a check under way last. */
+  #lane(source: string, failed: boolean): Lane {
+    if (failed || this.#failures.count(`console:busy:${source}`) > 0) return 'failed';
+    return this.#successes.count(`console:signed-in:${source}`) > 0 ? 'trusted' : 'clean';
   }
 
   #retryAfter(): number {
     return Math.max(1, Math.ceil(this.#failures.secondsLeft()));
   }
 
-  async #acquire(lane: 'clean' | 'failed', signal: AbortSignal | undefined): Promise<void> {
+  async #acquire(lane: Lane, signal: AbortSignal | undefined): Promise<void> {
     if (signal?.aborted) throw new SignInAbandoned();
     if (this.#running < CONSOLE_SIGN_IN_LIMITS.concurrentChecks) {
       this.#running += 1;
       return;
     }
     const queue = this.#waiting;
-    if (queue.clean.length + queue.failed.length >= CONSOLE_SIGN_IN_LIMITS.queuedChecks) {
-      const displaced = lane === 'clean' ? queue.failed.pop() : undefined;
+    if (queue.trusted.length + queue.clean.length + queue.failed.length >= CONSOLE_SIGN_IN_LIMITS.queuedChecks) {
+      // The last waiter of the lowest rank below the newcomer's gives up its place.
+      const lower = LANES.slice(LANES.indexOf(lane) + 1).reverse().find((l) => queue[l].length > 0);
+      const displaced = lower === undefined ? undefined : queue[lower].pop();
       if (displaced === undefined) throw new TooManyAttempts(1, 'busy');
       displaced.reject(new TooManyAttempts(1, 'busy'));
     }
@@ -182,7 +206,7 @@ export class ConsoleSignIn {
   }
 
   #release(): void {
-    const next = this.#waiting.clean.shift() ?? this.#waiting.failed.shift();
+    const next = this.#waiting.trusted.shift() ?? this.#waiting.clean.shift() ?? this.#waiting.failed.shift();
     if (next !== undefined) next.resolve();
     else this.#running -= 1;
   }
