@@ -322,7 +322,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return { status: 'ok' };
   });
   app.get('/readyz', async (_request, reply) => {
-    const report = await readiness({ store, registry, metrics, maxFeedLag: config.cache.maxFeedLag });
+    const report = await readiness({ store, registry, changeFeed, maxFeedLag: config.cache.maxFeedLag });
     return reply.code(report.status === 'ready' ? 200 : 503).header('Cache-Control', 'no-store').send(report);
   });
   if (metrics !== null && config.metrics.port === null) {
@@ -418,7 +418,7 @@ interface ReadinessCheck {
 }
 
 /** What /readyz reports: each check and, when one fails, why (SPEC §1). */
-async function readiness(deps: { store: Store; registry: TenantRegistry; metrics: Metrics | null; maxFeedLag: number }): Promise<{ status: 'ready' | 'not ready'; reason?: string; checks: Record<string, ReadinessCheck> }> {
+async function readiness(deps: { store: Store; registry: TenantRegistry; changeFeed: ChangeFeed; maxFeedLag: number }): Promise<{ status: 'ready' | 'not ready'; reason?: string; checks: Record<string, ReadinessCheck> }> {
   const checks: Record<string, ReadinessCheck> = {};
   try {
     await deps.store.ping();
@@ -436,7 +436,7 @@ async function readiness(deps: { store: Store; registry: TenantRegistry; metrics
   } else {
     checks['keys'] = { ok: false, reason: 'not checked: the store is unreachable' };
   }
-  const lag = deps.metrics?.lastFeedLag ?? null;
+  const lag = deps.changeFeed.lagSeconds();
   checks['feed'] = lag === null || lag <= deps.maxFeedLag ? { ok: true } : { ok: false, reason: `change feed ${Math.round(lag)} s behind (more than ${deps.maxFeedLag} s)` };
   const failed = Object.values(checks).find((c) => !c.ok);
   return failed === undefined ? { status: 'ready', checks } : { status: 'not ready', reason: failed.reason as string, checks };

@@ -38,8 +38,6 @@ export class Metrics implements CacheEvents, StoreEvents, ProtectionEvents {
   readonly registry = new Registry();
   readonly #tenants = new Set<string>();
   readonly #maxTenantLabels: number;
-  /** Last change-feed lag reported (seconds); null until the feed reports one. */
-  lastFeedLag: number | null = null;
 
   readonly #issued: Counter<'tenant' | 'grant_type' | 'auth_method'>;
   readonly #refused: Counter<'tenant' | 'grant_type' | 'error'>;
@@ -120,7 +118,6 @@ export class Metrics implements CacheEvents, StoreEvents, ProtectionEvents {
     this.#child(this.#cacheEvictions, cache).inc(count);
   }
   feedLag(seconds: number): void {
-    this.lastFeedLag = seconds;
     this.#feedLag.set(seconds);
   }
 
