@@ -172,3 +172,24 @@ describe('console sign-in: the queue of password checks', () => {
     expect(finished.indexOf('clean')).toBeLessThan(Math.min(...fillers.map((_, i) => finished.indexOf(`filler-${i}`))));
   }, 60_000);
 });
+
+describe('console sign-in counters are shared by every process', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await createTestServer();
+  });
+  afterAll(() => s.close());
+
+  it('failures counted by one process refuse the same address at another once they have synced', async () => {
+    const { registry, issuer, inspector } = s.app.tessera;
+    const [one, two] = [0, 1].map(() => new ConsoleSignIn(s.store, registry, issuer, inspector, () => s.clock.now)) as [ConsoleSignIn, ConsoleSignIn];
+    for (let i = 0; i < CONSOLE_SIGN_IN_LIMITS.failuresPerSource; i++) expect((await one.signIn(`user-${i}`, 'wrong', '10.8.0.1')).ok).toBe(false);
+    await one.sync();
+    // A process learns a key's total at its first sync after it saw the key (SharedCounters):
+    // one more check at the other process, then the shared count refuses there too.
+    expect((await two.signIn('someone', 'wrong', '10.8.0.1')).ok).toBe(false);
+    await two.sync();
+    await expect(two.signIn(s.console.user, s.console.password, '10.8.0.1')).rejects.toMatchObject({ reason: 'rate_limited' });
+    expect((await two.signIn(s.console.user, s.console.password, '10.8.0.2')).ok).toBe(true);
+  }, 60_000);
+});
