@@ -352,6 +352,41 @@ describe('kill -9 while the embedded store migrates', { timeout: 240_000 }, () =
   });
 });
 
+describe.skipIf(database === null)(
+  `kill -9 while PostgreSQL migrates${database === null ? ' (skipped: set TESSERA_TEST_DATABASE_URL)' : ''}`,
+  { timeout: 240_000 },
+  () => {
+    it('first start: killed at 6 points, every restart succeeds with every migration applied once', async () => {
+      const dir = await makeTempDir('tessera-fault-pg-migrate-');
+      dirs.push(dir);
+      const masterKey = randomBytes(32).toString('base64');
+      for (const [index, delay] of [0, 150, 300, 450, 600, 900].entries()) {
+        const fresh = await createTestDatabase();
+        try {
+          const env = { TESSERA_DATABASE_URL: fresh!.url, TESSERA_MASTER_KEY: masterKey };
+          const dataDir = join(dir.path, `data-${index}`);
+          const first = await startServer({ dataDir, env, wait: false });
+          await sleep(delay);
+          await first.stop('SIGKILL');
+          const again = await startServer({ dataDir, env, timeoutMs: 30_000 });
+          expect((await fetch(`${again.url}/readyz`)).status, `restart after a kill at +${delay} ms`).toBe(200);
+          expect((await again.stop()).code).toBe(0);
+          const client = new pg.Client({ connectionString: fresh!.url });
+          await client.connect();
+          try {
+            const rows = (await client.query<{ name: string }>('select name from tessera_migration order by name')).rows;
+            expect(rows.map((row) => row.name)).toEqual(MIGRATIONS.map((m) => m.name));
+          } finally {
+            await client.end();
+          }
+        } finally {
+          await fresh!.drop();
+        }
+      }
+    });
+  },
+);
+
 /** A console sign-in from `localAddress` (any 127/8 address is loopback); the status, or 0 when no answer came in time. */
 function consoleSignIn(url: string, localAddress: string, username: string, password: string, timeoutMs: number): Promise<number> {
   return new Promise((resolve) => {
