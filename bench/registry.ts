@@ -63,9 +63,16 @@ function basic(clientId: string, secret: string): string {
 }
 
 /** Token requests cycling over `targets`, 32 connections, after a warm-up. */
-async function tokenLoad(label: string, server: ServerChild, targets: Target[], seconds = SIZES.seconds): Promise<HttpResult> {
+export async function tokenLoad(label: string, server: ServerChild, targets: Target[], seconds = SIZES.seconds): Promise<HttpResult> {
+  const options = tokenLoadOptions(server, targets);
+  await measureHttp(`${label} (warm-up)`, { ...options, duration: WARM_UP_SECONDS });
+  return measureHttp(label, { ...options, duration: seconds });
+}
+
+/** Autocannon options for token requests cycling over `targets`. */
+export function tokenLoadOptions(server: ServerChild, targets: Target[]): autocannon.Options {
   let next = 0;
-  const options: autocannon.Options = {
+  return {
     url: server.url,
     requests: [
       {
@@ -82,8 +89,6 @@ async function tokenLoad(label: string, server: ServerChild, targets: Target[], 
       },
     ],
   };
-  await measureHttp(`${label} (warm-up)`, { ...options, duration: WARM_UP_SECONDS });
-  return measureHttp(label, { ...options, duration: seconds });
 }
 
 /** Spread over the seeded clients: every `count`-th one of `total`. */
@@ -99,7 +104,7 @@ function spread(tenants: number, clientsPerTenant: number, count: number): Targe
   return targets;
 }
 
-function rssMb(pid: number): number {
+export function rssMb(pid: number): number {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);

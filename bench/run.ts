@@ -14,7 +14,9 @@ const sections: Section[] = [
   { name: 'client', load: () => import('./client.js') },
   { name: 'startup', load: () => import('./startup.js') },
   { name: 'registry', load: () => import('./registry.js') },
+  { name: 'tenants', load: () => import('./many-tenants.js') },
   { name: 'usage', load: () => import('./usage.js') },
+  { name: 'dpop', load: () => import('./dpop.js') },
 ];
 
 const wanted = process.argv.slice(2);

@@ -18,7 +18,8 @@
  * default 10), BENCH_TOKEN_WARMUP (s, default 2), BENCH_TOKEN_CONNECTIONS (default 32),
  * BENCH_SERVER_CORES (default 0), BENCH_LOAD_CORES (default 1), BENCH_TOKEN_RSA_RATE
  * (RS256 req/s in the mixed run, default 200), BENCH_TOKEN_WORKERS (the multi-worker run,
- * default 2), BENCH_TOKEN_PROFILE (--cpu-prof dir).
+ * default 2), BENCH_TOKEN_PROFILE (--cpu-prof dir), BENCH_TOKEN_ROUNDS (alternate the targets this
+ * many times and report medians: for a machine whose load changes).
  */
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject, randomUUID, sign } from 'node:crypto';
@@ -46,6 +47,8 @@ const WARM_UP_SECONDS = numberFromEnv('BENCH_TOKEN_WARMUP', 2);
 const CONNECTIONS = numberFromEnv('BENCH_TOKEN_CONNECTIONS', 32);
 const RSA_RATE = numberFromEnv('BENCH_TOKEN_RSA_RATE', 200);
 const WORKERS = numberFromEnv('BENCH_TOKEN_WORKERS', 2);
+/** More than 1: every target is started first, then measured in turn this many times (medians reported). */
+const ROUNDS = Math.floor(numberFromEnv('BENCH_TOKEN_ROUNDS', 1));
 const SERVER_CORES = process.env['BENCH_SERVER_CORES'] ?? '0';
 const LOAD_CORES = process.env['BENCH_LOAD_CORES'] ?? '1';
 
@@ -124,7 +127,8 @@ export async function startServer(name: string, env: Record<string, string> = {}
   const child = fork(script, [], {
     execArgv: ['--import', 'tsx', ...extraExecArgv],
     env: { ...process.env, NODE_ENV: 'production', ...env },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // Tessera logs every request at its default level (info): the lines are written, to /dev/null.
+    stdio: ['ignore', name.startsWith('tessera') ? 'ignore' : 'inherit', 'inherit', 'ipc'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const ready = await new Promise<ReadyMessage>((resolve, reject) => {
@@ -161,7 +165,7 @@ export async function startServer(name: string, env: Record<string, string> = {}
 async function startCli(workers: number): Promise<ServerChild> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tessera-bench-cli-'));
   const port = await freePort();
-  const child = spawn(process.execPath, [CLI_BIN, 'serve', '--port', String(port), '--host', HOST, '--data-dir', dataDir, '--log-level', 'warn', '--workers', String(workers)], {
+  const child = spawn(process.execPath, [CLI_BIN, 'serve', '--port', String(port), '--host', HOST, '--data-dir', dataDir, '--workers', String(workers)], {
     env: { ...process.env, NODE_ENV: 'production' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -381,6 +385,28 @@ export async function measureTokenEndpoint(
   return { http, cpuPerRequest: cpu / Math.max(1, requests), cpuShares, ...(other !== undefined ? { background: other } : {}) };
 }
 
+/** The median round of each figure (req/s, p50, p99, CPU per request) taken on its own. */
+function medianOf(rounds: (Measured & { background?: HttpResult })[]): Measured & { background?: HttpResult } {
+  const median = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const middle = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+  };
+  const first = rounds[0] as Measured & { background?: HttpResult };
+  return {
+    ...first,
+    http: {
+      ...first.http,
+      requestsPerSecond: median(rounds.map((r) => r.http.requestsPerSecond)),
+      p50: median(rounds.map((r) => r.http.p50)),
+      p99: median(rounds.map((r) => r.http.p99)),
+      errors: rounds.reduce((sum, r) => sum + r.http.errors, 0),
+      non2xx: rounds.reduce((sum, r) => sum + r.http.non2xx, 0),
+    },
+    cpuPerRequest: median(rounds.map((r) => r.cpuPerRequest)),
+  };
+}
+
 function verdict(pass: boolean): string {
   return pass ? 'PASS' : 'FAIL';
 }
@@ -395,6 +421,8 @@ type TargetName =
   | 'floor'
   | 'tessera'
   | 'tessera-metrics-off'
+  | 'tessera-log-warn'
+  | 'tessera-ref'
   | 'tessera-tracing'
   | 'oidc-provider'
   | 'tessera-pkjwt'
@@ -456,6 +484,26 @@ const TARGET_LIST: Target[] = [
     label: 'Tessera, metrics off (--no-metrics)',
     async start(profileArgs) {
       const server = await startServer('tessera', { BENCH_TESSERA_METRICS: 'off' }, profileArgs);
+      return { server, ...(await provisioned(server, () => provisionTessera(server))), alg: 'ES256' };
+    },
+  },
+  {
+    name: 'tessera-log-warn',
+    group: 'tessera-log-warn',
+    label: 'Tessera, --log-level warn (no access log)',
+    async start(profileArgs) {
+      const server = await startServer('tessera', { BENCH_TESSERA_LOG_LEVEL: 'warn' }, profileArgs);
+      return { server, ...(await provisioned(server, () => provisionTessera(server))), alg: 'ES256' };
+    },
+  },
+  {
+    name: 'tessera-ref',
+    group: 'tessera-ref',
+    label: 'Tessera, the build at BENCH_TESSERA_REF (before/after)',
+    async start(profileArgs) {
+      const module = process.env['BENCH_TESSERA_REF'];
+      if (module === undefined) throw new Error('tessera-ref needs BENCH_TESSERA_REF: the path of another build\'s packages/server/dist/index.js');
+      const server = await startServer('tessera', { BENCH_TESSERA_MODULE: module }, profileArgs);
       return { server, ...(await provisioned(server, () => provisionTessera(server))), alg: 'ES256' };
     },
   },
@@ -530,7 +578,7 @@ function printRatio(label: string, a: number | undefined, b: number | undefined,
 }
 
 /**
- * BENCH_TOKEN_TARGETS=plain,floor,tessera,tessera-metrics-off,tessera-tracing,oidc-provider,tessera-pkjwt,tessera-mixed,tessera-workers
+ * BENCH_TOKEN_TARGETS=plain,floor,tessera,tessera-metrics-off,tessera-log-warn,tessera-ref,tessera-tracing,oidc-provider,tessera-pkjwt,tessera-mixed,tessera-workers
  * measures only those; each ratio needs both of its sides.
  */
 export async function run(): Promise<void> {
@@ -548,20 +596,45 @@ export async function run(): Promise<void> {
   const profileArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
   const results = new Map<TargetName, Measured & { background?: HttpResult }>();
 
-  for (const target of TARGET_LIST) {
-    if (wanted.length > 0 && !wanted.includes(target.group)) continue;
-    const { server, tokenUrl, authorization, alg, nextBody, background } = await target.start(profileArgs);
+  const selected = TARGET_LIST.filter((target) => wanted.length === 0 || wanted.includes(target.group));
+  if (ROUNDS === 1) {
+    for (const target of selected) {
+      const { server, tokenUrl, authorization, alg, nextBody, background } = await target.start(profileArgs);
+      try {
+        await checkTokenResponse(target.label, tokenUrl, authorization, alg, nextBody?.());
+        results.set(target.name, await measureTokenEndpoint(target.label, server, loadOptions(tokenUrl, authorization, nextBody), background));
+      } finally {
+        await server.stop();
+      }
+    }
+  } else {
+    // On a shared machine the load changes from one second to the next: every server
+    // is started first, then measured in turn, round after round, and each figure is
+    // the median of its rounds, so that the ratios compare like with like.
+    const running: { target: Target; started: Awaited<ReturnType<Target['start']>> }[] = [];
     try {
-      await checkTokenResponse(target.label, tokenUrl, authorization, alg, nextBody?.());
-      results.set(target.name, await measureTokenEndpoint(target.label, server, loadOptions(tokenUrl, authorization, nextBody), background));
+      for (const target of selected) {
+        const started = await target.start(profileArgs);
+        running.push({ target, started });
+        await checkTokenResponse(target.label, started.tokenUrl, started.authorization, started.alg, started.nextBody?.());
+      }
+      const rounds = new Map<TargetName, (Measured & { background?: HttpResult })[]>();
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const { target, started } of running) {
+          const seconds = { warmUp: round === 0 ? WARM_UP_SECONDS : 1, measure: MEASURE_SECONDS };
+          const measured = await measureTokenEndpoint(target.label, started.server, loadOptions(started.tokenUrl, started.authorization, started.nextBody), started.background, seconds);
+          rounds.set(target.name, [...(rounds.get(target.name) ?? []), measured]);
+        }
+      }
+      for (const [name, measured] of rounds) results.set(name, medianOf(measured));
+      console.log(`${ROUNDS} rounds of ${MEASURE_SECONDS} s per target, alternating; medians (req/s per round: ${[...rounds].map(([name, m]) => `${name} ${m.map((x) => Math.round(x.http.requestsPerSecond)).join('/')}`).join('; ')})`);
     } finally {
-      await server.stop();
+      for (const { started } of running) await started.server.stop();
     }
   }
 
-  const rows = [...results.values()].flatMap((m) => (m.background !== undefined ? [m.http, m.background] : [m.http]));
+  const rows = [...results.values()].flatMap((m) => (m.background !== undefined ? [{ ...m.http, cpuPerRequest: m.cpuPerRequest }, m.background] : [{ ...m.http, cpuPerRequest: m.cpuPerRequest }]));
   printHttpTable(rows);
-  for (const [name, m] of results) console.log(`server CPU per request, ${name}: ${m.cpuPerRequest.toFixed(0)} µs`);
   console.log(`load average after: ${load()}`);
   const clean = rows.every((r) => r.non2xx === 0 && r.errors === 0);
   console.log(`every response 2xx: ${clean ? 'yes' : 'NO'} (${rows.map((r) => `${r.label}: ${r.non2xx} non-2xx, ${r.errors} errors`).join('; ')})`);
@@ -588,6 +661,8 @@ export async function run(): Promise<void> {
   }
   printRatio('private_key_jwt ÷ client_secret_basic, req/s', rps('tessera-pkjwt'), rps('tessera'), `≥ ${GOALS.pkjwtToBasic}`, (r) => r >= GOALS.pkjwtToBasic, clean);
   printRatio('Tessera metrics on ÷ off, req/s', rps('tessera'), rps('tessera-metrics-off'), `≥ ${GOALS.metricsOnToOff}`, (r) => r >= GOALS.metricsOnToOff, clean);
+  printRatio('Tessera ÷ the build at BENCH_TESSERA_REF, server CPU per request (lower is better)', cpu('tessera'), cpu('tessera-ref'), 'reported', () => true, clean);
+  printRatio('Tessera access log at info (the default) ÷ --log-level warn, server CPU per request', cpu('tessera'), cpu('tessera-log-warn'), 'reported', () => true, clean);
   printRatio('Tessera tracing configured (no collector) ÷ off, req/s', rps('tessera-tracing'), rps('tessera'), `≥ ${GOALS.tracingToOff}`, (r) => r >= GOALS.tracingToOff, clean);
   const cpuRatio = (a: TargetName, b: TargetName) => {
     const x = cpu(a);

@@ -7,6 +7,8 @@ export interface HttpResult {
   p99: number;
   errors: number;
   non2xx: number;
+  /** Server CPU (user + system) per request in microseconds, where the bench measured it. */
+  cpuPerRequest?: number;
 }
 
 /** One autocannon run against 127.0.0.1: concurrency 32, 10 s unless overridden. */
@@ -32,6 +34,7 @@ export function printHttpTable(rows: HttpResult[]): void {
       'req/s': Math.round(r.requestsPerSecond),
       'p50 ms': r.p50,
       'p99 ms': r.p99,
+      ...(rows.some((row) => row.cpuPerRequest !== undefined) ? { 'server CPU µs/req': r.cpuPerRequest === undefined ? '' : Math.round(r.cpuPerRequest) } : {}),
       errors: r.errors,
       non2xx: r.non2xx,
     })),

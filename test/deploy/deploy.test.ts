@@ -2,10 +2,11 @@
  * What can be tested of deploy/ without Docker or a cluster: the Kubernetes manifests
  * validate against the Kubernetes schemas (kubernetes-models, offline), the compose
  * file describes PostgreSQL and two replicas sharing one master key, the Dockerfile is
- * multi-stage, non-root, without build tools in its final stage, and its CMD starts
- * the server when run as a plain command; the alert rules use metrics that exist.
- * Not tested here: building the image, running compose or the manifests in a cluster,
- * PromQL syntax.
+ * multi-stage, non-root, without build tools in its final stage, installs with every
+ * workspace's manifest, builds the console itself, and its CMD starts the server when
+ * run as a plain command; the alert rules use metrics that exist.
+ * Not tested here: building and running the image (.ci/image.sh does, with buildah),
+ * running compose or the manifests in a cluster, PromQL syntax.
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -63,6 +64,7 @@ describe('Kubernetes manifests', () => {
     expect(container.resources.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
     expect(container.envFrom[0].secretRef.name).toBe(byKind['Secret'].metadata.name);
     expect(Object.keys(byKind['Secret'].stringData)).toContain('TESSERA_MASTER_KEY');
+    expect(Object.keys(byKind['Secret'].stringData)).toEqual(expect.arrayContaining(['TESSERA_BOOTSTRAP_ADMIN_SECRET', 'TESSERA_BOOTSTRAP_CONSOLE_PASSWORD']));
     expect(pod.spec.securityContext.runAsNonRoot).toBe(true);
     for (const selector of [byKind['Service'].spec.selector, byKind['PodDisruptionBudget'].spec.selector.matchLabels, byKind['Deployment'].spec.selector.matchLabels]) {
       expect(pod.metadata.labels).toMatchObject(selector);
@@ -100,6 +102,30 @@ describe('Dockerfile', () => {
     expect(final).toMatch(/^USER node$/m);
     expect(final).not.toMatch(/apt-get|apk add|g\+\+|make|python/);
     expect(final).not.toMatch(/npm (ci|install)/);
+  });
+
+  it('every install stage copies the manifest of every workspace before npm ci (npm ci needs them all)', async () => {
+    const { stages } = await dockerfile();
+    const { workspaces } = JSON.parse(await read('package.json')) as { workspaces: string[] };
+    const installs = stages.filter((stage) => /npm ci/.test(stage));
+    expect(installs.length).toBeGreaterThanOrEqual(2);
+    for (const stage of installs) {
+      const beforeInstall = stage.slice(0, stage.indexOf('npm ci'));
+      for (const workspace of workspaces) expect(beforeInstall, workspace).toContain(`COPY ${workspace}/package.json ${workspace}/`);
+    }
+  });
+
+  it('builds the console from the sources in the image, never a local build, and stops on SIGTERM with labels', async () => {
+    const { stages, final } = await dockerfile();
+    const build = stages.find((stage) => /npm run build/.test(stage)) as string;
+    expect(build.indexOf('COPY packages packages')).toBeGreaterThan(-1);
+    expect(build.indexOf('COPY packages packages')).toBeLessThan(build.indexOf('npm run build'));
+    expect(final).toMatch(/^COPY --from=build \/app\/packages\/server\/console packages\/server\/console$/m);
+    const ignored = (await read('.dockerignore')).split('\n').map((line) => line.trim());
+    expect(ignored).toEqual(expect.arrayContaining(['**/node_modules', '**/dist', 'packages/server/console']));
+    expect(final).toMatch(/^STOPSIGNAL SIGTERM$/m);
+    expect(final).toMatch(/org\.opencontainers\.image\.title=/);
+    expect(final).toMatch(/^VOLUME \["\/var\/lib\/tessera"\]$/m);
   });
 
   it('its CMD, run as a plain command with its ENV, starts the server; its HEALTHCHECK passes; SIGTERM exits 0', async () => {

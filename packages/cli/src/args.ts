@@ -146,3 +146,9 @@ export function parseArgsMessage(error: unknown, optionNames: readonly string[])
   if (noValue !== null) return `${noValue[1] as string} is a switch and takes no value`;
   return message;
 }
+
+/** A `true|false` flag as a body field, absent when the flag is. */
+export function booleanSetting(flags: Flags, flag: string, field: string): Record<string, boolean> {
+  const value = flags.choice(flag, ['true', 'false'] as const);
+  return value === undefined ? {} : { [field]: value === 'true' };
+}

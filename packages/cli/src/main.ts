@@ -5,12 +5,15 @@
  */
 import { UsageError } from './args.js';
 import { type Command, type CommandGroup, runCommand, runGroup } from './command.js';
+import { admin } from './commands/admin.js';
 import { apis } from './commands/apis.js';
 import { audit } from './commands/audit.js';
 import { clients } from './commands/clients.js';
+import { apply, exportCommand, plan } from './commands/config.js';
 import { demo } from './commands/demo.js';
 import { federations } from './commands/federations.js';
 import { grants } from './commands/grants.js';
+import { importGroup } from './commands/import.js';
 import { keys } from './commands/keys.js';
 import { serve, SERVE_SUMMARY } from './commands/serve.js';
 import { tenants } from './commands/tenants.js';
@@ -25,8 +28,8 @@ import { didYouMean } from './suggest.js';
  * The command table: add a group or a command here and it is dispatched, listed in
  * --help and suggested for typos. (A test checks that docs/cli.md lists the same.)
  */
-export const groups: Record<string, CommandGroup> = { tenants, clients, apis, grants, keys, federations };
-export const commands: Record<string, Command> = { audit, token, verify, usage, demo };
+export const groups: Record<string, CommandGroup> = { tenants, clients, apis, grants, keys, federations, admin, import: importGroup };
+export const commands: Record<string, Command> = { audit, token, verify, usage, demo, plan, apply, export: exportCommand };
 
 /** Every command line the CLI knows, two-word ones included: `serve`, `tenants create`, `clients secrets add`, `demo`, ... */
 export function commandNames(): string[] {
@@ -99,7 +102,9 @@ function report(error: unknown, io: Io, json: boolean): number {
     return 2;
   }
   const { code, message, status } = describe(error);
-  if (json) io.stderr(`${JSON.stringify({ error: code, message, ...(status !== undefined ? { status } : {}) })}\n`);
+  // A refused configuration file names each problem: machines get them one by one.
+  const problems = (error as { problems?: unknown } | null)?.problems;
+  if (json) io.stderr(`${JSON.stringify({ error: code, message, ...(status !== undefined ? { status } : {}), ...(Array.isArray(problems) ? { problems } : {}) })}\n`);
   else io.stderr(`tessera: ${code}: ${message}${status !== undefined ? ` (HTTP ${status})` : ''}\n`);
   return 1;
 }
@@ -120,6 +125,8 @@ export function shortUsage(usage: string): string {
 function describe(error: unknown): { code: string; message: string; status?: number } {
   if (error instanceof Error && error.name === 'StartError') return { code: 'cannot start', message: error.message };
   if (error instanceof Error && error.name === 'DataDirInUseError') return { code: 'cannot start', message: error.message };
+  // `admin reset`, `keys rewrap`: the message says what to fix.
+  if (error instanceof Error && error.name === 'StoreCommandError') return { code: 'error', message: error.message };
   const network = (error as { code?: unknown } | null)?.code;
   if (network === 'ERR_NETWORK' && error instanceof Error) {
     return { code: 'ERR_NETWORK', message: `${causeMessage(error)}: is the server running? Start it (npm start, or npx tessera serve), or pass its URL with --url or TESSERA_URL` };

@@ -49,7 +49,12 @@ export function adminFilePath(flags: Flags, io: Io): string {
   return flags.string('admin') ?? nonEmpty(io.env['TESSERA_ADMIN']) ?? DEFAULT_ADMIN_FILE;
 }
 
-export async function loadAdminCredentials(path: string): Promise<AdminCredentials> {
+/**
+ * The admin file's credentials. A file written by a first start that took the admin
+ * secret from TESSERA_BOOTSTRAP_ADMIN_SECRET has no clientSecret: the same variable,
+ * set where the CLI runs (say, in the server's pod), supplies it.
+ */
+export async function loadAdminCredentials(path: string, env: NodeJS.ProcessEnv = {}): Promise<AdminCredentials> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -65,8 +70,13 @@ export async function loadAdminCredentials(path: string): Promise<AdminCredentia
     throw new CliError(`${path} is not JSON`);
   }
   const record = parsed as Partial<AdminCredentials> | null;
+  const bootstrapSecret = nonEmpty(env['TESSERA_BOOTSTRAP_ADMIN_SECRET']);
+  if (typeof record?.clientId === 'string' && typeof record.clientSecret !== 'string' && bootstrapSecret !== undefined) {
+    return { ...record, clientSecret: bootstrapSecret } as AdminCredentials;
+  }
   if (typeof record?.clientId !== 'string' || typeof record.clientSecret !== 'string') {
-    throw new CliError(`${path} has no clientId and clientSecret`);
+    const hint = typeof record?.clientId === 'string' ? ' (its secret came from TESSERA_BOOTSTRAP_ADMIN_SECRET at the first start: set that variable here too)' : '';
+    throw new CliError(`${path} has no clientId and clientSecret${hint}`);
   }
   return record as AdminCredentials;
 }
@@ -90,7 +100,7 @@ export async function resolveServer(flags: Flags, io: Io, admin?: AdminCredentia
     source = 'TESSERA_URL';
   }
   if (url === undefined) {
-    const credentials = admin ?? (await loadAdminCredentials(adminFilePath(flags, io)).catch(() => undefined));
+    const credentials = admin ?? (await loadAdminCredentials(adminFilePath(flags, io), io.env).catch(() => undefined));
     url = credentials?.url ?? DEFAULT_URL;
     source = credentials?.url !== undefined ? 'admin file' : 'default';
   }
@@ -146,7 +156,7 @@ export interface ManagementApi {
 /** Connects with the flags of a management command: `--url`, `--admin`. */
 export async function connect(flags: Flags, io: Io, fetchImpl: typeof fetch = fetch): Promise<ManagementApi> {
   const adminFile = adminFilePath(flags, io);
-  const admin = await loadAdminCredentials(adminFile);
+  const admin = await loadAdminCredentials(adminFile, io.env);
   const { url, source } = await resolveServer(flags, io, admin);
   return createManagementApi({ url, source, admin, adminFile, fetch: fetchImpl });
 }

@@ -72,6 +72,16 @@ describe('the seed flow through the CLI', { timeout: 60_000 }, () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ token_type: expect.stringMatching(/^bearer$/i), scope: 'orders:read', expires_in: expect.any(Number) });
   });
 
+  it('token --dpop-key gets a token bound to that key (RFC 9449): token_type DPoP and cnf.jkt', async () => {
+    const keyFile = join(dir.path, 'dpop.pem');
+    await writeFile(keyFile, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+    const json = await runCli(['token', '--url', server.url, '--client-id', clientId, '--client-secret', clientSecret, '--dpop-key', keyFile, '--json']);
+    expect(json.stderr).toBe('');
+    const response = JSON.parse(json.stdout);
+    expect(response.token_type).toBe('DPoP');
+    expect(JSON.parse(Buffer.from(response.access_token.split('.')[1], 'base64url').toString()).cnf.jkt).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+
   it('verify prints the claims of a valid token', async () => {
     const result = await runCli(['verify', accessToken, '--issuer', `${server.url}/t/default`, '--audience', AUDIENCE, '--scope', 'orders:read', '--json']);
     expect(result.stderr).toBe('');

@@ -73,7 +73,7 @@ describe('dispatch and usage errors', () => {
   });
 
   it('serve: an unknown flag or an impossible value is a usage error (exit 2), before anything starts', async () => {
-    for (const argv of [['serve', '--bogus'], ['serve', '--port', '99999'], ['serve', '--port', 'abc'], ['serve', '--public-url', 'ftp://x'], ['serve', '--database-url', 'mysql://x']]) {
+    for (const argv of [['serve', '--bogus'], ['serve', '--port', '99999'], ['serve', '--port', 'abc'], ['serve', '--public-url', 'ftp://x'], ['serve', '--database-url', 'mysql://x'], ['serve', '--state-url', 'memcached://x']]) {
       const io = fakeIo();
       expect(await main(argv, io), argv.join(' ')).toBe(2);
       expect(io.err.length, argv.join(' ')).toBeGreaterThan(0);

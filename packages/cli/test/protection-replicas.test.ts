@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../server/test/helpers/postgres.js';
 import { makeTempDir, type TempDir } from '../../server/test/helpers/temp-dir.js';
-import { cliFor, type ServerProcess, sleep, startServer, stopAllServers } from './helpers/tessera-process.js';
+import { cliFor, freePort, type ServerProcess, sleep, startServer, stopAllServers } from './helpers/tessera-process.js';
 
 const database = await createTestDatabase();
 const AUDIENCE = 'https://orders.example.com';
@@ -57,8 +57,9 @@ suite(title, { timeout: 120_000 }, () => {
 
   beforeAll(async () => {
     dir = await makeTempDir('tessera-protection-');
-    const env = { TESSERA_MASTER_KEY: randomBytes(32).toString('base64'), TESSERA_DATABASE_URL: db.url, TESSERA_RATE_LIMIT: '8' };
-    a = await startServer({ dataDir: join(dir.path, 'a'), env, timeoutMs: 30_000 });
+    const port = await freePort();
+    const env = { TESSERA_MASTER_KEY: randomBytes(32).toString('base64'), TESSERA_DATABASE_URL: db.url, TESSERA_RATE_LIMIT: '8', TESSERA_PUBLIC_URL: `http://127.0.0.1:${port}` };
+    a = await startServer({ dataDir: join(dir.path, 'a'), port, env, timeoutMs: 30_000 });
     b = await startServer({ dataDir: join(dir.path, 'b'), env, timeoutMs: 30_000 });
     cli = cliFor({ url: a.url, adminFile: a.adminFile });
     await cli.json(['apis', 'create', '--identifier', AUDIENCE, '--scope', 'orders:read']);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../server/test/helpers/postgres.js';
 import { makeTempDir, type TempDir } from '../../server/test/helpers/temp-dir.js';
-import { cliFor, runCli, type ServerProcess, startServer, stopAllServers, waitFor } from './helpers/tessera-process.js';
+import { cliFor, freePort, runCli, type ServerProcess, startServer, stopAllServers, waitFor } from './helpers/tessera-process.js';
 
 const database = await createTestDatabase();
 const AUDIENCE = 'https://payments.example.com';
@@ -27,8 +27,10 @@ suite(title, { timeout: 60_000 }, () => {
 
   beforeAll(async () => {
     dir = await makeTempDir('tessera-replicas-');
-    const env = { TESSERA_MASTER_KEY: randomBytes(32).toString('base64'), TESSERA_DATABASE_URL: db.url };
-    replicas = await Promise.all(['a', 'b', 'c'].map((name) => startServer({ dataDir: join(dir.path, name), env, timeoutMs: 30_000 })));
+    // One public URL for the deployment (here: replica a's address), as behind a load balancer.
+    const ports = [await freePort(), await freePort(), await freePort()];
+    const env = { TESSERA_MASTER_KEY: randomBytes(32).toString('base64'), TESSERA_DATABASE_URL: db.url, TESSERA_PUBLIC_URL: `http://127.0.0.1:${ports[0]}` };
+    replicas = await Promise.all(['a', 'b', 'c'].map((name, i) => startServer({ dataDir: join(dir.path, name), port: ports[i] as number, env, timeoutMs: 30_000 })));
   }, 60_000);
 
   afterAll(async () => {
@@ -76,10 +78,10 @@ suite(title, { timeout: 60_000 }, () => {
     console.log(`scale-out: replica B issued a token for the client created through A ${Math.round(elapsedMs)} ms after the grant`);
     expect(elapsedMs).toBeLessThan(2_000);
 
-    // And through the CLI: token from B, verified against B's issuer.
-    const token = await runCli(['token', '--url', b.url, '--client-id', client.clientId, '--client-secret', client.clientSecret]);
+    // And through the CLI, at the deployment's public URL (the issuer every replica names).
+    const token = await runCli(['token', '--url', a.url, '--client-id', client.clientId, '--client-secret', client.clientSecret]);
     expect(token.code).toBe(0);
-    const verified = await runCli(['verify', token.stdout.trim(), '--url', b.url, '--audience', AUDIENCE, '--scope', 'payments:create']);
+    const verified = await runCli(['verify', token.stdout.trim(), '--url', a.url, '--audience', AUDIENCE, '--scope', 'payments:create']);
     expect(verified.code).toBe(0);
 
     // B now knows the client; disabling it through A must reach B's caches too.

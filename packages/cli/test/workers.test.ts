@@ -106,6 +106,30 @@ describe('tessera serve --workers 2', () => {
     }
   }, 30_000);
 
+  it('one /metrics for the host: every worker\'s tokens, whichever worker answers the scrape', async () => {
+    const admin = JSON.parse(await readFile(server.adminFile, 'utf8')) as { clientId: string; clientSecret: string; tokenEndpoint: string };
+    const basic = `Basic ${Buffer.from(`${admin.clientId}:${admin.clientSecret}`).toString('base64')}`;
+    const issued = async (): Promise<number> => {
+      const response = await fetch(`${server.url}/metrics`, { headers: { connection: 'close' } });
+      expect(response.status).toBe(200);
+      const text = await response.text();
+      let total = 0;
+      for (const line of text.split('\n')) if (line.startsWith('tessera_tokens_issued_total{') && line.includes('tenant="admin"')) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+      return total;
+    };
+    const before = await issued();
+    for (let i = 0; i < 8; i++) {
+      const response = await fetch(admin.tokenEndpoint, {
+        method: 'POST',
+        headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded', connection: 'close' },
+        body: 'grant_type=client_credentials&audience=urn%3Atessera%3Amanagement',
+      });
+      expect(response.status).toBe(200);
+    }
+    // Several scrapes on fresh connections (answered by either worker) agree on the host's total.
+    for (let i = 0; i < 4; i++) expect(await issued()).toBe(before + 8);
+  });
+
   it('a worker that dies is started again', async () => {
     const before = await servingPids();
     const [victim] = [...before];

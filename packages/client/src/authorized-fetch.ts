@@ -2,8 +2,13 @@
  * A fetch that carries a token. On `401` with `WWW-Authenticate: Bearer error="invalid_token"`
  * (RFC 6750 §3.1: revoked, rotated key, clock trouble) the cached token is dropped, a new
  * one fetched, and the request sent once more, if its body can be sent twice.
+ *
+ * A DPoP-bound token goes as `Authorization: DPoP` with a fresh proof per request
+ * (RFC 9449 §7.1); a `use_dpop_nonce` answer is retried once with the server's nonce
+ * (RFC 9449 §9). A transaction token, when given, travels in `Txn-Token`.
  */
 import type { ClientAuth } from './auth/types.js';
+import { isUseDpopNonce, type DpopProver } from './dpop.js';
 import { withDispatcher } from './http.js';
 import type { FetchLike } from './runtime.js';
 import type { AccessToken, TokenClient, TokenRequestOptions } from './token-client.js';
@@ -11,7 +16,12 @@ import type { AccessToken, TokenClient, TokenRequestOptions } from './token-clie
 export interface AuthorizedFetchOptions extends Omit<TokenRequestOptions, 'forceRefresh' | 'signal'> {
   /** The fetch used for the API call. Default: the token client's. */
   fetch?: FetchLike;
+  /** A transaction token to forward in the `Txn-Token` header (draft-ietf-oauth-transaction-tokens). */
+  txnToken?: string;
 }
+
+/** The request header transaction tokens travel in. */
+export const TXN_TOKEN_HEADER = 'Txn-Token';
 
 interface AuthorizedFetchDependencies {
   getToken(options: TokenRequestOptions): Promise<AccessToken>;
@@ -19,13 +29,15 @@ interface AuthorizedFetchDependencies {
   fetch: FetchLike;
   /** mTLS: certificate-bound tokens (RFC 8705 §3) need the certificate on the API call too. */
   auth: ClientAuth;
+  /** DPoP-bound tokens need a proof on every call. */
+  dpop?: DpopProver;
 }
 
 /** True when the server says the token itself is the problem (not, say, a missing scope). */
 export function isInvalidTokenChallenge(response: Response): boolean {
   if (response.status !== 401) return false;
   const challenge = response.headers.get('www-authenticate');
-  return challenge !== null && /\bbearer\b/i.test(challenge) && /\berror\s*=\s*"?invalid_token"?/i.test(challenge);
+  return challenge !== null && /\b(bearer|dpop)\b/i.test(challenge) && /\berror\s*=\s*"?invalid_token"?/i.test(challenge);
 }
 
 /** Bodies that fetch can send again; streams (and `Request` bodies, which are streams) cannot. */
@@ -59,15 +71,30 @@ export async function fetchWithToken(
   options: AuthorizedFetchOptions,
 ): Promise<Response> {
   const tokenRequest = tokenRequestOf(options);
+  const url = input instanceof Request ? input.url : String(input);
+  const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+  const { dpop } = dependencies;
   const send = async (token: AccessToken): Promise<Response> => {
     const headers = new Headers(input instanceof Request ? input.headers : undefined);
     new Headers(init?.headers).forEach((value, name) => headers.set(name, value));
-    headers.set('authorization', `Bearer ${token.accessToken}`);
-    return dependencies.fetch(input, withDispatcher(dependencies.auth, { ...init, headers }));
+    if (options.txnToken !== undefined) headers.set(TXN_TOKEN_HEADER, options.txnToken);
+    if (dpop !== undefined && token.tokenType === 'DPoP') {
+      headers.set('authorization', `DPoP ${token.accessToken}`);
+      headers.set('dpop', await dpop.proof(method, url, token.accessToken));
+    } else {
+      headers.set('authorization', `Bearer ${token.accessToken}`);
+    }
+    const response = await dependencies.fetch(input, withDispatcher(dependencies.auth, { ...init, headers }));
+    dpop?.rememberNonce(url, response);
+    return response;
   };
 
   const token = await dependencies.getToken(tokenRequest);
-  const response = await send(token);
+  let response = await send(token);
+  if (dpop !== undefined && isReplayable(input, init) && (await isUseDpopNonce(response))) {
+    await response.body?.cancel();
+    response = await send(token);
+  }
   if (!isInvalidTokenChallenge(response) || !isReplayable(input, init)) return response;
 
   dependencies.invalidate(tokenRequest, token.accessToken);

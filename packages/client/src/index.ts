@@ -5,7 +5,10 @@ export type {
   TokenClient,
   TokenClientOptions,
   TokenRequestOptions,
+  TransactionTokenOptions,
 } from './token-client.js';
+export { createDpopProver, htuOf } from './dpop.js';
+export type { DpopKeyInput, DpopKeyPair, DpopProver } from './dpop.js';
 
 export { clientSecretBasic, clientSecretPost } from './auth/client-secret.js';
 export { privateKeyJwt, CLIENT_ASSERTION_TYPE } from './auth/private-key-jwt.js';
@@ -28,7 +31,7 @@ export type { TokenExchangeParameters } from './token-exchange.js';
 export { discover, discoveryRequest, discoveryUrls, processDiscoveryResponse } from './discovery.js';
 export type { AuthorizationServerMetadata, DiscoveryOptions } from './discovery.js';
 
-export { createAuthorizedFetch, isInvalidTokenChallenge } from './authorized-fetch.js';
+export { createAuthorizedFetch, isInvalidTokenChallenge, TXN_TOKEN_HEADER } from './authorized-fetch.js';
 export type { AuthorizedFetchOptions } from './authorized-fetch.js';
 export { defaultRetryPolicy, parseRetryAfter } from './retry.js';
 export type { RetryPolicy } from './retry.js';
@@ -49,3 +52,5 @@ export {
   TokenClientError,
 } from './errors.js';
 export type { TokenClientErrorCode } from './errors.js';
+export { discoverProtectedResource, protectedResourceMetadataUrl, tokenClientForResource } from './resource.js';
+export type { ProtectedResourceMetadata, ResourceClient, ResourceClientOptions } from './resource.js';

@@ -8,11 +8,12 @@ import type { ClientAuth } from './auth/types.js';
 import { fetchWithToken, type AuthorizedFetchOptions } from './authorized-fetch.js';
 import { TokenCache, defaultRefreshPolicy, type RefreshPolicy } from './cache.js';
 import { discover, type AuthorizationServerMetadata } from './discovery.js';
+import { createDpopProver, type DpopKeyInput } from './dpop.js';
 import { AbortError, ConfigurationError } from './errors.js';
 import { defaultFetchFor } from './http.js';
 import { defaultRetryPolicy, withRetry, type RetryPolicy, type RetryRuntime } from './retry.js';
 import { realSleep, systemClock, type Clock, type FetchLike, type Sleep } from './runtime.js';
-import { processTokenExchangeResponse, tokenExchangeRequest, type TokenExchangeParameters } from './token-exchange.js';
+import { processTokenExchangeResponse, tokenExchangeRequest, TokenTypes, type TokenExchangeParameters } from './token-exchange.js';
 import {
   clientCredentialsGrantRequest,
   normalizeScope,
@@ -39,6 +40,11 @@ export interface TokenClientOptions {
   defaultLifetimeSeconds?: number;
   /** Extra headers on every request to the issuer (e.g. `user-agent`). */
   headers?: Record<string, string>;
+  /**
+   * RFC 9449 DPoP: a private key (or Web Crypto key pair) that every token gets bound to;
+   * each token request and each `fetch` then carries a proof, with nonce retries.
+   */
+  dpop?: DpopKeyInput;
   /** Called when a background refresh fails; the still-valid cached token keeps being served. */
   onRefreshError?: (error: unknown) => void;
   /** For tests: time source (epoch ms). */
@@ -79,6 +85,21 @@ export interface ExchangeTokenOptions extends TokenExchangeParameters {
   signal?: AbortSignal;
 }
 
+export interface TransactionTokenOptions {
+  /** The access token the request came in with (or a transaction token, to replace it). */
+  subjectToken: string;
+  /** Default access_token; `TokenTypes.txnToken` to replace a transaction token with a narrower one. */
+  subjectTokenType?: string;
+  /** The trust domain (the token's `aud`). */
+  trustDomain: string;
+  scope?: string | string[];
+  /** Becomes the token's `rctx` (who asked, from where). */
+  requestContext?: Record<string, unknown>;
+  /** Becomes the token's `tctx` (what the transaction is about). */
+  requestDetails?: Record<string, unknown>;
+  signal?: AbortSignal;
+}
+
 export interface TokenClient {
   readonly issuer: string;
   readonly clientId: string;
@@ -88,6 +109,11 @@ export interface TokenClient {
   getAccessToken(options?: TokenRequestOptions): Promise<string>;
   /** RFC 8693 token exchange; never cached (see README). */
   exchangeToken(options: ExchangeTokenOptions): Promise<AccessToken>;
+  /**
+   * A transaction token (draft-ietf-oauth-transaction-tokens) for the trust domain, in
+   * exchange for `subjectToken`; forward it with `fetch(url, init, { txnToken })`.
+   */
+  getTransactionToken(options: TransactionTokenOptions): Promise<AccessToken>;
   /** `fetch` with `Authorization: Bearer`; on a 401 `invalid_token` refreshes and retries once. */
   fetch(input: string | URL | Request, init?: RequestInit, options?: AuthorizedFetchOptions): Promise<Response>;
   /** Drops the cached token for these options (only if it is still `accessToken`, when given). */
@@ -100,10 +126,10 @@ export interface TokenClient {
   close(): Promise<void>;
 }
 
-/** The cache key of a token request: audience, normalised scope and sorted resources. */
-export function tokenCacheKey(options: TokenRequestOptions): string {
+/** The cache key of a token request: audience, normalised scope, sorted resources, and the DPoP key's thumbprint. */
+export function tokenCacheKey(options: TokenRequestOptions, dpopJkt?: string): string {
   const resource = options.resource === undefined ? [] : [options.resource].flat().sort();
-  return JSON.stringify([options.audience ?? null, normalizeScope(options.scope) ?? null, resource]);
+  return JSON.stringify([options.audience ?? null, normalizeScope(options.scope) ?? null, resource, dpopJkt ?? null]);
 }
 
 function jwtExpiry(token: string): number | undefined {
@@ -168,6 +194,9 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   const retryPolicy: RetryPolicy = { ...defaultRetryPolicy, ...options.retry };
   const defaultLifetimeMs = (options.defaultLifetimeSeconds ?? 300) * 1000;
   const fetchImpl = options.fetch ?? defaultFetchFor(auth);
+  const dpop = options.dpop === undefined ? undefined : createDpopProver(options.dpop, clock);
+  const dpopJkt = dpop?.jkt();
+  dpopJkt?.catch(() => undefined);
   const cache = new TokenCache<AccessToken>({
     clock,
     random: runtime.random,
@@ -214,6 +243,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
           signal: attemptSignal,
         };
         if (options.headers) context.headers = options.headers;
+        if (dpop) context.dpop = dpop;
         const response = await process(await request(context, parameters));
         return { response, receivedAt: clock.now() };
       },
@@ -242,7 +272,9 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       const { signal, forceRefresh, ...shared } = request;
       // The fetch is shared by every caller waiting on this key, so it must not be cancelled
       // by one caller's signal; each caller stops waiting on its own signal instead.
-      const token = cache.get(tokenCacheKey(shared), () => fetchClientCredentialsToken(shared), forceRefresh);
+      const token = dpopJkt === undefined
+        ? cache.get(tokenCacheKey(shared), () => fetchClientCredentialsToken(shared), forceRefresh)
+        : dpopJkt.then((jkt) => cache.get(tokenCacheKey(shared, jkt), () => fetchClientCredentialsToken(shared), forceRefresh));
       return signal ? abortable(token, signal) : token;
     },
 
@@ -263,6 +295,21 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       return toAccessToken(response, receivedAt, normalizeScope(parameters.scope), defaultLifetimeMs);
     },
 
+    getTransactionToken({ subjectToken, subjectTokenType, trustDomain, scope, requestContext, requestDetails, signal }) {
+      const extra: Record<string, string> = {};
+      if (requestContext !== undefined) extra['request_context'] = JSON.stringify(requestContext);
+      if (requestDetails !== undefined) extra['request_details'] = JSON.stringify(requestDetails);
+      return client.exchangeToken({
+        subjectToken,
+        subjectTokenType: subjectTokenType ?? TokenTypes.accessToken,
+        requestedTokenType: TokenTypes.txnToken,
+        audience: trustDomain,
+        ...(scope !== undefined ? { scope } : {}),
+        extra,
+        ...(signal !== undefined ? { signal } : {}),
+      });
+    },
+
     fetch(input, init, fetchOptions = {}) {
       return fetchWithToken(
         {
@@ -270,6 +317,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
           invalidate: (request, accessToken) => client.invalidate(request, accessToken),
           fetch: fetchOptions.fetch ?? fetchImpl,
           auth,
+          ...(dpop ? { dpop } : {}),
         },
         input,
         init,
@@ -278,7 +326,8 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     },
 
     invalidate(request = {}, accessToken) {
-      cache.invalidate(tokenCacheKey(request), accessToken);
+      if (dpopJkt === undefined) cache.invalidate(tokenCacheKey(request), accessToken);
+      else void dpopJkt.then((jkt) => cache.invalidate(tokenCacheKey(request, jkt), accessToken));
     },
 
     metadata,

@@ -11,6 +11,8 @@ export const TokenTypes = {
   refreshToken: 'urn:ietf:params:oauth:token-type:refresh_token',
   idToken: 'urn:ietf:params:oauth:token-type:id_token',
   jwt: 'urn:ietf:params:oauth:token-type:jwt',
+  /** draft-ietf-oauth-transaction-tokens */
+  txnToken: 'urn:ietf:params:oauth:token-type:txn_token',
 } as const;
 
 export interface TokenExchangeParameters {

@@ -5,6 +5,7 @@
  * adds those. Use these directly when you need full control.
  */
 import type { ClientAuth } from './auth/types.js';
+import { isUseDpopNonce, type DpopProver } from './dpop.js';
 import { HttpStatusError, OAuthError, ResponseFormatError } from './errors.js';
 import { defaultFetchFor, isObject, parseJson, readBody, send, withDispatcher } from './http.js';
 import { systemClock, type Clock, type FetchLike } from './runtime.js';
@@ -21,6 +22,8 @@ export interface TokenEndpointContext {
   signal?: AbortSignal;
   /** Extra request headers, e.g. `user-agent`. */
   headers?: Record<string, string>;
+  /** RFC 9449: send a DPoP proof, so the token is bound to this key. */
+  dpop?: DpopProver;
 }
 
 /** An RFC 6749 §5.1 success body after validation. Unknown members are kept. */
@@ -59,25 +62,38 @@ export function appendAll(body: URLSearchParams, name: string, value: string | s
   for (const v of Array.isArray(value) ? value : [value]) body.append(name, v);
 }
 
-/** POSTs a form to the token endpoint with the client's authentication applied. */
+/**
+ * POSTs a form to the token endpoint with the client's authentication applied (and a
+ * DPoP proof, when the context has a key). A `use_dpop_nonce` answer is retried once
+ * with the server's nonce (RFC 9449 §8), with fresh credentials and a fresh proof.
+ */
 export async function tokenEndpointRequest(context: TokenEndpointContext, body: URLSearchParams): Promise<Response> {
-  const headers = new Headers(context.headers);
-  headers.set('accept', 'application/json');
-  headers.set('content-type', 'application/x-www-form-urlencoded');
-  await context.auth.apply(
-    {
-      clientId: context.clientId,
-      issuer: context.issuer,
-      tokenEndpoint: context.tokenEndpoint,
-      clock: context.clock ?? systemClock,
-    },
-    headers,
-    body,
-  );
-  const init: RequestInit = { method: 'POST', headers, body: body.toString(), redirect: 'manual' };
-  if (context.signal) init.signal = context.signal;
   const fetchImpl = context.fetch ?? defaultFetchFor(context.auth);
-  return send(fetchImpl, context.tokenEndpoint, withDispatcher(context.auth, init));
+  const attempt = async (): Promise<Response> => {
+    const headers = new Headers(context.headers);
+    headers.set('accept', 'application/json');
+    headers.set('content-type', 'application/x-www-form-urlencoded');
+    await context.auth.apply(
+      {
+        clientId: context.clientId,
+        issuer: context.issuer,
+        tokenEndpoint: context.tokenEndpoint,
+        clock: context.clock ?? systemClock,
+      },
+      headers,
+      body,
+    );
+    if (context.dpop) headers.set('dpop', await context.dpop.proof('POST', context.tokenEndpoint));
+    const init: RequestInit = { method: 'POST', headers, body: body.toString(), redirect: 'manual' };
+    if (context.signal) init.signal = context.signal;
+    const response = await send(fetchImpl, context.tokenEndpoint, withDispatcher(context.auth, init));
+    context.dpop?.rememberNonce(context.tokenEndpoint, response);
+    return response;
+  };
+  const response = await attempt();
+  if (context.dpop === undefined || !(await isUseDpopNonce(response))) return response;
+  await response.body?.cancel();
+  return attempt();
 }
 
 /** RFC 6749 §4.4.2: `grant_type=client_credentials` with optional audience, scope and resource. */
@@ -154,7 +170,7 @@ async function parseTokenResponse(response: Response, rules: ParseRules): Promis
   return {
     ...json,
     access_token: json.access_token,
-    token_type: tokenType === 'bearer' ? 'Bearer' : json.token_type,
+    token_type: tokenType === 'bearer' ? 'Bearer' : tokenType === 'dpop' ? 'DPoP' : json.token_type,
   } as TokenEndpointResponse;
 }
 
@@ -165,7 +181,7 @@ async function parseTokenResponse(response: Response, rules: ParseRules): Promis
  * `ResponseFormatError` for malformed successes.
  */
 export function processTokenResponse(response: Response): Promise<TokenEndpointResponse> {
-  return parseTokenResponse(response, { tokenTypes: ['bearer'], requireIssuedTokenType: false });
+  return parseTokenResponse(response, { tokenTypes: ['bearer', 'dpop'], requireIssuedTokenType: false });
 }
 
 /** Same as `processTokenResponse`, under the name oauth4webapi uses for this grant. */
@@ -173,5 +189,5 @@ export const processClientCredentialsResponse = processTokenResponse;
 
 /** RFC 8693 §2.2.1: `issued_token_type` is required and `token_type` may be `N_A`. */
 export function processTokenExchangeResponse(response: Response): Promise<TokenEndpointResponse> {
-  return parseTokenResponse(response, { tokenTypes: ['bearer', 'n_a'], requireIssuedTokenType: true });
+  return parseTokenResponse(response, { tokenTypes: ['bearer', 'dpop', 'n_a'], requireIssuedTokenType: true });
 }

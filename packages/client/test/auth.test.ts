@@ -90,7 +90,8 @@ describe('private_key_jwt', () => {
     expect(first?.params.get('client_id')).toBe('signer');
     expect(first?.params.get('client_assertion_type')).toBe('urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
     const header = JSON.parse(Buffer.from(first?.params.get('client_assertion')?.split('.')[0] ?? '', 'base64url').toString());
-    expect(header).toEqual({ alg: 'ES256', kid: 'k1' });
+    // draft-ietf-oauth-rfc7523bis: explicitly typed.
+    expect(header).toEqual({ alg: 'ES256', kid: 'k1', typ: 'client-authentication+jwt' });
   });
 
   it('accepts a PEM string and can address the token endpoint instead of the issuer', async () => {
@@ -133,8 +134,8 @@ describe('private_key_jwt', () => {
     expect(issuer.tokenRequests.map((r) => r.clientId)).toEqual(['jwk', 'ed']);
     const header = (i: number): unknown =>
       JSON.parse(Buffer.from(issuer?.tokenRequests[i]?.params.get('client_assertion')?.split('.')[0] ?? '', 'base64url').toString());
-    expect(header(0)).toEqual({ alg: 'PS256', kid: 'jwk-1' });
-    expect(header(1)).toEqual({ alg: 'EdDSA' });
+    expect(header(0)).toEqual({ alg: 'PS256', kid: 'jwk-1', typ: 'client-authentication+jwt' });
+    expect(header(1)).toEqual({ alg: 'EdDSA', typ: 'client-authentication+jwt' });
   });
 
   it('refuses public keys and garbage at construction', async () => {

@@ -2,6 +2,8 @@
  * The composition root: builds the Fastify app and every service from a config and
  * a store. Never listens (main.ts does), so tests inject requests into it.
  */
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import type { ServerConfig } from './config/config.js';
@@ -35,6 +37,9 @@ import { jwtBearer } from './oauth/grants/jwt-bearer.js';
 import { tokenExchange } from './oauth/grants/token-exchange.js';
 import { Protection } from './oauth/protection.js';
 import { oauthRoutes } from './oauth/routes.js';
+import { DpopTokenEndpoint } from './oauth/dpop/token-endpoint.js';
+import { IntrospectionJwtSigner } from './oauth/introspection-jwt.js';
+import { NonceIssuer } from '@tessera/verifier/core';
 import { createOutboundFetch } from './outbound/fetch.js';
 import { OutboundPolicy } from './outbound/policy.js';
 import { redactQuery } from './logging.js';
@@ -42,11 +47,15 @@ import { createLogger, requestIdOf } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { instrumentStore } from './observability/store-instrumentation.js';
 import { startTracing, tracedFetch, type Tracing } from './observability/tracing.js';
+import { StoreUnavailableError } from './store/errors.js';
+import type { StateStore } from './store/state/types.js';
 import type { Store } from './store/types.js';
 
 export interface AppOptions {
   config: ServerConfig;
   store: Store;
+  /** The hot state (store/state/): Redis with `--state-url`; absent, the store's own database. */
+  state?: StateStore;
   masterKey: MasterKey;
   /** The clock, in epoch milliseconds; tests freeze it. */
   now?: () => number;
@@ -73,6 +82,8 @@ export interface AppOptions {
 export interface Tessera {
   config: ServerConfig;
   store: Store;
+  /** Single-use ids, revocations, opaque tokens, rate-limit windows. */
+  state: StateStore;
   registry: TenantRegistry;
   /** Follows the change feed: the one owner of registry invalidation. */
   changeFeed: ChangeFeed;
@@ -98,7 +109,8 @@ export interface Tessera {
   /**
    * Polling for changes made by other replicas, scheduled key rotation, purges.
    * `singletons: false` (every worker of `serve --workers N` but the first) leaves
-   * out the tasks that need to run once per data directory: key rotation and purges.
+   * out the tasks that need to run once per data directory or host: key rotation,
+   * purges and the usage roll-up.
    */
   startBackgroundTasks(options?: { singletons?: boolean }): void;
 }
@@ -115,7 +127,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const metrics = config.metrics.enabled ? new Metrics({ maxTenantLabels: config.metrics.maxTenantLabels }) : null;
   // Tracing costs nothing unless OTEL_* variables configure it: the SDK is not even imported.
   const tracing: Tracing | null = await startTracing(options.env ?? process.env);
-  const store = metrics !== null || tracing !== null ? instrumentStore(options.store, metrics ?? { query() {}, error() {} }, tracing) : options.store;
+  const instrumented = metrics !== null || tracing !== null;
+  const storeEvents = metrics ?? { query() {}, error() {} };
+  const store = instrumented ? instrumentStore(options.store, storeEvents, tracing) : options.store;
+  // Under --workers one scrape reports the whole host (cluster.ts aggregates in the primary).
+  if (metrics !== null && options.worker !== undefined && (await import('node:cluster')).default.isWorker) {
+    metrics.aggregateThroughPrimary((await import('./cluster.js')).hostMetrics);
+  }
+  const rawState = options.state ?? options.store.state();
+  const state = instrumented ? instrumentStore(rawState, storeEvents, tracing) : rawState;
   const app = Fastify({
     loggerInstance: options.logger ?? createLogger(config.logLevel, options.logStream),
     // Fastify's own request lines are off: the access log below is one sampled line per request.
@@ -140,15 +160,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     requestTimeout: config.http.requestTimeout,
     http: serverTimeouts(config),
     ...(options.https ? { https: { ...options.https, ...serverTimeouts(config) } } : {}),
+    // Until markStarted(), the server itself answers 503: a gate in front of Fastify
+    // rather than an onRequest hook that every request would pass for good.
+    ...(options.startingUp === true ? { serverFactory: startingGate(() => starting, options.https ?? null, config) } : {}),
   } as FastifyServerOptions) as unknown as FastifyInstance;
 
-  const { maxTenants, maxClients, maxUnknownClients, serveStaleFor } = config.cache;
+  const { maxTenants, maxClients, maxUnknownClients, maxUnknownTenants, maxTenantBytes, maxClientBytes, serveStaleFor } = config.cache;
   const registry = new TenantRegistry({
     store,
     publicUrl: config.publicUrl,
     masterKey,
     now,
-    limits: { maxTenants, maxClients, maxUnknownClients, serveStaleFor },
+    limits: { maxTenants, maxClients, maxUnknownClients, maxUnknownTenants, maxTenantBytes, maxClientBytes, serveStaleFor },
     // Cache hits, misses, loads, evictions and the feed's lag go to /metrics (docs/metrics.md).
     ...(options.cacheEvents !== undefined ? { events: options.cacheEvents } : metrics !== null ? { events: metrics } : {}),
   });
@@ -167,28 +190,35 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     now,
     policy: { rotationInterval: config.keys.rotationInterval, publishLeadTime: config.keys.publishLeadTime, maxTokenLifetime: config.tokens.maxLifetime },
   });
-  const ctx: DomainContext = { store, keys, config, now };
+  const ctx: DomainContext = { store, state, keys, config, now };
   const usageRecorder = config.usage.enabled ? new UsageRecorder(store.usage(), now) : null;
   const usageRecording = usageRecorder ?? noUsageRecording;
-  const issuer = new TokenIssuer(store, config.tokens.defaultLifetime, now, usageRecording);
-  const inspector = new TokenInspector(store, now);
+  const issuer = new TokenIssuer(state, config.tokens.defaultLifetime, now, usageRecording);
+  const dpop = new DpopTokenEndpoint({
+    store: state,
+    nonces: new NonceIssuer(masterKey.derive('dpop-nonce'), config.dpop.nonceWindow, now),
+    now,
+    proofMaxAge: config.dpop.proofMaxAge,
+    clockTolerance: config.dpop.clockTolerance,
+  });
+  const inspector = new TokenInspector(state, now);
   const secretUsage = new SecretUsageTracker(store, now);
   // Every URL the server fetches goes through one policy and one bounded fetch.
   const outboundFetch = createOutboundFetch(new OutboundPolicy(config.outboundAllow));
   const clientKeys = new ClientKeys({ now, fetch: tracing !== null ? tracedFetch(tracing, outboundFetch) : outboundFetch });
-  const federatedJwts = new FederatedJwtVerifier({ store, now, clockTolerance: config.clientAssertion.clockTolerance, fetch: outboundFetch });
+  const federatedJwts = new FederatedJwtVerifier({ state, now, clockTolerance: config.clientAssertion.clockTolerance, fetch: outboundFetch });
   // RFC 8705 needs a client certificate: from our own TLS listener or a trusted proxy.
   const mtlsBaseUrl = config.tls !== null || config.trustedProxies.length > 0 ? (config.mtlsPublicUrl ?? config.publicUrl) : null;
   const authenticator = new ClientAuthenticator(
     [
       clientSecretBasic(secretUsage, config.clientAuth.secretMethods),
       clientSecretPost(secretUsage, config.clientAuth.secretMethods),
-      privateKeyJwt({ store, keys: clientKeys, now, mtlsBaseUrl, usage: usageRecording, ...config.clientAssertion }),
+      privateKeyJwt({ store: state, keys: clientKeys, now, mtlsBaseUrl, usage: usageRecording, ...config.clientAssertion }),
     ],
     mtlsBaseUrl !== null ? [tlsClientAuth({ keys: clientKeys })] : [],
   );
   const protection = new Protection(config.rateLimit, now, metrics ?? undefined);
-  const consoleSignIn = new ConsoleSignIn(store, registry, issuer, inspector, now);
+  const consoleSignIn = new ConsoleSignIn(store, registry, issuer, inspector, now, state);
   metrics?.watchSigningKeys({ store, rotationInterval: config.keys.rotationInterval, now });
   const timers: NodeJS.Timeout[] = [];
   let starting = options.startingUp === true;
@@ -213,6 +243,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const tessera: Tessera = {
     config,
     store,
+    state,
     registry,
     changeFeed,
     tenants: new TenantService(ctx),
@@ -243,26 +274,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       };
       every(10_000, () => secretUsage.flush(), 'recording secret use failed');
       if (usageRecorder !== null) every(config.usage.flushInterval, () => usageRecorder.flush(), 'writing usage counts failed');
-      every(config.usage.rollupInterval, () => usage.maintenance.run(), 'rolling up usage failed');
-      every(1000, () => protection.sync(store), 'sharing rate-limit counts failed');
+      every(1000, () => protection.sync(state), 'sharing rate-limit counts failed');
       every(1000, () => consoleSignIn.sync(), 'sharing console sign-in counts failed');
       if (!singletons) return;
+      // Once per host (worker 1); idempotent, so replicas on other hosts may run it too.
+      every(config.usage.rollupInterval, () => usage.maintenance.run(), 'rolling up usage failed');
       every(config.keys.checkInterval, () => keys.runDueSchedule(), 'scheduled key rotation failed');
-      every(10 * 60_000, () => store.purgeExpired(now()), 'purging expired tokens failed');
+      every(10 * 60_000, () => state.purgeExpired(now()), 'purging expired tokens failed');
     },
   };
   app.decorate('tessera', tessera);
-  if (starting) {
-    // A callback hook, and only while starting matters: one boolean test per request.
-    app.addHook('onRequest', (_request, reply, done) => {
-      if (!starting) return done();
-      void reply
-        .code(503)
-        .header('retry-after', '1')
-        .header('cache-control', 'no-store')
-        .send({ error: 'temporarily_unavailable', error_description: 'Tessera is starting (first-start bootstrap in progress); retry in a moment' });
-    });
-  }
   // Graceful shutdown: requests in flight when close() starts finish, and their
   // keep-alive connections end with them instead of holding the server open.
   let closing = false;
@@ -322,11 +343,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return { status: 'ok' };
   });
   app.get('/readyz', async (_request, reply) => {
-    const report = await readiness({ store, registry, changeFeed, maxFeedLag: config.cache.maxFeedLag });
+    const report = await readiness({ store, state, registry, changeFeed, maxFeedLag: config.cache.maxFeedLag });
     return reply.code(report.status === 'ready' ? 200 : 503).header('Cache-Control', 'no-store').send(report);
   });
   if (metrics !== null && config.metrics.port === null) {
-    app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).header('Cache-Control', 'no-store').send(await metrics.registry.metrics()));
+    app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).header('Cache-Control', 'no-store').send(await metrics.text()));
   }
 
   await app.register(async (scope) => {
@@ -336,7 +357,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       grants: [
         clientCredentials,
         jwtBearer(federatedJwts, { maxAssertionLifetime: config.federation.maxAssertionLifetime }),
-        tokenExchange(federatedJwts),
+        tokenExchange(federatedJwts, { lifetime: config.transactionTokens.lifetime, now }),
       ],
       issuer,
       inspector,
@@ -350,6 +371,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       trustedProxies: config.trustedProxies,
       clientCaConfigured: config.tls?.clientCa != null,
       metadata: { mtlsBaseUrl, mtlsEnabled: mtlsBaseUrl !== null },
+      closing: () => closing,
+      dpop,
+      introspectionJwt: new IntrospectionJwtSigner(now),
     });
   });
 
@@ -401,6 +425,28 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   return app;
 }
 
+const STARTING_BODY = JSON.stringify({ error: 'temporarily_unavailable', error_description: 'Tessera is starting (first-start bootstrap in progress); retry in a moment' });
+
+/**
+ * The HTTP(S) server Fastify would make (same timeouts), answering every request 503
+ * with `Retry-After: 1` while `starting()` says so, and handing each to Fastify after.
+ */
+function startingGate(starting: () => boolean, https: import('node:https').ServerOptions | null, config: ServerConfig): NonNullable<FastifyServerOptions['serverFactory']> {
+  return (handler) => {
+    const gated = (request: IncomingMessage, response: ServerResponse) => {
+      if (!starting()) return handler(request, response);
+      response.writeHead(503, ['Retry-After', '1', 'Cache-Control', 'no-store', 'Content-Type', 'application/json; charset=utf-8', 'Content-Length', String(Buffer.byteLength(STARTING_BODY))]);
+      response.end(STARTING_BODY);
+    };
+    const server = https !== null ? createHttpsServer({ ...https, ...serverTimeouts(config) }, gated) : createHttpServer(serverTimeouts(config), gated);
+    // What Fastify sets on a server it makes itself (connectionTimeout, keepAliveTimeout, requestTimeout above).
+    server.keepAliveTimeout = config.http.keepAliveTimeout;
+    server.requestTimeout = config.http.requestTimeout;
+    server.setTimeout(config.http.idleTimeout);
+    return server;
+  };
+}
+
 /** node:http server options that Fastify does not set itself. */
 function serverTimeouts(config: ServerConfig): { headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number } {
   const { headersTimeout, requestTimeout } = config.http;
@@ -418,7 +464,7 @@ interface ReadinessCheck {
 }
 
 /** What /readyz reports: each check and, when one fails, why (SPEC §1). */
-async function readiness(deps: { store: Store; registry: TenantRegistry; changeFeed: ChangeFeed; maxFeedLag: number }): Promise<{ status: 'ready' | 'not ready'; reason?: string; checks: Record<string, ReadinessCheck> }> {
+async function readiness(deps: { store: Store; state: StateStore; registry: TenantRegistry; changeFeed: ChangeFeed; maxFeedLag: number }): Promise<{ status: 'ready' | 'not ready'; reason?: string; checks: Record<string, ReadinessCheck> }> {
   const checks: Record<string, ReadinessCheck> = {};
   try {
     await deps.store.ping();
@@ -435,6 +481,16 @@ async function readiness(deps: { store: Store; registry: TenantRegistry; changeF
     }
   } else {
     checks['keys'] = { ok: false, reason: 'not checked: the store is unreachable' };
+  }
+  // The state store in the registry's own database is covered by the store check; one of its own (Redis) is checked too.
+  if (deps.state.kind !== deps.store.kind) {
+    try {
+      await deps.state.ping();
+      checks['state'] = { ok: true };
+    } catch (error) {
+      // The reason names the state store and why (Redis down, say), never a credential.
+      checks['state'] = { ok: false, reason: error instanceof StoreUnavailableError ? error.message : 'state store unreachable' };
+    }
   }
   const lag = deps.changeFeed.lagSeconds();
   checks['feed'] = lag === null || lag <= deps.maxFeedLag ? { ok: true } : { ok: false, reason: `change feed ${Math.round(lag)} s behind (more than ${deps.maxFeedLag} s)` };

@@ -6,8 +6,14 @@
  * once per data directory (key rotation, purges); every worker polls the store's
  * change feed, as replicas do. A worker that dies is forked again, with a growing
  * delay while it keeps dying young; SIGTERM drains every worker and exits 0.
+ *
+ * Metrics: a scrape that reaches any worker asks the primary, which collects every
+ * worker's registry with prom-client's AggregatorRegistry (counters and histograms
+ * summed, gauges as each declares) and answers with the host's numbers.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { randomUUID } from 'node:crypto';
+import { AggregatorRegistry, type Registry } from 'prom-client';
 
 /** Set by the primary in each worker's environment: which of the N it is (1-based). */
 const WORKER_INDEX_ENV = 'TESSERA_WORKER_INDEX';
@@ -15,6 +21,64 @@ const WORKER_INDEX_ENV = 'TESSERA_WORKER_INDEX';
 const STABLE_AFTER_MS = 10_000;
 const FIRST_RESTART_DELAY_MS = 250;
 const MAX_RESTART_DELAY_MS = 30_000;
+/** How long a worker waits for the primary's aggregated metrics. */
+const METRICS_TIMEOUT_MS = 5_000;
+
+const METRICS_REQUEST = 'tessera:metrics';
+const METRICS_REPLY = 'tessera:metrics-reply';
+
+interface MetricsRequest {
+  type: typeof METRICS_REQUEST;
+  id: string;
+}
+
+interface MetricsReply {
+  type: typeof METRICS_REPLY;
+  id: string;
+  text?: string;
+  error?: string;
+}
+
+/**
+ * In a worker: hands `registry` to prom-client's cluster collection and returns a
+ * function that fetches the host's aggregated metrics from the primary.
+ */
+export function hostMetrics(registry: Registry): () => Promise<string> {
+  // Constructing one makes prom-client answer the primary's collection requests in this worker.
+  new AggregatorRegistry();
+  AggregatorRegistry.setRegistries([registry]);
+  const waiting = new Map<string, { resolve(text: string): void; reject(error: Error): void }>();
+  process.on('message', (message: unknown) => {
+    const reply = message as Partial<MetricsReply> | null;
+    if (reply?.type !== METRICS_REPLY || typeof reply.id !== 'string') return;
+    const pending = waiting.get(reply.id);
+    if (pending === undefined) return;
+    waiting.delete(reply.id);
+    if (typeof reply.text === 'string') pending.resolve(reply.text);
+    else pending.reject(new Error(`the primary could not aggregate metrics: ${reply.error ?? 'unknown error'}`));
+  });
+  return () =>
+    new Promise<string>((resolve, reject) => {
+      if (process.send === undefined) return reject(new Error('not a cluster worker'));
+      const id = randomUUID();
+      const timer = setTimeout(() => {
+        waiting.delete(id);
+        reject(new Error('the primary did not answer with the metrics in time'));
+      }, METRICS_TIMEOUT_MS);
+      timer.unref();
+      waiting.set(id, {
+        resolve: (text) => {
+          clearTimeout(timer);
+          resolve(text);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      });
+      process.send({ type: METRICS_REQUEST, id } satisfies MetricsRequest);
+    });
+}
 
 /** 1..N inside a worker of `serve --workers N`; null in a process that serves alone, or in the primary. */
 export function clusterWorkerIndex(): number | null {
@@ -57,12 +121,25 @@ export async function runClusterPrimary(options: ClusterPrimaryOptions): Promise
   let listening = 0;
   let started = false;
   let stopping = false;
+  const aggregator = new AggregatorRegistry();
 
   return new Promise<number>((resolve, reject) => {
     const fork = (index: number) => {
       const startedAt = Date.now();
       const worker = cluster.fork({ [WORKER_INDEX_ENV]: String(index) });
       byIndex.set(index, worker);
+      worker.on('message', (message: unknown) => {
+        const request = message as Partial<MetricsRequest> | null;
+        if (request?.type !== METRICS_REQUEST || typeof request.id !== 'string') return;
+        const id = request.id;
+        const answer = (reply: Omit<MetricsReply, 'type' | 'id'>) => {
+          if (worker.isConnected()) worker.send({ type: METRICS_REPLY, id, ...reply } satisfies MetricsReply);
+        };
+        aggregator.clusterMetrics().then(
+          (text) => answer({ text }),
+          (error: unknown) => answer({ error: error instanceof Error ? error.message : String(error) }),
+        );
+      });
       worker.once('listening', () => {
         log(`worker ${index} (pid ${worker.process.pid}) serving`);
         if (started) return;

@@ -8,6 +8,24 @@ export { StartError } from './config/start-errors.js';
 export { DataDirInUseError } from './data-dir/lock.js';
 export { createStore } from './store/index.js';
 export type { Store } from './store/types.js';
+/**
+ * The management API's request schemas (TypeBox, i.e. JSON Schema): the configuration
+ * file of `tessera apply` is made of them, so the file and the API cannot drift apart.
+ */
+export {
+  ClientIdPattern,
+  CreateApiBody,
+  CreateClientBody,
+  CreateFederationBody,
+  CreateGrantBody,
+  CreateTenantBody,
+  PublicJwk,
+  UpdateApiBody,
+  UpdateClientBody,
+  UpdateFederationBody,
+  UpdateGrantBody,
+  UpdateTenantBody,
+} from './manage/schemas.js';
 export type {
   ApiResource,
   AuditEntryResource,
@@ -20,3 +38,5 @@ export type {
   TenantResource,
 } from './manage/schemas.js';
 export type { DormantResource, UnusedGrantsResource, UsageSeriesResource, WasteResource } from './manage/usage-schemas.js';
+export { resetAdmin, rewrapKeys, setPublicUrl, StoreCommandError, type AdminResetOutcome, type RewrapOutcome, type SetPublicUrlOutcome, type StoreLocation } from './local/store-commands.js';
+export { PublicUrlMismatchError } from './domain/public-url.js';

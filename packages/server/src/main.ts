@@ -3,62 +3,25 @@
  * bootstrap on first start; graceful shutdown on SIGTERM. Nothing else.
  */
 import cluster from 'node:cluster';
-import { mkdir, readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import { availableParallelism } from 'node:os';
-import { join, relative, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { buildApp } from './app.js';
+import { listenUrlOf, printBanner, printJsonBanner } from './banner.js';
 import { type ConfigInput, resolveConfig, type ServerConfig } from './config/config.js';
 import { defaults } from './config/defaults.js';
-import { dataDirError, listenError, storeError } from './config/start-errors.js';
+import type { ServeInput } from './config/serve-options.js';
+import { dataDirError, listenError, StartError, storeError } from './config/start-errors.js';
 import { MASTER_KEY_FILE, MasterKey } from './crypto/master-key.js';
+import { ADMIN_FILE_NAME, adminFileContent } from './data-dir/admin-file.js';
 import { removeStaleTempFiles, writeFileAtomic } from './data-dir/atomic-file.js';
 import { lockDataDir } from './data-dir/lock.js';
-import type { BootstrapResult } from './domain/bootstrap.js';
+import { claimPublicUrl, PublicUrlMismatchError } from './domain/public-url.js';
 import { createLogger } from './observability/logger.js';
-import type { Metrics } from './observability/metrics.js';
+import { listenMetrics } from './observability/metrics-listener.js';
 import { createStore } from './store/index.js';
+import { openStateStore } from './store/state/index.js';
 
-export const SERVE_USAGE = `Usage: tessera serve [options]
-
-  --port <n>            TESSERA_PORT          (default ${defaults.port})
-  --host <addr>         TESSERA_HOST          (default ${defaults.host})
-  --data-dir <path>     TESSERA_DATA_DIR      (default ${defaults.dataDir})
-  --database-url <url>  TESSERA_DATABASE_URL  (postgres://...; default: embedded SQLite in the data dir)
-  --public-url <url>    TESSERA_PUBLIC_URL    (default http://<host>:<port>)
-  --log-level <level>   TESSERA_LOG_LEVEL     (fatal|error|warn|info|debug|silent; default info)
-  --tls-cert <file>     TESSERA_TLS_CERT      serve HTTPS with this certificate (PEM)
-  --tls-key <file>      TESSERA_TLS_KEY       and this key (PEM)
-  --tls-client-ca <file> TESSERA_TLS_CLIENT_CA request client certificates (RFC 8705), trusting this CA
-  --trusted-proxy <ip>  TESSERA_TRUSTED_PROXIES  (comma-separated) accept X-Client-Cert from these proxies
-  --mtls-public-url <url> TESSERA_MTLS_PUBLIC_URL  https base URL where clients present certificates, if not the public URL
-  --metrics-port <n>    TESSERA_METRICS_PORT  serve /metrics on this port (same host) instead of the main one
-  --no-metrics          TESSERA_METRICS=off   no /metrics at all
-  --access-log-sample <f> TESSERA_ACCESS_LOG_SAMPLE  fraction of requests in the info access log (default 1)
-  Protection (docs/protection.md); counters are shared by every replica and worker:
-  --rate-limit <n>      TESSERA_RATE_LIMIT    quota: token requests per client per minute (default 0: none)
-  --tenant-quota <n|tenant=n,...> TESSERA_TENANT_QUOTA  quota: token requests per tenant per minute (default 0: none)
-  --quota-mode <mode>   TESSERA_QUOTA_MODE    enforce (429) or monitor (count in metrics only); default enforce
-  --auth-backoff <spec> TESSERA_AUTH_BACKOFF  failed client authentications per minute before 429:
-                        source=100,client-source=10,client=100 (the default); 0 for a limit turns it off
-  --management-rate-limit <n> TESSERA_MANAGEMENT_RATE_LIMIT  management API requests per address per minute (default 0: none)
-  OTEL_EXPORTER_OTLP_ENDPOINT  export OpenTelemetry traces over OTLP/HTTP (docs/observability.md)
-  --outbound-allow <list> TESSERA_OUTBOUND_ALLOW  hosts or CIDR ranges (comma-separated) that key-set and
-                        discovery fetches may reach although loopback or private, and over http
-  --secret-methods <m>  TESSERA_SECRET_METHODS  either (default): client_secret_basic and _post both work;
-                        registered: a client authenticates with the secret method it was registered for
-  --json                                      the start banner as one JSON line on stdout
-  --usage <on|off>      TESSERA_USAGE         count tokens issued and refused (default on; docs/usage.md)
-  --usage-flush-interval <s>  TESSERA_USAGE_FLUSH_INTERVAL  seconds between writes of usage counts, 1 to 300 (default ${defaults.usage.flushInterval / 1000}); a crash loses at most this much
-  --usage-retention <m,h,d>   TESSERA_USAGE_RETENTION  days to keep minute, hour and day counts (default ${[defaults.usage.retention.minutes, defaults.usage.retention.hours, defaults.usage.retention.days].map((ms) => ms / 86_400_000).join(',')})
-  --workers <n|auto>    TESSERA_WORKERS       worker processes sharing the port (default 1; auto: one per CPU)
-  TESSERA_MASTER_KEY    base64 of 32 random bytes that encrypt signing keys at rest
-
-Standard output carries JSON log lines; the start banner and other messages for people go
-to standard error. Stop with Ctrl+C or SIGTERM: requests in flight finish, then it exits 0.
-One serve per data directory (embedded store): a second one is refused.
-`;
+export { parseServeArgs, parseWorkers, SERVE_OPTIONS, SERVE_USAGE, type ServeInput } from './config/serve-options.js';
 
 export interface RunningServer {
   config: ServerConfig;
@@ -70,148 +33,6 @@ export interface RunningServer {
   /** The process's one logger (pino JSON lines on standard output). */
   logger: import('pino').Logger;
   close(): Promise<void>;
-}
-
-/** The flags of `tessera serve` (the CLI also uses the names for "did you mean"). */
-export const SERVE_OPTIONS = {
-  port: { type: 'string' },
-  host: { type: 'string' },
-  'data-dir': { type: 'string' },
-  'database-url': { type: 'string' },
-  'public-url': { type: 'string' },
-  'log-level': { type: 'string' },
-  'tls-cert': { type: 'string' },
-  'tls-key': { type: 'string' },
-  'tls-client-ca': { type: 'string' },
-  'trusted-proxy': { type: 'string', multiple: true },
-  'rate-limit': { type: 'string' },
-  'mtls-public-url': { type: 'string' },
-  'metrics-port': { type: 'string' },
-  'no-metrics': { type: 'boolean' },
-  'access-log-sample': { type: 'string' },
-  'tenant-quota': { type: 'string' },
-  'quota-mode': { type: 'string' },
-  'auth-backoff': { type: 'string' },
-  'management-rate-limit': { type: 'string' },
-  'outbound-allow': { type: 'string', multiple: true },
-  'secret-methods': { type: 'string' },
-  usage: { type: 'string' },
-  'usage-flush-interval': { type: 'string' },
-  'usage-retention': { type: 'string' },
-  workers: { type: 'string' },
-  json: { type: 'boolean' },
-} as const satisfies NonNullable<Parameters<typeof parseArgs>[0]>['options'];
-
-/** `--workers`/`TESSERA_WORKERS`: a positive whole number, or `auto` (one per CPU the process may use). */
-export function parseWorkers(value: string): number {
-  if (value === 'auto') return availableParallelism();
-  if (!/^[1-9]\d{0,3}$/.test(value)) throw new Error(`--workers must be a whole number from 1 to 9999 or "auto", got ${JSON.stringify(value)}`);
-  return Number(value);
-}
-
-/** What `serve` is started with: the configuration, and how many processes run it. */
-export type ServeInput = ConfigInput & { workers?: number };
-
-export async function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<ServeInput> {
-  const { values } = parseArgs({ args: argv, options: SERVE_OPTIONS, strict: true });
-  const pick = (flag: string | undefined, name: string) => flag ?? (env[name] !== undefined && env[name] !== '' ? env[name] : undefined);
-  const port = pick(values.port, 'TESSERA_PORT');
-  if (port !== undefined && !/^\d+$/.test(port)) throw new Error(`--port must be a number, got ${JSON.stringify(port)}`);
-  const logLevel = pick(values['log-level'], 'TESSERA_LOG_LEVEL');
-  if (logLevel !== undefined && !['fatal', 'error', 'warn', 'info', 'debug', 'silent'].includes(logLevel)) {
-    throw new Error('--log-level must be one of fatal, error, warn, info, debug, silent');
-  }
-  const certFile = pick(values['tls-cert'], 'TESSERA_TLS_CERT');
-  const keyFile = pick(values['tls-key'], 'TESSERA_TLS_KEY');
-  const caFile = pick(values['tls-client-ca'], 'TESSERA_TLS_CLIENT_CA');
-  if ((certFile === undefined) !== (keyFile === undefined)) throw new Error('--tls-cert and --tls-key go together');
-  const rateLimit = pick(values['rate-limit'], 'TESSERA_RATE_LIMIT');
-  if (rateLimit !== undefined && !/^\d+$/.test(rateLimit)) throw new Error(`--rate-limit must be a whole number, got ${JSON.stringify(rateLimit)}`);
-  const outboundAllow = (values['outbound-allow'] ?? [env['TESSERA_OUTBOUND_ALLOW'] ?? ''])
-    .flatMap((list) => list.split(','))
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const secretMethods = pick(values['secret-methods'], 'TESSERA_SECRET_METHODS');
-  if (secretMethods !== undefined && secretMethods !== 'registered' && secretMethods !== 'either') {
-    throw new Error(`--secret-methods must be registered or either, got ${JSON.stringify(secretMethods)}`);
-  }
-  const usage = usageInput(pick(values.usage, 'TESSERA_USAGE'), pick(values['usage-flush-interval'], 'TESSERA_USAGE_FLUSH_INTERVAL'), pick(values['usage-retention'], 'TESSERA_USAGE_RETENTION'));
-  const wholeNumber = (flag: string, value: string | undefined) => {
-    if (value !== undefined && !/^\d+$/.test(value)) throw new Error(`--${flag} must be a whole number, got ${JSON.stringify(value)}`);
-    return value === undefined ? undefined : Number(value);
-  };
-  const metricsPort = wholeNumber('metrics-port', pick(values['metrics-port'], 'TESSERA_METRICS_PORT'));
-  const metricsOff = values['no-metrics'] === true || ['off', 'false', '0'].includes((env['TESSERA_METRICS'] ?? '').toLowerCase());
-  const sample = pick(values['access-log-sample'], 'TESSERA_ACCESS_LOG_SAMPLE');
-  if (sample !== undefined && !(/^(0|1|0?\.\d+|1\.0*)$/.test(sample))) throw new Error(`--access-log-sample must be a number from 0 to 1, got ${JSON.stringify(sample)}`);
-  const quotaMode = pick(values['quota-mode'], 'TESSERA_QUOTA_MODE');
-  if (quotaMode !== undefined && quotaMode !== 'enforce' && quotaMode !== 'monitor') throw new Error('--quota-mode must be enforce or monitor');
-  const tenantQuota = parseTenantQuota(pick(values['tenant-quota'], 'TESSERA_TENANT_QUOTA'));
-  const authFailures = parseAuthBackoff(pick(values['auth-backoff'], 'TESSERA_AUTH_BACKOFF'));
-  const managementLimit = wholeNumber('management-rate-limit', pick(values['management-rate-limit'], 'TESSERA_MANAGEMENT_RATE_LIMIT'));
-  const workers = pick(values.workers, 'TESSERA_WORKERS');
-  const proxies = values['trusted-proxy'] ?? (env['TESSERA_TRUSTED_PROXIES'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  const input: ServeInput = {
-    ...(workers !== undefined ? { workers: parseWorkers(workers) } : {}),
-    ...(port !== undefined ? { port: Number(port) } : {}),
-    ...(pick(values.host, 'TESSERA_HOST') !== undefined ? { host: pick(values.host, 'TESSERA_HOST') as string } : {}),
-    ...(pick(values['data-dir'], 'TESSERA_DATA_DIR') !== undefined ? { dataDir: pick(values['data-dir'], 'TESSERA_DATA_DIR') as string } : {}),
-    ...(pick(values['database-url'], 'TESSERA_DATABASE_URL') !== undefined ? { databaseUrl: pick(values['database-url'], 'TESSERA_DATABASE_URL') as string } : {}),
-    ...(pick(values['public-url'], 'TESSERA_PUBLIC_URL') !== undefined ? { publicUrl: pick(values['public-url'], 'TESSERA_PUBLIC_URL') as string } : {}),
-    ...(logLevel !== undefined ? { logLevel: logLevel as ServerConfig['logLevel'] } : {}),
-    ...(pick(values['mtls-public-url'], 'TESSERA_MTLS_PUBLIC_URL') !== undefined ? { mtlsPublicUrl: pick(values['mtls-public-url'], 'TESSERA_MTLS_PUBLIC_URL') as string } : {}),
-    ...(env['TESSERA_MASTER_KEY'] ? { masterKey: env['TESSERA_MASTER_KEY'] } : {}),
-    trustedProxies: proxies,
-    outboundAllow,
-    rateLimit: {
-      ...(rateLimit !== undefined ? { tokenRequestsPerWindow: Number(rateLimit) } : {}),
-      ...tenantQuota,
-      ...(quotaMode !== undefined ? { mode: quotaMode } : {}),
-      ...(authFailures !== undefined ? { authFailures } : {}),
-      ...(managementLimit !== undefined ? { managementRequestsPerWindow: managementLimit } : {}),
-    },
-    metrics: { enabled: !metricsOff, ...(metricsPort !== undefined ? { port: metricsPort } : {}) },
-    ...(sample !== undefined ? { accessLog: { sampleRate: Number(sample) } } : {}),
-    ...(secretMethods !== undefined ? { clientAuth: { secretMethods } } : {}),
-    ...(usage !== undefined ? { usage } : {}),
-  };
-  // Every other setting is checked now, so a bad flag is reported before anything starts.
-  resolveConfig(input);
-  if (certFile !== undefined && keyFile !== undefined) {
-    input.tls = {
-      cert: await readFile(certFile, 'utf8'),
-      key: await readFile(keyFile, 'utf8'),
-      clientCa: caFile !== undefined ? await readFile(caFile, 'utf8') : null,
-    };
-  }
-  return input;
-}
-
-/** `--tenant-quota 600` (every tenant) or `--tenant-quota acme=600,beta=100` (those tenants). */
-function parseTenantQuota(value: string | undefined): { tenantRequestsPerWindow?: number; tenantQuotas?: Record<string, number> } {
-  if (value === undefined) return {};
-  if (/^\d+$/.test(value)) return { tenantRequestsPerWindow: Number(value) };
-  const tenantQuotas: Record<string, number> = {};
-  for (const part of value.split(',')) {
-    const match = /^\s*([a-z0-9][a-z0-9-]{0,62})=(\d+)\s*$/.exec(part);
-    if (match === null) throw new Error(`--tenant-quota must be a number or tenant=number pairs, got ${JSON.stringify(value)}`);
-    tenantQuotas[match[1] as string] = Number(match[2]);
-  }
-  return { tenantQuotas };
-}
-
-/** `--auth-backoff source=30,client-source=10,client=100` (any subset), or `0` to turn the back-off off. */
-function parseAuthBackoff(value: string | undefined): Partial<ServerConfig['rateLimit']['authFailures']> | undefined {
-  if (value === undefined) return undefined;
-  if (value === '0' || value === 'off') return { perSource: 0, perClientAndSource: 0, perClient: 0 };
-  const names = { source: 'perSource', 'client-source': 'perClientAndSource', client: 'perClient' } as const;
-  const result: Partial<ServerConfig['rateLimit']['authFailures']> = {};
-  for (const part of value.split(',')) {
-    const match = /^\s*(source|client-source|client)=(\d+)\s*$/.exec(part);
-    if (match === null) throw new Error(`--auth-backoff must look like source=30,client-source=10,client=100 (or 0), got ${JSON.stringify(value)}`);
-    result[names[match[1] as keyof typeof names]] = Number(match[2]);
-  }
-  return result;
 }
 
 export interface ServeOptions {
@@ -239,7 +60,7 @@ export interface ServeOptions {
  * actually listens on.
  */
 export async function serve(input: ConfigInput, log: (line: string) => void = (line) => process.stderr.write(`${line}\n`), options: ServeOptions = {}): Promise<RunningServer> {
-  const config = serverConfigOf(input);
+  const config = resolveConfig(input);
   // One log format on standard output: pino JSON lines (observability/logger.ts).
   // The start banner is for people and goes to standard error (see printBanner).
   const logger = createLogger(config.logLevel);
@@ -273,7 +94,9 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
       requestCert: true,
       rejectUnauthorized: false,
     };
-    const app = await buildApp({ config, store, masterKey, https, logger, startingUp: true, ...(options.worker !== undefined ? { worker: options.worker } : {}) });
+    const state = config.stateUrl !== null ? await openStateStore(config.stateUrl) : undefined;
+    if (state !== undefined) cleanup.push(() => state.close());
+    const app = await buildApp({ config, store, ...(state !== undefined ? { state } : {}), masterKey, https, logger, startingUp: true, ...(options.worker !== undefined ? { worker: options.worker } : {}) });
     const closeApp = () => app.close();
     cleanup.push(closeApp);
     // Listen first: a busy port fails here, before the bootstrap writes anything.
@@ -284,6 +107,10 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
     const adminFile = join(config.dataDir, ADMIN_FILE_NAME);
     const result = await app.tessera.bootstrap((created) => writeFileAtomic(adminFile, adminFileContent(config, created)));
     await app.tessera.keys.checkMasterKey(defaults.management.adminTenant);
+    // One public URL per deployment (domain/public-url.ts): a replica with another one stops here.
+    const { followed } = await claimPublicUrl(store, { url: config.publicUrl, configured: config.publicUrlConfigured, shared: config.databaseUrl !== null })
+      .catch((error: unknown) => Promise.reject(error instanceof PublicUrlMismatchError ? new StartError(error.message, { cause: error }) : error));
+    if (followed !== null) log(`note: the public URL was ${followed}; it follows --host and --port (${config.publicUrl}) until --public-url sets one.`);
     if (options.listen === false) {
       // The primary of a cluster: the store is ready; only the data directory's lock stays held.
       await app.close();
@@ -291,16 +118,15 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
       cleanup.splice(0, cleanup.length, ...cleanup.filter((step) => step !== closeApp && step !== closeStore));
       return { config, url: config.publicUrl, adminFile, bootstrapped: result !== null, metricsUrl: null, logger, close: unwind };
     }
-    if (options.banner === 'json') {
-      const { url, issuer, managementApi, consoleUrl } = { url: config.publicUrl, issuer: `${config.publicUrl}/t/default`, managementApi: `${config.publicUrl}/manage/v1`, consoleUrl: `${config.publicUrl}/console` };
-      process.stdout.write(`${JSON.stringify({ msg: 'tessera started', url, issuer, managementApi, consoleUrl, adminFile, bootstrapped: result !== null, store: store.kind, pid: process.pid })}\n`);
-    } else {
-      await printBanner(log, config, store.kind, adminFile, result !== null);
-    }
+    const bound = app.server.address();
+    const listenUrl = listenUrlOf(config, typeof bound === 'object' && bound !== null ? bound.port : config.port);
+    const banner = { config, storeKind: store.kind, adminFile, bootstrapped: result !== null, listenUrl };
+    if (options.banner === 'json') printJsonBanner(banner);
+    else await printBanner(log, banner);
     const metrics = app.tessera.metrics;
-    const metricsServer = metrics !== null && config.metrics.port !== null ? await listenMetrics(metrics, config.host, config.metrics.port) : null;
-    if (metricsServer !== null) cleanup.push(() => new Promise<void>((resolve) => metricsServer.close(() => resolve())));
-    const metricsUrl = metricsServer === null ? null : `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${(metricsServer.address() as { port: number }).port}/metrics`;
+    const metricsListener = metrics !== null && config.metrics.port !== null ? await listenMetrics(metrics, config.host, config.metrics.port) : null;
+    if (metricsListener !== null) cleanup.push(() => metricsListener.close());
+    const metricsUrl = metricsListener?.url ?? null;
     if (metricsUrl !== null) log(`Metrics on ${metricsUrl}`);
     cleanup.push(async () => logger.flush());
     app.tessera.markStarted();
@@ -321,94 +147,6 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
   }
 }
 
-const ADMIN_FILE_NAME = 'admin.json';
-
-/** The configuration; a TLS listener without a public URL names itself https. */
-function serverConfigOf(input: ConfigInput): ServerConfig {
-  return resolveConfig({ ...input, ...(input.publicUrl === undefined && input.tls ? { publicUrl: `https://${input.host ?? defaults.host}:${input.port ?? defaults.port}` } : {}) });
-}
-
-/** `--usage`, `--usage-flush-interval` (seconds) and `--usage-retention` (days: minutes,hours,days). */
-function usageInput(enabled: string | undefined, flushSeconds: string | undefined, retentionDays: string | undefined): ConfigInput['usage'] {
-  if (enabled === undefined && flushSeconds === undefined && retentionDays === undefined) return undefined;
-  if (enabled !== undefined && enabled !== 'on' && enabled !== 'off') throw new Error(`--usage must be on or off, got ${JSON.stringify(enabled)}`);
-  if (flushSeconds !== undefined && !/^\d+$/.test(flushSeconds)) throw new Error(`--usage-flush-interval must be whole seconds, got ${JSON.stringify(flushSeconds)}`);
-  let retention: { minutes: number; hours: number; days: number } | undefined;
-  if (retentionDays !== undefined) {
-    const days = retentionDays.split(',').map((d) => d.trim());
-    if (days.length !== 3 || days.some((d) => !/^\d+(\.\d+)?$/.test(d))) {
-      throw new Error(`--usage-retention must be three numbers of days (minutes,hours,days), got ${JSON.stringify(retentionDays)}`);
-    }
-    const [minutes, hours, kept] = days.map((d) => Math.round(Number(d) * 86_400_000)) as [number, number, number];
-    retention = { minutes, hours, days: kept };
-  }
-  return {
-    ...(enabled !== undefined ? { enabled: enabled === 'on' } : {}),
-    ...(flushSeconds !== undefined ? { flushInterval: Number(flushSeconds) * 1000 } : {}),
-    ...(retention !== undefined ? { retention } : {}),
-  };
-}
-
-
-function adminFileContent(config: ServerConfig, result: BootstrapResult): string {
-  const issuer = `${config.publicUrl}/t/${defaults.management.adminTenant}`;
-  const admin = {
-    url: config.publicUrl,
-    issuer,
-    tokenEndpoint: `${issuer}/token`,
-    clientId: result.adminClientId,
-    clientSecret: result.adminClientSecret,
-    audience: defaults.management.audience,
-    managementApi: `${config.publicUrl}/manage/v1`,
-    consoleUrl: `${config.publicUrl}/console`,
-    consoleUser: result.consoleUser,
-    consolePassword: result.consolePassword,
-  };
-  return `${JSON.stringify(admin, null, 2)}\n`;
-}
-
-/** What a person starting the server needs next: where it is, where the credentials are, what to try. */
-async function printBanner(log: (line: string) => void, config: ServerConfig, storeKind: string, adminFile: string, bootstrapped: boolean): Promise<void> {
-  const url = config.publicUrl;
-  const shown = (path: string) => (relative(process.cwd(), path).startsWith('..') ? path : relative(process.cwd(), path) || '.');
-  const store = storeKind === 'sqlite' ? `embedded store in ${shown(config.dataDir)}` : `PostgreSQL ${redactUrl(config.databaseUrl ?? '')}`;
-  const lines = [`Tessera is listening on ${url} (${store})`, ''];
-  lines.push(`  issuer of tenant "default"  ${url}/t/default`);
-  lines.push(`  management API              ${url}/manage/v1`);
-  let written: { url?: unknown } | null = null;
-  try {
-    written = JSON.parse(await readFile(adminFile, 'utf8')) as { url?: unknown };
-  } catch {
-    written = null;
-  }
-  if (written !== null) {
-    lines.push(`  console                     ${url}/console  (user and password: consoleUser and consolePassword in the admin file)`);
-    lines.push(`  admin credentials           ${shown(adminFile)}${bootstrapped ? '  (first start: written now, mode 0600)' : ''}`);
-  } else {
-    lines.push(`  console                     ${url}/console`);
-    lines.push('  admin credentials           in admin.json of the replica that bootstrapped this store');
-  }
-  if (written !== null && typeof written.url === 'string' && written.url !== url) {
-    lines.push('', `note: ${shown(adminFile)} names ${written.url} (the first start's URL); the CLI uses it unless you pass --url ${url} or set TESSERA_URL=${url}`);
-  }
-  const cli = 'npx tessera';
-  const flags = written !== null && (written.url !== url || shown(adminFile) !== shown(resolve(defaults.dataDir, ADMIN_FILE_NAME)))
-    ? ` --url ${url} --admin ${shown(adminFile)}`
-    : '';
-  lines.push('', `Next, in another terminal:  ${cli} demo${flags}`);
-  lines.push(`Stop: Ctrl+C, or kill ${process.pid} (SIGTERM: finishes requests in flight, then exits).`);
-  log(lines.join('\n'));
-}
-
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'database';
-  }
-}
 
 /**
  * Runs `serve` until SIGTERM/SIGINT, then drains in-flight requests and exits 0. Under
@@ -432,7 +170,7 @@ export async function runUntilSignal(input: ServeInput, options: ServeOptions = 
       const code = await clustered.runClusterPrimary({
         workers,
         log,
-        shutdownGrace: serverConfigOf(configInput).http.shutdownGrace,
+        shutdownGrace: resolveConfig(configInput).http.shutdownGrace,
         prepare: async () => {
           prepared = await serve(configInput, log, { ...options, listen: false });
         },
@@ -440,7 +178,7 @@ export async function runUntilSignal(input: ServeInput, options: ServeOptions = 
           const ready = prepared;
           if (ready === null) return;
           log(`Tessera listening on ${ready.url} (${workers} workers, store: ${ready.config.databaseUrl !== null ? 'postgres' : 'sqlite'})`);
-          void printBanner(log, ready.config, ready.config.databaseUrl !== null ? 'postgres' : 'sqlite', ready.adminFile, ready.bootstrapped);
+          void printBanner(log, { config: ready.config, storeKind: ready.config.databaseUrl !== null ? 'postgres' : 'sqlite', adminFile: ready.adminFile, bootstrapped: ready.bootstrapped, listenUrl: listenUrlOf(ready.config) });
         },
       });
       if (code !== 0) throw new Error('workers still running after the shutdown grace period were killed');
@@ -487,23 +225,4 @@ function isAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-/** `--metrics-port`: /metrics on its own port (say, reachable only by Prometheus), nothing else. */
-async function listenMetrics(metrics: Metrics, host: string, port: number): Promise<Server> {
-  const server = createServer((request, response) => {
-    if (request.method !== 'GET' || (request.url ?? '').split('?')[0] !== '/metrics') {
-      response.writeHead(404, { 'Content-Type': 'text/plain' }).end('only /metrics here\n');
-      return;
-    }
-    metrics.registry.metrics().then(
-      (text) => response.writeHead(200, { 'Content-Type': metrics.registry.contentType, 'Cache-Control': 'no-store' }).end(text),
-      () => response.writeHead(500, { 'Content-Type': 'text/plain' }).end('metrics could not be collected\n'),
-    );
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  return server;
 }

@@ -148,8 +148,8 @@ describe('console sign-in: the queue of password checks', () => {
   afterAll(() => s.close());
 
   it('is bounded, drops a check whose client went away, and serves an address that has not failed first', async () => {
-    const { registry, issuer, inspector } = s.app.tessera;
-    const signIn = new ConsoleSignIn(s.store, registry, issuer, inspector, () => s.clock.now);
+    const { registry, issuer, inspector, state } = s.app.tessera;
+    const signIn = new ConsoleSignIn(s.store, registry, issuer, inspector, () => s.clock.now, state);
     const { concurrentChecks, queuedChecks } = CONSOLE_SIGN_IN_LIMITS;
     expect((await signIn.signIn('ghost', 'wrong', '10.9.0.1')).ok).toBe(false); // 10.9.0.1 has failed now
     const finished: string[] = [];
@@ -181,8 +181,8 @@ describe('console sign-in counters are shared by every process', () => {
   afterAll(() => s.close());
 
   it('failures counted by one process refuse the same address at another once they have synced', async () => {
-    const { registry, issuer, inspector } = s.app.tessera;
-    const [one, two] = [0, 1].map(() => new ConsoleSignIn(s.store, registry, issuer, inspector, () => s.clock.now)) as [ConsoleSignIn, ConsoleSignIn];
+    const { registry, issuer, inspector, state } = s.app.tessera;
+    const [one, two] = [0, 1].map(() => new ConsoleSignIn(s.store, registry, issuer, inspector, () => s.clock.now, state)) as [ConsoleSignIn, ConsoleSignIn];
     for (let i = 0; i < CONSOLE_SIGN_IN_LIMITS.failuresPerSource; i++) expect((await one.signIn(`user-${i}`, 'wrong', '10.8.0.1')).ok).toBe(false);
     await one.sync();
     // A process learns a key's total at its first sync after it saw the key (SharedCounters):

@@ -105,6 +105,17 @@ afterAll(async () => {
 });
 
 describe('private_key_jwt: accepted assertions', () => {
+  it('draft-ietf-oauth-rfc7523bis: typ client-authentication+jwt with aud = issuer is accepted, as are JWT and no typ', async () => {
+    for (const typ of ['client-authentication+jwt', 'application/client-authentication+jwt', 'JWT', undefined]) {
+      const response = await tokenRequest(await assertion({ header: typ === undefined ? {} : { typ }, claims: { aud: `${PUBLIC_URL}/t/default` } }));
+      expect(response.statusCode, `${typ}: ${response.body}`).toBe(200);
+    }
+  });
+
+  it('draft-ietf-oauth-rfc7523bis: another JWT type (at+jwt, dpop+jwt) is no client assertion', async () => {
+    for (const typ of ['at+jwt', 'dpop+jwt']) await expectInvalidClient(await tokenRequest(await assertion({ header: { typ } })), /typ/);
+  });
+
   it('RFC 7523 §2.2: a valid assertion authenticates the client and the token names it', async () => {
     const response = await tokenRequest(await assertion());
     expect(response.statusCode, response.body).toBe(200);
@@ -272,7 +283,7 @@ describe('private_key_jwt: RFC 7523 §3 claims', () => {
     const jwt = await assertion({ claims: { exp: nowSeconds() + 1 } });
     expect((await tokenRequest(jwt)).statusCode).toBe(200);
     t.clock.advance(10_000); // exp has passed, but is within the 30 s tolerance
-    await t.store.purgeExpired(t.clock.now);
+    await t.store.state().purgeExpired(t.clock.now);
     await expectInvalidClient(await tokenRequest(jwt), /already used/);
   });
 

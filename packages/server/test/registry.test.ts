@@ -122,11 +122,13 @@ async function everyKindOfChangePropagates(t: TestServer, b: Replica): Promise<R
       name: 'ci', issuer: 'https://ci.example', jwksUri: 'https://ci.example/jwks', rules: [{ subject: 'repo:*', clientId: d.clientId }],
     })).body;
   }, async () => (await federationsOnB()) === 1);
+  await step('federation updated', () => t.manage('PATCH', `/tenants/default/federations/${federation!.id}`, { rules: [{ subject: 'repo:acme/*', clientId: d.clientId }] }),
+    async () => (await b.app.tessera.registry.get('default'))?.federations[0]?.rules[0]?.subject === 'repo:acme/*');
   await step('federation deleted', () => t.manage('DELETE', `/tenants/default/federations/${federation!.id}`), async () => (await federationsOnB()) === 0);
 
   // B remembers an unknown client id; creating that client must replace the negative entry.
   expect(await b.app.tessera.registry.client('default', 'latecomer1')).toBeNull();
-  await step('client created', () => t.app.tessera.clients.create('default', { name: 'late' }, 'test', 'latecomer1'), async () => (await b.app.tessera.registry.client('default', 'latecomer1')) !== null);
+  await step('client created', () => t.app.tessera.clients.create('default', { name: 'late', clientId: 'latecomer1' }, 'test'), async () => (await b.app.tessera.registry.client('default', 'latecomer1')) !== null);
   await step('client deleted', () => t.manage('DELETE', `/tenants/default/clients/${d.clientId}`), async () => (await b.token('default', {}, d.clientId, d.clientSecret)).statusCode === 401);
 
   expect((await t.manage('POST', '/tenants', { id: 'doomed', name: 'Doomed' })).status).toBe(201);
@@ -149,7 +151,7 @@ describe('the registry on two replicas of one SQLite file (polling)', () => {
     t = await createTestServer();
     b = await replicaOf(t, { cache: { pollInterval: 200 } });
     const took = await everyKindOfChangePropagates(t, b);
-    expect(Object.keys(took)).toHaveLength(15);
+    expect(Object.keys(took)).toHaveLength(16);
   }, 90_000);
 
   it("under a stream of writes, the token endpoint never waits on a reload of an unrelated entry", async () => {
@@ -263,7 +265,7 @@ describe.skipIf(!postgres)(`the registry on two replicas of one PostgreSQL datab
     b = await replicaOf(t, { databaseUrl: url, cache: { listen: true, pollInterval: 60_000 } });
     await propagated('B listens', async () => b!.app.tessera.changeFeed.listening);
     const took = await everyKindOfChangePropagates(t, b);
-    expect(Object.keys(took)).toHaveLength(15);
+    expect(Object.keys(took)).toHaveLength(16);
   }, 90_000);
 
   it('SPEC §8 with NOTIFY disabled: polling alone shows every kind of change within 2 s', async () => {
@@ -271,7 +273,7 @@ describe.skipIf(!postgres)(`the registry on two replicas of one PostgreSQL datab
     b = await replicaOf(t, { databaseUrl: url, cache: { listen: false } });
     expect(b.app.tessera.changeFeed.listening).toBe(false);
     const took = await everyKindOfChangePropagates(t, b);
-    expect(Object.keys(took)).toHaveLength(15);
+    expect(Object.keys(took)).toHaveLength(16);
   }, 90_000);
 
   it('a dropped LISTEN connection reconnects, and NOTIFY works again', async () => {
@@ -295,5 +297,26 @@ describe.skipIf(!postgres)(`the registry on two replicas of one PostgreSQL datab
     await t.manage('PATCH', `/tenants/default/clients/${c.clientId}`, { disabled: true });
     await propagated('a change after the reconnect', async () => (await replica.token('default', {}, c.clientId, c.clientSecret)).statusCode === 401);
     expect(replica.logs.some((line) => line.includes('LISTEN connection for changes was lost'))).toBe(true);
+  });
+});
+
+describe('unknown tenants', () => {
+  it('a token request to a made-up tenant costs one store query, once; creating the tenant makes it known at once', async () => {
+    const t = await createTestServer();
+    try {
+      let loads = 0;
+      const load = t.store.loadTenantRecord.bind(t.store);
+      t.store.loadTenantRecord = (id) => {
+        loads++;
+        return load(id);
+      };
+      for (let i = 0; i < 5; i++) expect((await t.post('no-such-tenant', 'token', { grant_type: 'client_credentials' })).statusCode).toBe(404);
+      expect(loads).toBe(1);
+      expect((await t.manage('POST', '/tenants', { id: 'no-such-tenant', name: 'now it exists' })).status).toBe(201);
+      const discovery = await t.app.inject({ method: 'GET', url: '/t/no-such-tenant/.well-known/oauth-authorization-server' });
+      expect(discovery.statusCode).toBe(200);
+    } finally {
+      await t.close();
+    }
   });
 });

@@ -68,7 +68,7 @@ const backends = postgresEnabled ? [sqliteBackend, postgresBackend] : [sqliteBac
 const T0 = 1_700_000_000_000;
 
 function tenant(overrides: Partial<Tenant> = {}): Tenant {
-  return { id: `t-${randomUUID().slice(0, 8)}`, name: 'Tenant', signingAlg: 'ES256', accessTokenLifetime: null, tokenQuotaPerMinute: null, createdAt: T0, ...overrides };
+  return { id: `t-${randomUUID().slice(0, 8)}`, name: 'Tenant', signingAlg: 'ES256', accessTokenLifetime: null, tokenQuotaPerMinute: null, trustDomain: null, dpopNonceRequired: false, createdAt: T0, ...overrides };
 }
 
 function client(tenantId: string, overrides: Partial<Client> = {}): Client {
@@ -82,6 +82,8 @@ function client(tenantId: string, overrides: Partial<Client> = {}): Client {
     tlsClientAuthSubjectDn: null,
     accessTokenLifetime: null,
     tokenQuotaPerMinute: null,
+    dpopBoundAccessTokens: false,
+    txnTokenService: false,
     disabled: false,
     customClaims: {},
     createdAt: T0,
@@ -234,7 +236,7 @@ describe.each(backends)('store ($name)', (backend) => {
 
   describe('tenants', () => {
     it('creates, reads, lists, updates and deletes', async () => {
-      const t = tenant({ accessTokenLifetime: 600, tokenQuotaPerMinute: 1200 });
+      const t = tenant({ accessTokenLifetime: 600, tokenQuotaPerMinute: 1200, trustDomain: 'https://trust.example', dpopNonceRequired: true });
       await store.createTenant(t);
       expect(await store.getTenant(t.id)).toEqual(t);
       expect(await store.getTenant('missing')).toBeNull();
@@ -272,6 +274,8 @@ describe.each(backends)('store ($name)', (backend) => {
         tlsClientAuthSubjectDn: 'CN=svc',
         accessTokenLifetime: 300,
         tokenQuotaPerMinute: 90,
+        dpopBoundAccessTokens: true,
+        txnTokenService: true,
         disabled: true,
         createdAt: T0 + 1,
         updatedAt: T0 + 2,
@@ -454,10 +458,8 @@ describe.each(backends)('store ($name)', (backend) => {
   });
 
   describe('cascades', () => {
-    it('deleteClient removes its secrets, grants and opaque tokens', async () => {
+    it('deleteClient removes its secrets and grants (its tokens end through the state store)', async () => {
       const { t, c, a, g } = await seedTenant(store);
-      const token = opaqueToken(c);
-      await store.insertOpaqueToken(token);
       const other = client(t.id);
       await store.createClient(other, [secret(other)]);
       const otherGrant = grant(other, a);
@@ -467,7 +469,6 @@ describe.each(backends)('store ($name)', (backend) => {
       expect(await store.getClient(t.id, c.clientId)).toBeNull();
       expect(await store.listClientSecrets(t.id, c.clientId)).toEqual([]);
       expect(await store.getGrant(t.id, g.id)).toBeNull();
-      expect(await store.getOpaqueToken(token.tokenHash)).toBeNull();
       // Others untouched.
       expect(await store.getGrant(t.id, otherGrant.id)).toEqual(otherGrant);
       expect(await store.listClientSecrets(t.id, other.clientId)).toHaveLength(1);
@@ -485,12 +486,8 @@ describe.each(backends)('store ($name)', (backend) => {
     it('deleteTenant removes everything in the tenant and nothing else', async () => {
       const { t, c } = await seedTenant(store);
       const keep = await seedTenant(store);
-      const token = opaqueToken(c);
-      await store.insertOpaqueToken(token);
       await store.insertSigningKey(signingKey(t.id));
       await store.createFederation(federation(t.id));
-      await store.revokeJti(t.id, 'revoked-1', T0 + 10_000);
-      await store.useAssertionJti(t.id, c.clientId, 'assertion-1', T0 + 10_000);
       await store.updateTenant(t.id, { name: 'audited' }, audit(t.id, 'tenant.update', t.id));
 
       expect(await store.deleteTenant(t.id, audit(t.id, 'tenant.delete', t.id))).toBe(true);
@@ -502,10 +499,6 @@ describe.each(backends)('store ($name)', (backend) => {
       expect(await store.listClientSecrets(t.id, c.clientId)).toEqual([]);
       expect(await store.listSigningKeys(t.id)).toEqual([]);
       expect(await store.listFederations(t.id)).toEqual([]);
-      expect(await store.getOpaqueToken(token.tokenHash)).toBeNull();
-      expect(await store.isJtiRevoked(t.id, 'revoked-1')).toBe(false);
-      // The assertion jti is gone, so it can be recorded again.
-      expect(await store.useAssertionJti(t.id, c.clientId, 'assertion-1', T0 + 10_000)).toBe(true);
       // The old audit history went with the tenant; the deletion itself is recorded.
       expect((await allAudit(store, t.id)).map((e) => e.action)).toEqual(['tenant.delete']);
 
@@ -707,14 +700,15 @@ describe.each(backends)('store ($name)', (backend) => {
       expect(await recorded(() => store.createFederation(f))).toEqual([`t:federation:${f.id}`]);
       expect(await recorded(() => store.deleteFederation(t.id, f.id))).toEqual([`t:federation:${f.id}`]);
       const token = opaqueToken(c);
-      // Revocations are read from the store every time, never cached: not in the feed.
-      expect(await recorded(() => store.revokeJti(t.id, 'j', T0 + 1000))).toEqual([]);
-      expect(await recorded(() => store.insertOpaqueToken(token))).toEqual([]);
-      expect(await recorded(() => store.revokeOpaqueToken(token.tokenHash))).toEqual([]);
+      const state = store.state();
+      // The hot state is read from its store every time, never cached: not in the feed.
+      expect(await recorded(() => state.revokeJti(t.id, 'j', T0 + 1000))).toEqual([]);
+      expect(await recorded(() => state.insertOpaqueToken(token))).toEqual([]);
+      expect(await recorded(() => state.revokeOpaqueToken(t.id, token.tokenHash))).toEqual([]);
       expect(await recorded(() => store.touchClientSecrets([{ secretId: s.id, at: T0 + 1 }]))).toEqual([]);
-      expect(await recorded(() => store.useAssertionJti(t.id, c.clientId, randomUUID(), T0 + 1000))).toEqual([]);
+      expect(await recorded(() => state.useOnce('assertion:x', t.id, randomUUID(), T0 + 1000))).toEqual([]);
       expect(await recorded(() => store.setMeta(`k-${randomUUID()}`, 'v'))).toEqual([]);
-      expect(await recorded(() => store.addRateLimitHits(T0, [{ key: 'k', count: 1 }]))).toEqual([]);
+      expect(await recorded(() => state.addRateLimitHits(T0, [{ key: 'k', count: 1 }]))).toEqual([]);
       // Nothing changed, nothing recorded.
       expect(await recorded(() => store.deleteGrant(t.id, 'missing'))).toEqual([]);
       expect(await recorded(() => store.updateClient(t.id, 'missing', { name: 'n' }))).toEqual([]);
@@ -781,82 +775,6 @@ describe.each(backends)('store ($name)', (backend) => {
     expect(due).toContain(expired.id);
     expect(due).toContain(keyless.id);
     expect(due).not.toContain(fresh.id);
-  });
-
-  it('adds rate-limit hits in one statement and reads zero counts without writing them', async () => {
-    const window = T0 + Math.floor(Math.random() * 1e9);
-    const a = `a-${randomUUID()}`;
-    const b = `b-${randomUUID()}`;
-    expect(await store.addRateLimitHits(window, [{ key: a, count: 2 }, { key: b, count: 0 }])).toEqual(new Map([[a, 2], [b, 0]]));
-    expect(await store.addRateLimitHits(window, [{ key: a, count: 3 }, { key: b, count: 1 }])).toEqual(new Map([[a, 5], [b, 1]]));
-    expect(await store.addRateLimitHits(window, [{ key: a, count: 0 }, { key: b, count: 0 }])).toEqual(new Map([[a, 5], [b, 1]]));
-    expect(await store.addRateLimitHits(window, [])).toEqual(new Map());
-  });
-
-  describe('tokens', () => {
-    it('stores, reads and revokes opaque tokens', async () => {
-      const { c } = await seedTenant(store);
-      const token = opaqueToken(c, { claims: { scope: 'read write', act: { sub: 'x' } } });
-      await store.insertOpaqueToken(token);
-      expect(await store.getOpaqueToken(token.tokenHash)).toEqual(token);
-      await expect(store.insertOpaqueToken(token)).rejects.toBeInstanceOf(StoreConflictError);
-      expect(await store.revokeOpaqueToken(token.tokenHash)).toBe(true);
-      expect(await store.getOpaqueToken(token.tokenHash)).toEqual({ ...token, revoked: true });
-      expect(await store.revokeOpaqueToken('unknown')).toBe(false);
-      expect(await store.getOpaqueToken('unknown')).toBeNull();
-    });
-
-    it('records revoked JWT ids per tenant', async () => {
-      const t = tenant();
-      await store.createTenant(t);
-      expect(await store.isJtiRevoked(t.id, 'jwt-1')).toBe(false);
-      await store.revokeJti(t.id, 'jwt-1', T0 + 1000);
-      await store.revokeJti(t.id, 'jwt-1', T0 + 2000); // idempotent
-      expect(await store.isJtiRevoked(t.id, 'jwt-1')).toBe(true);
-      expect(await store.isJtiRevoked('other-tenant', 'jwt-1')).toBe(false);
-    });
-
-    it('detects assertion replays', async () => {
-      const t = tenant();
-      await store.createTenant(t);
-      expect(await store.useAssertionJti(t.id, 'client-a', 'jti-1', T0 + 1000)).toBe(true);
-      expect(await store.useAssertionJti(t.id, 'client-a', 'jti-1', T0 + 1000)).toBe(false);
-      expect(await store.useAssertionJti(t.id, 'client-b', 'jti-1', T0 + 1000)).toBe(true);
-      expect(await store.useAssertionJti('other-tenant', 'client-a', 'jti-1', T0 + 1000)).toBe(true);
-    });
-
-    it('lets exactly one of many concurrent uses of a jti through', async () => {
-      const t = tenant();
-      await store.createTenant(t);
-      const results = await Promise.all(
-        Array.from({ length: 12 }, () => store.useAssertionJti(t.id, 'client-a', 'jti-race', T0 + 1000)),
-      );
-      expect(results.filter(Boolean)).toHaveLength(1);
-    });
-
-    it('purgeExpired removes expired tokens, revocations and replay rows only', async () => {
-      const { store: own } = await freshStore();
-      try {
-        const { t, c } = await seedTenant(own);
-        await own.insertOpaqueToken(opaqueToken(c, { expiresAt: T0 + 10 }));
-        const live = opaqueToken(c, { expiresAt: T0 + 1000 });
-        await own.insertOpaqueToken(live);
-        await own.revokeJti(t.id, 'old', T0 + 10);
-        await own.revokeJti(t.id, 'new', T0 + 1000);
-        await own.useAssertionJti(t.id, c.clientId, 'old', T0 + 10);
-        await own.useAssertionJti(t.id, c.clientId, 'new', T0 + 1000);
-
-        expect(await own.purgeExpired(T0 + 500)).toBe(3);
-        expect(await own.purgeExpired(T0 + 500)).toBe(0);
-        expect(await own.getOpaqueToken(live.tokenHash)).toEqual(live);
-        expect(await own.isJtiRevoked(t.id, 'old')).toBe(false);
-        expect(await own.isJtiRevoked(t.id, 'new')).toBe(true);
-        expect(await own.useAssertionJti(t.id, c.clientId, 'old', T0 + 2000)).toBe(true);
-        expect(await own.useAssertionJti(t.id, c.clientId, 'new', T0 + 2000)).toBe(false);
-      } finally {
-        await own.close();
-      }
-    });
   });
 
   describe('meta and console users', () => {

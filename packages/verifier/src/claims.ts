@@ -46,6 +46,8 @@ export interface CheckedClaims {
   scopes: ReadonlySet<string>;
   /** base64url SHA-256 certificate thumbprint the token is bound to, if any. */
   boundThumbprint: string | undefined;
+  /** RFC 9449 §6.1 thumbprint of the DPoP key the token is bound to, if any. */
+  boundJkt: string | undefined;
 }
 
 /** What `verify` may require per call. */
@@ -108,6 +110,7 @@ export function checkClaimSet(
     exp, nbf, iat,
     scopes: parseScopes(payload),
     boundThumbprint: confirmationThumbprint(payload.cnf),
+    boundJkt: confirmationJkt(payload.cnf),
   };
 }
 
@@ -127,9 +130,18 @@ export function splitScopes(value: string): string[] {
   return value.split(' ').filter((scope) => scope.length > 0);
 }
 
+/** RFC 9449 §6.1 `cnf.jkt`: checked per call against the DPoP proof (dpop.ts). */
+function confirmationJkt(cnf: unknown): string | undefined {
+  if (typeof cnf !== 'object' || cnf === null) return undefined;
+  const jkt = (cnf as Record<string, unknown>)['jkt'];
+  if (jkt === undefined) return undefined;
+  if (typeof jkt !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(jkt)) throw invalid('ERR_CLAIM_INVALID', 'cnf', '"cnf.jkt" is not a base64url SHA-256 JWK thumbprint');
+  return jkt;
+}
+
 /**
  * A token bound to something this verifier cannot check must not be accepted as a plain
- * bearer token: `x5t#S256` is checked, DPoP (`jkt`) and other methods are refused.
+ * bearer token: `x5t#S256` and `jkt` are checked, other methods are refused.
  */
 function confirmationThumbprint(cnf: unknown): string | undefined {
   if (cnf === undefined) return undefined;
@@ -141,7 +153,7 @@ function confirmationThumbprint(cnf: unknown): string | undefined {
     }
     return thumbprint;
   }
-  const methods = Object.keys(cnf);
+  const methods = Object.keys(cnf).filter((method) => method !== 'jkt');
   if (methods.length === 0) return undefined;
   throw invalid('ERR_CNF_MISMATCH', 'cnf', `the token is bound with ${methods.map((m) => `"cnf.${m}"`).join(', ')}, which this verifier cannot check`);
 }

@@ -24,3 +24,6 @@ export { MAX_BODY_BYTES, fetchJson, isPlainObject } from './fetch.js';
 export type { FetchJsonInit, FetchLike, JsonResponse } from './fetch.js';
 export { InvalidTokenError, IssuerUnavailableError } from './errors.js';
 export type { InvalidTokenCode, IssuerUnavailableCode } from './errors.js';
+export { DPOP_PROOF_TYP, DpopProofError, accessTokenHash, checkDpopProof, jwkThumbprint, normaliseHtu } from './dpop-proof.js';
+export type { CheckedDpopProof, DpopProofErrorCode, DpopProofExpectations } from './dpop-proof.js';
+export { NonceIssuer } from './nonces.js';

@@ -9,11 +9,15 @@
  * but the issuer could not be asked).
  */
 
+import type { DpopProofErrorCode } from './dpop-proof.js';
+
 export type VerifierErrorCode =
   | InvalidTokenCode
   | 'ERR_INSUFFICIENT_SCOPE'
   | 'ERR_INVALID_REQUEST'
   | 'ERR_TOKEN_MISSING'
+  | 'ERR_DPOP_PROOF_INVALID'
+  | 'ERR_DPOP_NONCE_REQUIRED'
   | IssuerUnavailableCode;
 
 export type InvalidTokenCode =
@@ -28,12 +32,14 @@ export type InvalidTokenCode =
   | 'ERR_TOKEN_NOT_YET_VALID'
   | 'ERR_CLAIM_INVALID'
   | 'ERR_CNF_MISMATCH'
+  | 'ERR_DPOP_REQUIRED'
+  | 'ERR_DPOP_UNBOUND'
   | 'ERR_TOKEN_INACTIVE';
 
 export type IssuerUnavailableCode = 'ERR_DISCOVERY_FAILED' | 'ERR_JWKS_UNAVAILABLE' | 'ERR_INTROSPECTION_FAILED';
 
 /** The RFC 6750 §3.1 error code an adapter answers with, or null for "no error code". */
-export type BearerErrorCode = 'invalid_token' | 'insufficient_scope' | 'invalid_request';
+export type BearerErrorCode = 'invalid_token' | 'insufficient_scope' | 'invalid_request' | 'invalid_dpop_proof' | 'use_dpop_nonce';
 
 export abstract class VerifierError extends Error {
   abstract readonly code: VerifierErrorCode;
@@ -103,5 +109,35 @@ export class IssuerUnavailableError extends VerifierError {
   constructor(code: IssuerUnavailableCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
+  }
+}
+
+/**
+ * The DPoP proof sent with a DPoP-bound token fails a check of RFC 9449 §4.3 (or is
+ * replayed, or signed by another key than the token is bound to): 401
+ * `invalid_dpop_proof` (RFC 9449 §7.1). `reason` is the check that failed.
+ */
+export class DpopProofInvalidError extends VerifierError {
+  readonly code = 'ERR_DPOP_PROOF_INVALID';
+  readonly status = 401;
+  readonly bearerError = 'invalid_dpop_proof';
+  readonly reason: DpopProofErrorCode;
+
+  constructor(reason: DpopProofErrorCode, message: string) {
+    super(message, { claim: 'dpop' });
+    this.reason = reason;
+  }
+}
+
+/** RFC 9449 §9: the resource server requires a nonce; the answer carries a fresh one in `DPoP-Nonce`. */
+export class DpopNonceRequiredError extends VerifierError {
+  readonly code = 'ERR_DPOP_NONCE_REQUIRED';
+  readonly status = 401;
+  readonly bearerError = 'use_dpop_nonce';
+  readonly nonce: string;
+
+  constructor(nonce: string, message: string) {
+    super(message, { claim: 'dpop.nonce' });
+    this.nonce = nonce;
   }
 }

@@ -10,6 +10,7 @@
 import { checkBinding, checkClaimSet, checkScopes, checkTime } from './claims.js';
 import type { AccessTokenClaims, CertificateInput, CheckedClaims, ClaimRules, ScopeRequirement } from './claims.js';
 import { DEFAULTS } from './defaults.js';
+import { createDpopChecker, type DpopOptions, type DpopPresentation } from './dpop.js';
 import { Discovery } from './discovery.js';
 import type { IssuerMetadata } from './discovery.js';
 import { InvalidTokenError, IssuerUnavailableError } from './errors.js';
@@ -82,6 +83,11 @@ export interface VerifierOptions {
   now?: () => number;
   /** RFC 7662 introspection for opaque tokens. */
   introspection?: IntrospectionOptions;
+  /**
+   * DPoP-bound tokens (RFC 9449 §7): on by default, so tokens with `cnf.jkt` are accepted
+   * with their proof; `false` refuses every DPoP-bound token.
+   */
+  dpop?: DpopOptions | false;
 }
 
 export interface VerifyOptions extends ScopeRequirement {
@@ -90,6 +96,11 @@ export interface VerifyOptions extends ScopeRequirement {
    * the token is bound to one (`cnf.x5t#S256`, RFC 8705 §3).
    */
   certificate?: CertificateInput | null;
+  /**
+   * How the request presented the token (scheme, `DPoP` proof, method and URL). Required
+   * when the token is DPoP-bound (`cnf.jkt`, RFC 9449 §7); the adapters fill it in.
+   */
+  dpop?: DpopPresentation;
 }
 
 export interface Verifier {
@@ -99,6 +110,8 @@ export interface Verifier {
   verify(token: string, options?: VerifyOptions): Promise<Readonly<AccessTokenClaims>>;
   /** The issuer's discovered metadata. */
   metadata(): Promise<IssuerMetadata>;
+  /** Proof algorithms accepted for DPoP-bound tokens (the `algs` of a DPoP challenge); null when DPoP is off. */
+  readonly dpopAlgorithms: readonly string[] | null;
 }
 
 const FORBIDDEN_ALGORITHM = /^(none|HS\d+)$/i;
@@ -185,6 +198,16 @@ export function createVerifier(options: VerifierOptions): Verifier {
   });
   const introspectionCacheMs = seconds(introspection?.cacheMaxAge, DEFAULTS.introspection.cacheMaxAge, 'introspection.cacheMaxAge') * 1000;
   const introspectAll = introspection?.tokens === 'all';
+  const dpop = createDpopChecker(options.dpop, algorithms, rules.clockToleranceS);
+
+  /** RFC 9449 §7: a DPoP-bound token only with its proof; an unbound one never with the DPoP scheme. */
+  function checkSenderConstraint(checked: CheckedClaims, token: string, verifyOptions: VerifyOptions, nowMs: number): Promise<void> | undefined {
+    if (dpop === null) {
+      if (checked.boundJkt !== undefined) throw new InvalidTokenError('ERR_DPOP_REQUIRED', 'the token is DPoP-bound ("cnf.jkt") and this verifier does not accept DPoP', { claim: 'cnf' });
+      return undefined;
+    }
+    return dpop.check(checked, token, verifyOptions.dpop, nowMs);
+  }
 
   function checkPerCall(checked: CheckedClaims, verifyOptions: VerifyOptions, nowMs: number): Readonly<AccessTokenClaims> {
     checkTime(checked, rules, nowMs / 1000);
@@ -242,13 +265,16 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const nowMs = now();
     const cached = tokenCache.get(token, nowMs);
     if (cached !== undefined && (cached.key === undefined || (staticJwks !== undefined || remoteJwks.holds(cached.key)))) {
-      return checkPerCall(cached.checked, verifyOptions, nowMs);
+      const claims = checkPerCall(cached.checked, verifyOptions, nowMs);
+      await checkSenderConstraint(cached.checked, token, verifyOptions, nowMs);
+      return claims;
     }
     const checked = introspector !== undefined && (introspectAll || !looksLikeJws(token))
       ? await verifyByIntrospection(token, nowMs)
       : await verifyJwt(token, nowMs);
     checkScopes(checked, verifyOptions);
     checkBinding(checked, verifyOptions.certificate);
+    await checkSenderConstraint(checked, token, verifyOptions, nowMs);
     return checked.claims;
   }
 
@@ -257,5 +283,6 @@ export function createVerifier(options: VerifierOptions): Verifier {
     audiences,
     verify,
     metadata: () => discovery.get(),
+    dpopAlgorithms: dpop?.algorithms ?? null,
   };
 }

@@ -317,8 +317,8 @@ describe('RFC 8705 §3 certificate-bound tokens', () => {
   });
 
   it('a DPoP-bound token (cnf.jkt) cannot be used as a bearer token', async () => {
-    const token = await issuer.sign(issuer.claims({ cnf: { jkt: 'abc' } }));
-    expect(await codeOf(verifierFor().verify(token))).toBe('ERR_CNF_MISMATCH');
+    const token = await issuer.sign(issuer.claims({ cnf: { jkt: 'A'.repeat(43) } }));
+    expect(await codeOf(verifierFor().verify(token))).toBe('ERR_DPOP_REQUIRED');
   });
 });
 

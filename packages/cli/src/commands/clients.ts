@@ -1,5 +1,5 @@
 /** `tessera clients ...`: services that get tokens, their authentication and their secrets. */
-import { connectionOptions, type Flags, tenantOption, UsageError } from '../args.js';
+import { booleanSetting, connectionOptions, type Flags, tenantOption, UsageError } from '../args.js';
 import { type CommandGroup, CONNECTION_USAGE, seg, tenantOf, withApi } from '../command.js';
 import { CLAIM_USAGE, parseClaims } from '../claims.js';
 import { readPublicJwks } from '../keys-file.js';
@@ -13,7 +13,7 @@ type CreatedSecret = CreatedSecretResource;
 
 const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'self_signed_tls_client_auth'] as const;
 const CLIENT_FIELDS = [
-  'clientId', 'clientSecret', 'name', 'tenantId', 'tokenEndpointAuthMethod', 'disabled', 'accessTokenLifetime', 'tokenQuotaPerMinute', 'jwksUri', 'jwks',
+  'clientId', 'clientSecret', 'name', 'tenantId', 'tokenEndpointAuthMethod', 'disabled', 'accessTokenLifetime', 'tokenQuotaPerMinute', 'dpopBoundAccessTokens', 'txnTokenService', 'jwksUri', 'jwks',
   'tlsClientAuthSubjectDn', 'customClaims', 'secrets', 'issuer', 'tokenEndpoint', 'discoveryEndpoint', 'createdAt', 'updatedAt',
 ];
 const SECRET_WARNING = 'warning: the client secret is shown only once; store it now. Only a hash is kept.';
@@ -28,6 +28,8 @@ const settingOptions = {
   claim: { type: 'string', multiple: true },
   'clear-claims': { type: 'boolean' },
   quota: { type: 'string' },
+  'dpop-bound': { type: 'string' },
+  'txn-token-service': { type: 'string' },
 } as const;
 
 const SETTINGS_USAGE = `  --auth-method <m>       client_secret_basic (default), client_secret_post, private_key_jwt,
@@ -40,7 +42,10 @@ const SETTINGS_USAGE = `  --auth-method <m>       client_secret_basic (default),
 ${CLAIM_USAGE}
                           (on update, the claims given replace all the client's claims)
   --clear-claims          remove every custom claim of the client
-  --quota <n>             token requests per minute for this client (0: none; docs/protection.md)`;
+  --quota <n>             token requests per minute for this client (0: none; docs/protection.md)
+  --dpop-bound true|false every token request must carry a DPoP proof (docs/dpop.md)
+  --txn-token-service true|false
+                          may mint transaction tokens (docs/transaction-tokens.md)`;
 
 /** The request body fields that the flags set (create and update share them). */
 async function settingsBody(flags: Flags): Promise<Record<string, unknown>> {
@@ -61,6 +66,8 @@ async function settingsBody(flags: Flags): Promise<Record<string, unknown>> {
     ...(claims.length > 0 ? { customClaims: parseClaims(claims, flags.usage) } : {}),
     ...(flags.has('clear-claims') ? { customClaims: null } : {}),
     ...(quota !== undefined ? { tokenQuotaPerMinute: quota } : {}),
+    ...booleanSetting(flags, 'dpop-bound', 'dpopBoundAccessTokens'),
+    ...booleanSetting(flags, 'txn-token-service', 'txnTokenService'),
   };
 }
 

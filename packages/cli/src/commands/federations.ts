@@ -93,6 +93,43 @@ function formatExchangeRule(rule: { audience: string; clients: string[]; claims?
   return `${rule.audience}=>${rule.clients.join(',')}${claims}`;
 }
 
+const settingOptions = {
+  name: { type: 'string' },
+  issuer: { type: 'string' },
+  'jwks-uri': { type: 'string' },
+  'jwks-file': { type: 'string' },
+  audience: { type: 'string' },
+  rule: { type: 'string', multiple: true },
+  kind: { type: 'string' },
+  exchange: { type: 'string', multiple: true },
+  map: { type: 'string', multiple: true },
+  replay: { type: 'string' },
+} as const;
+
+/** The request body fields that the flags set (create and update share them). */
+async function settingsBody(flags: Flags): Promise<{ rules?: Rule[]; exchangeRules?: ExchangeRule[] } & Record<string, unknown>> {
+  const jwksFile = flags.string('jwks-file');
+  const jwksUri = flags.string('jwks-uri');
+  if (jwksFile !== undefined && jwksUri !== undefined) throw new UsageError('--jwks-uri and --jwks-file exclude each other', flags.usage);
+  const kind = flags.choice('kind', ['workload', 'subject'] as const);
+  const rules = flags.list('rule').map((rule) => parseRule(rule, flags.usage));
+  const exchangeRules = flags.list('exchange').map((rule) => parseExchangeRule(rule, flags.usage));
+  const replayProtection = parseReplay(flags.string('replay'), flags.usage);
+  const claimMappings = parseMappings(flags.list('map'), flags.usage);
+  return {
+    ...(flags.string('name') !== undefined ? { name: flags.string('name') } : {}),
+    ...(flags.string('issuer') !== undefined ? { issuer: flags.string('issuer') } : {}),
+    ...(kind !== undefined ? { kind } : {}),
+    ...(jwksFile !== undefined ? { jwks: await readPublicJwks(jwksFile) } : {}),
+    ...(jwksUri !== undefined ? { jwksUri } : {}),
+    ...(flags.string('audience') !== undefined ? { audience: flags.string('audience') } : {}),
+    ...(rules.length > 0 ? { rules } : {}),
+    ...(exchangeRules.length > 0 ? { exchangeRules } : {}),
+    ...(Object.keys(claimMappings).length > 0 ? { claimMappings } : {}),
+    ...(replayProtection !== undefined ? { replayProtection } : {}),
+  };
+}
+
 function federationsPath(flags: Flags, id?: string): string {
   return `/tenants/${seg(tenantOf(flags))}/federations${id === undefined ? '' : `/${seg(id)}`}`;
 }
@@ -128,44 +165,13 @@ export const federations: CommandGroup = {
   --map <to=from>         copy the external claim "from" into issued tokens as "to". Repeatable.
   --replay <mode>         off (default), single-use (each jti once, across replicas) or max-age=<s>
 ${CONNECTION_USAGE}`,
-      options: {
-        ...connectionOptions,
-        ...tenantOption,
-        name: { type: 'string' },
-        issuer: { type: 'string' },
-        'jwks-uri': { type: 'string' },
-        'jwks-file': { type: 'string' },
-        audience: { type: 'string' },
-        rule: { type: 'string', multiple: true },
-        kind: { type: 'string' },
-        exchange: { type: 'string', multiple: true },
-        map: { type: 'string', multiple: true },
-        replay: { type: 'string' },
-      },
+      options: { ...connectionOptions, ...tenantOption, ...settingOptions },
       async run(flags, io) {
         flags.expectPositionals(0);
-        const jwksFile = flags.string('jwks-file');
-        const jwksUri = flags.string('jwks-uri');
-        if (jwksFile !== undefined && jwksUri !== undefined) throw new UsageError('--jwks-uri and --jwks-file exclude each other', flags.usage);
         const kind = flags.choice('kind', ['workload', 'subject'] as const) ?? 'workload';
-        const rules = flags.list('rule').map((rule) => parseRule(rule, flags.usage));
-        const exchangeRules = flags.list('exchange').map((rule) => parseExchangeRule(rule, flags.usage));
-        if (kind === 'workload' && rules.length === 0) throw new UsageError('--rule is required (repeat it for several)', flags.usage);
-        if (kind === 'subject' && exchangeRules.length === 0) throw new UsageError('--exchange is required for --kind subject (repeat it for several)', flags.usage);
-        const replayProtection = parseReplay(flags.string('replay'), flags.usage);
-        const claimMappings = parseMappings(flags.list('map'), flags.usage);
-        const body = {
-          name: flags.required('name'),
-          kind,
-          issuer: flags.required('issuer'),
-          ...(jwksFile !== undefined ? { jwks: await readPublicJwks(jwksFile) } : {}),
-          ...(jwksUri !== undefined ? { jwksUri } : {}),
-          ...(flags.string('audience') !== undefined ? { audience: flags.string('audience') } : {}),
-          ...(rules.length > 0 ? { rules } : {}),
-          ...(exchangeRules.length > 0 ? { exchangeRules } : {}),
-          ...(Object.keys(claimMappings).length > 0 ? { claimMappings } : {}),
-          ...(replayProtection !== undefined ? { replayProtection } : {}),
-        };
+        const body = { name: flags.required('name'), issuer: flags.required('issuer'), ...(await settingsBody(flags)), kind };
+        if (kind === 'workload' && body.rules === undefined) throw new UsageError('--rule is required (repeat it for several)', flags.usage);
+        if (kind === 'subject' && body.exchangeRules === undefined) throw new UsageError('--exchange is required for --kind subject (repeat it for several)', flags.usage);
         printFederation(flags, io, await withApi(flags, io, (api) => api.post<Federation>(federationsPath(flags), body)));
       },
     },
@@ -194,6 +200,24 @@ ${CONNECTION_USAGE}`,
         const id = flags.positional(0, 'id');
         flags.expectPositionals(1);
         printFederation(flags, io, await withApi(flags, io, (api) => api.get<Federation>(federationsPath(flags, id))));
+      },
+    },
+    update: {
+      summary: 'change a trusted issuer in place (same id)',
+      usage: `Usage: tessera federations update <id> [--name <n>] [--issuer <iss>] [--jwks-uri <url> | --jwks-file <file>]
+                                  [--audience <aud>] [--rule ... | --exchange ...] [--map c=c ...] [--replay <mode>]
+
+The options are those of "federations create"; each one given replaces that setting
+(--rule, --exchange and --map replace all the rules, exchange rules or mappings), and
+the result is checked as a new federation would be.
+${CONNECTION_USAGE}`,
+      options: { ...connectionOptions, ...tenantOption, ...settingOptions },
+      async run(flags, io) {
+        const id = flags.positional(0, 'id');
+        flags.expectPositionals(1);
+        const body = await settingsBody(flags);
+        if (Object.keys(body).length === 0) throw new UsageError('nothing to change: pass at least one option', flags.usage);
+        printFederation(flags, io, await withApi(flags, io, (api) => api.patch<Federation>(federationsPath(flags, id), body)));
       },
     },
     delete: {

@@ -72,6 +72,33 @@ ${CONNECTION_USAGE}`,
         else printRecord(io, grant);
       },
     },
+    update: {
+      summary: 'change a grant in place (same id): its scopes, its claims',
+      usage: `Usage: tessera grants update <id> [--scope <s> ...] [--claim <name=value> ... | --clear-claims] [--tenant <t>]
+
+  --scope <s>             the scopes the grant gives from now on (replaces them), repeatable
+${CLAIM_USAGE}
+                          (the claims given replace all the grant's claims)
+  --clear-claims          remove every custom claim of the grant
+${CONNECTION_USAGE}`,
+      options: { ...connectionOptions, ...tenantOption, scope: { type: 'string', multiple: true }, claim: { type: 'string', multiple: true }, 'clear-claims': { type: 'boolean' } },
+      async run(flags, io) {
+        const id = flags.positional(0, 'id');
+        flags.expectPositionals(1);
+        const scopes = flags.list('scope');
+        const claims = flags.list('claim');
+        if (claims.length > 0 && flags.has('clear-claims')) throw new UsageError('--claim and --clear-claims exclude each other', flags.usage);
+        const body = {
+          ...(scopes.length > 0 ? { scopes } : {}),
+          ...(claims.length > 0 ? { customClaims: parseClaims(claims, flags.usage) } : {}),
+          ...(flags.has('clear-claims') ? { customClaims: null } : {}),
+        };
+        if (Object.keys(body).length === 0) throw new UsageError('nothing to change: pass --scope, --claim or --clear-claims', flags.usage);
+        const grant = await withApi(flags, io, (api) => api.patch<Grant>(grantsPath(flags, id), body));
+        if (flags.json) printJson(io, grant);
+        else printRecord(io, grant);
+      },
+    },
     unused: grantsUnused,
     delete: {
       summary: 'revoke a grant',

@@ -4,6 +4,7 @@ import { type CommandGroup, CONNECTION_USAGE, seg, tenantOf, withApi } from '../
 import type { Io } from '../io.js';
 import { notice, printJson, printTable } from '../output.js';
 import type { KeyResource } from '@tessera/server';
+import { keysRewrap } from './keys-rewrap.js';
 
 type SigningKey = KeyResource;
 
@@ -52,5 +53,6 @@ ${CONNECTION_USAGE}`,
         printKeys(flags, io, page);
       },
     },
+    rewrap: keysRewrap,
   },
 };

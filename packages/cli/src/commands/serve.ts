@@ -1,12 +1,13 @@
 /** `tessera serve`: the authorization server (what `npm start` runs). */
 import { parseArgsMessage, UsageError } from '../args.js';
 import type { Io } from '../io.js';
+import { loadServer } from '../server-loader.js';
 
 export const SERVE_SUMMARY = 'run the authorization server';
 
 export async function serve(argv: readonly string[], io: Io): Promise<number> {
-  // Imported here so that management commands do not load the server and its drivers.
-  const server = await import('@tessera/server');
+  // Loaded here so that management commands do not load the server and its drivers.
+  const server = await loadServer();
   if (argv.includes('--help') || argv.includes('-h')) {
     io.stdout(server.SERVE_USAGE);
     return 0;

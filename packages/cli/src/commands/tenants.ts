@@ -1,5 +1,5 @@
 /** `tessera tenants create|list|get|update|delete`: independent issuers (SPEC §2). */
-import { connectionOptions, type Flags } from '../args.js';
+import { booleanSetting, connectionOptions, type Flags } from '../args.js';
 import { type CommandGroup, CONNECTION_USAGE, seg, withApi } from '../command.js';
 import { printJson, printRecord, printTable } from '../output.js';
 import type { TenantResource } from '@tessera/server';
@@ -9,7 +9,8 @@ type Tenant = TenantResource;
 const SIGNING_ALGS = ['ES256', 'RS256', 'PS256', 'EdDSA'] as const;
 
 /** The settings `--name`, `--alg` and `--lifetime` give, for create and update alike. */
-function tenantSettings(flags: Flags): { name?: string; signingAlg?: (typeof SIGNING_ALGS)[number]; accessTokenLifetime?: number; tokenQuotaPerMinute?: number } {
+function tenantSettings(flags: Flags): { name?: string; signingAlg?: (typeof SIGNING_ALGS)[number]; accessTokenLifetime?: number; tokenQuotaPerMinute?: number; trustDomain?: string; dpopNonceRequired?: boolean } {
+  const trustDomain = flags.string('trust-domain');
   const name = flags.string('name');
   const alg = flags.choice('alg', SIGNING_ALGS);
   const lifetime = flags.integer('lifetime', 60, 86_400);
@@ -19,6 +20,8 @@ function tenantSettings(flags: Flags): { name?: string; signingAlg?: (typeof SIG
     ...(quota !== undefined ? { tokenQuotaPerMinute: quota } : {}),
     ...(alg !== undefined ? { signingAlg: alg } : {}),
     ...(lifetime !== undefined ? { accessTokenLifetime: lifetime } : {}),
+    ...(trustDomain !== undefined ? { trustDomain } : {}),
+    ...booleanSetting(flags, 'dpop-nonce', 'dpopNonceRequired'),
   };
 }
 
@@ -35,8 +38,10 @@ export const tenants: CommandGroup = {
   --alg <alg>          signing algorithm of its keys (default ES256)
   --lifetime <s>       default access-token lifetime, 60 to 86400 seconds
   --quota <n>          token requests per minute of the whole tenant (0: none)
+  --trust-domain <td>  audience of its transaction tokens (default: the issuer)
+  --dpop-nonce true|false  DPoP proofs must carry a server nonce (RFC 9449 §8)
 ${CONNECTION_USAGE}`,
-      options: { ...connectionOptions, name: { type: 'string' }, alg: { type: 'string' }, lifetime: { type: 'string' }, quota: { type: 'string' } },
+      options: { ...connectionOptions, name: { type: 'string' }, alg: { type: 'string' }, lifetime: { type: 'string' }, quota: { type: 'string' }, 'trust-domain': { type: 'string' }, 'dpop-nonce': { type: 'string' } },
       async run(flags, io) {
         const id = flags.positional(0, 'id');
         flags.expectPositionals(1);
@@ -83,8 +88,10 @@ ${CONNECTION_USAGE}`,
   --alg <alg>          new signing algorithm: its key is published now as the next key
                        and signs from the next rotation (tessera keys rotate)
   --quota <n>          token requests per minute of the whole tenant (0: none)
+  --trust-domain <td>  audience of its transaction tokens (default: the issuer)
+  --dpop-nonce true|false  DPoP proofs must carry a server nonce (RFC 9449 §8)
 ${CONNECTION_USAGE}`,
-      options: { ...connectionOptions, name: { type: 'string' }, alg: { type: 'string' }, lifetime: { type: 'string' }, quota: { type: 'string' } },
+      options: { ...connectionOptions, name: { type: 'string' }, alg: { type: 'string' }, lifetime: { type: 'string' }, quota: { type: 'string' }, 'trust-domain': { type: 'string' }, 'dpop-nonce': { type: 'string' } },
       async run(flags, io) {
         const id = flags.positional(0, 'id');
         flags.expectPositionals(1);

@@ -75,6 +75,7 @@ ${ISSUER_USAGE}
   --audience <api>        the API's identifier (optional when the client has one grant)
   --resource <uri>        RFC 8707 resource instead of --audience
   --scope <s>             repeatable; default: every granted scope
+  --dpop-key <file>       bind the token to this private key with a DPoP proof (RFC 9449; PEM or private JWK)
   --json                  the token response as JSON
 `,
   options: {
@@ -93,6 +94,7 @@ ${ISSUER_USAGE}
     audience: { type: 'string' },
     resource: { type: 'string' },
     scope: { type: 'string', multiple: true },
+    'dpop-key': { type: 'string' },
   },
   async run(flags, io) {
     flags.expectPositionals(0);
@@ -100,7 +102,9 @@ ${ISSUER_USAGE}
     const issuer = await resolveIssuer(flags, io);
     const auth = await clientAuth(flags, io);
     const { createTokenClient } = await import('@tessera/client');
-    const client = createTokenClient({ issuer, clientId, auth, retry: { maxAttempts: 2, totalTimeoutMs: 15_000 } });
+    const dpopKey = flags.string('dpop-key');
+    const dpop = dpopKey === undefined ? undefined : await readPrivateKey(dpopKey);
+    const client = createTokenClient({ issuer, clientId, auth, retry: { maxAttempts: 2, totalTimeoutMs: 15_000 }, ...(dpop !== undefined ? { dpop } : {}) });
     try {
       const scopes = flags.list('scope').flatMap((s) => s.split(' ')).filter(Boolean);
       const result = await client.getToken({

@@ -4,6 +4,8 @@ import { ConfigurationError } from '../errors.js';
 import type { ClientAuth } from './types.js';
 
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+/** draft-ietf-oauth-rfc7523bis: the `typ` of a client assertion. */
+export const CLIENT_ASSERTION_TYP = 'client-authentication+jwt';
 
 /** A private key: a Node.js `KeyObject`, a Web Crypto `CryptoKey`, a private JWK, or a PEM string. */
 export type PrivateKeyInput = KeyObject | CryptoKey | JWK | string;
@@ -83,7 +85,7 @@ function isKeyObject(input: unknown): input is KeyObject {
   return typeof input === 'object' && input !== null && 'asymmetricKeyType' in input && 'export' in input;
 }
 
-function resolveSigningKey(input: PrivateKeyInput, options: PrivateKeyJwtOptions): SigningKey {
+export function resolveSigningKey(input: PrivateKeyInput, options: PrivateKeyJwtOptions): SigningKey {
   let key: KeyObject | CryptoKey;
   let kid = options.kid;
   try {
@@ -126,7 +128,8 @@ export function privateKeyJwt(key: PrivateKeyInput, options: PrivateKeyJwtOption
     async apply({ clientId, issuer, tokenEndpoint, clock }, _headers, body) {
       const now = Math.floor(clock.now() / 1000);
       const assertion = await new SignJWT({})
-        .setProtectedHeader(signing.kid ? { alg: signing.alg, kid: signing.kid } : { alg: signing.alg })
+        // draft-ietf-oauth-rfc7523bis: explicitly typed, addressed to the issuer (the default).
+        .setProtectedHeader({ alg: signing.alg, typ: CLIENT_ASSERTION_TYP, ...(signing.kid ? { kid: signing.kid } : {}) })
         .setIssuer(clientId)
         .setSubject(clientId)
         .setAudience(options.audience === 'token_endpoint' ? tokenEndpoint : issuer)

@@ -3,13 +3,30 @@ import type { SigningAlg } from '../store/types.js';
 import { OutboundPolicy } from '../outbound/policy.js';
 import { defaults } from './defaults.js';
 
+/**
+ * How a secret client may present its secret (`--secret-methods`; the default is in
+ * defaults.ts): `registered`, only with the method it was registered for (RFC 7591 §2,
+ * as node-oidc-provider, Auth0 and Hydra do); `either`, a secret is a secret however it
+ * travels, so client_secret_basic and client_secret_post both work (as in Keycloak).
+ */
+export type SecretMethodPolicy = 'registered' | 'either';
+export const SECRET_METHOD_POLICIES: readonly SecretMethodPolicy[] = ['registered', 'either'];
+
+export function isSecretMethodPolicy(value: string): value is SecretMethodPolicy {
+  return (SECRET_METHOD_POLICIES as readonly string[]).includes(value);
+}
+
 export interface ServerConfig {
   port: number;
   host: string;
   dataDir: string;
   databaseUrl: string | null;
+  /** `redis://` or `rediss://`: the hot state in Redis (docs/storage.md); null: in the database. */
+  stateUrl: string | null;
   /** Base of every issuer, without a trailing slash. */
   publicUrl: string;
+  /** Whether publicUrl was configured (--public-url), not the default http(s)://<host>:<port> (domain/public-url.ts). */
+  publicUrlConfigured: boolean;
   /** base64 of 32 bytes; null: the embedded default generates one into dataDir. */
   masterKey: string | null;
   tokens: { defaultLifetime: number; minLifetime: number; maxLifetime: number };
@@ -21,6 +38,9 @@ export interface ServerConfig {
     maxTenants: number;
     maxClients: number;
     maxUnknownClients: number;
+    maxUnknownTenants: number;
+    maxTenantBytes: number;
+    maxClientBytes: number;
     serveStaleFor: number;
     feedRetention: number;
     feedBatchSize: number;
@@ -41,8 +61,10 @@ export interface ServerConfig {
   /** The access log: one info line per request, for this fraction of requests (0 to 1). */
   accessLog: { sampleRate: number };
   clientAssertion: { maxLifetime: number; clockTolerance: number };
+  dpop: { proofMaxAge: number; clockTolerance: number; nonceWindow: number };
+  transactionTokens: { lifetime: number };
   federation: { maxAssertionLifetime: number };
-  clientAuth: { secretMethods: 'registered' | 'either' };
+  clientAuth: { secretMethods: SecretMethodPolicy };
   /** Usage analytics (docs/usage.md). */
   usage: UsageConfig;
   /** HTTPS with client certificates (RFC 8705). */
@@ -59,6 +81,11 @@ export interface ServerConfig {
    * they are loopback or private, and over http (SPEC §1 `--outbound-allow`).
    */
   outboundAllow: string[];
+  /**
+   * Credentials the first start gives instead of generated ones (TESSERA_BOOTSTRAP_*),
+   * for platforms where nobody reads a pod's files; ignored once the store is bootstrapped.
+   */
+  bootstrap: { adminSecret: string | null; consolePassword: string | null };
   /** Whether to log requests (pino). */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
 }
@@ -70,7 +97,8 @@ export interface UsageConfig {
   retention: { minutes: number; hours: number; days: number };
 }
 
-export type ConfigInput = Partial<Omit<ServerConfig, 'publicUrl' | 'cache' | 'usage' | 'rateLimit' | 'metrics' | 'accessLog'>> & {
+export type ConfigInput = Partial<Omit<ServerConfig, 'publicUrl' | 'publicUrlConfigured' | 'cache' | 'usage' | 'rateLimit' | 'metrics' | 'accessLog' | 'bootstrap'>> & {
+  bootstrap?: Partial<ServerConfig['bootstrap']>;
   publicUrl?: string | null;
   cache?: Partial<ServerConfig['cache']>;
   usage?: Partial<Omit<UsageConfig, 'retention'>> & { retention?: Partial<UsageConfig['retention']> };
@@ -84,7 +112,8 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
   const port = input.port ?? defaults.port;
   const host = input.host ?? defaults.host;
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`invalid port: ${String(input.port)}`);
-  const publicUrl = (input.publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
+  // The default names the listener: https when it serves TLS.
+  const publicUrl = (input.publicUrl ?? `${input.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
   let parsed: URL;
   try {
     parsed = new URL(publicUrl);
@@ -97,6 +126,10 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
   if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new Error('--database-url must be a postgres:// URL (omit it for the embedded store)');
   }
+  const stateUrl = input.stateUrl ?? null;
+  if (stateUrl !== null && !/^rediss?:\/\/[^/]/i.test(stateUrl)) {
+    throw new Error('--state-url must be a redis:// or rediss:// URL (omit it to keep the state in the database)');
+  }
   if (input.masterKey != null && Buffer.from(input.masterKey, 'base64').length !== 32) {
     throw new Error('TESSERA_MASTER_KEY must be base64 of 32 random bytes (e.g. `openssl rand -base64 32`)');
   }
@@ -105,7 +138,9 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
     host,
     dataDir: resolve(input.dataDir ?? defaults.dataDir),
     databaseUrl,
+    stateUrl,
     publicUrl,
+    publicUrlConfigured: input.publicUrl != null,
     masterKey: input.masterKey ?? null,
     tokens: { ...defaults.tokens, ...input.tokens },
     keys: { ...defaults.keys, ...input.keys },
@@ -121,6 +156,8 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
     metrics: { ...defaults.metrics, ...input.metrics },
     accessLog: { ...defaults.accessLog, ...input.accessLog },
     clientAssertion: { ...defaults.clientAssertion, ...input.clientAssertion },
+    dpop: { ...defaults.dpop, ...input.dpop },
+    transactionTokens: { ...defaults.transactionTokens, ...input.transactionTokens },
     federation: { ...defaults.federation, ...input.federation },
     clientAuth: { ...defaults.clientAuth, ...input.clientAuth },
     usage: resolveUsage(input.usage),
@@ -128,21 +165,23 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
     trustedProxies: input.trustedProxies ?? [],
     outboundAllow: input.outboundAllow ?? [],
     mtlsPublicUrl: input.mtlsPublicUrl == null ? null : input.mtlsPublicUrl.replace(/\/+$/, ''),
+    bootstrap: { adminSecret: input.bootstrap?.adminSecret ?? null, consolePassword: input.bootstrap?.consolePassword ?? null },
     logLevel: input.logLevel ?? 'info',
   };
+  assertBootstrapCredentials(config.bootstrap);
   if (config.mtlsPublicUrl !== null && !/^https:\/\/[^/?#]+(?:\/[^?#]*)?$/.test(config.mtlsPublicUrl)) {
     throw new Error('the mTLS public URL must be an https:// URL without a query or fragment');
   }
   // A malformed entry is reported at start-up, not at the first fetch.
   new OutboundPolicy(config.outboundAllow);
-  for (const name of ['pollInterval', 'maxTenants', 'maxClients', 'maxUnknownClients', 'serveStaleFor', 'feedRetention', 'feedBatchSize'] as const) {
+  for (const name of ['pollInterval', 'maxTenants', 'maxClients', 'maxUnknownClients', 'maxUnknownTenants', 'maxTenantBytes', 'maxClientBytes', 'serveStaleFor', 'feedRetention', 'feedBatchSize'] as const) {
     const value = config.cache[name];
-    if (!Number.isInteger(value) || value < (name === 'maxUnknownClients' ? 0 : 1)) throw new Error(`cache.${name} must be a positive integer`);
+    if (!Number.isInteger(value) || value < (name === 'maxUnknownClients' || name === 'maxUnknownTenants' ? 0 : 1)) throw new Error(`cache.${name} must be a positive integer`);
   }
   if (config.cache.serveStaleFor <= 2 * config.cache.pollInterval) {
     throw new Error('cache.serveStaleFor must be more than twice cache.pollInterval: a healthy replica reads the change feed that often');
   }
-  if (config.clientAuth.secretMethods !== 'registered' && config.clientAuth.secretMethods !== 'either') {
+  if (!isSecretMethodPolicy(config.clientAuth.secretMethods)) {
     throw new Error('--secret-methods must be registered or either');
   }
   const { metrics, accessLog, rateLimit } = config;
@@ -158,6 +197,32 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
     throw new Error('tokens.defaultLifetime must lie between tokens.minLifetime and tokens.maxLifetime');
   }
   return config;
+}
+
+/** The shortest TESSERA_BOOTSTRAP_ADMIN_SECRET: as strong as a generated secret needs 43 base64url characters; 32 is the floor. */
+export const MIN_BOOTSTRAP_SECRET_LENGTH = 32;
+/** The shortest TESSERA_BOOTSTRAP_CONSOLE_PASSWORD. */
+export const MIN_CONSOLE_PASSWORD_LENGTH = 12;
+
+function assertBootstrapCredentials({ adminSecret, consolePassword }: ServerConfig['bootstrap']): void {
+  // Control characters and surrounding spaces are almost always a copy-and-paste accident (a trailing newline of a Secret file).
+  const unprintable = /[\u0000-\u001f\u007f]|^\s|\s$/;
+  if (adminSecret !== null) {
+    if (adminSecret.length < MIN_BOOTSTRAP_SECRET_LENGTH) {
+      throw new Error(`TESSERA_BOOTSTRAP_ADMIN_SECRET must be at least ${MIN_BOOTSTRAP_SECRET_LENGTH} characters (it has ${adminSecret.length}); generate one with \`openssl rand -base64 32\``);
+    }
+    if (adminSecret.length > 512 || unprintable.test(adminSecret)) {
+      throw new Error('TESSERA_BOOTSTRAP_ADMIN_SECRET must be at most 512 printable characters, without leading or trailing whitespace');
+    }
+  }
+  if (consolePassword !== null) {
+    if (consolePassword.length < MIN_CONSOLE_PASSWORD_LENGTH) {
+      throw new Error(`TESSERA_BOOTSTRAP_CONSOLE_PASSWORD must be at least ${MIN_CONSOLE_PASSWORD_LENGTH} characters (it has ${consolePassword.length})`);
+    }
+    if (consolePassword.length > 512 || unprintable.test(consolePassword)) {
+      throw new Error('TESSERA_BOOTSTRAP_CONSOLE_PASSWORD must be at most 512 printable characters, without leading or trailing whitespace');
+    }
+  }
 }
 
 const HOUR_MS = 3_600_000;

@@ -2,6 +2,8 @@
  * Every default of the server, in one place. Each value here is documented in
  * docs/configuration.md; change both together.
  */
+import type { SecretMethodPolicy } from './config.js';
+
 export const defaults = {
   /** `--port` / TESSERA_PORT */
   port: 8080,
@@ -43,10 +45,19 @@ export const defaults = {
     pollInterval: 1000,
     /** PostgreSQL: LISTEN for changes, so other replicas see them at once (polling stays the fallback). */
     listen: true,
-    /** Tenants kept in memory (APIs, federations, signing keys, JWKS), least recently used dropped first. */
+    /**
+     * Tenants kept in memory (APIs, federations, signing keys, JWKS); beyond the bound the
+     * least recently used of those used once go first (segmented LRU: scan-resistant).
+     */
     maxTenants: 10_000,
+    /** Estimated bytes of all cached tenants, whatever their count. */
+    maxTenantBytes: 256 * 1024 * 1024,
+    /** Unknown tenant ids remembered (until the change feed says one was created), so junk paths cost no store query. */
+    maxUnknownTenants: 10_000,
     /** Clients kept in memory (client, secret hashes, grants). */
     maxClients: 100_000,
+    /** Estimated bytes of all cached clients, whatever their count. */
+    maxClientBytes: 256 * 1024 * 1024,
     /** Unknown client ids remembered, so repeated guesses do not each cost a store lookup. */
     maxUnknownClients: 10_000,
     /** While the store is unreachable, cached entries keep serving this long (ms); then 503 temporarily_unavailable. */
@@ -124,6 +135,22 @@ export const defaults = {
     retention: { minutes: 2 * 86_400_000, hours: 30 * 86_400_000, days: 400 * 86_400_000 },
   },
 
+  /** DPoP proofs at the token endpoint (RFC 9449, docs/dpop.md). */
+  dpop: {
+    /** How old a proof's `iat` may be (seconds). */
+    proofMaxAge: 60,
+    /** How far ahead of the server's clock a proof's `iat` may be (seconds). */
+    clockTolerance: 5,
+    /** Server nonces (for tenants that require them) change every this many seconds; each stays good for two. */
+    nonceWindow: 300,
+  },
+
+  /** Transaction tokens (docs/transaction-tokens.md). */
+  transactionTokens: {
+    /** Lifetime of a transaction token (seconds; at most 300). */
+    lifetime: 60,
+  },
+
   clientAssertion: {
     /** RFC 7523 client assertions: `exp` at most this far ahead (seconds). */
     maxLifetime: 300,
@@ -142,7 +169,7 @@ export const defaults = {
      * method it was registered for, client_secret_basic or client_secret_post) or
      * `either` (both work for every secret client).
      */
-    secretMethods: 'either' as 'registered' | 'either',
+    secretMethods: 'either' as SecretMethodPolicy,
   },
 
   management: {

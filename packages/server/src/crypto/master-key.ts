@@ -3,7 +3,7 @@
  * with the key id as additional authenticated data so a ciphertext cannot be moved
  * to another key record.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createFileAtomic } from '../data-dir/atomic-file.js';
@@ -60,6 +60,14 @@ export class MasterKey {
     decipher.setAAD(Buffer.from(associatedData, 'utf8'));
     decipher.setAuthTag(Buffer.from(tag, 'base64url'));
     return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
+  }
+
+  /**
+   * A 32-byte key for one purpose (HKDF-SHA256, RFC 5869, with `purpose` as info): every
+   * replica with the same master key derives the same one, and no purpose sees another's.
+   */
+  derive(purpose: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.#key, Buffer.alloc(0), `tessera:${purpose}`, 32));
   }
 
   /** Keeps the key out of logs and JSON by accident. */

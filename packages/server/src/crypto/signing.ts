@@ -82,6 +82,8 @@ export class JwtSigner {
   readonly #signingKey: { key: KeyObject } & SignatureParams['options'];
   /** RS256/PS256: sign on the libuv pool (asynchronous crypto.sign) instead of the event loop. */
   readonly #offload: boolean;
+  /** Headers for other `typ`s (transaction tokens, introspection responses), encoded once each. */
+  readonly #otherHeaders = new Map<string, string>();
 
   constructor(kid: string, alg: SigningAlg, privateKey: KeyObject, typ = 'at+jwt') {
     this.kid = kid;
@@ -99,9 +101,15 @@ export class JwtSigner {
     return new JwtSigner(key.kid, key.alg, createPrivateKey(pem));
   }
 
-  /** A compact JWS of `payload`; RSA signatures are computed off the event loop. */
-  async sign(payload: Record<string, unknown>): Promise<string> {
-    const signingInput = `${this.#encodedHeader}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
+  /** A compact JWS of `payload` (header `typ` at+jwt unless given); RSA signatures are computed off the event loop. */
+  sign(payload: Record<string, unknown>, typ?: string): Promise<string> {
+    return this.signJson(JSON.stringify(payload), typ);
+  }
+
+  /** The same for a payload already serialised as JSON (a caller that keeps the unchanging claims serialised). */
+  async signJson(payloadJson: string, typ?: string): Promise<string> {
+    const header = typ === undefined ? this.#encodedHeader : this.#headerFor(typ);
+    const signingInput = `${header}.${Buffer.from(payloadJson).toString('base64url')}`;
     const data = Buffer.from(signingInput, 'latin1');
     const signature = this.#offload
       ? await new Promise<Buffer>((resolve, reject) => {
@@ -109,6 +117,15 @@ export class JwtSigner {
         })
       : cryptoSign(this.#digest, data, this.#signingKey);
     return `${signingInput}.${signature.toString('base64url')}`;
+  }
+
+  #headerFor(typ: string): string {
+    let header = this.#otherHeaders.get(typ);
+    if (header === undefined) {
+      header = Buffer.from(JSON.stringify({ typ, alg: this.alg, kid: this.kid })).toString('base64url');
+      this.#otherHeaders.set(typ, header);
+    }
+    return header;
   }
 
   toJSON(): string {

@@ -18,6 +18,7 @@ import { ClientService } from './clients.js';
 import { CONSOLE_CLIENT_META } from './console.js';
 import type { DomainContext } from './context.js';
 import { GrantService } from './grants.js';
+import { writePublicUrl } from './public-url.js';
 import { TenantService } from './tenants.js';
 
 export interface BootstrapResult {
@@ -25,9 +26,13 @@ export interface BootstrapResult {
   adminClientSecret: string;
   consoleUser: string;
   consolePassword: string;
+  /** Which credentials came from the environment (TESSERA_BOOTSTRAP_*): admin.json leaves them out. */
+  fromEnvironment: { adminSecret: boolean; consolePassword: boolean };
 }
 
 const ACTOR = 'bootstrap';
+/** The bootstrap admin client's id: `tessera admin reset` gives it a new secret. */
+export const ADMIN_CLIENT_META = 'admin-client';
 
 export async function bootstrap(ctx: DomainContext, persist: (result: BootstrapResult) => Promise<void> = async () => {}): Promise<BootstrapResult | null> {
   const { adminTenant, defaultTenant, audience } = defaults.management;
@@ -44,7 +49,10 @@ export async function bootstrap(ctx: DomainContext, persist: (result: BootstrapR
         { value: 'manage:write', description: 'change them' },
       ],
     }, ACTOR);
-    const client = await new ClientService(txCtx).create(adminTenant, { name: 'Bootstrap admin' }, ACTOR);
+    const given = ctx.config.bootstrap;
+    // TESSERA_BOOTSTRAP_ADMIN_SECRET is a secret the caller brings, like any other: stored hashed.
+    const client = await new ClientService(txCtx).create(adminTenant, { name: 'Bootstrap admin', ...(given.adminSecret !== null ? { clientSecret: given.adminSecret } : {}) }, ACTOR);
+    await tx.setMeta(ADMIN_CLIENT_META, client.clientId);
     await new GrantService(txCtx).create(adminTenant, { clientId: client.clientId, audience, scopes: ['manage:read', 'manage:write'] }, ACTOR);
     // The console's own client: never authenticates itself (its secret is dropped here);
     // console sign-in issues its short-lived tokens (domain/console.ts).
@@ -52,10 +60,18 @@ export async function bootstrap(ctx: DomainContext, persist: (result: BootstrapR
     await new GrantService(txCtx).create(adminTenant, { clientId: consoleClient.clientId, audience, scopes: ['manage:read', 'manage:write'] }, ACTOR);
     for (const secret of consoleClient.secrets) await tx.deleteClientSecret(adminTenant, consoleClient.clientId, secret.id);
     await tx.setMeta(CONSOLE_CLIENT_META, consoleClient.clientId);
-    const consolePassword = randomBytes(18).toString('base64url');
+    const consolePassword = given.consolePassword ?? randomBytes(18).toString('base64url');
     await tx.createConsoleUser({ username: 'admin', passwordHash: await hashPassword(consolePassword), createdAt: ctx.now() });
-    if (client.clientSecret === undefined) throw new Error('bootstrap admin client has no secret');
-    const result = { adminClientId: client.clientId, adminClientSecret: client.clientSecret, consoleUser: 'admin', consolePassword };
+    const adminClientSecret = given.adminSecret ?? client.clientSecret;
+    if (adminClientSecret === undefined) throw new Error('bootstrap admin client has no secret');
+    await writePublicUrl(tx, { url: ctx.config.publicUrl, configured: ctx.config.publicUrlConfigured });
+    const result: BootstrapResult = {
+      adminClientId: client.clientId,
+      adminClientSecret,
+      consoleUser: 'admin',
+      consolePassword,
+      fromEnvironment: { adminSecret: given.adminSecret !== null, consolePassword: given.consolePassword !== null },
+    };
     await persist(result);
     return result;
   });

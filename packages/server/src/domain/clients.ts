@@ -1,6 +1,6 @@
 import { createPublicKey, type JsonWebKey, type KeyObject, randomBytes } from 'node:crypto';
 import { generateSecret, hashSecret } from '../crypto/secrets.js';
-import type { Client, ClientSecret, CustomClaims, NewAuditEntry, Page, Store, TokenEndpointAuthMethod } from '../store/types.js';
+import { type Client, type ClientSecret, type CustomClaims, isSecretMethod, type NewAuditEntry, type Page, type Store, type TokenEndpointAuthMethod } from '../store/types.js';
 import { assertCustomClaims } from './claims.js';
 import { clampPageSize, type DomainContext, issuerOf } from './context.js';
 import { keepingAdminAccess } from './admin-access.js';
@@ -16,7 +16,6 @@ export const AUTH_METHODS: readonly TokenEndpointAuthMethod[] = [
   'tls_client_auth',
   'self_signed_tls_client_auth',
 ];
-const SECRET_METHODS: readonly TokenEndpointAuthMethod[] = ['client_secret_basic', 'client_secret_post'];
 /** What a client authenticates with: changing it is giving the client a new credential. */
 const CREDENTIAL_FIELDS = ['tokenEndpointAuthMethod', 'jwks', 'jwksUri', 'tlsClientAuthSubjectDn'] as const;
 /** Two live secrets at most, so a rotation can overlap (SPEC §5). */
@@ -31,12 +30,29 @@ export interface ClientInput {
   accessTokenLifetime?: number | null;
   /** Token requests per minute (docs/protection.md); null: the tenant's or the server's quota. */
   tokenQuotaPerMinute?: number | null;
+  /** RFC 9449 §5.2: every token request must carry a DPoP proof. */
+  dpopBoundAccessTokens?: boolean;
+  /** May mint transaction tokens (docs/transaction-tokens.md). */
+  txnTokenService?: boolean;
   disabled?: boolean;
   /** Static claims in every token of this client (null or {} clears them). */
   customClaims?: Record<string, unknown> | null;
 }
 
+/** A new client: its settings, and optionally the id and the secret the caller chose. */
+export interface NewClientInput extends ClientInput {
+  /** Chosen, so that one configuration gives the same ids in every environment. */
+  clientId?: string;
+  /** Brought by the caller (a migration that must not rotate secrets); stored hashed, never returned. */
+  clientSecret?: string;
+}
+
 export type ClientPatch = Partial<ClientInput>;
+
+/** The shape of a chosen client id (docs/clients.md; also enforced by the route's schema). */
+export const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+/** A secret the caller brings: 32 characters at the least (a generated one has 43). */
+export const MIN_CALLER_SECRET_LENGTH = 32;
 
 export interface SecretView {
   id: string;
@@ -83,9 +99,32 @@ export class ClientService {
     };
   }
 
-  async create(tenantId: string, input: ClientInput, actor: string, clientId = generateClientId()): Promise<CreatedClient> {
+  async create(tenantId: string, input: NewClientInput, actor: string): Promise<CreatedClient> {
+    const { clientId = generateClientId(), clientSecret: chosenSecret, ...settings } = input;
+    if (!CLIENT_ID_PATTERN.test(clientId)) throw new ValidationError(`clientId must match ${CLIENT_ID_PATTERN.source}`);
+    if (chosenSecret !== undefined) assertCallerSecret(chosenSecret);
+    const client = this.#newClient(tenantId, clientId, settings);
+    this.#validate(client);
+    let secretValue: string | undefined;
+    const secrets: ClientSecret[] = [];
+    if (isSecretMethod(client.tokenEndpointAuthMethod)) {
+      secretValue = chosenSecret ?? generateSecret();
+      secrets.push({ id: newSecretId(), tenantId, clientId, hash: hashSecret(secretValue), createdAt: client.createdAt, lastUsedAt: null });
+    } else if (chosenSecret !== undefined) {
+      throw new ValidationError(`clientSecret: a client that authenticates with ${client.tokenEndpointAuthMethod} uses no secret`);
+    }
+    await this.ctx.store.transaction(async (tx) => {
+      if ((await tx.getTenant(tenantId)) === null) throw new NotFoundError('tenant', tenantId);
+      if ((await tx.getClient(tenantId, clientId)) !== null) throw new ConflictError(`client id ${JSON.stringify(clientId)} is taken in tenant ${JSON.stringify(tenantId)}`);
+      await tx.createClient(client, secrets, audit(tenantId, actor, 'client.create', clientId, { ...describe(client), ...(chosenSecret !== undefined ? { secret: 'provided by the caller' } : {}) }));
+    });
+    // A secret the caller brought is theirs already: it is not echoed back.
+    return { ...this.view(client, secrets), ...(secretValue !== undefined && chosenSecret === undefined ? { clientSecret: secretValue } : {}) };
+  }
+
+  #newClient(tenantId: string, clientId: string, input: ClientInput): Client {
     const now = this.ctx.now();
-    const client: Client = {
+    return {
       tenantId,
       clientId,
       name: input.name,
@@ -95,23 +134,13 @@ export class ClientService {
       tlsClientAuthSubjectDn: input.tlsClientAuthSubjectDn ?? null,
       accessTokenLifetime: input.accessTokenLifetime ?? null,
       tokenQuotaPerMinute: input.tokenQuotaPerMinute ?? null,
+      dpopBoundAccessTokens: input.dpopBoundAccessTokens ?? false,
+      txnTokenService: input.txnTokenService ?? false,
       disabled: input.disabled ?? false,
       customClaims: (input.customClaims ?? {}) as CustomClaims,
       createdAt: now,
       updatedAt: now,
     };
-    this.#validate(client);
-    let secretValue: string | undefined;
-    const secrets: ClientSecret[] = [];
-    if (SECRET_METHODS.includes(client.tokenEndpointAuthMethod)) {
-      secretValue = generateSecret();
-      secrets.push({ id: newSecretId(), tenantId, clientId, hash: hashSecret(secretValue), createdAt: now, lastUsedAt: null });
-    }
-    await this.ctx.store.transaction(async (tx) => {
-      if ((await tx.getTenant(tenantId)) === null) throw new NotFoundError('tenant', tenantId);
-      await tx.createClient(client, secrets, audit(tenantId, actor, 'client.create', clientId, describe(client)));
-    });
-    return { ...this.view(client, secrets), ...(secretValue !== undefined ? { clientSecret: secretValue } : {}) };
   }
 
   async list(tenantId: string, page: { limit?: number; cursor?: string | null }): Promise<Page<ClientView>> {
@@ -150,7 +179,7 @@ export class ClientService {
     });
     // A client that leaves the secret methods loses its secrets, in the same
     // transaction: switching back must not revive a secret that may have leaked.
-    const dropsSecrets = SECRET_METHODS.includes(current.tokenEndpointAuthMethod) && !SECRET_METHODS.includes(merged.tokenEndpointAuthMethod);
+    const dropsSecrets = isSecretMethod(current.tokenEndpointAuthMethod) && !isSecretMethod(merged.tokenEndpointAuthMethod);
     const write = (store: Store) => store.transaction(async (tx) => {
       const result = await tx.updateClient(tenantId, clientId, changes, entry);
       if (result !== null && dropsSecrets) {
@@ -171,19 +200,23 @@ export class ClientService {
     await this.#requireTenant(tenantId);
     const deleted = await keepingAdminAccess(this.ctx.store, tenantId, { kind: 'client', clientId, action: 'delete' }, (store) =>
       store.deleteClient(tenantId, clientId, audit(tenantId, actor, 'client.delete', clientId, {})));
+    // After the registry commit, outside it: the client is gone, so any token of it
+    // already fails introspection; this only frees the rows (what a failure leaves expires).
+    if (deleted) await this.ctx.state.endClient(tenantId, clientId).catch(() => undefined);
     if (!deleted) {
       throw new NotFoundError('client', clientId);
     }
   }
 
   /** A new secret beside the current one (rotation overlap); at most two live secrets. */
-  async addSecret(tenantId: string, clientId: string, actor: string): Promise<{ id: string; clientSecret: string; createdAt: number }> {
+  async addSecret(tenantId: string, clientId: string, actor: string, chosenSecret?: string): Promise<{ id: string; clientSecret?: string; createdAt: number }> {
+    if (chosenSecret !== undefined) assertCallerSecret(chosenSecret);
     const client = await this.#require(tenantId, clientId);
     await keepingAdminAccess(this.ctx.store, tenantId, { kind: 'client', clientId, action: 'add-secret' }, async () => undefined);
-    if (!SECRET_METHODS.includes(client.tokenEndpointAuthMethod)) {
+    if (!isSecretMethod(client.tokenEndpointAuthMethod)) {
       throw new ValidationError(`client authenticates with ${client.tokenEndpointAuthMethod}, which uses no secret`);
     }
-    const value = generateSecret();
+    const value = chosenSecret ?? generateSecret();
     const secret: ClientSecret = { id: newSecretId(), tenantId, clientId, hash: hashSecret(value), createdAt: this.ctx.now(), lastUsedAt: null };
     // Counted and added under a per-client lock: concurrent additions cannot both see one secret.
     await this.ctx.store.withLock(`client-secrets:${tenantId}:${clientId}`, async (tx) => {
@@ -191,9 +224,9 @@ export class ClientService {
       if (live.length >= MAX_LIVE_SECRETS) {
         throw new ConflictError(`client already has ${MAX_LIVE_SECRETS} secrets; delete the old one before adding another`);
       }
-      await tx.addClientSecret(secret, audit(tenantId, actor, 'client.secret.create', clientId, { secretId: secret.id }));
+      await tx.addClientSecret(secret, audit(tenantId, actor, 'client.secret.create', clientId, { secretId: secret.id, ...(chosenSecret !== undefined ? { secret: 'provided by the caller' } : {}) }));
     });
-    return { id: secret.id, clientSecret: value, createdAt: secret.createdAt };
+    return { id: secret.id, ...(chosenSecret === undefined ? { clientSecret: value } : {}), createdAt: secret.createdAt };
   }
 
   async deleteSecret(tenantId: string, clientId: string, secretId: string, actor: string): Promise<void> {
@@ -244,6 +277,11 @@ export class ClientService {
   }
 }
 
+function assertCallerSecret(secret: string): void {
+  if (secret.length < MIN_CALLER_SECRET_LENGTH) throw new ValidationError(`clientSecret must be at least ${MIN_CALLER_SECRET_LENGTH} characters`);
+  if (secret.trim() !== secret || /[\u0000-\u001f\u007f]/.test(secret)) throw new ValidationError('clientSecret must not contain control characters or leading or trailing spaces');
+}
+
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
 
 function assertPublicJwks(jwks: { keys: Record<string, unknown>[] }): void {
@@ -268,7 +306,7 @@ function assertPublicJwks(jwks: { keys: Record<string, unknown>[] }): void {
   });
 }
 
-function newSecretId(): string {
+export function newSecretId(): string {
   return `sec_${randomBytes(9).toString('base64url').replace(/[-_]/g, 'x')}`;
 }
 

@@ -7,6 +7,7 @@
 import { defaults } from '../config/defaults.js';
 import { verifyPassword } from '../crypto/passwords.js';
 import { SharedCounters } from '../oauth/rate-limit.js';
+import type { StateStore } from '../store/state/types.js';
 import type { Store } from '../store/types.js';
 import type { TenantRegistry } from './tenant-context.js';
 import type { IssuedToken, TokenInspector, TokenIssuer } from './tokens.js';
@@ -75,6 +76,8 @@ export class ConsoleSignIn {
     private readonly issuer: TokenIssuer,
     private readonly inspector: TokenInspector,
     now: () => number,
+    /** Where the counters are shared: the state store (StateStore.addRateLimitHits). */
+    private readonly counters: Pick<StateStore, 'addRateLimitHits'>,
   ) {
     this.#failures = new SharedCounters(CONSOLE_SIGN_IN_LIMITS.windowSeconds, now);
     this.#successes = new SharedCounters(CONSOLE_SIGN_IN_LIMITS.trustSeconds, now);
@@ -82,7 +85,7 @@ export class ConsoleSignIn {
 
   /** Adds this process's failures to the shared counters and learns every process's (once a second). */
   async sync(): Promise<void> {
-    await Promise.all([this.#failures.sync(this.store), this.#successes.sync(this.store)]);
+    await Promise.all([this.#failures.sync(this.counters), this.#successes.sync(this.counters)]);
   }
 
   /**

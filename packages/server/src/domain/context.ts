@@ -1,5 +1,6 @@
 import type { ServerConfig } from '../config/config.js';
 import { defaults } from '../config/defaults.js';
+import type { StateStore } from '../store/state/types.js';
 import type { Store } from '../store/types.js';
 import type { KeyService } from './keys.js';
 
@@ -10,6 +11,8 @@ import type { KeyService } from './keys.js';
  */
 export interface DomainContext {
   store: Store;
+  /** The hot state: a deleted client's or tenant's tokens end here. */
+  state: StateStore;
   keys: KeyService;
   config: ServerConfig;
   now: () => number;

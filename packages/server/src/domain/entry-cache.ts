@@ -2,8 +2,15 @@
  * A bounded cache of entries loaded from the store, one per key, used by the
  * registry (domain/tenant-context.ts):
  *
- * - LRU over at most `maxEntries` present entries and `maxAbsent` known-absent keys
- *   (negative entries: "no such client"), each bounded on its own;
+ * - at most `maxEntries` present entries, weighing at most `maxWeight` in all (an
+ *   estimate of their bytes), and `maxAbsent` known-absent keys (negative entries:
+ *   "no such client"), each bounded on its own;
+ * - scan-resistant eviction, after W-TinyLFU: segmented LRU (a new entry starts on
+ *   probation, at least a fifth of the bounds, and is protected once used again),
+ *   and, once the cache is full, a new entry is admitted only if its key was asked
+ *   for more often lately than the entry it would evict. A working set a little
+ *   larger than the cache still mostly hits (plain LRU misses every time on N+1
+ *   entries visited in turn), and a scan of one-off keys evicts nothing useful;
  * - concurrent first loads of one key share one store round trip;
  * - an invalidated entry keeps serving while its reload runs; a failed reload keeps
  *   the old entry (retried after `retryDelay`);
@@ -24,6 +31,9 @@ export interface EntryCacheOptions<V> {
   maxEntries: number;
   maxAbsent: number;
   load(key: string): Promise<V | null>;
+  /** Estimated bytes of one entry (default 1): bounded in all by `maxWeight`. */
+  weigh?: (value: V) => number;
+  maxWeight?: number;
   now(): number;
   events?: CacheEvents | undefined;
   /** After a failed reload, how long an entry serves before the next attempt (ms). */
@@ -32,6 +42,9 @@ export interface EntryCacheOptions<V> {
 
 interface Slot<V> {
   value: V;
+  weight: number;
+  /** In the protected segment (used again since it was loaded). */
+  protected: boolean;
   /** Invalidated: serve, but reload. */
   stale: boolean;
   reloading: Promise<boolean> | null;
@@ -46,10 +59,18 @@ interface Flight<V> {
 
 /** Loads that keep overlapping invalidations give up after this many tries (and stay stale). */
 const MAX_LOAD_ATTEMPTS = 3;
+/** The protected segment's share of the bounds. */
+const PROTECTED_SHARE = 0.8;
 
 export class EntryCache<V> {
   readonly #options: EntryCacheOptions<V>;
-  readonly #entries = new Map<string, Slot<V>>();
+  /** Both segments, each in LRU order (first: least recently used). */
+  readonly #probation = new Map<string, Slot<V>>();
+  readonly #protected = new Map<string, Slot<V>>();
+  #weight = 0;
+  #protectedWeight = 0;
+  /** How often each key was asked for lately (halved as it grows: recent counts weigh more). */
+  readonly #frequency = new Map<string, number>();
   readonly #absent = new Set<string>();
   readonly #loading = new Map<string, Flight<V>>();
 
@@ -57,16 +78,56 @@ export class EntryCache<V> {
     this.#options = options;
   }
 
-  get size(): { entries: number; absent: number } {
-    return { entries: this.#entries.size, absent: this.#absent.size };
+  get size(): { entries: number; absent: number; weight: number } {
+    return { entries: this.#probation.size + this.#protected.size, absent: this.#absent.size, weight: this.#weight };
+  }
+
+  #slot(key: string): Slot<V> | undefined {
+    return this.#protected.get(key) ?? this.#probation.get(key);
+  }
+
+  #remove(key: string): void {
+    const slot = this.#slot(key);
+    if (slot === undefined) return;
+    (slot.protected ? this.#protected : this.#probation).delete(key);
+    this.#weight -= slot.weight;
+    if (slot.protected) this.#protectedWeight -= slot.weight;
+  }
+
+  /** A use: to the protected segment's most recent end (from probation: promoted). */
+  #touch(key: string, slot: Slot<V>): void {
+    if (slot.protected) {
+      this.#protected.delete(key);
+      this.#protected.set(key, slot);
+      return;
+    }
+    this.#probation.delete(key);
+    this.#protect(key, slot);
+  }
+
+  #protect(key: string, slot: Slot<V>): void {
+    slot.protected = true;
+    this.#protected.set(key, slot);
+    this.#protectedWeight += slot.weight;
+    // The protected segment's overflow goes back on probation, most recent first in line.
+    const maxCount = Math.max(1, Math.floor(this.#options.maxEntries * PROTECTED_SHARE));
+    const maxWeight = (this.#options.maxWeight ?? Infinity) * PROTECTED_SHARE;
+    while (this.#protected.size > 1 && (this.#protected.size > maxCount || this.#protectedWeight > maxWeight)) {
+      const [oldestKey, oldest] = this.#protected.entries().next().value as [string, Slot<V>];
+      this.#protected.delete(oldestKey);
+      this.#protectedWeight -= oldest.weight;
+      oldest.protected = false;
+      this.#probation.set(oldestKey, oldest);
+    }
+    this.#evictEntries();
   }
 
   /** The entry, from memory when there is one (stale or not), else loaded once for all callers. */
   get(key: string): Promise<V | null> {
-    const slot = this.#entries.get(key);
+    this.#count(key);
+    const slot = this.#slot(key);
     if (slot !== undefined) {
-      this.#entries.delete(key);
-      this.#entries.set(key, slot);
+      this.#touch(key, slot);
       this.#options.events?.hit(this.#options.name);
       if (slot.stale) void this.#reload(key, slot);
       return Promise.resolve(slot.value);
@@ -85,7 +146,7 @@ export class EntryCache<V> {
 
   /** The entry in memory, without loading or touching LRU order (undefined: not cached). */
   peek(key: string): V | null | undefined {
-    const slot = this.#entries.get(key);
+    const slot = this.#slot(key);
     if (slot !== undefined) return slot.value;
     return this.#absent.has(key) ? null : undefined;
   }
@@ -99,7 +160,7 @@ export class EntryCache<V> {
     this.#absent.delete(key);
     const flight = this.#loading.get(key);
     if (flight !== undefined) flight.dirty = true;
-    const slot = this.#entries.get(key);
+    const slot = this.#slot(key);
     if (slot === undefined) return flight === undefined ? Promise.resolve() : flight.promise.then(noop, noop);
     slot.stale = true;
     slot.retryAt = 0;
@@ -109,20 +170,24 @@ export class EntryCache<V> {
   /** Forgets one key (e.g. every client of a deleted tenant). */
   delete(key: string): void {
     this.#absent.delete(key);
-    this.#entries.delete(key);
+    this.#remove(key);
     const flight = this.#loading.get(key);
     if (flight !== undefined) flight.dirty = true;
   }
 
   /** Forgets every key that starts with `prefix`: O(cache size), for rare bulk changes only. */
   deleteByPrefix(prefix: string): void {
-    for (const key of this.#entries.keys()) if (key.startsWith(prefix)) this.#entries.delete(key);
+    for (const key of [...this.#probation.keys(), ...this.#protected.keys()]) if (key.startsWith(prefix)) this.#remove(key);
     for (const key of this.#absent) if (key.startsWith(prefix)) this.#absent.delete(key);
     for (const [key, flight] of this.#loading) if (key.startsWith(prefix)) flight.dirty = true;
   }
 
   clear(): void {
-    this.#entries.clear();
+    this.#frequency.clear();
+    this.#probation.clear();
+    this.#protected.clear();
+    this.#weight = 0;
+    this.#protectedWeight = 0;
     this.#absent.clear();
     for (const flight of this.#loading.values()) flight.dirty = true;
   }
@@ -149,7 +214,7 @@ export class EntryCache<V> {
 
   async #reloadUntilFresh(key: string): Promise<void> {
     for (let attempt = 0; attempt < MAX_LOAD_ATTEMPTS; attempt++) {
-      const slot = this.#entries.get(key);
+      const slot = this.#slot(key);
       if (slot === undefined || !slot.stale) return;
       if (!(await this.#reload(key, slot))) return;
     }
@@ -164,12 +229,17 @@ export class EntryCache<V> {
     slot.reloading = (async () => {
       try {
         const value = await this.#timedLoad(key);
-        if (this.#entries.get(key) !== slot) return true;
+        if (this.#slot(key) !== slot) return true;
         if (value === null) {
-          this.#entries.delete(key);
+          this.#remove(key);
           this.#putAbsent(key);
         } else {
+          const weight = this.#weigh(value);
+          this.#weight += weight - slot.weight;
+          if (slot.protected) this.#protectedWeight += weight - slot.weight;
           slot.value = value;
+          slot.weight = weight;
+          this.#evictEntries();
         }
         return true;
       } catch {
@@ -194,15 +264,62 @@ export class EntryCache<V> {
 
   #put(key: string, value: V | null, stale: boolean): void {
     if (value === null) {
-      this.#entries.delete(key);
+      this.#remove(key);
       // A negative entry that overlapped a change is simply not kept.
       if (!stale) this.#putAbsent(key);
       return;
     }
     this.#absent.delete(key);
-    this.#entries.delete(key);
-    this.#entries.set(key, { value, stale, reloading: null, retryAt: 0 });
-    this.#evict(this.#entries, this.#options.maxEntries);
+    this.#remove(key);
+    const weight = this.#weigh(value);
+    if (!this.#admits(key, weight)) return;
+    this.#probation.set(key, { value, weight, protected: false, stale, reloading: null, retryAt: 0 });
+    this.#weight += weight;
+    this.#evictEntries();
+  }
+
+  #count(key: string): void {
+    this.#frequency.set(key, (this.#frequency.get(key) ?? 0) + 1);
+    const bound = 2 * Math.max(this.#options.maxEntries, 64);
+    if (this.#frequency.size <= bound) return;
+    // Ageing: halve every count, forget the zeros, and the oldest keys if still too many.
+    for (const [k, n] of this.#frequency) {
+      if (n <= 1) this.#frequency.delete(k);
+      else this.#frequency.set(k, n >> 1);
+    }
+    for (const k of this.#frequency.keys()) {
+      if (this.#frequency.size <= bound / 2) break;
+      this.#frequency.delete(k);
+    }
+  }
+
+  /** TinyLFU admission: with room, yes; when full, only a key asked for more often than the next victim. */
+  #admits(key: string, weight: number): boolean {
+    const count = this.#probation.size + this.#protected.size;
+    const full = count >= this.#options.maxEntries || this.#weight + weight > (this.#options.maxWeight ?? Infinity);
+    if (!full || count === 0) return true;
+    const victim = (this.#probation.size > 0 ? this.#probation : this.#protected).keys().next().value as string;
+    const admitted = (this.#frequency.get(key) ?? 0) > (this.#frequency.get(victim) ?? 0);
+    if (!admitted) this.#options.events?.evict(this.#options.name, 1);
+    return admitted;
+  }
+
+  #weigh(value: V): number {
+    return this.#options.weigh?.(value) ?? 1;
+  }
+
+  /** Least recently used first: probation's, then (when probation is empty) protected's. */
+  #evictEntries(): void {
+    const maxWeight = this.#options.maxWeight ?? Infinity;
+    let evicted = 0;
+    while (this.#probation.size + this.#protected.size > this.#options.maxEntries || (this.#weight > maxWeight && this.#probation.size + this.#protected.size > 1)) {
+      const segment = this.#probation.size > 0 ? this.#probation : this.#protected;
+      const oldest = segment.keys().next();
+      if (oldest.done === true) break;
+      this.#remove(oldest.value);
+      evicted++;
+    }
+    if (evicted > 0) this.#options.events?.evict(this.#options.name, evicted);
   }
 
   #putAbsent(key: string): void {
@@ -212,7 +329,7 @@ export class EntryCache<V> {
     this.#evict(this.#absent, this.#options.maxAbsent);
   }
 
-  #evict(items: Map<string, unknown> | Set<string>, max: number): void {
+  #evict(items: Set<string>, max: number): void {
     let evicted = 0;
     while (items.size > max) {
       const oldest = items.keys().next();

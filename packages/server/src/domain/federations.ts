@@ -4,7 +4,7 @@
  * for a client's credentials (RFC 7523 §2.1). No shared secret.
  */
 import { randomBytes } from 'node:crypto';
-import type { ExchangeRule, Federation, FederationKind, FederationRule, ReplayProtection } from '../store/types.js';
+import type { ExchangeRule, Federation, FederationKind, FederationRule, ReplayProtection, Store } from '../store/types.js';
 import { assertClaimConditions, assertClaimMappings, claimsMatch } from './claims.js';
 import type { DomainContext } from './context.js';
 import { NotFoundError, ValidationError } from './errors.js';
@@ -35,6 +35,44 @@ export class FederationService {
   }
 
   async create(tenantId: string, input: FederationInput, actor: string): Promise<Federation> {
+    const federation = this.#build({ id: `fed_${randomBytes(12).toString('hex')}`, tenantId, createdAt: this.ctx.now() }, input);
+    await this.ctx.store.transaction(async (tx) => {
+      if ((await tx.getTenant(tenantId)) === null) throw new NotFoundError('tenant', tenantId);
+      await assertRuleClientsExist(tx, federation);
+      await tx.createFederation(federation, {
+        tenantId, actor, action: 'federation.create', targetType: 'federation', targetId: federation.id, details: describe(federation),
+      });
+    });
+    return federation;
+  }
+
+  /**
+   * Changes a federation in place (same id): the fields given replace the current ones
+   * (rules and exchangeRules as a whole), and the result is checked as a new one would be.
+   */
+  async update(tenantId: string, id: string, patch: Partial<FederationInput>, actor: string): Promise<Federation> {
+    const current = await this.get(tenantId, id);
+    const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as Partial<FederationInput>;
+    if (Object.keys(defined).length === 0) throw new ValidationError('nothing to change: give at least one field');
+    const { id: _id, tenantId: _t, createdAt, ...settings } = current;
+    const merged: FederationInput = { ...settings, ...defined };
+    // A switch to explicit keys (or to discovery) replaces the other way of finding them.
+    if (defined.jwks != null && defined.jwksUri === undefined) merged.jwksUri = null;
+    if (defined.jwksUri != null && defined.jwks === undefined) merged.jwks = null;
+    const federation = this.#build({ id, tenantId, createdAt }, merged);
+    const updated = await this.ctx.store.transaction(async (tx) => {
+      await assertRuleClientsExist(tx, federation);
+      return tx.updateFederation(federation, {
+        tenantId, actor, action: 'federation.update', targetType: 'federation', targetId: id,
+        details: { ...describe(federation), changed: Object.keys(defined) },
+      });
+    });
+    if (updated === null) throw new NotFoundError('federation', id);
+    return updated;
+  }
+
+  /** The federation that `input` describes, checked; what does not hold is a 422 naming the rule. */
+  #build(identity: Pick<Federation, 'id' | 'tenantId' | 'createdAt'>, input: FederationInput): Federation {
     const kind = input.kind ?? 'workload';
     const jwksUri = input.jwksUri ?? null;
     const jwks = input.jwks ?? null;
@@ -58,10 +96,8 @@ export class FederationService {
     }
     const claimMappings = input.claimMappings ?? {};
     assertClaimMappings(claimMappings);
-    const replayProtection = replayProtectionOf(input.replayProtection);
-    const federation: Federation = {
-      id: `fed_${randomBytes(12).toString('hex')}`,
-      tenantId,
+    return {
+      ...identity,
       name: input.name,
       kind,
       issuer: input.issuer,
@@ -71,23 +107,8 @@ export class FederationService {
       rules,
       exchangeRules,
       claimMappings,
-      replayProtection,
-      createdAt: this.ctx.now(),
+      replayProtection: replayProtectionOf(input.replayProtection),
     };
-    await this.ctx.store.transaction(async (tx) => {
-      if ((await tx.getTenant(tenantId)) === null) throw new NotFoundError('tenant', tenantId);
-      const clientIds = new Set([...rules.map((r) => r.clientId), ...exchangeRules.flatMap((r) => r.clients)]);
-      for (const clientId of clientIds) {
-        if ((await tx.getClient(tenantId, clientId)) === null) {
-          throw new ValidationError(`rule names client ${JSON.stringify(clientId)}, which does not exist in this tenant`);
-        }
-      }
-      await tx.createFederation(federation, {
-        tenantId, actor, action: 'federation.create', targetType: 'federation', targetId: federation.id,
-        details: { name: federation.name, kind, issuer: federation.issuer, rules: rules.length + exchangeRules.length, replayProtection: replayProtection.mode },
-      });
-    });
-    return federation;
   }
 
   async list(tenantId: string): Promise<Federation[]> {
@@ -107,6 +128,26 @@ export class FederationService {
     });
     if (!deleted) throw new NotFoundError('federation', id);
   }
+}
+
+async function assertRuleClientsExist(tx: Store, federation: Federation): Promise<void> {
+  const clientIds = new Set([...federation.rules.map((r) => r.clientId), ...federation.exchangeRules.flatMap((r) => r.clients)]);
+  for (const clientId of clientIds) {
+    if ((await tx.getClient(federation.tenantId, clientId)) === null) {
+      throw new ValidationError(`rule names client ${JSON.stringify(clientId)}, which does not exist in this tenant`);
+    }
+  }
+}
+
+/** Audit details: the shape of the federation, not its keys or claim values. */
+function describe(federation: Federation): Record<string, unknown> {
+  return {
+    name: federation.name,
+    kind: federation.kind,
+    issuer: federation.issuer,
+    rules: federation.rules.length + federation.exchangeRules.length,
+    replayProtection: federation.replayProtection.mode,
+  };
 }
 
 function assertWorkloadRule(rule: FederationRule, index: number): void {

@@ -63,32 +63,45 @@ export class GrantService {
     return grant;
   }
 
-  /** Changes which scopes the grant gives (narrowing a grant to what is used, say); audited. */
-  async update(tenantId: string, id: string, input: Pick<GrantInput, 'scopes'>, actor: string): Promise<Grant> {
-    assertScopeValues(input.scopes);
+  /**
+   * Changes the grant in place, same id (narrowing it to what is used, say): its scopes,
+   * its custom claims (null or {} clears them), or both; audited.
+   */
+  async update(tenantId: string, id: string, input: { scopes?: string[]; customClaims?: Record<string, unknown> | null }, actor: string): Promise<Grant> {
+    if (input.scopes === undefined && input.customClaims === undefined) throw new ValidationError('give scopes, customClaims or both');
+    if (input.scopes !== undefined) assertScopeValues(input.scopes);
+    const customClaims = input.customClaims === undefined ? undefined : assertCustomClaims(input.customClaims ?? {});
     const write = (store: Store) => store.transaction(async (tx) => {
       if ((await tx.getTenant(tenantId)) === null) throw new NotFoundError('tenant', tenantId);
       const existing = await tx.getGrant(tenantId, id);
       if (existing === null) throw new NotFoundError('grant', id);
-      const api = await tx.getApi(tenantId, existing.apiId);
-      const known = new Set(api?.scopes.map((s) => s.value) ?? []);
-      const unknown = input.scopes.filter((s) => !known.has(s));
-      if (unknown.length > 0) throw new ValidationError(`scopes not defined by the API: ${unknown.join(' ')}`);
-      const scopes = [...new Set(input.scopes)];
-      const updated = await tx.updateGrant(tenantId, id, { scopes }, {
+      let scopes: string[] | undefined;
+      if (input.scopes !== undefined) {
+        const api = await tx.getApi(tenantId, existing.apiId);
+        const known = new Set(api?.scopes.map((s) => s.value) ?? []);
+        const unknown = input.scopes.filter((s) => !known.has(s));
+        if (unknown.length > 0) throw new ValidationError(`scopes not defined by the API: ${unknown.join(' ')}`);
+        scopes = [...new Set(input.scopes)];
+      }
+      const updated = await tx.updateGrant(tenantId, id, { ...(scopes !== undefined ? { scopes } : {}), ...(customClaims !== undefined ? { customClaims } : {}) }, {
         tenantId,
         actor,
         action: 'grant.update',
         targetType: 'grant',
         targetId: id,
-        details: { clientId: existing.clientId, audience: existing.audience, scopes, previousScopes: existing.scopes },
+        details: {
+          clientId: existing.clientId,
+          audience: existing.audience,
+          ...(scopes !== undefined ? { scopes, previousScopes: existing.scopes } : {}),
+          ...(customClaims !== undefined ? { customClaims: Object.keys(customClaims) } : {}),
+        },
       });
       if (updated === null) throw new NotFoundError('grant', id);
       return updated;
     });
     // Taking manage:write away is a revocation as far as the administrators are concerned.
     const before = await this.ctx.store.getGrant(tenantId, id);
-    const dropsWrite = before !== null && before.scopes.includes('manage:write') && !input.scopes.includes('manage:write');
+    const dropsWrite = before !== null && input.scopes !== undefined && before.scopes.includes('manage:write') && !input.scopes.includes('manage:write');
     return dropsWrite ? keepingAdminAccess(this.ctx.store, tenantId, { kind: 'grant', grantId: id }, write) : write(this.ctx.store);
   }
 

@@ -85,14 +85,45 @@ describe('TenantRegistry', () => {
     expect(fake.loads).toEqual(['tenant:acme', 'client:acme/c1']);
   });
 
-  it('never caches made-up tenant ids, and never asks the store about impossible ones', async () => {
-    const fake = fakeStore([], {});
-    const registry = registryOn(fake.store);
+  it('asks the store about an unknown tenant once, remembers it within its bound until the feed says it was created, and never asks about impossible ones', async () => {
+    const tenants: string[] = [];
+    const fake = fakeStore(tenants, {});
+    const registry = registryOn(fake.store, { maxUnknownTenants: 2 });
     for (let i = 0; i < 3; i++) expect(await registry.get('nosuch')).toBeNull();
-    expect(fake.loads).toEqual(['tenant:nosuch', 'tenant:nosuch', 'tenant:nosuch']);
+    expect(fake.loads).toEqual(['tenant:nosuch']);
     for (const id of ['UPPER', '../etc', 'x'.repeat(200), '']) expect(await registry.get(id)).toBeNull();
     expect(await registry.client('acme', 'x'.repeat(300))).toBeNull();
-    expect(fake.loads).toHaveLength(3);
+    expect(fake.loads).toHaveLength(1);
+    // Bounded: two more made-up ids push the first out.
+    await registry.get('junk-1');
+    await registry.get('junk-2');
+    await registry.get('nosuch');
+    expect(fake.loads.filter((l) => l === 'tenant:nosuch')).toHaveLength(2);
+    // Created (the change feed says so): found at once.
+    tenants.push('nosuch');
+    await registry.apply([{ tenantId: 'nosuch', kind: 'tenant', entityId: 'nosuch' }], { wait: true });
+    expect((await registry.get('nosuch'))?.tenant.id).toBe('nosuch');
+  });
+
+  it('does not collapse on a cyclic working set just over the bound (scan-resistant eviction)', async () => {
+    const ids = Array.from({ length: 11 }, (_, i) => `t${i}`);
+    const fake = fakeStore(ids, {});
+    const registry = registryOn(fake.store, { maxTenants: 10 });
+    for (let round = 0; round < 5; round++) for (const id of ids) await registry.get(id);
+    fake.loads.length = 0;
+    for (let round = 0; round < 10; round++) for (const id of ids) await registry.get(id);
+    // Plain LRU misses on every one of the 110 visits; most hit here.
+    expect(fake.loads.length).toBeLessThan(110 / 2);
+    expect(registry.size.tenants).toBeLessThanOrEqual(10);
+  });
+
+  it('bounds the cached tenants by their estimated bytes as well as by count', async () => {
+    const ids = Array.from({ length: 50 }, (_, i) => `t${i}`);
+    const fake = fakeStore(ids, {});
+    const registry = registryOn(fake.store, { maxTenants: 1000, maxTenantBytes: 20_000 });
+    for (const id of ids) await registry.get(id);
+    expect(registry.size.tenants).toBeGreaterThan(0);
+    expect(registry.size.tenants).toBeLessThan(50);
   });
 
   it('remembers unknown clients, within their own bound', async () => {
@@ -106,7 +137,7 @@ describe('TenantRegistry', () => {
     expect(fake.loads.filter((l) => l === 'client:acme/u1')).toHaveLength(2);
   });
 
-  it('keeps at most maxClients clients, dropping the least recently used', async () => {
+  it('keeps at most maxClients clients: a newcomer asked for more often than the least recently used one takes its place', async () => {
     const fake = fakeStore(['acme'], { acme: ['c1', 'c2', 'c3'] });
     const evicted: number[] = [];
     const events: CacheEvents = { hit() {}, miss() {}, load() {}, evict: (_cache, count) => evicted.push(count), feedLag() {} };
@@ -114,9 +145,12 @@ describe('TenantRegistry', () => {
     await registry.client('acme', 'c1');
     await registry.client('acme', 'c2');
     await registry.client('acme', 'c1'); // c2 is now the least recently used
-    await registry.client('acme', 'c3');
+    await registry.client('acme', 'c3'); // asked for once, as often as c2: not admitted
     expect(registry.size.clients).toBe(2);
-    expect(evicted).toEqual([1]);
+    expect(fake.loads.filter((l) => l === 'client:acme/c3')).toHaveLength(1);
+    await registry.client('acme', 'c3'); // asked for again: replaces c2
+    expect(registry.size.clients).toBe(2);
+    expect(evicted).toEqual([1, 1]);
     fake.loads.length = 0;
     await registry.client('acme', 'c1');
     await registry.client('acme', 'c2');

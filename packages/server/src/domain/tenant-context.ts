@@ -8,7 +8,11 @@
  *   secrets' parsed hashes and its grants by API id. Loaded on first use, with
  *   negative entries for unknown clients.
  *
- * Both caches are bounded LRUs (config `cache`). Invalidation has one owner, the
+ * Both caches are bounded by count and by estimated bytes, with scan-resistant
+ * eviction (entry-cache.ts); unknown tenant and client ids are remembered in bounded
+ * negative entries, so made-up ids cost one store query each, once. Unsealed signing
+ * keys live in a small cache of their own (by kid), so a tenant evicted and loaded
+ * again does not decrypt its key again (config `cache`). Invalidation has one owner, the
  * change feed (domain/change-feed.ts), which calls `apply` with what changed: after a
  * commit of this replica (awaited, so a change is visible here when its call
  * returns) and for other replicas' changes read from the feed (reloaded in the
@@ -61,11 +65,26 @@ export interface RegistryLimits {
   maxTenants: number;
   maxClients: number;
   maxUnknownClients: number;
+  maxUnknownTenants: number;
+  /** Estimated bytes of all cached tenants, and of all cached clients. */
+  maxTenantBytes: number;
+  maxClientBytes: number;
+  /** Signing keys whose imported public key and unsealed signer are kept (by tenant and kid). */
+  maxSigners: number;
   /** While the change feed cannot be read, cached entries serve for this long (ms), then 503. */
   serveStaleFor: number;
 }
 
-const DEFAULT_LIMITS: RegistryLimits = { maxTenants: 10_000, maxClients: 100_000, maxUnknownClients: 10_000, serveStaleFor: 300_000 };
+const DEFAULT_LIMITS: RegistryLimits = {
+  maxTenants: 10_000,
+  maxClients: 100_000,
+  maxUnknownClients: 10_000,
+  maxUnknownTenants: 10_000,
+  maxTenantBytes: 256 * 1024 * 1024,
+  maxClientBytes: 256 * 1024 * 1024,
+  maxSigners: 100_000,
+  serveStaleFor: 300_000,
+};
 
 /** Longest client id looked up at all: longer ones are unknown without a store round trip. */
 const MAX_CLIENT_ID_LENGTH = 256;
@@ -85,13 +104,13 @@ export class TenantContext {
   readonly publishedKeys: ReadonlyMap<string, PublishedKey>;
   readonly jwks: { body: string; etag: string };
   readonly activeKey: SigningKey | undefined;
-  readonly #masterKey: MasterKey;
+  readonly #keys: KeyMaterial;
   readonly #clients: (clientId: string) => Promise<ClientEntry | null>;
   #signer: JwtSigner | undefined;
 
   constructor(
     record: TenantRecord,
-    options: { publicUrl: string; masterKey: MasterKey; now: number; clients: (clientId: string) => Promise<ClientEntry | null>; previous?: TenantContext | null | undefined },
+    options: { publicUrl: string; keys: KeyMaterial; now: number; clients: (clientId: string) => Promise<ClientEntry | null>; previous?: TenantContext | null | undefined },
   ) {
     this.tenant = record.tenant;
     this.issuer = `${options.publicUrl}/t/${record.tenant.id}`;
@@ -105,11 +124,11 @@ export class TenantContext {
     this.publishedKeys = new Map(
       published.map((k) => [
         k.kid,
-        { kid: k.kid, alg: k.alg, status: k.status, key: publicKeyFromJwk(k.publicJwk as JWK), jwk: k.publicJwk as JWK },
+        { kid: k.kid, alg: k.alg, status: k.status, key: options.keys.publicKey(k), jwk: k.publicJwk as JWK },
       ]),
     );
     this.activeKey = record.keys.find((k) => k.status === 'active');
-    this.#masterKey = options.masterKey;
+    this.#keys = options.keys;
     this.#clients = options.clients;
     // A reload for another reason (an API changed) does not unseal the same key again.
     const previous = options.previous;
@@ -124,7 +143,7 @@ export class TenantContext {
    */
   get signer(): JwtSigner | null {
     if (this.activeKey === undefined) return null;
-    this.#signer ??= JwtSigner.unseal(this.activeKey, this.#masterKey);
+    this.#signer ??= this.#keys.signer(this.activeKey);
     return this.#signer;
   }
 
@@ -160,26 +179,28 @@ export interface TenantRegistryOptions {
 export class TenantRegistry {
   readonly #store: Store;
   readonly #publicUrl: string;
-  readonly #masterKey: MasterKey;
   readonly #now: () => number;
   readonly #limits: RegistryLimits;
   readonly events: CacheEvents | undefined;
   readonly #tenants: EntryCache<TenantContext>;
   readonly #clients: EntryCache<ClientEntry>;
+  readonly #keyMaterial: KeyMaterialCache;
   /** When the change feed was last read completely (null: nobody follows it, e.g. in tests). */
   #syncedAt: number | null = null;
 
   constructor(options: TenantRegistryOptions) {
     this.#store = options.store;
     this.#publicUrl = options.publicUrl;
-    this.#masterKey = options.masterKey;
     this.#now = options.now;
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.events = options.events;
+    this.#keyMaterial = new KeyMaterialCache(options.masterKey, this.#limits.maxSigners);
     this.#tenants = new EntryCache<TenantContext>({
       name: 'tenant',
       maxEntries: this.#limits.maxTenants,
-      maxAbsent: 0,
+      maxAbsent: this.#limits.maxUnknownTenants,
+      maxWeight: this.#limits.maxTenantBytes,
+      weigh: weighTenant,
       load: (tenantId) => this.#loadTenant(tenantId),
       now: this.#now,
       events: options.events,
@@ -188,13 +209,18 @@ export class TenantRegistry {
       name: 'client',
       maxEntries: this.#limits.maxClients,
       maxAbsent: this.#limits.maxUnknownClients,
+      maxWeight: this.#limits.maxClientBytes,
+      weigh: weighClient,
       load: (key) => this.#loadClient(key),
       now: this.#now,
       events: options.events,
     });
   }
 
-  /** The tenant's context, or null when there is no such tenant (never cached: made-up ids cannot fill memory). */
+  /**
+   * The tenant's context, or null when there is no such tenant (remembered in the
+   * bounded negative cache until the change feed says the tenant was created).
+   */
   async get(tenantId: string): Promise<TenantContext | null> {
     // Anything that cannot be a tenant id never reaches the store or the cache.
     if (!TENANT_ID.test(tenantId)) return null;
@@ -232,7 +258,10 @@ export class TenantRegistry {
       work.push(
         this.#tenants.invalidate(tenantId).then(() => {
           // A deleted tenant takes its clients' entries with it.
-          if (rowChanged && !(this.#tenants.peek(tenantId) instanceof TenantContext)) this.#clients.deleteByPrefix(clientKey(tenantId, ''));
+          if (rowChanged && !(this.#tenants.peek(tenantId) instanceof TenantContext)) {
+            this.#clients.deleteByPrefix(clientKey(tenantId, ''));
+            this.#keyMaterial.forgetTenant(tenantId);
+          }
         }),
       );
     }
@@ -268,7 +297,7 @@ export class TenantRegistry {
     if (record === null) return null;
     return new TenantContext(record, {
       publicUrl: this.#publicUrl,
-      masterKey: this.#masterKey,
+      keys: this.#keyMaterial,
       now: this.#now(),
       clients: (clientId) => this.client(tenantId, clientId),
       previous: this.#tenants.peek(tenantId),
@@ -288,6 +317,71 @@ function toClientEntry(record: ClientRecord): ClientEntry {
     secrets: record.secrets.map((s) => ({ id: s.id, verify: parseSecretHash(s.hash).verify })),
     grants: new Map(record.grants.map((g) => [g.apiId, { ...g, scopeSet: new Set(g.scopes) }])),
   };
+}
+
+/** Key objects of a tenant's signing keys, as TenantContext needs them. */
+interface KeyMaterial {
+  publicKey(key: SigningKey): KeyObject;
+  signer(key: SigningKey): JwtSigner;
+}
+
+/**
+ * Imported public keys and unsealed signers by tenant and kid, apart from the tenant
+ * cache: a tenant evicted and loaded again neither imports its JWKs nor decrypts its
+ * private key again (those were most of a miss's cost). LRU over at most `max` kids.
+ */
+class KeyMaterialCache implements KeyMaterial {
+  readonly #entries = new Map<string, { publicKey?: KeyObject; signer?: JwtSigner }>();
+
+  constructor(
+    private readonly masterKey: MasterKey,
+    private readonly max: number,
+  ) {}
+
+  publicKey(key: SigningKey): KeyObject {
+    const entry = this.#entry(key);
+    entry.publicKey ??= publicKeyFromJwk(key.publicJwk as JWK);
+    return entry.publicKey;
+  }
+
+  signer(key: SigningKey): JwtSigner {
+    const entry = this.#entry(key);
+    entry.signer ??= JwtSigner.unseal(key, this.masterKey);
+    return entry.signer;
+  }
+
+  forgetTenant(tenantId: string): void {
+    for (const id of this.#entries.keys()) if (id.startsWith(`${tenantId}\n`)) this.#entries.delete(id);
+  }
+
+  #entry(key: SigningKey): { publicKey?: KeyObject; signer?: JwtSigner } {
+    // A kid is never reused for other key material; the tenant id keeps tenants apart regardless.
+    const id = `${key.tenantId}\n${key.kid}`;
+    let entry = this.#entries.get(id);
+    if (entry !== undefined) {
+      this.#entries.delete(id);
+    } else {
+      entry = {};
+      if (this.#entries.size >= this.max) this.#entries.delete(this.#entries.keys().next().value as string);
+    }
+    this.#entries.set(id, entry);
+    return entry;
+  }
+}
+
+/** Rough bytes of a tenant's context: the rendered JWKS, key objects, APIs and federations. */
+function weighTenant(context: TenantContext): number {
+  let bytes = 2048 + context.jwks.body.length * 4 + context.publishedKeys.size * 1024;
+  for (const api of context.apisById.values()) bytes += 512 + api.identifier.length * 4 + api.scopes.length * 160;
+  bytes += context.federations.length * 2048;
+  return bytes;
+}
+
+/** Rough bytes of a client's entry: the client, its parsed secret hashes and grants. */
+function weighClient(entry: ClientEntry): number {
+  let bytes = 1024 + entry.secrets.length * 256 + JSON.stringify(entry.client.jwks ?? null).length * 2;
+  for (const grant of entry.grants.values()) bytes += 384 + grant.scopes.length * 96;
+  return bytes;
 }
 
 function clientKey(tenantId: string, clientId: string): string {

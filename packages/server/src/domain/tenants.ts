@@ -15,13 +15,24 @@ export interface CreateTenantInput {
   signingAlg?: SigningAlg;
   accessTokenLifetime?: number | null;
   tokenQuotaPerMinute?: number | null;
+  trustDomain?: string | null;
+  dpopNonceRequired?: boolean;
+}
+
+export type TenantPatch = Partial<Pick<Tenant, 'name' | 'accessTokenLifetime' | 'tokenQuotaPerMinute' | 'signingAlg' | 'trustDomain' | 'dpopNonceRequired'>>;
+
+/** A trust domain names the audience of transaction tokens: a URI or a name such as trust-domain.example. */
+function assertTrustDomain(value: string | null | undefined): void {
+  if (value == null) return;
+  if (value.length === 0 || value.length > 2048 || /[\s\u0000-\u001f\u007f]/.test(value)) throw new ValidationError('trustDomain must be 1 to 2048 characters without whitespace');
 }
 
 export class TenantService {
   constructor(private readonly ctx: DomainContext) {}
 
   view(tenant: Tenant): TenantView {
-    return { ...tenant, issuer: issuerOf(this.ctx.config, tenant.id) };
+    const issuer = issuerOf(this.ctx.config, tenant.id);
+    return { ...tenant, issuer, trustDomain: tenant.trustDomain ?? issuer, dpopNonceRequired: tenant.dpopNonceRequired ?? false };
   }
 
   async create(input: CreateTenantInput, actor: string): Promise<TenantView> {
@@ -30,12 +41,15 @@ export class TenantService {
     const signingAlg = input.signingAlg ?? this.ctx.config.keys.defaultAlg;
     if (!SIGNING_ALGS.includes(signingAlg)) throw new ValidationError(`signingAlg must be one of ${SIGNING_ALGS.join(', ')}`);
     assertLifetime(input.accessTokenLifetime, this.ctx.config.tokens, 'accessTokenLifetime');
+    assertTrustDomain(input.trustDomain);
     const tenant: Tenant = {
       id: input.id,
       name: input.name ?? input.id,
       signingAlg,
       accessTokenLifetime: input.accessTokenLifetime ?? null,
       tokenQuotaPerMinute: input.tokenQuotaPerMinute ?? null,
+      trustDomain: input.trustDomain ?? null,
+      dpopNonceRequired: input.dpopNonceRequired ?? false,
       createdAt: this.ctx.now(),
     };
     await this.ctx.store.transaction(async (tx) => {
@@ -57,8 +71,9 @@ export class TenantService {
   }
 
   /** A new `signingAlg` takes effect at the next rotation: its key is published now (KeyService.replaceNextKey). */
-  async update(id: string, patch: { name?: string; accessTokenLifetime?: number | null; tokenQuotaPerMinute?: number | null; signingAlg?: SigningAlg }, actor: string): Promise<TenantView> {
+  async update(id: string, patch: TenantPatch, actor: string): Promise<TenantView> {
     if (patch.name !== undefined) assertName(patch.name, 'name');
+    assertTrustDomain(patch.trustDomain);
     assertLifetime(patch.accessTokenLifetime, this.ctx.config.tokens, 'accessTokenLifetime');
     if (patch.signingAlg !== undefined && !SIGNING_ALGS.includes(patch.signingAlg)) {
       throw new ValidationError(`signingAlg must be one of ${SIGNING_ALGS.join(', ')}`);
@@ -83,6 +98,9 @@ export class TenantService {
     // Recorded in the admin tenant: the tenant's own audit log goes with it.
     const deleted = await this.ctx.store.deleteTenant(id, { tenantId: defaults.management.adminTenant, actor, action: 'tenant.delete', targetType: 'tenant', targetId: id, details: {} });
     if (!deleted) throw new NotFoundError('tenant', id);
+    // After the registry commit, outside it: the tenant's tokens fail already; this frees
+    // its state and usage rows (what a failure leaves behind expires or is rolled away).
+    await Promise.all([this.ctx.state.endTenant(id), this.ctx.store.usage().deleteTenant(id)]).catch(() => undefined);
   }
 
   /** Throws NotFoundError unless the tenant exists; used by every nested resource. */

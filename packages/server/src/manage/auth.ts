@@ -55,6 +55,11 @@ export function managementAuth(deps: ManagementAuthDependencies) {
       await challenge(reply, 401, 'invalid_token', 'the access token is invalid, expired, revoked, or not for the management API');
       return null;
     }
+    // RFC 9449 §7.1: a DPoP-bound token is no bearer token; this API takes bearer tokens only.
+    if (found.claims.cnf?.jkt !== undefined) {
+      await challenge(reply, 401, 'invalid_token', 'the access token is DPoP-bound; the management API accepts bearer tokens only');
+      return null;
+    }
     // RFC 8705 §3: a certificate-bound token is good only with its certificate.
     const bound = found.claims.cnf?.['x5t#S256'];
     if (bound !== undefined) {

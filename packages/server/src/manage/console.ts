@@ -44,14 +44,18 @@ async function loadAssets(directory: string): Promise<Map<string, Buffer>> {
 }
 
 export async function consoleRoutes(app: FastifyInstance, deps: { signIn: ConsoleSignIn; directory?: string }): Promise<void> {
-  const assets = await loadAssets(deps.directory ?? fileURLToPath(new URL('../../console/', import.meta.url)));
-  const index = assets.get('index.html') ?? Buffer.from(NOT_BUILT);
+  // Read on the first request for the console, not at start-up: a server that nobody
+  // opens the console of never reads its files (start-up stays short).
+  let loaded: Promise<{ assets: Map<string, Buffer>; index: Buffer }> | undefined;
+  const load = () => (loaded ??= loadAssets(deps.directory ?? fileURLToPath(new URL('../../console/', import.meta.url)))
+    .then((assets) => ({ assets, index: assets.get('index.html') ?? Buffer.from(NOT_BUILT) })));
 
   app.get('/console', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/console/'));
   // A deep link (/console/t/default/clients/abc) gets the app, which routes in the page;
   // a missing file (anything with an extension) is 404.
   app.get<{ Params: { '*': string } }>('/console/*', { schema: { hide: true } }, async (request, reply) => {
     const path = request.params['*'];
+    const { assets, index } = await load();
     const body = assets.get(path);
     if (body !== undefined) {
       const immutable = path.startsWith('assets/');

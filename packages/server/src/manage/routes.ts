@@ -133,10 +133,14 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
     await deps.clients.delete(request.params.tenant, request.params.id, actor(request));
     return reply.code(204).send();
   });
-  app.post<{ Params: P<'item'> }>('/tenants/:tenant/clients/:id/secrets', {
+  app.post<{ Params: P<'item'>; Body: S.CreateSecret | undefined }>('/tenants/:tenant/clients/:id/secrets', {
     onRequest: write,
-    schema: { tags: ['clients'], security, params: S.ItemParams, response: { 201: S.CreatedSecretBody, ...errors } },
-  }, async (request, reply) => reply.code(201).send(await deps.clients.addSecret(request.params.tenant, request.params.id, actor(request))));
+    // The body is optional: no body means a generated secret.
+    preValidation: async (request) => {
+      request.body ??= {};
+    },
+    schema: { tags: ['clients'], security, params: S.ItemParams, body: S.CreateSecretBody, response: { 201: S.CreatedSecretBody, ...errors } },
+  }, async (request, reply) => reply.code(201).send(await deps.clients.addSecret(request.params.tenant, request.params.id, actor(request), request.body?.clientSecret)));
   app.delete<{ Params: P<'secret'> }>('/tenants/:tenant/clients/:id/secrets/:secretId', {
     onRequest: write,
     schema: { tags: ['clients'], security, params: S.SecretParams, response: { 204: { type: 'null' }, ...errors } },
@@ -232,6 +236,10 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
     onRequest: read,
     schema: { tags: ['federations'], security, params: S.ItemParams, response: { 200: S.FederationBody, ...errors } },
   }, async (request) => deps.federations.get(request.params.tenant, request.params.id));
+  app.patch<{ Params: P<'item'>; Body: S.UpdateFederation }>('/tenants/:tenant/federations/:id', {
+    onRequest: write,
+    schema: { tags: ['federations'], security, params: S.ItemParams, body: S.UpdateFederationBody, response: { 200: S.FederationBody, ...errors } },
+  }, async (request) => deps.federations.update(request.params.tenant, request.params.id, request.body, actor(request)));
   app.delete<{ Params: P<'item'> }>('/tenants/:tenant/federations/:id', {
     onRequest: write,
     schema: { tags: ['federations'], security, params: S.ItemParams, response: { 204: { type: 'null' }, ...errors } },

@@ -4,6 +4,7 @@
  * accident), and are the source of the OpenAPI document.
  */
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { CLIENT_ID_PATTERN, MIN_CALLER_SECRET_LENGTH } from '../domain/clients.js';
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 const Millis = Type.Integer({ description: 'epoch milliseconds' });
@@ -60,6 +61,8 @@ const CustomClaimsInput = Type.Record(Type.String(), Type.Unknown(), {
   description: 'claims added to every token (JSON values); registered names (iss, sub, aud, exp, nbf, iat, jti, client_id, scope, cnf, act, ...) are refused; at most 20 claims, names up to 64 characters, 4096 bytes of JSON',
 });
 const CustomClaimsOutput = Type.Record(Type.String(), Type.Unknown());
+const TrustDomain = Type.String({ minLength: 1, maxLength: 2048, description: 'audience of transaction tokens (a URI or a name such as trust-domain.example); null: the issuer' });
+const DpopNonceRequired = Type.Boolean({ description: 'DPoP proofs must carry the server nonce from DPoP-Nonce (RFC 9449 §8)' });
 const Quota = Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'token requests per minute; 0: no quota; null: the default' });
 
 export const CreateTenantBody = Type.Object(
@@ -69,6 +72,8 @@ export const CreateTenantBody = Type.Object(
     signingAlg: Type.Optional(SigningAlg),
     accessTokenLifetime: Type.Optional(Nullable(Lifetime)),
     tokenQuotaPerMinute: Type.Optional(Nullable(Quota)),
+    trustDomain: Type.Optional(Nullable(TrustDomain)),
+    dpopNonceRequired: Type.Optional(DpopNonceRequired),
   },
   { additionalProperties: false },
 );
@@ -78,29 +83,49 @@ export const UpdateTenantBody = Type.Object(
     accessTokenLifetime: Type.Optional(Nullable(Lifetime)),
     tokenQuotaPerMinute: Type.Optional(Nullable(Quota)),
     signingAlg: Type.Optional(SigningAlg),
+    trustDomain: Type.Optional(Nullable(TrustDomain)),
+    dpopNonceRequired: Type.Optional(DpopNonceRequired),
   },
   { additionalProperties: false, description: 'a new signingAlg is published now as the next key and signs from the next rotation' },
 );
 export const TenantBody = Type.Object(
-  { id: Type.String(), name: Type.String(), signingAlg: SigningAlg, accessTokenLifetime: Nullable(Type.Integer()), tokenQuotaPerMinute: Type.Optional(Nullable(Type.Integer())), issuer: Type.String(), createdAt: Millis },
+  { id: Type.String(), name: Type.String(), signingAlg: SigningAlg, accessTokenLifetime: Nullable(Type.Integer()), tokenQuotaPerMinute: Type.Optional(Nullable(Type.Integer())), trustDomain: Type.Optional(Type.String()), dpopNonceRequired: Type.Optional(Type.Boolean()), issuer: Type.String(), createdAt: Millis },
   { $id: 'Tenant' },
 );
 
+/** What a client is: the fields of creation and of PATCH alike. */
+const clientSettings = {
+  name: Type.String({ minLength: 1, maxLength: 100 }),
+  tokenEndpointAuthMethod: Type.Optional(AuthMethod),
+  jwks: Type.Optional(Nullable(JwksInput)),
+  jwksUri: Type.Optional(Nullable(Type.String({ maxLength: 2048 }))),
+  tlsClientAuthSubjectDn: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 1024 }))),
+  accessTokenLifetime: Type.Optional(Nullable(Lifetime)),
+  tokenQuotaPerMinute: Type.Optional(Nullable(Quota)),
+  dpopBoundAccessTokens: Type.Optional(Type.Boolean({ description: 'token requests must carry a DPoP proof (RFC 9449 §5.2)' })),
+  txnTokenService: Type.Optional(Type.Boolean({ description: 'may mint transaction tokens (draft-ietf-oauth-transaction-tokens)' })),
+  disabled: Type.Optional(Type.Boolean()),
+  customClaims: Type.Optional(Nullable(CustomClaimsInput)),
+};
+/** A client id chosen by the caller: safe in URLs, file names and Basic auth (RFC 6749 §2.3.1 form-encodes it there). */
+export const ClientIdPattern = CLIENT_ID_PATTERN.source;
+/** A secret the caller brings (a migration from another server): as strong as a generated one. */
+const CallerSecret = Type.String({
+  minLength: MIN_CALLER_SECRET_LENGTH,
+  maxLength: 512,
+  description: 'a secret of your own (at least 32 characters), e.g. carried over from another server; stored hashed, never returned; without it the server generates one',
+});
 export const CreateClientBody = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 100 }),
-    tokenEndpointAuthMethod: Type.Optional(AuthMethod),
-    jwks: Type.Optional(Nullable(JwksInput)),
-    jwksUri: Type.Optional(Nullable(Type.String({ maxLength: 2048 }))),
-    tlsClientAuthSubjectDn: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 1024 }))),
-    accessTokenLifetime: Type.Optional(Nullable(Lifetime)),
-    tokenQuotaPerMinute: Type.Optional(Nullable(Quota)),
-    disabled: Type.Optional(Type.Boolean()),
-    customClaims: Type.Optional(Nullable(CustomClaimsInput)),
+    clientId: Type.Optional(Type.String({ pattern: ClientIdPattern, description: 'chosen id, unique in the tenant (409 when taken); without it the server generates one' })),
+    clientSecret: Type.Optional(CallerSecret),
+    ...clientSettings,
   },
   { additionalProperties: false },
 );
-export const UpdateClientBody = Type.Partial(CreateClientBody, { additionalProperties: false, minProperties: 1 });
+export const ClientSettingsBody = Type.Object(clientSettings, { additionalProperties: false });
+export const CreateSecretBody = Type.Object({ clientSecret: Type.Optional(CallerSecret) }, { additionalProperties: false });
+export const UpdateClientBody = Type.Partial(ClientSettingsBody, { additionalProperties: false, minProperties: 1 });
 
 const SecretSummary = Type.Object({ id: Type.String(), createdAt: Millis, lastUsedAt: Type.Optional(Millis) });
 const clientFields = {
@@ -113,6 +138,8 @@ const clientFields = {
   tlsClientAuthSubjectDn: Nullable(Type.String()),
   accessTokenLifetime: Nullable(Type.Integer()),
   tokenQuotaPerMinute: Type.Optional(Nullable(Type.Integer())),
+  dpopBoundAccessTokens: Type.Optional(Type.Boolean()),
+  txnTokenService: Type.Optional(Type.Boolean()),
   disabled: Type.Boolean(),
   customClaims: CustomClaimsOutput,
   issuer: Type.String(),
@@ -126,12 +153,12 @@ export const CreatedClientBody = Type.Object(
   {
     ...clientFields,
     secrets: Type.Array(SecretSummary),
-    clientSecret: Type.Optional(Type.String({ description: 'shown once; only a hash is stored' })),
+    clientSecret: Type.Optional(Type.String({ description: 'shown once; only a hash is stored (absent when the caller gave the secret)' })),
   },
   { $id: 'CreatedClient' },
 );
 export const CreatedSecretBody = Type.Object(
-  { id: Type.String(), clientSecret: Type.String({ description: 'shown once; only a hash is stored' }), createdAt: Millis },
+  { id: Type.String(), clientSecret: Type.Optional(Type.String({ description: 'shown once; only a hash is stored (absent when the caller gave the secret)' })), createdAt: Millis },
   { $id: 'CreatedSecret' },
 );
 
@@ -174,8 +201,11 @@ export const CreateGrantBody = Type.Object(
   { additionalProperties: false },
 );
 export const UpdateGrantBody = Type.Object(
-  { scopes: Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.:\\-/]{1,128}$' }), { maxItems: 500 }) },
-  { additionalProperties: false },
+  {
+    scopes: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.:\\-/]{1,128}$' }), { maxItems: 500 })),
+    customClaims: Type.Optional(Nullable(CustomClaimsInput)),
+  },
+  { additionalProperties: false, minProperties: 1 },
 );
 export const GrantQuery = Type.Object({
   clientId: Type.Optional(Type.String()),
@@ -256,6 +286,11 @@ export const CreateFederationBody = Type.Object(
   },
   { additionalProperties: false },
 );
+export const UpdateFederationBody = Type.Partial(CreateFederationBody, {
+  additionalProperties: false,
+  minProperties: 1,
+  description: 'the fields given replace the federation\'s (rules and exchangeRules as a whole); checked like a new federation',
+});
 export const FederationBody = Type.Object(
   {
     id: Type.String(),
@@ -312,6 +347,8 @@ export type UpdateApi = Static<typeof UpdateApiBody>;
 export type CreateGrant = Static<typeof CreateGrantBody>;
 export type UpdateGrant = Static<typeof UpdateGrantBody>;
 export type CreateFederation = Static<typeof CreateFederationBody>;
+export type UpdateFederation = Static<typeof UpdateFederationBody>;
+export type CreateSecret = Static<typeof CreateSecretBody>;
 export type RotateKeys = Static<typeof RotateKeysBody>;
 
 /** The management API's resources on the wire: the types of the response schemas above. */

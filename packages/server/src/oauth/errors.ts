@@ -93,3 +93,17 @@ export class NotFound extends OAuthError {
   readonly error = 'not_found';
   override readonly status = 404;
 }
+
+/** RFC 9449 §5, §7.1: a DPoP proof that is missing where required, malformed, replayed or for another request. */
+export class InvalidDpopProof extends OAuthError {
+  readonly error = 'invalid_dpop_proof';
+}
+
+/** RFC 9449 §8: the proof must carry the nonce the server provides in `DPoP-Nonce`. */
+export class UseDpopNonce extends OAuthError {
+  readonly error = 'use_dpop_nonce';
+  constructor(nonce: string, description = 'the authorization server requires a DPoP nonce: resend the proof with the nonce in DPoP-Nonce (RFC 9449 §8)') {
+    super(description);
+    this.headers['DPoP-Nonce'] = nonce;
+  }
+}

@@ -2,6 +2,7 @@
 import { SUPPORTED_ALGORITHMS } from '@tessera/verifier/core';
 import { SIGNING_ALGS } from '../crypto/signing.js';
 import type { TenantContext } from '../domain/tenant-context.js';
+import { DPOP_SIGNING_ALGS } from './dpop/token-endpoint.js';
 
 export interface MetadataOptions {
   grantTypes: string[];
@@ -28,6 +29,8 @@ export function authorizationServerMetadata(tenant: TenantContext, options: Meta
     token_endpoint_auth_signing_alg_values_supported: signingAlgs,
     introspection_endpoint_auth_methods_supported: options.authMethods,
     introspection_endpoint_auth_signing_alg_values_supported: signingAlgs,
+    // RFC 9701 §7: signed introspection answers use the tenant's signing algorithm.
+    introspection_signing_alg_values_supported: [tenant.tenant.signingAlg],
     revocation_endpoint_auth_methods_supported: options.authMethods,
     revocation_endpoint_auth_signing_alg_values_supported: signingAlgs,
     // RFC 9068 access tokens are signed with the tenant's algorithm; the others it may switch to.
@@ -35,6 +38,8 @@ export function authorizationServerMetadata(tenant: TenantContext, options: Meta
     scopes_supported: scopes,
     subject_types_supported: ['public'],
     tls_client_certificate_bound_access_tokens: options.mtlsEnabled,
+    // RFC 9449 §5.1
+    dpop_signing_alg_values_supported: DPOP_SIGNING_ALGS,
     ...(options.mtlsBaseUrl !== null
       ? {
           mtls_endpoint_aliases: {

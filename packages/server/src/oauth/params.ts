@@ -10,14 +10,42 @@ export const UNSUPPORTED_BODY = Symbol('unsupported body');
 
 export type FormBody = Map<string, string[]>;
 
+/**
+ * application/x-www-form-urlencoded parsing (WHATWG URL §5.1), as URLSearchParams does
+ * it, without building its intermediate list: pairs split on `&`, name and value on the
+ * first `=`, `+` is a space, then percent-decoding. A body with a malformed percent
+ * escape (which URLSearchParams keeps as it is) is handed to URLSearchParams.
+ */
 export function parseForm(body: string): FormBody {
   const form: FormBody = new Map();
-  for (const [name, value] of new URLSearchParams(body)) {
-    const values = form.get(name);
-    if (values === undefined) form.set(name, [value]);
-    else values.push(value);
+  try {
+    let start = 0;
+    while (start <= body.length) {
+      let end = body.indexOf('&', start);
+      if (end === -1) end = body.length;
+      if (end > start) {
+        const equals = body.indexOf('=', start);
+        const split = equals === -1 || equals > end ? end : equals;
+        add(form, formValue(body.slice(start, split)), split < end ? formValue(body.slice(split + 1, end)) : '');
+      }
+      start = end + 1;
+    }
+  } catch {
+    form.clear();
+    for (const [name, value] of new URLSearchParams(body)) add(form, name, value);
   }
   return form;
+}
+
+function add(form: FormBody, name: string, value: string): void {
+  const values = form.get(name);
+  if (values === undefined) form.set(name, [value]);
+  else values.push(value);
+}
+
+function formValue(raw: string): string {
+  const spaced = raw.includes('+') ? raw.replace(/\+/g, ' ') : raw;
+  return spaced.includes('%') ? decodeURIComponent(spaced) : spaced;
 }
 
 export class Params {

@@ -12,8 +12,10 @@
  * the client goes on authenticating. Successful authentications are never counted.
  */
 import type { ServerConfig } from '../config/config.js';
-import type { Client, Store, Tenant } from '../store/types.js';
-import type { Params } from './params.js';
+import type { StateStore } from '../store/state/types.js';
+import type { Client, Tenant } from '../store/types.js';
+import { MAX_CLAIMED_CLIENT_ID, type PresentedCredentials } from './client-auth/presented-credentials.js';
+import type { OutcomeListener, ProtocolOutcome } from './outcome.js';
 import { SharedCounters } from './rate-limit.js';
 
 export type LimitKind = 'auth_backoff_source' | 'auth_backoff_client' | 'client_quota' | 'tenant_quota' | 'management';
@@ -25,10 +27,7 @@ export interface ProtectionEvents {
 
 const NO_EVENTS: ProtectionEvents = { rejected() {} };
 
-/** Longest client id kept in a counter key: a claimed id is attacker-chosen. */
-const MAX_KEY_PART = 128;
-
-export class Protection {
+export class Protection implements OutcomeListener {
   readonly #failures: SharedCounters;
   readonly #quotas: SharedCounters;
   readonly #config: ServerConfig['rateLimit'];
@@ -46,13 +45,13 @@ export class Protection {
    * or this source address for this client, has failed too often in this window.
    * The claimed client id is read from the request, unverified, and only when needed.
    */
-  authBackoff(tenantId: string, source: string, authorization: string | undefined, params: Params): number {
+  authBackoff(tenantId: string, source: string, credentials: Pick<PresentedCredentials, 'claimedClientId'>): number {
     if (this.#failures.idle) return 0; // nobody failed anywhere in this window: the usual case
     const { perSource, perClientAndSource, perClient } = this.#config.authFailures;
     if (perSource > 0 && this.#failures.count(`af:s:${source}`) >= perSource) return this.#reject('auth_backoff_source', this.#failures);
-    const clientId = claimedClientId(authorization, params);
+    const clientId = credentials.claimedClientId;
     if (clientId === null) return 0;
-    const client = `${tenantId}:${clientId.slice(0, MAX_KEY_PART)}`;
+    const client = `${tenantId}:${clientId}`;
     const failedHere = this.#failures.count(`af:cs:${client}:${source}`);
     if (failedHere === 0) return 0;
     const underAttack = perClient > 0 && this.#failures.count(`af:c:${client}`) >= perClient;
@@ -61,11 +60,21 @@ export class Protection {
     return 0;
   }
 
+  /**
+   * A protocol request ended: a failed client authentication counts for its source
+   * address, and, when it presented a secret (what can be guessed), for the client it
+   * claimed too. Other failures (assertions, certificates) count for the source only.
+   */
+  outcome({ authenticationFailure, tenant, credentials, source }: ProtocolOutcome): void {
+    if (authenticationFailure === null || tenant === null) return;
+    this.authFailed(tenant.tenant.id, credentials?.presentsSecret === true ? credentials.claimedClientId : null, source);
+  }
+
   /** A client authentication failed: count it for the source and for the claimed client. */
   authFailed(tenantId: string, claimedClientId: string | null, source: string): void {
     this.#failures.add(`af:s:${source}`);
     if (claimedClientId === null) return;
-    const client = `${tenantId}:${claimedClientId.slice(0, MAX_KEY_PART)}`;
+    const client = `${tenantId}:${claimedClientId.slice(0, MAX_CLAIMED_CLIENT_ID)}`;
     this.#failures.add(`af:cs:${client}:${source}`);
     this.#failures.add(`af:c:${client}`);
   }
@@ -107,7 +116,7 @@ export class Protection {
   }
 
   /** Shares this process's counts with every other replica and worker. */
-  async sync(store: Store): Promise<void> {
+  async sync(store: Pick<StateStore, 'addRateLimitHits'>): Promise<void> {
     await Promise.all([this.#failures.sync(store), this.#quotas.sync(store)]);
   }
 
@@ -128,38 +137,4 @@ export class Protection {
     this.#events.rejected(kind, true);
     return Math.max(1, counters.secondsLeft());
   }
-}
-
-/**
- * The client id a request claims, before it is authenticated (for counting failures):
- * the Basic user name, else `client_id`, else a client assertion's `sub`.
- */
-export function claimedClientId(authorization: string | undefined, params: Params): string | null {
-  const get = (name: string) => params.getAll(name)[0];
-  if (authorization !== undefined && authorization.length > 6 && authorization.slice(0, 6).toLowerCase() === 'basic ') {
-    const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    if (colon > 0) {
-      try {
-        return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
-      } catch {
-        return decoded.slice(0, colon);
-      }
-    }
-  }
-  const clientId = get('client_id');
-  if (clientId !== undefined) return clientId;
-  const assertion = get('client_assertion');
-  if (assertion !== undefined) {
-    const payload = assertion.split('.')[1];
-    if (payload !== undefined) {
-      try {
-        const sub = (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { sub?: unknown }).sub;
-        if (typeof sub === 'string') return sub;
-      } catch {
-        // not a JWT: counted for the source only
-      }
-    }
-  }
-  return null;
 }

@@ -5,11 +5,10 @@
  * transaction callback is the real one: operations inside a transaction are timed as
  * the transaction.
  */
-import type { Store } from '../store/types.js';
 import type { StoreEvents } from './metrics.js';
 import type { Tracing } from './tracing.js';
 
-export function instrumentStore(store: Store, events: StoreEvents, tracing: Tracing | null = null): Store {
+export function instrumentStore<S extends { readonly kind: string }>(store: S, events: StoreEvents, tracing: Tracing | null = null): S {
   const wrapper = Object.create(store) as Record<string, unknown>;
   const seen = new Set<string>();
   for (let proto = Object.getPrototypeOf(store) as object | null; proto !== null && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object | null) {
@@ -28,7 +27,7 @@ export function instrumentStore(store: Store, events: StoreEvents, tracing: Trac
       // onCommit(), a null from listenForChanges()) pass straight through, unchanged.
       wrapper[name] = function instrumented(...args: unknown[]): unknown {
         const started = performance.now();
-        const span = tracing?.startSpan(`store.${name}`, { 'db.system': store.kind === 'postgres' ? 'postgresql' : 'sqlite', 'db.operation': name }) ?? null;
+        const span = tracing?.startSpan(`store.${name}`, { 'db.system': store.kind === 'postgres' ? 'postgresql' : store.kind, 'db.operation': name }) ?? null;
         let result: unknown;
         try {
           // Looked up at call time: an operation replaced on the store itself (a test's
@@ -61,5 +60,5 @@ export function instrumentStore(store: Store, events: StoreEvents, tracing: Trac
       };
     }
   }
-  return wrapper as unknown as Store;
+  return wrapper as unknown as S;
 }

@@ -10,6 +10,8 @@ export interface CreateStoreOptions {
   databaseUrl?: string;
   /** Where the embedded store keeps `tessera.db` (created with mode 0700). */
   dataDir: string;
+  /** The embedded store in memory, without a file (test issuers only; ignored with a `databaseUrl`). */
+  inMemory?: boolean;
 }
 
 export function isPostgresUrl(url: string | undefined): url is string {
@@ -21,7 +23,9 @@ export async function createStore(options: CreateStoreOptions): Promise<Store> {
   // Each driver is loaded only when used: an embedded deployment never loads pg, and start-up stays fast.
   const store: KyselyStore = isPostgresUrl(options.databaseUrl)
     ? (await import('./postgres.js')).openPostgresStore(options.databaseUrl)
-    : (await import('./sqlite.js')).openSqliteStore(options.dataDir);
+    : options.inMemory === true
+      ? (await import('./sqlite.js')).openMemorySqliteStore()
+      : (await import('./sqlite.js')).openSqliteStore(options.dataDir);
   try {
     await store.migrate();
   } catch (error) {

@@ -11,7 +11,6 @@ import type {
   Database,
   FederationsTable,
   GrantsTable,
-  OpaqueTokensTable,
   SigningKeysTable,
   TenantsTable,
 } from './schema.js';
@@ -33,11 +32,11 @@ import type {
   Grant,
   KeyStatus,
   NewAuditEntry,
-  OpaqueToken,
   Page,
   PageRequest,
   ReplayProtection,
   SigningAlg,
+  RegistryStore,
   SigningKey,
   Store,
   Tenant,
@@ -46,8 +45,9 @@ import type {
   TokenFormat,
 } from './types.js';
 import { KyselyUsageStore, type UsageStore } from './usage-store.js';
+import type { StateStore } from './state/types.js';
 
-export type StoreKind = Store['kind'];
+export type StoreKind = RegistryStore['kind'];
 
 const BOOTSTRAP_MARKER = 'bootstrapped';
 const BOOTSTRAP_LOCK = 'tessera:bootstrap';
@@ -60,10 +60,20 @@ const TRIMMED_THROUGH = 'changes_trimmed_through';
 
 export type ListenFactory = (onNotify: () => void, onError: (error: unknown) => void) => Promise<ChangeListener>;
 
+export interface KyselyStoreOptions {
+  listen?: ListenFactory;
+  /** Opens the state store in this database (state/sql.ts), on first use. */
+  openState?: () => StateStore;
+}
+
 /** What the root store and the stores bound to its transactions share. */
 interface Shared {
   listeners: ((changes: Change[]) => Promise<void> | void)[];
   listen: ListenFactory | null;
+  openState: (() => StateStore) | null;
+  state: StateStore | null;
+  /** SQLite: the columns of the tables loadTenantRecord reads, as of the first load. */
+  sqliteColumns: Map<string, string[]> | null;
 }
 
 type RecordChange = (kind: ChangeKind, tenantId: string, entityId: string) => void;
@@ -76,7 +86,7 @@ type RecordChange = (kind: ChangeKind, tenantId: string, entityId: string) => vo
  * Inside a transaction, use only the Store passed to the callback: on SQLite the
  * root store waits for the single connection that the transaction holds.
  */
-export class KyselyStore implements Store {
+export class KyselyStore implements RegistryStore {
   readonly kind: StoreKind;
   readonly #db: Kysely<Database>;
   readonly #inTransaction: boolean;
@@ -86,11 +96,11 @@ export class KyselyStore implements Store {
   #usage: UsageStore | undefined;
 
   /** `transactionOf` is internal: the store whose transaction this instance is bound to. */
-  constructor(kind: StoreKind, db: Kysely<Database>, options: { listen?: ListenFactory } = {}, transactionOf?: KyselyStore) {
+  constructor(kind: StoreKind, db: Kysely<Database>, options: KyselyStoreOptions = {}, transactionOf?: KyselyStore) {
     this.kind = kind;
     this.#db = db;
     this.#inTransaction = transactionOf !== undefined;
-    this.#shared = transactionOf !== undefined ? transactionOf.#shared : { listeners: [], listen: options.listen ?? null };
+    this.#shared = transactionOf !== undefined ? transactionOf.#shared : { listeners: [], listen: options.listen ?? null, openState: options.openState ?? null, state: null, sqliteColumns: null };
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -106,7 +116,16 @@ export class KyselyStore implements Store {
 
   async close(): Promise<void> {
     if (this.#inTransaction) throw new Error('close() called on a transaction-bound store');
+    await this.#shared.state?.close();
     await this.#db.destroy();
+  }
+
+  state(): StateStore {
+    if (this.#shared.state === null) {
+      if (this.#shared.openState === null) throw new Error('this store has no state store of its own');
+      this.#shared.state = this.#shared.openState();
+    }
+    return this.#shared.state;
   }
 
   usage(): UsageStore {
@@ -295,6 +314,8 @@ export class KyselyStore implements Store {
       signing_alg: patch.signingAlg,
       access_token_lifetime: patch.accessTokenLifetime,
       token_quota_per_minute: patch.tokenQuotaPerMinute,
+      trust_domain: patch.trustDomain,
+      dpop_nonce_required: patch.dpopNonceRequired === undefined ? undefined : toFlag(patch.dpopNonceRequired),
     });
     return this.#mutate(
       audit,
@@ -315,14 +336,11 @@ export class KyselyStore implements Store {
         record('tenant', id, id);
         // Children first, explicitly: correct even where foreign keys are not enforced.
         await db.deleteFrom('grants').where('tenant_id', '=', id).execute();
-        await db.deleteFrom('opaque_tokens').where('tenant_id', '=', id).execute();
         await db.deleteFrom('client_secrets').where('tenant_id', '=', id).execute();
         await db.deleteFrom('clients').where('tenant_id', '=', id).execute();
         await db.deleteFrom('apis').where('tenant_id', '=', id).execute();
         await db.deleteFrom('signing_keys').where('tenant_id', '=', id).execute();
         await db.deleteFrom('federations').where('tenant_id', '=', id).execute();
-        await db.deleteFrom('revoked_jtis').where('tenant_id', '=', id).execute();
-        await db.deleteFrom('assertion_jtis').where('tenant_id', '=', id).execute();
         // The tenant's audit history goes with it; the entry recording this deletion
         // is written afterwards, so it survives even when filed under the tenant.
         await db.deleteFrom('audit_log').where('tenant_id', '=', id).execute();
@@ -334,18 +352,46 @@ export class KyselyStore implements Store {
   }
 
   async loadTenantRecord(id: string): Promise<TenantRecord | null> {
-    // Four indexed reads by tenant; no transaction: a change committed between them is
-    // in the feed and makes the registry load this tenant again.
-    const [tenant, apis, keys, federations] = await this.#run(() =>
-      Promise.all([
-        this.#db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst(),
-        this.#db.selectFrom('apis').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('id').execute(),
-        this.#db.selectFrom('signing_keys').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('kid').execute(),
-        this.#db.selectFrom('federations').selectAll().where('tenant_id', '=', id).orderBy('created_at').orderBy('id').execute(),
-      ]),
-    );
-    if (!tenant) return null;
-    return { tenant: toTenant(tenant), apis: apis.map(toApi), keys: keys.map(toSigningKey), federations: federations.map(toFederation) };
+    // One query (a miss of the tenant cache costs one round trip): the tenant row, its
+    // APIs, signing keys and federations, each row as JSON, in their list order.
+    const parts = await this.#run(async () => {
+      const json = await this.#tenantRowJson();
+      return sql<{ part: number; row: string }>`
+        select 0 as part, ${sql.raw(json('tenants'))} as row, created_at as c, id as i from tenants where id = ${id}
+        union all select 1, ${sql.raw(json('apis'))}, created_at, id from apis where tenant_id = ${id}
+        union all select 2, ${sql.raw(json('signing_keys'))}, created_at, kid from signing_keys where tenant_id = ${id}
+        union all select 3, ${sql.raw(json('federations'))}, created_at, id from federations where tenant_id = ${id}
+        order by part, c, i`.execute(this.#db);
+    });
+    const rows = parts.rows.map((r) => ({ part: Number(r.part), row: JSON.parse(r.row) as Record<string, unknown> }));
+    const tenant = rows.find((r) => r.part === 0);
+    if (tenant === undefined) return null;
+    const of = <Row>(part: number) => rows.filter((r) => r.part === part).map((r) => r.row as unknown as Row);
+    return {
+      tenant: toTenant(tenant.row as unknown as TenantsTable),
+      apis: of<ApisTable>(1).map(toApi),
+      keys: of<SigningKeysTable>(2).map(toSigningKey),
+      federations: of<FederationsTable>(3).map(toFederation),
+    };
+  }
+
+  /**
+   * How a row of one table reads as JSON text: PostgreSQL's `row_to_json`; on SQLite a
+   * `json_object` of the table's columns as they are (read once), so a column added by
+   * a later migration is included without a change here.
+   */
+  async #tenantRowJson(): Promise<(table: string) => string> {
+    if (this.kind === 'postgres') return (table) => `row_to_json(${table})::text`;
+    if (this.#shared.sqliteColumns === null) {
+      const columns = new Map<string, string[]>();
+      for (const table of ['tenants', 'apis', 'signing_keys', 'federations']) {
+        const info = await sql<{ name: string }>`select name from pragma_table_info(${table})`.execute(this.#db);
+        columns.set(table, info.rows.map((r) => r.name));
+      }
+      this.#shared.sqliteColumns = columns;
+    }
+    const columns = this.#shared.sqliteColumns;
+    return (table) => `json_object(${(columns.get(table) ?? []).map((c) => `'${c}', "${c}"`).join(', ')})`;
   }
 
   // ------------------------------------------------------------------ clients
@@ -401,6 +447,8 @@ export class KyselyStore implements Store {
       tls_client_auth_subject_dn: patch.tlsClientAuthSubjectDn,
       access_token_lifetime: patch.accessTokenLifetime,
       token_quota_per_minute: patch.tokenQuotaPerMinute,
+      dpop_bound_access_tokens: patch.dpopBoundAccessTokens === undefined ? undefined : toFlag(patch.dpopBoundAccessTokens),
+      txn_token_service: patch.txnTokenService === undefined ? undefined : toFlag(patch.txnTokenService),
       disabled: patch.disabled === undefined ? undefined : toFlag(patch.disabled),
       custom_claims: patch.customClaims === undefined ? undefined : claimsColumn(patch.customClaims),
       updated_at: patch.updatedAt ?? Date.now(),
@@ -428,7 +476,6 @@ export class KyselyStore implements Store {
       async (db, record) => {
         record('client', tenantId, clientId);
         await db.deleteFrom('grants').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).execute();
-        await db.deleteFrom('opaque_tokens').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).execute();
         await db.deleteFrom('client_secrets').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).execute();
         const result = await db
           .deleteFrom('clients')
@@ -658,14 +705,18 @@ export class KyselyStore implements Store {
     return toPage(rows, limit, toGrant, (row) => [row.created_at, row.id]);
   }
 
-  async updateGrant(tenantId: string, id: string, patch: Pick<Grant, 'scopes'>, audit?: NewAuditEntry): Promise<Grant | null> {
+  async updateGrant(tenantId: string, id: string, patch: Partial<Pick<Grant, 'scopes' | 'customClaims'>>, audit?: NewAuditEntry): Promise<Grant | null> {
     return this.#mutate(
       audit,
       async (db, record) => {
         const grant = await db.selectFrom('grants').select('client_id').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
         if (grant === undefined) return null;
         record('grant', tenantId, grant.client_id);
-        await db.updateTable('grants').set({ scopes: JSON.stringify(patch.scopes) }).where('tenant_id', '=', tenantId).where('id', '=', id).execute();
+        const set = definedOnly<GrantsTable>({
+          scopes: patch.scopes === undefined ? undefined : JSON.stringify(patch.scopes),
+          custom_claims: patch.customClaims === undefined ? undefined : claimsColumn(patch.customClaims),
+        });
+        if (Object.keys(set).length > 0) await db.updateTable('grants').set(set).where('tenant_id', '=', tenantId).where('id', '=', id).execute();
         const row = await db.selectFrom('grants').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
         return row ? toGrant(row) : null;
       },
@@ -706,11 +757,12 @@ export class KyselyStore implements Store {
   async updateSigningKey(
     tenantId: string,
     kid: string,
-    patch: Partial<Pick<SigningKey, 'status' | 'activatedAt' | 'retiredAt' | 'publishUntil'>>,
+    patch: Partial<Pick<SigningKey, 'status' | 'activatedAt' | 'retiredAt' | 'publishUntil' | 'privateKeyEncrypted'>>,
     audit?: NewAuditEntry,
   ): Promise<void> {
     const set = definedOnly<SigningKeysTable>({
       status: patch.status,
+      private_key_encrypted: patch.privateKeyEncrypted,
       activated_at: patch.activatedAt,
       retired_at: patch.retiredAt,
       publish_until: patch.publishUntil,
@@ -771,6 +823,13 @@ export class KyselyStore implements Store {
     return rows.map((r) => r.id);
   }
 
+  async listActiveKeyActivations(): Promise<{ tenantId: string; activatedAt: number | null }[]> {
+    const rows = await this.#run(() =>
+      this.#db.selectFrom('signing_keys').select(['tenant_id', 'activated_at']).where('status', '=', 'active').orderBy('tenant_id').execute(),
+    );
+    return rows.map((r) => ({ tenantId: r.tenant_id, activatedAt: numberOrNull(r.activated_at) }));
+  }
+
   // -------------------------------------------------------------- federations
 
   async createFederation(federation: Federation, audit?: NewAuditEntry): Promise<void> {
@@ -794,6 +853,21 @@ export class KyselyStore implements Store {
     return rows.map(toFederation);
   }
 
+  async updateFederation(federation: Federation, audit?: NewAuditEntry): Promise<Federation | null> {
+    return this.#mutate(
+      audit,
+      async (db, record) => {
+        record('federation', federation.tenantId, federation.id);
+        const { tenant_id: _t, id: _id, created_at: _c, ...set } = federationRow(federation);
+        const result = await db.updateTable('federations').set(set).where('tenant_id', '=', federation.tenantId).where('id', '=', federation.id).executeTakeFirst();
+        if (affected(result.numUpdatedRows) === 0) return null;
+        const row = await db.selectFrom('federations').selectAll().where('tenant_id', '=', federation.tenantId).where('id', '=', federation.id).executeTakeFirst();
+        return row ? toFederation(row) : null;
+      },
+      (updated) => updated !== null,
+    );
+  }
+
   async deleteFederation(tenantId: string, id: string, audit?: NewAuditEntry): Promise<boolean> {
     return this.#mutate(
       audit,
@@ -804,114 +878,6 @@ export class KyselyStore implements Store {
       },
       (deleted) => deleted,
     );
-  }
-
-  // ------------------------------------------------------------------- tokens
-
-  async insertOpaqueToken(token: OpaqueToken): Promise<void> {
-    await this.#run(() => this.#db.insertInto('opaque_tokens').values(opaqueTokenRow(token)).execute());
-  }
-
-  async getOpaqueToken(tokenHash: string): Promise<OpaqueToken | null> {
-    const row = await this.#run(() =>
-      this.#db.selectFrom('opaque_tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst(),
-    );
-    return row ? toOpaqueToken(row) : null;
-  }
-
-  /** True when the token exists (it is revoked now, whether or not it was before). */
-  // Revocations are not in the change feed: no cache holds them (introspection reads
-  // them from the store every time), and any client can revoke its own tokens at will.
-  async revokeOpaqueToken(tokenHash: string): Promise<boolean> {
-    const result = await this.#run(() =>
-      this.#db.updateTable('opaque_tokens').set({ revoked: 1 }).where('token_hash', '=', tokenHash).executeTakeFirst(),
-    );
-    return affected(result.numUpdatedRows) > 0;
-  }
-
-  async revokeJti(tenantId: string, jti: string, expiresAt: number): Promise<void> {
-    await this.#run(() =>
-      this.#db
-        .insertInto('revoked_jtis')
-        .values({ tenant_id: tenantId, jti, expires_at: expiresAt })
-        .onConflict((oc) => oc.columns(['tenant_id', 'jti']).doUpdateSet((eb) => ({ expires_at: eb.ref('excluded.expires_at') })))
-        .execute(),
-    );
-  }
-
-  async isJtiRevoked(tenantId: string, jti: string): Promise<boolean> {
-    const row = await this.#run(() =>
-      this.#db
-        .selectFrom('revoked_jtis')
-        .select('jti')
-        .where('tenant_id', '=', tenantId)
-        .where('jti', '=', jti)
-        .executeTakeFirst(),
-    );
-    return row !== undefined;
-  }
-
-  /**
-   * Insert-or-nothing on the (tenant, client, jti) key: the database decides the race
-   * between replicas. A row that has expired but not been purged yet still counts as
-   * used (a replay): the stricter reading of "single use", and the assertion carrying
-   * it has expired anyway. purgeExpired() removes such rows.
-   */
-  async useAssertionJti(tenantId: string, clientId: string, jti: string, expiresAt: number): Promise<boolean> {
-    const result = await this.#run(() =>
-      this.#db
-        .insertInto('assertion_jtis')
-        .values({ tenant_id: tenantId, client_id: clientId, jti, expires_at: expiresAt })
-        .onConflict((oc) => oc.columns(['tenant_id', 'client_id', 'jti']).doNothing())
-        .executeTakeFirst(),
-    );
-    return affected(result.numInsertedOrUpdatedRows) === 1;
-  }
-
-  async addRateLimitHits(windowStart: number, hits: { key: string; count: number }[]): Promise<Map<string, number>> {
-    const totals = new Map<string, number>();
-    const counts = new Map<string, number>();
-    for (const { key, count } of hits) counts.set(key, (counts.get(key) ?? 0) + count);
-    if (counts.size === 0) return totals;
-    const adding = [...counts].filter(([, count]) => count > 0);
-    const reading = [...counts].filter(([, count]) => count <= 0).map(([key]) => key);
-    await this.#run(async () => {
-      // One multi-row upsert for the counts this replica adds, one read for the totals
-      // it only wants to learn; the keys are distinct, so each row is touched once.
-      if (adding.length > 0) {
-        const rows = await this.#db
-          .insertInto('rate_limits')
-          .values(adding.map(([key, count]) => ({ key, window_start: windowStart, hits: count })))
-          .onConflict((oc) => oc.columns(['key', 'window_start']).doUpdateSet({ hits: sql<number>`rate_limits.hits + excluded.hits` }))
-          .returning(['key', 'hits'])
-          .execute();
-        for (const row of rows) totals.set(row.key, Number(row.hits));
-      }
-      if (reading.length > 0) {
-        const rows = await this.#db
-          .selectFrom('rate_limits')
-          .select(['key', 'hits'])
-          .where('window_start', '=', windowStart)
-          .where('key', 'in', reading)
-          .execute();
-        for (const key of reading) totals.set(key, 0);
-        for (const row of rows) totals.set(row.key, Number(row.hits));
-      }
-    });
-    return totals;
-  }
-
-  async purgeExpired(now: number): Promise<number> {
-    return this.#transaction(async (tx) => {
-      // Sequential: one connection runs one query at a time (pg 9 refuses several queries in flight on one client).
-      let deleted = 0;
-      deleted += affected((await tx.#db.deleteFrom('opaque_tokens').where('expires_at', '<=', now).executeTakeFirst()).numDeletedRows);
-      deleted += affected((await tx.#db.deleteFrom('revoked_jtis').where('expires_at', '<=', now).executeTakeFirst()).numDeletedRows);
-      deleted += affected((await tx.#db.deleteFrom('assertion_jtis').where('expires_at', '<=', now).executeTakeFirst()).numDeletedRows);
-      // Rate-limit windows are at most an hour long.
-      deleted += affected((await tx.#db.deleteFrom('rate_limits').where('window_start', '<', now - 3_600_000).executeTakeFirst()).numDeletedRows);
-      return deleted;
-    });
   }
 
   // -------------------------------------------------------------------- audit
@@ -1086,6 +1052,8 @@ function tenantRow(t: Tenant): TenantsTable {
     signing_alg: t.signingAlg,
     access_token_lifetime: t.accessTokenLifetime,
     token_quota_per_minute: t.tokenQuotaPerMinute ?? null,
+    trust_domain: t.trustDomain ?? null,
+    dpop_nonce_required: toFlag(t.dpopNonceRequired ?? false),
     created_at: t.createdAt,
   };
 }
@@ -1097,6 +1065,8 @@ function toTenant(r: TenantsTable): Tenant {
     signingAlg: r.signing_alg as SigningAlg,
     accessTokenLifetime: numberOrNull(r.access_token_lifetime),
     tokenQuotaPerMinute: numberOrNull(r.token_quota_per_minute),
+    trustDomain: r.trust_domain ?? null,
+    dpopNonceRequired: Number(r.dpop_nonce_required ?? 0) !== 0,
     createdAt: Number(r.created_at),
   };
 }
@@ -1112,6 +1082,8 @@ function clientRow(c: Client): ClientsTable {
     tls_client_auth_subject_dn: c.tlsClientAuthSubjectDn,
     access_token_lifetime: c.accessTokenLifetime,
     token_quota_per_minute: c.tokenQuotaPerMinute ?? null,
+    dpop_bound_access_tokens: toFlag(c.dpopBoundAccessTokens ?? false),
+    txn_token_service: toFlag(c.txnTokenService ?? false),
     disabled: toFlag(c.disabled),
     created_at: c.createdAt,
     updated_at: c.updatedAt,
@@ -1130,6 +1102,8 @@ function toClient(r: ClientsTable): Client {
     tlsClientAuthSubjectDn: r.tls_client_auth_subject_dn,
     accessTokenLifetime: numberOrNull(r.access_token_lifetime),
     tokenQuotaPerMinute: numberOrNull(r.token_quota_per_minute),
+    dpopBoundAccessTokens: Number(r.dpop_bound_access_tokens ?? 0) !== 0,
+    txnTokenService: Number(r.txn_token_service ?? 0) !== 0,
     disabled: Number(r.disabled) !== 0,
     customClaims: parseJsonOrNull<CustomClaims>(r.custom_claims) ?? {},
     createdAt: Number(r.created_at),
@@ -1283,30 +1257,6 @@ function toFederation(r: FederationsTable): Federation {
     claimMappings: parseJsonOrNull<Federation['claimMappings']>(r.claim_mappings) ?? {},
     replayProtection: parseJsonOrNull<ReplayProtection>(r.replay_protection) ?? { mode: 'off' },
     createdAt: Number(r.created_at),
-  };
-}
-
-function opaqueTokenRow(t: OpaqueToken): OpaqueTokensTable {
-  return {
-    token_hash: t.tokenHash,
-    tenant_id: t.tenantId,
-    client_id: t.clientId,
-    jti: t.jti,
-    claims: JSON.stringify(t.claims),
-    expires_at: t.expiresAt,
-    revoked: toFlag(t.revoked),
-  };
-}
-
-function toOpaqueToken(r: OpaqueTokensTable): OpaqueToken {
-  return {
-    tokenHash: r.token_hash,
-    tenantId: r.tenant_id,
-    clientId: r.client_id,
-    jti: r.jti,
-    claims: parseJson<Record<string, unknown>>(r.claims),
-    expiresAt: Number(r.expires_at),
-    revoked: Number(r.revoked) !== 0,
   };
 }
 

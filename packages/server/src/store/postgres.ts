@@ -2,6 +2,7 @@ import pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import { KyselyStore } from './kysely-store.js';
 import type { Database } from './schema.js';
+import { SqlStateStore } from './state/sql.js';
 
 const INT8_OID = 20;
 
@@ -43,6 +44,8 @@ export function openPostgresStore(databaseUrl: string, options: PostgresStoreOpt
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return new KyselyStore('postgres', db, {
+    // The state store shares the pool: each of its writes is one autocommitted statement.
+    openState: () => new SqlStateStore('postgres', db, async () => {}),
     listen: async (onNotify, onError) => (await import('./pg-listen.js')).listenForChanges(databaseUrl, onNotify, onError),
   });
 }

@@ -12,6 +12,8 @@ export interface TenantsTable {
   signing_alg: string;
   access_token_lifetime: number | null;
   token_quota_per_minute: number | null;
+  trust_domain: string | null;
+  dpop_nonce_required: number;
   created_at: number;
 }
 
@@ -25,6 +27,8 @@ export interface ClientsTable {
   tls_client_auth_subject_dn: string | null;
   access_token_lifetime: number | null;
   token_quota_per_minute: number | null;
+  dpop_bound_access_tokens: number;
+  txn_token_service: number;
   disabled: number;
   created_at: number;
   updated_at: number;
@@ -109,10 +113,11 @@ export interface RevokedJtisTable {
   expires_at: number;
 }
 
-export interface AssertionJtisTable {
+/** A single-use key (a client assertion's `jti`, say) of one namespace, until it expires (state/types.ts). */
+export interface SingleUseTable {
   tenant_id: string;
-  client_id: string;
-  jti: string;
+  namespace: string;
+  key: string;
   expires_at: number;
 }
 
@@ -163,7 +168,7 @@ export interface Database {
   federations: FederationsTable;
   opaque_tokens: OpaqueTokensTable;
   revoked_jtis: RevokedJtisTable;
-  assertion_jtis: AssertionJtisTable;
+  single_use: SingleUseTable;
   rate_limits: RateLimitsTable;
   audit_log: AuditLogTable;
   console_users: ConsoleUsersTable;

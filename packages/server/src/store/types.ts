@@ -9,6 +9,7 @@
  * Times are epoch milliseconds (numbers). JSON-shaped fields are plain values here;
  * the store serialises them.
  */
+import type { StateStore } from './state/types.js';
 import type { UsageStore } from './usage-store.js';
 
 export type SigningAlg = 'ES256' | 'RS256' | 'PS256' | 'EdDSA';
@@ -18,6 +19,14 @@ export type TokenEndpointAuthMethod =
   | 'private_key_jwt'
   | 'tls_client_auth'
   | 'self_signed_tls_client_auth';
+
+/** The methods that authenticate with a client secret (RFC 6749 §2.3.1); every other method holds none. */
+export const SECRET_METHODS: readonly TokenEndpointAuthMethod[] = ['client_secret_basic', 'client_secret_post'];
+
+export function isSecretMethod(method: TokenEndpointAuthMethod): boolean {
+  return SECRET_METHODS.includes(method);
+}
+
 export type TokenFormat = 'jwt' | 'opaque';
 export type KeyStatus = 'next' | 'active' | 'retired' | 'revoked';
 
@@ -34,6 +43,10 @@ export interface Tenant {
   accessTokenLifetime: number | null;
   /** Token requests per minute for each client of the tenant (null or absent: server default; 0: none). */
   tokenQuotaPerMinute?: number | null;
+  /** Audience of this tenant's transaction tokens (null or absent: the issuer). */
+  trustDomain?: string | null;
+  /** Whether DPoP proofs must carry a nonce from `DPoP-Nonce` (RFC 9449 §8). */
+  dpopNonceRequired?: boolean;
   createdAt: number;
 }
 
@@ -49,6 +62,10 @@ export interface Client {
   accessTokenLifetime: number | null;
   /** Token requests per minute for this client (null or absent: the tenant's or server's; 0: none). */
   tokenQuotaPerMinute?: number | null;
+  /** RFC 9449 §5.2 `dpop_bound_access_tokens`: token requests without a DPoP proof are refused. */
+  dpopBoundAccessTokens?: boolean;
+  /** May mint transaction tokens (draft-ietf-oauth-transaction-tokens). */
+  txnTokenService?: boolean;
   disabled: boolean;
   /** Static claims in every token issued to this client. */
   customClaims: CustomClaims;
@@ -263,7 +280,13 @@ export interface ChangeListener {
   close(): Promise<void>;
 }
 
-export interface Store {
+/**
+ * The registry: configuration aggregates, the change feed and the audit log. Rarely
+ * written, every write audited and change-fed. The hot state (single-use ids,
+ * revocations, opaque tokens, rate-limit windows) is the StateStore's
+ * (store/state/types.ts); the usage counters have a store of their own too.
+ */
+export interface RegistryStore {
   readonly kind: 'sqlite' | 'postgres';
 
   /** Runs pending migrations. Safe to call from several replicas at once. */
@@ -273,6 +296,11 @@ export interface Store {
   close(): Promise<void>;
   /** The usage counters (store/usage-store.ts): their own interface, in the same database. */
   usage(): UsageStore;
+  /**
+   * The state store in this same database (store/state/sql.ts), used unless
+   * `--state-url` names another (Redis). Opened on first use, closed with this store.
+   */
+  state(): StateStore;
 
   // Change feed (docs/storage.md)
   /** Sequence number of the newest change (0 when there is none). */
@@ -312,7 +340,7 @@ export interface Store {
   getTenant(id: string): Promise<Tenant | null>;
   listTenants(): Promise<Tenant[]>;
   updateTenant(id: string, patch: Partial<Omit<Tenant, 'id' | 'createdAt'>>, audit?: NewAuditEntry): Promise<Tenant | null>;
-  /** Deletes the tenant and everything in it. */
+  /** Deletes the tenant and its registry entries (its state ends through StateStore.endTenant, its usage through UsageStore.deleteTenant). */
   deleteTenant(id: string, audit?: NewAuditEntry): Promise<boolean>;
   /** The tenant with its APIs, signing keys and federations; null when there is no such tenant. */
   loadTenantRecord(id: string): Promise<TenantRecord | null>;
@@ -322,7 +350,7 @@ export interface Store {
   getClient(tenantId: string, clientId: string): Promise<Client | null>;
   listClients(tenantId: string, page: PageRequest): Promise<Page<Client>>;
   updateClient(tenantId: string, clientId: string, patch: Partial<Omit<Client, 'tenantId' | 'clientId' | 'createdAt'>>, audit?: NewAuditEntry): Promise<Client | null>;
-  /** Deletes the client, its secrets, grants and opaque tokens. */
+  /** Deletes the client, its secrets and grants (its tokens end through the state store: StateStore.endClient). */
   deleteClient(tenantId: string, clientId: string, audit?: NewAuditEntry): Promise<boolean>;
   listClientSecrets(tenantId: string, clientId: string): Promise<ClientSecret[]>;
   /** The secrets of several clients in one query (a page of the client list). */
@@ -347,14 +375,15 @@ export interface Store {
   createGrant(grant: Grant, audit?: NewAuditEntry): Promise<void>;
   getGrant(tenantId: string, id: string): Promise<Grant | null>;
   listGrants(tenantId: string, filter: { clientId?: string; audience?: string }, page: PageRequest): Promise<Page<Grant>>;
-  /** Changes a grant's scopes; null when there is no such grant. */
-  updateGrant(tenantId: string, id: string, patch: Pick<Grant, 'scopes'>, audit?: NewAuditEntry): Promise<Grant | null>;
+  /** Changes a grant's scopes and/or custom claims; null when there is no such grant. */
+  updateGrant(tenantId: string, id: string, patch: Partial<Pick<Grant, 'scopes' | 'customClaims'>>, audit?: NewAuditEntry): Promise<Grant | null>;
   deleteGrant(tenantId: string, id: string, audit?: NewAuditEntry): Promise<boolean>;
 
   // Signing keys
   listSigningKeys(tenantId: string): Promise<SigningKey[]>;
   insertSigningKey(key: SigningKey, audit?: NewAuditEntry): Promise<void>;
-  updateSigningKey(tenantId: string, kid: string, patch: Partial<Pick<SigningKey, 'status' | 'activatedAt' | 'retiredAt' | 'publishUntil'>>, audit?: NewAuditEntry): Promise<void>;
+  /** `privateKeyEncrypted`: the same key sealed under another master key (`tessera keys rewrap`). */
+  updateSigningKey(tenantId: string, kid: string, patch: Partial<Pick<SigningKey, 'status' | 'activatedAt' | 'retiredAt' | 'publishUntil' | 'privateKeyEncrypted'>>, audit?: NewAuditEntry): Promise<void>;
   deleteSigningKey(tenantId: string, kid: string, audit?: NewAuditEntry): Promise<void>;
   /**
    * Tenants whose keys need the rotation schedule's attention, in one query: the
@@ -362,6 +391,8 @@ export interface Store {
    * ended by `now`, or there is no active key.
    */
   tenantsWithKeyWork(now: number, activatedBefore: number): Promise<string[]>;
+  /** When each tenant's active key was activated, in one query (the key-age metrics). */
+  listActiveKeyActivations(): Promise<{ tenantId: string; activatedAt: number | null }[]>;
   /**
    * Takes a cluster-wide lock named `name` for the duration of fn (PostgreSQL:
    * transaction-scoped advisory lock; SQLite: the transaction itself). Used so that
@@ -373,28 +404,9 @@ export interface Store {
   createFederation(federation: Federation, audit?: NewAuditEntry): Promise<void>;
   getFederation(tenantId: string, id: string): Promise<Federation | null>;
   listFederations(tenantId: string): Promise<Federation[]>;
+  /** Replaces a federation's settings (not its id, tenant or creation time); null when there is no such federation. */
+  updateFederation(federation: Federation, audit?: NewAuditEntry): Promise<Federation | null>;
   deleteFederation(tenantId: string, id: string, audit?: NewAuditEntry): Promise<boolean>;
-
-  // Tokens: opaque tokens, revocations, assertion replay
-  insertOpaqueToken(token: OpaqueToken): Promise<void>;
-  getOpaqueToken(tokenHash: string): Promise<OpaqueToken | null>;
-  revokeOpaqueToken(tokenHash: string): Promise<boolean>;
-  /** Records a revoked JWT id until it expires. */
-  revokeJti(tenantId: string, jti: string, expiresAt: number): Promise<void>;
-  isJtiRevoked(tenantId: string, jti: string): Promise<boolean>;
-  /**
-   * Records a client-assertion `jti` as used. Returns false when it was already
-   * recorded (a replay). Atomic across replicas (unique key + insert-or-nothing).
-   */
-  useAssertionJti(tenantId: string, clientId: string, jti: string, expiresAt: number): Promise<boolean>;
-  /**
-   * Adds this replica's rate-limit hits of one window (a count may be 0, to learn the
-   * total) and returns every replica's total for each key given. Atomic per key; the
-   * non-zero counts go in one multi-row statement, zero counts are only read.
-   */
-  addRateLimitHits(windowStart: number, hits: { key: string; count: number }[]): Promise<Map<string, number>>;
-  /** Deletes expired opaque tokens, revoked-jti, replay and old rate-limit rows. Returns rows removed. */
-  purgeExpired(now: number): Promise<number>;
 
   // Audit
   listAudit(tenantId: string, query: AuditQuery): Promise<Page<AuditEntry>>;
@@ -407,3 +419,6 @@ export interface Store {
   getMeta(key: string): Promise<string | null>;
   setMeta(key: string, value: string): Promise<void>;
 }
+
+/** The registry store, under the name its callers have used since before the state store was split off. */
+export type Store = RegistryStore;

@@ -87,6 +87,8 @@ export interface UsageStore {
   purge(granularity: Granularity, before: number): Promise<number>;
   /** Deletes last uses older than `before`. */
   purgeLastUses(before: number): Promise<number>;
+  /** Deletes every count and last use of a deleted tenant. */
+  deleteTenant(tenantId: string): Promise<void>;
 }
 
 interface UsageCountsTable {
@@ -243,6 +245,13 @@ export class KyselyUsageStore implements UsageStore {
   async purgeLastUses(before: number): Promise<number> {
     const result = await this.#run(() => this.#db.deleteFrom('usage_last_used').where('last_used_at', '<', before).executeTakeFirst());
     return Number(result.numDeletedRows);
+  }
+
+  async deleteTenant(tenantId: string): Promise<void> {
+    await this.#run(async () => {
+      await this.#db.deleteFrom('usage_counts').where('tenant_id', '=', tenantId).execute();
+      await this.#db.deleteFrom('usage_last_used').where('tenant_id', '=', tenantId).execute();
+    });
   }
 
   async #run<T>(fn: () => Promise<T>): Promise<T> {

@@ -12,6 +12,7 @@ import { buildApp } from '../../src/app.js';
 import { type ConfigInput, resolveConfig } from '../../src/config/config.js';
 import { MasterKey } from '../../src/crypto/master-key.js';
 import { createStore } from '../../src/store/index.js';
+import type { StateStore } from '../../src/store/state/types.js';
 import type { Store } from '../../src/store/types.js';
 import { makeTempDir } from './temp-dir.js';
 
@@ -59,7 +60,7 @@ export function form(values: Record<string, string | string[]>): string {
 
 let counter = 0;
 
-export async function createTestServer(options: { config?: ConfigInput; databaseUrl?: string; startAt?: number; logStream?: NodeJS.WritableStream } = {}): Promise<TestServer> {
+export async function createTestServer(options: { config?: ConfigInput; databaseUrl?: string; state?: StateStore; startAt?: number; logStream?: NodeJS.WritableStream } = {}): Promise<TestServer> {
   const dir = await makeTempDir();
   const clock = {
     now: options.startAt ?? Date.UTC(2026, 10, 22, 12, 0, 0),
@@ -69,7 +70,7 @@ export async function createTestServer(options: { config?: ConfigInput; database
   };
   const config = resolveConfig({ dataDir: dir.path, publicUrl: PUBLIC_URL, logLevel: 'silent', ...options.config });
   const store = await createStore({ dataDir: dir.path, ...(options.databaseUrl !== undefined ? { databaseUrl: options.databaseUrl } : {}) });
-  const app = await buildApp({ config, store, masterKey: MasterKey.fromBase64(TEST_MASTER_KEY), now: () => clock.now, ...(options.logStream ? { logStream: options.logStream } : {}) });
+  const app = await buildApp({ config, store, ...(options.state !== undefined ? { state: options.state } : {}), masterKey: MasterKey.fromBase64(TEST_MASTER_KEY), now: () => clock.now, ...(options.logStream ? { logStream: options.logStream } : {}) });
   const boot = await app.tessera.bootstrap();
   if (boot === null) throw new Error('test store was already bootstrapped');
   const admin = { clientId: boot.adminClientId, clientSecret: boot.adminClientSecret };

@@ -8,8 +8,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AccessTokenClaims } from '../claims.js';
 import type { Verifier } from '../verify.js';
-import { authorize, errorResponse, realmOf, writeErrorResponse } from './bearer.js';
+import { authorize, challengeOptions, errorResponse, realmOf, writeErrorResponse } from './bearer.js';
 import type { AuthOptions } from './bearer.js';
+import { type ProtectedResourceMetadataOptions, serveProtectedResourceMetadata } from '../resource-metadata.js';
+import { authorizeTxnToken, txnTokenErrorResponse, type TxnTokenAuthOptions, type TxnTokenClaims, type TxnTokenVerifier } from '../txn-token.js';
 
 /** An Express request after the middleware: cast to it, or augment Express's Request with `auth`. */
 export interface AuthenticatedRequest extends IncomingMessage {
@@ -32,8 +34,32 @@ export function requireAuth(verifier: Verifier, options: AuthOptions = {}): Expr
       },
       (error: unknown) => {
         options.onError?.(error, req);
-        writeErrorResponse(res, errorResponse(error, realm));
+        writeErrorResponse(res, errorResponse(error, realm, challengeOptions(verifier, options, req)));
       },
     );
+  };
+}
+
+/** Express middleware for the `Txn-Token` header: the claims are at `req.txnToken`. */
+export function requireTxnToken(verifier: TxnTokenVerifier, options: TxnTokenAuthOptions = {}): ExpressMiddleware {
+  return (req, res, next) => {
+    authorizeTxnToken(verifier, req, options).then(
+      (claims) => {
+        (req as IncomingMessage & { txnToken?: Readonly<TxnTokenClaims> }).txnToken = claims;
+        next();
+      },
+      (error: unknown) => {
+        options.onError?.(error, req);
+        writeErrorResponse(res, txnTokenErrorResponse(error));
+      },
+    );
+  };
+}
+
+/** RFC 9728: `app.use(protectedResourceMetadataRoute({ resource, issuer, scopes }))` serves the metadata at its well-known path. */
+export function protectedResourceMetadataRoute(options: ProtectedResourceMetadataOptions): ExpressMiddleware {
+  const serve = serveProtectedResourceMetadata(options);
+  return (req, res, next) => {
+    if (!serve(req, res)) next();
   };
 }

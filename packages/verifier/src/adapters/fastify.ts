@@ -12,8 +12,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { AccessTokenClaims } from '../claims.js';
 import type { Verifier } from '../verify.js';
-import { authorize, errorResponse, realmOf } from './bearer.js';
+import { authorize, challengeOptions, errorResponse, realmOf } from './bearer.js';
 import type { AuthOptions } from './bearer.js';
+import { protectedResourceMetadata, protectedResourceMetadataPath, type ProtectedResourceMetadataOptions } from '../resource-metadata.js';
+import { authorizeTxnToken, txnTokenErrorResponse, type TxnTokenAuthOptions, type TxnTokenClaims, type TxnTokenVerifier } from '../txn-token.js';
 
 export interface FastifyRequestLike {
   raw: IncomingMessage;
@@ -37,7 +39,7 @@ export function fastifyRequireAuth(verifier: Verifier, options: AuthOptions = {}
       return undefined;
     } catch (error) {
       options.onError?.(error, request.raw);
-      const response = errorResponse(error, realm);
+      const response = errorResponse(error, realm, challengeOptions(verifier, options, request.raw));
       reply.code(response.status);
       for (const [name, value] of Object.entries(response.headers)) reply.header(name, value);
       // Returning the reply from an async hook tells Fastify the chain ends here.
@@ -69,3 +71,32 @@ Object.assign(fastifyAuth, {
   [Symbol.for('skip-override')]: true,
   [Symbol.for('fastify.display-name')]: '@tessera/verifier',
 });
+
+/** A Fastify preHandler for the `Txn-Token` header: the claims are at `request.txnToken`. */
+export function fastifyRequireTxnToken(verifier: TxnTokenVerifier, options: TxnTokenAuthOptions = {}): (request: FastifyRequestLike & { txnToken?: Readonly<TxnTokenClaims> | null }, reply: FastifyReplyLike) => Promise<FastifyReplyLike | undefined> {
+  return async (request, reply) => {
+    try {
+      request.txnToken = await authorizeTxnToken(verifier, request.raw, options);
+      return undefined;
+    } catch (error) {
+      options.onError?.(error, request.raw);
+      const response = txnTokenErrorResponse(error);
+      reply.code(response.status);
+      for (const [name, value] of Object.entries(response.headers)) reply.header(name, value);
+      return reply.send(response.body);
+    }
+  };
+}
+
+interface FastifyRouteInstanceLike {
+  get(path: string, handler: (request: unknown, reply: FastifyReplyLike) => Promise<unknown>): unknown;
+}
+
+/** RFC 9728: `fastifyProtectedResourceMetadata(app, { resource, issuer, scopes })` adds the metadata route. */
+export function fastifyProtectedResourceMetadata(instance: FastifyRouteInstanceLike, options: ProtectedResourceMetadataOptions): void {
+  const document = protectedResourceMetadata(options);
+  instance.get(protectedResourceMetadataPath(options.resource).split('?')[0] ?? '/', async (_request, reply) => {
+    reply.header('cache-control', 'public, max-age=3600');
+    return reply.send(document);
+  });
+}

@@ -1,6 +1,7 @@
 /** client_secret_basic and client_secret_post (RFC 6749 §2.3.1). */
 import type { ClientEntry, TenantContext } from '../../domain/tenant-context.js';
-import type { TokenEndpointAuthMethod } from '../../store/types.js';
+import type { SecretMethodPolicy } from '../../config/config.js';
+import { isSecretMethod, type TokenEndpointAuthMethod } from '../../store/types.js';
 import { InvalidClient, InvalidRequest } from '../errors.js';
 import type { AuthenticatedClient, ClientAuthMethod } from './types.js';
 
@@ -11,50 +12,29 @@ export interface SecretUsage {
   record(secretId: string): void;
 }
 
-/**
- * `registered`: a client authenticates only with the secret method it was registered
- * for (as node-oidc-provider, Auth0, Hydra do); `either`: a secret is a secret however
- * it travels, both methods work for both (as in Keycloak). `--secret-methods`.
- */
-export type SecretMethodPolicy = 'registered' | 'either';
-
-export function clientSecretBasic(usage: SecretUsage, policy: SecretMethodPolicy = 'registered'): ClientAuthMethod {
+export function clientSecretBasic(usage: SecretUsage, policy: SecretMethodPolicy): ClientAuthMethod {
   return {
     methods: ['client_secret_basic'],
-    presented: (request) => request.authorization !== undefined,
+    presented: (request) => request.credentials.hasAuthorizationHeader,
     async authenticate(request) {
-      const realm = request.tenant.issuer;
-      const fail = (description: string) => InvalidClient.withChallenge(description, 'Basic', realm);
-      const header = request.authorization ?? '';
-      const match = /^Basic +([A-Za-z0-9+/=_-]+) *$/i.exec(header);
-      if (match === null) throw fail('the Authorization header must be "Basic" with base64(client_id:client_secret)');
-      const decoded = Buffer.from(match[1] ?? '', 'base64').toString('utf8');
-      const colon = decoded.indexOf(':');
-      if (colon < 0) throw fail('Basic credentials must be client_id:client_secret');
-      let clientId: string;
-      let secret: string;
-      try {
-        // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
-        clientId = formDecode(decoded.slice(0, colon));
-        secret = formDecode(decoded.slice(colon + 1));
-      } catch {
-        throw fail('Basic credentials are not valid form-urlencoded values');
-      }
+      const fail = (description: string) => InvalidClient.withChallenge(description, 'Basic', request.tenant.issuer);
+      const basic = request.credentials.basic;
+      if (basic === null || !basic.ok) throw fail(basic?.reason ?? 'client_secret_basic needs an Authorization header');
       const bodyClientId = request.params.get('client_id');
-      if (bodyClientId !== undefined && bodyClientId !== clientId) {
+      if (bodyClientId !== undefined && bodyClientId !== basic.clientId) {
         throw new InvalidRequest('client_id in the body does not match the Authorization header');
       }
-      const entry = await checkSecret(request.tenant, clientId, secret, usage, 'client_secret_basic', policy);
+      const entry = await checkSecret(request.tenant, basic.clientId, basic.secret, usage, 'client_secret_basic', policy);
       if (entry === null) throw fail(AUTHENTICATION_FAILED);
       return { client: entry.client, entry, method: 'client_secret_basic' };
     },
   };
 }
 
-export function clientSecretPost(usage: SecretUsage, policy: SecretMethodPolicy = 'registered'): ClientAuthMethod {
+export function clientSecretPost(usage: SecretUsage, policy: SecretMethodPolicy): ClientAuthMethod {
   return {
     methods: ['client_secret_post'],
-    presented: (request) => request.params.has('client_secret'),
+    presented: (request) => request.credentials.methods.includes('client_secret_post'),
     async authenticate(request): Promise<AuthenticatedClient> {
       const clientId = request.params.get('client_id');
       if (clientId === undefined) throw new InvalidRequest('client_secret_post needs client_id in the body');
@@ -64,8 +44,6 @@ export function clientSecretPost(usage: SecretUsage, policy: SecretMethodPolicy 
     },
   };
 }
-
-const SECRET_METHODS: ReadonlySet<TokenEndpointAuthMethod> = new Set(['client_secret_basic', 'client_secret_post']);
 
 async function checkSecret(
   tenant: TenantContext,
@@ -77,7 +55,7 @@ async function checkSecret(
 ): Promise<ClientEntry | null> {
   const entry = await tenant.client(clientId);
   // Key- and certificate-based clients never authenticate with a secret.
-  if (entry === null || entry.client.disabled || !SECRET_METHODS.has(entry.client.tokenEndpointAuthMethod)) return null;
+  if (entry === null || entry.client.disabled || !isSecretMethod(entry.client.tokenEndpointAuthMethod)) return null;
   // RFC 7591 §2: the registered token_endpoint_auth_method is the one the client uses.
   // Refused before the secret is checked and worded like every other failure, so the
   // answer tells neither whether the secret was right nor whether the client exists.
@@ -89,10 +67,4 @@ async function checkSecret(
     }
   }
   return null;
-}
-
-function formDecode(value: string): string {
-  // Generated ids and secrets are base64url: nothing to decode, the usual case.
-  if (!value.includes('%') && !value.includes('+')) return value;
-  return decodeURIComponent(value.replace(/\+/g, ' '));
 }

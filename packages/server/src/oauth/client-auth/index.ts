@@ -3,7 +3,6 @@
  * the one method the request uses (RFC 6749 §2.3: never more than one) and let its
  * strategy authenticate.
  */
-import { parseCompactJws } from '@tessera/verifier/core';
 import { basicChallenge, InvalidClient, InvalidRequest } from '../errors.js';
 import type { AuthenticatedClient, ClientAuthMethod, ClientAuthRequest } from './types.js';
 
@@ -49,35 +48,13 @@ export class ClientAuthenticator {
   }
 
   /**
-   * Who a request claims to be and how, for logging a failed attempt: the client id
-   * (from the Basic header, the body, or the unverified assertion) and the method.
-   * Never a credential.
+   * How a request tried to authenticate, for logging a failed attempt: the method
+   * names of what it presented (never a credential).
    */
-  claimedBy(request: ClientAuthRequest): { clientId: string | null; method: string } {
+  methodOf(request: ClientAuthRequest): string {
     const [credential] = this.credentialMethods.filter((m) => m.presented(request));
     const transport = credential === undefined ? this.transportMethods.find((m) => m.presented(request)) : undefined;
-    const method = credential?.methods.join('|') ?? transport?.methods.join('|') ?? 'none';
-    let clientId = request.params.get('client_id') ?? null;
-    const basic = /^Basic +([A-Za-z0-9+/]+=*) *$/i.exec(request.authorization ?? '');
-    if (clientId === null && basic?.[1] !== undefined) {
-      const user = Buffer.from(basic[1], 'base64').toString('utf8').split(':')[0] ?? '';
-      try {
-        clientId = decodeURIComponent(user.replace(/\+/g, ' '));
-      } catch {
-        clientId = null;
-      }
-    }
-    const assertion = request.params.get('client_assertion');
-    if (clientId === null && assertion !== undefined) {
-      try {
-        const sub = parseCompactJws(assertion, 16 * 1024).payload['sub'];
-        clientId = typeof sub === 'string' ? sub : null;
-      } catch {
-        clientId = null;
-      }
-    }
-    // Bounded, so a hostile client id cannot flood a log line.
-    return { clientId: clientId === null ? null : clientId.slice(0, 128), method };
+    return credential?.methods.join('|') ?? transport?.methods.join('|') ?? 'none';
   }
 
   /** Every method name these strategies authenticate, for the discovery metadata. */

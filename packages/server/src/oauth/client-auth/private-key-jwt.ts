@@ -9,19 +9,22 @@
  */
 import { type Algorithm, InvalidTokenError, isSupportedAlgorithm, type ParsedJws, parseCompactJws, SUPPORTED_ALGORITHMS, verifySignature } from '@tessera/verifier/core';
 import type { UsageRecording } from '../../domain/usage.js';
-import type { Store } from '../../store/types.js';
+import { useAssertionJti } from '../../store/state/single-use.js';
+import type { StateStore } from '../../store/state/types.js';
 import { InvalidClient, InvalidRequest } from '../errors.js';
 import { type ClientKey, ClientKeySetUnavailable, type ClientKeys } from './client-keys.js';
 import type { AuthenticatedClient, ClientAuthMethod, ClientAuthRequest } from './types.js';
 
 export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+/** `typ` values of a client assertion (draft-ietf-oauth-rfc7523bis), `application/` optional. */
+const CLIENT_ASSERTION_TYP = /^(application\/)?(client-authentication\+jwt|jwt)$/i;
 
 /** What the failures that depend on the client's identity all say. */
 export const ASSERTION_NOT_VERIFIED = 'client assertion could not be verified: unknown client, client not registered for private_key_jwt, or no registered key verifies its signature';
 
 export interface PrivateKeyJwtOptions {
-  /** Replay protection (`useAssertionJti`), shared by every replica. */
-  store: Pick<Store, 'useAssertionJti'>;
+  /** Replay protection: the state store's single-use keys, shared by every replica. */
+  store: Pick<StateStore, 'useOnce'>;
   keys: ClientKeys;
   /** The server's clock (epoch ms). */
   now: () => number;
@@ -45,7 +48,7 @@ export function privateKeyJwt(options: PrivateKeyJwtOptions): ClientAuthMethod {
 
   return {
     methods: ['private_key_jwt'],
-    presented: (request) => request.params.has('client_assertion') || request.params.has('client_assertion_type'),
+    presented: (request) => request.credentials.methods.includes('private_key_jwt'),
     async authenticate(request: ClientAuthRequest): Promise<AuthenticatedClient> {
       const assertionType = request.params.get('client_assertion_type');
       const assertion = request.params.get('client_assertion');
@@ -70,6 +73,11 @@ export function privateKeyJwt(options: PrivateKeyJwtOptions): ClientAuthMethod {
       const alg = jws.header.alg;
       if (!isSupportedAlgorithm(alg)) {
         throw fail(`client assertion alg must be one of ${SUPPORTED_ALGORITHMS.join(', ')} (never none or HMAC)`);
+      }
+      // draft-ietf-oauth-rfc7523bis: client-authentication+jwt is the explicit type; an
+      // untyped or plain JWT stays accepted, another JWT type (at+jwt, dpop+jwt) never.
+      if (jws.header.typ !== undefined && !CLIENT_ASSERTION_TYP.test(jws.header.typ)) {
+        throw fail('client assertion typ must be client-authentication+jwt (or JWT, or absent)');
       }
 
       const clientId = checkClaims(jws.payload, request, options);
@@ -97,7 +105,7 @@ export function privateKeyJwt(options: PrivateKeyJwtOptions): ClientAuthMethod {
       // Only a verified assertion consumes its jti, so unsigned junk cannot fill the store.
       // It is remembered until the assertion stops being accepted, clock tolerance included.
       const expiresAt = ((jws.payload['exp'] as number) + options.clockTolerance) * 1000;
-      const first = await options.store.useAssertionJti(request.tenant.tenant.id, clientId, jws.payload['jti'] as string, expiresAt);
+      const first = await useAssertionJti(options.store, request.tenant.tenant.id, clientId, jws.payload['jti'] as string, expiresAt);
       if (!first) throw fail('client assertion jti was already used (RFC 7523 §3 item 7)');
       const usedKid = verified.jwk['kid'];
       if (typeof usedKid === 'string') options.usage?.keyUsed(request.tenant.tenant.id, clientId, usedKid);

@@ -35,12 +35,7 @@ export function tlsClientAuth(options: TlsClientAuthOptions): ClientAuthMethod {
   return {
     methods: ['tls_client_auth', 'self_signed_tls_client_auth'],
     presented: (request) =>
-      request.certificate !== null &&
-      request.params.has('client_id') &&
-      request.authorization === undefined &&
-      !request.params.has('client_secret') &&
-      !request.params.has('client_assertion') &&
-      !request.params.has('client_assertion_type'),
+      request.credentials.methods.length === 0 && request.params.has('client_id') && request.certificate !== null,
     async authenticate(request: ClientAuthRequest): Promise<AuthenticatedClient> {
       const presented = request.certificate;
       if (presented === null) throw new InvalidClient('mutual-TLS client authentication needs a client certificate (RFC 8705 §2)');

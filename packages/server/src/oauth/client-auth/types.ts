@@ -3,13 +3,14 @@ import type { ClientEntry, TenantContext } from '../../domain/tenant-context.js'
 import type { Client, TokenEndpointAuthMethod } from '../../store/types.js';
 import type { PresentedCertificate } from '../mtls.js';
 import type { Params } from '../params.js';
+import type { PresentedCredentials } from './presented-credentials.js';
 
 /** What a client authentication method can see of a request. */
 export interface ClientAuthRequest {
   tenant: TenantContext;
   params: Params;
-  /** The raw Authorization header, if any. */
-  authorization: string | undefined;
+  /** The credentials the request presents (Authorization header and body), parsed once. */
+  credentials: PresentedCredentials;
   /** The TLS client certificate (direct or from a trusted proxy), if any. */
   certificate: PresentedCertificate | null;
   /** The URL this request was sent to (an allowed client-assertion audience). */

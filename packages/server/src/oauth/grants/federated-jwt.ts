@@ -12,7 +12,7 @@
  *   not too far ahead), `nbf` and `iat` not in the future, `aud` when the caller
  *   names the accepted values;
  * - checkReplay(): the federation's replay protection (single use of `jti` across
- *   replicas through the store's assertion-jti table, or a maximum age since `iat`),
+ *   replicas through the state store's single-use keys, or a maximum age since `iat`),
  *   run once the token has been matched, so a token refused for another reason does
  *   not use up its jti.
  */
@@ -30,7 +30,9 @@ import {
   verifySignature,
 } from '@tessera/verifier/core';
 import { discoveredKeySet, type KeySetTimings, remoteKeySet, staticKeySet } from '../../outbound/key-sets.js';
-import type { Federation, Store } from '../../store/types.js';
+import { useAssertionJti } from '../../store/state/single-use.js';
+import type { StateStore } from '../../store/state/types.js';
+import type { Federation } from '../../store/types.js';
 
 const MAX_TOKEN_LENGTH = 16 * 1024;
 
@@ -46,7 +48,8 @@ export class FederatedJwtError extends Error {
 }
 
 export interface FederatedJwtOptions {
-  store: Store;
+  /** Replay protection (single-use `jti`s), shared by every replica. */
+  state: Pick<StateStore, 'useOnce'>;
   now: () => number;
   /** Clock skew allowed on exp/nbf/iat (seconds). */
   clockTolerance: number;
@@ -128,7 +131,7 @@ export class FederatedJwtVerifier {
         throw new FederatedJwtError('invalid', 'this issuer\'s tokens must carry a jti (the federation accepts each token once)');
       }
       // Keyed by issuer, not federation: two federations of one issuer share one use.
-      const fresh = await this.#options.store.useAssertionJti(federation.tenantId, `iss:${federation.issuer}`, jti, Number(exp) * 1000);
+      const fresh = await useAssertionJti(this.#options.state, federation.tenantId, `iss:${federation.issuer}`, jti, Number(exp) * 1000);
       if (!fresh) throw new FederatedJwtError('replayed', 'it was already used (this federation accepts each token once)');
     }
   }

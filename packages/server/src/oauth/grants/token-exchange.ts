@@ -33,6 +33,7 @@ import { certificateThumbprint } from '../mtls.js';
 import type { Params } from '../params.js';
 import { FederatedJwtError, type FederatedJwtVerifier, peekJwt } from './federated-jwt.js';
 import { resolveScopes, resolveTarget } from './target.js';
+import { issueTransactionToken, TXN_TOKEN_TYPE, type TxnTokenOptions } from './txn-token.js';
 import { authenticatedClient, type GrantContext, type GrantHandler, type TokenResponse } from './types.js';
 
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -45,7 +46,7 @@ const ACCEPTED_SUBJECT_TYPES = new Set([ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE, ID_TO
 const MAX_SUBJECT_TOKEN_LIFETIME = 86_400;
 
 /** What the two kinds of subject token resolve to before a token is issued. */
-interface Subject {
+export interface Subject {
   sub: string;
   act?: unknown;
   exp: number;
@@ -54,14 +55,20 @@ interface Subject {
   claims: CustomClaims;
   /** Runs once the request is otherwise acceptable (replay protection uses the token up). */
   commit?: () => Promise<void>;
+  /** The external token's own scopes (`scope` or `scp`): the ceiling of a transaction token. */
+  scopes?: ReadonlySet<string>;
 }
 
-export function tokenExchange(verifier: FederatedJwtVerifier): GrantHandler {
+export function tokenExchange(verifier: FederatedJwtVerifier, transactionTokens: TxnTokenOptions): GrantHandler {
   return {
     grantType: TOKEN_EXCHANGE,
     async handle(context) {
       const { tenant, params } = context;
       const actor = authenticatedClient(context);
+      // draft-ietf-oauth-transaction-tokens: an exchange for a transaction token (txn-token.ts).
+      if (params.get('requested_token_type') === TXN_TOKEN_TYPE) {
+        return issueTransactionToken(context, actor, transactionTokens, (iss, token) => externalSubject(verifier, tenant, actor, token, iss));
+      }
       const subjectToken = params.require('subject_token');
       const subjectTokenType = params.require('subject_token_type');
       if (!ACCEPTED_SUBJECT_TYPES.has(subjectTokenType)) {
@@ -72,7 +79,7 @@ export function tokenExchange(verifier: FederatedJwtVerifier): GrantHandler {
       }
       const requestedType = params.get('requested_token_type');
       if (requestedType !== undefined && requestedType !== ACCESS_TOKEN_TYPE) {
-        throw new InvalidRequest(`requested_token_type must be ${ACCESS_TOKEN_TYPE}`);
+        throw new InvalidRequest(`requested_token_type must be ${ACCESS_TOKEN_TYPE} or ${TXN_TOKEN_TYPE}`);
       }
       const peeked = subjectToken.includes('.') ? peekJwt(subjectToken) : null;
       const iss = peeked?.iss ?? null;
@@ -129,7 +136,7 @@ async function carriedClaims(tenant: TenantContext, subject: InspectedToken): Pr
 }
 
 /** A user's token from an issuer that a subject federation trusts. */
-async function externalSubject(verifier: FederatedJwtVerifier, tenant: TenantContext, actor: AuthenticatedClient, subjectToken: string, iss: string): Promise<Subject> {
+export async function externalSubject(verifier: FederatedJwtVerifier, tenant: TenantContext, actor: AuthenticatedClient, subjectToken: string, iss: string): Promise<Subject> {
   const federations = tenant.federations.filter((f) => f.kind === 'subject' && f.issuer === iss);
   if (federations.length === 0) throw new InvalidRequest('subject_token\'s issuer is not trusted by this tenant for token exchange');
   const actorId = actor.client.clientId;
@@ -159,6 +166,7 @@ async function externalSubject(verifier: FederatedJwtVerifier, tenant: TenantCon
       ...(act !== undefined ? { act } : {}),
       exp: Number(payload['exp']),
       withheld: new Set(),
+      scopes: scopesOf(payload),
       claims: copyMappedClaims(federation.claimMappings, payload),
       commit: async () => {
         try {
@@ -188,6 +196,15 @@ export function externalActor(issuer: string, act: unknown, depth = 0): Record<s
   if (typeof sub !== 'string' || sub === '') return undefined;
   const inner = externalActor(issuer, nested, depth + 1);
   return { sub: `${issuer}#${sub}`, ...(inner !== undefined ? { act: inner } : {}) };
+}
+
+/** `scope` (space-separated) or `scp` (a string or a list, as Entra ID sends). */
+function scopesOf(payload: Record<string, unknown>): ReadonlySet<string> {
+  const { scope, scp } = payload;
+  if (typeof scope === 'string') return new Set(scope.split(' ').filter(Boolean));
+  if (typeof scp === 'string') return new Set(scp.split(' ').filter(Boolean));
+  if (Array.isArray(scp)) return new Set(scp.filter((s): s is string => typeof s === 'string'));
+  return new Set();
 }
 
 async function issueOnBehalf(context: GrantContext, actor: AuthenticatedClient, subject: Subject): Promise<TokenResponse> {

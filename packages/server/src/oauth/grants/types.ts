@@ -1,4 +1,4 @@
-import type { InspectedToken, IssuedToken, TokenInspector, TokenIssuer } from '../../domain/tokens.js';
+import type { InspectedToken, IssuedToken, TokenInspector, TokenIssuing } from '../../domain/tokens.js';
 import type { TenantContext } from '../../domain/tenant-context.js';
 import type { Client } from '../../store/types.js';
 import type { AuthenticatedClient } from '../client-auth/types.js';
@@ -10,7 +10,7 @@ export interface GrantContext {
   params: Params;
   /** Null only for grants whose client authentication is optional (RFC 7523 §3.1). */
   client: AuthenticatedClient | null;
-  issuer: TokenIssuer;
+  issuer: TokenIssuing;
   inspector: TokenInspector;
   /** Counts a token request against the client's and the tenant's quotas; throws 429 beyond them. */
   rateLimit(client: Client): void;
@@ -19,7 +19,7 @@ export interface GrantContext {
 /** RFC 6749 §5.1 success response (plus RFC 8693 §2.2.1 issued_token_type). */
 export interface TokenResponse {
   access_token: string;
-  token_type: 'Bearer' | 'N_A';
+  token_type: 'Bearer' | 'DPoP' | 'N_A';
   expires_in: number;
   scope?: string;
   issued_token_type?: string;

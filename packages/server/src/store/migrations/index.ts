@@ -5,6 +5,8 @@ import { changeFeed } from './003_change_feed.js';
 import { usage } from './005_usage.js';
 import { quotas } from './006_quotas.js';
 import { claimsAndFederationTrust } from './009_claims_and_federation_trust.js';
+import { stateApart } from './012_state_apart.js';
+import { senderConstraintsAndTxnTokens } from './013_sender_constraints_and_txn_tokens.js';
 
 export interface NamedMigration {
   /** Recorded in `tessera_migration` once applied: never rename one that has shipped. */
@@ -26,6 +28,8 @@ export const MIGRATIONS: readonly NamedMigration[] = [
   { name: '005_usage', migration: usage },
   { name: '006_quotas', migration: quotas },
   { name: '009_claims_and_federation_trust', migration: claimsAndFederationTrust },
+  { name: '012_state_apart', migration: stateApart },
+  { name: '013_sender_constraints_and_txn_tokens', migration: senderConstraintsAndTxnTokens },
 ];
 
 /** The bookkeeping table: one row per applied migration (`name`, `timestamp`), as Kysely's Migrator kept it. */
