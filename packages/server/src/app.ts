@@ -222,6 +222,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     mtlsBaseUrl !== null ? [tlsClientAuth({ keys: clientKeys })] : [],
   );
   const protection = new Protection(config.rateLimit, now, metrics ?? undefined);
+  const consoleSignIn = new ConsoleSignIn(store, registry, issuer, inspector, now, state);
   metrics?.watchSigningKeys({ store, rotationInterval: config.keys.rotationInterval, now });
   const timers: NodeJS.Timeout[] = [];
   let starting = options.startingUp === true;
@@ -283,6 +284,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       every(10_000, () => secretUsage.flush(), 'recording secret use failed');
       if (usageRecorder !== null) every(config.usage.flushInterval, () => usageRecorder.flush(), 'writing usage counts failed');
       every(1000, () => protection.sync(state), 'sharing rate-limit counts failed');
+      every(1000, () => consoleSignIn.sync(), 'sharing console sign-in counts failed');
       if (!singletons) return;
       // Once per host (worker 1); idempotent, so replicas on other hosts may run it too.
       every(config.usage.rollupInterval, () => usage.maintenance.run(), 'rolling up usage failed');
@@ -350,7 +352,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return { status: 'ok' };
   });
   app.get('/readyz', async (_request, reply) => {
-    const report = await readiness({ store, state, registry, metrics, maxFeedLag: config.cache.maxFeedLag });
+    const report = await readiness({ store, state, registry, changeFeed, maxFeedLag: config.cache.maxFeedLag });
     return reply.code(report.status === 'ready' ? 200 : 503).header('Cache-Control', 'no-store').send(report);
   });
   if (metrics !== null && config.metrics.port === null) {
@@ -428,9 +430,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       request.log.error({ err: error }, 'unexpected error in the console');
       return reply.code(500).send({ error: 'server_error', message: 'unexpected error; see the server log' });
     });
-    const signIn = new ConsoleSignIn(store, registry, issuer, inspector, now);
-    await consoleRoutes(scope, { signIn });
-    const sso = config.consoleOidc === null ? null : new ConsoleSso({ settings: config.consoleOidc, store, fetch: outboundFetch, issueSession: (user) => signIn.issueSession(user), now });
+    await consoleRoutes(scope, { signIn: consoleSignIn });
+    const sso = config.consoleOidc === null ? null : new ConsoleSso({ settings: config.consoleOidc, store, fetch: outboundFetch, issueSession: (user) => consoleSignIn.issueSession(user), now });
     await consoleSsoRoutes(scope, { sso, publicUrl: config.publicUrl, headers: { 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' } });
   });
 
@@ -476,7 +477,7 @@ interface ReadinessCheck {
 }
 
 /** What /readyz reports: each check and, when one fails, why (SPEC §1). */
-async function readiness(deps: { store: Store; state: StateStore; registry: TenantRegistry; metrics: Metrics | null; maxFeedLag: number }): Promise<{ status: 'ready' | 'not ready'; reason?: string; checks: Record<string, ReadinessCheck> }> {
+async function readiness(deps: { store: Store; state: StateStore; registry: TenantRegistry; changeFeed: ChangeFeed; maxFeedLag: number }): Promise<{ status: 'ready' | 'not ready'; reason?: string; checks: Record<string, ReadinessCheck> }> {
   const checks: Record<string, ReadinessCheck> = {};
   try {
     await deps.store.ping();
@@ -504,7 +505,7 @@ async function readiness(deps: { store: Store; state: StateStore; registry: Tena
       checks['state'] = { ok: false, reason: error instanceof StoreUnavailableError ? error.message : 'state store unreachable' };
     }
   }
-  const lag = deps.metrics?.lastFeedLag ?? null;
+  const lag = deps.changeFeed.lagSeconds();
   checks['feed'] = lag === null || lag <= deps.maxFeedLag ? { ok: true } : { ok: false, reason: `change feed ${Math.round(lag)} s behind (more than ${deps.maxFeedLag} s)` };
   const failed = Object.values(checks).find((c) => !c.ok);
   return failed === undefined ? { status: 'ready', checks } : { status: 'not ready', reason: failed.reason as string, checks };

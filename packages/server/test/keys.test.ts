@@ -1,24 +1,31 @@
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { basic, createTestServer, type TestServer } from './helpers/app.js';
 
 let t: TestServer;
 let c: { clientId: string; clientSecret: string; identifier: string };
+/** Each test gets a tenant of its own, with fresh keys: none depends on what another did. */
+let tenant: string;
+let tenants = 0;
 
 beforeAll(async () => {
   t = await createTestServer({ config: { keys: { rotationInterval: 86_400, publishLeadTime: 3600, checkInterval: 60_000, defaultAlg: 'ES256' } } });
-  c = await t.setupClient('default');
+});
+beforeEach(async () => {
+  tenant = `keys-${++tenants}`;
+  expect((await t.manage('POST', '/tenants', { id: tenant })).status).toBe(201);
+  c = await t.setupClient(tenant);
 });
 afterAll(() => t.close());
 
 async function token(): Promise<string> {
-  return (await t.post('default', 'token', { grant_type: 'client_credentials' }, basic(c.clientId, c.clientSecret))).json().access_token;
+  return (await t.post(tenant, 'token', { grant_type: 'client_credentials' }, basic(c.clientId, c.clientSecret))).json().access_token;
 }
 async function jwks(): Promise<{ keys: { kid: string }[] }> {
-  return (await t.app.inject({ method: 'GET', url: '/t/default/jwks.json' })).json();
+  return (await t.app.inject({ method: 'GET', url: `/t/${tenant}/jwks.json` })).json();
 }
 async function keys(): Promise<{ kid: string; status: string }[]> {
-  return (await t.manage('GET', '/tenants/default/keys')).body.items;
+  return (await t.manage('GET', `/tenants/${tenant}/keys`)).body.items;
 }
 const kidOf = (jwt: string) => decodeProtectedHeader(jwt).kid as string;
 
@@ -36,7 +43,7 @@ describe('key rotation', () => {
   it('manual rotation: the next key signs, the old one stays published, old tokens still verify', async () => {
     const before = await keys();
     const oldToken = await token();
-    const rotated = await t.manage('POST', '/tenants/default/keys/rotate', {});
+    const rotated = await t.manage('POST', `/tenants/${tenant}/keys/rotate`, {});
     expect(rotated.status).toBe(200);
     const after = await keys();
     const formerNext = before.find((k) => k.status === 'next')!.kid;
@@ -49,17 +56,18 @@ describe('key rotation', () => {
     const newToken = await token();
     expect(kidOf(newToken)).toBe(formerNext);
     await jwtVerify(newToken, set, { currentDate: new Date(t.clock.now) });
-    const introspected = await t.post('default', 'introspect', { token: oldToken }, basic(c.clientId, c.clientSecret));
+    const introspected = await t.post(tenant, 'introspect', { token: oldToken }, basic(c.clientId, c.clientSecret));
     expect(introspected.json().active).toBe(true);
   });
 
   it('a retired key leaves the JWKS only after every token it signed has expired', async () => {
+    expect((await t.manage('POST', `/tenants/${tenant}/keys/rotate`, {})).status).toBe(200);
     const retired = (await keys()).find((k) => k.status === 'retired')!.kid;
     t.clock.advance(3600_000);
-    await t.app.tessera.keys.runSchedule(['default']);
+    await t.app.tessera.keys.runSchedule([tenant]);
     expect((await jwks()).keys.map((k) => k.kid)).toContain(retired);
     t.clock.advance(86_400_000 + 120_000);
-    await t.app.tessera.keys.runSchedule(['default']);
+    await t.app.tessera.keys.runSchedule([tenant]);
     expect((await jwks()).keys.map((k) => k.kid)).not.toContain(retired);
   });
 
@@ -80,19 +88,19 @@ describe('key rotation', () => {
   it('emergency rotation removes the compromised key at once', async () => {
     const compromised = (await keys()).find((k) => k.status === 'active')!.kid;
     const signed = await token();
-    const res = await t.manage('POST', '/tenants/default/keys/rotate', { emergency: true });
+    const res = await t.manage('POST', `/tenants/${tenant}/keys/rotate`, { emergency: true });
     expect(res.status).toBe(200);
     expect((await keys()).map((k) => k.kid)).not.toContain(compromised);
     expect((await jwks()).keys.map((k) => k.kid)).not.toContain(compromised);
-    const introspected = await t.post('default', 'introspect', { token: signed }, basic(c.clientId, c.clientSecret));
+    const introspected = await t.post(tenant, 'introspect', { token: signed }, basic(c.clientId, c.clientSecret));
     expect(introspected.json()).toEqual({ active: false });
     expect(kidOf(await token())).not.toBe(compromised);
-    const audit = await t.manage('GET', '/tenants/default/audit?action=key.rotate.emergency');
+    const audit = await t.manage('GET', `/tenants/${tenant}/audit?action=key.rotate.emergency`);
     expect(audit.body.items.length).toBeGreaterThan(0);
   });
 
   it('private keys are stored encrypted, never in clear', async () => {
-    const stored = await t.store.listSigningKeys('default');
+    const stored = await t.store.listSigningKeys(tenant);
     for (const key of stored) {
       expect(key.privateKeyEncrypted).toMatch(/^v1\./);
       expect(key.privateKeyEncrypted).not.toContain('PRIVATE KEY');

@@ -2,7 +2,7 @@
  * Prometheus metrics (docs/metrics.md): each metric moves when its event happens,
  * labels stay bounded, /metrics can move to its own port, and /readyz says why.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { serve } from '../src/main.js';
 import { instrumentStore } from '../src/observability/store-instrumentation.js';
 import { Metrics } from '../src/observability/metrics.js';
@@ -168,17 +168,34 @@ describe('--metrics-port', () => {
 });
 
 describe('/readyz and /healthz', () => {
-  it('/readyz answers JSON with each check; a change feed too far behind makes it not ready and says why', async () => {
-    t = await createTestServer();
-    const ready = await t.app.inject({ method: 'GET', url: '/readyz' });
-    expect(ready.statusCode).toBe(200);
-    expect(ready.json()).toEqual({ status: 'ready', checks: { store: { ok: true }, keys: { ok: true }, feed: { ok: true } } });
-    (t.app.tessera.metrics as Metrics).feedLag(120);
-    const behind = await t.app.inject({ method: 'GET', url: '/readyz' });
-    expect(behind.statusCode).toBe(503);
-    expect(behind.json()).toMatchObject({ status: 'not ready', reason: expect.stringMatching(/change feed 120 s behind/), checks: { feed: { ok: false } } });
-    expect((await t.app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
-  });
+  for (const metricsEnabled of [true, false]) {
+    it(`/readyz answers JSON with each check; a change feed too far behind makes it not ready and says why (metrics ${metricsEnabled ? 'on' : 'off'})`, async () => {
+      t = await createTestServer({ config: { metrics: { enabled: metricsEnabled } } });
+      await t.app.tessera.changeFeed.start();
+      const ready = await t.app.inject({ method: 'GET', url: '/readyz' });
+      expect(ready.statusCode).toBe(200);
+      expect(ready.json()).toEqual({ status: 'ready', checks: { store: { ok: true }, keys: { ok: true }, feed: { ok: true } } });
+      // The feed cannot be read for two minutes: the lag is the feed's own, not a metric's.
+      const store = t.app.tessera.store;
+      const readChanges = store.readChanges.bind(store);
+      (store as { readChanges: Store['readChanges'] }).readChanges = async () => {
+        throw new Error('connection refused');
+      };
+      const wallClock = Date.now();
+      const now = vi.spyOn(Date, 'now').mockReturnValue(wallClock + 120_000);
+      try {
+        await t.app.tessera.changeFeed.poll();
+        const behind = await t.app.inject({ method: 'GET', url: '/readyz' });
+        expect(behind.statusCode).toBe(503);
+        expect(behind.json()).toMatchObject({ status: 'not ready', reason: expect.stringMatching(/change feed 12\d s behind/), checks: { feed: { ok: false } } });
+        expect((await t.app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
+      } finally {
+        now.mockRestore();
+        (store as { readChanges: Store['readChanges'] }).readChanges = readChanges;
+        await t.app.tessera.changeFeed.stop();
+      }
+    });
+  }
 
   it('/readyz says the store is unreachable when it is', async () => {
     t = await createTestServer();

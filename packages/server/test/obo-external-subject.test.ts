@@ -3,7 +3,7 @@
  * found by discovery; workload federations with claim conditions, claim mappings and
  * replay protection (RFC 7523); custom claims on clients and grants.
  */
-import { decodeJwt } from 'jose';
+import { decodeJwt, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { basic, createTestServer, type TestServer } from './helpers/app.js';
 import { type ExternalIdp, startExternalIdp } from './helpers/external-idp.js';
@@ -161,6 +161,18 @@ describe('RFC 8693 on behalf of a user of an external issuer', () => {
     });
   });
 
+  it('an external act is qualified by its issuer as sub is, so its names cannot pass for this tenant\'s clients', async () => {
+    const subjectToken = await userToken({ act: { sub: ledgerService.clientId, email: 'x@example.com', act: { sub: 'robot' } } });
+    const res = await exchange(svc, { subject_token: subjectToken, scope: 'read' });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(decodeJwt(res.json().access_token).act).toEqual({
+      sub: svc.clientId,
+      act: { sub: `${idp.issuer}#${ledgerService.clientId}`, act: { sub: `${idp.issuer}#robot` } },
+    });
+    const unnamed = await exchange(svc, { subject_token: await userToken({ act: { name: 'no sub' } }), scope: 'read' });
+    expect(decodeJwt(unnamed.json().access_token).act).toEqual({ sub: svc.clientId });
+  });
+
   it('subjects of two issuers cannot collide: the same external sub gives two different subjects', async () => {
     const other = await startExternalIdp();
     try {
@@ -221,6 +233,18 @@ describe('federation registration: kinds, claim conditions, mappings, replay pro
       expect(res.status, JSON.stringify(body)).toBe(422);
       expect(res.body.message, JSON.stringify(body)).toMatch(message);
     }
+  });
+
+  it('issuers are https URLs without query or fragment (RFC 8414 §2); http only for a host --outbound-allow names', async () => {
+    const { publicKey } = await generateKeyPair('ES256');
+    const jwks = { keys: [{ ...(await exportJWK(publicKey)), alg: 'ES256', kid: 'k1' }] };
+    for (const issuer of ['https://idp.example#frag', 'https://idp.example#frag#victim', 'https://idp.example/?tenant=a', 'javascript:alert(1)', 'http://idp.example', 'not a url']) {
+      const res = await create({ issuer, jwks, rules: [{ subject: 's', clientId: svc.clientId }] });
+      expect(res.status, issuer).toBe(422);
+      expect(res.body.message, issuer).toMatch(/issuer/);
+    }
+    expect((await create({ issuer: 'https://idp.example/tenant-a', jwks, rules: [{ subject: 's', clientId: svc.clientId }] })).status).toBe(201);
+    expect((await create({ issuer: 'http://127.0.0.1:9/idp', jwks, rules: [{ subject: 's', clientId: svc.clientId }] })).status).toBe(201);
   });
 
   it('the OpenAPI document describes kinds, exchange rules, mappings, replay protection and custom claims', async () => {

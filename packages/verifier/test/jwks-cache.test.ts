@@ -195,20 +195,39 @@ describe('JWKS cache', () => {
 
   it('keeps verifying while the JWKS hangs, and the hanging fetch times out', async () => {
     issuer.jwksCacheControl = 'max-age=60';
-    const verifier = verifierFor({ cache: false, timeout: 0.2 });
+    // The refresh hangs until its timeout aborts it: a verification that resolved while
+    // it was still pending did not wait for it (no stopwatch needed).
+    let hang = false;
+    const refresh = { started: false, aborted: false, settled: Promise.resolve() };
+    const hangingFetch: typeof fetch = (url, init) => {
+      if (!hang) return fetch(url, init);
+      refresh.started = true;
+      const signal = init?.signal;
+      let done: () => void = () => {};
+      refresh.settled = new Promise<void>((resolve) => (done = resolve));
+      return new Promise<Response>((_resolve, reject) =>
+        signal?.addEventListener('abort', () => {
+          refresh.aborted = true;
+          reject(signal.reason);
+          done();
+        }),
+      );
+    };
+    const verifier = verifierFor({ cache: false, timeout: 0.2, fetch: hangingFetch });
     const token = await issuer.sign();
     await verifier.verify(token);
-    issuer.jwksMode = 'hang';
+    hang = true;
     clock.advance(61);
-    const started = performance.now();
     await expect(verifier.verify(token)).resolves.toBeTruthy();
-    expect(performance.now() - started).toBeLessThan(100); // not waiting for the refresh
-    await new Promise((resolve) => setTimeout(resolve, 400));
-    issuer.jwksMode = 'ok';
+    expect(refresh.started).toBe(true);
+    expect(refresh.aborted).toBe(false); // still pending: the verification did not wait for it
+    await refresh.settled; // the timeout ends the hanging fetch
+    await settle();
+    hang = false;
     clock.advance(6); // past the failure backoff
     await verifier.verify(token);
     await settle();
-    expect(issuer.counts.jwks).toBe(3);
+    expect(issuer.counts.jwks).toBe(2); // the first fetch and the refresh after the back-off; the hung one never reached the issuer
   });
 
   it('stops using stale keys after maxStale (ERR_JWKS_UNAVAILABLE)', async () => {

@@ -107,6 +107,15 @@ export class ChangeFeed {
     return this.#polling;
   }
 
+  /**
+   * Seconds since the feed was last read to its end, growing while a read fails or
+   * hangs; null while the feed is not followed. What /readyz compares with
+   * `cache.maxFeedLag`, with or without metrics.
+   */
+  lagSeconds(): number | null {
+    return this.#running ? Math.max(0, Date.now() - this.#syncedAt) / 1000 : null;
+  }
+
   /** Whether a LISTEN connection is up (tests, readiness detail). */
   get listening(): boolean {
     return this.#listener !== null;

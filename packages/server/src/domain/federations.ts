@@ -9,7 +9,7 @@ import { assertClaimConditions, assertClaimMappings, claimsMatch } from './claim
 import type { DomainContext } from './context.js';
 import { NotFoundError, ValidationError } from './errors.js';
 import { OutboundPolicy } from '../outbound/policy.js';
-import { assertKeySetUrl } from './rules.js';
+import { assertIssuerIdentifier, assertKeySetUrl } from './rules.js';
 
 export interface FederationInput {
   name: string;
@@ -80,6 +80,7 @@ export class FederationService {
     if (jwksUri !== null) assertKeySetUrl(jwksUri, 'jwksUri', this.#outbound);
     // Without explicit keys, <issuer>/.well-known/openid-configuration names them.
     if (jwksUri === null && jwks === null) assertKeySetUrl(input.issuer, 'issuer (used for discovery when neither jwksUri nor jwks is given)', this.#outbound);
+    assertIssuerIdentifier(input.issuer, this.#outbound);
     if (jwks !== null && jwks.keys.some((k) => 'd' in k || 'k' in k)) throw new ValidationError('jwks must hold public keys only');
     const rules = (input.rules ?? []) as FederationRule[];
     const exchangeRules = (input.exchangeRules ?? []) as ExchangeRule[];

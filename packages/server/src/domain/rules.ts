@@ -54,3 +54,22 @@ export function assertKeySetUrl(value: string, what: string, policy: OutboundPol
     throw error;
   }
 }
+
+/**
+ * A federation's `issuer`: an issuer identifier as RFC 8414 §2 defines it, a URL with
+ * the `https` scheme and no query or fragment, so that `<issuer>#<sub>` names one
+ * subject of one issuer. `http` only for a host `--outbound-allow` names, as for every
+ * URL the server fetches. Throws ValidationError.
+ */
+export function assertIssuerIdentifier(value: string, policy: OutboundPolicy): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ValidationError('issuer must be an absolute https URL (RFC 8414 §2)');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ValidationError(`issuer must be an https URL (RFC 8414 §2), not ${url.protocol}`);
+  if (value.includes('#') || value.includes('?')) throw new ValidationError('issuer must not have a query or fragment (RFC 8414 §2)');
+  if (url.username !== '' || url.password !== '') throw new ValidationError('issuer must not carry credentials (user:password@)');
+  if (url.protocol === 'http:') assertKeySetUrl(value, 'issuer', policy);
+}

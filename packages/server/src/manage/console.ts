@@ -7,7 +7,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import { type ConsoleSignIn, TooManyAttempts } from '../domain/console.js';
+import { type ConsoleSignIn, SignInAbandoned, type SignInFailure, TooManyAttempts } from '../domain/console.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -79,15 +79,34 @@ export async function consoleRoutes(app: FastifyInstance, deps: { signIn: Consol
     },
   }, async (request, reply) => {
     reply.headers({ ...SECURITY_HEADERS, 'Cache-Control': 'no-store' });
+    const { username } = request.body;
+    const failed = (reason: SignInFailure) =>
+      request.log.info({ event: 'console_sign_in_failed', user: username.slice(0, 100), source: request.ip, reason }, 'console sign-in failed');
+    // A check still waiting when its client hangs up is dropped, not run for nobody.
+    const abandoned = new AbortController();
+    const onClose = () => {
+      if (!reply.raw.writableFinished) abandoned.abort();
+    };
+    reply.raw.once('close', onClose);
     try {
-      const issued = await deps.signIn.signIn(request.body.username, request.body.password, request.ip);
-      if (issued === null) return reply.code(401).send({ error: 'invalid_credentials', message: 'wrong user or password' });
-      return { access_token: issued.accessToken, token_type: 'Bearer', expires_in: issued.expiresIn };
+      const result = await deps.signIn.signIn(username, request.body.password, request.ip, abandoned.signal);
+      if (!result.ok) {
+        failed(result.reason);
+        return reply.code(401).send({ error: 'invalid_credentials', message: 'wrong user or password' });
+      }
+      return { access_token: result.token.accessToken, token_type: 'Bearer', expires_in: result.token.expiresIn };
     } catch (error) {
       if (error instanceof TooManyAttempts) {
-        return reply.code(429).header('Retry-After', String(error.retryAfterSeconds)).send({ error: 'too_many_attempts', message: 'too many failed sign-ins; wait a minute' });
+        failed(error.reason);
+        return reply.code(429).header('Retry-After', String(error.retryAfterSeconds)).send({ error: 'too_many_attempts', message: error.reason === 'busy' ? 'too many sign-ins under way; try again in a second' : 'too many failed sign-ins; wait a minute' });
+      }
+      if (error instanceof SignInAbandoned) {
+        failed('abandoned');
+        return reply;
       }
       throw error;
+    } finally {
+      reply.raw.removeListener('close', onClose);
     }
   });
 

@@ -62,6 +62,16 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   const read = hook(MANAGE_READ);
   const write = hook(MANAGE_WRITE);
   const actor = (request: FastifyRequest) => request.caller?.actor ?? 'unknown';
+  // Every route that documents a bearer token authenticates in onRequest: one that does
+  // it later (preHandler) would parse and validate a stranger's body first. Checked as
+  // routes are added, so such a route cannot start.
+  app.addHook('onRoute', (route) => {
+    if (route.schema?.security === undefined) return;
+    const hooks = [route.onRequest ?? []].flat();
+    if (!hooks.includes(read) && !hooks.includes(write)) {
+      throw new Error(`management route ${route.method} ${route.url} must authenticate in onRequest (read or write)`);
+    }
+  });
   // One shared error schema, referenced by every route: compiled once, not per status and route.
   app.addSchema(S.ErrorBody);
   useLazySchemaCompilers(app, [S.ErrorBody]);
@@ -191,7 +201,7 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
     schema: { tags: ['grants'], security, params: S.ItemParams, response: { 200: S.GrantBody, ...errors } },
   }, async (request) => deps.grants.get(request.params.tenant, request.params.id));
   app.patch<{ Params: P<'item'>; Body: S.UpdateGrant }>('/tenants/:tenant/grants/:id', {
-    preHandler: write,
+    onRequest: write,
     schema: { tags: ['grants'], security, params: S.ItemParams, body: S.UpdateGrantBody, response: { 200: S.GrantBody, ...errors } },
   }, async (request) => deps.grants.update(request.params.tenant, request.params.id, request.body, actor(request)));
   app.delete<{ Params: P<'item'> }>('/tenants/:tenant/grants/:id', {

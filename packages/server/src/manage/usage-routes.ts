@@ -3,7 +3,7 @@
  * `manage:read` to read, `manage:write` to apply a suggestion (audited as the grant
  * change it makes).
  */
-import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { ValidationError } from '../domain/errors.js';
 import type { UsageReports } from '../domain/usage-reports.js';
 import { GrantBody } from './schemas.js';
@@ -11,8 +11,8 @@ import * as S from './usage-schemas.js';
 
 export interface UsageRouteDependencies {
   reports: UsageReports;
-  read: preHandlerAsyncHookHandler;
-  write: preHandlerAsyncHookHandler;
+  read: onRequestAsyncHookHandler;
+  write: onRequestAsyncHookHandler;
   actor(request: FastifyRequest): string;
   errors: Record<number, unknown>;
   /** Longest window a report may cover: the retention of day buckets. */
@@ -37,7 +37,7 @@ export async function usageRoutes(app: FastifyInstance, deps: UsageRouteDependen
   };
 
   app.get<{ Params: TenantParams; Querystring: S.UsageQueryString }>('/tenants/:tenant/usage', {
-    preHandler: read,
+    onRequest: read,
     schema: { tags, security, params, querystring: S.UsageQuery, response: { 200: S.UsageSeriesBody, ...errors } },
   }, async (request) => {
     const { granularity, from, to, clientId, audience } = request.query;
@@ -64,7 +64,7 @@ export async function usageRoutes(app: FastifyInstance, deps: UsageRouteDependen
   });
 
   app.get<{ Params: TenantParams; Querystring: { days?: string } }>('/tenants/:tenant/usage/unused', {
-    preHandler: read,
+    onRequest: read,
     schema: { tags, security, params, querystring: S.DaysQuery, response: { 200: S.UnusedBody, ...errors } },
   }, async (request) => {
     const n = days(request.query.days);
@@ -72,7 +72,7 @@ export async function usageRoutes(app: FastifyInstance, deps: UsageRouteDependen
   });
 
   app.post<{ Params: TenantParams & { id: string }; Body: S.Apply | undefined }>('/tenants/:tenant/usage/unused/:id/apply', {
-    preHandler: write,
+    onRequest: write,
     // The body is optional: no body means the default window.
     preValidation: async (request) => {
       request.body ??= {};
@@ -90,12 +90,12 @@ export async function usageRoutes(app: FastifyInstance, deps: UsageRouteDependen
   });
 
   app.get<{ Params: TenantParams; Querystring: { days?: string } }>('/tenants/:tenant/usage/dormant', {
-    preHandler: read,
+    onRequest: read,
     schema: { tags, security, params, querystring: S.DaysQuery, response: { 200: S.DormantBody, ...errors } },
   }, async (request) => reports.dormant(request.params.tenant, days(request.query.days)));
 
   app.get<{ Params: TenantParams; Querystring: { days?: string; threshold?: string } }>('/tenants/:tenant/usage/waste', {
-    preHandler: read,
+    onRequest: read,
     schema: { tags, security, params, querystring: S.WasteQuery, response: { 200: S.WasteBody, ...errors } },
   }, async (request) => {
     const n = days(request.query.days);

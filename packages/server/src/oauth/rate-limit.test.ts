@@ -33,11 +33,10 @@ if (pg !== null) {
     const store = registry.state();
     return { store, done: async () => { await registry.close(); await dir.cleanup(); } };
   }]);
-} else {
-  describe.skip('shared counters on PostgreSQL (skipped: TESSERA_TEST_DATABASE_URL not set)', () => {});
 }
 afterAll(() => pg?.drop());
 
+// Without TESSERA_TEST_DATABASE_URL only SQLite runs; test/postgres-notice.ts says so once per run.
 describe.each(backends)('quotas shared through %s', (_name, open) => {
   it('two replicas together never let a client far past its limit', async () => {
     const { store, done } = await open();

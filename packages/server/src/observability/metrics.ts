@@ -40,8 +40,6 @@ export class Metrics implements CacheEvents, StoreEvents, ProtectionEvents, Outc
   readonly registry = new Registry();
   readonly #tenants = new Set<string>();
   readonly #maxTenantLabels: number;
-  /** Last change-feed lag reported (seconds); null until the feed reports one. */
-  lastFeedLag: number | null = null;
   /** Under --workers: the whole host's metrics, aggregated in the primary (cluster.ts). */
   #host: (() => Promise<string>) | null = null;
 
@@ -123,7 +121,6 @@ export class Metrics implements CacheEvents, StoreEvents, ProtectionEvents, Outc
     this.#cacheEvictions.cell(cache).inc(count);
   }
   feedLag(seconds: number): void {
-    this.lastFeedLag = seconds;
     this.#feedLag.set(seconds);
   }
 

@@ -73,6 +73,13 @@ describe('address classification', () => {
     expect(isPublicAddress('2606:4700::1111')).toBe(true);
     expect(isPublicAddress('64:ff9b::a00:1')).toBe(false);
   });
+
+  it('RFC 6890 ::ffff:0:0/96 and the IPv4-translated ::ffff:0:0:0/96 are refused ranges (they reach private IPv4 addresses)', () => {
+    expect(isPublicAddress('::ffff:0:7f00:1')).toBe(false); // 127.0.0.1, translated
+    expect(isPublicAddress('::ffff:0:a9fe:a9fe')).toBe(false); // 169.254.169.254, translated
+    expect(() => new OutboundPolicy([]).checkUrl('https://[::ffff:0:7f00:1]/jwks')).toThrow(OutboundUrlRefused);
+    expect(isPublicAddress('::ffff:8.8.8.8')).toBe(true);
+  });
 });
 
 describe('createOutboundFetch', () => {

@@ -47,6 +47,9 @@ for (const [network, prefix] of [
 for (const [network, prefix] of [
   ['::', 128], // unspecified
   ['::1', 128], // loopback
+  // ::ffff:0:0/96 (IPv4-mapped) is not listed: normalizeAddress checks those as IPv4,
+  // and node's BlockList would match every IPv4 address against it.
+  ['::ffff:0:0:0', 96], // IPv4-translated (RFC 2765 SIIT): reaches IPv4 addresses, private ones included
   ['64:ff9b::', 96], // NAT64: reaches IPv4 addresses, private ones included
   ['64:ff9b:1::', 48],
   ['100::', 64], // discard

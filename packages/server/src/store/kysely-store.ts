@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { Migrator, sql } from 'kysely';
+import { sql } from 'kysely';
 import type { Expression, ExpressionBuilder, Kysely, SqlBool } from 'kysely';
 import { StoreInvalidCursorError, toStoreError } from './errors.js';
-import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, migrationProvider } from './migrations/index.js';
+import { migrateToLatest } from './migrations/runner.js';
 import type {
   ApisTable,
   AuditLogTable,
@@ -107,16 +107,8 @@ export class KyselyStore implements RegistryStore {
   // ---------------------------------------------------------------- lifecycle
 
   async migrate(): Promise<void> {
-    // Kysely's Migrator creates its tables race-tolerantly and serialises runs with
-    // a lock (PostgreSQL: an advisory lock), so replicas may start at once.
-    const migrator = new Migrator({
-      db: this.#db,
-      provider: migrationProvider,
-      migrationTableName: MIGRATION_TABLE,
-      migrationLockTableName: MIGRATION_LOCK_TABLE,
-    });
-    const { error } = await this.#run(() => migrator.migrateToLatest());
-    if (error !== undefined) throw toStoreError(error);
+    // One transaction per migration and its bookkeeping row; replicas take turns.
+    await this.#run(() => migrateToLatest(this.#db, this.kind));
   }
 
   async ping(): Promise<void> {

@@ -160,10 +160,10 @@ export async function externalSubject(verifier: FederatedJwtVerifier, tenant: Te
       }[decision];
       continue;
     }
-    const act = payload['act'];
+    const act = externalActor(federation.issuer, payload['act']);
     return {
       sub: `${federation.issuer}#${String(payload['sub'])}`,
-      ...(typeof act === 'object' && act !== null && !Array.isArray(act) ? { act } : {}),
+      ...(act !== undefined ? { act } : {}),
       exp: Number(payload['exp']),
       withheld: new Set(),
       scopes: scopesOf(payload),
@@ -179,6 +179,23 @@ export async function externalSubject(verifier: FederatedJwtVerifier, tenant: Te
     };
   }
   throw new InvalidRequest(refusal);
+}
+
+/** How deep a chain of external actors is copied; deeper ones are cut off. */
+const MAX_EXTERNAL_ACTORS = 8;
+
+/**
+ * An external issuer's `act` chain (RFC 8693 §4.1), qualified as `sub` is
+ * (`<issuer>#<sub>`) so that its names cannot pass for this tenant's clients
+ * downstream. Only `sub` and the nested `act` are kept; an actor without a string
+ * `sub` ends the chain.
+ */
+export function externalActor(issuer: string, act: unknown, depth = 0): Record<string, unknown> | undefined {
+  if (depth >= MAX_EXTERNAL_ACTORS || typeof act !== 'object' || act === null || Array.isArray(act)) return undefined;
+  const { sub, act: nested } = act as Record<string, unknown>;
+  if (typeof sub !== 'string' || sub === '') return undefined;
+  const inner = externalActor(issuer, nested, depth + 1);
+  return { sub: `${issuer}#${sub}`, ...(inner !== undefined ? { act: inner } : {}) };
 }
 
 /** `scope` (space-separated) or `scp` (a string or a list, as Entra ID sends). */
