@@ -5,9 +5,10 @@
  */
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Kysely, type Migration, Migrator, SqliteDialect } from 'kysely';
+import { Kysely, SqliteDialect } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, migrationProvider } from '../src/store/migrations/index.js';
+import { MIGRATIONS } from '../src/store/migrations/index.js';
+import { migrateToLatest } from '../src/store/migrations/runner.js';
 import { createStore } from '../src/store/index.js';
 import { SQLITE_FILE_NAME } from '../src/store/sqlite.js';
 import { makeTempDir, type TempDir } from './helpers/temp-dir.js';
@@ -20,11 +21,9 @@ afterEach(() => dir.cleanup());
 
 describe('migration 014: console user roles', () => {
   it('makes the console user of a previous release an admin for every tenant', async () => {
-    const all = await migrationProvider.getMigrations();
-    const previous: Record<string, Migration> = Object.fromEntries(Object.entries(all).filter(([name]) => name < '014'));
+    const previous = MIGRATIONS.filter((m) => m.name < '014');
     const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new Database(join(dir.path, SQLITE_FILE_NAME)) }) });
-    const migrated = await new Migrator({ db, provider: { getMigrations: async () => previous }, migrationTableName: MIGRATION_TABLE, migrationLockTableName: MIGRATION_LOCK_TABLE }).migrateToLatest();
-    expect(migrated.error).toBeUndefined();
+    expect(await migrateToLatest(db, 'sqlite', previous)).toContain('013_sender_constraints_and_txn_tokens');
     await db.insertInto('console_users').values({ username: 'admin', password_hash: 'scrypt$32768$old$hash', created_at: 1_700_000_000_000 }).execute();
     await db.destroy();
 

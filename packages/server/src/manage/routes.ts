@@ -56,8 +56,13 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   // A request without a valid token is 401 before its body is looked at, so the caller
   // is authenticated on request, before the body is parsed or validated. Every hook
   // also checks that the caller may act where the route acts (manage/auth.ts, Reach).
-  const hook = (scope: string, reach?: Reach): onRequestAsyncHookHandler => async (request, reply) => {
-    await requireScope(request, reply, scope, reach);
+  const authenticating = new WeakSet<onRequestAsyncHookHandler>();
+  const hook = (scope: string, reach?: Reach): onRequestAsyncHookHandler => {
+    const authenticate: onRequestAsyncHookHandler = async (request, reply) => {
+      await requireScope(request, reply, scope, reach);
+    };
+    authenticating.add(authenticate);
+    return authenticate;
   };
   const read = hook(MANAGE_READ);
   const write = hook(MANAGE_WRITE);
@@ -68,8 +73,8 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   app.addHook('onRoute', (route) => {
     if (route.schema?.security === undefined) return;
     const hooks = [route.onRequest ?? []].flat();
-    if (!hooks.includes(read) && !hooks.includes(write)) {
-      throw new Error(`management route ${route.method} ${route.url} must authenticate in onRequest (read or write)`);
+    if (!hooks.some((h) => authenticating.has(h as onRequestAsyncHookHandler))) {
+      throw new Error(`management route ${route.method} ${route.url} must authenticate in onRequest (read, write or another hook() of this file)`);
     }
   });
   // One shared error schema, referenced by every route: compiled once, not per status and route.

@@ -51,7 +51,7 @@ export async function usageRoutes(app: FastifyInstance, deps: UsageRouteDependen
   });
 
   app.get<{ Params: TenantParams; Querystring: S.TopQueryString }>('/tenants/:tenant/usage/top', {
-    preHandler: read,
+    onRequest: read,
     schema: { tags, security, params, querystring: S.TopQuery, response: { 200: S.TopBody, ...errors } },
   }, async (request) => {
     const { by, from, to, limit } = request.query;
