@@ -363,7 +363,8 @@ describe.skipIf(database === null)(
       for (const [index, delay] of [0, 150, 300, 450, 600, 900].entries()) {
         const fresh = await createTestDatabase();
         try {
-          const env = { TESSERA_DATABASE_URL: fresh!.url, TESSERA_MASTER_KEY: masterKey };
+          // One public URL for the deployment (each start gets a new port): the restart is the same deployment.
+          const env = { TESSERA_DATABASE_URL: fresh!.url, TESSERA_MASTER_KEY: masterKey, TESSERA_PUBLIC_URL: 'http://tessera-fault.test' };
           const dataDir = join(dir.path, `data-${index}`);
           const first = await startServer({ dataDir, env, wait: false });
           await sleep(delay);
