@@ -192,6 +192,10 @@ for (const { name, pg } of stores) {
       const again = await startServer({ dataDir, port, env, args: ['--public-url', moved], timeoutMs: 30_000 });
       const discovery = await (await fetch(`${again.url}/t/default/.well-known/openid-configuration`)).json() as { issuer: string };
       expect(discovery.issuer).toBe(`${moved}/t/default`);
+      const audit = await runCli(['audit', '--tenant', 'admin', '--json', '--url', again.url, '--admin', join(dataDir, 'admin.json')]);
+      expect(audit.code, audit.stderr).toBe(0);
+      const entries = JSON.parse(audit.stdout).items as { action: string; details: Record<string, unknown> }[];
+      expect(entries.find((entry) => entry.action === 'deployment.public_url.update')?.details).toEqual({ previous: first, url: moved });
       await again.stop();
       // And the old one is now the one refused.
       expect((await refusedStart({ dataDir, port, env, args: ['--public-url', first] })).stderr).toContain(`public URL is ${moved}`);

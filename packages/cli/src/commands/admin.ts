@@ -43,13 +43,14 @@ ${STORE_USAGE}`,
 Records <url> as the deployment's public URL. Replicas check it when they start: restart
 every one with --public-url <url> (TESSERA_PUBLIC_URL). Every issuer changes with it, so
 tokens issued under the old URL stop verifying where the issuer is checked. admin.json in
-the data directory, if there is one, is rewritten with the new URL.
+the data directory, if there is one, is rewritten with the new URL. Audited in the admin
+tenant as deployment.public_url.update.
 ${STORE_USAGE}`,
       options: { ...storeOptions },
       async run(flags, io) {
         flags.expectPositionals(1);
         const server = await import('@tessera/server');
-        const outcome = await server.setPublicUrl({ ...storeLocationOf(flags, io), url: flags.positional(0, 'url') });
+        const outcome = await server.setPublicUrl({ ...storeLocationOf(flags, io), url: flags.positional(0, 'url'), actor: localActor() });
         if (flags.json) return printJson(io, outcome);
         printRecord(io, { previous: outcome.previous ?? '(none recorded)', url: outcome.url, adminFile: outcome.adminFile ?? '(none in the data directory)' });
         io.stderr(`\nNow restart every replica with --public-url ${outcome.url} (or TESSERA_PUBLIC_URL=${outcome.url}).\n`);

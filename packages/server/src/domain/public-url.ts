@@ -10,7 +10,7 @@
  * being the default `http://<host>:<port>`: a restart on another port on one machine.
  * Nothing else can hold the old issuer there, and refusing would only get in the way.
  */
-import type { Store } from '../store/types.js';
+import type { NewAuditEntry, Store } from '../store/types.js';
 
 export const PUBLIC_URL_META = 'public-url';
 const LOCK = 'public-url';
@@ -52,8 +52,8 @@ export async function readPublicUrl(store: Store): Promise<PublicUrlRecord | nul
   return { url: value, configured: true };
 }
 
-export async function writePublicUrl(store: Store, record: PublicUrlRecord): Promise<void> {
-  await store.setMeta(PUBLIC_URL_META, JSON.stringify({ url: record.url, configured: record.configured }));
+export async function writePublicUrl(store: Store, record: PublicUrlRecord, audit?: NewAuditEntry): Promise<void> {
+  await store.setMeta(PUBLIC_URL_META, JSON.stringify({ url: record.url, configured: record.configured }), audit);
 }
 
 /**

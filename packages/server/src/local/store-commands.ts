@@ -180,9 +180,10 @@ export interface SetPublicUrlOutcome {
 /**
  * `tessera admin set-public-url <url>`: the deployment's recorded public URL, for the
  * next starts of its replicas (which must be started with it). admin.json in the data
- * directory, if there is one, names the new URL too.
+ * directory, if there is one, names the new URL too. Audited in the admin tenant as
+ * `deployment.public_url.update` (the previous and the new URL).
  */
-export async function setPublicUrl(location: StoreLocation & { url: string }): Promise<SetPublicUrlOutcome> {
+export async function setPublicUrl(location: StoreLocation & { url: string; actor: string }): Promise<SetPublicUrlOutcome> {
   let url: string;
   try {
     url = resolveConfig({ publicUrl: location.url }).publicUrl;
@@ -194,7 +195,16 @@ export async function setPublicUrl(location: StoreLocation & { url: string }): P
     const { config, store } = opened;
     const previous = await store.withLock('public-url', async (tx) => {
       const recorded = await readPublicUrl(tx);
-      await writePublicUrl(tx, { url, configured: true });
+      if (recorded?.url !== url) {
+        await writePublicUrl(tx, { url, configured: true }, {
+          tenantId: defaults.management.adminTenant,
+          actor: location.actor,
+          action: 'deployment.public_url.update',
+          targetType: 'deployment',
+          targetId: 'public-url',
+          details: { previous: recorded?.url ?? null, url },
+        });
+      }
       return recorded?.url ?? null;
     });
     const adminFile = join(config.dataDir, ADMIN_FILE_NAME);

@@ -976,14 +976,15 @@ export class KyselyStore implements RegistryStore {
     return row?.value ?? null;
   }
 
-  async setMeta(key: string, value: string): Promise<void> {
-    await this.#run(() =>
-      this.#db
-        .insertInto('meta')
-        .values({ key, value })
-        .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
-        .execute(),
-    );
+  async setMeta(key: string, value: string, audit?: NewAuditEntry): Promise<void> {
+    const upsert = (db: Kysely<Database>) => db
+      .insertInto('meta')
+      .values({ key, value })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
+      .execute();
+    // Deployment settings changed by hand (the public URL) are audited; internal markers are not.
+    if (audit !== undefined) await this.#mutate(audit, upsert);
+    else await this.#run(() => upsert(this.#db));
   }
 }
 

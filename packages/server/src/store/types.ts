@@ -433,9 +433,9 @@ export interface RegistryStore {
   ): Promise<ConsoleUser | null>;
   deleteConsoleUser(username: string, audit?: NewAuditEntry): Promise<boolean>;
 
-  // Key-value metadata (e.g. the bootstrap marker)
+  // Key-value metadata (e.g. the bootstrap marker); `audit` for settings a person changes
   getMeta(key: string): Promise<string | null>;
-  setMeta(key: string, value: string): Promise<void>;
+  setMeta(key: string, value: string, audit?: NewAuditEntry): Promise<void>;
 }
 
 /** The registry store, under the name its callers have used since before the state store was split off. */
