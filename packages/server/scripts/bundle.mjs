@@ -8,10 +8,11 @@
  * only when used. Native and optional packages stay external.
  *
  * Run after `tsc -b` (the root build does). `tessera serve` uses the bundle only while
- * it is newer than every file of dist/ (dist/bundle-loader.js), so a stale bundle is
+ * it was built from the files of dist/ there are (cli/src/server-loader.ts), so a stale bundle is
  * never run; without esbuild (a production install) this script does nothing.
  */
-import { writeFile } from 'node:fs/promises';
+import { readdir, stat, writeFile } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -43,3 +44,12 @@ await esbuild.build({
   logLevel: 'warning',
 });
 await writeFile(`${root}dist/bundle/package.json`, '{ "type": "module" }\n');
+// What the bundle was built from, by name and size: an installed package's files carry
+// their unpacking times, so there the loader compares these instead (cli/src/server-loader.ts).
+const files = {};
+for (const entry of await readdir(`${root}dist`, { recursive: true, withFileTypes: true })) {
+  const path = join(entry.parentPath, entry.name);
+  if (!entry.isFile() || !entry.name.endsWith('.js') || path.startsWith(join(root, 'dist', 'bundle'))) continue;
+  files[relative(join(root, 'dist'), path).split(sep).join('/')] = (await stat(path)).size;
+}
+await writeFile(`${root}dist/bundle/built-from.json`, `${JSON.stringify({ files }, null, 1)}\n`);
