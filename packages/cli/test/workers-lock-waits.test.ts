@@ -2,7 +2,8 @@
  * `tessera serve --workers 2` on the embedded SQLite store under mixed writes: token
  * requests with client_secret_basic and with private_key_jwt (a fresh `jti` each, so
  * both workers write single-use rows), management writes (clients and grants created,
- * changed and deleted, secrets rotated, a signing key rotated), and revocations and
+ * changed and deleted, secrets rotated, the signing keys of an ES256 and of an RS256
+ * tenant rotated), and revocations and
  * introspections of JWT and opaque tokens, all at once for a bounded time.
  *
  * What it pins: no use of a store connection in either worker (a statement, or a
@@ -169,6 +170,7 @@ describe('tessera serve --workers 2 under mixed writes (SQLite)', () => {
       });
 
     const setup: Sample[] = [];
+    const rsaTenant = await timed(setup, 'setup', `${admin.managementApi}/tenants`, { method: 'POST', headers: { authorization: bearer, 'content-type': 'application/json' }, body: JSON.stringify({ id: 'rsa', signingAlg: 'RS256' }) });
     const basicClient = (await manage(setup, 'setup', 'POST', 'clients', { name: 'mixed basic' })).json;
     const introspector = (await manage(setup, 'setup', 'POST', 'clients', { name: 'mixed introspector' })).json;
     await manage(setup, 'setup', 'POST', 'apis', { identifier: JWT_API, scopes: [{ value: 'read' }] });
@@ -179,7 +181,8 @@ describe('tessera serve --workers 2 under mixed writes (SQLite)', () => {
     for (const client of [basicClient, pkjwtClient]) {
       for (const audience of [JWT_API, OPAQUE_API]) await manage(setup, 'setup', 'POST', 'grants', { clientId: client['clientId'], audience, scopes: ['read'] });
     }
-    expect(setup.map((s) => s.status)).toEqual(Array(9).fill(201));
+    expect(setup.map((s) => s.status)).toEqual(Array(10).fill(201));
+    expect(rsaTenant.json['signingAlg']).toBe('RS256');
     const basicAuth = basic(String(basicClient['clientId']), String(basicClient['clientSecret']));
     const introspectorAuth = basic(String(introspector['clientId']), String(introspector['clientSecret']));
     const pkjwtId = String(pkjwtClient['clientId']);
@@ -237,10 +240,14 @@ describe('tessera serve --workers 2 under mixed writes (SQLite)', () => {
         expectStatus('delete grant', (await manage(samples, 'manage', 'DELETE', `grants/${String(grant.json['id'])}`)).status, [204]);
         expectStatus('delete client', (await manage(samples, 'manage', 'DELETE', `clients/${id}`)).status, [204]);
       });
+    // Rotations of an ES256 and of an RS256 tenant: an RSA key takes tens of milliseconds to generate.
+    const rotate = (tenant: string) =>
+      timed(samples, 'manage', `${admin.managementApi}/tenants/${tenant}/keys/rotate`, { method: 'POST', headers: { authorization: bearer, connection: 'close', 'content-type': 'application/json' }, body: '{}' });
     const keyRotations = () =>
       until(async () => {
-        expectStatus('rotate key', (await manage(samples, 'manage', 'POST', 'keys/rotate', {})).status, [200, 201]);
-        await new Promise((resolve) => setTimeout(resolve, 3_000));
+        expectStatus('rotate key', (await rotate('default')).status, [200]);
+        expectStatus('rotate RSA key', (await rotate('rsa')).status, [200]);
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
       });
     const revocations = (audience: string) =>
       until(async () => {
