@@ -178,7 +178,8 @@ export class KeyService {
   async runSchedule(tenantIds: string[]): Promise<void> {
     for (const tenantId of tenantIds) {
       // Keys for a rotation that looks due are generated before the lock is taken.
-      const prepared = this.#rotationDue(await this.#store.listSigningKeys(tenantId), this.#now()) ? await this.#prepareRotation(tenantId) : new PreparedKeys([], (alg) => generateSigningKey(alg, this.#masterKey));
+      const due = this.#rotationDue(await this.#store.listSigningKeys(tenantId), this.#now());
+      const prepared = due ? await this.#prepareRotation(tenantId) : await this.prepare('ES256', 0);
       await this.#store.withLock(`keys:${tenantId}`, async (tx) => {
         const now = this.#now();
         const keys = await tx.listSigningKeys(tenantId);
