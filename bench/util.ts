@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import autocannon from 'autocannon';
 
 export interface HttpResult {
@@ -57,4 +59,19 @@ export async function opsPerSecond(fn: () => unknown | Promise<unknown>, ms = 20
 
 export function ratio(a: number, b: number, digits = 2): string {
   return `${(a / b).toFixed(digits)}x`;
+}
+
+/**
+ * Pins every thread of this process (the load generator) to `cores` with taskset, as
+ * the token section does (BENCH_LOAD_CORES, default core 1); false where taskset is
+ * missing or the machine has one core.
+ */
+export function pinLoadGenerator(cores = process.env['BENCH_LOAD_CORES'] ?? '1'): boolean {
+  try {
+    if (availableParallelism() < 2) return false;
+    execFileSync('taskset', ['-a', '-p', '-c', cores, String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }

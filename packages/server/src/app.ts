@@ -125,6 +125,9 @@ declare module 'fastify' {
   }
 }
 
+/** A SQLite lock wait this long is logged at warn. */
+const LONG_LOCK_WAIT_SECONDS = 0.1;
+
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config, masterKey } = options;
   const now = options.now ?? Date.now;
@@ -293,6 +296,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   };
   app.decorate('tessera', tessera);
+  // SQLite lock waits: counted, and a long one logged (as PostgreSQL's log_lock_waits does).
+  options.store.observeLockWaits((connection, seconds) => {
+    metrics?.lockWait(connection, seconds);
+    if (seconds >= LONG_LOCK_WAIT_SECONDS) app.log.warn({ connection, ms: Math.round(seconds * 1000) }, 'a store connection waited long for a lock');
+  });
   // Graceful shutdown: requests in flight when close() starts finish, and their
   // keep-alive connections end with them instead of holding the server open.
   let closing = false;

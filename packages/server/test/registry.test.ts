@@ -300,7 +300,54 @@ describe.skipIf(!postgres)(`the registry on two replicas of one PostgreSQL datab
   });
 });
 
+/** Replaces every method of `target` (its prototype chain's) with one that records its name in `calls` first. */
+function countCalls(target: object, label: string, calls: string[]): void {
+  const record = target as Record<string, unknown>;
+  for (let proto = Object.getPrototypeOf(target) as object | null; proto !== null && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object | null) {
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      const descriptor = Object.getOwnPropertyDescriptor(proto, name);
+      if (name === 'constructor' || typeof descriptor?.value !== 'function' || Object.hasOwn(record, name)) continue;
+      const original = descriptor.value as (...args: unknown[]) => unknown;
+      record[name] = (...args: unknown[]) => {
+        calls.push(`${label}.${name}`);
+        return original.apply(target, args);
+      };
+    }
+  }
+}
+
 describe('unknown tenants', () => {
+  it('after the first, a made-up tenant\'s token, introspection and revocation requests make no store call at all (registry, state or usage)', async () => {
+    const t = await createTestServer();
+    try {
+      const junk = (tenant: string) => Promise.all([
+        t.post(tenant, 'token', { grant_type: 'client_credentials' }, basic('some-client', 'some-secret')),
+        t.post(tenant, 'introspect', { token: 'x' }, basic('some-client', 'some-secret')),
+        t.post(tenant, 'revoke', { token: 'x' }, basic('some-client', 'some-secret')),
+      ]);
+      // The first requests to each made-up tenant ask the store, once.
+      for (let i = 0; i < 20; i++) expect((await junk(`junk-${i}`)).map((r) => r.statusCode)).toEqual([404, 404, 404]);
+      const calls: string[] = [];
+      const [state, usage] = [t.store.state(), t.store.usage()];
+      countCalls(t.store, 'store', calls);
+      countCalls(state, 'state', calls);
+      countCalls(usage, 'usage', calls);
+      for (let round = 0; round < 5; round++) {
+        for (let i = 0; i < 20; i++) {
+          const answers = await junk(`junk-${i}`);
+          expect(answers.map((r) => r.statusCode)).toEqual([404, 404, 404]);
+          expect(answers[0]?.json()).toMatchObject({ error: 'not_found' });
+        }
+      }
+      expect([...calls]).toEqual([]);
+      // The counting itself works: a client the real tenant has never seen is looked up in the store.
+      expect((await t.post('default', 'introspect', { token: 'x' }, basic('some-client', 'some-secret'))).statusCode).toBe(401);
+      expect(calls.length).toBeGreaterThan(0);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('a token request to a made-up tenant costs one store query, once; creating the tenant makes it known at once', async () => {
     const t = await createTestServer();
     try {

@@ -4,7 +4,7 @@
  * deleted. An emergency rotation deletes the active key at once.
  */
 import type { MasterKey } from '../crypto/master-key.js';
-import { generateSigningKey } from '../crypto/signing.js';
+import { type GeneratedKey, generateSigningKey } from '../crypto/signing.js';
 import type { NewAuditEntry, SigningAlg, SigningKey, Store } from '../store/types.js';
 import { NotFoundError } from './errors.js';
 
@@ -32,6 +32,31 @@ export function toKeyView(key: SigningKey): KeyView {
   return view;
 }
 
+/**
+ * Signing keys generated before a transaction begins. Generating one (an RSA key:
+ * tens of milliseconds on the thread pool, more on a busy machine) inside a write
+ * transaction would hold the database's write lock across that `await`: on SQLite every
+ * other statement of the process, and every write of the other workers, would wait.
+ * A transaction that finds it needs a key that was not prepared (the algorithm changed
+ * in between, a key went missing) generates it then: correct, only not as short.
+ */
+export class PreparedKeys {
+  readonly #ready: GeneratedKey[];
+  readonly #generate: (alg: SigningAlg) => Promise<GeneratedKey>;
+
+  constructor(ready: GeneratedKey[], generate: (alg: SigningAlg) => Promise<GeneratedKey>) {
+    this.#ready = ready;
+    this.#generate = generate;
+  }
+
+  take(alg: SigningAlg): Promise<GeneratedKey> {
+    const index = this.#ready.findIndex((key) => key.alg === alg);
+    if (index === -1) return this.#generate(alg);
+    const [key] = this.#ready.splice(index, 1);
+    return Promise.resolve(key as GeneratedKey);
+  }
+}
+
 export class KeyService {
   readonly #store: Store;
   readonly #masterKey: MasterKey;
@@ -45,11 +70,17 @@ export class KeyService {
     this.#now = options.now;
   }
 
-  /** An active and a next key for a new tenant, written through `tx`. */
-  async createInitialKeys(tx: Store, tenantId: string, alg: SigningAlg, actor: string): Promise<void> {
+  /** `count` keys of `alg`, generated now: call before the transaction that will write them. */
+  async prepare(alg: SigningAlg, count: number): Promise<PreparedKeys> {
+    const generate = (a: SigningAlg) => generateSigningKey(a, this.#masterKey);
+    return new PreparedKeys(await Promise.all(Array.from({ length: count }, () => generate(alg))), generate);
+  }
+
+  /** An active and a next key for a new tenant, written through `tx` (two keys of `alg` prepared). */
+  async createInitialKeys(tx: Store, tenantId: string, alg: SigningAlg, actor: string, prepared: PreparedKeys): Promise<void> {
     const now = this.#now();
-    const active = await this.#newKey(tenantId, alg, 'active', now);
-    const next = await this.#newKey(tenantId, alg, 'next', now);
+    const active = await this.#newKey(prepared, tenantId, alg, 'active', now);
+    const next = await this.#newKey(prepared, tenantId, alg, 'next', now);
     await tx.insertSigningKey(active, audit(tenantId, actor, 'key.create', active.kid, { status: 'active', alg }));
     await tx.insertSigningKey(next, audit(tenantId, actor, 'key.create', next.kid, { status: 'next', alg }));
   }
@@ -78,15 +109,24 @@ export class KeyService {
    * is retired (still published) or, in an emergency, deleted at once.
    */
   async rotate(tenantId: string, options: { emergency: boolean; actor: string }): Promise<KeyView[]> {
+    const prepared = await this.#prepareRotation(tenantId);
     await this.#store.withLock(`keys:${tenantId}`, async (tx) => {
       const keys = await tx.listSigningKeys(tenantId);
       if (keys.length === 0 && (await tx.getTenant(tenantId)) === null) throw new NotFoundError('tenant', tenantId);
-      await this.#rotateLocked(tx, tenantId, keys, options);
+      await this.#rotateLocked(tx, tenantId, keys, options, prepared);
     });
     return this.list(tenantId);
   }
 
-  async #rotateLocked(tx: Store, tenantId: string, keys: SigningKey[], options: { emergency: boolean; actor: string }): Promise<void> {
+  /** The keys a rotation of the tenant will write, as it looks before the lock: a new next key, and an active one if no next key is there to promote. */
+  async #prepareRotation(tenantId: string): Promise<PreparedKeys> {
+    const tenant = await this.#store.getTenant(tenantId);
+    const keys = await this.#store.listSigningKeys(tenantId);
+    const alg = tenant?.signingAlg ?? 'ES256';
+    return this.prepare(alg, tenant === null ? 0 : keys.some((k) => k.status === 'next') ? 1 : 2);
+  }
+
+  async #rotateLocked(tx: Store, tenantId: string, keys: SigningKey[], options: { emergency: boolean; actor: string }, prepared: PreparedKeys): Promise<void> {
     const now = this.#now();
     const active = keys.find((k) => k.status === 'active');
     const next = keys.find((k) => k.status === 'next');
@@ -108,10 +148,10 @@ export class KeyService {
         audit(tenantId, options.actor, action, next.kid, { status: 'active' }));
     } else {
       // Only a store that lost its next key gets here: nothing published to promote.
-      const fresh = await this.#newKey(tenantId, alg, 'active', now);
+      const fresh = await this.#newKey(prepared, tenantId, alg, 'active', now);
       await tx.insertSigningKey(fresh, audit(tenantId, options.actor, action, fresh.kid, { status: 'active', alg }));
     }
-    const upcoming = await this.#newKey(tenantId, alg, 'next', now);
+    const upcoming = await this.#newKey(prepared, tenantId, alg, 'next', now);
     await tx.insertSigningKey(upcoming, audit(tenantId, options.actor, 'key.create', upcoming.kid, { status: 'next', alg }));
   }
 
@@ -120,12 +160,12 @@ export class KeyService {
    * algorithm, published now, which signs from the next rotation on. Nothing ever signs
    * with a key verifiers could not have fetched.
    */
-  async replaceNextKey(tx: Store, tenantId: string, alg: SigningAlg, actor: string): Promise<void> {
+  async replaceNextKey(tx: Store, tenantId: string, alg: SigningAlg, actor: string, prepared: PreparedKeys): Promise<void> {
     const keys = await tx.listSigningKeys(tenantId);
     for (const key of keys.filter((k) => k.status === 'next')) {
       await tx.deleteSigningKey(tenantId, key.kid, audit(tenantId, actor, 'key.delete', key.kid, { replacedBy: alg }));
     }
-    const next = await this.#newKey(tenantId, alg, 'next', this.#now());
+    const next = await this.#newKey(prepared, tenantId, alg, 'next', this.#now());
     await tx.insertSigningKey(next, audit(tenantId, actor, 'key.create', next.kid, { status: 'next', alg }));
   }
 
@@ -137,6 +177,9 @@ export class KeyService {
    */
   async runSchedule(tenantIds: string[]): Promise<void> {
     for (const tenantId of tenantIds) {
+      // Keys for a rotation that looks due are generated before the lock is taken.
+      const due = this.#rotationDue(await this.#store.listSigningKeys(tenantId), this.#now());
+      const prepared = due ? await this.#prepareRotation(tenantId) : await this.prepare('ES256', 0);
       await this.#store.withLock(`keys:${tenantId}`, async (tx) => {
         const now = this.#now();
         const keys = await tx.listSigningKeys(tenantId);
@@ -145,14 +188,19 @@ export class KeyService {
             await tx.deleteSigningKey(tenantId, key.kid, audit(tenantId, 'system', 'key.expire', key.kid, {}));
           }
         }
-        const active = keys.find((k) => k.status === 'active');
-        const next = keys.find((k) => k.status === 'next');
-        const due = active === undefined || now - (active.activatedAt ?? active.createdAt) >= this.#policy.rotationInterval * 1000;
-        // Without an active key the tenant cannot issue anything: repair at once.
-        const nextReady = active === undefined || next === undefined || now - next.createdAt >= this.#policy.publishLeadTime * 1000;
-        if (due && nextReady) await this.#rotateLocked(tx, tenantId, keys, { emergency: false, actor: 'system' });
+        if (this.#rotationDue(keys, now)) await this.#rotateLocked(tx, tenantId, keys, { emergency: false, actor: 'system' }, prepared);
       });
     }
+  }
+
+  /** The active key is older than the rotation interval and the next one published for the lead time (or a key is missing: repair at once). */
+  #rotationDue(keys: SigningKey[], now: number): boolean {
+    const active = keys.find((k) => k.status === 'active');
+    const next = keys.find((k) => k.status === 'next');
+    const due = active === undefined || now - (active.activatedAt ?? active.createdAt) >= this.#policy.rotationInterval * 1000;
+    // Without an active key the tenant cannot issue anything: repair at once.
+    const nextReady = active === undefined || next === undefined || now - next.createdAt >= this.#policy.publishLeadTime * 1000;
+    return due && nextReady;
   }
 
   /**
@@ -164,8 +212,8 @@ export class KeyService {
     await this.runSchedule(await this.#store.tenantsWithKeyWork(now, now - this.#policy.rotationInterval * 1000));
   }
 
-  async #newKey(tenantId: string, alg: SigningAlg, status: 'active' | 'next', now: number): Promise<SigningKey> {
-    const generated = await generateSigningKey(alg, this.#masterKey);
+  async #newKey(prepared: PreparedKeys, tenantId: string, alg: SigningAlg, status: 'active' | 'next', now: number): Promise<SigningKey> {
+    const generated = await prepared.take(alg);
     return {
       kid: generated.kid,
       tenantId,

@@ -52,10 +52,12 @@ export class TenantService {
       dpopNonceRequired: input.dpopNonceRequired ?? false,
       createdAt: this.ctx.now(),
     };
+    // Keys are generated before the transaction: never while it holds the write lock.
+    const keys = await this.ctx.keys.prepare(signingAlg, 2);
     await this.ctx.store.transaction(async (tx) => {
       if ((await tx.getTenant(tenant.id)) !== null) throw new ConflictError(`tenant ${JSON.stringify(tenant.id)} already exists`);
       await tx.createTenant(tenant, { tenantId: tenant.id, actor, action: 'tenant.create', targetType: 'tenant', targetId: tenant.id, details: { name: tenant.name, signingAlg } });
-      await this.ctx.keys.createInitialKeys(tx, tenant.id, signingAlg, actor);
+      await this.ctx.keys.createInitialKeys(tx, tenant.id, signingAlg, actor, keys);
     });
     return this.view(tenant);
   }
@@ -78,6 +80,8 @@ export class TenantService {
     if (patch.signingAlg !== undefined && !SIGNING_ALGS.includes(patch.signingAlg)) {
       throw new ValidationError(`signingAlg must be one of ${SIGNING_ALGS.join(', ')}`);
     }
+    // A key of the new algorithm is generated before the lock (not while holding it).
+    const keys = await this.ctx.keys.prepare(patch.signingAlg ?? 'ES256', patch.signingAlg !== undefined ? 1 : 0);
     // Under the tenant's key lock: a rotation running at the same time must not promote
     // the next key this change replaces.
     const updated = await this.ctx.store.withLock(`keys:${id}`, async (tx) => {
@@ -85,7 +89,7 @@ export class TenantService {
       if (current === null) throw new NotFoundError('tenant', id);
       const result = await tx.updateTenant(id, patch, { tenantId: id, actor, action: 'tenant.update', targetType: 'tenant', targetId: id, details: { ...patch } });
       if (patch.signingAlg !== undefined && patch.signingAlg !== current.signingAlg) {
-        await this.ctx.keys.replaceNextKey(tx, id, patch.signingAlg, actor);
+        await this.ctx.keys.replaceNextKey(tx, id, patch.signingAlg, actor, keys);
       }
       return result;
     });

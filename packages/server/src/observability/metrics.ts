@@ -13,7 +13,7 @@ import type { CacheEvents } from '../domain/entry-cache.js';
 import type { OutcomeListener, ProtocolOutcome } from '../oauth/outcome.js';
 import type { LimitKind, ProtectionEvents } from '../oauth/protection.js';
 import { HotCounter, HotHistogram } from './hot-metrics.js';
-import type { Store } from '../store/types.js';
+import type { Store, StoreConnectionName } from '../store/types.js';
 
 /** What the in-memory registry reports about its caches and its change feed (wired in app.ts). */
 export type { CacheEvents };
@@ -53,6 +53,7 @@ export class Metrics implements CacheEvents, StoreEvents, ProtectionEvents, Outc
   readonly #feedLag: Gauge;
   readonly #storeDuration: Histogram<'operation'>;
   readonly #storeErrors: HotCounter<'operation'>;
+  readonly #lockWaits: Record<StoreConnectionName, { observe(value: number): void }>;
   readonly #rejections: HotCounter<'limit' | 'mode'>;
   readonly #tokenDurationOk: { observe(value: number): void };
   readonly #tokenDurationError: { observe(value: number): void };
@@ -79,6 +80,15 @@ export class Metrics implements CacheEvents, StoreEvents, ProtectionEvents, Outc
     this.#cacheEvictions = new HotCounter({ name: 'tessera_cache_evictions_total', help: 'Registry cache entries dropped (change feed or size bound)', labelNames: ['cache'], registers });
     this.#feedLag = new Gauge({ name: 'tessera_change_feed_lag_seconds', help: 'Seconds since this replica last read the store\'s change feed to its end (0 right after a successful poll; under --workers the worker furthest behind)', aggregator: 'max', registers });
     this.#storeDuration = new Histogram({ name: 'tessera_store_query_duration_seconds', help: 'Store operation latency', labelNames: ['operation'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers });
+    const lockWaits = new HotHistogram(
+      'tessera_store_lock_wait_seconds',
+      'SQLite: time each use of a store connection (a statement or a transaction) waited for a lock, its own process\'s connection or the database\'s write lock',
+      'connection',
+      ['registry', 'state'],
+      [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      this.registry,
+    );
+    this.#lockWaits = { registry: lockWaits.child('registry'), state: lockWaits.child('state') };
     this.#storeErrors = new HotCounter({ name: 'tessera_store_errors_total', help: 'Store operations that failed', labelNames: ['operation'], registers });
     this.#rejections = new HotCounter({ name: 'tessera_rate_limit_rejections_total', help: 'Requests over a limit: refused with 429 (mode="enforce") or only counted (mode="monitor")', labelNames: ['limit', 'mode'], registers });
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'tessera_' });
@@ -131,6 +141,10 @@ export class Metrics implements CacheEvents, StoreEvents, ProtectionEvents, Outc
   error(operation: string): void {
     this.#storeErrors.cell(operation).inc();
   }
+  /** A LockWaitListener (store/types.ts), bound: handed to the store as it is. */
+  readonly lockWait = (connection: StoreConnectionName, seconds: number): void => {
+    this.#lockWaits[connection].observe(seconds);
+  };
 
   // ProtectionEvents
   rejected(kind: LimitKind, enforced: boolean): void {

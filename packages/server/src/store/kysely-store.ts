@@ -32,6 +32,7 @@ import type {
   FederationKind,
   Grant,
   KeyStatus,
+  LockWaitListener,
   NewAuditEntry,
   Page,
   PageRequest,
@@ -65,6 +66,8 @@ export interface KyselyStoreOptions {
   listen?: ListenFactory;
   /** Opens the state store in this database (state/sql.ts), on first use. */
   openState?: () => StateStore;
+  /** SQLite: where its connections report their lock waits (sqlite.ts). */
+  lockWaits?: { listen(listener: LockWaitListener): void };
 }
 
 /** What the root store and the stores bound to its transactions share. */
@@ -73,6 +76,7 @@ interface Shared {
   listen: ListenFactory | null;
   openState: (() => StateStore) | null;
   state: StateStore | null;
+  lockWaits: { listen(listener: LockWaitListener): void } | null;
   /** SQLite: the columns of the tables loadTenantRecord reads, as of the first load. */
   sqliteColumns: Map<string, string[]> | null;
 }
@@ -101,7 +105,7 @@ export class KyselyStore implements RegistryStore {
     this.kind = kind;
     this.#db = db;
     this.#inTransaction = transactionOf !== undefined;
-    this.#shared = transactionOf !== undefined ? transactionOf.#shared : { listeners: [], listen: options.listen ?? null, openState: options.openState ?? null, state: null, sqliteColumns: null };
+    this.#shared = transactionOf !== undefined ? transactionOf.#shared : { listeners: [], listen: options.listen ?? null, openState: options.openState ?? null, state: null, lockWaits: options.lockWaits ?? null, sqliteColumns: null };
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -127,6 +131,10 @@ export class KyselyStore implements RegistryStore {
       this.#shared.state = this.#shared.openState();
     }
     return this.#shared.state;
+  }
+
+  observeLockWaits(listener: LockWaitListener): void {
+    this.#shared.lockWaits?.listen(listener);
   }
 
   usage(): UsageStore {

@@ -7,6 +7,7 @@ import { toStoreError } from './errors.js';
 import { KyselyStore } from './kysely-store.js';
 import type { Database } from './schema.js';
 import { SqlStateStore } from './state/sql.js';
+import type { LockWaitListener, StoreConnectionName } from './types.js';
 
 export const SQLITE_FILE_NAME = 'tessera.db';
 
@@ -25,19 +26,41 @@ const LOCK_WAIT_LIMIT = 5000;
  * so that a token-path write never waits behind a registry transaction of its own
  * process. Neither waits in SQLite's `busy_timeout`, which would block the event loop:
  * a statement that meets another connection's write lock is retried after a timer.
+ * How long each use of a connection waited for a lock is reported (`lockWaits`).
  */
 export function openSqliteStore(dataDir: string): KyselyStore {
   const file = join(dataDir, SQLITE_FILE_NAME);
-  const db = openSqliteDatabase(file, { create: true });
+  const lockWaits = new LockWaits();
+  const db = openSqliteDatabase(file, { create: true, connection: 'registry', lockWaits });
   return new KyselyStore('sqlite', db, {
+    lockWaits,
     openState: () => {
-      const stateDb = openSqliteDatabase(file, { create: false });
+      const stateDb = openSqliteDatabase(file, { create: false, connection: 'state', lockWaits });
       return new SqlStateStore('sqlite', stateDb, () => stateDb.destroy());
     },
   });
 }
 
-function openSqliteDatabase(file: string, options: { create: boolean }): Kysely<Database> {
+/** Where the connections of one SQLite store report their lock waits (to the store's listeners). */
+export class LockWaits {
+  readonly #listeners: LockWaitListener[] = [];
+
+  listen(listener: LockWaitListener): void {
+    this.#listeners.push(listener);
+  }
+
+  report(connection: StoreConnectionName, seconds: number): void {
+    for (const listener of this.#listeners) listener(connection, seconds);
+  }
+}
+
+interface ConnectionOptions {
+  create: boolean;
+  connection: StoreConnectionName;
+  lockWaits: LockWaits;
+}
+
+function openSqliteDatabase(file: string, options: ConnectionOptions): Kysely<Database> {
   let database: BetterSqlite3.Database;
   try {
     if (options.create) mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
@@ -52,7 +75,7 @@ function openSqliteDatabase(file: string, options: { create: boolean }): Kysely<
   } catch (error) {
     throw toStoreError(error);
   }
-  return new Kysely<Database>({ dialect: new NonBlockingDialect(database) });
+  return new Kysely<Database>({ dialect: new NonBlockingDialect(database, options.connection, options.lockWaits) });
 }
 
 /**
@@ -69,31 +92,49 @@ export function openMemorySqliteStore(): KyselyStore {
   } catch (error) {
     throw toStoreError(error);
   }
-  const db = new Kysely<Database>({ dialect: new NonBlockingDialect(database) });
-  return new KyselyStore('sqlite', db, { openState: () => new SqlStateStore('sqlite', db, async () => {}) });
+  const lockWaits = new LockWaits();
+  const db = new Kysely<Database>({ dialect: new NonBlockingDialect(database, 'registry', lockWaits) });
+  return new KyselyStore('sqlite', db, { lockWaits, openState: () => new SqlStateStore('sqlite', db, async () => {}) });
 }
 
-/** Transactions that begin IMMEDIATE, and lock waits on timers instead of in `busy_timeout`. */
+/**
+ * Transactions that begin IMMEDIATE, lock waits on timers instead of in `busy_timeout`,
+ * and each use of the connection (one statement, or one transaction from `begin` to
+ * its end) reported with the time it waited for a lock: for this process's one
+ * connection (Kysely's driver queues its users), and for the database's write lock
+ * held by another connection (the retries after SQLITE_BUSY).
+ */
 class NonBlockingDialect extends SqliteDialect {
   readonly #database: BetterSqlite3.Database;
+  readonly #name: StoreConnectionName;
+  readonly #lockWaits: LockWaits;
 
-  constructor(database: BetterSqlite3.Database) {
+  constructor(database: BetterSqlite3.Database, name: StoreConnectionName, lockWaits: LockWaits) {
     super({ database: withStatementCache(database) });
     this.#database = database;
+    this.#name = name;
+    this.#lockWaits = lockWaits;
   }
 
   override createDriver(): Driver {
     const driver = super.createDriver() as SqliteDriver;
-    const database = this.#database;
     const acquire = driver.acquireConnection.bind(driver);
-    let wrapped: DatabaseConnection | undefined;
+    const release = driver.releaseConnection.bind(driver);
+    const connection = new LockWaitingConnection(this.#database);
+    const lockWaits = this.#lockWaits;
+    const name = this.#name;
     driver.acquireConnection = async () => {
-      const connection = await acquire();
-      wrapped ??= waitingForLocks(connection, database);
-      return wrapped;
+      const asked = performance.now();
+      connection.use(await acquire());
+      connection.waited = performance.now() - asked;
+      return connection;
     };
-    driver.beginTransaction = async (connection: DatabaseConnection) => {
-      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    driver.releaseConnection = async () => {
+      lockWaits.report(name, connection.waited / 1000);
+      await release();
+    };
+    driver.beginTransaction = async (used: DatabaseConnection) => {
+      await used.executeQuery(CompiledQuery.raw('begin immediate'));
     };
     return driver;
   }
@@ -104,26 +145,46 @@ class NonBlockingDialect extends SqliteDialect {
  * short timer, until LOCK_WAIT_LIMIT: safe only where the failed statement changed
  * nothing, which holds outside a transaction (autocommit) and for `begin immediate`,
  * where SQLite takes the write lock (in WAL mode nothing else in a transaction that
- * began so can meet it).
+ * began so can meet it). `waited` adds up the time spent so (milliseconds) for the
+ * driver to report at the connection's release.
  */
-function waitingForLocks(connection: DatabaseConnection, database: BetterSqlite3.Database): DatabaseConnection {
-  return {
-    async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-      const started = Date.now();
-      for (let attempt = 0; ; attempt++) {
-        const retryable = !database.inTransaction || query.sql === 'begin immediate';
-        try {
-          return await connection.executeQuery<R>(query);
-        } catch (error) {
-          const code = (error as { code?: unknown }).code;
-          const busy = typeof code === 'string' && code.startsWith('SQLITE_BUSY');
-          if (!busy || !retryable || Date.now() - started > LOCK_WAIT_LIMIT) throw error;
-          await sleep(Math.min(2 ** attempt, 20));
+class LockWaitingConnection implements DatabaseConnection {
+  waited = 0;
+  #connection: DatabaseConnection | null = null;
+
+  constructor(private readonly database: BetterSqlite3.Database) {}
+
+  use(connection: DatabaseConnection): void {
+    this.#connection = connection;
+  }
+
+  async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    const connection = this.#connection as DatabaseConnection;
+    const started = performance.now();
+    for (let attempt = 0; ; attempt++) {
+      const retryable = !this.database.inTransaction || query.sql === 'begin immediate';
+      const attempted = performance.now();
+      try {
+        const result = await connection.executeQuery<R>(query);
+        // Everything before the attempt that succeeded was spent waiting for the lock.
+        this.waited += attempted - started;
+        return result;
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        const busy = typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+        if (!busy || !retryable || performance.now() - started > LOCK_WAIT_LIMIT) {
+          // A statement that gave up on the lock waited all along; any other failure, only before its attempt.
+          this.waited += (busy ? performance.now() : attempted) - started;
+          throw error;
         }
+        await sleep(Math.min(2 ** attempt, 20));
       }
-    },
-    streamQuery: (query, chunkSize) => connection.streamQuery(query, chunkSize),
-  };
+    }
+  }
+
+  streamQuery<R>(query: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
+    return (this.#connection as DatabaseConnection).streamQuery<R>(query, chunkSize);
+  }
 }
 
 const STATEMENT_CACHE_SIZE = 256;

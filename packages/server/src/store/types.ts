@@ -295,6 +295,12 @@ export interface ChangeListener {
  * revocations, opaque tokens, rate-limit windows) is the StateStore's
  * (store/state/types.ts); the usage counters have a store of their own too.
  */
+/** The embedded store's two connections per process: the registry's and the state store's. */
+export type StoreConnectionName = 'registry' | 'state';
+
+/** Seconds one use of a connection (a statement, or a transaction) waited for a lock. */
+export type LockWaitListener = (connection: StoreConnectionName, seconds: number) => void;
+
 export interface RegistryStore {
   readonly kind: 'sqlite' | 'postgres';
 
@@ -333,7 +339,13 @@ export interface RegistryStore {
    * Null on SQLite, where replicas only poll.
    */
   listenForChanges(onNotify: () => void, onError: (error: unknown) => void): Promise<ChangeListener> | null;
-
+  /**
+   * SQLite: calls `listener` after every use of either connection of this process with
+   * the time it waited for a lock, whether for the connection itself (another
+   * statement or transaction of this process held it) or for the database's write lock
+   * (another process held it). PostgreSQL waits inside the server and reports nothing.
+   */
+  observeLockWaits(listener: LockWaitListener): void;
 
   /**
    * Runs fn exactly once per database: the first caller (across all replicas) gets
