@@ -17,6 +17,7 @@ const sections: Section[] = [
   { name: 'tenants', load: () => import('./many-tenants.js') },
   { name: 'usage', load: () => import('./usage.js') },
   { name: 'dpop', load: () => import('./dpop.js') },
+  { name: 'test-issuer', load: () => import('./test-issuer.js') },
 ];
 
 const wanted = process.argv.slice(2);
