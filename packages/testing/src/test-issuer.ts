@@ -9,7 +9,8 @@ import { createServer as createHttpsServer, request as httpsRequest, type Server
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildApp, createStore, MasterKey, resolveConfig, type Store } from '@tessera/server';
+import type { Store } from '@tessera/server';
+import { loadServer } from '@tessera/server/loader';
 import type { FastifyInstance } from 'fastify';
 import { calculateJwkThumbprint, type JWK, SignJWT } from 'jose';
 import { type CertificateSubject, createCertificate, type TestCertificate } from './certificates.js';
@@ -186,7 +187,15 @@ export async function startTestIssuer(options: TestIssuerOptions = {}): Promise<
   }
 }
 
+/**
+ * The server, loaded on the first start: through its start-up bundle when there is a
+ * fresh one (a few files instead of hundreds of modules, most of what a test file's
+ * first issuer costs), as `tessera serve` loads it.
+ */
+let server: ReturnType<typeof loadServer> | undefined;
+
 async function start(options: TestIssuerOptions, port: number | null): Promise<TestIssuer> {
+  const { buildApp, createStore, MasterKey, resolveConfig } = await (server ??= loadServer());
   const tenantId = options.tenant ?? 'default';
   const clock = createClock(options.clock);
   const url = port === null ? IN_PROCESS_URL : `http://127.0.0.1:${port}`;
