@@ -1,6 +1,6 @@
 /**
  * Mutual-TLS clients from createClient (RFC 8705): real handshakes against the test
- * issuer's HTTPS listener, through @tessera/client, undici and node:https, tokens bound
+ * issuer's HTTPS listener, through @tessera/client, openid-client, undici and node:https, tokens bound
  * to the certificate (§3.1 `cnf.x5t#S256`) and checked by @tessera/verifier, and the
  * certificates that must not authenticate refused with `invalid_client`.
  */
@@ -8,6 +8,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { selfSignedTlsClientAuth, createTokenClient, tlsClientAuth } from '@tessera/client';
 import { createVerifier } from '@tessera/verifier';
 import { decodeJwt } from 'jose';
+import * as oidc from 'openid-client';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCertificate, startTestIssuer, type TestCertificate, type TestClient, type TestIssuer } from '../src/index.js';
@@ -121,6 +122,24 @@ describe('createClient({ method: "tls_client_auth" }) (RFC 8705 §2.1)', () => {
     }
     // The right certificate on the same endpoint works: the refusals were about the certificate.
     expect((await tokenRequest(client, client.certificate!)).status).toBe(200);
+  });
+});
+
+describe('openid-client against the mTLS listener', () => {
+  it('TlsClientAuth with use_mtls_endpoint_aliases (RFC 8705 §5) gets a certificate-bound token', async () => {
+    const client = await issuer.createClient({ audience: API, scopes: ['orders:read'], method: 'tls_client_auth' });
+    const agent = new Agent({ connect: { ca: client.ca!, cert: client.certificate!.cert, key: client.certificate!.key } });
+    try {
+      const fetchThrough = ((url: string, options: object) => undiciFetch(url, { ...options, dispatcher: agent })) as unknown as oidc.CustomFetch;
+      const config = await oidc.discovery(new URL(issuer.issuer), client.clientId, { use_mtls_endpoint_aliases: true }, oidc.TlsClientAuth(), {
+        [oidc.customFetch]: fetchThrough,
+        execute: [oidc.allowInsecureRequests], // discovery is on the plain-HTTP listener
+      });
+      const tokens = await oidc.clientCredentialsGrant(config, { audience: API, scope: 'orders:read' });
+      expect(decodeJwt(tokens.access_token).cnf).toEqual({ 'x5t#S256': client.certificate!.thumbprint });
+    } finally {
+      await agent.close();
+    }
   });
 });
 
