@@ -18,6 +18,7 @@ const sections: Section[] = [
   { name: 'usage', load: () => import('./usage.js') },
   { name: 'dpop', load: () => import('./dpop.js') },
   { name: 'junk', load: () => import('./junk-tenant.js') },
+  { name: 'test-issuer', load: () => import('./test-issuer.js') },
 ];
 
 const wanted = process.argv.slice(2);

@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freshBundle } from '../packages/cli/src/server-loader.js';
+import { freshBundle } from '@tessera/server/loader';
 import { freePort } from './servers/common.js';
 
 const BIN = fileURLToPath(new URL('../packages/cli/bin/tessera.js', import.meta.url));

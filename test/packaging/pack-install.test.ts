@@ -3,9 +3,10 @@
  * packed with `npm pack`, the tarballs are installed together into an empty project
  * outside the repository (third-party dependencies from the registry, preferring npm's
  * cache), and then used from there: imported from plain Node.js ESM (no TypeScript
- * loader), type-checked by `tsc` from a consumer's .ts file, `npx tessera --help`, and
- * `tessera serve` from the installed CLI issuing a token that the installed client
- * gets and the installed verifier verifies.
+ * loader), type-checked by `tsc` from a consumer's .ts file, `npx tessera --help`,
+ * a service's own `node --test` suite on the installed @tessera/testing, and `tessera
+ * serve` from the installed CLI issuing a token that the installed client gets and the
+ * installed verifier verifies.
  *
  * The install skips lifecycle scripts and gives better-sqlite3 the binary this
  * repository's `npm ci` compiled (same Node.js, same version): compiling SQLite again
@@ -221,6 +222,60 @@ describe('installed together into an empty project', () => {
     expect(misuse.code).not.toBe(0);
     expect(misuse.stdout).toMatch(/audiences/);
   }, 120_000);
+
+  it('a service\'s own node:test suite runs on the installed @tessera/testing: real tokens (secret and mTLS) that the installed verifier accepts, and a failing test is reported as failed', async () => {
+    // What a team writes in its own repository: plain ESM, node:test, no TypeScript loader.
+    const suite = `
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestIssuer } from '@tessera/testing';
+import { clientSecretBasic, createTokenClient, tlsClientAuth } from '@tessera/client';
+import { createVerifier } from '@tessera/verifier';
+
+const API = 'https://orders.example';
+const issuer = await startTestIssuer();
+after(() => issuer.stop());
+const verifier = createVerifier({ issuer: issuer.issuer, audience: API });
+
+test('a client_credentials token from the test issuer verifies, with its scope', async () => {
+  const client = await issuer.createClient({ audience: API, scopes: ['orders:read'] });
+  const tokens = createTokenClient({ issuer: issuer.issuer, clientId: client.clientId, auth: clientSecretBasic(client.clientSecret) });
+  const { accessToken } = await tokens.getToken({ audience: API, scope: 'orders:read' });
+  const claims = await verifier.verify(accessToken, { scopes: ['orders:read'] });
+  assert.equal(claims.client_id, client.clientId);
+  await assert.rejects(verifier.verify(accessToken, { scopes: ['orders:write'] }), { code: 'ERR_INSUFFICIENT_SCOPE' });
+});
+
+test('an mTLS client gets a certificate-bound token (RFC 8705)', async () => {
+  const client = await issuer.createClient({ audience: API, scopes: ['orders:read'], method: 'tls_client_auth' });
+  const tokens = createTokenClient({ issuer: issuer.issuer, clientId: client.clientId, auth: tlsClientAuth({ cert: client.certificate.cert, key: client.certificate.key, ca: client.ca }) });
+  try {
+    const { accessToken } = await tokens.getToken({ audience: API });
+    assert.equal((await verifier.verify(accessToken, { certificate: client.certificate.cert })).cnf['x5t#S256'], client.certificate.thumbprint);
+  } finally {
+    await tokens.close();
+  }
+});
+
+test('an expired token is refused', async () => {
+  await assert.rejects(verifier.verify(await issuer.issueToken({ audience: API, expiresIn: -120 })), { code: 'ERR_TOKEN_EXPIRED' });
+});
+
+test('a token for another audience would be accepted', { skip: !process.env.EXPECT_FAILURE }, async () => {
+  await verifier.verify(await issuer.issueToken({ audience: 'https://another.example' }));
+});
+`;
+    await writeFile(join(project, 'orders.test.mjs'), suite);
+    const summary = (output: string) => Object.fromEntries([...output.matchAll(/^# (tests|pass|fail|skipped) (\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
+    const passing = await run(process.execPath, ['--test', '--test-reporter=tap', '--test-timeout=30000', 'orders.test.mjs'], project, 60_000);
+    expect(passing.code, passing.stdout + passing.stderr).toBe(0);
+    expect(summary(passing.stdout)).toEqual({ tests: 4, pass: 3, fail: 0, skipped: 1 });
+    // The same suite with its wrong expectation switched on fails, and says so: the run above could have.
+    const failing = await run(process.execPath, ['--test', '--test-reporter=tap', '--test-timeout=30000', 'orders.test.mjs'], project, 60_000, childEnv({ EXPECT_FAILURE: '1' }));
+    expect(failing.code).not.toBe(0);
+    expect(summary(failing.stdout)).toEqual({ tests: 4, pass: 3, fail: 1, skipped: 0 });
+    expect(failing.stdout).toMatch(/ERR_AUDIENCE_MISMATCH/);
+  }, 150_000);
 
   it('the installed `tessera serve` issues a token that the installed client gets and the installed verifier verifies', async () => {
     const port = await freePort();

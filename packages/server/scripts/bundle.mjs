@@ -8,7 +8,7 @@
  * only when used. Native and optional packages stay external.
  *
  * Run after `tsc -b` (the root build does). `tessera serve` uses the bundle only while
- * it was built from the files of dist/ there are (cli/src/server-loader.ts), so a stale bundle is
+ * it was built from the files of dist/ there are (src/loader.ts), so a stale bundle is
  * never run; without esbuild (a production install) this script does nothing.
  */
 import { readdir, stat, writeFile } from 'node:fs/promises';
@@ -45,7 +45,7 @@ await esbuild.build({
 });
 await writeFile(`${root}dist/bundle/package.json`, '{ "type": "module" }\n');
 // What the bundle was built from, by name and size: an installed package's files carry
-// their unpacking times, so there the loader compares these instead (cli/src/server-loader.ts).
+// their unpacking times, so there the loader compares these instead (src/loader.ts).
 const files = {};
 for (const entry of await readdir(`${root}dist`, { recursive: true, withFileTypes: true })) {
   const path = join(entry.parentPath, entry.name);

@@ -5,12 +5,15 @@
  * a deployed Tessera, because it is one.
  */
 import { createPrivateKey, generateKeyPairSync, type KeyObject, randomBytes, randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
+import { createServer as createHttpsServer, request as httpsRequest, type Server as HttpsServer } from 'node:https';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildApp, createStore, MasterKey, resolveConfig, type Store } from '@tessera/server';
+import type { Store } from '@tessera/server';
+import { loadServer } from '@tessera/server/loader';
 import type { FastifyInstance } from 'fastify';
 import { calculateJwkThumbprint, type JWK, SignJWT } from 'jose';
+import { type CertificateSubject, createCertificate, type TestCertificate } from './certificates.js';
 import { type ClockOption, createClock, type TestClock } from './clock.js';
 import { createTamper, type Tamper } from './tamper.js';
 
@@ -37,9 +40,18 @@ export interface TestIssuerOptions {
    * throttled; true enforces it as `tessera serve` does.
    */
   protection?: boolean;
+  /**
+   * Mutual TLS (RFC 8705): true (default when listening) also listens with HTTPS on
+   * another free port of 127.0.0.1, asking for client certificates, and publishes it
+   * as the `mtls_endpoint_aliases` (§5), so `tls_client_auth` and
+   * `self_signed_tls_client_auth` clients work and their tokens are certificate-bound.
+   * Its server certificate is issued by a CA made for this issuer (`mtls.ca`).
+   * Not available with `listen: false` (no socket, no handshake).
+   */
+  mtls?: boolean;
 }
 
-export type TestClientMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+export type TestClientMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'tls_client_auth' | 'self_signed_tls_client_auth';
 
 export interface CreateClientOptions {
   /** The API's identifier (RFC 9068 `aud`); registered when the issuer does not know it yet. */
@@ -61,6 +73,8 @@ export interface CreateClientOptions {
   dpopBoundAccessTokens?: boolean;
   /** The client may mint transaction tokens. */
   txnTokenService?: boolean;
+  /** For the mTLS methods: the client certificate's subject. Default `CN=<clientId or a generated name>`. */
+  subject?: CertificateSubject;
 }
 
 export interface TestClient {
@@ -72,12 +86,36 @@ export interface TestClient {
   privateKey?: KeyObject;
   /** For private_key_jwt: the same key as a private JWK (with `kid` and `alg`). */
   privateJwk?: JWK;
+  /**
+   * For the mTLS methods: the client certificate and its key (PEM), for `@tessera/client`'s
+   * `tlsClientAuth({ cert, key, ca })` or any TLS client. Issued by the issuer's CA for
+   * `tls_client_auth` (its subject DN registered), self-signed and registered in the
+   * client's JWKS (with `x5c`) for `self_signed_tls_client_auth`.
+   */
+  certificate?: TestCertificate;
+  /** For the mTLS methods: the CA (PEM) that issued the issuer's HTTPS certificate, to trust when connecting. */
+  ca?: string;
+  /** For the mTLS methods: the token endpoint on the mTLS listener (RFC 8705 §5 alias). */
+  mtlsTokenEndpoint?: string;
   audience: string;
   scopes: string[];
   issuer: string;
   tokenEndpoint: string;
-  /** A real client-credentials token request with this client's credential; resolves to the access token. */
+  /** A real client-credentials token request with this client's credential (mTLS: over the mTLS listener); resolves to the access token. */
   getToken(options?: { scope?: string | string[] }): Promise<string>;
+}
+
+export interface TestIssuerMtls {
+  /** Base URL of the HTTPS listener that asks for client certificates. */
+  url: string;
+  /** Its token endpoint (`mtls_endpoint_aliases.token_endpoint`); introspection and revocation sit beside it. */
+  tokenEndpoint: string;
+  introspectionEndpoint: string;
+  revocationEndpoint: string;
+  /** The issuer's CA (PEM): it issued the listener's certificate and the `tls_client_auth` client certificates, and is the client CA the listener trusts. */
+  ca: string;
+  /** A certificate issued by the issuer's CA, for negative cases (another subject than the one registered). */
+  issueCertificate(subject: CertificateSubject): TestCertificate;
 }
 
 export interface IssueTokenOptions {
@@ -125,6 +163,8 @@ export interface TestIssuer {
   jwksDown(options?: { status?: number }): void;
   jwksUp(): void;
   tamper: Tamper;
+  /** The mTLS listener (RFC 8705), or null when started with `mtls: false` or `listen: false`. */
+  mtls: TestIssuerMtls | null;
   /** The app itself, for what the helpers above do not cover (management routes, `inject`). */
   app: FastifyInstance;
   stop(): Promise<void>;
@@ -147,11 +187,22 @@ export async function startTestIssuer(options: TestIssuerOptions = {}): Promise<
   }
 }
 
+/**
+ * The server, loaded on the first start: through its start-up bundle when there is a
+ * fresh one (a few files instead of hundreds of modules, most of what a test file's
+ * first issuer costs), as `tessera serve` loads it.
+ */
+let server: ReturnType<typeof loadServer> | undefined;
+
 async function start(options: TestIssuerOptions, port: number | null): Promise<TestIssuer> {
+  const { buildApp, createStore, MasterKey, resolveConfig } = await (server ??= loadServer());
   const tenantId = options.tenant ?? 'default';
   const clock = createClock(options.clock);
   const url = port === null ? IN_PROCESS_URL : `http://127.0.0.1:${port}`;
   const masterKey = MasterKey.fromBase64(randomBytes(32).toString('base64'));
+  if (options.mtls === true && port === null) throw new TypeError('mtls needs a socket: start the issuer with listen: true');
+  // Bound first (port 0: nothing to race for), because the configuration names its URL.
+  const mtls = port !== null && options.mtls !== false ? await startMtlsListener() : null;
   const config = resolveConfig({
     host: '127.0.0.1',
     port: port ?? 0,
@@ -162,13 +213,20 @@ async function start(options: TestIssuerOptions, port: number | null): Promise<T
     metrics: { enabled: false },
     usage: { enabled: false },
     rateLimit: { mode: options.protection === true ? 'enforce' : 'monitor' },
+    // The HTTPS listener is ours (startMtlsListener), the settings are what `serve --tls-*` gives:
+    // client certificates verified against the issuer's CA, the mTLS aliases at its URL.
+    ...(mtls !== null ? { tls: { cert: mtls.server.cert, key: mtls.server.key, clientCa: mtls.ca.cert }, mtlsPublicUrl: mtls.url } : {}),
   });
-  const store: Store = await createStore({ dataDir: config.dataDir, inMemory: true });
+  const store: Store = await createStore({ dataDir: config.dataDir, inMemory: true }).catch(async (error: unknown) => {
+    await mtls?.close();
+    throw error;
+  });
   let app: FastifyInstance;
   try {
     app = await buildApp({ config, store, masterKey, now: () => clock.now() });
   } catch (error) {
     await store.close();
+    await mtls?.close();
     throw error;
   }
   const tessera = app.tessera;
@@ -184,6 +242,7 @@ async function start(options: TestIssuerOptions, port: number | null): Promise<T
   });
 
   const stop = async () => {
+    await mtls?.close();
     await app.close();
     await store.close();
   };
@@ -192,6 +251,7 @@ async function start(options: TestIssuerOptions, port: number | null): Promise<T
     await tessera.tenants.create({ id: tenantId, ...(options.signingAlg ? { signingAlg: options.signingAlg } : {}), ...(options.accessTokenLifetime !== undefined ? { accessTokenLifetime: options.accessTokenLifetime } : {}) }, ACTOR);
     if (port !== null) await app.listen({ host: '127.0.0.1', port });
     else await app.ready();
+    mtls?.serve(app);
   } catch (error) {
     await stop().catch(() => {});
     throw error;
@@ -234,12 +294,29 @@ async function start(options: TestIssuerOptions, port: number | null): Promise<T
       privateJwk = { ...(pair.privateKey.export({ format: 'jwk' }) as JWK), kid, alg: 'ES256' };
       jwks = { keys: [{ ...publicJwk, kid, alg: 'ES256', use: 'sig' }] };
     }
+    let certificate: TestCertificate | undefined;
+    let tlsClientAuthSubjectDn: string | undefined;
+    if (method === 'tls_client_auth' || method === 'self_signed_tls_client_auth') {
+      if (mtls === null) throw new TypeError(`${method} needs the mTLS listener: start the issuer listening (the default) and without mtls: false`);
+      const subject = input.subject ?? { commonName: input.clientId ?? `test-client-${randomUUID().slice(0, 8)}` };
+      if (method === 'tls_client_auth') {
+        // RFC 8705 §2.1: a certificate from the CA the listener trusts, its subject DN registered.
+        certificate = createCertificate({ subject, role: 'client', issuer: mtls.ca });
+        tlsClientAuthSubjectDn = certificate.subjectDn;
+      } else {
+        // RFC 8705 §2.2: self-signed, registered as a JWK with the certificate in x5c.
+        certificate = createCertificate({ subject, role: 'client' });
+        const publicJwk = certificate.x509.publicKey.export({ format: 'jwk' }) as JWK;
+        jwks = { keys: [{ ...publicJwk, kid: await calculateJwkThumbprint(publicJwk, 'sha256'), x5c: [certificate.x509.raw.toString('base64')] }] };
+      }
+    }
     const created = await tessera.clients.create(
       tenantId,
       {
         name: input.name ?? input.clientId ?? `test client for ${input.audience}`.slice(0, 100),
         tokenEndpointAuthMethod: method,
         ...(jwks ? { jwks } : {}),
+        ...(tlsClientAuthSubjectDn !== undefined ? { tlsClientAuthSubjectDn } : {}),
         ...(input.accessTokenLifetime !== undefined ? { accessTokenLifetime: input.accessTokenLifetime } : {}),
         ...(input.clientId !== undefined ? { clientId: input.clientId } : {}),
         ...(input.dpopBoundAccessTokens !== undefined ? { dpopBoundAccessTokens: input.dpopBoundAccessTokens } : {}),
@@ -255,6 +332,7 @@ async function start(options: TestIssuerOptions, port: number | null): Promise<T
       ...(created.clientSecret !== undefined ? { clientSecret: created.clientSecret } : {}),
       ...(privateKey ? { privateKey } : {}),
       ...(privateJwk ? { privateJwk } : {}),
+      ...(certificate !== undefined && mtls !== null ? { certificate, ca: mtls.ca.cert, mtlsTokenEndpoint: `${mtls.url}/t/${tenantId}/token` } : {}),
       audience: input.audience,
       scopes,
       issuer,
@@ -269,6 +347,11 @@ async function start(options: TestIssuerOptions, port: number | null): Promise<T
         } else if (method === 'client_secret_post') {
           form.set('client_id', client.clientId);
           form.set('client_secret', client.clientSecret ?? '');
+        } else if (certificate !== undefined && client.mtlsTokenEndpoint !== undefined) {
+          // RFC 8705 §2: the TLS handshake authenticates; client_id says who claims it.
+          form.set('client_id', client.clientId);
+          const answer = await postOverMtls(client.mtlsTokenEndpoint, form, { cert: certificate.cert, key: certificate.key, ca: client.ca ?? '' });
+          return accessTokenOf(client.clientId, answer.status, answer.body);
         } else {
           const now = Math.floor(clock.now() / 1000);
           const assertion = await new SignJWT({})
@@ -284,11 +367,7 @@ async function start(options: TestIssuerOptions, port: number | null): Promise<T
           form.set('client_assertion', assertion);
         }
         const response = await fetchIssuer(tokenEndpoint, { method: 'POST', headers, body: form.toString() });
-        const body = (await response.json()) as { access_token?: string; error?: string; error_description?: string };
-        if (response.status !== 200 || typeof body.access_token !== 'string') {
-          throw new Error(`token request for ${client.clientId} failed: ${response.status} ${body.error ?? ''} ${body.error_description ?? ''}`.trim());
-        }
-        return body.access_token;
+        return accessTokenOf(client.clientId, response.status, await response.json());
       },
     };
     return client;
@@ -374,6 +453,17 @@ async function start(options: TestIssuerOptions, port: number | null): Promise<T
       jwksStatus = null;
     },
     tamper,
+    mtls:
+      mtls === null
+        ? null
+        : {
+            url: mtls.url,
+            tokenEndpoint: `${mtls.url}/t/${tenantId}/token`,
+            introspectionEndpoint: `${mtls.url}/t/${tenantId}/introspect`,
+            revocationEndpoint: `${mtls.url}/t/${tenantId}/revoke`,
+            ca: mtls.ca.cert,
+            issueCertificate: (subject) => createCertificate({ subject, role: 'client', issuer: mtls.ca }),
+          },
     app,
     stop,
   };
@@ -383,6 +473,86 @@ async function dpopThumbprint(key: KeyObject | JWK): Promise<string> {
   const jwk = 'export' in key && typeof key.export === 'function' ? (key.export({ format: 'jwk' }) as JWK) : (key as JWK);
   // RFC 7638 uses only the required public members, so a private key gives the same thumbprint.
   return calculateJwkThumbprint(jwk, 'sha256');
+}
+
+function accessTokenOf(clientId: string, status: number, answer: unknown): string {
+  const body = answer as { access_token?: unknown; error?: string; error_description?: string };
+  if (status !== 200 || typeof body.access_token !== 'string') {
+    throw new Error(`token request for ${clientId} failed: ${status} ${body.error ?? ''} ${body.error_description ?? ''}`.trim());
+  }
+  return body.access_token;
+}
+
+/** A form POST over a TLS connection that presents a client certificate; a new connection each time (nothing kept alive). */
+function postOverMtls(url: string, form: URLSearchParams, tls: { cert: string; key: string; ca: string }): Promise<{ status: number; body: unknown }> {
+  const payload = form.toString();
+  return new Promise((resolve, reject) => {
+    const request = httpsRequest(url, { method: 'POST', agent: false, ...tls, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(payload) } }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.once('error', reject);
+      response.once('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        try {
+          resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as unknown });
+        } catch {
+          reject(new Error(`the mTLS token endpoint answered ${response.statusCode ?? 0} with no JSON: ${text.slice(0, 200)}`));
+        }
+      });
+    });
+    request.once('error', reject);
+    request.end(payload);
+  });
+}
+
+interface MtlsListener {
+  url: string;
+  ca: TestCertificate;
+  server: TestCertificate;
+  /** Hands every request of the listener to the app, as its own listener would. */
+  serve(app: FastifyInstance): void;
+  close(): Promise<void>;
+}
+
+/**
+ * An HTTPS listener on a free loopback port that asks every connection for a client
+ * certificate without requiring one, as `tessera serve --tls-client-ca` does
+ * (main.ts), verifying it against the issuer's CA. Its requests go to the same Fastify
+ * app as the HTTP listener's: the route reads the certificate from the TLS socket.
+ */
+async function startMtlsListener(): Promise<MtlsListener> {
+  const ca = createCertificate({ subject: { commonName: 'Tessera test issuer CA', organization: 'tessera-testing' }, role: 'ca' });
+  const server = createCertificate({ subject: { commonName: '127.0.0.1' }, role: 'server', issuer: ca, hosts: ['127.0.0.1', 'localhost'] });
+  let handle: ((request: import('node:http').IncomingMessage, response: import('node:http').ServerResponse) => void) | null = null;
+  const https: HttpsServer = createHttpsServer({ cert: server.cert, key: server.key, ca: ca.cert, requestCert: true, rejectUnauthorized: false, keepAliveTimeout: 5_000 }, (request, response) => {
+    if (handle !== null) handle(request, response);
+    else response.writeHead(503, { 'retry-after': '1' }).end();
+  });
+  await new Promise<void>((resolve, reject) => {
+    https.once('error', reject);
+    https.listen(0, '127.0.0.1', () => {
+      https.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = https.address() as AddressInfo;
+  let closed: Promise<void> | undefined;
+  return {
+    url: `https://127.0.0.1:${port}`,
+    ca,
+    server,
+    serve(app) {
+      handle = (request, response) => app.routing(request, response);
+    },
+    close() {
+      closed ??= new Promise<void>((resolve) => {
+        https.close(() => resolve());
+        // Keep-alive connections of the callers' agents would hold close() open.
+        https.closeAllConnections();
+      });
+      return closed;
+    },
+  };
 }
 
 function freeLoopbackPort(): Promise<number> {

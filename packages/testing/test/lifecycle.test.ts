@@ -1,6 +1,6 @@
 /**
  * A suite may start an issuer per file or per test: fifty starts and stops in one
- * process must leave no handle (socket, timer, database) and no file behind.
+ * process must leave no handle (socket of either listener, timer, database) and no file behind.
  */
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,6 +23,8 @@ describe('start and stop', () => {
       const issuer = await startTestIssuer({ listen: i % 2 === 0 });
       const client = await issuer.createClient({ audience: 'https://orders.example', scopes: ['orders:read'] });
       await client.getToken();
+      // Every fifth listening issuer also serves a token over its mTLS listener.
+      if (i % 10 === 0) await (await issuer.createClient({ audience: 'https://orders.example', method: 'tls_client_auth' })).getToken();
       await issuer.stop();
     }
     // Sockets closed by stop() may take a turn of the event loop to leave the list.

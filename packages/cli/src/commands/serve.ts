@@ -1,7 +1,7 @@
 /** `tessera serve`: the authorization server (what `npm start` runs). */
 import { parseArgsMessage, UsageError } from '../args.js';
 import type { Io } from '../io.js';
-import { loadServer } from '../server-loader.js';
+import { loadServer } from '@tessera/server/loader';
 
 export const SERVE_SUMMARY = 'run the authorization server';
 

@@ -8,6 +8,7 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { type ConsoleSignIn, SignInAbandoned, type SignInFailure, TooManyAttempts } from '../domain/console.js';
+import { useLazySchemaCompilers } from './schema-compilers.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -44,6 +45,10 @@ async function loadAssets(directory: string): Promise<Map<string, Buffer>> {
 }
 
 export async function consoleRoutes(app: FastifyInstance, deps: { signIn: ConsoleSignIn; directory?: string }): Promise<void> {
+  // The sign-in body's validator is compiled on the first sign-in, as the management
+  // API's are: compiling it at start-up made Fastify's Ajv compile its meta-schema first,
+  // the largest single cost of building an app (every test issuer builds one).
+  useLazySchemaCompilers(app, []);
   // Read on the first request for the console, not at start-up: a server that nobody
   // opens the console of never reads its files (start-up stays short).
   let loaded: Promise<{ assets: Map<string, Buffer>; index: Buffer }> | undefined;

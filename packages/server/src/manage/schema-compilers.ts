@@ -14,13 +14,17 @@ import type { FastifyInstance } from 'fastify';
 type Schema = Record<string, unknown>;
 
 export function useLazySchemaCompilers(app: FastifyInstance, sharedSchemas: Schema[]): void {
-  const ajv = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false, addUsedSchema: false, strict: false });
+  // Made on the first validation too: building an Ajv instance costs about as much as
+  // registering the routes that use it.
+  let ajv: Ajv | undefined;
+  const compile = (schema: Schema) =>
+    (ajv ??= new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false, addUsedSchema: false, strict: false })).compile(schema);
   const external = Object.fromEntries(sharedSchemas.map((schema) => [String(schema['$id']), schema]));
 
   app.setValidatorCompiler(({ schema }) => {
     let compiled: ValidateFunction | undefined;
     const validate = (data: unknown): boolean => {
-      compiled ??= ajv.compile(schema as Schema);
+      compiled ??= compile(schema as Schema);
       const valid = compiled(data) as boolean;
       validate.errors = compiled.errors;
       return valid;

@@ -21,11 +21,10 @@ export function isPostgresUrl(url: string | undefined): url is string {
 /** Opens the configured store and brings its schema up to date. */
 export async function createStore(options: CreateStoreOptions): Promise<Store> {
   // Each driver is loaded only when used: an embedded deployment never loads pg, and start-up stays fast.
+  if (!isPostgresUrl(options.databaseUrl) && options.inMemory === true) return (await import('./sqlite.js')).openMigratedMemorySqliteStore();
   const store: KyselyStore = isPostgresUrl(options.databaseUrl)
     ? (await import('./postgres.js')).openPostgresStore(options.databaseUrl)
-    : options.inMemory === true
-      ? (await import('./sqlite.js')).openMemorySqliteStore()
-      : (await import('./sqlite.js')).openSqliteStore(options.dataDir);
+    : (await import('./sqlite.js')).openSqliteStore(options.dataDir);
   try {
     await store.migrate();
   } catch (error) {

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { freshBundle } from './server-loader.js';
+import { freshBundle } from './loader.js';
 
 describe('the start-up bundle is used only while it was built from the compiled code', () => {
   let dist: string;

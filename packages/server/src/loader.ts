@@ -1,7 +1,8 @@
 /**
- * Loads `@tessera/server` for `tessera serve`: its start-up bundle (dist/bundle/, made
- * by packages/server/scripts/bundle.mjs after the build) when it was built from the
- * compiled files there are, else the compiled modules. The bundle is the same code in a few
+ * `@tessera/server/loader`: loads `@tessera/server` for what starts a server and wants
+ * it soon (`tessera serve`, @tessera/testing's `startTestIssuer`): its start-up bundle
+ * (dist/bundle/, made by packages/server/scripts/bundle.mjs after the build) when it was
+ * built from the compiled files there are, else the compiled modules. The bundle is the same code in a few
  * files instead of hundreds; module loading is most of a start's time. A bundle older
  * than the code (`tsc -b` after a change) is never used; TESSERA_SERVER_BUNDLE=off
  * does without it.
@@ -10,17 +11,17 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-type Server = typeof import('@tessera/server');
+type Server = typeof import('./index.js');
 
-/** The directory of the installed `@tessera/server`'s compiled entry. */
+/** The directory of the compiled server: this module sits beside its entry. */
 function serverDist(): string {
-  return dirname(fileURLToPath(import.meta.resolve('@tessera/server')));
+  return dirname(fileURLToPath(import.meta.url));
 }
 
 export async function loadServer(): Promise<Server> {
   const bundle = process.env['TESSERA_SERVER_BUNDLE'] === 'off' ? null : freshBundle();
   if (bundle !== null) return (await import(pathToFileURL(bundle).href)) as Server;
-  return import('@tessera/server');
+  return import('./index.js');
 }
 
 /**
