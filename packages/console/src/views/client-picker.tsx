@@ -7,7 +7,8 @@ export function ClientPicker(props: {
   legend: string;
   chosen: readonly string[];
   clients: readonly ClientChoice[];
-  onChange: (ids: string[]) => void;
+  /** A change of the current list (events can come faster than renders). */
+  onChange: (change: (ids: readonly string[]) => string[]) => void;
   error?: string | undefined;
   hint?: string;
   /** Asked before a client is taken off the list; false keeps it. */
@@ -18,7 +19,7 @@ export function ClientPicker(props: {
   const addable = props.clients.filter((c) => !props.chosen.includes(c.clientId));
   const remove = async (id: string) => {
     if (props.beforeRemove !== undefined && !(await props.beforeRemove(id))) return;
-    props.onChange(props.chosen.filter((x) => x !== id));
+    props.onChange((ids) => ids.filter((x) => x !== id));
   };
   return (
     <fieldset class="field picker">
@@ -43,7 +44,7 @@ export function ClientPicker(props: {
               const select = e.target as HTMLSelectElement;
               const id = select.value;
               select.value = '';
-              if (id !== '') props.onChange([...props.chosen, id]);
+              if (id !== '') props.onChange((ids) => (ids.includes(id) ? [...ids] : [...ids, id]));
             }}
           >
             <option value="">Choose a client…</option>

@@ -30,8 +30,9 @@ import {
 const value = (e: Event) => (e.target as HTMLInputElement).value;
 const OPERATORS: [ConditionOperator, string][] = [['equals', 'equals'], ['prefix', 'starts with'], ['oneOf', 'is one of']];
 
-function ConditionsEditor({ conditions, onChange, errors, owner }: { conditions: ConditionForm[]; onChange: (c: ConditionForm[]) => void; errors: FormErrors; owner: string }) {
-  const set = (key: number, patch: Partial<ConditionForm>) => onChange(conditions.map((c) => (c.key === key ? { ...c, ...patch } : c)));
+/** `onChange` gets a change of the current conditions (events can come faster than renders). */
+function ConditionsEditor({ conditions, onChange, errors, owner }: { conditions: ConditionForm[]; onChange: (change: (c: ConditionForm[]) => ConditionForm[]) => void; errors: FormErrors; owner: string }) {
+  const set = (key: number, patch: Partial<ConditionForm>) => onChange((all) => all.map((c) => (c.key === key ? { ...c, ...patch } : c)));
   return (
     <fieldset class="field conditions">
       <legend>Claim conditions <span class="muted">(all must hold; only string claims match)</span></legend>
@@ -48,10 +49,10 @@ function ConditionsEditor({ conditions, onChange, errors, owner }: { conditions:
           <Field label={`Value ${i + 1}`} hint={c.operator === 'oneOf' ? 'separate values with commas' : undefined}>
             {(a) => <input {...a} value={c.value} onInput={(e) => set(c.key, { value: value(e) })} />}
           </Field>
-          <Button class="btn-small" onClick={() => onChange(conditions.filter((x) => x.key !== c.key))} aria-label={`Remove claim condition ${i + 1} of ${owner}`}>Remove</Button>
+          <Button class="btn-small" onClick={() => onChange((all) => all.filter((x) => x.key !== c.key))} aria-label={`Remove claim condition ${i + 1} of ${owner}`}>Remove</Button>
         </div>
       ))}
-      <div><Button class="btn-small" onClick={() => onChange([...conditions, emptyCondition()])} aria-label={`Add a claim condition to ${owner}`}>Add claim condition</Button></div>
+      <div><Button class="btn-small" onClick={() => onChange((all) => [...all, emptyCondition()])} aria-label={`Add a claim condition to ${owner}`}>Add claim condition</Button></div>
     </fieldset>
   );
 }
@@ -62,7 +63,8 @@ export function FederationEditor({ tenant, initial, clients, onDone }: { tenant:
   const [errors, setErrors] = useState<FormErrors>({});
   const [busy, run] = useAction();
   const clientName = (id: string) => clients.find((c) => c.clientId === id)?.name ?? id;
-  const update = (patch: Partial<FederationForm>) => setForm({ ...form, ...patch });
+  // From the state as it is when applied: several events can arrive before a render.
+  const update = (patch: Partial<FederationForm> | ((f: FederationForm) => Partial<FederationForm>)) => setForm((f) => ({ ...f, ...(typeof patch === 'function' ? patch(f) : patch) }));
   const heading = initial === null ? 'New federation' : `Edit ${initial.name}`;
 
   const submit = (e: Event) => {
@@ -137,7 +139,7 @@ export function FederationEditor({ tenant, initial, clients, onDone }: { tenant:
           <legend>Rules: which external tokens act as which client (the first that matches wins)</legend>
           {form.rules.map((rule, index) => {
             const owner = `rule ${index + 1}`;
-            const set = (patch: Partial<typeof rule>) => update({ rules: form.rules.map((r) => (r.key === rule.key ? { ...r, ...patch } : r)) });
+            const set = (patch: Partial<typeof rule> | ((r: typeof rule) => Partial<typeof rule>)) => update((f) => ({ rules: f.rules.map((r) => (r.key === rule.key ? { ...r, ...(typeof patch === 'function' ? patch(r) : patch) } : r)) }));
             return (
               <div class="rule-card" role="group" aria-label={`Rule ${index + 1}`}>
                 <div class="rule">
@@ -152,14 +154,14 @@ export function FederationEditor({ tenant, initial, clients, onDone }: { tenant:
                       </select>
                     )}
                   </Field>
-                  {form.rules.length > 1 ? <Button class="btn-small" onClick={() => update({ rules: form.rules.filter((r) => r.key !== rule.key) })} aria-label={`Remove rule ${index + 1}`}>Remove rule</Button> : null}
+                  {form.rules.length > 1 ? <Button class="btn-small" onClick={() => update((f) => ({ rules: f.rules.filter((r) => r.key !== rule.key) }))} aria-label={`Remove rule ${index + 1}`}>Remove rule</Button> : null}
                 </div>
-                <ConditionsEditor conditions={rule.conditions} onChange={(conditions) => set({ conditions })} errors={errors} owner={owner} />
+                <ConditionsEditor conditions={rule.conditions} onChange={(change) => set((r) => ({ conditions: change(r.conditions) }))} errors={errors} owner={owner} />
                 {errors[`rule.${rule.key}`] ? <p class="field-error">{errors[`rule.${rule.key}`]}</p> : null}
               </div>
             );
           })}
-          <div><Button class="btn-small" onClick={() => update({ rules: [...form.rules, emptyRule()] })}>Add rule</Button></div>
+          <div><Button class="btn-small" onClick={() => update((f) => ({ rules: [...f.rules, emptyRule()] }))}>Add rule</Button></div>
           {errors['rules'] ? <p class="field-error">{errors['rules']}</p> : null}
         </fieldset>
       ) : (
@@ -167,22 +169,22 @@ export function FederationEditor({ tenant, initial, clients, onDone }: { tenant:
           <legend>Exchange rules: which clients may exchange tokens issued for which audience</legend>
           {form.exchangeRules.map((rule, index) => {
             const owner = `exchange rule ${index + 1}`;
-            const set = (patch: Partial<typeof rule>) => update({ exchangeRules: form.exchangeRules.map((r) => (r.key === rule.key ? { ...r, ...patch } : r)) });
+            const set = (patch: Partial<typeof rule> | ((r: typeof rule) => Partial<typeof rule>)) => update((f) => ({ exchangeRules: f.exchangeRules.map((r) => (r.key === rule.key ? { ...r, ...(typeof patch === 'function' ? patch(r) : patch) } : r)) }));
             return (
               <div class="rule-card" role="group" aria-label={`Exchange rule ${index + 1}`}>
                 <div class="rule">
                   <Field label={`Audience ${index + 1}`} error={errors[`rule.${rule.key}.audience`]} hint="an aud of the subject tokens (the app they were issued for)">
                     {(a) => <input {...a} value={rule.audience} onInput={(e) => set({ audience: value(e) })} />}
                   </Field>
-                  {form.exchangeRules.length > 1 ? <Button class="btn-small" onClick={() => update({ exchangeRules: form.exchangeRules.filter((r) => r.key !== rule.key) })} aria-label={`Remove exchange rule ${index + 1}`}>Remove rule</Button> : null}
+                  {form.exchangeRules.length > 1 ? <Button class="btn-small" onClick={() => update((f) => ({ exchangeRules: f.exchangeRules.filter((r) => r.key !== rule.key) }))} aria-label={`Remove exchange rule ${index + 1}`}>Remove rule</Button> : null}
                 </div>
-                <ClientPicker legend={`Clients of exchange rule ${index + 1}`} chosen={rule.clients} clients={clients} onChange={(ids) => set({ clients: ids })} error={errors[`rule.${rule.key}.clients`]} />
-                <ConditionsEditor conditions={rule.conditions} onChange={(conditions) => set({ conditions })} errors={errors} owner={owner} />
+                <ClientPicker legend={`Clients of exchange rule ${index + 1}`} chosen={rule.clients} clients={clients} onChange={(change) => set((r) => ({ clients: change(r.clients) }))} error={errors[`rule.${rule.key}.clients`]} />
+                <ConditionsEditor conditions={rule.conditions} onChange={(change) => set((r) => ({ conditions: change(r.conditions) }))} errors={errors} owner={owner} />
                 {errors[`rule.${rule.key}`] ? <p class="field-error">{errors[`rule.${rule.key}`]}</p> : null}
               </div>
             );
           })}
-          <div><Button class="btn-small" onClick={() => update({ exchangeRules: [...form.exchangeRules, emptyExchangeRule()] })}>Add exchange rule</Button></div>
+          <div><Button class="btn-small" onClick={() => update((f) => ({ exchangeRules: [...f.exchangeRules, emptyExchangeRule()] }))}>Add exchange rule</Button></div>
           {errors['rules'] ? <p class="field-error">{errors['rules']}</p> : null}
         </fieldset>
       )}
@@ -191,16 +193,16 @@ export function FederationEditor({ tenant, initial, clients, onDone }: { tenant:
         <legend>Claim mappings: copied from the external token into issued tokens</legend>
         {form.mappings.length === 0 ? <p class="hint">None: issued tokens carry no claim of the external token.</p> : null}
         {form.mappings.map((m, i) => {
-          const set = (patch: Partial<typeof m>) => update({ mappings: form.mappings.map((x) => (x.key === m.key ? { ...x, ...patch } : x)) });
+          const set = (patch: Partial<typeof m>) => update((f) => ({ mappings: f.mappings.map((x) => (x.key === m.key ? { ...x, ...patch } : x)) }));
           return (
             <div class="rule">
               <Field label={`Claim in issued tokens ${i + 1}`} error={errors[`mapping.${m.key}`]}>{(a) => <input {...a} value={m.target} placeholder="repository" onInput={(e) => set({ target: value(e) })} />}</Field>
               <Field label={`External claim ${i + 1}`}>{(a) => <input {...a} value={m.source} placeholder="repository" onInput={(e) => set({ source: value(e) })} />}</Field>
-              <Button class="btn-small" onClick={() => update({ mappings: form.mappings.filter((x) => x.key !== m.key) })} aria-label={`Remove claim mapping ${i + 1}`}>Remove</Button>
+              <Button class="btn-small" onClick={() => update((f) => ({ mappings: f.mappings.filter((x) => x.key !== m.key) }))} aria-label={`Remove claim mapping ${i + 1}`}>Remove</Button>
             </div>
           );
         })}
-        <div><Button class="btn-small" onClick={() => update({ mappings: [...form.mappings, emptyMapping()] })}>Add claim mapping</Button></div>
+        <div><Button class="btn-small" onClick={() => update((f) => ({ mappings: [...f.mappings, emptyMapping()] }))}>Add claim mapping</Button></div>
         {errors['claimMappings'] ? <p class="field-error">{errors['claimMappings']}</p> : null}
       </fieldset>
 

@@ -254,7 +254,7 @@ export function buildFederation(form: FederationForm): Built | { errors: FormErr
 export function placeServerError(error: unknown, built: Built): FormErrors | null {
   if (!(error instanceof ApiError) || ![400, 409, 422].includes(error.status)) return null;
   const message = error.message;
-  const rule = /^(?:body\/)?(rules|exchangeRules)(?:\[(\d+)\]|\/(\d+))(?:[^:]*?:\s*|\/\S*\s+|\s+)?(.*)$/.exec(message);
+  const rule = /^(?:body\/)?(rules|exchangeRules)(?:\[(\d+)\]|\/(\d+))(?:,\s*|:\s*|\/\S*\s+|\s+)?(.*)$/.exec(message);
   if (rule !== null) {
     const index = Number(rule[2] ?? rule[3]);
     const key = (rule[1] === 'rules' ? built.ruleKeys : built.exchangeRuleKeys)[index];
