@@ -192,8 +192,10 @@ export class ManagementClient {
   /** Applies the suggestion computed over `days`: the window the page shows, not the server's default. */
   applySuggestion(t: string, grantId: string, days: number): Promise<Grant | undefined> { return this.#m('POST', `/tenants/${enc(t)}/usage/unused/${enc(grantId)}/apply`, { days }); }
   dormant(t: string, days: number): Promise<Dormant> { return this.#m('GET', `/tenants/${enc(t)}/usage/dormant${query({ days })}`); }
-  waste(t: string, days: number): Promise<Waste> { return this.#m('GET', `/tenants/${enc(t)}/usage/waste${query({ days })}`); }
-  top(t: string, by: 'client' | 'api', range: { from?: number; to?: number; limit?: number } = {}): Promise<UsageTop> { return this.#m('GET', `/tenants/${enc(t)}/usage/top${query({ by, ...range })}`); }
+  /** `clientId`: that client's findings only. */
+  waste(t: string, days: number, filter: { clientId?: string } = {}): Promise<Waste> { return this.#m('GET', `/tenants/${enc(t)}/usage/waste${query({ days, ...filter })}`); }
+  /** `clientId`: that client's tokens only (by=api: the APIs it got tokens for, and when it last did). */
+  top(t: string, by: 'client' | 'api', range: { from?: number; to?: number; limit?: number; clientId?: string } = {}): Promise<UsageTop> { return this.#m('GET', `/tenants/${enc(t)}/usage/top${query({ by, ...range })}`); }
 
   // The caller, and console users
   whoami(): Promise<Whoami> { return this.#m('GET', '/whoami'); }
