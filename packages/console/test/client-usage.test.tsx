@@ -70,7 +70,7 @@ describe('the client usage tab', () => {
     expect(byText(root, 'p', 'Last token')?.textContent).toContain('5,012 issued, 3 refused in the last 7 days');
     const usageCalls = fake.calls.filter((c) => c.path.includes('/usage'));
     expect(usageCalls.filter((c) => c.path.includes('/usage/top')).every((c) => c.path.includes('clientId=c-billing'))).toBe(true);
-    expect(usageCalls.find((c) => c.path.includes('/usage/waste'))?.path).toContain('clientId=c-billing');
+    expect(usageCalls.find((c) => c.path.includes('/usage/waste'))?.path).toContain('days=1&clientId=c-billing');
     expect(usageCalls.find((c) => c.path.startsWith('/manage/v1/tenants/default/usage?'))?.path).toContain('clientId=c-billing');
     expect(root.querySelector('.notice')).toBeNull();
     expect(root.querySelector('nav[aria-label="Client sections"] a[aria-current="page"]')?.textContent).toBe('Usage');
@@ -81,7 +81,7 @@ describe('the client usage tab', () => {
     const notice = await waitFor(() => root.querySelector<HTMLElement>('.notice'));
     expect(notice.querySelector('h2')?.textContent).toBe('billing fetches far more tokens than it needs: cache them');
     const text = notice.textContent?.replace(/\s+/g, ' ') ?? '';
-    expect(text).toContain('Stock: 5,000 tokens in the last 7 days');
+    expect(text).toContain('Stock: 5,000 tokens in the last 24 hours');
     expect(text).toContain('needs at most 50: 100× more than needed');
     expect(text).toContain('never needs more than 1 an hour');
     expect(text).toContain('@tessera/client');

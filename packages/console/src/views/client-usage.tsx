@@ -14,6 +14,7 @@ const DAY = 86_400_000;
 const WINDOWS = [1, 7, 30] as const;
 type WindowDays = (typeof WINDOWS)[number];
 const WINDOW_LABELS: Record<WindowDays, string> = { 1: 'last 24 hours', 7: 'last 7 days', 30: 'last 30 days' };
+const WASTE_DAYS = 1;
 
 /** Per API, the waste findings of its scope sets added up: tokens against the most a caching client needs. */
 export interface ApiWaste { audience: string; tokens: number; expectedMax: number; tokenLifetime: number; ratio: number }
@@ -43,7 +44,9 @@ export function ClientUsage({ tenant, client, grants, now = () => Date.now() }: 
     const [apis, overall] = await Promise.all([api.top(tenant, 'api', { ...range, limit: 1000 }), api.top(tenant, 'client', range)]);
     return { apis, overall };
   }, [tenant, clientId, days]);
-  const waste = useLoad<Waste>(() => api.waste(tenant, days, { clientId }), [tenant, clientId, days]);
+  // Waste over the last day: read from minute buckets, exact now (a longer window is read
+  // from rolled-up hours, which lag), and what a client does now is what to fix.
+  const waste = useLoad<Waste>(() => api.waste(tenant, WASTE_DAYS, { clientId }), [tenant, clientId]);
   const apiName = (audience: string, name?: string | null) => names?.apisByIdentifier.get(audience)?.name ?? name ?? audience;
   const apiLink = (audience: string, name?: string | null) => {
     const found = names?.apisByIdentifier.get(audience);
@@ -65,7 +68,7 @@ export function ClientUsage({ tenant, client, grants, now = () => Date.now() }: 
           <ul>
             {findings.map((f) => (
               <li>
-                <strong>{apiName(f.audience)}</strong>: {count(f.tokens)} tokens in the {WINDOW_LABELS[days]}, where a client that reuses each token until it expires
+                <strong>{apiName(f.audience)}</strong>: {count(f.tokens)} tokens in the {WINDOW_LABELS[WASTE_DAYS]}, where a client that reuses each token until it expires
                 ({f.tokenLifetime} s) needs at most {count(f.expectedMax)}: <strong>{f.ratio}× more than needed</strong>. One instance never needs more than {count(Math.ceil(3600 / f.tokenLifetime))} an hour.
               </li>
             ))}
@@ -103,7 +106,7 @@ export function ClientUsage({ tenant, client, grants, now = () => Date.now() }: 
             {rows.length === 0 && unusedGrants.length === 0 ? <p class="empty">No grants and no tokens: this client gets no token for any API.</p> : (
               <table>
                 <caption class="visually-hidden">APIs of {client.name}, {WINDOW_LABELS[days]}</caption>
-                <thead><tr><th scope="col">API</th><th scope="col">Issued</th><th scope="col">Refused</th><th scope="col">Last token</th><th scope="col">Tokens per needed token</th></tr></thead>
+                <thead><tr><th scope="col">API</th><th scope="col">Issued</th><th scope="col">Refused</th><th scope="col">Last token</th><th scope="col">Tokens per needed token (24 h)</th></tr></thead>
                 <tbody>
                   {rows.map((r) => {
                     const w = wasteOf.get(r.audience ?? '');
@@ -113,7 +116,7 @@ export function ClientUsage({ tenant, client, grants, now = () => Date.now() }: 
                         <td data-label="Issued">{count(r.issued)}</td>
                         <td data-label="Refused">{count(r.refused)}</td>
                         <td data-label="Last token"><Time at={r.lastUsedAt} /></td>
-                        <td data-label="Tokens per needed token">{w !== undefined ? <strong class="error-text">{w.ratio}× (cache tokens)</strong> : <span class="muted">fine</span>}</td>
+                        <td data-label="Tokens per needed token (24 h)">{w !== undefined ? <strong class="error-text">{w.ratio}× (cache tokens)</strong> : <span class="muted">fine</span>}</td>
                       </tr>
                     );
                   })}
@@ -123,7 +126,7 @@ export function ClientUsage({ tenant, client, grants, now = () => Date.now() }: 
                       <td data-label="Issued">0</td>
                       <td data-label="Refused">0</td>
                       <td data-label="Last token"><span class="muted">none in the {WINDOW_LABELS[days]}</span></td>
-                      <td data-label="Tokens per needed token"><span class="muted">granted, not used</span></td>
+                      <td data-label="Tokens per needed token (24 h)"><span class="muted">granted, not used</span></td>
                     </tr>
                   ))}
                 </tbody>

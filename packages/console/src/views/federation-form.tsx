@@ -52,7 +52,7 @@ function ConditionsEditor({ conditions, onChange, errors, owner }: { conditions:
           <Button class="btn-small" onClick={() => onChange((all) => all.filter((x) => x.key !== c.key))} aria-label={`Remove claim condition ${i + 1} of ${owner}`}>Remove</Button>
         </div>
       ))}
-      <div><Button class="btn-small" onClick={() => onChange((all) => [...all, emptyCondition()])} aria-label={`Add a claim condition to ${owner}`}>Add claim condition</Button></div>
+      <div><Button class="btn-small" onClick={() => onChange((all) => [...all, emptyCondition()])} aria-label={`Add claim condition to ${owner}`}>Add claim condition</Button></div>
     </fieldset>
   );
 }
