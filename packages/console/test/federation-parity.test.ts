@@ -41,7 +41,7 @@ const CASES: [string, Body, 'accepted' | 'refused'][] = [
   ['an issuer with a query', workload({ issuer: 'https://token.actions.githubusercontent.com/?x=1' }), 'refused'],
   ['an issuer that is not a URL', workload({ issuer: 'token.actions.githubusercontent.com' }), 'refused'],
   ['an issuer with credentials', workload({ issuer: 'https://user:pw@issuer.example.com' }), 'refused'],
-  ['a private key in the JWK Set', workload({ jwksUri: null, jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', d: 'd' }] } }), 'refused'],
+  ['a private key in the JWK Set', workload({ jwksUri: null, jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', d: 'd' }] } as unknown as Federation['jwks'] }), 'refused'],
   ['an empty name', workload({ name: ' ' }), 'refused'],
   ['a workload federation without rules', workload({ rules: [] }), 'refused'],
   ['an exchange rule without clients', subject({ exchangeRules: [{ audience: 'portal', clients: [] }] }), 'refused'],
