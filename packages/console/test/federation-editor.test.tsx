@@ -12,7 +12,7 @@ import { MAX_REPLAY_AGE_SECONDS } from '../../server/src/domain/federations.js';
 import { CreateFederationBody } from '../../server/src/manage/schemas.js';
 import type { Client, Federation } from '../src/api.js';
 import { forgetNames } from '../src/names.js';
-import { ApiContext, ConfirmHost, MessageRegion } from '../src/ui.js';
+import { ApiContext, ConfirmHost, MessageRegion, PermissionsContext } from '../src/ui.js';
 import { buildFederation, emptyCondition, emptyForm, type FederationForm, formOf, LIMITS, lossesOf, RESERVED_CLAIMS as CONSOLE_RESERVED } from '../src/views/federation-model.js';
 import { FederationsView } from '../src/views/federations.js';
 import { byText, fakeApi, type, waitFor } from './fake-server.js';
@@ -49,8 +49,8 @@ const sso: Federation = {
   replayProtection: { mode: 'max-age', maxAgeSeconds: 300 },
 };
 
-function mount(api: ReturnType<typeof fakeApi>['api']) {
-  render(<ApiContext.Provider value={api}><FederationsView tenant="default" /><MessageRegion /><ConfirmHost /></ApiContext.Provider>, root);
+function mount(api: ReturnType<typeof fakeApi>['api'], canWrite = true) {
+  render(<ApiContext.Provider value={api}><PermissionsContext.Provider value={{ canWrite, allTenants: true }}><FederationsView tenant="default" /><MessageRegion /><ConfirmHost /></PermissionsContext.Provider></ApiContext.Provider>, root);
 }
 const button = (name: string | RegExp, within: ParentNode = root) => waitFor(() => byText(within, 'button', name));
 const labelled = <T extends HTMLElement>(text: string, within: ParentNode = root) =>
@@ -134,6 +134,14 @@ describe('federations in the console', () => {
     expect(row.textContent).toMatch(/portal, billing/);
     expect(row.textContent).toContain('max age 300 s');
     expect(byText(root, 'tr', 'ci')?.textContent).toContain('repository');
+  });
+
+  it('shows a viewer every federation but no form and no control that changes one', async () => {
+    const { api } = server([ci, sso]);
+    mount(api, false);
+    await waitFor(() => byText(root, 'tr', 'staff'));
+    expect(root.querySelector('form')).toBeNull();
+    expect(byText(root, 'button', /^(Edit|Delete)$|Create federation|Save federation/)).toBeNull();
   });
 
   it('creates a token-exchange federation with exchange rules, conditions, mappings and replay protection', async () => {
