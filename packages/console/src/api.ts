@@ -11,6 +11,7 @@ import type {
   AuditEntryResource,
   ClientResource,
   ConsoleUserResource,
+  CreateFederation,
   CreatedClientResource,
   CreatedConsoleUserResource,
   CreatedSecretResource,
@@ -50,9 +51,9 @@ export type Api = ApiResource;
 export interface ApiInput { identifier: string; name?: string; scopes: Scope[]; accessTokenLifetime?: number | null; tokenFormat?: 'jwt' | 'opaque'; introspectors?: string[] }
 export type Grant = GrantResource;
 export type SigningKey = KeyResource;
-export interface FederationRule { subject: string; claims?: Record<string, string>; clientId: string }
 export type Federation = FederationResource;
-export interface FederationInput { name: string; issuer: string; jwksUri?: string | null; jwks?: { keys: Record<string, unknown>[] } | null; audience?: string | null; rules: FederationRule[] }
+/** A federation as created, and (every field given) as replaced by PATCH. */
+export type FederationInput = CreateFederation;
 export type AuditEntry = AuditEntryResource;
 export interface AuditFilter { action?: string; actor?: string; targetType?: string; targetId?: string; since?: number; until?: number }
 
@@ -176,6 +177,8 @@ export class ManagementClient {
   // Federations
   listFederations(t: string): Promise<Page<Federation>> { return this.#m('GET', `/tenants/${enc(t)}/federations`); }
   createFederation(t: string, input: FederationInput): Promise<Federation> { return this.#m('POST', `/tenants/${enc(t)}/federations`, input); }
+  /** Changes a federation in place (same id): the fields given replace the current ones. */
+  updateFederation(t: string, id: string, patch: Partial<FederationInput>): Promise<Federation> { return this.#m('PATCH', `/tenants/${enc(t)}/federations/${enc(id)}`, patch); }
   deleteFederation(t: string, id: string): Promise<void> { return this.#m('DELETE', `/tenants/${enc(t)}/federations/${enc(id)}`); }
 
   // Audit
@@ -189,8 +192,10 @@ export class ManagementClient {
   /** Applies the suggestion computed over `days`: the window the page shows, not the server's default. */
   applySuggestion(t: string, grantId: string, days: number): Promise<Grant | undefined> { return this.#m('POST', `/tenants/${enc(t)}/usage/unused/${enc(grantId)}/apply`, { days }); }
   dormant(t: string, days: number): Promise<Dormant> { return this.#m('GET', `/tenants/${enc(t)}/usage/dormant${query({ days })}`); }
-  waste(t: string, days: number): Promise<Waste> { return this.#m('GET', `/tenants/${enc(t)}/usage/waste${query({ days })}`); }
-  top(t: string, by: 'client' | 'api', range: { from?: number; to?: number; limit?: number } = {}): Promise<UsageTop> { return this.#m('GET', `/tenants/${enc(t)}/usage/top${query({ by, ...range })}`); }
+  /** `clientId`: that client's findings only. */
+  waste(t: string, days: number, filter: { clientId?: string } = {}): Promise<Waste> { return this.#m('GET', `/tenants/${enc(t)}/usage/waste${query({ days, ...filter })}`); }
+  /** `clientId`: that client's tokens only (by=api: the APIs it got tokens for, and when it last did). */
+  top(t: string, by: 'client' | 'api', range: { from?: number; to?: number; limit?: number; clientId?: string } = {}): Promise<UsageTop> { return this.#m('GET', `/tenants/${enc(t)}/usage/top${query({ by, ...range })}`); }
 
   // The caller, and console users
   whoami(): Promise<Whoami> { return this.#m('GET', '/whoami'); }

@@ -217,6 +217,7 @@ function Route({ path, query, tenant, tenantId, onTenantsChange }: { path: strin
     const t = tenant.id;
     if ((m = match('/t/:t/clients', path))) return <ClientsView tenant={t} />;
     if ((m = match('/t/:t/clients/:id', path))) return <ClientPage tenant={t} clientId={m['id'] ?? ''} />;
+    if ((m = match('/t/:t/clients/:id/usage', path))) return <ClientPage tenant={t} clientId={m['id'] ?? ''} tab="usage" />;
     if ((m = match('/t/:t/apis', path))) return <ApisView tenant={t} />;
     if ((m = match('/t/:t/apis/:id', path))) return <ApiPage tenant={t} apiId={m['id'] ?? ''} tab="settings" />;
     if ((m = match('/t/:t/apis/:id/clients', path))) return <ApiPage tenant={t} apiId={m['id'] ?? ''} tab="clients" />;

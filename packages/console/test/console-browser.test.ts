@@ -167,8 +167,11 @@ describe.skipIf(!available)(`console in headless Chromium${available ? '' : ' (s
     await visible(page.getByRole('button', { name: 'Revoke access to Orders' }));
     await visible(page.locator('pre code', { hasText: "audience='https://orders.example'" }));
     await visible(page.locator('pre code', { hasText: 'createTokenClient' }));
-    // The usage chart reads the server's usage series (docs/usage.md): a real chart, not a placeholder.
+    // The usage chart, on the client's Usage tab, reads the server's usage series (docs/usage.md): a real chart, not a placeholder.
+    const clientTabs = page.getByRole('navigation', { name: 'Client sections' });
+    await clientTabs.getByRole('link', { name: 'Usage' }).click();
     await visible(page.getByRole('img', { name: /tokens issued and \d+ refused/ }));
+    await clientTabs.getByRole('link', { name: 'Overview' }).click();
 
     // A second secret, then a deletion that is cancelled: nothing is lost.
     await page.getByRole('button', { name: 'New secret' }).click();

@@ -27,6 +27,8 @@ export {
   UpdateTenantBody,
 } from './manage/schemas.js';
 export type {
+  CreateFederation,
+  UpdateFederation,
   ApiResource,
   AuditEntryResource,
   ClientResource,

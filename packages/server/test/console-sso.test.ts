@@ -24,7 +24,9 @@ type ProviderConstructor = new (issuer: string, configuration: Record<string, un
 const CLIENT_ID = 'tessera-console';
 const CLIENT_SECRET = 'a-long-client-secret-for-the-console-sso-test-0123456789';
 /** The people the IdP knows, and the role claim it gives each. */
-const ROLES: Record<string, string | string[] | undefined> = { alice: 'admin', victor: ['staff', 'viewer'], mallory: undefined };
+const ROLES: Record<string, string | string[] | undefined> = { alice: 'admin', victor: ['staff', 'viewer'], mallory: undefined, tina: 'admin', vera: 'viewer', nina: 'admin', wanda: 'admin', ivan: 'admin' };
+/** The tenants claim it gives some of them (a space-separated string, as OAuth writes scopes, or an array). */
+const TENANTS: Record<string, string | string[] | undefined> = { tina: 'alpha beta', vera: ['beta'], wanda: '*', ivan: ['admin'] };
 
 let idp: Server;
 let issuer: string;
@@ -32,6 +34,8 @@ let provider: ProviderLike;
 /** Who signs in at the IdP next (its login page, played by the test). */
 let nextUser = 'alice';
 let t: TestServer;
+/** A second Tessera whose single sign-on also reads a tenants claim. */
+let scoped: TestServer;
 
 beforeAll(async () => {
   // oidc-provider ships no type declarations; load it untyped behind a narrow interface.
@@ -46,8 +50,8 @@ beforeAll(async () => {
   issuer = `http://127.0.0.1:${(idp.address() as AddressInfo).port}`;
   provider = new Provider(issuer, {
     clients: [{ client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: [`${PUBLIC_URL}/console/oidc/callback`], grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_post' }],
-    findAccount: async (_ctx: unknown, id: string) => ({ accountId: id, claims: async () => ({ sub: id, ...(ROLES[id] !== undefined ? { tessera_role: ROLES[id] } : {}) }) }),
-    claims: { openid: ['sub'], profile: ['tessera_role'] },
+    findAccount: async (_ctx: unknown, id: string) => ({ accountId: id, claims: async () => ({ sub: id, ...(ROLES[id] !== undefined ? { tessera_role: ROLES[id] } : {}), ...(TENANTS[id] !== undefined ? { tessera_tenants: TENANTS[id] } : {}) }) }),
+    claims: { openid: ['sub'], profile: ['tessera_role', 'tessera_tenants'] },
     conformIdTokenClaims: false,
     pkce: { required: () => true },
     features: { devInteractions: { enabled: false } },
@@ -70,15 +74,17 @@ beforeAll(async () => {
     });
   });
   t = await createTestServer({ config: { outboundAllow: ['127.0.0.1'], consoleOidc: { issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET } } });
+  scoped = await createTestServer({ config: { outboundAllow: ['127.0.0.1'], consoleOidc: { issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, tenantsClaim: 'tessera_tenants' } } });
 }, 60_000);
 
 afterAll(async () => {
   await t?.close();
+  await scoped?.close();
   await new Promise<void>((resolve) => idp?.close(() => resolve()));
 });
 
 /** A browser: follows redirects between Tessera (injected) and the IdP (over HTTP), with cookies for each. */
-async function signInWithSso(user: string): Promise<URLSearchParams> {
+async function signInWithSso(user: string, server: TestServer = t): Promise<URLSearchParams> {
   nextUser = user;
   const jar = new Map<string, string>();
   const keep = (cookies: string[]) => {
@@ -96,7 +102,7 @@ async function signInWithSso(user: string): Promise<URLSearchParams> {
     let next: string | undefined;
     if (url.origin === PUBLIC_URL) {
       if (url.pathname === '/console/') return new URLSearchParams(url.hash.slice(1));
-      const res = await t.app.inject({ method: 'GET', url: url.pathname + url.search, headers: { cookie: cookieHeader() } });
+      const res = await server.app.inject({ method: 'GET', url: url.pathname + url.search, headers: { cookie: cookieHeader() } });
       const set = res.headers['set-cookie'];
       keep(set === undefined ? [] : Array.isArray(set) ? set : [set]);
       status = res.statusCode;
@@ -114,8 +120,8 @@ async function signInWithSso(user: string): Promise<URLSearchParams> {
   throw new Error('too many redirects');
 }
 
-const as = (token: string, method: 'GET' | 'POST', path: string, body?: object) =>
-  t.app.inject({ method, url: `/manage/v1${path}`, headers: { authorization: `Bearer ${token}` }, ...(body !== undefined ? { payload: body } : {}) });
+const as = (token: string, method: 'GET' | 'POST', path: string, body?: object, server: TestServer = t) =>
+  server.app.inject({ method, url: `/manage/v1${path}`, headers: { authorization: `Bearer ${token}` }, ...(body !== undefined ? { payload: body } : {}) });
 
 describe('console single sign-on (authorization code with PKCE, against node-oidc-provider)', () => {
   it('says it is on', async () => {
@@ -167,12 +173,65 @@ describe('console single sign-on (authorization code with PKCE, against node-oid
   });
 });
 
+describe('console single sign-on with a tenants claim (--console-oidc-tenants-claim)', () => {
+  const tenantsOf = async (username: string) => (await scoped.manage('GET', `/console-users/${username}`)).body as { role: string; tenants?: string[] };
+
+  it('limits the person to the tenants the claim lists (space-separated), enforced by the management API', async () => {
+    for (const id of ['alpha', 'beta', 'gamma']) expect((await scoped.manage('POST', '/tenants', { id })).status).toBe(201);
+    const token = (await signInWithSso('tina', scoped)).get('sso_token') ?? '';
+    expect(await tenantsOf('oidc:tina')).toMatchObject({ role: 'admin', tenants: ['alpha', 'beta'] });
+    expect((await as(token, 'GET', '/whoami', undefined, scoped)).json()).toMatchObject({ role: 'admin', tenants: ['alpha', 'beta'] });
+    const listed = (await as(token, 'GET', '/tenants', undefined, scoped)).json() as { items: { id: string }[] };
+    expect(listed.items.map((x) => x.id).sort()).toEqual(['alpha', 'beta']);
+    expect((await as(token, 'POST', '/tenants/alpha/apis', { identifier: 'https://orders.example', scopes: [{ value: 'orders:read' }] }, scoped)).statusCode).toBe(201);
+    expect((await as(token, 'POST', '/tenants/gamma/apis', { identifier: 'https://orders.example', scopes: [] }, scoped)).statusCode).toBe(403);
+    expect((await as(token, 'GET', '/tenants/admin/clients', undefined, scoped)).statusCode).toBe(403);
+    expect((await as(token, 'POST', '/tenants', { id: 'delta' }, scoped)).statusCode).toBe(403);
+  });
+
+  it('takes an array too, and follows the provider at the next sign-in (the audit says so)', async () => {
+    const token = (await signInWithSso('vera', scoped)).get('sso_token') ?? '';
+    expect(await tenantsOf('oidc:vera')).toMatchObject({ role: 'viewer', tenants: ['beta'] });
+    expect((await as(token, 'GET', '/tenants/beta/clients', undefined, scoped)).statusCode).toBe(200);
+    expect((await as(token, 'GET', '/tenants/alpha/clients', undefined, scoped)).statusCode).toBe(403);
+    TENANTS['vera'] = ['alpha', 'beta'];
+    try {
+      const again = (await signInWithSso('vera', scoped)).get('sso_token') ?? '';
+      expect((await as(again, 'GET', '/tenants/alpha/clients', undefined, scoped)).statusCode).toBe(200);
+    } finally {
+      TENANTS['vera'] = ['beta'];
+    }
+    const audit = (await scoped.manage('GET', '/tenants/admin/audit?action=console_user.update&targetId=oidc:vera')).body as { items: { details: Record<string, unknown> }[] };
+    expect(audit.items[0]?.details).toMatchObject({ tenants: ['alpha', 'beta'], via: 'oidc' });
+  });
+
+  it('gives every tenant for "*"', async () => {
+    const token = (await signInWithSso('wanda', scoped)).get('sso_token') ?? '';
+    expect((await tenantsOf('oidc:wanda')).tenants).toBeUndefined();
+    expect((await as(token, 'POST', '/tenants', { id: 'from-wanda' }, scoped)).statusCode).toBe(201);
+  });
+
+  it('refuses a person without the claim, or with a tenant a list cannot hold, and records nobody', async () => {
+    const missing = await signInWithSso('nina', scoped);
+    expect(missing.get('sso_token')).toBeNull();
+    expect(missing.get('sso_error')).toContain('tessera_tenants');
+    expect((await scoped.manage('GET', '/console-users/oidc:nina')).status).toBe(404);
+    const adminTenant = await signInWithSso('ivan', scoped);
+    expect(adminTenant.get('sso_token')).toBeNull();
+    expect(adminTenant.get('sso_error')).toMatch(/tessera_tenants.*admin tenant/);
+    expect((await scoped.manage('GET', '/console-users/oidc:ivan')).status).toBe(404);
+  });
+});
+
 describe('single sign-on options', () => {
   it('are read from flags and the environment, and all three are needed together', async () => {
     const { parseServeArgs } = await import('../src/config/serve-options.js');
     const { resolveConfig } = await import('../src/config/config.js');
     const input = await parseServeArgs(['--console-oidc-issuer', 'https://login.example.com/', '--console-oidc-client-id', 'tessera'], { TESSERA_CONSOLE_OIDC_CLIENT_SECRET: 's3cret', TESSERA_CONSOLE_OIDC_ROLE_CLAIM: 'groups' });
-    expect(resolveConfig(input).consoleOidc).toEqual({ issuer: 'https://login.example.com', clientId: 'tessera', clientSecret: 's3cret', roleClaim: 'groups' });
+    expect(resolveConfig(input).consoleOidc).toEqual({ issuer: 'https://login.example.com', clientId: 'tessera', clientSecret: 's3cret', roleClaim: 'groups', tenantsClaim: null });
+    const scopedInput = await parseServeArgs(['--console-oidc-issuer', 'https://login.example.com', '--console-oidc-client-id', 'tessera', '--console-oidc-tenants-claim', 'tessera_tenants'], { TESSERA_CONSOLE_OIDC_CLIENT_SECRET: 's3cret' });
+    expect(resolveConfig(scopedInput).consoleOidc).toMatchObject({ roleClaim: 'tessera_role', tenantsClaim: 'tessera_tenants' });
+    expect((await parseServeArgs([], { TESSERA_CONSOLE_OIDC_TENANTS_CLAIM: 'groups' })).consoleOidc).toMatchObject({ tenantsClaim: 'groups' });
     expect(resolveConfig({}).consoleOidc).toBeNull();
     expect(() => resolveConfig({ consoleOidc: { issuer: 'https://login.example.com' } })).toThrow(/together/);
     expect(() => resolveConfig({ consoleOidc: { issuer: 'login.example.com', clientId: 'a', clientSecret: 'b' } })).toThrow(/https/);

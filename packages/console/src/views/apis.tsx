@@ -5,6 +5,7 @@ import { forgetNames, useNames } from '../names.js';
 import { navigate } from '../router.js';
 import { Button, confirmAction, Copyable, DataList, Field, fieldErrorOf, Link, Loading, Section, Time, useAction, useApi, useLoad, usePermissions, Writes } from '../ui.js';
 import { lifetimeOf, parseScopes, scopesText } from '../validation.js';
+import { IntrospectionSettings } from './api-introspection.js';
 import { UsageChart } from './usage-chart.js';
 
 export { parseScopes } from '../validation.js';
@@ -13,7 +14,7 @@ interface ApiForm { identifier: string; name: string; scopes: string; tokenForma
 const EMPTY: ApiForm = { identifier: '', name: '', scopes: '', tokenFormat: 'jwt', lifetime: '' };
 const API_FIELDS = ['identifier', 'name', 'scopes', 'tokenFormat', 'accessTokenLifetime', 'introspectors'];
 
-function ApiFields({ form, setForm, errors }: { form: ApiForm; setForm: (f: ApiForm) => void; errors: Record<string, string> }) {
+function ApiFields({ form, setForm, errors, withFormat = true }: { form: ApiForm; setForm: (f: ApiForm) => void; errors: Record<string, string>; withFormat?: boolean }) {
   const v = (e: Event) => (e.target as HTMLInputElement).value;
   return (
     <>
@@ -26,14 +27,16 @@ function ApiFields({ form, setForm, errors }: { form: ApiForm; setForm: (f: ApiF
       <Field label="Scopes" error={errors['scopes']} hint="one per line: the value, optionally followed by ' - ' and a description (orders:read - Read orders)">
         {(a) => <textarea {...a} name="scopes" rows={4} value={form.scopes} onInput={(e) => setForm({ ...form, scopes: v(e) })} />}
       </Field>
-      <Field label="Token format" error={errors['tokenFormat']}>
-        {(a) => (
-          <select {...a} name="tokenFormat" value={form.tokenFormat} onChange={(e) => setForm({ ...form, tokenFormat: v(e) as 'jwt' | 'opaque' })}>
-            <option value="jwt">JWT (RFC 9068), verified offline</option>
-            <option value="opaque">Opaque, checked by introspection</option>
-          </select>
-        )}
-      </Field>
+      {withFormat ? (
+        <Field label="Token format" error={errors['tokenFormat']}>
+          {(a) => (
+            <select {...a} name="tokenFormat" value={form.tokenFormat} onChange={(e) => setForm({ ...form, tokenFormat: v(e) as 'jwt' | 'opaque' })}>
+              <option value="jwt">JWT (RFC 9068), verified offline</option>
+              <option value="opaque">Opaque, checked by introspection</option>
+            </select>
+          )}
+        </Field>
+      ) : null}
       <Field label="Access token lifetime (seconds)" error={errors['accessTokenLifetime']} hint="60 to 86400; empty for the tenant's">
         {(a) => <input {...a} name="accessTokenLifetime" inputMode="numeric" value={form.lifetime} onInput={(e) => setForm({ ...form, lifetime: v(e) })} />}
       </Field>
@@ -107,7 +110,6 @@ export function ApisView({ tenant }: { tenant: string }) {
 
 export function ApiPage({ tenant, apiId, tab }: { tenant: string; apiId: string; tab: 'settings' | 'clients' | 'usage' }) {
   const api = useApi();
-  const names = useNames(api, tenant);
   const { data, error, reload } = useLoad(async () => {
     const found = await api.getApi(tenant, apiId);
     const grants = await allPages((c) => api.listGrants(tenant, { audience: found.identifier }, c));
@@ -125,7 +127,9 @@ export function ApiPage({ tenant, apiId, tab }: { tenant: string; apiId: string;
     void run(async () => {
       setErrors({});
       try {
-        await api.updateApi(tenant, apiId, inputOf(current));
+        // The token format is saved with the introspectors (IntrospectionSettings), not here.
+        const { tokenFormat: _format, ...settings } = inputOf(current);
+        await api.updateApi(tenant, apiId, settings);
         forgetNames(tenant);
         setForm(null);
         notify('success', 'API saved');
@@ -151,12 +155,6 @@ export function ApiPage({ tenant, apiId, tab }: { tenant: string; apiId: string;
       notify('success', `API ${target.name} deleted`);
       navigate(`/t/${tenant}/apis`);
     });
-  const setIntrospectors = (introspectors: string[]) =>
-    run(async () => {
-      await api.updateApi(tenant, apiId, { introspectors });
-      notify('success', 'Introspectors saved');
-      reload();
-    });
 
   const tabs: [typeof tab, string][] = [['settings', 'Settings'], ['clients', 'Machine-to-machine clients'], ['usage', 'Usage']];
   return (
@@ -171,32 +169,14 @@ export function ApiPage({ tenant, apiId, tab }: { tenant: string; apiId: string;
         <>
           <Section title="Settings" id="api-settings">
             <form class="form-grid" onSubmit={save} noValidate>
-              <ApiFields form={current} setForm={setForm} errors={errors} />
+              <ApiFields form={current} setForm={setForm} errors={errors} withFormat={false} />
               <div class="actions">
                 <Button write type="submit" kind="primary" busy={busy}>Save</Button>
                 <Button write kind="danger" busy={busy} onClick={remove}>Delete API</Button>
               </div>
             </form>
           </Section>
-          <Section title="Introspectors" id="introspectors">
-            <p class="hint">Clients allowed to introspect this API's tokens (RFC 7662), besides the token's own client.</p>
-            {target.introspectors.length === 0 ? <p class="empty">None.</p> : (
-              <ul class="rows">
-                {target.introspectors.map((id) => (
-                  <li>
-                    {names?.clients.get(id)?.name ?? <code>{id}</code>}
-                    <Button write class="btn-small" busy={busy} onClick={() => setIntrospectors(target.introspectors.filter((x) => x !== id))} aria-label={`Remove introspector ${names?.clients.get(id)?.name ?? id}`}>Remove</Button>
-                  </li>
-                ))}
-              </ul>
-            )}
-            <label class="inline">Add introspector{' '}
-              <select value="" onChange={(e) => { const id = (e.target as HTMLSelectElement).value; if (id) void setIntrospectors([...target.introspectors, id]); }}>
-                <option value="">Choose a client…</option>
-                {[...(names?.clients.values() ?? [])].filter((c) => !target.introspectors.includes(c.clientId)).map((c) => <option value={c.clientId}>{c.name}</option>)}
-              </select>
-            </label>
-          </Section>
+          <IntrospectionSettings tenant={tenant} target={target} onSaved={reload} />
         </>
       ) : tab === 'clients' ? (
         <MachineClients tenant={tenant} target={target} grants={grants} reload={reload} />

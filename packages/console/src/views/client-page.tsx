@@ -6,7 +6,7 @@ import { navigate } from '../router.js';
 import { Button, confirmAction, Copyable, CopyButton, Field, fieldErrorOf, Link, Loading, Section, Time, useAction, useApi, useLoad, Writes } from '../ui.js';
 import { CLIENT_FIELDS, ClientFields, type ClientForm, clientInputOf, METHOD_LABELS, SecretOnce } from './clients.js';
 import { curlSnippet, sdkSnippet } from './snippets.js';
-import { UsageChart } from './usage-chart.js';
+import { ClientUsage } from './client-usage.js';
 
 interface ClientData { client: Client; grants: Grant[]; federations: Federation[]; consoleClientId: string | null }
 
@@ -26,14 +26,14 @@ function formOf(client: Client): ClientForm {
   };
 }
 
-export function ClientPage({ tenant, clientId }: { tenant: string; clientId: string }) {
+export function ClientPage({ tenant, clientId, tab = 'overview' }: { tenant: string; clientId: string; tab?: 'overview' | 'usage' }) {
   const api = useApi();
   const names = useNames(api, tenant);
   const { data, error, reload } = useLoad<ClientData>(async () => {
     const [client, grants, federations] = await Promise.all([
       api.getClient(tenant, clientId),
       allPages((c) => api.listGrants(tenant, { clientId }, c)),
-      api.listFederations(tenant).then((p) => p.items.filter((f) => f.rules.some((r) => r.clientId === clientId))),
+      api.listFederations(tenant).then((p) => p.items.filter((f) => f.rules.some((r) => r.clientId === clientId) || f.exchangeRules.some((r) => r.clients.includes(clientId)))),
     ]);
     return { client, grants, federations, consoleClientId: null };
   }, [tenant, clientId]);
@@ -201,6 +201,11 @@ export function ClientPage({ tenant, clientId }: { tenant: string; clientId: str
       <h1>
         {client.name} {client.disabled ? <span class="badge badge-off">disabled</span> : <span class="badge badge-on">enabled</span>}
       </h1>
+      <nav class="tabs" aria-label="Client sections">
+        <Link to={`/t/${tenant}/clients/${clientId}`} aria-current={tab === 'overview' ? 'page' : undefined}>Overview</Link>
+        <Link to={`/t/${tenant}/clients/${clientId}/usage`} aria-current={tab === 'usage' ? 'page' : undefined}>Usage</Link>
+      </nav>
+      {tab === 'usage' ? <ClientUsage tenant={tenant} client={client} grants={grants} /> : <>
       <div class="actions">
         <Button write onClick={() => setEditing(formOf(client))}>Edit</Button>
         <Button write busy={busy} onClick={toggle}>{client.disabled ? 'Enable' : 'Disable'}</Button>
@@ -298,10 +303,13 @@ export function ClientPage({ tenant, clientId }: { tenant: string; clientId: str
       </Section>
 
       <Section title="Federation rules" id="federation-rules">
-        {federations.length === 0 ? <p class="empty">No federation maps an external workload to this client.</p> : (
+        {federations.length === 0 ? <p class="empty">No federation maps an external workload to this client or lets it exchange users' tokens.</p> : (
           <ul class="rows">
             {federations.flatMap((f) => f.rules.filter((r) => r.clientId === clientId).map((r) => (
-              <li><Link to={`/t/${tenant}/federations`}>{f.name}</Link> <span class="muted">{f.issuer}</span> subject <code>{r.subject}</code></li>
+              <li><Link to={`/t/${tenant}/federations`}>{f.name}</Link> <span class="muted">{f.issuer}</span> subject <code>{r.subject ?? 'any'}</code>{r.claims && Object.keys(r.claims).length > 0 ? <span class="muted"> if {Object.keys(r.claims).join(', ')}</span> : null}</li>
+            )))}
+            {federations.flatMap((f) => f.exchangeRules.filter((r) => r.clients.includes(clientId)).map((r) => (
+              <li><Link to={`/t/${tenant}/federations`}>{f.name}</Link> <span class="muted">{f.issuer}</span> exchanges users' tokens for audience <code>{r.audience}</code> (RFC 8693)</li>
             )))}
           </ul>
         )}
@@ -321,9 +329,7 @@ export function ClientPage({ tenant, clientId }: { tenant: string; clientId: str
         <div class="snippet"><pre tabIndex={0} aria-label="@tessera/client snippet"><code>{sdkSnippet(target)}</code></pre><CopyButton value={sdkSnippet(target)} label="SDK snippet" /></div>
       </Section>
 
-      <Section title="Usage" id="client-usage">
-        <UsageChart tenant={tenant} clientId={clientId} />
-      </Section>
+      </>}
     </>
   );
 }

@@ -83,10 +83,11 @@ export interface ServerConfig {
   outboundAllow: string[];
   /**
    * Console single sign-on with the organisation's OpenID Provider (docs/console.md):
-   * authorization code with PKCE; `roleClaim` of the ID token says viewer or admin.
+   * authorization code with PKCE; `roleClaim` of the ID token says viewer or admin, and
+   * `tenantsClaim` (when set) the tenants the person may act on (null: every tenant).
    * Null: local console users only.
    */
-  consoleOidc: { issuer: string; clientId: string; clientSecret: string; roleClaim: string } | null;
+  consoleOidc: { issuer: string; clientId: string; clientSecret: string; roleClaim: string; tenantsClaim: string | null } | null;
   /**
    * Credentials the first start gives instead of generated ones (TESSERA_BOOTSTRAP_*),
    * for platforms where nobody reads a pod's files; ignored once the store is bootstrapped.
@@ -104,7 +105,7 @@ export interface UsageConfig {
 }
 
 export type ConfigInput = Partial<Omit<ServerConfig, 'publicUrl' | 'publicUrlConfigured' | 'cache' | 'usage' | 'rateLimit' | 'metrics' | 'accessLog' | 'bootstrap' | 'consoleOidc'>> & {
-  consoleOidc?: { issuer?: string; clientId?: string; clientSecret?: string; roleClaim?: string } | null;
+  consoleOidc?: { issuer?: string; clientId?: string; clientSecret?: string; roleClaim?: string; tenantsClaim?: string | null } | null;
   bootstrap?: Partial<ServerConfig['bootstrap']>;
   publicUrl?: string | null;
   cache?: Partial<ServerConfig['cache']>;
@@ -122,7 +123,7 @@ function resolveConsoleOidc(input: ConfigInput['consoleOidc']): ServerConfig['co
     throw new Error('console single sign-on needs --console-oidc-issuer, --console-oidc-client-id and --console-oidc-client-secret together');
   }
   if (!/^https?:\/\/[^\s/?#]+/.test(issuer)) throw new Error(`--console-oidc-issuer must be an https:// URL, got ${JSON.stringify(issuer)}`);
-  return { issuer: issuer.replace(/\/+$/, ''), clientId, clientSecret, roleClaim: input.roleClaim ?? 'tessera_role' };
+  return { issuer: issuer.replace(/\/+$/, ''), clientId, clientSecret, roleClaim: input.roleClaim ?? 'tessera_role', tenantsClaim: input.tenantsClaim ?? null };
 }
 
 /** Fills defaults and validates; throws a readable error at start-up instead of failing later. */

@@ -2,10 +2,11 @@
  * Console single sign-on with the organisation's OpenID Provider (docs/console.md):
  * the authorization code flow with PKCE (RFC 7636) and a nonce, through openid-client.
  * The provider's ID token names the person (`sub`) and, in one claim, the role
- * (`admin` or `viewer`); anyone else is refused. Each sign-in records the person as a
- * console user `oidc:<sub>` with that role (for every tenant), so the management API
- * enforces it exactly as for local users, at every call, and an admin can delete the
- * user to end its sessions at once. Local users stay, for small sites and break-glass.
+ * (`admin` or `viewer`); anyone else is refused. With a tenants claim configured,
+ * another claim lists the tenants the person may act on. Each sign-in records the
+ * person as a console user `oidc:<sub>` with that role and those tenants (every tenant
+ * without a tenants claim), so the management API enforces them exactly as for local
+ * users, at every call, and an admin can delete the user to end its sessions at once. Local users stay, for small sites and break-glass.
  */
 import { randomBytes } from 'node:crypto';
 import * as oidc from 'openid-client';
@@ -14,7 +15,8 @@ import type { ServerConfig } from '../config/config.js';
 import { defaults } from '../config/defaults.js';
 import { hashPassword } from '../crypto/passwords.js';
 import type { ConsoleRole, Store } from '../store/types.js';
-import { CONSOLE_SUBJECT_PREFIX } from './console-users.js';
+import { CONSOLE_SUBJECT_PREFIX, normalizeTenants } from './console-users.js';
+import { ValidationError } from './errors.js';
 import type { IssuedToken } from './tokens.js';
 
 /** What the browser keeps between the redirect to the provider and its way back (an httpOnly cookie). */
@@ -94,15 +96,38 @@ export class ConsoleSso {
     if (claims === undefined) throw new SsoRefused('the provider sent no ID token');
     const role = roleOf(claims[this.deps.settings.roleClaim]);
     if (role === null) throw new SsoRefused(`the ID token has no "${this.deps.settings.roleClaim}" claim saying admin or viewer: ask your administrator for console access`);
+    const tenants = this.#tenantsOf(claims);
     const username = `${SSO_USER_PREFIX}${claims.sub}`;
-    await this.#record(username, role);
+    await this.#record(username, role, tenants);
     const session = await this.deps.issueSession({ username, role });
     if (session === null) throw new SsoRefused('the console cannot issue sessions now');
     return { session, username, role };
   }
 
-  /** The person as a console user with the role the provider gives now; no usable password. */
-  async #record(username: string, role: ConsoleRole): Promise<void> {
+  /**
+   * The tenants the ID token gives the person: every tenant without a tenants claim
+   * configured; else the claim's ids (a JSON array, or one string of space-separated
+   * ids as OAuth writes scopes), `*` meaning every tenant. An absent or empty claim, or
+   * an id a console user's tenant list cannot hold, refuses the sign-in: a site that
+   * scopes people by tenant never lets one in for everything by omission.
+   */
+  #tenantsOf(claims: oidc.IDToken): string[] | null {
+    const claim = this.deps.settings.tenantsClaim;
+    if (claim === null) return null;
+    const value = claims[claim];
+    const ids = typeof value === 'string' ? value.split(' ').filter((id) => id !== '') : Array.isArray(value) && value.every((id) => typeof id === 'string') ? (value as string[]) : null;
+    if (ids === null || ids.length === 0) throw new SsoRefused(`the ID token has no "${claim}" claim listing your tenants: ask your administrator for console access`);
+    if (ids.includes('*')) return null;
+    try {
+      return normalizeTenants(ids);
+    } catch (error) {
+      if (error instanceof ValidationError) throw new SsoRefused(`the ID token's "${claim}" claim is not a list of tenants: ${error.message}`);
+      throw error;
+    }
+  }
+
+  /** The person as a console user with the role and tenants the provider gives now; no usable password. */
+  async #record(username: string, role: ConsoleRole, tenants: string[] | null): Promise<void> {
     const store = this.deps.store;
     await store.withLock('tessera:console-users', async (tx) => {
       const audit = (action: string, details: Record<string, unknown>) => ({ tenantId: defaults.management.adminTenant, actor: `${CONSOLE_SUBJECT_PREFIX}${username}`, action, targetType: 'console_user', targetId: username, details });
@@ -110,12 +135,17 @@ export class ConsoleSso {
       if (current === null) {
         const now = this.deps.now();
         const passwordHash = await hashPassword(randomBytes(32).toString('base64url'));
-        await tx.createConsoleUser({ username, passwordHash, role, tenants: null, createdAt: now, updatedAt: null, passwordChangedAt: 0 }, audit('console_user.create', { role, via: 'oidc' }));
-      } else if (current.role !== role || current.tenants !== null) {
-        await tx.updateConsoleUser(username, { role, tenants: null }, audit('console_user.update', { role, via: 'oidc' }));
+        await tx.createConsoleUser({ username, passwordHash, role, tenants, createdAt: now, updatedAt: null, passwordChangedAt: 0 }, audit('console_user.create', { role, tenants, via: 'oidc' }));
+      } else if (current.role !== role || !sameTenants(current.tenants, tenants)) {
+        await tx.updateConsoleUser(username, { role, tenants }, audit('console_user.update', { role, tenants, via: 'oidc' }));
       }
     });
   }
+}
+
+function sameTenants(a: readonly string[] | null, b: readonly string[] | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.length === b.length && a.every((id, i) => id === b[i]);
 }
 
 function roleOf(value: unknown): ConsoleRole | null {

@@ -178,7 +178,8 @@ function assertRole(role: string): void {
   if (!(CONSOLE_ROLES as readonly string[]).includes(role)) throw new ValidationError('role must be "viewer" or "admin"');
 }
 
-function normalizeTenants(tenants: readonly string[] | null | undefined): string[] | null {
+/** A tenant list checked as a console user's (sorted, without repeats); null: every tenant. Throws ValidationError. */
+export function normalizeTenants(tenants: readonly string[] | null | undefined): string[] | null {
   if (tenants === undefined || tenants === null) return null;
   if (tenants.length === 0) throw new ValidationError('tenants must name at least one tenant; leave it out (or null) for every tenant');
   if (tenants.length > MAX_TENANTS) throw new ValidationError(`tenants may name at most ${MAX_TENANTS} tenants`);

@@ -9,7 +9,7 @@ import { assertClaimConditions, assertClaimMappings, claimsMatch } from './claim
 import type { DomainContext } from './context.js';
 import { NotFoundError, ValidationError } from './errors.js';
 import { OutboundPolicy } from '../outbound/policy.js';
-import { assertIssuerIdentifier, assertKeySetUrl } from './rules.js';
+import { assertIssuerIdentifier, assertKeySetUrl, assertName } from './rules.js';
 
 export interface FederationInput {
   name: string;
@@ -73,6 +73,7 @@ export class FederationService {
 
   /** The federation that `input` describes, checked; what does not hold is a 422 naming the rule. */
   #build(identity: Pick<Federation, 'id' | 'tenantId' | 'createdAt'>, input: FederationInput): Federation {
+    assertName(input.name, 'name');
     const kind = input.kind ?? 'workload';
     const jwksUri = input.jwksUri ?? null;
     const jwks = input.jwks ?? null;

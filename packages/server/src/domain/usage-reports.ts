@@ -90,6 +90,8 @@ export interface TopRequest {
   from?: number;
   to?: number;
   limit?: number;
+  /** Only this client's tokens: by=api, the APIs it got tokens for, last used by it. */
+  clientId?: string;
 }
 
 export interface TopRow {
@@ -197,7 +199,8 @@ export class UsageReports {
     add('hour', hoursFrom, minutesFrom);
     add('day', -Infinity, hoursFrom);
     const totals = new Map<string, { issued: number; refused: number }>();
-    for (const rows of await Promise.all(parts.map((part) => this.deps.usage.totals(tenantId, { ...part, by: request.by })))) {
+    const only = request.clientId !== undefined ? { clientId: request.clientId } : {};
+    for (const rows of await Promise.all(parts.map((part) => this.deps.usage.totals(tenantId, { ...part, by: request.by, ...only })))) {
       for (const row of rows) {
         const sum = totals.get(row.key) ?? { issued: 0, refused: 0 };
         sum.issued += row.issued;
@@ -211,10 +214,12 @@ export class UsageReports {
       const names = new Map(snapshot.clients.map((c) => [c.clientId, c.name]));
       for (const [clientId, sum] of totals) rows.push({ clientId, name: names.get(clientId) ?? null, ...sum, lastUsedAt: clientUses.get(clientId) ?? null });
     } else {
-      // An API was last used when any client last got a token for it.
+      // An API was last used when any client (or the one asked about) last got a token for it.
       const lastUse = new Map<string, number>();
       for (const [subject, at] of await this.deps.usage.lastUses(tenantId, 'grant')) {
-        const audience = subject.slice(subject.indexOf(SUBJECT_SEPARATOR) + 1);
+        const separator = subject.indexOf(SUBJECT_SEPARATOR);
+        if (request.clientId !== undefined && subject.slice(0, separator) !== request.clientId) continue;
+        const audience = subject.slice(separator + 1);
         if (at > (lastUse.get(audience) ?? -Infinity)) lastUse.set(audience, at);
       }
       const names = new Map(snapshot.apis.map((a) => [a.identifier, a.name]));
@@ -284,15 +289,16 @@ export class UsageReports {
    * counts as active from each bucket with issuance until a token issued at its end
    * would expire; expectedMax is the active time in token lifetimes, rounded up per
    * stretch of activity. Flagged when tokens / expectedMax exceeds `threshold`.
+   * With `clientId`, that client's findings only.
    */
-  async waste(tenantId: string, days: number, threshold: number): Promise<WasteFinding[]> {
+  async waste(tenantId: string, days: number, threshold: number, clientId?: string): Promise<WasteFinding[]> {
     const snapshot = await this.#snapshot(tenantId);
     const now = this.deps.now();
     const { retention } = this.deps;
     const span = days * DAY;
     const granularity: Granularity = span <= retention.minutes ? 'minute' : span <= retention.hours ? 'hour' : 'day';
     const size = BUCKET_MS[granularity];
-    const rows = await this.deps.usage.issued(tenantId, granularity, floorTo(now - span, size), now + 1);
+    const rows = await this.deps.usage.issued(tenantId, granularity, floorTo(now - span, size), now + 1, clientId);
     const clients = new Map(snapshot.clients.map((c) => [c.clientId, c]));
     const apis = new Map(snapshot.apis.map((a) => [a.identifier, a]));
     const findings: WasteFinding[] = [];

@@ -54,9 +54,10 @@ export async function usageRoutes(app: FastifyInstance, deps: UsageRouteDependen
     onRequest: read,
     schema: { tags, security, params, querystring: S.TopQuery, response: { 200: S.TopBody, ...errors } },
   }, async (request) => {
-    const { by, from, to, limit } = request.query;
+    const { by, from, to, limit, clientId } = request.query;
     return reports.top(request.params.tenant, {
       by: by ?? 'client',
+      ...(clientId !== undefined ? { clientId } : {}),
       ...(from !== undefined ? { from: Number(from) } : {}),
       ...(to !== undefined ? { to: Number(to) } : {}),
       ...(limit !== undefined ? { limit: Math.min(Number(limit), MAX_TOP_ROWS) } : {}),
@@ -94,12 +95,12 @@ export async function usageRoutes(app: FastifyInstance, deps: UsageRouteDependen
     schema: { tags, security, params, querystring: S.DaysQuery, response: { 200: S.DormantBody, ...errors } },
   }, async (request) => reports.dormant(request.params.tenant, days(request.query.days)));
 
-  app.get<{ Params: TenantParams; Querystring: { days?: string; threshold?: string } }>('/tenants/:tenant/usage/waste', {
+  app.get<{ Params: TenantParams; Querystring: S.WasteQueryString }>('/tenants/:tenant/usage/waste', {
     onRequest: read,
     schema: { tags, security, params, querystring: S.WasteQuery, response: { 200: S.WasteBody, ...errors } },
   }, async (request) => {
     const n = days(request.query.days);
     const threshold = request.query.threshold === undefined ? DEFAULT_THRESHOLD : Number(request.query.threshold);
-    return { days: n, threshold, clients: await reports.waste(request.params.tenant, n, threshold) };
+    return { days: n, threshold, clients: await reports.waste(request.params.tenant, n, threshold, request.query.clientId) };
   });
 }

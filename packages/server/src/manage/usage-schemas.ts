@@ -28,6 +28,7 @@ export const TopQuery = Type.Object({
   from: Type.Optional(MillisQuery),
   to: Type.Optional(MillisQuery),
   limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,3}$', description: 'rows, 1 to 1000 (default 50)' })),
+  clientId: Type.Optional(Type.String({ maxLength: 128, description: 'only this client\'s tokens: with by=api, the APIs it got tokens for and when it last did' })),
 });
 export const TopBody = Type.Object({
   by: Type.Union([Type.Literal('client'), Type.Literal('api')]),
@@ -49,6 +50,7 @@ export const DaysQuery = Type.Object({ days: Type.Optional(Days) });
 export const WasteQuery = Type.Object({
   days: Type.Optional(Days),
   threshold: Type.Optional(Type.String({ pattern: '^[0-9]{1,6}(\\.[0-9]{1,3})?$', description: 'tokens per needed token above which a client is flagged (default 10)' })),
+  clientId: Type.Optional(Type.String({ maxLength: 128, description: 'only this client\'s findings' })),
 });
 
 const Suggestion = Type.Union([
@@ -97,6 +99,7 @@ export const WasteBody = Type.Object({
 
 export type UsageQueryString = Static<typeof UsageQuery>;
 export type TopQueryString = Static<typeof TopQuery>;
+export type WasteQueryString = Static<typeof WasteQuery>;
 export type UsageTopResource = Static<typeof TopBody>;
 export type Apply = Static<typeof ApplyBody>;
 export type UsageSeriesResource = Static<typeof UsageSeriesBody>;

@@ -76,6 +76,8 @@ export interface TotalsQuery {
   /** Exclusive. */
   to: number;
   by: 'client' | 'api';
+  /** Only this client's tokens. */
+  clientId?: string;
 }
 
 export interface TotalsRow {
@@ -90,8 +92,8 @@ export interface UsageStore {
   record(counts: readonly UsageCount[], lastUses: readonly LastUse[]): Promise<void>;
   /** Tokens issued and refused per bucket of the tenant (non-empty buckets only, in order of start). */
   series(tenantId: string, query: SeriesQuery): Promise<SeriesPoint[]>;
-  /** Tokens issued per client, API, scope set and bucket, ordered by those. */
-  issued(tenantId: string, granularity: Granularity, from: number, to: number): Promise<IssuedRow[]>;
+  /** Tokens issued per client, API, scope set and bucket, ordered by those (of one client when `clientId` is given). */
+  issued(tenantId: string, granularity: Granularity, from: number, to: number, clientId?: string): Promise<IssuedRow[]>;
   /** Tokens issued and refused per client or API over a range of one granularity's buckets. */
   totals(tenantId: string, query: TotalsQuery): Promise<TotalsRow[]>;
   /** Last uses of one kind in a tenant, by subject. */
@@ -209,23 +211,25 @@ export class KyselyUsageStore implements UsageStore {
     return rows.map((r) => ({ start: Number(r.start), issued: Number(r.issued), refused: Number(r.refused) }));
   }
 
-  async issued(tenantId: string, granularity: Granularity, from: number, to: number): Promise<IssuedRow[]> {
-    const rows = await this.#run(() =>
-      this.#db
+  async issued(tenantId: string, granularity: Granularity, from: number, to: number, clientId?: string): Promise<IssuedRow[]> {
+    const rows = await this.#run(() => {
+      let select = this.#db
         .selectFrom('usage_counts')
         .select(['client_id', 'audience', 'scope', 'bucket_start', sql<string | number>`sum(count)`.as('count')])
         .where('tenant_id', '=', tenantId)
         .where('granularity', '=', granularity)
         .where('outcome', '=', ISSUED)
         .where('bucket_start', '>=', from)
-        .where('bucket_start', '<', to)
+        .where('bucket_start', '<', to);
+      if (clientId !== undefined) select = select.where('client_id', '=', clientId);
+      return select
         .groupBy(['client_id', 'audience', 'scope', 'bucket_start'])
         .orderBy('client_id')
         .orderBy('audience')
         .orderBy('scope')
         .orderBy('bucket_start')
-        .execute(),
-    );
+        .execute();
+    });
     return rows.map((r) => ({ clientId: r.client_id, audience: r.audience, scope: r.scope, bucketStart: Number(r.bucket_start), count: Number(r.count) }));
   }
 
@@ -245,6 +249,7 @@ export class KyselyUsageStore implements UsageStore {
         .where('bucket_start', '<', query.to);
       // A refusal that named no known API counts for its client, not for an API.
       if (query.by === 'api') select = select.where('audience', '!=', '');
+      if (query.clientId !== undefined) select = select.where('client_id', '=', query.clientId);
       return select.groupBy(column).execute();
     });
     return rows.map((r) => ({ key: r.key, issued: Number(r.issued), refused: Number(r.refused) }));
