@@ -99,6 +99,9 @@ describe('tessera usage --by', { timeout: 60_000 }, () => {
     expect(table).toMatch(/^API +NAME +ISSUED +REFUSED +LAST USED$/m);
     expect(table).toMatch(/^https:\/\/busy\.example +\S.* +4 +0 +\d{4}-/m);
     expect(await cli.json(['usage', '--by', 'client', '--limit', '1'])).toMatchObject({ rows: [{ clientId: busy.clientId }] });
+    // One client's APIs: its own counts, not the API's.
+    expect(await cli.json(['usage', '--by', 'api', '--client', quiet.clientId])).toMatchObject({ rows: [{ audience: 'https://busy.example', issued: 1 }] });
+    expect(await cli.json(['usage', 'waste', '--client', quiet.clientId])).toMatchObject({ clients: [] });
     const wrong = await cli.run(['usage', '--by', 'scope']);
     expect(wrong.code).toBe(2);
     const misplaced = await cli.run(['usage', '--by', 'client', '--granularity', 'hour']);

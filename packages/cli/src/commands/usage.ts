@@ -77,7 +77,7 @@ async function dormant(flags: Flags, io: Io): Promise<void> {
 async function waste(flags: Flags, io: Io): Promise<void> {
   const threshold = flags.string('threshold');
   if (threshold !== undefined && !/^\d{1,6}(\.\d{1,3})?$/.test(threshold)) throw new UsageError('--threshold must be a number, e.g. 10', flags.usage);
-  const report = await withApi(flags, io, (api) => api.get<WasteResource>(usagePath(flags, '/waste'), { days: days(flags), threshold }));
+  const report = await withApi(flags, io, (api) => api.get<WasteResource>(usagePath(flags, '/waste'), { days: days(flags), threshold, clientId: flags.string('client') }));
   if (flags.json) return printJson(io, report);
   printTable(io, report.clients, [
     { header: 'CLIENT', value: (c) => c.clientId },
@@ -100,16 +100,17 @@ function days(flags: Flags): number {
 export const usage: Command = {
   summary: 'tokens issued over time; the busiest clients or APIs; dormant clients and secrets; token waste',
   usage: `Usage: tessera usage [--client <clientId>] [--audience <identifier>] [--granularity minute|hour|day] [--since <when>] [--until <when>]
-       tessera usage --by client|api [--since <when>] [--until <when>] [--limit <n>]
+       tessera usage --by client|api [--client <clientId>] [--since <when>] [--until <when>] [--limit <n>]
        tessera usage dormant [--days <n>]
-       tessera usage waste [--days <n>] [--threshold <ratio>]
+       tessera usage waste [--client <clientId>] [--days <n>] [--threshold <ratio>]
 
 Tokens issued and refused per minute, hour or day (tenant-wide, or for one client or API);
 clients and secrets not used in N days; clients asking for many more tokens than their
 tokens' lifetime requires (docs/usage.md). Unused grants: tessera grants unused.
 
   --tenant <t>            tenant (default "default")
-  --client <clientId>     one client's tokens
+  --client <clientId>     one client's tokens; with --by api, the APIs it got tokens for; with
+                          waste, its findings only
   --audience <id>         one API's tokens
   --granularity <g>       minute, hour or day (default: from --since, else hour)
   --by <what>             client or api: the busiest first, tokens issued and refused (default: last 30 days)
@@ -137,15 +138,16 @@ ${CONNECTION_USAGE}`,
     flags.expectPositionals(report === undefined ? 0 : 1);
     const by = flags.choice('by', TOP_BY);
     if (by !== undefined || flags.has('limit')) {
-      const misplaced = report !== undefined ? 'by' : ['client', 'audience', 'granularity', 'days', 'threshold'].find((name) => flags.has(name));
+      const misplaced = report !== undefined ? 'by' : ['audience', 'granularity', 'days', 'threshold'].find((name) => flags.has(name));
       if (misplaced !== undefined) throw new UsageError(`--${misplaced} does not apply to "tessera usage${report === undefined ? ' --by' : ` ${report}`}"`, flags.usage);
       if (by === undefined) throw new UsageError('--limit goes with --by client|api', flags.usage);
       const now = Date.now();
-      return usageTop(flags, io, by, { from: instant(flags, 'since', now), to: instant(flags, 'until', now) });
+      return usageTop(flags, io, by, { from: instant(flags, 'since', now), to: instant(flags, 'until', now), clientId: flags.string('client') });
     }
     const seriesOnly = ['client', 'audience', 'granularity', 'since', 'until'];
     const reportOnly = ['days', 'threshold'];
-    const misplaced = (report === undefined ? reportOnly : seriesOnly).find((name) => flags.has(name));
+    const wasteAlso = report === 'waste' ? ['client'] : [];
+    const misplaced = (report === undefined ? reportOnly : seriesOnly.filter((name) => !wasteAlso.includes(name))).find((name) => flags.has(name));
     if (misplaced !== undefined || (report === 'dormant' && flags.has('threshold'))) {
       throw new UsageError(`--${misplaced ?? 'threshold'} does not apply to "tessera usage${report === undefined ? '' : ` ${report}`}"`, flags.usage);
     }
