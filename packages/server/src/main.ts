@@ -63,7 +63,7 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
   const config = resolveConfig(input);
   // One log format on standard output: pino JSON lines (observability/logger.ts).
   // The start banner is for people and goes to standard error (see printBanner).
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, undefined, { sync: config.logSync });
   const cleanup: (() => Promise<unknown>)[] = [];
   /** Undoes what was set up, last first; safe to call twice. */
   const unwind = async () => {
