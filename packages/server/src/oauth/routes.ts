@@ -227,7 +227,9 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
       // A grant without client authentication (jwt-bearer) counts once it knows the client.
       if (client !== null) rateLimit(client.client);
       // RFC 9449 §5: a proof binds the token to its key (and mTLS-authenticated clients too).
-      const dpop = await deps.dpop.tokenRequest(tenant, request.headers, deps.metadata.mtlsBaseUrl);
+      // Awaited only with a proof: without one the answer is at hand.
+      const pendingDpop = deps.dpop.tokenRequest(tenant, request.headers, deps.metadata.mtlsBaseUrl);
+      const dpop = pendingDpop instanceof Promise ? await pendingDpop : pendingDpop;
       // RFC 9449 §8: the next nonce goes with this answer, a token or an error.
       if (dpop.nonce !== null) attempt.responseHeaders = { 'DPoP-Nonce': dpop.nonce };
       const issuer = dpop.binding === null ? unboundIssuer : senderConstrainedIssuer(deps.issuer, dpop.binding);
