@@ -11,7 +11,7 @@
  * Standard output is written through a buffer by default. Before, every line was its
  * own write (pino's `destination(1)`: one `fs.write` per line on the libuv pool), and at
  * the access log's one line per request those writes and the thread switches they
- * cause were the largest cost of a token beyond the floor (docs/performance.md). Lines
+ * cause cost a server that is not saturated 10-20 % of its CPU per token (docs/performance.md). Lines
  * are now gathered up to LOG_BUFFER_BYTES and written at the latest after
  * LOG_FLUSH_INTERVAL_MS; pino flushes the buffer synchronously when the process exits
  * (a normal exit, a signal main.ts handles, an uncaught exception). A crash that skips
