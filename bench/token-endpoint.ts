@@ -8,6 +8,10 @@
  * - tessera: client_credentials, client_secret_basic, ES256 (set up through the management API);
  * - oidc-provider: node-oidc-provider 9 configured for the same flow;
  * - tessera-pkjwt: the same with private_key_jwt (a fresh assertion and jti per request);
+ * - floor-pkjwt: private_key_jwt's floor, a Fastify 5 route that verifies the ES256 assertion,
+ *   records its jti with one durable SQLite insert and signs one ES256 JWT;
+ * - tessera-jwt-bearer: RFC 7523 §2.1, a fresh federated ES256 assertion per request from an
+ *   issuer whose key set this process serves on 127.0.0.1 (single-use replay protection);
  * - tessera-mixed: ES256 load while an RS256 tenant of the same process is loaded too;
  * - tessera-workers: the real `tessera serve --workers 1` and `--workers 2`, server CPU per
  *   token from /proc/<pid>/stat of the primary and its workers, and whether both served.
@@ -22,6 +26,7 @@
  * many times and report medians: for a machine whose load changes).
  */
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+import { createServer as createHttpServer } from 'node:http';
 import { generateKeyPairSync, type KeyObject, randomUUID, sign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -60,6 +65,8 @@ const GOALS = {
   mixedToAlone: 0.8,
   workersCpuRatio: 1.1,
   pkjwtToBasic: 0.6,
+  pkjwtToFloor: 0.8,
+  jwtBearerToPkjwt: 0.9,
   metricsOnToOff: 0.95,
   tracingToOff: 0.9,
 } as const;
@@ -289,26 +296,100 @@ export async function provisionTessera(
   return { tokenUrl, authorization: basic(clientId, String(client['clientSecret'])) };
 }
 
+/** A compact ES256 JWS of `claims`. */
+function es256Jwt(key: KeyObject, kid: string, claims: Record<string, unknown>): string {
+  const header = Buffer.from(JSON.stringify({ alg: 'ES256', kid, typ: 'JWT' })).toString('base64url');
+  const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
+  return `${header}.${payload}.${sign('sha256', Buffer.from(`${header}.${payload}`), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+}
+
 /**
- * RFC 7523 client assertions, each with its own jti, signed before the measurement
- * starts so the load generator spends its time sending, not signing. Runs out only
- * if a run is far faster than expected; then it signs on the fly.
+ * Request bodies that each carry a fresh assertion (its own jti), signed before the
+ * measurement starts so the load generator spends its time sending, not signing.
+ * Runs out only if a run is far faster than expected; then it signs on the fly.
  */
-function assertionBodies(clientId: string, issuer: string, key: KeyObject, count = Math.min(120_000, Math.ceil((MEASURE_SECONDS + WARM_UP_SECONDS) * 6000))): () => string {
-  const header = Buffer.from(JSON.stringify({ alg: 'ES256', kid: 'bench-1', typ: 'JWT' })).toString('base64url');
-  const make = () => {
-    const now = Math.floor(Date.now() / 1000);
-    const payload = Buffer.from(JSON.stringify({ iss: clientId, sub: clientId, aud: issuer, iat: now, exp: now + 240, jti: randomUUID() })).toString('base64url');
-    const signature = sign('sha256', Buffer.from(`${header}.${payload}`), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
-    return new URLSearchParams({
-      grant_type: 'client_credentials', resource: RESOURCE, scope: SCOPE,
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-      client_assertion: `${header}.${payload}.${signature}`,
-    }).toString();
-  };
+function presigned(make: () => string, count = Math.min(120_000, Math.ceil((MEASURE_SECONDS + WARM_UP_SECONDS) * 6000))): () => string {
   const bodies = Array.from({ length: count }, make);
   let next = 0;
   return () => bodies[next++] ?? make();
+}
+
+/** RFC 7523 §2.2 client assertions (private_key_jwt) for `audience`. */
+function assertionBodies(clientId: string, audience: string, key: KeyObject): () => string {
+  return presigned(() => {
+    const now = Math.floor(Date.now() / 1000);
+    return new URLSearchParams({
+      grant_type: 'client_credentials', resource: RESOURCE, scope: SCOPE,
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: es256Jwt(key, 'bench-1', { iss: clientId, sub: clientId, aud: audience, iat: now, exp: now + 240, jti: randomUUID() }),
+    }).toString();
+  });
+}
+
+/** RFC 7523 §2.1 jwt-bearer grants: a workload's assertion from a federated issuer. */
+function jwtBearerBodies(keySet: KeySetServer, subject: string, audience: string): () => string {
+  return presigned(() => {
+    const now = Math.floor(Date.now() / 1000);
+    return new URLSearchParams({
+      grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', resource: RESOURCE, scope: SCOPE,
+      assertion: es256Jwt(keySet.privateKey, keySet.kid, { iss: keySet.issuer, sub: subject, aud: audience, iat: now, exp: now + 240, jti: randomUUID() }),
+    }).toString();
+  });
+}
+
+/** A federated issuer's key set, served from this process on 127.0.0.1 (the server fetches it once, then caches it). */
+interface KeySetServer {
+  issuer: string;
+  jwksUri: string;
+  kid: string;
+  privateKey: KeyObject;
+  stop(): Promise<void>;
+}
+
+async function startKeySetServer(): Promise<KeySetServer> {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const kid = 'workload-1';
+  const body = JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid, alg: 'ES256', use: 'sig' }] });
+  const server = createHttpServer((request, response) => {
+    if (request.url !== '/jwks.json') {
+      response.writeHead(404).end();
+      return;
+    }
+    response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'public, max-age=300' }).end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+  const { port } = server.address() as { port: number };
+  const issuer = `http://${HOST}:${port}`;
+  return {
+    issuer,
+    jwksUri: `${issuer}/jwks.json`,
+    kid,
+    privateKey,
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/**
+ * Through the management API: the API, a client and its grant, and a workload
+ * federation that trusts `keySet`'s issuer and maps subject `bench-workload` to the
+ * client, with single-use replay protection (one jti write per token, as
+ * private_key_jwt has).
+ */
+async function provisionJwtBearer(server: ServerChild, keySet: KeySetServer): Promise<Provisioned> {
+  const token = await adminToken(server);
+  const manage = `${server.url}/manage/v1/tenants/default`;
+  await postJson(`${manage}/apis`, token, { identifier: RESOURCE, scopes: [{ value: SCOPE }] });
+  const client = await postJson(`${manage}/clients`, token, { name: 'token benchmark (jwt-bearer workload)' });
+  const clientId = String(client['clientId']);
+  await postJson(`${manage}/grants`, token, { clientId, audience: RESOURCE, scopes: [SCOPE] });
+  await postJson(`${manage}/federations`, token, {
+    name: 'bench-workloads',
+    issuer: keySet.issuer,
+    jwksUri: keySet.jwksUri,
+    rules: [{ subject: 'bench-workload', clientId }],
+    replayProtection: { mode: 'single-use' },
+  });
+  return { tokenUrl: `${server.url}/t/default/token`, authorization: null, nextBody: jwtBearerBodies(keySet, 'bench-workload', `${server.url}/t/default`) };
 }
 
 /** One real request before measuring: 200, and (for the authorization servers) a JWT with `alg` for the API. */
@@ -426,6 +507,8 @@ type TargetName =
   | 'tessera-tracing'
   | 'oidc-provider'
   | 'tessera-pkjwt'
+  | 'floor-pkjwt'
+  | 'tessera-jwt-bearer'
   | 'tessera-mixed'
   | 'tessera-workers-1'
   | 'tessera-workers-2';
@@ -536,6 +619,35 @@ const TARGET_LIST: Target[] = [
     },
   },
   {
+    name: 'floor-pkjwt',
+    group: 'floor-pkjwt',
+    label: 'floor for private_key_jwt: Fastify 5 + ES256 assertion verify + one SQLite single-use insert + one ES256 crypto.sign',
+    async start(profileArgs) {
+      const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'bench-1' };
+      const server = await startServer('floor-pkjwt', { BENCH_CLIENT_ID: BENCH_CLIENT.id, BENCH_PKJWT_JWK: JSON.stringify(jwk) }, profileArgs);
+      return { server, tokenUrl: `${server.url}/token`, authorization: null, nextBody: assertionBodies(BENCH_CLIENT.id, server.url, privateKey), alg: 'ES256' };
+    },
+  },
+  {
+    name: 'tessera-jwt-bearer',
+    group: 'tessera-jwt-bearer',
+    label: 'Tessera (ES256 JWT, jwt-bearer: federated assertion, single-use)',
+    async start(profileArgs) {
+      const keySet = await startKeySetServer();
+      let tessera: ServerChild;
+      try {
+        // The issuer is http://127.0.0.1:<port>: outbound fetches there must be allowed.
+        tessera = await startServer('tessera', { BENCH_TESSERA_OUTBOUND_ALLOW: HOST }, profileArgs);
+      } catch (error) {
+        await keySet.stop();
+        throw error;
+      }
+      const server: ServerChild = { ...tessera, stop: async () => { await tessera.stop(); await keySet.stop(); } };
+      return { server, ...(await provisioned(server, () => provisionJwtBearer(server, keySet))), alg: 'ES256' };
+    },
+  },
+  {
     name: 'tessera-mixed',
     group: 'tessera-mixed',
     label: `Tessera ES256 tenant while an RS256 tenant gets ${RSA_RATE} req/s`,
@@ -578,7 +690,7 @@ function printRatio(label: string, a: number | undefined, b: number | undefined,
 }
 
 /**
- * BENCH_TOKEN_TARGETS=plain,floor,tessera,tessera-metrics-off,tessera-log-warn,tessera-ref,tessera-tracing,oidc-provider,tessera-pkjwt,tessera-mixed,tessera-workers
+ * BENCH_TOKEN_TARGETS=plain,floor,tessera,tessera-metrics-off,tessera-log-warn,tessera-ref,tessera-tracing,oidc-provider,tessera-pkjwt,floor-pkjwt,tessera-jwt-bearer,tessera-mixed,tessera-workers
  * measures only those; each ratio needs both of its sides.
  */
 export async function run(): Promise<void> {
@@ -660,6 +772,8 @@ export async function run(): Promise<void> {
     console.log(`--workers ${WORKERS}: workers that served (≥ half a fair share of the server CPU): ${serving.length}, ${bothServed ? 'yes' : 'NO'} ${verdict(bothServed)} (share of server CPU: ${shares}; the primary is the first)`);
   }
   printRatio('private_key_jwt ÷ client_secret_basic, req/s', rps('tessera-pkjwt'), rps('tessera'), `≥ ${GOALS.pkjwtToBasic}`, (r) => r >= GOALS.pkjwtToBasic, clean);
+  printRatio('private_key_jwt ÷ its floor (floor-pkjwt), req/s', rps('tessera-pkjwt'), rps('floor-pkjwt'), `≥ ${GOALS.pkjwtToFloor}`, (r) => r >= GOALS.pkjwtToFloor, clean);
+  printRatio('jwt-bearer (federated assertion) ÷ private_key_jwt, req/s', rps('tessera-jwt-bearer'), rps('tessera-pkjwt'), `≥ ${GOALS.jwtBearerToPkjwt}`, (r) => r >= GOALS.jwtBearerToPkjwt, clean);
   printRatio('Tessera metrics on ÷ off, req/s', rps('tessera'), rps('tessera-metrics-off'), `≥ ${GOALS.metricsOnToOff}`, (r) => r >= GOALS.metricsOnToOff, clean);
   printRatio('Tessera ÷ the build at BENCH_TESSERA_REF, server CPU per request (lower is better)', cpu('tessera'), cpu('tessera-ref'), 'reported', () => true, clean);
   printRatio('Tessera access log at info (the default) ÷ --log-level warn, server CPU per request', cpu('tessera'), cpu('tessera-log-warn'), 'reported', () => true, clean);
@@ -671,6 +785,7 @@ export async function run(): Promise<void> {
   };
   console.log(
     `server CPU per request (less sensitive to a busy machine): Tessera ÷ floor ${cpuRatio('tessera', 'floor')}, node-oidc-provider ÷ Tessera ${cpuRatio('oidc-provider', 'tessera')},` +
-      ` private_key_jwt ÷ client_secret_basic ${cpuRatio('tessera-pkjwt', 'tessera')}, plain route ÷ Tessera ${cpuRatio('plain', 'tessera')}`,
+      ` private_key_jwt ÷ client_secret_basic ${cpuRatio('tessera-pkjwt', 'tessera')}, private_key_jwt ÷ its floor ${cpuRatio('tessera-pkjwt', 'floor-pkjwt')},` +
+      ` jwt-bearer ÷ private_key_jwt ${cpuRatio('tessera-jwt-bearer', 'tessera-pkjwt')}, plain route ÷ Tessera ${cpuRatio('plain', 'tessera')}`,
   );
 }

@@ -26,6 +26,8 @@ const metricsOff = process.env['BENCH_TESSERA_METRICS'] === 'off';
 const database = process.env['BENCH_TESSERA_POSTGRES'] === 'on' ? await createTestDatabase() : null;
 if (process.env['BENCH_TESSERA_POSTGRES'] === 'on' && database === null) throw new Error('BENCH_TESSERA_POSTGRES=on needs TESSERA_TEST_DATABASE_URL');
 const stateUrl = process.env['BENCH_TESSERA_STATE_URL'];
+// BENCH_TESSERA_OUTBOUND_ALLOW=127.0.0.1: key sets may be fetched from the bench process (jwt-bearer).
+const outboundAllow = (process.env['BENCH_TESSERA_OUTBOUND_ALLOW'] ?? '').split(',').filter(Boolean);
 const level = process.env['BENCH_TESSERA_LOG_LEVEL'];
 const logLevel = level !== undefined ? { logLevel: level as NonNullable<ConfigInput['logLevel']> } : {};
 const server = await serve({
@@ -37,6 +39,7 @@ const server = await serve({
   ...(metricsOff ? { metrics: { enabled: false } } : {}),
   ...(database !== null ? { databaseUrl: database.url, masterKey: Buffer.alloc(32, 3).toString('base64') } : {}),
   ...(stateUrl !== undefined && stateUrl !== '' ? { stateUrl } : {}),
+  ...(outboundAllow.length > 0 ? { outboundAllow } : {}),
 }, () => {});
 
 announce({ type: 'ready', url: server.url, detail: { adminFile: server.adminFile } }, async () => {

@@ -144,7 +144,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const rawState = options.state ?? options.store.state();
   const state = instrumented ? instrumentStore(rawState, storeEvents, tracing) : rawState;
   const app = Fastify({
-    loggerInstance: options.logger ?? createLogger(config.logLevel, options.logStream),
+    loggerInstance: options.logger ?? createLogger(config.logLevel, options.logStream, { sync: config.logSync }),
     // Fastify's own request lines are off: the access log below is one sampled line per request.
     logController: new LogController({ disableRequestLogging: true }),
     // X-Request-Id: a sane incoming one is kept, else a fresh UUID; every request log line carries it.

@@ -63,7 +63,7 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
   const config = resolveConfig(input);
   // One log format on standard output: pino JSON lines (observability/logger.ts).
   // The start banner is for people and goes to standard error (see printBanner).
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, undefined, { sync: config.logSync });
   const cleanup: (() => Promise<unknown>)[] = [];
   /** Undoes what was set up, last first; safe to call twice. */
   const unwind = async () => {
@@ -121,6 +121,8 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
     const bound = app.server.address();
     const listenUrl = listenUrlOf(config, typeof bound === 'object' && bound !== null ? bound.port : config.port);
     const banner = { config, storeKind: store.kind, adminFile, bootstrapped: result !== null, listenUrl };
+    // The log is buffered (observability/logger.ts): the start-up's lines go out before the banner.
+    await new Promise<void>((resolve) => logger.flush(() => resolve()));
     if (options.banner === 'json') printJsonBanner(banner);
     else await printBanner(log, banner);
     const metrics = app.tessera.metrics;

@@ -95,6 +95,8 @@ export interface ServerConfig {
   bootstrap: { adminSecret: string | null; consolePassword: string | null };
   /** Whether to log requests (pino). */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
+  /** Write each log line at once instead of through the buffer (observability/logger.ts). */
+  logSync: boolean;
 }
 
 export interface UsageConfig {
@@ -187,6 +189,7 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
     mtlsPublicUrl: input.mtlsPublicUrl == null ? null : input.mtlsPublicUrl.replace(/\/+$/, ''),
     bootstrap: { adminSecret: input.bootstrap?.adminSecret ?? null, consolePassword: input.bootstrap?.consolePassword ?? null },
     logLevel: input.logLevel ?? 'info',
+    logSync: input.logSync ?? defaults.logSync,
   };
   assertBootstrapCredentials(config.bootstrap);
   if (config.mtlsPublicUrl !== null && !/^https:\/\/[^/?#]+(?:\/[^?#]*)?$/.test(config.mtlsPublicUrl)) {

@@ -119,6 +119,13 @@ export const defaults = {
     maxTenantLabels: 100,
   },
 
+  /**
+   * `--log-sync` / TESSERA_LOG_SYNC=on: write each log line to standard output at once.
+   * Off: lines are buffered (4 KiB, at most 1 s) and flushed at exit; a crash that skips
+   * the exit handlers (SIGKILL, OOM kill) loses at most the buffer (docs/observability.md).
+   */
+  logSync: false,
+
   accessLog: {
     /** `--access-log-sample` / TESSERA_ACCESS_LOG_SAMPLE: fraction of requests logged at info (0 to 1). */
     sampleRate: 1,

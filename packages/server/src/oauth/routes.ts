@@ -84,6 +84,8 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
     grantTypes: [...grantsByType.keys()],
     authMethods: deps.authenticator.supportedMethods,
   };
+  // The issuer for requests without a DPoP proof: one for all of them, not one per request.
+  const unboundIssuer = senderConstrainedIssuer(deps.issuer, null);
   // Who learns how each protocol request ended, each in one place.
   const listeners: OutcomeListener[] = [deps.protection, usageRefusals(deps.usage), ...(deps.metrics !== null ? [deps.metrics] : [])];
 
@@ -225,10 +227,13 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
       // A grant without client authentication (jwt-bearer) counts once it knows the client.
       if (client !== null) rateLimit(client.client);
       // RFC 9449 §5: a proof binds the token to its key (and mTLS-authenticated clients too).
-      const dpop = await deps.dpop.tokenRequest(tenant, request.headers, deps.metadata.mtlsBaseUrl);
+      // Awaited only with a proof: without one the answer is at hand.
+      const pendingDpop = deps.dpop.tokenRequest(tenant, request.headers, deps.metadata.mtlsBaseUrl);
+      const dpop = pendingDpop instanceof Promise ? await pendingDpop : pendingDpop;
       // RFC 9449 §8: the next nonce goes with this answer, a token or an error.
       if (dpop.nonce !== null) attempt.responseHeaders = { 'DPoP-Nonce': dpop.nonce };
-      const response = await grant.handle({ tenant, params, client, issuer: senderConstrainedIssuer(deps.issuer, dpop.binding), inspector: deps.inspector, rateLimit });
+      const issuer = dpop.binding === null ? unboundIssuer : senderConstrainedIssuer(deps.issuer, dpop.binding);
+      const response = await grant.handle({ tenant, params, client, issuer, inspector: deps.inspector, rateLimit });
       if (dpop.binding !== null && response.token_type === 'Bearer') response.token_type = 'DPoP';
       finish(attempt, request, null);
       return sendJson(request, reply, 200, JSON.stringify(response), attempt.responseHeaders);

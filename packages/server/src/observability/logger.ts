@@ -7,15 +7,48 @@
  * Credentials never reach a line: the only request fields logged are chosen ones
  * (access log: method, path without query, status, time), and the redact list covers
  * the headers that carry them, should a serializer ever log headers.
+ *
+ * Standard output is written through a buffer by default. Before, every line was its
+ * own write (pino's `destination(1)`: one `fs.write` per line on the libuv pool), and at
+ * the access log's one line per request those writes and the thread switches they
+ * cause cost a server that is not saturated 10-20 % of its CPU per token (docs/performance.md). Lines
+ * are now gathered up to LOG_BUFFER_BYTES and written at the latest after
+ * LOG_FLUSH_INTERVAL_MS; pino flushes the buffer synchronously when the process exits
+ * (a normal exit, a signal main.ts handles, an uncaught exception). A crash that skips
+ * the exit handlers (SIGKILL, the kernel's OOM killer, a native abort) loses what is
+ * in the buffer: at most LOG_BUFFER_BYTES, about 20 access lines, or the last second.
+ * `--log-sync` writes each line at once, synchronously, for sites that want every line
+ * even then. If the reader of standard output stops reading, the buffer holds at most
+ * LOG_MAX_BUFFERED_BYTES and drops lines beyond it, where a synchronous write would
+ * stall every request instead.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { serializeRequest } from '../logging.js';
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
 
-export function createLogger(level: LogLevel, stream?: NodeJS.WritableStream): Logger {
+/** Lines gathered before a write of standard output. */
+export const LOG_BUFFER_BYTES = 4096;
+/** A buffered line waits at most this long before it is written. */
+export const LOG_FLUSH_INTERVAL_MS = 1000;
+/** What the buffer holds while standard output is not read; lines beyond it are dropped. */
+export const LOG_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+
+export interface LogOutput {
+  /** Write every line at once (`--log-sync`): nothing lost on a crash, a system call per line. */
+  sync: boolean;
+}
+
+/** Standard output for pino: buffered (the default) or a write per line. */
+export function logDestination(output: LogOutput, dest: number | string = 1): DestinationStream {
+  return output.sync
+    ? pino.destination({ dest, sync: true })
+    : pino.destination({ dest, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_INTERVAL_MS, maxLength: LOG_MAX_BUFFERED_BYTES });
+}
+
+export function createLogger(level: LogLevel, stream?: NodeJS.WritableStream, output: LogOutput = { sync: false }): Logger {
   return pino(
     {
       level,
@@ -24,8 +57,7 @@ export function createLogger(level: LogLevel, stream?: NodeJS.WritableStream): L
       // A request logged anywhere shows its query string with credential-like values replaced.
       serializers: { req: serializeRequest },
     },
-    // pino's default destination writes standard output synchronously: no line is lost at exit.
-    stream ?? pino.destination(1),
+    stream ?? logDestination(output),
   );
 }
 
@@ -49,3 +81,4 @@ export function requestIdOf(request: IncomingMessage): string {
   const incoming = request.headers['x-request-id'];
   return typeof incoming === 'string' && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
 }
+

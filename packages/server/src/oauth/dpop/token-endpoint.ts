@@ -39,6 +39,15 @@ export interface DpopBinding {
   jkt: string;
 }
 
+/** What the token endpoint learns from a request's DPoP header. */
+export interface DpopTokenRequest {
+  binding: DpopBinding | null;
+  /** The `DPoP-Nonce` every answer carries, when the tenant requires nonces. */
+  nonce: string | null;
+}
+
+const NO_PROOF: DpopTokenRequest = Object.freeze({ binding: null, nonce: null });
+
 export class DpopTokenEndpoint {
   readonly #algorithms = new Set<string>(DPOP_SIGNING_ALGS);
 
@@ -48,7 +57,16 @@ export class DpopTokenEndpoint {
    * The token-request step: the binding of this request's proof (null without one),
    * and the nonce header every answer carries when the tenant requires nonces.
    */
-  async tokenRequest(tenant: TenantContext, headers: Record<string, string | string[] | undefined>, mtlsBaseUrl: string | null): Promise<{ binding: DpopBinding | null; nonce: string | null }> {
+  tokenRequest(tenant: TenantContext, headers: Record<string, string | string[] | undefined>, mtlsBaseUrl: string | null): DpopTokenRequest | Promise<DpopTokenRequest> {
+    // Without a proof nothing is awaited and nothing is built (the common case).
+    if (headers['dpop'] === undefined) {
+      const nonce = this.nonceFor(tenant);
+      return nonce === null ? NO_PROOF : { binding: null, nonce };
+    }
+    return this.#withProof(tenant, headers, mtlsBaseUrl);
+  }
+
+  async #withProof(tenant: TenantContext, headers: Record<string, string | string[] | undefined>, mtlsBaseUrl: string | null): Promise<DpopTokenRequest> {
     const urls = [`${tenant.issuer}/token`, ...(mtlsBaseUrl !== null ? [`${mtlsBaseUrl}/t/${tenant.tenant.id}/token`] : [])];
     const binding = await this.bind({ tenant, header: headers['dpop'], method: 'POST', urls });
     return { binding, nonce: this.nonceFor(tenant) };
