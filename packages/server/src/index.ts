@@ -30,6 +30,7 @@ export type {
   ApiResource,
   AuditEntryResource,
   ClientResource,
+  ClientListItemResource,
   CreatedClientResource,
   CreatedSecretResource,
   FederationResource,
