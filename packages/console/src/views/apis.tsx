@@ -92,7 +92,6 @@ export function ApisView({ tenant }: { tenant: string }) {
           load={(list) => api.searchApis(tenant, list)}
           initialSort={{ sort: 'createdAt', order: 'desc' }}
           firstOrder={{ createdAt: 'desc' }}
-          searchPlaceholder="Search by name or identifier"
           rowKey={(a) => a.id}
           empty="No APIs yet: create one above."
           columns={[

@@ -194,7 +194,6 @@ export function ClientsView({ tenant }: { tenant: string }) {
           load={(list) => api.searchClients(tenant, { ...list, ...(dormantDays > 0 ? { dormantDays } : {}) })}
           initialSort={{ sort: 'createdAt', order: 'desc' }}
           firstOrder={{ createdAt: 'desc', lastUsedAt: 'desc' }}
-          searchPlaceholder="Search by name or client ID"
           rowKey={(c) => c.clientId}
           empty={dormantDays > 0 ? `No client has gone ${dormantDays} days without a token.` : 'No clients yet: create one above.'}
           filters={
