@@ -70,8 +70,10 @@ export async function usageRoutes(app: FastifyInstance, deps: UsageRouteDependen
   }, async (request) => {
     const n = days(request.query.days);
     const { limit, cursor } = request.query;
-    const page = await reports.unused(request.params.tenant, n, { ...(limit !== undefined ? { limit: Math.min(Number(limit), MAX_UNUSED_PAGE) } : {}), cursor: cursor ?? null });
-    return { days: n, ...page };
+    const paged = limit !== undefined || cursor !== undefined;
+    const page = await reports.unused(request.params.tenant, n, { limit: paged ? Math.min(Number(limit ?? MAX_UNUSED_PAGE), MAX_UNUSED_PAGE) : undefined, cursor: cursor ?? null });
+    // Without paging, the whole report, as it always was.
+    return paged ? { days: n, ...page } : { days: n, grants: page.grants };
   });
 
   app.post<{ Params: TenantParams & { id: string }; Body: S.Apply | undefined }>('/tenants/:tenant/usage/unused/:id/apply', {

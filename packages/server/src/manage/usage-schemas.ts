@@ -74,7 +74,7 @@ export const UnusedBody = Type.Object({
       suggestion: Suggestion,
     }),
   ),
-  nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'the next page (with limit); null at the end' }),
+  nextCursor: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'with limit or cursor: the next page, null at the end' })),
 });
 export const ApplyBody = Type.Object(
   { days: Type.Optional(Type.Integer({ minimum: 1, maximum: 9999, description: 'the window the suggestion is computed over (default 30)' })) },
