@@ -32,6 +32,7 @@ export type {
   ApiResource,
   AuditEntryResource,
   ClientResource,
+  ClientListItemResource,
   CreatedClientResource,
   CreatedSecretResource,
   FederationResource,

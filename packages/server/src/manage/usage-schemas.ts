@@ -47,6 +47,11 @@ export const TopBody = Type.Object({
 });
 
 export const DaysQuery = Type.Object({ days: Type.Optional(Days) });
+export const UnusedQuery = Type.Object({
+  days: Type.Optional(Days),
+  limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,5}$', description: 'findings per page, 1 to 200 (larger values mean 200); without it, every finding' })),
+  cursor: Type.Optional(Type.String({ maxLength: 512, description: 'nextCursor of the previous page (with the same days)' })),
+});
 export const WasteQuery = Type.Object({
   days: Type.Optional(Days),
   threshold: Type.Optional(Type.String({ pattern: '^[0-9]{1,6}(\\.[0-9]{1,3})?$', description: 'tokens per needed token above which a client is flagged (default 10)' })),
@@ -71,6 +76,7 @@ export const UnusedBody = Type.Object({
       suggestion: Suggestion,
     }),
   ),
+  nextCursor: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'with limit or cursor: the next page, null at the end' })),
 });
 export const ApplyBody = Type.Object(
   { days: Type.Optional(Type.Integer({ minimum: 1, maximum: 9999, description: 'the window the suggestion is computed over (default 30)' })) },
@@ -101,6 +107,7 @@ export type UsageQueryString = Static<typeof UsageQuery>;
 export type TopQueryString = Static<typeof TopQuery>;
 export type WasteQueryString = Static<typeof WasteQuery>;
 export type UsageTopResource = Static<typeof TopBody>;
+export type UnusedQueryString = Static<typeof UnusedQuery>;
 export type Apply = Static<typeof ApplyBody>;
 export type UsageSeriesResource = Static<typeof UsageSeriesBody>;
 export type UnusedGrantsResource = Static<typeof UnusedBody>;
