@@ -313,6 +313,11 @@ export class KyselyStore implements RegistryStore {
     return rows.map(toTenant);
   }
 
+  async listTenantIds(): Promise<string[]> {
+    const rows = await this.#run(() => this.#db.selectFrom('tenants').select('id').execute());
+    return rows.map((row) => row.id);
+  }
+
   async updateTenant(
     id: string,
     patch: Partial<Omit<Tenant, 'id' | 'createdAt'>>,
