@@ -72,9 +72,10 @@ class FakeStore {
   /** false: answer getTenant at once. */
   holdReads = false;
 
-  listTenantIds(): Promise<string[]> {
+  listTenantIds(afterId: string | null, limit: number): Promise<string[]> {
+    const page = (ids: string[]) => ids.sort().filter((id) => afterId === null || id > afterId).slice(0, limit);
     return new Promise((resolve, reject) => {
-      this.snapshots.push({ resolve: (ids = [...this.tenants]) => resolve(ids), reject });
+      this.snapshots.push({ resolve: (ids = [...this.tenants]) => resolve(page(ids)), reject });
     });
   }
 
@@ -90,9 +91,9 @@ class FakeStore {
 const tenantChange = (tenantId: string): ChangeRef => ({ tenantId, kind: 'tenant', entityId: tenantId });
 const flush = () => new Promise((resolve) => setImmediate(resolve));
 
-function directoryOf(store: FakeStore, retryDelay = 10): { directory: TenantDirectory; warnings: string[] } {
+function directoryOf(store: FakeStore, retryDelay = 10, pageSize?: number): { directory: TenantDirectory; warnings: string[] } {
   const warnings: string[] = [];
-  const directory = new TenantDirectory({ store, retryDelay, log: { info: () => {}, warn: (message) => warnings.push(message) } });
+  const directory = new TenantDirectory({ store, retryDelay, ...(pageSize !== undefined ? { pageSize } : {}), log: { info: () => {}, warn: (message) => warnings.push(message) } });
   return { directory, warnings };
 }
 
@@ -111,6 +112,22 @@ describe('TenantDirectory', () => {
     expect(directory.excludes('default')).toBe(false);
     expect(directory.excludes('acme')).toBe(false);
     expect(directory.size).toMatchObject({ tenants: 2 });
+  });
+
+  it('reads a large registry page by page, and answers only once every page is in', async () => {
+    const store = new FakeStore();
+    store.tenants = new Set(['e', 'a', 'c', 'b', 'd']);
+    const { directory } = directoryOf(store, 10, 2);
+    directory.reload();
+    for (let page = 0; page < 3; page++) {
+      for (let i = 0; i < 20 && store.snapshots.length === 0; i++) await flush();
+      expect(directory.loaded).toBe(false);
+      store.snapshots.shift()?.resolve();
+    }
+    await directory.loading;
+    expect(directory.size?.tenants).toBe(5);
+    for (const id of ['a', 'b', 'c', 'd', 'e']) expect(directory.excludes(id)).toBe(false);
+    expect(directory.excludes('f')).toBe(true);
   });
 
   it('a created tenant is known when apply is called, before its check answers; a deleted one goes once the store says so', async () => {

@@ -33,9 +33,10 @@ export class TenantIdSet {
   /** Ids of the snapshot that are no longer in the set. */
   readonly #removed = new Set<string>();
 
-  static from(ids: Iterable<string>): TenantIdSet {
+  static from(ids: readonly string[]): TenantIdSet {
     const set = new TenantIdSet();
-    set.#pack([...new Set(ids)].sort(byCodeUnits));
+    // The store hands them sorted: no sort then (100,000 random ids take 200-400 ms to sort, on the event loop).
+    set.#pack(isStrictlyAscending(ids) ? ids : [...new Set(ids)].sort(byCodeUnits));
     return set;
   }
 
@@ -118,14 +119,23 @@ export class TenantIdSet {
   }
 }
 
+function isStrictlyAscending(ids: readonly string[]): boolean {
+  for (let i = 1; i < ids.length; i++) if ((ids[i - 1] as string) >= (ids[i] as string)) return false;
+  return true;
+}
+
 function byCodeUnits(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+const DEFAULT_PAGE_SIZE = 10_000;
 
 export interface TenantDirectoryOptions {
   store: Pick<Store, 'listTenantIds' | 'getTenant'>;
   /** After a failed snapshot, read it again this much later (ms). */
   retryDelay: number;
+  /** Ids read per query: the embedded store's reads block the event loop, so a large registry is read in short steps. */
+  pageSize?: number;
   log: { info(message: string): void; warn(message: string, error?: unknown): void };
 }
 
@@ -220,8 +230,8 @@ export class TenantDirectory {
 
   async #snapshot(epoch: number): Promise<void> {
     try {
-      const ids = await this.#options.store.listTenantIds();
-      if (epoch !== this.#epoch) return;
+      const ids = await this.#readAll(epoch);
+      if (ids === null || epoch !== this.#epoch) return;
       const touched = this.#touched ?? new Set<string>();
       this.#ids = TenantIdSet.from(ids);
       this.#touched = null;
@@ -238,6 +248,24 @@ export class TenantDirectory {
         if (epoch === this.#epoch) this.#load(epoch);
       }, this.#options.retryDelay);
       this.#retry.unref();
+    }
+  }
+
+  /**
+   * Every id, page by page (null: a reload or stop overtook this read). The pages are
+   * read at different moments; that is safe for the same reason a single read is:
+   * whatever changed after the feed position is checked again from `#touched`.
+   */
+  async #readAll(epoch: number): Promise<string[] | null> {
+    const pageSize = this.#options.pageSize ?? DEFAULT_PAGE_SIZE;
+    const ids: string[] = [];
+    for (;;) {
+      const page = await this.#options.store.listTenantIds(ids.length > 0 ? (ids[ids.length - 1] as string) : null, pageSize);
+      if (epoch !== this.#epoch) return null;
+      for (const id of page) ids.push(id);
+      if (page.length < pageSize) return ids;
+      // Let requests in between pages.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
