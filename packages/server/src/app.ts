@@ -132,6 +132,9 @@ declare module 'fastify' {
 const LONG_LOCK_WAIT_SECONDS = 0.1;
 /** After a failed read of the known-tenant directory, read it again this much later (ms). */
 const DIRECTORY_RETRY_DELAY = 5000;
+/** Tenant ids read per query by the known-tenant directory (tenant-directory.ts). */
+const DIRECTORY_PAGE_SQLITE = 10_000;
+const DIRECTORY_PAGE_POSTGRES = 1_000_000;
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config, masterKey } = options;
@@ -179,7 +182,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   const { maxTenants, maxClients, maxUnknownClients, maxUnknownTenants, maxTenantBytes, maxClientBytes, serveStaleFor } = config.cache;
   const log = { info: (message: string) => app.log.info(message), warn: (message: string, error?: unknown) => app.log.warn({ err: error }, message) };
-  const tenantDirectory = new TenantDirectory({ store, retryDelay: DIRECTORY_RETRY_DELAY, log });
+  // The embedded store's reads block the event loop: short pages. PostgreSQL's do not, and
+  // each page there sorts the table (byte order is not the index's collation): one read.
+  const directoryPage = store.kind === 'postgres' ? DIRECTORY_PAGE_POSTGRES : DIRECTORY_PAGE_SQLITE;
+  const tenantDirectory = new TenantDirectory({ store, retryDelay: DIRECTORY_RETRY_DELAY, pageSize: directoryPage, log });
   const registry = new TenantRegistry({
     store,
     knownTenants: tenantDirectory,

@@ -408,6 +408,36 @@ describe('unknown tenants', () => {
     }
   });
 
+  it('the change feed starts without waiting for the directory; until it is loaded, lookups take the usual path', async () => {
+    const t = await createTestServer({ config: { cache: { pollInterval: 60_000 } } });
+    try {
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const list = t.store.listTenantIds.bind(t.store);
+      t.store.listTenantIds = async (afterId, limit) => {
+        await gate;
+        return list(afterId, limit);
+      };
+      let loads = 0;
+      const load = t.store.loadTenantRecord.bind(t.store);
+      t.store.loadTenantRecord = (id) => {
+        loads++;
+        return load(id);
+      };
+      await t.app.tessera.changeFeed.start();
+      expect(t.app.tessera.tenantDirectory.loaded).toBe(false);
+      expect((await t.app.inject({ method: 'GET', url: '/t/default/.well-known/oauth-authorization-server' })).statusCode).toBe(200);
+      expect((await junkRequests(t, 'not-loaded-yet')).map((r) => r.statusCode)).toEqual([404, 404, 404]);
+      expect(loads).toBe(2);
+      release();
+      await propagated('the directory loads', async () => t.app.tessera.tenantDirectory.loaded);
+      expect((await junkRequests(t, 'loaded-now')).map((r) => r.statusCode)).toEqual([404, 404, 404]);
+      expect(loads).toBe(2);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('a token request to a made-up tenant costs one store query, once; creating the tenant makes it known at once', async () => {
     const t = await createTestServer();
     try {
