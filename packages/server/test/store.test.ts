@@ -235,6 +235,24 @@ describe.each(backends)('store ($name)', (backend) => {
   });
 
   describe('tenants', () => {
+    it('lists tenant ids page by page in byte order (what JavaScript sorts strings by), whatever the collation', async () => {
+      const ids = ['ids-b', 'ids-a-1', 'ids-a', 'ids-0', 'ids-a0', 'ids-z'];
+      for (const id of ids) await store.createTenant(tenant({ id }));
+      const all: string[] = [];
+      for (let after: string | null = null; ;) {
+        const page = await store.listTenantIds(after, 2);
+        expect(page.length).toBeLessThanOrEqual(2);
+        all.push(...page);
+        if (page.length < 2) break;
+        after = page[page.length - 1] as string;
+      }
+      expect(all).toEqual([...all].sort());
+      expect(new Set(all).size).toBe(all.length);
+      expect(all.filter((id) => id.startsWith('ids-'))).toEqual([...ids].sort());
+      expect(await store.listTenantIds('ids-a-1', 2)).toEqual(['ids-a0', 'ids-b']);
+      for (const id of ids) await store.deleteTenant(id);
+    });
+
     it('creates, reads, lists, updates and deletes', async () => {
       const t = tenant({ accessTokenLifetime: 600, tokenQuotaPerMinute: 1200, trustDomain: 'https://trust.example', dpopNonceRequired: true });
       await store.createTenant(t);

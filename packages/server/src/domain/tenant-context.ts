@@ -173,6 +173,8 @@ export interface TenantRegistryOptions {
   limits?: Partial<RegistryLimits>;
   /** Cache events for metrics (hit, miss, load, evict, feedLag). */
   events?: CacheEvents;
+  /** Once loaded, says which ids name no tenant at all (domain/tenant-directory.ts). */
+  knownTenants?: { excludes(tenantId: string): boolean };
 }
 
 /** The registry's caches: one TenantContext per tenant, one ClientEntry per (tenant, client). */
@@ -182,6 +184,7 @@ export class TenantRegistry {
   readonly #now: () => number;
   readonly #limits: RegistryLimits;
   readonly events: CacheEvents | undefined;
+  readonly #knownTenants: { excludes(tenantId: string): boolean } | undefined;
   readonly #tenants: EntryCache<TenantContext>;
   readonly #clients: EntryCache<ClientEntry>;
   readonly #keyMaterial: KeyMaterialCache;
@@ -194,6 +197,7 @@ export class TenantRegistry {
     this.#now = options.now;
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.events = options.events;
+    this.#knownTenants = options.knownTenants;
     this.#keyMaterial = new KeyMaterialCache(options.masterKey, this.#limits.maxSigners);
     this.#tenants = new EntryCache<TenantContext>({
       name: 'tenant',
@@ -225,6 +229,8 @@ export class TenantRegistry {
     // Anything that cannot be a tenant id never reaches the store or the cache.
     if (!TENANT_ID.test(tenantId)) return null;
     this.#assertFresh();
+    // Made-up ids, each new one, cost no store query once the directory is loaded.
+    if (this.#knownTenants?.excludes(tenantId) === true) return null;
     return this.#tenants.get(tenantId);
   }
 

@@ -319,6 +319,21 @@ export class KyselyStore implements RegistryStore {
     return rows.map(toTenant);
   }
 
+  async listTenantIds(afterId: string | null, limit: number): Promise<string[]> {
+    // Byte order (PostgreSQL's "C" collation, SQLite's default BINARY): for tenant ids, JavaScript's string order.
+    const id = this.kind === 'postgres' ? sql<string>`id collate "C"` : sql<string>`id`;
+    const rows = await this.#run(() =>
+      this.#db
+        .selectFrom('tenants')
+        .select('id')
+        .$if(afterId !== null, (q) => q.where(id, '>', afterId as string))
+        .orderBy(id)
+        .limit(limit)
+        .execute(),
+    );
+    return rows.map((row) => row.id);
+  }
+
   async updateTenant(
     id: string,
     patch: Partial<Omit<Tenant, 'id' | 'createdAt'>>,

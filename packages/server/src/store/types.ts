@@ -394,6 +394,8 @@ export interface RegistryStore {
   createTenant(tenant: Tenant, audit?: NewAuditEntry): Promise<void>;
   getTenant(id: string): Promise<Tenant | null>;
   listTenants(): Promise<Tenant[]>;
+  /** Tenant ids after `afterId` (null: from the first) in byte order, at most `limit`: the known-tenant directory's snapshot, page by page. */
+  listTenantIds(afterId: string | null, limit: number): Promise<string[]>;
   updateTenant(id: string, patch: Partial<Omit<Tenant, 'id' | 'createdAt'>>, audit?: NewAuditEntry): Promise<Tenant | null>;
   /** Deletes the tenant and its registry entries (its state ends through StateStore.endTenant, its usage through UsageStore.deleteTenant). */
   deleteTenant(id: string, audit?: NewAuditEntry): Promise<boolean>;
