@@ -4,11 +4,11 @@
  * free loopback port or with no socket at all. What passes against it passes against
  * a deployed Tessera, because it is one.
  */
-import { createPrivateKey, generateKeyPairSync, type KeyObject, randomBytes, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject, randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildApp, createStore, MasterKey, resolveConfig, type Store } from '@tessera/server';
+import { buildApp, createStore, MasterKey, resolveConfig, type Store, unsealPrivateKey } from '@tessera/server';
 import type { FastifyInstance } from 'fastify';
 import { calculateJwkThumbprint, type JWK, SignJWT } from 'jose';
 import { type ClockOption, createClock, type TestClock } from './clock.js';
@@ -343,7 +343,7 @@ async function start(options: TestIssuerOptions, port: number | null): Promise<T
       const context = await tenantContext();
       const active = context.activeKey;
       if (active === undefined) throw new Error(`tenant ${tenantId} has no active signing key`);
-      return { kid: active.kid, alg: active.alg, key: createPrivateKey(masterKey.decrypt(active.privateKeyEncrypted, active.kid)) };
+      return { kid: active.kid, alg: active.alg, key: unsealPrivateKey(active, masterKey) };
     },
   });
 

@@ -24,18 +24,20 @@ import type { MasterKey } from '../crypto/master-key.js';
 import { parseSecretHash } from '../crypto/secrets.js';
 import { JwtSigner, publicKeyFromJwk } from '../crypto/signing.js';
 import { StoreUnavailableError } from '../store/errors.js';
-import type { Api, ChangeRef, Client, ClientRecord, Federation, Grant, SigningKey, Store, Tenant, TenantRecord } from '../store/types.js';
+import type { Api, ChangeRef, Client, ClientRecord, Federation, Grant, SigningAlg, SigningKey, Store, Tenant, TenantRecord } from '../store/types.js';
 import { type CacheEvents, EntryCache } from './entry-cache.js';
 import { TENANT_ID } from './rules.js';
 
 export type { CacheEvents } from './entry-cache.js';
 
+/** A key of the tenant's JWKS. */
 export interface PublishedKey {
-  kid: string;
-  alg: string;
-  status: SigningKey['status'];
-  key: KeyObject;
-  jwk: JWK;
+  readonly kid: string;
+  readonly alg: string;
+  readonly status: SigningKey['status'];
+  /** The public key, imported on first use: only reading this tenant's own tokens back needs it. */
+  readonly key: KeyObject;
+  readonly jwk: JWK;
 }
 
 /** One of a client's secrets as the token endpoint needs it: the hash parsed once. */
@@ -69,8 +71,9 @@ export interface RegistryLimits {
   /** Estimated bytes of all cached tenants, and of all cached clients. */
   maxTenantBytes: number;
   maxClientBytes: number;
-  /** Signing keys whose imported public key and unsealed signer are kept (by tenant and kid). */
+  /** Unsealed signing keys kept (by tenant and kid), and their estimated bytes in all. */
   maxSigners: number;
+  maxSignerBytes: number;
   /** While the change feed cannot be read, cached entries serve for this long (ms), then 503. */
   serveStaleFor: number;
 }
@@ -83,6 +86,7 @@ const DEFAULT_LIMITS: RegistryLimits = {
   maxTenantBytes: 256 * 1024 * 1024,
   maxClientBytes: 256 * 1024 * 1024,
   maxSigners: 100_000,
+  maxSignerBytes: 256 * 1024 * 1024,
   serveStaleFor: 300_000,
 };
 
@@ -91,7 +95,13 @@ const MAX_CLIENT_ID_LENGTH = 256;
 
 const TENANT_KINDS: ReadonlySet<ChangeRef['kind']> = new Set(['tenant', 'api', 'federation', 'key']);
 
-/** The per-tenant view: small shared data, plus the door to the per-client cache. */
+/**
+ * The per-tenant view: small shared data, plus the doors to the per-client cache and
+ * to the signer cache. Nothing expensive is made when it is loaded: the signer is
+ * unsealed on the first token (and kept in the signer cache, not here, so that its
+ * bound is real), the public keys are imported when a token of the tenant is read
+ * back, and the JWKS is rendered when it is asked for.
+ */
 export class TenantContext {
   readonly tenant: Tenant;
   readonly issuer: string;
@@ -100,13 +110,13 @@ export class TenantContext {
   /** apiId -> the scope values the API defines. */
   readonly apiScopes: ReadonlyMap<string, ReadonlySet<string>>;
   readonly federations: readonly Federation[];
-  /** Keys in the JWKS (next, active, retired-but-not-expired), by kid. */
+  /** Keys in the JWKS (next, active, retired-but-not-expired), by kid, active first. */
   readonly publishedKeys: ReadonlyMap<string, PublishedKey>;
-  readonly jwks: { body: string; etag: string };
   readonly activeKey: SigningKey | undefined;
   readonly #keys: KeyMaterial;
   readonly #clients: (clientId: string) => Promise<ClientEntry | null>;
-  #signer: JwtSigner | undefined;
+  readonly #signerId: string;
+  #jwks: { body: string; etag: string } | undefined;
 
   constructor(
     record: TenantRecord,
@@ -121,30 +131,31 @@ export class TenantContext {
     const published = record.keys
       .filter((k) => k.status === 'next' || k.status === 'active' || (k.status === 'retired' && (k.publishUntil ?? 0) > options.now))
       .sort((a, b) => keyOrder(a) - keyOrder(b) || a.createdAt - b.createdAt);
-    this.publishedKeys = new Map(
-      published.map((k) => [
-        k.kid,
-        { kid: k.kid, alg: k.alg, status: k.status, key: options.keys.publicKey(k), jwk: k.publicJwk as JWK },
-      ]),
-    );
+    // A reload for another reason (an API changed) does not import the same keys again.
+    const previous = options.previous?.publishedKeys;
+    this.publishedKeys = new Map(published.map((k) => [k.kid, new LazyPublishedKey(k, options.keys, previous?.get(k.kid))]));
     this.activeKey = record.keys.find((k) => k.status === 'active');
+    this.#signerId = signerId(record.tenant.id, this.activeKey?.kid ?? '');
     this.#keys = options.keys;
     this.#clients = options.clients;
-    // A reload for another reason (an API changed) does not unseal the same key again.
-    const previous = options.previous;
-    if (previous != null && previous.activeKey?.kid === this.activeKey?.kid) this.#signer = previous.#signer;
-    const body = JSON.stringify({ keys: published.map((k) => publicJwkForJwks(k.publicJwk)) });
-    this.jwks = { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
+  }
+
+  /** The JWKS document (RFC 7517 §5) and its ETag, rendered on first use. */
+  get jwks(): { body: string; etag: string } {
+    if (this.#jwks === undefined) {
+      const body = JSON.stringify({ keys: [...this.publishedKeys.values()].map((k) => publicJwkForJwks(k.jwk as Record<string, unknown>)) });
+      this.#jwks = { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
+    }
+    return this.#jwks;
   }
 
   /**
-   * The key that signs now, unsealed on first use (discovery and the JWKS never need
-   * it); null only if the tenant has no active key (never after bootstrap).
+   * The key that signs now, from the signer cache (unsealed there on first use; the
+   * JWKS and discovery never need it); null only if the tenant has no active key
+   * (never after bootstrap).
    */
   get signer(): JwtSigner | null {
-    if (this.activeKey === undefined) return null;
-    this.#signer ??= this.#keys.signer(this.activeKey);
-    return this.#signer;
+    return this.activeKey === undefined ? null : this.#keys.signer(this.#signerId, this.activeKey);
   }
 
   /** One client of this tenant, from the per-client cache (null: no such client). */
@@ -162,6 +173,33 @@ export class TenantContext {
   /** The client's grant on one API, if both exist. */
   grantFor(entry: ClientEntry, apiId: string): ClientGrant | undefined {
     return this.apisById.has(apiId) ? entry.grants.get(apiId) : undefined;
+  }
+}
+
+/** A published key whose KeyObject is imported on first use. */
+class LazyPublishedKey implements PublishedKey {
+  readonly kid: string;
+  readonly alg: string;
+  readonly status: SigningKey['status'];
+  readonly jwk: JWK;
+  readonly #source: SigningKey;
+  readonly #keys: KeyMaterial;
+  #key: KeyObject | undefined;
+
+  /** `previous`: this kid in the tenant's context before a reload (a kid never names other key material). */
+  constructor(key: SigningKey, keys: KeyMaterial, previous: PublishedKey | undefined) {
+    this.kid = key.kid;
+    this.alg = key.alg;
+    this.status = key.status;
+    this.jwk = key.publicJwk as JWK;
+    this.#source = key;
+    this.#keys = keys;
+    if (previous instanceof LazyPublishedKey && previous.alg === key.alg) this.#key = previous.#key;
+  }
+
+  get key(): KeyObject {
+    this.#key ??= this.#keys.publicKey(this.#source);
+    return this.#key;
   }
 }
 
@@ -184,7 +222,7 @@ export class TenantRegistry {
   readonly events: CacheEvents | undefined;
   readonly #tenants: EntryCache<TenantContext>;
   readonly #clients: EntryCache<ClientEntry>;
-  readonly #keyMaterial: KeyMaterialCache;
+  readonly #signers: SignerCache;
   /** When the change feed was last read completely (null: nobody follows it, e.g. in tests). */
   #syncedAt: number | null = null;
 
@@ -194,7 +232,7 @@ export class TenantRegistry {
     this.#now = options.now;
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.events = options.events;
-    this.#keyMaterial = new KeyMaterialCache(options.masterKey, this.#limits.maxSigners);
+    this.#signers = new SignerCache(options.masterKey, { maxEntries: this.#limits.maxSigners, maxWeight: this.#limits.maxSignerBytes }, options.events, this.#now);
     this.#tenants = new EntryCache<TenantContext>({
       name: 'tenant',
       maxEntries: this.#limits.maxTenants,
@@ -236,9 +274,9 @@ export class TenantRegistry {
   }
 
   /** Entry counts, for tests, metrics and the bench. */
-  get size(): { tenants: number; clients: number; unknownClients: number } {
+  get size(): { tenants: number; clients: number; unknownClients: number; signers: number } {
     const clients = this.#clients.size;
-    return { tenants: this.#tenants.size.entries, clients: clients.entries, unknownClients: clients.absent };
+    return { tenants: this.#tenants.size.entries, clients: clients.entries, unknownClients: clients.absent, signers: this.#signers.size };
   }
 
   /**
@@ -260,7 +298,7 @@ export class TenantRegistry {
           // A deleted tenant takes its clients' entries with it.
           if (rowChanged && !(this.#tenants.peek(tenantId) instanceof TenantContext)) {
             this.#clients.deleteByPrefix(clientKey(tenantId, ''));
-            this.#keyMaterial.forgetTenant(tenantId);
+            this.#signers.forgetTenant(tenantId);
           }
         }),
       );
@@ -295,13 +333,18 @@ export class TenantRegistry {
   async #loadTenant(tenantId: string): Promise<TenantContext | null> {
     const record = await this.#store.loadTenantRecord(tenantId);
     if (record === null) return null;
-    return new TenantContext(record, {
+    const previous = this.#tenants.peek(tenantId);
+    const context = new TenantContext(record, {
       publicUrl: this.#publicUrl,
-      keys: this.#keyMaterial,
+      keys: this.#signers,
       now: this.#now(),
       clients: (clientId) => this.client(tenantId, clientId),
-      previous: this.#tenants.peek(tenantId),
+      previous,
     });
+    // A key that no longer signs (rotated, or deleted in an emergency) leaves memory.
+    const before = previous?.activeKey;
+    if (before !== undefined && before.kid !== context.activeKey?.kid) this.#signers.forget(tenantId, before.kid);
+    return context;
   }
 
   async #loadClient(key: string): Promise<ClientEntry | null> {
@@ -322,59 +365,68 @@ function toClientEntry(record: ClientRecord): ClientEntry {
 /** Key objects of a tenant's signing keys, as TenantContext needs them. */
 interface KeyMaterial {
   publicKey(key: SigningKey): KeyObject;
-  signer(key: SigningKey): JwtSigner;
+  /** `id`: the key's signer-cache id (`signerId`), made once by the caller. */
+  signer(id: string, key: SigningKey): JwtSigner;
 }
 
 /**
- * Imported public keys and unsealed signers by tenant and kid, apart from the tenant
- * cache: a tenant evicted and loaded again neither imports its JWKs nor decrypts its
- * private key again (those were most of a miss's cost). LRU over at most `max` kids.
+ * Unsealed signers by tenant and kid, apart from the tenant cache and bounded on
+ * their own (count and bytes, same policy): a tenant evicted and loaded again does
+ * not decrypt its private key again while its signer is kept, and the private key
+ * objects, most of a tenant's memory, are held here only. Public keys are imported
+ * by the tenant's context when it first reads one of its own tokens back.
  */
-class KeyMaterialCache implements KeyMaterial {
-  readonly #entries = new Map<string, { publicKey?: KeyObject; signer?: JwtSigner }>();
+class SignerCache implements KeyMaterial {
+  readonly #signers: EntryCache<JwtSigner>;
 
   constructor(
     private readonly masterKey: MasterKey,
-    private readonly max: number,
-  ) {}
-
-  publicKey(key: SigningKey): KeyObject {
-    const entry = this.#entry(key);
-    entry.publicKey ??= publicKeyFromJwk(key.publicJwk as JWK);
-    return entry.publicKey;
+    limits: { maxEntries: number; maxWeight: number },
+    events: CacheEvents | undefined,
+    now: () => number,
+  ) {
+    this.#signers = new EntryCache<JwtSigner>({ name: 'signer', ...limits, maxAbsent: 0, weigh: (signer) => weighSigner(signer.alg), now, events });
   }
 
-  signer(key: SigningKey): JwtSigner {
-    const entry = this.#entry(key);
-    entry.signer ??= JwtSigner.unseal(key, this.masterKey);
-    return entry.signer;
+  publicKey(key: SigningKey): KeyObject {
+    // Derived from the private key when that is at hand (a fraction of a JWK import).
+    const signer = this.#signers.peek(signerId(key.tenantId, key.kid));
+    return signer != null ? signer.publicKey() : publicKeyFromJwk(key.publicJwk as JWK);
+  }
+
+  signer(id: string, key: SigningKey): JwtSigner {
+    return this.#signers.getOrCompute(id, () => JwtSigner.unseal(key, this.masterKey));
+  }
+
+  forget(tenantId: string, kid: string): void {
+    this.#signers.delete(signerId(tenantId, kid));
   }
 
   forgetTenant(tenantId: string): void {
-    for (const id of this.#entries.keys()) if (id.startsWith(`${tenantId}\n`)) this.#entries.delete(id);
+    this.#signers.deleteByPrefix(signerId(tenantId, ''));
   }
 
-  #entry(key: SigningKey): { publicKey?: KeyObject; signer?: JwtSigner } {
-    // A kid is never reused for other key material; the tenant id keeps tenants apart regardless.
-    const id = `${key.tenantId}\n${key.kid}`;
-    let entry = this.#entries.get(id);
-    if (entry !== undefined) {
-      this.#entries.delete(id);
-    } else {
-      entry = {};
-      if (this.#entries.size >= this.max) this.#entries.delete(this.#entries.keys().next().value as string);
-    }
-    this.#entries.set(id, entry);
-    return entry;
+  get size(): number {
+    return this.#signers.size.entries;
   }
+}
+
+/** A kid is never reused for other key material; the tenant id keeps tenants apart regardless. */
+function signerId(tenantId: string, kid: string): string {
+  return `${tenantId}\n${kid}`;
 }
 
 /** Rough bytes of a tenant's context: the rendered JWKS, key objects, APIs and federations. */
 function weighTenant(context: TenantContext): number {
-  let bytes = 2048 + context.jwks.body.length * 4 + context.publishedKeys.size * 1024;
+  let bytes = 2048 + context.publishedKeys.size * 1024;
   for (const api of context.apisById.values()) bytes += 512 + api.identifier.length * 4 + api.scopes.length * 160;
   bytes += context.federations.length * 2048;
   return bytes;
+}
+
+/** Bytes of an unsealed signer: mostly OpenSSL's key object, outside the JavaScript heap. */
+function weighSigner(alg: SigningAlg): number {
+  return alg === 'ES256' ? 3000 : alg === 'EdDSA' ? 1500 : 6000;
 }
 
 /** Rough bytes of a client's entry: the client, its parsed secret hashes and grants. */
