@@ -334,7 +334,7 @@ describe('TenantRegistry', () => {
 
     it('bounds the unsealed signers by count, scan-resistant like the other caches', async () => {
       const ids = Array.from({ length: 12 }, (_, i) => `t${i}`);
-      const keys = new Map(await Promise.all(ids.map(async (id) => [id, [await key(id, 'active')]] as const)));
+      const keys = new Map(await Promise.all(ids.map(async (id) => [id, [await key(id, 'active')]] as [string, SigningKey[]])));
       const registry = registryWith(keyedStore(keys).store, { maxSigners: 4 });
       for (let round = 0; round < 3; round++) for (const id of ids) void (await registry.get(id))!.signer;
       expect(registry.size.signers).toBeLessThanOrEqual(4);
