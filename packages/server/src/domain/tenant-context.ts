@@ -312,6 +312,7 @@ export class TenantRegistry {
   clear(): void {
     this.#tenants.clear();
     this.#clients.clear();
+    this.#signers.clear();
   }
 
   /** The change feed was read up to its end at `at`: cached entries are current. */
@@ -404,6 +405,10 @@ class SignerCache implements KeyMaterial {
 
   forgetTenant(tenantId: string): void {
     this.#signers.deleteByPrefix(signerId(tenantId, ''));
+  }
+
+  clear(): void {
+    this.#signers.clear();
   }
 
   get size(): number {
