@@ -169,13 +169,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ...(options.startingUp === true ? { serverFactory: startingGate(() => starting, options.https ?? null, config) } : {}),
   } as FastifyServerOptions) as unknown as FastifyInstance;
 
-  const { maxTenants, maxClients, maxUnknownClients, maxUnknownTenants, maxTenantBytes, maxClientBytes, serveStaleFor } = config.cache;
+  const { maxTenants, maxClients, maxUnknownClients, maxUnknownTenants, maxTenantBytes, maxClientBytes, maxSigners, maxSignerBytes, serveStaleFor } = config.cache;
   const registry = new TenantRegistry({
     store,
     publicUrl: config.publicUrl,
     masterKey,
     now,
-    limits: { maxTenants, maxClients, maxUnknownClients, maxUnknownTenants, maxTenantBytes, maxClientBytes, serveStaleFor },
+    limits: { maxTenants, maxClients, maxUnknownClients, maxUnknownTenants, maxTenantBytes, maxClientBytes, maxSigners, maxSignerBytes, serveStaleFor },
     // Cache hits, misses, loads, evictions and the feed's lag go to /metrics (docs/metrics.md).
     ...(options.cacheEvents !== undefined ? { events: options.cacheEvents } : metrics !== null ? { events: metrics } : {}),
   });
