@@ -3,7 +3,8 @@
  * of serving does not grow with the size of the registry or its rate of change.
  *
  * - per tenant (`TenantContext`): the tenant row, its APIs, federations and signing
- *   keys, with the active key unsealed once and the JWKS body rendered once;
+ *   keys' public JWKs, with the JWKS body rendered on first request and public keys
+ *   imported on first use;
  * - per client (`ClientEntry`, keyed by tenant and client id): the client, its
  *   secrets' parsed hashes and its grants by API id. Loaded on first use, with
  *   negative entries for unknown clients.
@@ -11,8 +12,9 @@
  * Both caches are bounded by count and by estimated bytes, with scan-resistant
  * eviction (entry-cache.ts); unknown tenant and client ids are remembered in bounded
  * negative entries, so made-up ids cost one store query each, once. Unsealed signing
- * keys live in a small cache of their own (by kid), so a tenant evicted and loaded
- * again does not decrypt its key again (config `cache`). Invalidation has one owner, the
+ * keys live in a cache of their own (by tenant and kid, bounded by count and bytes,
+ * same policy), so a tenant evicted and loaded again does not unseal its key again
+ * while its signer is kept (config `cache`). Invalidation has one owner, the
  * change feed (domain/change-feed.ts), which calls `apply` with what changed: after a
  * commit of this replica (awaited, so a change is visible here when its call
  * returns) and for other replicas' changes read from the feed (reloaded in the
