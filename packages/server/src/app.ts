@@ -488,7 +488,7 @@ async function readiness(deps: { store: Store; state: StateStore; registry: Tena
   if (checks['store'].ok) {
     try {
       const admin = await deps.registry.get(defaults.management.adminTenant);
-      checks['keys'] = admin === null || admin.signer === null ? { ok: false, reason: 'no signing keys yet' } : { ok: true };
+      checks['keys'] = admin === null || admin.activeKey === undefined ? { ok: false, reason: 'no signing keys yet' } : { ok: true };
     } catch {
       checks['keys'] = { ok: false, reason: 'signing keys cannot be loaded' };
     }
