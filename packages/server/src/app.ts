@@ -180,7 +180,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ...(options.startingUp === true ? { serverFactory: startingGate(() => starting, options.https ?? null, config) } : {}),
   } as FastifyServerOptions) as unknown as FastifyInstance;
 
-  const { maxTenants, maxClients, maxUnknownClients, maxUnknownTenants, maxTenantBytes, maxClientBytes, serveStaleFor } = config.cache;
+  const { maxTenants, maxClients, maxUnknownClients, maxUnknownTenants, maxTenantBytes, maxClientBytes, maxSigners, maxSignerBytes, serveStaleFor } = config.cache;
   const log = { info: (message: string) => app.log.info(message), warn: (message: string, error?: unknown) => app.log.warn({ err: error }, message) };
   // The embedded store's reads block the event loop: short pages. PostgreSQL's do not, and
   // each page there sorts the table (byte order is not the index's collation): one read.
@@ -192,7 +192,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     publicUrl: config.publicUrl,
     masterKey,
     now,
-    limits: { maxTenants, maxClients, maxUnknownClients, maxUnknownTenants, maxTenantBytes, maxClientBytes, serveStaleFor },
+    limits: { maxTenants, maxClients, maxUnknownClients, maxUnknownTenants, maxTenantBytes, maxClientBytes, maxSigners, maxSignerBytes, serveStaleFor },
     // Cache hits, misses, loads, evictions and the feed's lag go to /metrics (docs/metrics.md).
     ...(options.cacheEvents !== undefined ? { events: options.cacheEvents } : metrics !== null ? { events: metrics } : {}),
   });
@@ -512,7 +512,7 @@ async function readiness(deps: { store: Store; state: StateStore; registry: Tena
   if (checks['store'].ok) {
     try {
       const admin = await deps.registry.get(defaults.management.adminTenant);
-      checks['keys'] = admin === null || admin.signer === null ? { ok: false, reason: 'no signing keys yet' } : { ok: true };
+      checks['keys'] = admin === null || admin.activeKey === undefined ? { ok: false, reason: 'no signing keys yet' } : { ok: true };
     } catch {
       checks['keys'] = { ok: false, reason: 'signing keys cannot be loaded' };
     }

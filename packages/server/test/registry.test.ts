@@ -232,7 +232,7 @@ describe('the registry on two replicas of one SQLite file (polling)', () => {
     expect(await t.store.trimChanges(Date.now() + 60_000)).toBeGreaterThan(0);
     expect(b.app.tessera.registry.size.clients).toBeGreaterThan(0);
     await b.app.tessera.changeFeed.start();
-    expect(b.app.tessera.registry.size).toEqual({ tenants: 0, clients: 0, unknownClients: 0 });
+    expect(b.app.tessera.registry.size).toEqual({ tenants: 0, clients: 0, unknownClients: 0, signers: 0 });
     expect(b.logs.filter((line) => line.includes('fell behind the change feed'))).toHaveLength(1);
     expect((await b.token('default', {}, c.clientId, c.clientSecret)).statusCode).toBe(200);
     await b.app.tessera.changeFeed.poll();

@@ -41,6 +41,8 @@ export interface ServerConfig {
     maxUnknownTenants: number;
     maxTenantBytes: number;
     maxClientBytes: number;
+    maxSigners: number;
+    maxSignerBytes: number;
     serveStaleFor: number;
     feedRetention: number;
     feedBatchSize: number;
@@ -197,7 +199,7 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
   }
   // A malformed entry is reported at start-up, not at the first fetch.
   new OutboundPolicy(config.outboundAllow);
-  for (const name of ['pollInterval', 'maxTenants', 'maxClients', 'maxUnknownClients', 'maxUnknownTenants', 'maxTenantBytes', 'maxClientBytes', 'serveStaleFor', 'feedRetention', 'feedBatchSize'] as const) {
+  for (const name of ['pollInterval', 'maxTenants', 'maxClients', 'maxUnknownClients', 'maxUnknownTenants', 'maxTenantBytes', 'maxClientBytes', 'maxSigners', 'maxSignerBytes', 'serveStaleFor', 'feedRetention', 'feedBatchSize'] as const) {
     const value = config.cache[name];
     if (!Number.isInteger(value) || value < (name === 'maxUnknownClients' || name === 'maxUnknownTenants' ? 0 : 1)) throw new Error(`cache.${name} must be a positive integer`);
   }

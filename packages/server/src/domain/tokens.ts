@@ -118,11 +118,13 @@ export class TokenIssuer {
       this.usage.issued(tenant.tenant.id, client.clientId, api.identifier, request.scopes);
       return { accessToken, expiresIn: lifetime, scope, claims };
     }
-    if (tenant.signer === null) throw new Error(`tenant ${tenant.tenant.id} has no active signing key`);
+    // Read once: each read asks the signer cache, and a signer it did not keep is unsealed per read.
+    const signer = tenant.signer;
+    if (signer === null) throw new Error(`tenant ${tenant.tenant.id} has no active signing key`);
     // The claims that stay the same under this grant are serialised once; only exp, iat and jti change.
     // A token with anything the template does not hold (a binding, an actor) is serialised whole.
     const plain = template !== null && claims.cnf === undefined && claims.act === undefined;
-    const accessToken = plain ? await tenant.signer.signJson(`${template.head}"exp":${claims.exp},"iat":${iat},"jti":"${claims.jti}"${template.tail}`) : await tenant.signer.sign(claims);
+    const accessToken = plain ? await signer.signJson(`${template.head}"exp":${claims.exp},"iat":${iat},"jti":"${claims.jti}"${template.tail}`) : await signer.sign(claims);
     this.usage.issued(tenant.tenant.id, client.clientId, api.identifier, request.scopes);
     return { accessToken, expiresIn: lifetime, scope, claims };
   }

@@ -83,7 +83,7 @@ interface Shared {
   openState: (() => StateStore) | null;
   state: StateStore | null;
   lockWaits: { listen(listener: LockWaitListener): void } | null;
-  /** SQLite: the columns of the tables loadTenantRecord reads, as of the first load. */
+  /** SQLite: the columns of the tables loadTenantRecord and loadClientRecord read, as of the first load. */
   sqliteColumns: Map<string, string[]> | null;
 }
 
@@ -385,7 +385,7 @@ export class KyselyStore implements RegistryStore {
     // One query (a miss of the tenant cache costs one round trip): the tenant row, its
     // APIs, signing keys and federations, each row as JSON, in their list order.
     const parts = await this.#run(async () => {
-      const json = await this.#tenantRowJson();
+      const json = await this.#rowJson();
       return sql<{ part: number; row: string }>`
         select 0 as part, ${sql.raw(json('tenants'))} as row, created_at as c, id as i from tenants where id = ${id}
         union all select 1, ${sql.raw(json('apis'))}, created_at, id from apis where tenant_id = ${id}
@@ -406,15 +406,15 @@ export class KyselyStore implements RegistryStore {
   }
 
   /**
-   * How a row of one table reads as JSON text: PostgreSQL's `row_to_json`; on SQLite a
+   * How a row of one table the registry loads reads as JSON text: PostgreSQL's `row_to_json`; on SQLite a
    * `json_object` of the table's columns as they are (read once), so a column added by
    * a later migration is included without a change here.
    */
-  async #tenantRowJson(): Promise<(table: string) => string> {
+  async #rowJson(): Promise<(table: string) => string> {
     if (this.kind === 'postgres') return (table) => `row_to_json(${table})::text`;
     if (this.#shared.sqliteColumns === null) {
       const columns = new Map<string, string[]>();
-      for (const table of ['tenants', 'apis', 'signing_keys', 'federations']) {
+      for (const table of ['tenants', 'apis', 'signing_keys', 'federations', 'clients', 'client_secrets', 'grants']) {
         const info = await sql<{ name: string }>`select name from pragma_table_info(${table})`.execute(this.#db);
         columns.set(table, info.rows.map((r) => r.name));
       }
@@ -607,17 +607,22 @@ export class KyselyStore implements RegistryStore {
   }
 
   async loadClientRecord(tenantId: string, clientId: string): Promise<ClientRecord | null> {
-    // Three lookups on (tenant_id, client_id) indexes, sent at once. No transaction: a
-    // change committed between them is in the feed and makes the registry load again.
-    const [client, secrets, grants] = await this.#run(() =>
-      Promise.all([
-        this.#db.selectFrom('clients').selectAll().where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst(),
-        this.#db.selectFrom('client_secrets').selectAll().where('tenant_id', '=', tenantId).where('client_id', '=', clientId).orderBy('created_at').orderBy('id').execute(),
-        this.#db.selectFrom('grants').selectAll().where('tenant_id', '=', tenantId).where('client_id', '=', clientId).orderBy('created_at').orderBy('id').execute(),
-      ]),
-    );
-    if (!client) return null;
-    return { client: toClient(client), secrets: secrets.map(toClientSecret), grants: grants.map(toGrant) };
+    // One query, as for a tenant: the client row, its secrets and its grants, each row as
+    // JSON, in their list order, from one snapshot of the database (a change committed
+    // meanwhile is in the feed and makes the registry load again).
+    const parts = await this.#run(async () => {
+      const json = await this.#rowJson();
+      return sql<{ part: number; row: string }>`
+        select 0 as part, ${sql.raw(json('clients'))} as row, created_at as c, client_id as i from clients where tenant_id = ${tenantId} and client_id = ${clientId}
+        union all select 1, ${sql.raw(json('client_secrets'))}, created_at, id from client_secrets where tenant_id = ${tenantId} and client_id = ${clientId}
+        union all select 2, ${sql.raw(json('grants'))}, created_at, id from grants where tenant_id = ${tenantId} and client_id = ${clientId}
+        order by part, c, i`.execute(this.#db);
+    });
+    const rows = parts.rows.map((r) => ({ part: Number(r.part), row: JSON.parse(r.row) as Record<string, unknown> }));
+    const client = rows.find((r) => r.part === 0);
+    if (client === undefined) return null;
+    const of = <Row>(part: number) => rows.filter((r) => r.part === part).map((r) => r.row as unknown as Row);
+    return { client: toClient(client.row as unknown as ClientsTable), secrets: of<ClientSecretsTable>(1).map(toClientSecret), grants: of<GrantsTable>(2).map(toGrant) };
   }
 
   async addClientSecret(secret: ClientSecret, audit?: NewAuditEntry): Promise<void> {

@@ -412,7 +412,7 @@ export interface RegistryStore {
   listClientSecrets(tenantId: string, clientId: string): Promise<ClientSecret[]>;
   /** The secrets of several clients in one query (a page of the client list). */
   listSecretsOfClients(tenantId: string, clientIds: string[]): Promise<ClientSecret[]>;
-  /** The client with its secrets and grants; null when there is no such client. */
+  /** The client with its secrets and grants, in one query; null when there is no such client. */
   loadClientRecord(tenantId: string, clientId: string): Promise<ClientRecord | null>;
   addClientSecret(secret: ClientSecret, audit?: NewAuditEntry): Promise<void>;
   deleteClientSecret(tenantId: string, clientId: string, secretId: string, audit?: NewAuditEntry): Promise<boolean>;
