@@ -180,7 +180,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ...(options.startingUp === true ? { serverFactory: startingGate(() => starting, options.https ?? null, config) } : {}),
   } as FastifyServerOptions) as unknown as FastifyInstance;
 
-  const { maxTenants, maxClients, maxUnknownClients, maxUnknownTenants, maxTenantBytes, maxClientBytes, maxSigners, maxSignerBytes, serveStaleFor } = config.cache;
+  const { maxTenants, maxClients, maxUnknownClients, maxUnknownTenants, unknownTenantLookupsPerSecond, maxTenantBytes, maxClientBytes, maxSigners, maxSignerBytes, serveStaleFor } = config.cache;
   const log = { info: (message: string) => app.log.info(message), warn: (message: string, error?: unknown) => app.log.warn({ err: error }, message) };
   // The embedded store's reads block the event loop: short pages. PostgreSQL's do not, and
   // each page there sorts the table (byte order is not the index's collation): one read.
@@ -192,7 +192,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     publicUrl: config.publicUrl,
     masterKey,
     now,
-    limits: { maxTenants, maxClients, maxUnknownClients, maxUnknownTenants, maxTenantBytes, maxClientBytes, maxSigners, maxSignerBytes, serveStaleFor },
+    limits: { maxTenants, maxClients, maxUnknownClients, maxUnknownTenants, unknownTenantLookupsPerSecond, maxTenantBytes, maxClientBytes, maxSigners, maxSignerBytes, serveStaleFor },
     // Cache hits, misses, loads, evictions and the feed's lag go to /metrics (docs/metrics.md).
     ...(options.cacheEvents !== undefined ? { events: options.cacheEvents } : metrics !== null ? { events: metrics } : {}),
   });

@@ -373,8 +373,8 @@ describe('unknown tenants', () => {
   });
 
   it('once the known-tenant directory is loaded, a new made-up tenant on every request makes no store call at all', async () => {
-    // No feed poll during the test: the only store calls left would be the requests'.
-    const t = await createTestServer({ config: { cache: { pollInterval: 60_000 } } });
+    // No feed poll during the test: the only store calls left would be the requests'. No look-through budget either.
+    const t = await createTestServer({ config: { cache: { pollInterval: 60_000, unknownTenantLookupsPerSecond: 0 } } });
     try {
       const directory = t.app.tessera.tenantDirectory;
       expect(directory.loaded).toBe(false);
@@ -408,8 +408,37 @@ describe('unknown tenants', () => {
     }
   });
 
+  it('ids the directory does not hold are looked up at most unknownTenantLookupsPerSecond a second: a tenant created elsewhere a moment ago is served at once', async () => {
+    const t = await createTestServer();
+    let b: Replica | undefined;
+    try {
+      // Replica B reads the feed once a minute, and looks up 5 unknown ids a second.
+      b = await replicaOf(t, { cache: { pollInterval: 60_000, unknownTenantLookupsPerSecond: 5 } });
+      const directory = b.app.tessera.tenantDirectory;
+      await propagated('B loads its known-tenant directory', async () => directory.loaded);
+      expect((await t.manage('POST', '/tenants', { id: 'made-elsewhere', name: 'elsewhere' })).status).toBe(201);
+      expect(directory.excludes('made-elsewhere')).toBe(true);
+      expect((await b.app.inject({ method: 'GET', url: '/t/made-elsewhere/.well-known/oauth-authorization-server' })).statusCode).toBe(200);
+      // A flood of made-up ids: a bounded number of tenant lookups, whatever its size.
+      const calls: string[] = [];
+      countCalls(b.store, 'store', calls);
+      const started = Date.now();
+      for (let i = 0; i < 300; i++) {
+        const answer = await b.app.inject({ method: 'POST', url: `/t/flood-${randomBytes(6).toString('hex')}/token`, payload: 'grant_type=client_credentials', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+        expect(answer.statusCode).toBe(404);
+      }
+      const seconds = Math.floor((Date.now() - started) / 1000) + 1;
+      const lookups = calls.filter((call) => call === 'store.loadTenantRecord').length;
+      expect(lookups).toBeGreaterThan(0);
+      expect(lookups).toBeLessThanOrEqual(5 * seconds);
+    } finally {
+      await b?.close();
+      await t.close();
+    }
+  });
+
   it('the change feed starts without waiting for the directory; until it is loaded, lookups take the usual path', async () => {
-    const t = await createTestServer({ config: { cache: { pollInterval: 60_000 } } });
+    const t = await createTestServer({ config: { cache: { pollInterval: 60_000, unknownTenantLookupsPerSecond: 0 } } });
     try {
       let release!: () => void;
       const gate = new Promise<void>((resolve) => (release = resolve));

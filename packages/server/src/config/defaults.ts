@@ -56,6 +56,12 @@ export const defaults = {
     maxTenantBytes: 512 * 1024 * 1024,
     /** Unknown tenant ids remembered (until the change feed says one was created), so junk paths cost no store query. */
     maxUnknownTenants: 10_000,
+    /**
+     * Ids the known-tenant directory does not hold that are still looked up in the store,
+     * per second: a tenant created through another replica is served before the change
+     * feed brings it, and a flood of made-up ids costs at most this many queries a second.
+     */
+    unknownTenantLookupsPerSecond: 10,
     /** Clients kept in memory (client, secret hashes, grants). */
     maxClients: 100_000,
     /** Estimated bytes of all cached clients, whatever their count (about 2.3 KB per client with one secret and one grant). */

@@ -70,6 +70,8 @@ export interface RegistryLimits {
   maxClients: number;
   maxUnknownClients: number;
   maxUnknownTenants: number;
+  /** Ids the known-tenant directory does not hold that are still looked up, per second. */
+  unknownTenantLookupsPerSecond: number;
   /** Estimated bytes of all cached tenants, and of all cached clients. */
   maxTenantBytes: number;
   maxClientBytes: number;
@@ -86,6 +88,7 @@ const DEFAULT_LIMITS: RegistryLimits = {
   maxClients: 100_000,
   maxUnknownClients: 10_000,
   maxUnknownTenants: 10_000,
+  unknownTenantLookupsPerSecond: 10,
   maxTenantBytes: 512 * 1024 * 1024,
   maxClientBytes: 256 * 1024 * 1024,
   maxSigners: 100_000,
@@ -232,6 +235,8 @@ export class TenantRegistry {
   readonly #signers: SignerCache;
   /** When the change feed was last read completely (null: nobody follows it, e.g. in tests). */
   #syncedAt: number | null = null;
+  /** Lookups of ids the directory does not hold, in the current second. */
+  #lookThrough = { second: -1, used: 0 };
 
   constructor(options: TenantRegistryOptions) {
     this.#store = options.store;
@@ -271,9 +276,24 @@ export class TenantRegistry {
     // Anything that cannot be a tenant id never reaches the store or the cache.
     if (!TENANT_ID.test(tenantId)) return null;
     this.#assertFresh();
-    // Made-up ids, each new one, cost no store query once the directory is loaded.
-    if (this.#knownTenants?.excludes(tenantId) === true) return null;
+    // Made-up ids, each new one, cost no store query once the directory is loaded; a few
+    // a second are still looked up, so that a tenant created through another replica a
+    // moment ago is served before the change feed brings it.
+    if (this.#knownTenants?.excludes(tenantId) === true && !this.#lookThroughAllowed()) return null;
     return this.#tenants.get(tenantId);
+  }
+
+  /**
+   * Whether an id the known-tenant directory does not hold may still be looked up in
+   * the store: at most `unknownTenantLookupsPerSecond` a second, so that a flood of
+   * made-up ids costs a bounded number of queries (each then remembered as unknown).
+   */
+  #lookThroughAllowed(): boolean {
+    const second = Math.floor(this.#now() / 1000);
+    if (this.#lookThrough.second !== second) this.#lookThrough = { second, used: 0 };
+    if (this.#lookThrough.used >= this.#limits.unknownTenantLookupsPerSecond) return false;
+    this.#lookThrough.used += 1;
+    return true;
   }
 
   /** One client's entry (null: no such client; remembered in the bounded negative cache). */
