@@ -1,0 +1,45 @@
+/**
+ * A NUL in an identifier (a client id in credentials, a tenant, client or federation id
+ * in a management path) names nothing: PostgreSQL text cannot hold one, and the store's
+ * refusal must not surface as a 500. The embedded store, and PostgreSQL with
+ * TESSERA_TEST_DATABASE_URL.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createTestServer, type TestServer } from './helpers/app.js';
+import { createTestDatabase, testDatabaseUrl, type TestDatabase } from './helpers/postgres.js';
+
+const basicRaw = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
+
+for (const kind of ['sqlite', 'postgres'] as const) describe.skipIf(kind === 'postgres' && testDatabaseUrl() === undefined)(`a NUL in an identifier (${kind})`, () => {
+  let t: TestServer;
+  let pg: TestDatabase | null = null;
+  beforeEach(async () => {
+    pg = kind === 'postgres' ? await createTestDatabase() : null;
+    t = await createTestServer(pg !== null ? { databaseUrl: pg.url } : {});
+  });
+  afterEach(async () => {
+    await t.close();
+    await pg?.drop();
+  });
+
+  it('RFC 6749 §5.2 / RFC 7662 §2.1 / RFC 7009 §2.1: a client id with a NUL fails client authentication (401 invalid_client)', async () => {
+    for (const [endpoint, params] of [['token', { grant_type: 'client_credentials' }], ['introspect', { token: 'x' }], ['revoke', { token: 'x' }]] as const) {
+      const viaHeader = await t.post('default', endpoint, params, basicRaw('a%00b', 'secret'));
+      expect(viaHeader.statusCode, endpoint).toBe(401);
+      expect(viaHeader.json().error).toBe('invalid_client');
+      const viaBody = await t.post('default', endpoint, { ...params, client_id: 'a\u0000b', client_secret: 'secret' });
+      expect(viaBody.statusCode, endpoint).toBe(401);
+    }
+  });
+
+  it('a management path or filter with a NUL is a 4xx, never a 500', async () => {
+    for (const path of ['/tenants/%00/clients', '/tenants/default/clients/a%00b', '/tenants/default/federations/a%00b', '/tenants/default/apis/a%00b']) {
+      const response = await t.manage('GET', path);
+      expect(response.status, path).toBeGreaterThanOrEqual(400);
+      expect(response.status, path).toBeLessThan(500);
+    }
+    const filtered = await t.manage<{ error: string; message: string }>('GET', '/tenants/default/audit?actor=a%00b');
+    expect(filtered.status).toBe(400);
+    expect(filtered.body).toMatchObject({ error: 'invalid_request', message: expect.stringContaining('actor') });
+  });
+});
