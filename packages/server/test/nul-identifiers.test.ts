@@ -4,8 +4,9 @@
  * refusal must not surface as a 500. The embedded store, and PostgreSQL with
  * TESSERA_TEST_DATABASE_URL.
  */
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTestServer, type TestServer } from './helpers/app.js';
+import { basic, createTestServer, type TestServer } from './helpers/app.js';
 import { createTestDatabase, testDatabaseUrl, type TestDatabase } from './helpers/postgres.js';
 
 const basicRaw = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
@@ -30,6 +31,25 @@ for (const kind of ['sqlite', 'postgres'] as const) describe.skipIf(kind === 'po
       const viaBody = await t.post('default', endpoint, { ...params, client_id: 'a\u0000b', client_secret: 'secret' });
       expect(viaBody.statusCode, endpoint).toBe(401);
     }
+  });
+
+  it('RFC 9449 §11.1: a DPoP proof whose jti holds a NUL is used once like any other (and never fails the other proofs stored with it)', async () => {
+    const client = await t.setupClient('default', { apiIdentifier: 'https://orders.example', scopes: ['read'] });
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const jwk = await exportJWK(publicKey);
+    const proof = (jti: string) =>
+      new SignJWT({ htm: 'POST', htu: 'http://tessera.test/t/default/token', jti, iat: Math.floor(t.clock.now / 1000) })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+        .sign(privateKey);
+    const send = async (dpop: string) => t.post('default', 'token', { grant_type: 'client_credentials' }, { ...basic(client.clientId, client.clientSecret), DPoP: dpop });
+    const odd = await proof('a\u0000b');
+    const [first, alongside] = await Promise.all([send(odd), send(await proof('plain-jti'))]);
+    expect(alongside.statusCode).toBe(200);
+    expect(first.statusCode).toBe(200);
+    expect(first.json().token_type).toBe('DPoP');
+    const replay = await send(odd);
+    expect(replay.statusCode).toBe(400);
+    expect(replay.json().error).toBe('invalid_dpop_proof');
   });
 
   it('a management path or filter with a NUL is a 4xx, never a 500', async () => {

@@ -5,6 +5,7 @@
  * same pool. Every write is one short autocommitted statement: no transaction is held
  * across an `await`, and single-use keys are written in groups (group-commit.ts).
  */
+import { createHash } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { toStoreError } from '../errors.js';
 import type { Database, OpaqueTokensTable } from '../schema.js';
@@ -16,6 +17,16 @@ import type { RateLimitHit, StateStore } from './types.js';
 const RATE_LIMIT_CHUNK = 1000;
 /** Rate-limit windows are at most an hour long. */
 const LONGEST_WINDOW = 3_600_000;
+
+/**
+ * A single-use key as the table can hold it: PostgreSQL text cannot hold a NUL, and one
+ * such key (a `jti` is any JSON string) would fail the whole group insert it rides in.
+ * A key with a NUL is kept as its SHA-256; a key that is literally that form meets it
+ * as a replay, so the mapping can only ever refuse, never let a key in twice.
+ */
+function storableKey(key: string): string {
+  return key.includes('\u0000') ? `sha256:${createHash('sha256').update(key).digest('base64url')}` : key;
+}
 
 export class SqlStateStore implements StateStore {
   readonly kind: 'sqlite' | 'postgres';
@@ -36,7 +47,7 @@ export class SqlStateStore implements StateStore {
    * the stricter reading of single use, and what carried the key has expired anyway.
    */
   useOnce(namespace: string, tenantId: string, key: string, expiresAt: number): Promise<boolean> {
-    return this.#singleUse.use({ namespace, tenantId, key, expiresAt });
+    return this.#singleUse.use({ namespace, tenantId, key: storableKey(key), expiresAt });
   }
 
   async #insertNewRows(rows: SingleUseRow[]): Promise<Set<string>> {
