@@ -52,6 +52,19 @@ for (const kind of ['sqlite', 'postgres'] as const) describe.skipIf(kind === 'po
     expect(replay.json().error).toBe('invalid_dpop_proof');
   });
 
+  it('a registration field stored as it is given (a federation audience, a subject DN) with a NUL is a 422, never a 500', async () => {
+    const client = await t.setupClient('default', { apiIdentifier: 'https://orders.example', scopes: ['read'] });
+    const jwks = { keys: [{ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', kid: 'k' }] };
+    const federation = await t.manage<{ error: string; message: string }>('POST', '/tenants/default/federations', { name: 'ci', issuer: 'https://idp.example', jwks, audience: 'a\u0000b', rules: [{ subject: 's', clientId: client.clientId }] });
+    expect(federation.status).toBe(422);
+    expect(federation.body.message).toMatch(/audience/);
+    // RFC 4514 §2.4: a NUL in a DN string is escaped (\00), never written as it is.
+    const dn = await t.manage<{ error: string; message: string }>('POST', '/tenants/default/clients', { name: 'mtls', tokenEndpointAuthMethod: 'tls_client_auth', tlsClientAuthSubjectDn: 'CN=a\u0000b' });
+    expect(dn.status).toBe(422);
+    expect(dn.body.message).toMatch(/tlsClientAuthSubjectDn/);
+    expect((await t.manage('POST', '/tenants/default/clients', { name: 'mtls', tokenEndpointAuthMethod: 'tls_client_auth', tlsClientAuthSubjectDn: 'CN=a\\00b' })).status).toBe(201);
+  });
+
   it('a management path or filter with a NUL is a 4xx, never a 500', async () => {
     for (const path of ['/tenants/%00/clients', '/tenants/default/clients/a%00b', '/tenants/default/federations/a%00b', '/tenants/default/apis/a%00b']) {
       const response = await t.manage('GET', path);

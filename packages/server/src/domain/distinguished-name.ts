@@ -52,6 +52,8 @@ function trimDistinguishedName(dn: string): string {
  * `type=value` members joined by NUL (values may contain `+`); null when the text is not a DN.
  */
 export function parseDistinguishedName(dn: string): string[] | null {
+  // RFC 4514 §2.4: a NUL is written escaped (\00), never as it is.
+  if (dn.includes('\u0000')) return null;
   let text = trimDistinguishedName(dn);
   let separators: string;
   if (text.startsWith('/')) {
