@@ -298,7 +298,8 @@ export class TenantRegistry {
 
   /** One client's entry (null: no such client; remembered in the bounded negative cache). */
   async client(tenantId: string, clientId: string): Promise<ClientEntry | null> {
-    if (clientId === '' || clientId.length > MAX_CLIENT_ID_LENGTH) return null;
+    // A NUL names no client (PostgreSQL text cannot hold one: asking would be an error, not a miss).
+    if (clientId === '' || clientId.length > MAX_CLIENT_ID_LENGTH || clientId.includes('\u0000')) return null;
     this.#assertFresh();
     return this.#clients.get(clientKey(tenantId, clientId));
   }

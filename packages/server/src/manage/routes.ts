@@ -85,6 +85,12 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   const security = [{ bearerAuth: [] }];
 
   app.setErrorHandler((error, request, reply) => sendManagementError(error, request, reply));
+  // An id or filter with a NUL names nothing, and PostgreSQL text cannot hold one: refused
+  // here (after authentication) instead of by the store as a 500.
+  app.addHook('preValidation', async (request, reply) => {
+    const field = fieldWithNul('path parameter', request.params) ?? fieldWithNul('query parameter', request.query);
+    if (field !== null) return reply.code(400).send({ error: 'invalid_request', message: `${field} must not contain a NUL character` });
+  });
   // An empty body with Content-Type: application/json (what many HTTP clients send on a
   // bodiless POST or DELETE) means "no body", not malformed JSON.
   const parseJson = app.getDefaultJsonParser('error', 'error');
@@ -338,4 +344,13 @@ function sendManagementError(error: unknown, request: FastifyRequest, reply: Fas
   }
   request.log.error({ err: error }, 'unexpected error in the management API');
   return reply.code(500).send({ error: 'server_error', message: 'unexpected error; see the server log' });
+}
+
+/** The first field of a request's params or query whose value holds a NUL, named for the error; null when none does. */
+function fieldWithNul(where: string, values: unknown): string | null {
+  if (typeof values !== 'object' || values === null) return null;
+  for (const [name, value] of Object.entries(values)) {
+    if ([value].flat().some((v) => typeof v === 'string' && v.includes('\u0000'))) return `${where} ${name}`;
+  }
+  return null;
 }
