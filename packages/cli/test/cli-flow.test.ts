@@ -132,7 +132,7 @@ describe('the seed flow through the CLI', { timeout: 60_000 }, () => {
   it('lists print aligned tables', async () => {
     const table = await cli.ok(['clients', 'list']);
     const [header, row] = table.trimEnd().split('\n');
-    expect(header).toMatch(/^CLIENT ID +NAME +AUTH METHOD +STATUS +SECRETS +CREATED AT$/);
+    expect(header).toMatch(/^CLIENT ID +NAME +AUTH METHOD +STATUS +SECRETS +LAST USED +CREATED AT$/);
     expect(row?.indexOf('billing')).toBe(header?.indexOf('NAME'));
     expect(await cli.ok(['apis', 'list'])).toContain(AUDIENCE);
     expect(await cli.ok(['grants', 'list'])).toContain(clientId);

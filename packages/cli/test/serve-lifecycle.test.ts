@@ -56,8 +56,8 @@ function slowTokenRequest(url: string, credentials: { clientId: string; clientSe
 }
 
 function withoutLastUse(page: unknown): unknown {
-  const { items } = page as { items: { secrets: { lastUsedAt?: number }[] }[] };
-  return items.map((client) => ({ ...client, secrets: client.secrets.map(({ lastUsedAt: _, ...secret }) => secret) }));
+  const { items } = page as { items: { lastUsedAt?: number | null; secrets: { lastUsedAt?: number }[] }[] };
+  return items.map(({ lastUsedAt: _, ...client }) => ({ ...client, secrets: client.secrets.map(({ lastUsedAt: __, ...secret }) => secret) }));
 }
 
 describe('tessera serve (embedded store)', { timeout: 60_000 }, () => {
@@ -157,7 +157,7 @@ describe('tessera serve (embedded store)', { timeout: 60_000 }, () => {
 
     // The old admin credentials still work (the CLI uses them for every call).
     const cli = cliFor(second);
-    // Only `lastUsedAt` of a secret may differ: the last token request is recorded at shutdown.
+    // Only `lastUsedAt` (of a client and its secrets) may differ: the last token request is recorded at shutdown.
     expect(withoutLastUse(await cli.json(['clients', 'list']))).toEqual(withoutLastUse(before.clients));
     expect(await cli.json(['apis', 'list'])).toEqual(before.apis);
     const keys = await cli.json(['keys', 'list']);
