@@ -22,7 +22,7 @@ import {
   UnauthorizedClient,
   UnsupportedGrantType,
 } from './errors.js';
-import type { GrantHandler } from './grants/types.js';
+import { type GrantHandler, tokenResponseJson } from './grants/types.js';
 import { authorizationServerMetadata, type MetadataOptions } from './metadata.js';
 import { clientCertificateOf, type PresentedCertificate } from './mtls.js';
 import { Params, parseForm, UNSUPPORTED_BODY } from './params.js';
@@ -190,9 +190,21 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
    * set: no serializer lookup and no onSend hook (X-Request-Id and, while shutting
    * down, Connection: close are added here). The access log's onResponse still runs.
    */
-  function sendJson(request: FastifyRequest, reply: FastifyReply, status: number, body: string, ...extra: (Record<string, string> | null)[]): FastifyReply {
-    const headers = [...PROTOCOL_HEADERS, 'Content-Length', String(Buffer.byteLength(body)), 'X-Request-Id', request.id];
-    for (const set of extra) if (set !== null) for (const name in set) headers.push(name, set[name] as string);
+  function sendJson(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    status: number,
+    body: string,
+    extra: Record<string, string> | null = null,
+    more: Record<string, string> | null = null,
+  ): FastifyReply {
+    // One array literal of the final size for the usual answer (no spread, no rest parameter).
+    const headers = [
+      PROTOCOL_HEADERS[0], PROTOCOL_HEADERS[1], PROTOCOL_HEADERS[2], PROTOCOL_HEADERS[3], PROTOCOL_HEADERS[4], PROTOCOL_HEADERS[5],
+      'Content-Length', String(Buffer.byteLength(body)), 'X-Request-Id', request.id,
+    ] as string[];
+    if (extra !== null) for (const name in extra) headers.push(name, extra[name] as string);
+    if (more !== null) for (const name in more) headers.push(name, more[name] as string);
     if (deps.closing()) headers.push('Connection', 'close');
     reply.hijack();
     reply.raw.writeHead(status, headers);
@@ -236,7 +248,7 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
       const response = await grant.handle({ tenant, params, client, issuer, inspector: deps.inspector, rateLimit });
       if (dpop.binding !== null && response.token_type === 'Bearer') response.token_type = 'DPoP';
       finish(attempt, request, null);
-      return sendJson(request, reply, 200, JSON.stringify(response), attempt.responseHeaders);
+      return sendJson(request, reply, 200, tokenResponseJson(response), attempt.responseHeaders);
     } catch (error) {
       const oauthError = toOAuthError(error, request);
       span?.set('oauth.error', oauthError.error);
