@@ -125,6 +125,15 @@ export class JwtSigner {
   }
 
   /**
+   * An access token (header `typ` at+jwt) of a payload already serialised, signed at
+   * once on this thread; undefined for an alg whose signatures run on the pool (RSA),
+   * which the caller then awaits from signJson. A caller that needs no promise saves one.
+   */
+  signJsonNow(payloadJson: string): string | undefined {
+    return this.#offload ? undefined : this.#signOnThisThread(this.#encodedHeader, payloadJson);
+  }
+
+  /**
    * The synchronous signature (ES256, EdDSA) without a Buffer per step: the payload's
    * bytes, then the signing input, are written into one scratch buffer that every
    * signature of the process reuses (nothing else runs between the writes and the

@@ -122,7 +122,9 @@ export class TokenIssuer {
     // The claims that stay the same under this grant are serialised once; only exp, iat and jti change.
     // A token with anything the template does not hold (a binding, an actor) is serialised whole.
     const plain = template !== null && claims.cnf === undefined && claims.act === undefined;
-    const accessToken = plain ? await tenant.signer.signJson(`${template.head}"exp":${claims.exp},"iat":${iat},"jti":"${claims.jti}"${template.tail}`) : await tenant.signer.sign(claims);
+    const payloadJson = plain ? `${template.head}"exp":${claims.exp},"iat":${iat},"jti":"${claims.jti}"${template.tail}` : JSON.stringify(claims);
+    // ES256 and EdDSA sign here and now; RSA is awaited from the pool.
+    const accessToken = tenant.signer.signJsonNow(payloadJson) ?? (await tenant.signer.signJson(payloadJson));
     this.usage.issued(tenant.tenant.id, client.clientId, api.identifier, request.scopes);
     return { accessToken, expiresIn: lifetime, scope, claims };
   }

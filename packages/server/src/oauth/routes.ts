@@ -146,7 +146,9 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthDependencies)
     const params = new Params(request.body);
     attempt.params = params;
     attempt.credentials = new PresentedCredentials(request.headers.authorization, params);
-    const tenant = await tenantOf(request);
+    // tenantOf's lookup written out: one async call less per request.
+    const tenant = await deps.registry.get(request.params.tenant);
+    if (tenant === null) throw new NotFound(`no tenant ${JSON.stringify(request.params.tenant)}`);
     attempt.tenant = tenant;
     return { params, tenant };
   }
