@@ -2,9 +2,10 @@
  * Access tokens: issuing (RFC 9068 JWTs or opaque reference tokens) and reading them
  * back for introspection, revocation and token exchange.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { isSupportedAlgorithm, type ParsedJws, parseCompactJws, prepareKey, verifySignature } from '@tessera/verifier/core';
 import { sha256Base64Url } from '../crypto/secrets.js';
+import { randomUuid } from '../crypto/uuid.js';
 import type { StateStore } from '../store/state/types.js';
 import type { Api, Client, CustomClaims } from '../store/types.js';
 import { mergeCustomClaims } from './claims.js';
@@ -96,7 +97,7 @@ export class TokenIssuer {
       aud: api.identifier,
       exp: iat + lifetime,
       iat,
-      jti: randomUUID(),
+      jti: randomUuid(),
       client_id: client.clientId,
     };
     // Assigned rather than spread: no throw-away objects on every token.

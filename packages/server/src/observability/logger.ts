@@ -22,7 +22,7 @@
  * LOG_MAX_BUFFERED_BYTES and drops lines beyond it, where a synchronous write would
  * stall every request instead.
  */
-import { randomUUID } from 'node:crypto';
+import { randomUuid } from '../crypto/uuid.js';
 import type { IncomingMessage } from 'node:http';
 import { serializeRequest } from '../logging.js';
 import pino, { type DestinationStream, type Logger } from 'pino';
@@ -85,6 +85,6 @@ const SANE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 
 export function requestIdOf(request: IncomingMessage): string {
   const incoming = request.headers['x-request-id'];
-  return typeof incoming === 'string' && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+  return typeof incoming === 'string' && SANE_REQUEST_ID.test(incoming) ? incoming : randomUuid();
 }
 
