@@ -2,16 +2,16 @@
  * Junk costs less than work: token requests to tenants that do not exist ÷ real
  * client_secret_basic token requests, on one Tessera server (`bench/servers/tessera.ts`,
  * the default configuration, pinned with taskset as the token section pins its servers),
- * side by side in one run. Target: junk req/s ≥ 1.5x token req/s, which holds only if a
- * junk request costs no store query (unknown tenants are remembered in a bounded
- * negative cache until the change feed says one was created) and little else.
+ * side by side in one run. Target: junk req/s ≥ 1.5x token req/s, for both junk rows,
+ * which holds only if a junk request costs no store query and little else.
  *
  * - `client_secret_basic`: a real client's token request (ES256 JWT);
  * - `/t/<junk>/token`: the same request (body and Basic credentials) to one of
  *   BENCH_JUNK_TENANTS made-up tenants in turn (default 1,000: the negative cache, 10,000
  *   entries, holds them all), answered 404 `not_found`;
- * - `/t/<fresh>/token`: a new made-up tenant on every request (each one costs one store
- *   query; the negative cache only stays bounded), for the reader: no target.
+ * - `/t/<fresh>/token`: a new made-up tenant on every request, truly random: the
+ *   negative cache never hits, so only the known-tenant directory (every tenant id in
+ *   memory, domain/tenant-directory.ts) keeps it from costing a store query each.
  *
  * The ratio is given by req/s and by server CPU per request (what a busy machine moves
  * less). Knobs: BENCH_TOKEN_DURATION (s, default 10), BENCH_TOKEN_WARMUP (s, default 2),
@@ -111,7 +111,8 @@ export async function run(): Promise<void> {
     const verdict = (value: number) => `(target ≥ ${GOAL}) ${value >= GOAL ? 'PASS' : 'FAIL'}`;
     console.log(`/t/<junk>/token ÷ client_secret_basic token, req/s: ${ratio(junk.requestsPerSecond, token.requestsPerSecond)} ${verdict(junk.requestsPerSecond / token.requestsPerSecond)}`);
     console.log(`/t/<junk>/token ÷ client_secret_basic token, by server CPU per request (${Math.round(token.cpuPerRequest)} µs ÷ ${Math.round(junk.cpuPerRequest)} µs): ${ratio(token.cpuPerRequest, junk.cpuPerRequest)} ${verdict(token.cpuPerRequest / junk.cpuPerRequest)}`);
-    console.log(`/t/<new each time>/token ÷ client_secret_basic token (one store query each; no target): req/s ${ratio(freshly.requestsPerSecond, token.requestsPerSecond)}, by CPU ${ratio(token.cpuPerRequest, freshly.cpuPerRequest)}`);
+    console.log(`/t/<new each time>/token ÷ client_secret_basic token, req/s: ${ratio(freshly.requestsPerSecond, token.requestsPerSecond)} ${verdict(freshly.requestsPerSecond / token.requestsPerSecond)}`);
+    console.log(`/t/<new each time>/token ÷ client_secret_basic token, by server CPU per request (${Math.round(token.cpuPerRequest)} µs ÷ ${Math.round(freshly.cpuPerRequest)} µs): ${ratio(token.cpuPerRequest, freshly.cpuPerRequest)} ${verdict(token.cpuPerRequest / freshly.cpuPerRequest)}`);
   } finally {
     await server.stop();
   }

@@ -47,6 +47,23 @@ describe('tessera usage', { timeout: 60_000 }, () => {
     await new Promise((resolve) => setTimeout(resolve, 2500));
   }, 90_000);
 
+  it('clients list searches and sorts on the server and shows when each client last got a token', async () => {
+    const other = await cli.json(['clients', 'create', '--name', 'usage-test idle']);
+    const found = await cli.json(['clients', 'list', '--search', 'USAGE-TEST', '--sort', 'lastUsedAt', '--order', 'desc']);
+    expect(found.items.map((c: { clientId: string }) => c.clientId)).toEqual([clientId, other.clientId]);
+    expect(found.items[0].lastUsedAt).toEqual(expect.any(Number));
+    expect(found.items[1].lastUsedAt).toBeNull();
+    const table = await cli.ok(['clients', 'list', '--search', 'usage-test', '--sort', 'name', '--limit', '1']);
+    expect(table).toMatch(/^CLIENT ID +NAME .*LAST USED +CREATED AT$/m);
+    expect(table).toContain('usage-test');
+    expect(table).not.toContain('usage-test idle');
+    // Both are younger than a day: not dormant yet.
+    expect((await cli.json(['clients', 'list', '--dormant-days', '1', '--search', 'usage-test'])).items).toEqual([]);
+    const bad = await cli.run(['clients', 'list', '--sort', 'secret']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--sort must be one of createdAt, clientId, name, lastUsedAt');
+  });
+
   it('prints tokens issued and refused over time for a client, as JSON or a table', async () => {
     const json = await cli.json(['usage', '--client', clientId, '--since', '1h']);
     expect(json.granularity).toBe('minute');

@@ -9,6 +9,7 @@
 import type {
   ApiResource,
   AuditEntryResource,
+  ClientListItemResource,
   ClientResource,
   ConsoleUserResource,
   CreateFederation,
@@ -34,10 +35,18 @@ export const AUTH_METHODS: readonly AuthMethod[] = ['client_secret_basic', 'clie
 export const SIGNING_ALGS: readonly SigningAlg[] = ['ES256', 'RS256', 'PS256', 'EdDSA'];
 
 export interface Page<T> { items: T[]; nextCursor: string | null }
+export type SortOrder = 'asc' | 'desc';
+/** One page of a list the server searches and sorts (docs/management-api.md). */
+export interface ListQuery<S extends string> { q?: string; sort?: S; order?: SortOrder; cursor?: string | null; limit?: number }
+export type ClientSort = 'createdAt' | 'clientId' | 'name' | 'lastUsedAt';
+export type ApiSort = 'createdAt' | 'identifier' | 'name';
+export type GrantSort = 'createdAt' | 'clientId' | 'audience';
 export interface Jwk { kty: string; kid?: string; alg?: string; use?: string; crv?: string; x?: string; y?: string; n?: string; e?: string; x5c?: string[] }
 export type Tenant = TenantResource;
 export interface TenantSettings { name?: string; signingAlg?: SigningAlg; accessTokenLifetime?: number | null; tokenQuotaPerMinute?: number | null; trustDomain?: string | null }
 export type Client = ClientResource;
+/** A client in the list, with when it last got a token. */
+export type ClientListItem = ClientListItemResource;
 export type SecretSummary = Client['secrets'][number];
 export type CreatedClient = CreatedClientResource;
 export type CreatedSecret = CreatedSecretResource;
@@ -55,7 +64,7 @@ export type Federation = FederationResource;
 /** A federation as created, and (every field given) as replaced by PATCH. */
 export type FederationInput = CreateFederation;
 export type AuditEntry = AuditEntryResource;
-export interface AuditFilter { action?: string; actor?: string; targetType?: string; targetId?: string; since?: number; until?: number }
+export interface AuditFilter { action?: string; actor?: string; targetType?: string; targetId?: string; since?: number; until?: number; order?: SortOrder }
 
 // Usage (docs/usage.md; absent on an older server: 404).
 export type Granularity = 'minute' | 'hour' | 'day';
@@ -147,6 +156,10 @@ export class ManagementClient {
 
   // Clients
   listClients(t: string, cursor: string | null, limit = 50): Promise<Page<Client>> { return this.#m('GET', `/tenants/${enc(t)}/clients${query({ limit, cursor })}`); }
+  /** A page of clients searched and sorted by the server; `dormantDays`: only those without a token in that many days. */
+  searchClients(t: string, list: ListQuery<ClientSort> & { dormantDays?: number }): Promise<Page<ClientListItem>> {
+    return this.#m('GET', `/tenants/${enc(t)}/clients${query({ ...list, q: list.q || undefined })}`);
+  }
   getClient(t: string, id: string): Promise<Client> { return this.#m('GET', `/tenants/${enc(t)}/clients/${enc(id)}`); }
   createClient(t: string, input: ClientInput): Promise<CreatedClient> { return this.#m('POST', `/tenants/${enc(t)}/clients`, input); }
   updateClient(t: string, id: string, patch: Partial<ClientInput>): Promise<Client> { return this.#m('PATCH', `/tenants/${enc(t)}/clients/${enc(id)}`, patch); }
@@ -156,6 +169,7 @@ export class ManagementClient {
 
   // APIs
   listApis(t: string, cursor: string | null, limit = 50): Promise<Page<Api>> { return this.#m('GET', `/tenants/${enc(t)}/apis${query({ limit, cursor })}`); }
+  searchApis(t: string, list: ListQuery<ApiSort>): Promise<Page<Api>> { return this.#m('GET', `/tenants/${enc(t)}/apis${query({ ...list, q: list.q || undefined })}`); }
   getApi(t: string, id: string): Promise<Api> { return this.#m('GET', `/tenants/${enc(t)}/apis/${enc(id)}`); }
   createApi(t: string, input: ApiInput): Promise<Api> { return this.#m('POST', `/tenants/${enc(t)}/apis`, input); }
   updateApi(t: string, id: string, patch: Partial<ApiInput>): Promise<Api> { return this.#m('PATCH', `/tenants/${enc(t)}/apis/${enc(id)}`, patch); }
@@ -164,6 +178,9 @@ export class ManagementClient {
   // Grants
   listGrants(t: string, filter: { clientId?: string; audience?: string }, cursor: string | null, limit = 200): Promise<Page<Grant>> {
     return this.#m('GET', `/tenants/${enc(t)}/grants${query({ ...filter, limit, cursor })}`);
+  }
+  searchGrants(t: string, filter: { clientId?: string; audience?: string }, list: ListQuery<GrantSort>): Promise<Page<Grant>> {
+    return this.#m('GET', `/tenants/${enc(t)}/grants${query({ ...filter, ...list, q: list.q || undefined })}`);
   }
   createGrant(t: string, input: { clientId: string; audience: string; scopes: string[] }): Promise<Grant> { return this.#m('POST', `/tenants/${enc(t)}/grants`, input); }
   /** Changes a grant in place: same id, no moment without access. */
@@ -188,7 +205,8 @@ export class ManagementClient {
 
   // Usage
   usage(t: string, q: UsageQuery): Promise<UsageSeries> { return this.#m('GET', `/tenants/${enc(t)}/usage${query({ ...q })}`); }
-  unused(t: string, days: number): Promise<Unused> { return this.#m('GET', `/tenants/${enc(t)}/usage/unused${query({ days })}`); }
+  /** Unused grants over `days`; with `page.limit`, one page of them (follow nextCursor). */
+  unused(t: string, days: number, page: { limit?: number; cursor?: string | null } = {}): Promise<Unused> { return this.#m('GET', `/tenants/${enc(t)}/usage/unused${query({ days, ...page })}`); }
   /** Applies the suggestion computed over `days`: the window the page shows, not the server's default. */
   applySuggestion(t: string, grantId: string, days: number): Promise<Grant | undefined> { return this.#m('POST', `/tenants/${enc(t)}/usage/unused/${enc(grantId)}/apply`, { days }); }
   dormant(t: string, days: number): Promise<Dormant> { return this.#m('GET', `/tenants/${enc(t)}/usage/dormant${query({ days })}`); }

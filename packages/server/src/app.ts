@@ -11,6 +11,7 @@ import { defaults } from './config/defaults.js';
 import type { MasterKey } from './crypto/master-key.js';
 import { ApiService } from './domain/apis.js';
 import { ChangeFeed } from './domain/change-feed.js';
+import { TenantDirectory } from './domain/tenant-directory.js';
 import { type BootstrapResult, bootstrap } from './domain/bootstrap.js';
 import { ClientService } from './domain/clients.js';
 import { CONSOLE_CLIENT_META, ConsoleSignIn } from './domain/console.js';
@@ -90,6 +91,8 @@ export interface Tessera {
   registry: TenantRegistry;
   /** Follows the change feed: the one owner of registry invalidation. */
   changeFeed: ChangeFeed;
+  /** Every tenant id, loaded in the background once the change feed runs: made-up tenants cost no store query. */
+  tenantDirectory: TenantDirectory;
   tenants: TenantService;
   clients: ClientService;
   apis: ApiService;
@@ -127,6 +130,11 @@ declare module 'fastify' {
 
 /** A SQLite lock wait this long is logged at warn. */
 const LONG_LOCK_WAIT_SECONDS = 0.1;
+/** After a failed read of the known-tenant directory, read it again this much later (ms). */
+const DIRECTORY_RETRY_DELAY = 5000;
+/** Tenant ids read per query by the known-tenant directory (tenant-directory.ts). */
+const DIRECTORY_PAGE_SQLITE = 10_000;
+const DIRECTORY_PAGE_POSTGRES = 1_000_000;
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config, masterKey } = options;
@@ -172,24 +180,31 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ...(options.startingUp === true ? { serverFactory: startingGate(() => starting, options.https ?? null, config) } : {}),
   } as FastifyServerOptions) as unknown as FastifyInstance;
 
-  const { maxTenants, maxClients, maxUnknownClients, maxUnknownTenants, maxTenantBytes, maxClientBytes, serveStaleFor } = config.cache;
+  const { maxTenants, maxClients, maxUnknownClients, maxUnknownTenants, unknownTenantLookupsPerSecond, maxTenantBytes, maxClientBytes, maxSigners, maxSignerBytes, serveStaleFor } = config.cache;
+  const log = { info: (message: string) => app.log.info(message), warn: (message: string, error?: unknown) => app.log.warn({ err: error }, message) };
+  // The embedded store's reads block the event loop: short pages. PostgreSQL's do not, and
+  // each page there sorts the table (byte order is not the index's collation): one read.
+  const directoryPage = store.kind === 'postgres' ? DIRECTORY_PAGE_POSTGRES : DIRECTORY_PAGE_SQLITE;
+  const tenantDirectory = new TenantDirectory({ store, retryDelay: DIRECTORY_RETRY_DELAY, pageSize: directoryPage, log });
   const registry = new TenantRegistry({
     store,
+    knownTenants: tenantDirectory,
     publicUrl: config.publicUrl,
     masterKey,
     now,
-    limits: { maxTenants, maxClients, maxUnknownClients, maxUnknownTenants, maxTenantBytes, maxClientBytes, serveStaleFor },
+    limits: { maxTenants, maxClients, maxUnknownClients, maxUnknownTenants, unknownTenantLookupsPerSecond, maxTenantBytes, maxClientBytes, maxSigners, maxSignerBytes, serveStaleFor },
     // Cache hits, misses, loads, evictions and the feed's lag go to /metrics (docs/metrics.md).
     ...(options.cacheEvents !== undefined ? { events: options.cacheEvents } : metrics !== null ? { events: metrics } : {}),
   });
   const changeFeed = new ChangeFeed({
     store,
     registry,
+    directory: tenantDirectory,
     pollInterval: config.cache.pollInterval,
     listen: config.cache.listen,
     batchSize: config.cache.feedBatchSize,
     retention: config.cache.feedRetention,
-    log: { info: (message) => app.log.info(message), warn: (message, error) => app.log.warn({ err: error }, message) },
+    log,
   });
   const keys = new KeyService({
     store,
@@ -257,6 +272,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     state,
     registry,
     changeFeed,
+    tenantDirectory,
     tenants: new TenantService(ctx),
     clients: new ClientService(ctx),
     apis: new ApiService(ctx),
@@ -500,7 +516,7 @@ async function readiness(deps: { store: Store; state: StateStore; registry: Tena
   if (checks['store'].ok) {
     try {
       const admin = await deps.registry.get(defaults.management.adminTenant);
-      checks['keys'] = admin === null || admin.signer === null ? { ok: false, reason: 'no signing keys yet' } : { ok: true };
+      checks['keys'] = admin === null || admin.activeKey === undefined ? { ok: false, reason: 'no signing keys yet' } : { ok: true };
     } catch {
       checks['keys'] = { ok: false, reason: 'signing keys cannot be loaded' };
     }

@@ -7,6 +7,11 @@
  * change feed, as replicas do. A worker that dies is forked again, with a growing
  * delay while it keeps dying young; SIGTERM drains every worker and exits 0.
  *
+ * Registry changes: a worker that commits one tells the primary, which tells the other
+ * workers to read the change feed now, so a tenant or client created through one worker
+ * is known to its siblings within an IPC round trip rather than at their next poll
+ * (the poll stays, for other hosts' replicas and a lost message).
+ *
  * Metrics: a scrape that reaches any worker asks the primary, which collects every
  * worker's registry with prom-client's AggregatorRegistry (counters and histograms
  * summed, gauges as each declares) and answers with the host's numbers.
@@ -26,6 +31,7 @@ const METRICS_TIMEOUT_MS = 5_000;
 
 const METRICS_REQUEST = 'tessera:metrics';
 const METRICS_REPLY = 'tessera:metrics-reply';
+const CHANGES_COMMITTED = 'tessera:changes-committed';
 
 interface MetricsRequest {
   type: typeof METRICS_REQUEST;
@@ -80,6 +86,19 @@ export function hostMetrics(registry: Registry): () => Promise<string> {
     });
 }
 
+/**
+ * In a worker: each registry commit of this worker is announced to the others (through
+ * the primary), and a sibling's announcement reads the change feed at once.
+ */
+export function shareCommits(store: { onCommit(listener: () => void): void }, feed: { poll(): Promise<void> }): void {
+  store.onCommit(() => {
+    if (cluster.worker?.isConnected() === true) process.send?.({ type: CHANGES_COMMITTED });
+  });
+  process.on('message', (message: unknown) => {
+    if ((message as { type?: unknown } | null)?.type === CHANGES_COMMITTED) void feed.poll();
+  });
+}
+
 /** 1..N inside a worker of `serve --workers N`; null in a process that serves alone, or in the primary. */
 export function clusterWorkerIndex(): number | null {
   if (!cluster.isWorker) return null;
@@ -129,6 +148,10 @@ export async function runClusterPrimary(options: ClusterPrimaryOptions): Promise
       const worker = cluster.fork({ [WORKER_INDEX_ENV]: String(index) });
       byIndex.set(index, worker);
       worker.on('message', (message: unknown) => {
+        if ((message as { type?: unknown } | null)?.type === CHANGES_COMMITTED) {
+          for (const sibling of byIndex.values()) if (sibling !== worker && sibling.isConnected()) sibling.send({ type: CHANGES_COMMITTED });
+          return;
+        }
         const request = message as Partial<MetricsRequest> | null;
         if (request?.type !== METRICS_REQUEST || typeof request.id !== 'string') return;
         const id = request.id;

@@ -2,6 +2,7 @@ export { buildApp, type AppOptions, type Tessera } from './app.js';
 export { resolveConfig, type ConfigInput, type ServerConfig } from './config/config.js';
 export { defaults } from './config/defaults.js';
 export { MasterKey } from './crypto/master-key.js';
+export { unsealPrivateKey } from './crypto/signing.js';
 export type { CacheEvents } from './domain/entry-cache.js';
 export { parseServeArgs, runUntilSignal, serve, SERVE_OPTIONS, SERVE_USAGE, type RunningServer, type ServeOptions } from './main.js';
 export { StartError } from './config/start-errors.js';
@@ -32,6 +33,7 @@ export type {
   ApiResource,
   AuditEntryResource,
   ClientResource,
+  ClientListItemResource,
   CreatedClientResource,
   CreatedSecretResource,
   FederationResource,

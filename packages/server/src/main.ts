@@ -131,6 +131,8 @@ export async function serve(input: ConfigInput, log: (line: string) => void = (l
     const metricsUrl = metricsListener?.url ?? null;
     if (metricsUrl !== null) log(`Metrics on ${metricsUrl}`);
     cleanup.push(async () => logger.flush());
+    // `--workers N`: a sibling's registry commit reads the feed at once (cluster.ts).
+    if (options.worker !== undefined) (await import('./cluster.js')).shareCommits(store, app.tessera.changeFeed);
     app.tessera.markStarted();
     // Key rotation and purges run once per data directory: in worker 1 of `--workers N`.
     app.tessera.startBackgroundTasks({ singletons: options.worker === undefined || options.worker === 1 });

@@ -24,9 +24,9 @@ type ProviderConstructor = new (issuer: string, configuration: Record<string, un
 const CLIENT_ID = 'tessera-console';
 const CLIENT_SECRET = 'a-long-client-secret-for-the-console-sso-test-0123456789';
 /** The people the IdP knows, and the role claim it gives each. */
-const ROLES: Record<string, string | string[] | undefined> = { alice: 'admin', victor: ['staff', 'viewer'], mallory: undefined, tina: 'admin', vera: 'viewer', nina: 'admin', wanda: 'admin', ivan: 'admin' };
+const ROLES: Record<string, string | string[] | undefined> = { alice: 'admin', victor: ['staff', 'viewer'], mallory: undefined, tina: 'admin', vera: 'viewer', nina: 'admin', wanda: 'admin', ivan: 'admin', tom: 'admin', rita: 'admin' };
 /** The tenants claim it gives some of them (a space-separated string, as OAuth writes scopes, or an array). */
-const TENANTS: Record<string, string | string[] | undefined> = { tina: 'alpha beta', vera: ['beta'], wanda: '*', ivan: ['admin'] };
+const TENANTS: Record<string, string | string[] | undefined> = { tina: 'alpha beta', vera: ['beta'], wanda: '*', ivan: ['admin'], tom: 'alpha' };
 
 let idp: Server;
 let issuer: string;
@@ -220,6 +220,36 @@ describe('console single sign-on with a tenants claim (--console-oidc-tenants-cl
     expect(adminTenant.get('sso_token')).toBeNull();
     expect(adminTenant.get('sso_error')).toMatch(/tessera_tenants.*admin tenant/);
     expect((await scoped.manage('GET', '/console-users/oidc:ivan')).status).toBe(404);
+  });
+});
+
+describe('console single sign-on when the provider takes access away', () => {
+  it('ends the earlier sessions of a person whose ID token no longer gives a role: the refusal deletes oidc:<sub>', async () => {
+    const before = (await signInWithSso('rita')).get('sso_token') ?? '';
+    expect((await as(before, 'GET', '/whoami')).statusCode).toBe(200);
+    ROLES['rita'] = undefined;
+    try {
+      expect((await signInWithSso('rita')).get('sso_token')).toBeNull();
+    } finally {
+      ROLES['rita'] = 'admin';
+    }
+    expect((await as(before, 'GET', '/whoami')).statusCode).toBe(401);
+    expect((await t.manage('GET', '/console-users/oidc:rita')).status).toBe(404);
+    const audit = (await t.manage('GET', '/tenants/admin/audit?action=console_user.delete&targetId=oidc:rita')).body as { items: { details: Record<string, unknown> }[] };
+    expect(audit.items[0]?.details).toMatchObject({ via: 'oidc' });
+  });
+
+  it('ends the earlier sessions of a person whose ID token no longer lists tenants', async () => {
+    const before = (await signInWithSso('tom', scoped)).get('sso_token') ?? '';
+    expect((await as(before, 'GET', '/whoami', undefined, scoped)).json()).toMatchObject({ tenants: ['alpha'] });
+    TENANTS['tom'] = undefined;
+    try {
+      expect((await signInWithSso('tom', scoped)).get('sso_error')).toContain('tessera_tenants');
+    } finally {
+      TENANTS['tom'] = 'alpha';
+    }
+    expect((await as(before, 'GET', '/whoami', undefined, scoped)).statusCode).toBe(401);
+    expect((await scoped.manage('GET', '/console-users/oidc:tom')).status).toBe(404);
   });
 });
 

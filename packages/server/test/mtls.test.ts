@@ -431,6 +431,13 @@ describe('subject DN comparison (RFC 4514, RFC 4517 distinguishedNameMatch)', ()
     expect(distinguishedNamesMatch('CN=orders client,OU=Eng+OU=Ops,O=Example\\, Corp,C=DE,DC=x', nodeSubject)).toBe(false);
   });
 
+  it('reads an escaped space that ends the DN as part of the last value (RFC 4514 §2.4), as node prints a CN ending in a space', () => {
+    // node's multi-line subject of a certificate whose CN is "svc " ends in "CN=svc\\ ".
+    expect(distinguishedNamesMatch('CN=svc\\ ,O=Example,C=DE', 'C=DE\nO=Example\nCN=svc\\ ')).toBe(true);
+    expect(distinguishedNamesMatch('C=DE,O=Example,CN=svc\\ ', 'C=DE\nO=Example\nCN=svc')).toBe(true);
+    expect(parseDistinguishedName('CN=svc\\ ')).toEqual(['cn=svc']);
+  });
+
   it('treats unparsable DNs as matching nothing', () => {
     expect(parseDistinguishedName('not a dn')).toBeNull();
     expect(parseDistinguishedName('CN=a,,O=b')).toBeNull();

@@ -4,6 +4,7 @@
  * A is the test server (it makes the changes); replica B is a second app on the same
  * database that follows the change feed.
  */
+import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { decodeProtectedHeader } from 'jose';
@@ -131,10 +132,20 @@ async function everyKindOfChangePropagates(t: TestServer, b: Replica): Promise<R
   await step('client created', () => t.app.tessera.clients.create('default', { name: 'late', clientId: 'latecomer1' }, 'test'), async () => (await b.app.tessera.registry.client('default', 'latecomer1')) !== null);
   await step('client deleted', () => t.manage('DELETE', `/tenants/default/clients/${d.clientId}`), async () => (await b.token('default', {}, d.clientId, d.clientSecret)).statusCode === 401);
 
-  expect((await t.manage('POST', '/tenants', { id: 'doomed', name: 'Doomed' })).status).toBe(201);
-  const e = await t.setupClient('doomed');
-  expect((await b.token('doomed', {}, e.clientId, e.clientSecret)).statusCode).toBe(200);
-  await step('tenant deleted', () => t.manage('DELETE', '/tenants/doomed'), async () => (await b.token('doomed', {}, e.clientId, e.clientSecret)).statusCode === 404);
+  // B's known-tenant directory refuses a tenant it does not hold without asking the store;
+  // one created through A must reach it within 2 s, and one deleted must leave it.
+  const directory = b.app.tessera.tenantDirectory;
+  await propagated('B loads its known-tenant directory', async () => directory.loaded);
+  expect(directory.excludes('doomed')).toBe(true);
+  expect((await b.token('doomed', {}, 'nobody', 'nothing')).statusCode).toBe(404);
+  let e: { clientId: string; clientSecret: string } | undefined;
+  await step('tenant created', async () => {
+    expect((await t.manage('POST', '/tenants', { id: 'doomed', name: 'Doomed' })).status).toBe(201);
+    e = await t.setupClient('doomed');
+  }, async () => (await b.token('doomed', {}, e!.clientId, e!.clientSecret)).statusCode === 200);
+  expect(directory.excludes('doomed')).toBe(false);
+  await step('tenant deleted', () => t.manage('DELETE', '/tenants/doomed'), async () => (await b.token('doomed', {}, e!.clientId, e!.clientSecret)).statusCode === 404);
+  await propagated('the deleted tenant leaves B\'s directory', async () => directory.excludes('doomed'));
   return took;
 }
 
@@ -151,7 +162,7 @@ describe('the registry on two replicas of one SQLite file (polling)', () => {
     t = await createTestServer();
     b = await replicaOf(t, { cache: { pollInterval: 200 } });
     const took = await everyKindOfChangePropagates(t, b);
-    expect(Object.keys(took)).toHaveLength(16);
+    expect(Object.keys(took)).toHaveLength(17);
   }, 90_000);
 
   it("under a stream of writes, the token endpoint never waits on a reload of an unrelated entry", async () => {
@@ -216,14 +227,22 @@ describe('the registry on two replicas of one SQLite file (polling)', () => {
     await b.app.tessera.changeFeed.poll();
     await b.app.tessera.changeFeed.stop();
     for (let i = 0; i < 3; i++) await t.manage('PATCH', `/tenants/default/clients/${c.clientId}`, { name: `n ${i}` });
+    expect((await t.manage('POST', '/tenants', { id: 'while-away', name: 'Created while B was away' })).status).toBe(201);
+    const away = await t.setupClient('while-away');
     expect(await t.store.trimChanges(Date.now() + 60_000)).toBeGreaterThan(0);
     expect(b.app.tessera.registry.size.clients).toBeGreaterThan(0);
     await b.app.tessera.changeFeed.start();
-    expect(b.app.tessera.registry.size).toEqual({ tenants: 0, clients: 0, unknownClients: 0 });
+    expect(b.app.tessera.registry.size).toEqual({ tenants: 0, clients: 0, unknownClients: 0, signers: 0 });
     expect(b.logs.filter((line) => line.includes('fell behind the change feed'))).toHaveLength(1);
     expect((await b.token('default', {}, c.clientId, c.clientSecret)).statusCode).toBe(200);
     await b.app.tessera.changeFeed.poll();
     expect(b.logs.filter((line) => line.includes('fell behind the change feed'))).toHaveLength(1);
+    // The known-tenant directory was read again from the new position: it holds the tenant whose creation was trimmed.
+    const directory = b.app.tessera.tenantDirectory;
+    await propagated('B reloads its known-tenant directory', async () => directory.loaded);
+    expect(directory.excludes('while-away')).toBe(false);
+    expect(directory.excludes('never-created')).toBe(true);
+    expect((await b.token('while-away', {}, away.clientId, away.clientSecret)).statusCode).toBe(200);
   });
 
   it('SPEC §3: while the store is down, cached entries serve for serveStaleFor, then 503', async () => {
@@ -265,7 +284,7 @@ describe.skipIf(!postgres)(`the registry on two replicas of one PostgreSQL datab
     b = await replicaOf(t, { databaseUrl: url, cache: { listen: true, pollInterval: 60_000 } });
     await propagated('B listens', async () => b!.app.tessera.changeFeed.listening);
     const took = await everyKindOfChangePropagates(t, b);
-    expect(Object.keys(took)).toHaveLength(16);
+    expect(Object.keys(took)).toHaveLength(17);
   }, 90_000);
 
   it('SPEC §8 with NOTIFY disabled: polling alone shows every kind of change within 2 s', async () => {
@@ -273,7 +292,7 @@ describe.skipIf(!postgres)(`the registry on two replicas of one PostgreSQL datab
     b = await replicaOf(t, { databaseUrl: url, cache: { listen: false } });
     expect(b.app.tessera.changeFeed.listening).toBe(false);
     const took = await everyKindOfChangePropagates(t, b);
-    expect(Object.keys(took)).toHaveLength(16);
+    expect(Object.keys(took)).toHaveLength(17);
   }, 90_000);
 
   it('a dropped LISTEN connection reconnects, and NOTIFY works again', async () => {
@@ -316,15 +335,20 @@ function countCalls(target: object, label: string, calls: string[]): void {
   }
 }
 
+/** A made-up tenant's token, introspection and revocation requests. */
+function junkRequests(t: TestServer, tenant: string): Promise<LightMyRequestResponse[]> {
+  return Promise.all([
+    t.post(tenant, 'token', { grant_type: 'client_credentials' }, basic('some-client', 'some-secret')),
+    t.post(tenant, 'introspect', { token: 'x' }, basic('some-client', 'some-secret')),
+    t.post(tenant, 'revoke', { token: 'x' }, basic('some-client', 'some-secret')),
+  ]);
+}
+
 describe('unknown tenants', () => {
   it('after the first, a made-up tenant\'s token, introspection and revocation requests make no store call at all (registry, state or usage)', async () => {
     const t = await createTestServer();
     try {
-      const junk = (tenant: string) => Promise.all([
-        t.post(tenant, 'token', { grant_type: 'client_credentials' }, basic('some-client', 'some-secret')),
-        t.post(tenant, 'introspect', { token: 'x' }, basic('some-client', 'some-secret')),
-        t.post(tenant, 'revoke', { token: 'x' }, basic('some-client', 'some-secret')),
-      ]);
+      const junk = (tenant: string) => junkRequests(t, tenant);
       // The first requests to each made-up tenant ask the store, once.
       for (let i = 0; i < 20; i++) expect((await junk(`junk-${i}`)).map((r) => r.statusCode)).toEqual([404, 404, 404]);
       const calls: string[] = [];
@@ -343,6 +367,101 @@ describe('unknown tenants', () => {
       // The counting itself works: a client the real tenant has never seen is looked up in the store.
       expect((await t.post('default', 'introspect', { token: 'x' }, basic('some-client', 'some-secret'))).statusCode).toBe(401);
       expect(calls.length).toBeGreaterThan(0);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('once the known-tenant directory is loaded, a new made-up tenant on every request makes no store call at all', async () => {
+    // No feed poll during the test: the only store calls left would be the requests'. No look-through budget either.
+    const t = await createTestServer({ config: { cache: { pollInterval: 60_000, unknownTenantLookupsPerSecond: 0 } } });
+    try {
+      const directory = t.app.tessera.tenantDirectory;
+      expect(directory.loaded).toBe(false);
+      await t.app.tessera.changeFeed.start();
+      await propagated('the directory loads', async () => directory.loaded);
+      expect(directory.size?.tenants).toBe((await t.store.listTenants()).length);
+      const calls: string[] = [];
+      const [state, usage] = [t.store.state(), t.store.usage()];
+      countCalls(t.store, 'store', calls);
+      countCalls(state, 'state', calls);
+      countCalls(usage, 'usage', calls);
+      for (let i = 0; i < 200; i++) {
+        const answers = await junkRequests(t, `made-up-${randomBytes(6).toString('hex')}`);
+        expect(answers.map((r) => r.statusCode)).toEqual([404, 404, 404]);
+        expect(answers[0]?.json()).toMatchObject({ error: 'not_found' });
+      }
+      expect([...calls]).toEqual([]);
+      // The counting itself works: the real tenant is loaded from the store on first use.
+      expect((await t.app.inject({ method: 'GET', url: '/t/default/.well-known/oauth-authorization-server' })).statusCode).toBe(200);
+      expect(calls).toContain('store.loadTenantRecord');
+      // A tenant created through this replica is known as soon as the create returns, and a deleted one is gone.
+      expect((await t.manage('POST', '/tenants', { id: 'made-up-now-real', name: 'now it exists' })).status).toBe(201);
+      expect((await t.app.inject({ method: 'GET', url: '/t/made-up-now-real/.well-known/oauth-authorization-server' })).statusCode).toBe(200);
+      expect((await t.manage('DELETE', '/tenants/made-up-now-real')).status).toBe(204);
+      expect(directory.excludes('made-up-now-real')).toBe(true);
+      calls.length = 0;
+      expect((await junkRequests(t, 'made-up-now-real')).map((r) => r.statusCode)).toEqual([404, 404, 404]);
+      expect([...calls]).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('ids the directory does not hold are looked up at most unknownTenantLookupsPerSecond a second: a tenant created elsewhere a moment ago is served at once', async () => {
+    const t = await createTestServer();
+    let b: Replica | undefined;
+    try {
+      // Replica B reads the feed once a minute, and looks up 5 unknown ids a second.
+      b = await replicaOf(t, { cache: { pollInterval: 60_000, unknownTenantLookupsPerSecond: 5 } });
+      const directory = b.app.tessera.tenantDirectory;
+      await propagated('B loads its known-tenant directory', async () => directory.loaded);
+      expect((await t.manage('POST', '/tenants', { id: 'made-elsewhere', name: 'elsewhere' })).status).toBe(201);
+      expect(directory.excludes('made-elsewhere')).toBe(true);
+      expect((await b.app.inject({ method: 'GET', url: '/t/made-elsewhere/.well-known/oauth-authorization-server' })).statusCode).toBe(200);
+      // A flood of made-up ids: a bounded number of tenant lookups, whatever its size.
+      const calls: string[] = [];
+      countCalls(b.store, 'store', calls);
+      const started = Date.now();
+      for (let i = 0; i < 300; i++) {
+        const answer = await b.app.inject({ method: 'POST', url: `/t/flood-${randomBytes(6).toString('hex')}/token`, payload: 'grant_type=client_credentials', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+        expect(answer.statusCode).toBe(404);
+      }
+      const seconds = Math.floor((Date.now() - started) / 1000) + 1;
+      const lookups = calls.filter((call) => call === 'store.loadTenantRecord').length;
+      expect(lookups).toBeGreaterThan(0);
+      expect(lookups).toBeLessThanOrEqual(5 * seconds);
+    } finally {
+      await b?.close();
+      await t.close();
+    }
+  });
+
+  it('the change feed starts without waiting for the directory; until it is loaded, lookups take the usual path', async () => {
+    const t = await createTestServer({ config: { cache: { pollInterval: 60_000, unknownTenantLookupsPerSecond: 0 } } });
+    try {
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const list = t.store.listTenantIds.bind(t.store);
+      t.store.listTenantIds = async (afterId, limit) => {
+        await gate;
+        return list(afterId, limit);
+      };
+      let loads = 0;
+      const load = t.store.loadTenantRecord.bind(t.store);
+      t.store.loadTenantRecord = (id) => {
+        loads++;
+        return load(id);
+      };
+      await t.app.tessera.changeFeed.start();
+      expect(t.app.tessera.tenantDirectory.loaded).toBe(false);
+      expect((await t.app.inject({ method: 'GET', url: '/t/default/.well-known/oauth-authorization-server' })).statusCode).toBe(200);
+      expect((await junkRequests(t, 'not-loaded-yet')).map((r) => r.statusCode)).toEqual([404, 404, 404]);
+      expect(loads).toBe(2);
+      release();
+      await propagated('the directory loads', async () => t.app.tessera.tenantDirectory.loaded);
+      expect((await junkRequests(t, 'loaded-now')).map((r) => r.statusCode)).toEqual([404, 404, 404]);
+      expect(loads).toBe(2);
     } finally {
       await t.close();
     }

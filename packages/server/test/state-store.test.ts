@@ -200,6 +200,15 @@ describe.each(backends)('state store on %s', (_name, open) => {
       expect(await state.addRateLimitHits(window, [])).toEqual(new Map());
     });
 
+    it('counts a key holding a NUL (a claimed client id is any string) under that key, and the other keys of its sync with it', async () => {
+      const window = Date.now() - (Date.now() % 60_000);
+      const odd = `af:c:default:a\u0000${randomUUID()}`;
+      const plain = `af:c:default:${randomUUID()}`;
+      expect(await state.addRateLimitHits(window, [{ key: odd, count: 1 }, { key: plain, count: 2 }])).toEqual(new Map([[odd, 1], [plain, 2]]));
+      expect(await state.addRateLimitHits(window, [{ key: odd, count: 1 }, { key: plain, count: 0 }])).toEqual(new Map([[odd, 2], [plain, 2]]));
+      expect(await state.addRateLimitHits(window, [{ key: odd, count: 0 }])).toEqual(new Map([[odd, 2]]));
+    });
+
     it('takes 66,000 distinct keys in one sync (more than one statement\'s parameters)', async () => {
       const window = Date.now() - (Date.now() % 60_000);
       const run = randomUUID().slice(0, 8);

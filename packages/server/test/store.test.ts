@@ -235,6 +235,24 @@ describe.each(backends)('store ($name)', (backend) => {
   });
 
   describe('tenants', () => {
+    it('lists tenant ids page by page in byte order (what JavaScript sorts strings by), whatever the collation', async () => {
+      const ids = ['ids-b', 'ids-a-1', 'ids-a', 'ids-0', 'ids-a0', 'ids-z'];
+      for (const id of ids) await store.createTenant(tenant({ id }));
+      const all: string[] = [];
+      for (let after: string | null = null; ;) {
+        const page = await store.listTenantIds(after, 2);
+        expect(page.length).toBeLessThanOrEqual(2);
+        all.push(...page);
+        if (page.length < 2) break;
+        after = page[page.length - 1] as string;
+      }
+      expect(all).toEqual([...all].sort());
+      expect(new Set(all).size).toBe(all.length);
+      expect(all.filter((id) => id.startsWith('ids-'))).toEqual([...ids].sort());
+      expect(await store.listTenantIds('ids-a-1', 2)).toEqual(['ids-a0', 'ids-b']);
+      for (const id of ids) await store.deleteTenant(id);
+    });
+
     it('creates, reads, lists, updates and deletes', async () => {
       const t = tenant({ accessTokenLifetime: 600, tokenQuotaPerMinute: 1200, trustDomain: 'https://trust.example', dpopNonceRequired: true });
       await store.createTenant(t);
@@ -558,7 +576,7 @@ describe.each(backends)('store ($name)', (backend) => {
 
       const c = await walk((cursor) => store.listClients(t.id, { limit: 3, cursor }));
       expect(c.sizes).toEqual([3, 3, 1]);
-      expect(c.seen).toEqual([...clients].sort(byKey((x) => x.clientId)));
+      expect(c.seen).toEqual([...clients].sort(byKey((x) => x.clientId)).map((x) => ({ ...x, lastUsedAt: null })));
 
       const a = await walk((cursor) => store.listApis(t.id, { limit: 3, cursor }));
       expect(a.seen).toEqual([...apis].sort(byKey((x) => x.id)));
@@ -571,6 +589,105 @@ describe.each(backends)('store ($name)', (backend) => {
       const exact = await store.listClients(t.id, { limit: 7 });
       expect(exact.items).toHaveLength(7);
       expect(exact.nextCursor).toBeNull();
+    });
+
+    async function walkAll<X>(fetch: (cursor: string | null) => Promise<{ items: X[]; nextCursor: string | null }>): Promise<X[]> {
+      const seen: X[] = [];
+      let cursor: string | null = null;
+      do {
+        const page = await fetch(cursor);
+        seen.push(...page.items);
+        cursor = page.nextCursor;
+      } while (cursor !== null);
+      return seen;
+    }
+
+    it('searches and sorts clients by id, name, creation and last use, paging correctly under each sort', async () => {
+      const t = tenant();
+      await store.createTenant(t);
+      const names = ['delta', 'Alpha', 'charlie', 'Bravo', 'echo 100%', 'alpha_2', 'Foxtrot'];
+      const clients = names.map((name, i) => client(t.id, { clientId: `k-${String(i).padStart(2, '0')}`, name, createdAt: T0 + (i % 3) }));
+      for (const c of clients) await store.createClient(c, []);
+      // Three used (one twice, the later time counts), the rest never.
+      const used = new Map([['k-01', T0 + 500], ['k-04', T0 + 900], ['k-06', T0 + 100]]);
+      await store.usage().record([], [...used].map(([clientId, at]) => ({ tenantId: t.id, kind: 'client' as const, subject: clientId, at })));
+      await store.usage().record([], [{ tenantId: t.id, kind: 'client', subject: 'k-04', at: T0 + 10 }]);
+      // A last use of a deleted client is no row of the list.
+      await store.usage().record([], [{ tenantId: t.id, kind: 'client', subject: 'gone', at: T0 + 2000 }]);
+      const ids = (items: { clientId: string }[]) => items.map((c) => c.clientId);
+
+      for (const limit of [1, 2, 3, 100]) {
+        const byName = await walkAll((cursor) => store.listClients(t.id, { limit, cursor, sort: 'name' }));
+        expect(byName.map((c) => c.name)).toEqual(['Alpha', 'alpha_2', 'Bravo', 'charlie', 'delta', 'echo 100%', 'Foxtrot']);
+        const byNameDesc = await walkAll((cursor) => store.listClients(t.id, { limit, cursor, sort: 'name', order: 'desc' }));
+        expect(byNameDesc.map((c) => c.name)).toEqual([...byName.map((c) => c.name)].reverse());
+        const byId = await walkAll((cursor) => store.listClients(t.id, { limit, cursor, sort: 'clientId', order: 'desc' }));
+        expect(ids(byId)).toEqual(clients.map((c) => c.clientId).sort().reverse());
+        const newest = await walkAll((cursor) => store.listClients(t.id, { limit, cursor, sort: 'createdAt', order: 'desc' }));
+        expect(newest.map((c) => [c.createdAt, c.clientId])).toEqual(
+          clients.map((c) => [c.createdAt, c.clientId] as [number, string]).sort((a, b) => b[0] - a[0] || (a[1] < b[1] ? 1 : -1)),
+        );
+        // Most recently used first, the never used last (by id); the reverse order the other way round.
+        const recent = await walkAll((cursor) => store.listClients(t.id, { limit, cursor, sort: 'lastUsedAt', order: 'desc' }));
+        expect(recent.map((c) => [c.clientId, c.lastUsedAt])).toEqual([
+          ['k-04', T0 + 900], ['k-01', T0 + 500], ['k-06', T0 + 100], ['k-00', null], ['k-02', null], ['k-03', null], ['k-05', null],
+        ]);
+        const oldest = await walkAll((cursor) => store.listClients(t.id, { limit, cursor, sort: 'lastUsedAt', order: 'asc' }));
+        expect(ids(oldest)).toEqual(['k-00', 'k-02', 'k-03', 'k-05', 'k-06', 'k-01', 'k-04']);
+      }
+
+      // Search: a case-insensitive substring of id or name; LIKE's wildcards match themselves.
+      expect(ids((await store.listClients(t.id, { limit: 10, q: 'ALPHA' })).items).sort()).toEqual(['k-01', 'k-05']);
+      expect(ids((await store.listClients(t.id, { limit: 10, q: '_' })).items)).toEqual(['k-05']);
+      expect(ids((await store.listClients(t.id, { limit: 10, q: '100%' })).items)).toEqual(['k-04']);
+      expect(ids((await store.listClients(t.id, { limit: 10, q: 'k-03' })).items)).toEqual(['k-03']);
+      const searched = await walkAll((cursor) => store.listClients(t.id, { limit: 1, cursor, q: 'a', sort: 'lastUsedAt', order: 'desc' }));
+      expect(ids(searched)).toEqual(['k-01', 'k-00', 'k-02', 'k-03', 'k-05']);
+
+      // Dormant: created at or before the time and not used since (never used included).
+      const dormant = await walkAll((cursor) => store.listClients(t.id, { limit: 2, cursor, dormantSince: T0 + 600, sort: 'clientId' }));
+      expect(ids(dormant)).toEqual(['k-00', 'k-01', 'k-02', 'k-03', 'k-05', 'k-06']);
+      const dormantRecent = await walkAll((cursor) => store.listClients(t.id, { limit: 2, cursor, dormantSince: T0 + 600, sort: 'lastUsedAt', order: 'desc' }));
+      expect(ids(dormantRecent)).toEqual(['k-01', 'k-06', 'k-00', 'k-02', 'k-03', 'k-05']);
+      // Young clients are not dormant yet.
+      expect(ids((await store.listClients(t.id, { limit: 10, dormantSince: T0, sort: 'clientId' })).items)).toEqual(['k-00', 'k-03']);
+
+      // A cursor belongs to its sort and order.
+      const page = await store.listClients(t.id, { limit: 1, sort: 'name' });
+      await expect(store.listClients(t.id, { limit: 1, cursor: page.nextCursor, sort: 'clientId' })).rejects.toBeInstanceOf(StoreInvalidCursorError);
+      await expect(store.listClients(t.id, { limit: 1, cursor: page.nextCursor, sort: 'name', order: 'desc' })).rejects.toBeInstanceOf(StoreInvalidCursorError);
+    });
+
+    it('searches and sorts APIs, grants and the audit, paging correctly under each sort', async () => {
+      const t = tenant();
+      await store.createTenant(t);
+      const apis = ['Stock', 'orders', 'Billing'].map((name, i) => api(t.id, { id: `a-${i}`, name, identifier: `https://${name.toLowerCase()}.example`, createdAt: T0 + i }));
+      for (const a of apis) await store.createApi(a);
+      const clients = ['c-b', 'c-a', 'c-c'].map((clientId) => client(t.id, { clientId }));
+      for (const c of clients) await store.createClient(c, []);
+      const grants = clients.flatMap((c, i) => apis.map((a, j) => grant(c, a, { id: `g-${i}${j}`, createdAt: T0 + i * 3 + j })));
+      for (const g of grants) await store.createGrant(g);
+
+      const byName = await walkAll((cursor) => store.listApis(t.id, { limit: 1, cursor, sort: 'name' }));
+      expect(byName.map((a) => a.name)).toEqual(['Billing', 'orders', 'Stock']);
+      const byIdentifier = await walkAll((cursor) => store.listApis(t.id, { limit: 2, cursor, sort: 'identifier', order: 'desc' }));
+      expect(byIdentifier.map((a) => a.identifier)).toEqual(['https://stock.example', 'https://orders.example', 'https://billing.example']);
+      expect((await store.listApis(t.id, { limit: 10, q: 'ORD' })).items.map((a) => a.id)).toEqual(['a-1']);
+
+      const byClient = await walkAll((cursor) => store.listGrants(t.id, {}, { limit: 2, cursor, sort: 'clientId' }));
+      expect(byClient.map((g) => g.id)).toEqual(['g-10', 'g-11', 'g-12', 'g-00', 'g-01', 'g-02', 'g-20', 'g-21', 'g-22']);
+      const byAudience = await walkAll((cursor) => store.listGrants(t.id, {}, { limit: 4, cursor, sort: 'audience', order: 'desc' }));
+      expect(byAudience.map((g) => g.audience)).toEqual([...grants.map((g) => g.audience)].sort().reverse());
+      expect((await store.listGrants(t.id, { audience: apis[0]!.identifier }, { limit: 10, q: 'C-A' })).items.map((g) => g.id)).toEqual(['g-10']);
+      expect((await store.listGrants(t.id, { createdBefore: T0 + 2 }, { limit: 10 })).items.map((g) => g.id)).toEqual(['g-00', 'g-01', 'g-02']);
+
+      for (let i = 0; i < 5; i++) await store.updateTenant(t.id, { name: `n${i}` }, audit(t.id, `tenant.update`, `${i}`));
+      const oldest = await walkAll((cursor) => store.listAudit(t.id, { limit: 2, cursor, order: 'asc' }));
+      const newest = await walkAll((cursor) => store.listAudit(t.id, { limit: 2, cursor }));
+      // Entries of one millisecond follow their ids: the walk is (at, id) either way.
+      expect(oldest.map((e) => [e.at, e.id])).toEqual(oldest.map((e) => [e.at, e.id]).sort((x, y) => Number(x[0]) - Number(y[0]) || (x[1]! < y[1]! ? -1 : 1)));
+      expect(oldest.map((e) => e.targetId).sort()).toEqual(['0', '1', '2', '3', '4']);
+      expect(newest.map((e) => e.id)).toEqual(oldest.map((e) => e.id).reverse());
     });
 
     it('rejects a cursor it did not issue', async () => {

@@ -70,4 +70,14 @@ for (const kind of ['sqlite', 'postgres'] as const) describe.skipIf(kind === 'po
     expect((await t.manage('GET', `/tenants/default/usage/waste?clientId=${'x'.repeat(129)}`)).status).toBe(400);
     expect((await t.app.inject({ method: 'GET', url: '/manage/v1/tenants/default/usage/top?by=api&clientId=abc' })).statusCode).toBe(401);
   });
+
+  it('refuses a client id no client can have (a NUL, which PostgreSQL text cannot hold; a space) with 400, never a 500', async () => {
+    for (const odd of ['%00', 'a%00b', 'a%20b', '%0A']) {
+      const top = await t.manage<{ error: string; message: string }>('GET', `/tenants/default/usage/top?by=api&clientId=${odd}`);
+      expect(top.status, odd).toBe(400);
+      expect(top.body.message).toMatch(/clientId/);
+      expect((await t.manage('GET', `/tenants/default/usage/waste?clientId=${odd}`)).status, odd).toBe(400);
+      expect((await t.manage('GET', `/tenants/default/usage?clientId=${odd}`)).status, odd).toBe(400);
+    }
+  });
 });

@@ -134,7 +134,8 @@ function rdns(subject: CertificateSubject): [string, string, string][] {
 }
 
 function escapeDnValue(value: string): string {
-  return value.replace(/[\\,+"<>;=]/g, (c) => `\\${c}`).replace(/^[ #]/, (c) => `\\${c}`).replace(/ $/, '\\ ');
+  // One pass (RFC 4514 §2.4), so a value of one space is escaped once, not twice.
+  return value.replace(/[\\,+"<>;=]|^[ #]| $|\u0000/g, (c) => (c === '\u0000' ? '\\00' : `\\${c}`));
 }
 
 function encodeName(subject: CertificateSubject): Buffer {

@@ -4,7 +4,7 @@
  * free loopback port or with no socket at all. What passes against it passes against
  * a deployed Tessera, because it is one.
  */
-import { createPrivateKey, generateKeyPairSync, type KeyObject, randomBytes, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject, randomBytes, randomUUID } from 'node:crypto';
 import { createServer as createHttpsServer, request as httpsRequest, type Server as HttpsServer } from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -195,7 +195,7 @@ export async function startTestIssuer(options: TestIssuerOptions = {}): Promise<
 let server: ReturnType<typeof loadServer> | undefined;
 
 async function start(options: TestIssuerOptions, port: number | null): Promise<TestIssuer> {
-  const { buildApp, createStore, MasterKey, resolveConfig } = await (server ??= loadServer());
+  const { buildApp, createStore, MasterKey, resolveConfig, unsealPrivateKey } = await (server ??= loadServer());
   const tenantId = options.tenant ?? 'default';
   const clock = createClock(options.clock);
   const url = port === null ? IN_PROCESS_URL : `http://127.0.0.1:${port}`;
@@ -422,7 +422,7 @@ async function start(options: TestIssuerOptions, port: number | null): Promise<T
       const context = await tenantContext();
       const active = context.activeKey;
       if (active === undefined) throw new Error(`tenant ${tenantId} has no active signing key`);
-      return { kid: active.kid, alg: active.alg, key: createPrivateKey(masterKey.decrypt(active.privateKeyEncrypted, active.kid)) };
+      return { kid: active.kid, alg: active.alg, key: unsealPrivateKey(active, masterKey) };
     },
   });
 

@@ -51,6 +51,11 @@ describe('createCertificate', () => {
     expect(client.subjectDn).toBe('CN=orders-client,OU=Payments,O=Example Corp,C=DE');
     expect(client.x509.subject.split('\n')).toEqual(['C=DE', 'O=Example Corp', 'OU=Payments', 'CN=orders-client']);
     expect(subjectDn({ commonName: 'a,b+c', organization: ' lead' })).toBe('CN=a\\,b\\+c,O=\\ lead');
+    // RFC 4514 §2.4: a leading and a trailing space are each escaped once, even when they are the same one; NUL as \00.
+    expect(subjectDn({ commonName: ' ' })).toBe('CN=\\ ');
+    expect(subjectDn({ commonName: '  ' })).toBe('CN=\\ \\ ');
+    expect(subjectDn({ commonName: '# x ' })).toBe('CN=\\# x\\ ');
+    expect(subjectDn({ commonName: 'a\u0000b' })).toBe('CN=a\\00b');
     expect(() => createCertificate({ subject: { commonName: 'x', country: 'Germany' }, role: 'client' })).toThrow(/country/);
     expect(() => createCertificate({ subject: { commonName: '' }, role: 'client' })).toThrow(/commonName/);
   });

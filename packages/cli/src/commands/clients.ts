@@ -4,10 +4,12 @@ import { type CommandGroup, CONNECTION_USAGE, seg, tenantOf, withApi } from '../
 import { CLAIM_USAGE, parseClaims } from '../claims.js';
 import { readPublicJwks } from '../keys-file.js';
 import { notice, printJson, printRecord, printTable } from '../output.js';
-import type { CreatedClientResource, CreatedSecretResource } from '@tessera/server';
+import type { ClientListItemResource, CreatedClientResource, CreatedSecretResource } from '@tessera/server';
 
 
 type Client = CreatedClientResource;
+/** A client in the list, with when it last got a token. */
+type ClientRow = ClientListItemResource;
 
 type CreatedSecret = CreatedSecretResource;
 
@@ -104,20 +106,40 @@ ${CONNECTION_USAGE}`,
       },
     },
     list: {
-      summary: 'list the clients of a tenant',
-      usage: `Usage: tessera clients list [--tenant <t>] [--limit <n> [--cursor <c>]]
+      summary: 'list the clients of a tenant (searched and sorted by the server)',
+      usage: `Usage: tessera clients list [--tenant <t>] [--search <text>] [--sort <key>] [--order asc|desc] [--dormant-days <n>] [--limit <n> [--cursor <c>]]
 
-  --limit, --cursor       one page (default: every client)
+  --search <text>         only clients whose id or name contains it (any case)
+  --sort <key>            createdAt (default), clientId, name or lastUsedAt
+  --order asc|desc        default asc; --sort lastUsedAt --order desc: most recently used first
+  --dormant-days <n>      only clients older than n days that got no token in them (never used included)
+  --limit, --cursor       one page (default: every client); keep the other flags when following --cursor
 ${CONNECTION_USAGE}`,
-      options: { ...connectionOptions, ...tenantOption, limit: { type: 'string' }, cursor: { type: 'string' } },
+      options: {
+        ...connectionOptions,
+        ...tenantOption,
+        limit: { type: 'string' },
+        cursor: { type: 'string' },
+        search: { type: 'string' },
+        sort: { type: 'string' },
+        order: { type: 'string' },
+        'dormant-days': { type: 'string' },
+      },
       async run(flags, io) {
         flags.expectPositionals(0);
         const path = `/tenants/${seg(tenantOf(flags))}/clients`;
         const limit = flags.integer('limit', 1, 200);
+        const search = flags.string('search');
+        const query = {
+          ...(search !== undefined && search !== '' ? { q: search } : {}),
+          sort: flags.choice('sort', ['createdAt', 'clientId', 'name', 'lastUsedAt'] as const),
+          order: flags.choice('order', ['asc', 'desc'] as const),
+          dormantDays: flags.integer('dormant-days', 1, 9999),
+        };
         const page = await withApi(flags, io, (api) =>
           limit === undefined && !flags.has('cursor')
-            ? api.listAll<Client>(path)
-            : api.get<{ items: Client[]; nextCursor: string | null }>(path, { limit, cursor: flags.string('cursor') }),
+            ? api.listAll<ClientRow>(path, query)
+            : api.get<{ items: ClientRow[]; nextCursor: string | null }>(path, { ...query, limit, cursor: flags.string('cursor') }),
         );
         if (flags.json) return printJson(io, page);
         printTable(io, page.items, [
@@ -126,6 +148,7 @@ ${CONNECTION_USAGE}`,
           { header: 'AUTH METHOD', value: (c) => c.tokenEndpointAuthMethod },
           { header: 'STATUS', value: (c) => (c.disabled ? 'disabled' : 'enabled') },
           { header: 'SECRETS', value: (c) => c.secrets.length },
+          { header: 'LAST USED', value: (c) => c.lastUsedAt, time: true },
           { header: 'CREATED AT', value: (c) => c.createdAt, time: true },
         ]);
         if (page.nextCursor !== null) notice(io, `more: --cursor ${page.nextCursor}`);

@@ -1,9 +1,10 @@
 import { useState } from 'preact/hooks';
-import { allPages, type Api, type Grant } from '../api.js';
+import { allPages, type Api, type ApiSort, type Grant, type GrantSort } from '../api.js';
 import { notify } from '../messages.js';
 import { forgetNames, useNames } from '../names.js';
 import { navigate } from '../router.js';
-import { Button, confirmAction, Copyable, DataList, Field, fieldErrorOf, Link, Loading, Section, Time, useAction, useApi, useLoad, usePermissions, Writes } from '../ui.js';
+import { SEARCH_DELAY_MS, ServerList, useDebounced } from '../server-list.js';
+import { Button, confirmAction, Copyable, Field, fieldErrorOf, Link, Loading, Section, Time, useAction, useApi, useLoad, usePermissions, Writes } from '../ui.js';
 import { lifetimeOf, parseScopes, scopesText } from '../validation.js';
 import { IntrospectionSettings } from './api-introspection.js';
 import { UsageChart } from './usage-chart.js';
@@ -87,20 +88,21 @@ export function ApisView({ tenant }: { tenant: string }) {
       </Section>
       </Writes>
       <Section title="All APIs" id="all-apis">
-        <DataList<Api>
+        <ServerList<Api, ApiSort>
           label="APIs"
           deps={[tenant]}
           reloadToken={reload}
-          load={(cursor) => api.listApis(tenant, cursor)}
-          search={(a) => `${a.name} ${a.identifier} ${a.scopes.map((s) => s.value).join(' ')}`}
+          load={(list) => api.searchApis(tenant, list)}
+          initialSort={{ sort: 'createdAt', order: 'desc' }}
+          firstOrder={{ createdAt: 'desc' }}
           rowKey={(a) => a.id}
           empty="No APIs yet: create one above."
           columns={[
-            { label: 'Name', sort: (a) => a.name.toLowerCase(), render: (a) => <Link to={`/t/${tenant}/apis/${a.id}`}>{a.name}</Link> },
-            { label: 'Identifier', sort: (a) => a.identifier, render: (a) => <code class="id">{a.identifier}</code> },
-            { label: 'Scopes', sort: (a) => a.scopes.length, render: (a) => <span class="scopes">{a.scopes.map((s) => <code class="scope">{s.value}</code>)}</span> },
-            { label: 'Format', sort: (a) => a.tokenFormat, render: (a) => a.tokenFormat },
-            { label: 'Created', sort: (a) => a.createdAt, render: (a) => <Time at={a.createdAt} /> },
+            { label: 'Name', sort: 'name', render: (a) => <Link to={`/t/${tenant}/apis/${a.id}`}>{a.name}</Link> },
+            { label: 'Identifier', sort: 'identifier', render: (a) => <code class="id">{a.identifier}</code> },
+            { label: 'Scopes', render: (a) => <span class="scopes">{a.scopes.map((s) => <code class="scope">{s.value}</code>)}</span> },
+            { label: 'Format', render: (a) => a.tokenFormat },
+            { label: 'Created', sort: 'createdAt', render: (a) => <Time at={a.createdAt} /> },
           ]}
         />
       </Section>
@@ -179,7 +181,7 @@ export function ApiPage({ tenant, apiId, tab }: { tenant: string; apiId: string;
           <IntrospectionSettings tenant={tenant} target={target} onSaved={reload} />
         </>
       ) : tab === 'clients' ? (
-        <MachineClients tenant={tenant} target={target} grants={grants} reload={reload} />
+        <MachineClients tenant={tenant} target={target} reload={reload} />
       ) : (
         <Section title="Usage" id="api-usage"><UsageChart tenant={tenant} audience={target.identifier} /></Section>
       )}
@@ -187,31 +189,46 @@ export function ApiPage({ tenant, apiId, tab }: { tenant: string; apiId: string;
   );
 }
 
-/** Every client of the tenant, with a switch for access to this API and its scopes. */
-export function MachineClients({ tenant, target, grants, reload }: { tenant: string; target: Api; grants: Grant[]; reload: () => void }) {
+/** How many clients a search for a new client shows. */
+const CANDIDATES = 8;
+
+/**
+ * The clients with access to this API, a page at a time (searched and sorted by the
+ * server), each with its scopes; and a search over every client to give one access.
+ */
+export function MachineClients({ tenant, target, reload }: { tenant: string; target: Api; reload: () => void }) {
   const api = useApi();
   const names = useNames(api, tenant);
   const [busy, run] = useAction();
   const { canWrite } = usePermissions();
+  const [changed, setChanged] = useState(0);
   const [term, setTerm] = useState('');
-  const byClient = new Map(grants.map((g) => [g.clientId, g]));
-  const clients = [...(names?.clients.values() ?? [])]
-    .filter((c) => `${c.name} ${c.clientId}`.toLowerCase().includes(term.trim().toLowerCase()))
-    .sort((a, b) => Number(byClient.has(b.clientId)) - Number(byClient.has(a.clientId)) || a.name.localeCompare(b.name));
+  const q = useDebounced(term.trim(), SEARCH_DELAY_MS);
+  const after = () => {
+    setChanged((n) => n + 1);
+    reload();
+  };
+  // Clients matching the search, each with its grant on this API if it has one.
+  const candidates = useLoad(async () => {
+    if (q === '') return [];
+    const page = await api.searchClients(tenant, { q, sort: 'name', limit: CANDIDATES });
+    return Promise.all(page.items.map(async (client) => ({ client, grant: (await api.searchGrants(tenant, { clientId: client.clientId, audience: target.identifier }, { limit: 1 })).items[0] })));
+  }, [tenant, target.identifier, q, changed]);
+  const nameOf = (clientId: string) => names?.clients.get(clientId)?.name ?? clientId;
 
-  const toggle = (clientId: string, name: string) =>
+  const grantAccess = (clientId: string, name: string) =>
     run(async () => {
-      const grant = byClient.get(clientId);
-      if (grant === undefined) {
-        await api.createGrant(tenant, { clientId, audience: target.identifier, scopes: [] });
-        notify('success', `${name} may now get tokens for ${target.name}; tick the scopes it needs`);
-      } else {
-        const ok = await confirmAction({ title: `Revoke ${name}'s access?`, body: <p>{name} loses the scopes <strong>{grant.scopes.join(' ') || '(none)'}</strong> on {target.name}.</p>, confirmLabel: 'Revoke access' });
-        if (!ok) return;
-        await api.deleteGrant(tenant, grant.id);
-        notify('success', `${name} no longer has access to ${target.name}`);
-      }
-      reload();
+      await api.createGrant(tenant, { clientId, audience: target.identifier, scopes: [] });
+      notify('success', `${name} may now get tokens for ${target.name}; tick the scopes it needs`);
+      after();
+    });
+  const revoke = (grant: Grant, name: string) =>
+    run(async () => {
+      const ok = await confirmAction({ title: `Revoke ${name}'s access?`, body: <p>{name} loses the scopes <strong>{grant.scopes.join(' ') || '(none)'}</strong> on {target.name}.</p>, confirmLabel: 'Revoke access' });
+      if (!ok) return;
+      await api.deleteGrant(tenant, grant.id);
+      notify('success', `${name} no longer has access to ${target.name}`);
+      after();
     });
   // A grant's scopes change in place (PATCH): same grant, no moment without access.
   // Taking a scope away asks first and says what the client loses.
@@ -224,44 +241,63 @@ export function MachineClients({ tenant, target, grants, reload }: { tenant: str
           confirmLabel: 'Remove scope',
         });
         if (!ok) {
-          reload();
+          after();
           return;
         }
       }
       const scopes = on ? [...grant.scopes, scope] : grant.scopes.filter((s) => s !== scope);
       await api.updateGrant(tenant, grant.id, { scopes });
       notify('success', `${name}: ${on ? 'granted' : 'removed'} ${scope}`);
-      reload();
+      after();
     });
 
-  if (names === null) return <Loading error={undefined} what="clients" />;
   return (
-    <Section title="Machine-to-machine clients" id="m2m">
-      <label class="search"><span class="visually-hidden">Search clients</span><input type="search" placeholder="Search clients" value={term} onInput={(e) => setTerm((e.target as HTMLInputElement).value)} /></label>
-      <ul class="rows m2m">
-        {clients.map((c) => {
-          const grant = byClient.get(c.clientId);
-          return (
-            <li>
-              <label class="switch">
-                <input type="checkbox" role="switch" checked={grant !== undefined} disabled={busy || !canWrite} onChange={() => toggle(c.clientId, c.name)} />{' '}
-                <Link to={`/t/${tenant}/clients/${c.clientId}`}>{c.name}</Link>
-                <span class="visually-hidden"> may get tokens for {target.name}</span>
-              </label>
-              {grant !== undefined ? (
+    <>
+      <Writes>
+        <Section title="Give a client access" id="m2m-add">
+          <label class="search"><span class="visually-hidden">Find a client to give access</span><input type="search" placeholder="Find a client by name or ID" value={term} onInput={(e) => setTerm((e.target as HTMLInputElement).value)} /></label>
+          {q === '' ? null : candidates.data === undefined ? <Loading error={candidates.error} what="clients" /> : candidates.data.length === 0 ? <p class="empty">No client matches “{q}”.</p> : (
+            <ul class="rows">
+              {candidates.data.map(({ client, grant }) => (
+                <li>
+                  <Link to={`/t/${tenant}/clients/${client.clientId}`}>{client.name}</Link> <code class="id">{client.clientId}</code>{' '}
+                  {grant !== undefined ? <span class="muted">has access</span> : <Button class="btn-small" busy={busy} onClick={() => grantAccess(client.clientId, client.name)}>Give access</Button>}
+                </li>
+              ))}
+            </ul>
+          )}
+        </Section>
+      </Writes>
+      <Section title="Machine-to-machine clients" id="m2m">
+        <ServerList<Grant, GrantSort>
+          label="Clients with access"
+          deps={[tenant, target.identifier]}
+          reloadToken={changed}
+          load={(list) => api.searchGrants(tenant, { audience: target.identifier }, list)}
+          initialSort={{ sort: 'clientId', order: 'asc' }}
+          searchPlaceholder="Search by client ID"
+          rowKey={(g) => g.id}
+          empty={`No client may get tokens for ${target.name} yet.`}
+          columns={[
+            { label: 'Client', sort: 'clientId', render: (g) => <><Link to={`/t/${tenant}/clients/${g.clientId}`}>{nameOf(g.clientId)}</Link> <code class="id">{g.clientId}</code></> },
+            {
+              label: 'Scopes',
+              render: (g) => (
                 <fieldset class="scopes-pick">
-                  <legend class="visually-hidden">Scopes of {c.name}</legend>
-                  {target.scopes.map((s) => (
+                  <legend class="visually-hidden">Scopes of {nameOf(g.clientId)}</legend>
+                  {target.scopes.length === 0 ? <span class="muted">this API has no scopes</span> : target.scopes.map((s) => (
                     <label class="inline">
-                      <input type="checkbox" checked={grant.scopes.includes(s.value)} disabled={busy || !canWrite} onChange={(e) => tick(grant, s.value, (e.target as HTMLInputElement).checked, c.name)} /> <code>{s.value}</code>
+                      <input type="checkbox" checked={g.scopes.includes(s.value)} disabled={busy || !canWrite} onChange={(e) => tick(g, s.value, (e.target as HTMLInputElement).checked, nameOf(g.clientId))} /> <code>{s.value}</code>
                     </label>
                   ))}
                 </fieldset>
-              ) : null}
-            </li>
-          );
-        })}
-      </ul>
-    </Section>
+              ),
+            },
+            { label: 'Since', sort: 'createdAt', render: (g) => <Time at={g.createdAt} /> },
+            { label: 'Access', render: (g) => <Button write class="btn-small" kind="danger" busy={busy} onClick={() => revoke(g, nameOf(g.clientId))} aria-label={`Revoke ${nameOf(g.clientId)}'s access`}>Revoke</Button> },
+          ]}
+        />
+      </Section>
+    </>
   );
 }

@@ -2,7 +2,8 @@ import { useEffect, useState } from 'preact/hooks';
 import type { AuditEntry, AuditFilter } from '../api.js';
 import { clientName, useNames } from '../names.js';
 import { navigate } from '../router.js';
-import { Button, DataList, Field, Link, Section, Time, useApi } from '../ui.js';
+import { ServerList } from '../server-list.js';
+import { Button, Field, Link, Section, Time, useApi } from '../ui.js';
 
 const KEYS = ['action', 'actor', 'targetType', 'targetId', 'since', 'until'] as const;
 
@@ -73,18 +74,20 @@ export function AuditView({ tenant, query }: { tenant: string; query: URLSearchP
         </form>
       </Section>
       <Section title="Changes" id="audit-entries">
-        <DataList<AuditEntry>
+        <ServerList<AuditEntry, 'at'>
           label="Audit entries"
           deps={[tenant, query.toString()]}
-          load={(cursor) => api.listAudit(tenant, filter, cursor)}
-          search={(e) => `${e.action} ${e.actor} ${e.targetType} ${e.targetId} ${JSON.stringify(e.details)}`}
+          load={(list) => api.listAudit(tenant, { ...filter, order: list.order }, list.cursor, list.limit)}
+          initialSort={{ sort: 'at', order: 'desc' }}
+          firstOrder={{ at: 'desc' }}
+          searchPlaceholder={null}
           rowKey={(e) => e.id}
           empty="No changes match."
           columns={[
-            { label: 'When', sort: (e) => -e.at, render: (e) => <Time at={e.at} /> },
-            { label: 'Who', sort: (e) => e.actor, render: (e) => <span class="id">{e.actor.startsWith('console:') ? e.actor : clientName(names, e.actor)}</span> },
-            { label: 'Action', sort: (e) => e.action, render: (e) => <code>{e.action}</code> },
-            { label: 'Target', sort: (e) => e.targetType, render: (e) => <>{e.targetType} {target(e)}</> },
+            { label: 'When', sort: 'at', render: (e) => <Time at={e.at} /> },
+            { label: 'Who', render: (e) => <span class="id">{e.actor.startsWith('console:') ? e.actor : clientName(names, e.actor)}</span> },
+            { label: 'Action', render: (e) => <code>{e.action}</code> },
+            { label: 'Target', render: (e) => <>{e.targetType} {target(e)}</> },
             { label: 'Details', render: (e) => <code class="details">{Object.keys(e.details).length === 0 ? '' : JSON.stringify(e.details)}</code> },
           ]}
         />

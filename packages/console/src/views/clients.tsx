@@ -1,9 +1,10 @@
 import { useState } from 'preact/hooks';
-import { ApiError, AUTH_METHODS, type AuthMethod, type Client, type ClientInput, type CreatedClient } from '../api.js';
+import { ApiError, AUTH_METHODS, type AuthMethod, type ClientInput, type ClientListItem, type ClientSort, type CreatedClient } from '../api.js';
 import { notify } from '../messages.js';
 import { forgetNames } from '../names.js';
 import { navigate } from '../router.js';
-import { Button, Copyable, DataList, Field, fieldErrorOf, Link, Section, Time, useAction, useApi, Writes } from '../ui.js';
+import { ServerList } from '../server-list.js';
+import { Button, Copyable, Field, fieldErrorOf, Link, Section, Time, useAction, useApi, Writes } from '../ui.js';
 import { fieldMessage, lifetimeOf, quotaOf } from '../validation.js';
 
 export const METHOD_LABELS: Record<AuthMethod, string> = {
@@ -139,6 +140,7 @@ export function ClientsView({ tenant }: { tenant: string }) {
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [created, setCreated] = useState<CreatedClient | null>(null);
   const [reload, setReload] = useState(0);
+  const [dormantDays, setDormantDays] = useState(0);
   const [busy, run] = useAction();
   const create = (e: Event) => {
     e.preventDefault();
@@ -185,20 +187,30 @@ export function ClientsView({ tenant }: { tenant: string }) {
       </Section>
       </Writes>
       <Section title="All clients" id="all-clients">
-        <DataList<Client>
+        <ServerList<ClientListItem, ClientSort>
           label="Clients"
-          deps={[tenant]}
+          deps={[tenant, dormantDays]}
           reloadToken={reload}
-          load={(cursor) => api.listClients(tenant, cursor)}
-          search={(c) => `${c.name} ${c.clientId} ${c.tokenEndpointAuthMethod}`}
+          load={(list) => api.searchClients(tenant, { ...list, ...(dormantDays > 0 ? { dormantDays } : {}) })}
+          initialSort={{ sort: 'createdAt', order: 'desc' }}
+          firstOrder={{ createdAt: 'desc', lastUsedAt: 'desc' }}
           rowKey={(c) => c.clientId}
-          empty="No clients yet: create one above."
+          empty={dormantDays > 0 ? `No client has gone ${dormantDays} days without a token.` : 'No clients yet: create one above.'}
+          filters={
+            <label class="inline">Show{' '}
+              <select name="dormant" value={String(dormantDays)} onChange={(e) => setDormantDays(Number((e.target as HTMLSelectElement).value))}>
+                <option value="0">all clients</option>
+                {[7, 30, 90].map((d) => <option value={String(d)}>dormant: no token in {d} days</option>)}
+              </select>
+            </label>
+          }
           columns={[
-            { label: 'Name', sort: (c) => c.name.toLowerCase(), render: (c) => <Link to={`/t/${tenant}/clients/${c.clientId}`}>{c.name}</Link> },
-            { label: 'Client ID', sort: (c) => c.clientId, render: (c) => <code class="id">{c.clientId}</code> },
-            { label: 'Authentication', sort: (c) => c.tokenEndpointAuthMethod, render: (c) => METHOD_LABELS[c.tokenEndpointAuthMethod] },
-            { label: 'Status', sort: (c) => (c.disabled ? 1 : 0), render: (c) => (c.disabled ? <span class="badge badge-off">disabled</span> : <span class="badge badge-on">enabled</span>) },
-            { label: 'Created', sort: (c) => c.createdAt, render: (c) => <Time at={c.createdAt} /> },
+            { label: 'Name', sort: 'name', render: (c) => <Link to={`/t/${tenant}/clients/${c.clientId}`}>{c.name}</Link> },
+            { label: 'Client ID', sort: 'clientId', render: (c) => <code class="id">{c.clientId}</code> },
+            { label: 'Authentication', render: (c) => METHOD_LABELS[c.tokenEndpointAuthMethod] },
+            { label: 'Status', render: (c) => (c.disabled ? <span class="badge badge-off">disabled</span> : <span class="badge badge-on">enabled</span>) },
+            { label: 'Last used', sort: 'lastUsedAt', render: (c) => <Time at={c.lastUsedAt} /> },
+            { label: 'Created', sort: 'createdAt', render: (c) => <Time at={c.createdAt} /> },
           ]}
         />
       </Section>

@@ -39,8 +39,11 @@ export interface ServerConfig {
     maxClients: number;
     maxUnknownClients: number;
     maxUnknownTenants: number;
+    unknownTenantLookupsPerSecond: number;
     maxTenantBytes: number;
     maxClientBytes: number;
+    maxSigners: number;
+    maxSignerBytes: number;
     serveStaleFor: number;
     feedRetention: number;
     feedBatchSize: number;
@@ -197,9 +200,9 @@ export function resolveConfig(input: ConfigInput = {}): ServerConfig {
   }
   // A malformed entry is reported at start-up, not at the first fetch.
   new OutboundPolicy(config.outboundAllow);
-  for (const name of ['pollInterval', 'maxTenants', 'maxClients', 'maxUnknownClients', 'maxUnknownTenants', 'maxTenantBytes', 'maxClientBytes', 'serveStaleFor', 'feedRetention', 'feedBatchSize'] as const) {
+  for (const name of ['pollInterval', 'maxTenants', 'maxClients', 'maxUnknownClients', 'maxUnknownTenants', 'unknownTenantLookupsPerSecond', 'maxTenantBytes', 'maxClientBytes', 'maxSigners', 'maxSignerBytes', 'serveStaleFor', 'feedRetention', 'feedBatchSize'] as const) {
     const value = config.cache[name];
-    if (!Number.isInteger(value) || value < (name === 'maxUnknownClients' || name === 'maxUnknownTenants' ? 0 : 1)) throw new Error(`cache.${name} must be a positive integer`);
+    if (!Number.isInteger(value) || value < (name === 'maxUnknownClients' || name === 'maxUnknownTenants' || name === 'unknownTenantLookupsPerSecond' ? 0 : 1)) throw new Error(`cache.${name} must be a positive integer`);
   }
   if (config.cache.serveStaleFor <= 2 * config.cache.pollInterval) {
     throw new Error('cache.serveStaleFor must be more than twice cache.pollInterval: a healthy replica reads the change feed that often');

@@ -46,18 +46,34 @@ export const defaults = {
     /** PostgreSQL: LISTEN for changes, so other replicas see them at once (polling stays the fallback). */
     listen: true,
     /**
-     * Tenants kept in memory (APIs, federations, signing keys, JWKS); beyond the bound the
-     * least recently used of those used once go first (segmented LRU: scan-resistant).
+     * Tenants kept in memory (APIs, federations, signing keys' public halves); beyond the
+     * bound the least recently used of those used once go first (segmented LRU:
+     * scan-resistant). The byte bound decides first at about 4.5 KB per tenant with one
+     * API and two keys, so 512 MiB holds some 115,000 of them.
      */
-    maxTenants: 10_000,
+    maxTenants: 200_000,
     /** Estimated bytes of all cached tenants, whatever their count. */
-    maxTenantBytes: 256 * 1024 * 1024,
+    maxTenantBytes: 512 * 1024 * 1024,
     /** Unknown tenant ids remembered (until the change feed says one was created), so junk paths cost no store query. */
     maxUnknownTenants: 10_000,
+    /**
+     * Ids the known-tenant directory does not hold that are still looked up in the store,
+     * per second: a tenant created through another replica is served before the change
+     * feed brings it, and a flood of made-up ids costs at most this many queries a second.
+     */
+    unknownTenantLookupsPerSecond: 10,
     /** Clients kept in memory (client, secret hashes, grants). */
     maxClients: 100_000,
-    /** Estimated bytes of all cached clients, whatever their count. */
+    /** Estimated bytes of all cached clients, whatever their count (about 2.3 KB per client with one secret and one grant). */
     maxClientBytes: 256 * 1024 * 1024,
+    /**
+     * Unsealed private signing keys kept, one per tenant that issues tokens, and their
+     * estimated bytes (about 6 KB per ES256 or RS256 key, 2.3 KB per EdDSA key, mostly
+     * OpenSSL's): a tenant whose signer is not kept unseals it again on its next
+     * token (about 1 million instructions for ES256, a tenth of that for RSA).
+     */
+    maxSigners: 100_000,
+    maxSignerBytes: 128 * 1024 * 1024,
     /** Unknown client ids remembered, so repeated guesses do not each cost a store lookup. */
     maxUnknownClients: 10_000,
     /** While the store is unreachable, cached entries keep serving this long (ms); then 503 temporarily_unavailable. */

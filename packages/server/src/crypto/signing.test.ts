@@ -2,7 +2,7 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { MasterKey } from './master-key.js';
 import { isSupportedAlgorithm, parseCompactJws, prepareKey, verifySignature } from '@tessera/verifier/core';
-import { generateSigningKey, JwtSigner, publicKeyFromJwk, SIGNING_ALGS } from './signing.js';
+import { generateSigningKey, JwtSigner, publicKeyFromJwk, SIGNING_ALGS, unsealPrivateKey } from './signing.js';
 
 /** Verifies with the JOSE core the server and the verifier share. */
 function verifiesWith(token: string, jwk: Parameters<typeof publicKeyFromJwk>[0]): boolean {
@@ -47,6 +47,18 @@ describe('JwtSigner', () => {
     expect(() => JwtSigner.unseal({ kid: key.kid, alg: 'ES256', privateKeyEncrypted: key.privateKeyEncrypted }, new MasterKey(Buffer.alloc(32, 8)))).toThrow();
     expect(() => JwtSigner.unseal({ kid: 'another-kid', alg: 'ES256', privateKeyEncrypted: key.privateKeyEncrypted }, masterKey)).toThrow();
     expect(key.privateKeyEncrypted).not.toContain('PRIVATE KEY');
+  });
+});
+
+describe('sealed private keys', () => {
+  it('are sealed as a JWK, and keys sealed as PKCS#8 PEM (before JWK sealing) still open', async () => {
+    const key = await generateSigningKey('ES256', masterKey);
+    expect(JSON.parse(masterKey.decrypt(key.privateKeyEncrypted, key.kid))).toMatchObject({ kty: 'EC', crv: 'P-256', d: expect.any(String) });
+    const pem = unsealPrivateKey(key, masterKey).export({ format: 'pem', type: 'pkcs8' }).toString();
+    const legacy = { kid: key.kid, alg: 'ES256' as const, privateKeyEncrypted: masterKey.encrypt(pem, key.kid) };
+    const token = await JwtSigner.unseal(legacy, masterKey).sign({ sub: 's' });
+    expect(verifiesWith(token, key.publicJwk)).toBe(true);
+    expect(JwtSigner.unseal(legacy, masterKey).publicKey().export({ format: 'jwk' })).toMatchObject({ x: key.publicJwk.x, y: key.publicJwk.y });
   });
 });
 

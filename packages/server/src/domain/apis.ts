@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Api, ApiScope, NewAuditEntry, Page, Store, TokenFormat } from '../store/types.js';
+import type { Api, ApiScope, ApiSort, ListRequest, NewAuditEntry, Page, Store, TokenFormat } from '../store/types.js';
 import { keepingAdminAccess } from './admin-access.js';
 import { clampPageSize, type DomainContext } from './context.js';
 import { ConflictError, NotFoundError, ValidationError } from './errors.js';
@@ -45,9 +45,9 @@ export class ApiService {
     return api;
   }
 
-  async list(tenantId: string, page: { limit?: number; cursor?: string | null }): Promise<Page<Api>> {
+  async list(tenantId: string, request: Omit<ListRequest<ApiSort>, 'limit'> & { limit?: number }): Promise<Page<Api>> {
     await this.#requireTenant(tenantId);
-    return this.ctx.store.listApis(tenantId, { limit: clampPageSize(page.limit), cursor: page.cursor ?? null });
+    return this.ctx.store.listApis(tenantId, { ...request, limit: clampPageSize(request.limit), cursor: request.cursor ?? null });
   }
 
   async get(tenantId: string, id: string): Promise<Api> {

@@ -9,13 +9,20 @@
  *   and polled every `pollInterval` whatever happens (SQLite, or a lost LISTEN
  *   connection, which reconnects);
  * - a replica that fell behind what trimming kept drops its caches once and says so.
+ *
+ * The known-tenant directory (domain/tenant-directory.ts) follows the same changes,
+ * and is (re)loaded each time the follower takes a new position: at start and after
+ * falling behind the trimmed feed.
  */
 import type { Change, ChangeListener, Store } from '../store/types.js';
 import type { TenantRegistry } from './tenant-context.js';
+import type { TenantDirectory } from './tenant-directory.js';
 
 export interface ChangeFeedOptions {
   store: Store;
   registry: TenantRegistry;
+  /** The known-tenant directory, if there is one: fed the same changes, reloaded from each new position. */
+  directory?: TenantDirectory;
   /** Poll the feed this often (ms): SPEC §8 wants changes everywhere within 2 s. */
   pollInterval: number;
   /** PostgreSQL: LISTEN for commits (false: poll only). */
@@ -54,7 +61,7 @@ export class ChangeFeed {
     this.#options = options;
     options.store.onCommit(async (changes) => {
       if (this.#running) for (const change of changes) this.#own.add(change.seq);
-      await options.registry.apply(changes, { wait: true });
+      await Promise.all([options.registry.apply(changes, { wait: true }), options.directory?.apply(changes, { wait: true })]);
     });
   }
 
@@ -73,6 +80,8 @@ export class ChangeFeed {
     trim.unref();
     this.#timers.push(poll, trim);
     if (this.#options.listen) void this.#connect();
+    // Restarted: changes after #lastSeq are read next, so a snapshot from now on is safe.
+    if (this.#lastSeq !== null) this.#options.directory?.reload();
     return this.poll();
   }
 
@@ -85,6 +94,9 @@ export class ChangeFeed {
     this.#listener = null;
     await listener?.close();
     await this.#polling?.catch(() => {});
+    // Changes are no longer followed: the directory stops answering.
+    this.#options.directory?.stop();
+    await this.#options.directory?.loading;
     this.#options.registry.markSynced(null);
   }
 
@@ -130,6 +142,8 @@ export class ChangeFeed {
         // Start-up: caches are filled on use from now on; what happened before is in them already.
         this.#lastSeq = await store.latestChangeSeq();
         registry.clear();
+        // After the position: a tenant created meanwhile is in the snapshot or in what is read next.
+        this.#options.directory?.reload();
       }
       for (;;) {
         const { changes, trimmedThrough } = await store.readChanges(this.#lastSeq, batchSize);
@@ -137,6 +151,7 @@ export class ChangeFeed {
           const latest = await store.latestChangeSeq();
           log.warn(`fell behind the change feed (read up to ${this.#lastSeq}, trimmed through ${trimmedThrough}): dropped every cached registry entry once`);
           registry.clear();
+          this.#options.directory?.reload();
           this.#lastSeq = latest;
           this.#own.clear();
           continue;
@@ -164,7 +179,10 @@ export class ChangeFeed {
     const foreign = changes.filter((c) => !this.#own.delete(c.seq));
     this.#lastSeq = last.seq;
     for (const seq of this.#own) if (seq <= last.seq) this.#own.delete(seq);
-    if (foreign.length > 0) void this.#options.registry.apply(foreign, { wait: false });
+    if (foreign.length > 0) {
+      void this.#options.registry.apply(foreign, { wait: false });
+      void this.#options.directory?.apply(foreign, { wait: false });
+    }
   }
 
   async #connect(): Promise<void> {

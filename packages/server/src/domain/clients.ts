@@ -1,6 +1,6 @@
 import { createPublicKey, type JsonWebKey, type KeyObject, randomBytes } from 'node:crypto';
 import { generateSecret, hashSecret } from '../crypto/secrets.js';
-import { type Client, type ClientSecret, type CustomClaims, isSecretMethod, type NewAuditEntry, type Page, type Store, type TokenEndpointAuthMethod } from '../store/types.js';
+import { type Client, type ClientSecret, type ClientSort, type ListRequest, type CustomClaims, isSecretMethod, type NewAuditEntry, type Page, type Store, type TokenEndpointAuthMethod } from '../store/types.js';
 import { assertCustomClaims } from './claims.js';
 import { clampPageSize, type DomainContext, issuerOf } from './context.js';
 import { keepingAdminAccess } from './admin-access.js';
@@ -65,6 +65,11 @@ export interface ClientView extends Client {
   issuer: string;
   tokenEndpoint: string;
   discoveryEndpoint: string;
+}
+
+export interface ClientListOptions extends Omit<ListRequest<ClientSort>, 'limit'> {
+  limit?: number;
+  dormantDays?: number;
 }
 
 export interface CreatedClient extends ClientView {
@@ -143,14 +148,25 @@ export class ClientService {
     };
   }
 
-  async list(tenantId: string, page: { limit?: number; cursor?: string | null }): Promise<Page<ClientView>> {
+  /**
+   * A page of the tenant's clients, searched and sorted by the store (docs/management-api.md),
+   * each with when it last got a token; `dormantDays`: only clients older than that many
+   * days that got no token in them (never used included).
+   */
+  async list(tenantId: string, request: ClientListOptions): Promise<Page<ClientView & { lastUsedAt: number | null }>> {
     await this.#requireTenant(tenantId);
-    const result = await this.ctx.store.listClients(tenantId, { limit: clampPageSize(page.limit), cursor: page.cursor ?? null });
+    const { limit, cursor, dormantDays, ...search } = request;
+    const result = await this.ctx.store.listClients(tenantId, {
+      ...search,
+      limit: clampPageSize(limit),
+      cursor: cursor ?? null,
+      ...(dormantDays !== undefined ? { dormantSince: this.ctx.now() - dormantDays * 86_400_000 } : {}),
+    });
     // The page's secrets in one query, not one per client.
     const secrets = await this.ctx.store.listSecretsOfClients(tenantId, result.items.map((c) => c.clientId));
     const byClient = new Map<string, ClientSecret[]>();
     for (const secret of secrets) byClient.set(secret.clientId, [...(byClient.get(secret.clientId) ?? []), secret]);
-    const items = result.items.map((c) => this.view(c, byClient.get(c.clientId) ?? []));
+    const items = result.items.map((c) => ({ ...this.view(c, byClient.get(c.clientId) ?? []), lastUsedAt: c.lastUsedAt }));
     return { items, nextCursor: result.nextCursor };
   }
 

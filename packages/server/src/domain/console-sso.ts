@@ -6,7 +6,9 @@
  * another claim lists the tenants the person may act on. Each sign-in records the
  * person as a console user `oidc:<sub>` with that role and those tenants (every tenant
  * without a tenants claim), so the management API enforces them exactly as for local
- * users, at every call, and an admin can delete the user to end its sessions at once. Local users stay, for small sites and break-glass.
+ * users, at every call, and an admin can delete the user to end its sessions at once;
+ * a sign-in the provider's claims no longer allow deletes it too. Local users stay, for
+ * small sites and break-glass.
  */
 import { randomBytes } from 'node:crypto';
 import * as oidc from 'openid-client';
@@ -94,10 +96,19 @@ export class ConsoleSso {
       throw new SsoRefused(`the provider's answer was not accepted: ${(error as Error).message}`);
     }
     if (claims === undefined) throw new SsoRefused('the provider sent no ID token');
-    const role = roleOf(claims[this.deps.settings.roleClaim]);
-    if (role === null) throw new SsoRefused(`the ID token has no "${this.deps.settings.roleClaim}" claim saying admin or viewer: ask your administrator for console access`);
-    const tenants = this.#tenantsOf(claims);
     const username = `${SSO_USER_PREFIX}${claims.sub}`;
+    let role: ConsoleRole | null;
+    let tenants: string[] | null;
+    try {
+      role = roleOf(claims[this.deps.settings.roleClaim]);
+      if (role === null) throw new SsoRefused(`the ID token has no "${this.deps.settings.roleClaim}" claim saying admin or viewer: ask your administrator for console access`);
+      tenants = this.#tenantsOf(claims);
+    } catch (error) {
+      // The provider no longer gives this person console access: sessions from an
+      // earlier sign-in end now, not when they expire.
+      if (error instanceof SsoRefused) await this.#forget(username);
+      throw error;
+    }
     await this.#record(username, role, tenants);
     const session = await this.deps.issueSession({ username, role });
     if (session === null) throw new SsoRefused('the console cannot issue sessions now');
@@ -124,6 +135,14 @@ export class ConsoleSso {
       if (error instanceof ValidationError) throw new SsoRefused(`the ID token's "${claim}" claim is not a list of tenants: ${error.message}`);
       throw error;
     }
+  }
+
+  /** Deletes the person's console user, if there is one (which ends its sessions). */
+  async #forget(username: string): Promise<void> {
+    const audit = { tenantId: defaults.management.adminTenant, actor: `${CONSOLE_SUBJECT_PREFIX}${username}`, action: 'console_user.delete', targetType: 'console_user', targetId: username, details: { via: 'oidc', reason: 'the provider no longer gives console access' } };
+    await this.deps.store.withLock('tessera:console-users', async (tx) => {
+      if ((await tx.getConsoleUser(username)) !== null) await tx.deleteConsoleUser(username, audit);
+    });
   }
 
   /** The person as a console user with the role and tenants the provider gives now; no usable password. */

@@ -39,12 +39,22 @@ const ATTRIBUTE_TYPE_ALIASES: Record<string, string> = {
   '2.5.4.97': 'organizationidentifier',
 };
 
+/** Without surrounding whitespace, except a space escaped at the end (`CN=svc\ `, RFC 4514 §2.4). */
+function trimDistinguishedName(dn: string): string {
+  const end = dn.trimEnd().length;
+  let backslashes = 0;
+  while (backslashes < end && dn[end - 1 - backslashes] === '\\') backslashes += 1;
+  return dn.slice(0, backslashes % 2 === 1 && end < dn.length ? end + 1 : end).trimStart();
+}
+
 /**
  * A DN as a list of RDNs in the order written, each RDN canonicalised to its sorted
  * `type=value` members joined by NUL (values may contain `+`); null when the text is not a DN.
  */
 export function parseDistinguishedName(dn: string): string[] | null {
-  let text = dn.trim();
+  // RFC 4514 §2.4: a NUL is written escaped (\00), never as it is.
+  if (dn.includes('\u0000')) return null;
+  let text = trimDistinguishedName(dn);
   let separators: string;
   if (text.startsWith('/')) {
     separators = '/';

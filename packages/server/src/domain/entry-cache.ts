@@ -12,6 +12,8 @@
  *   larger than the cache still mostly hits (plain LRU misses every time on N+1
  *   entries visited in turn), and a scan of one-off keys evicts nothing useful;
  * - concurrent first loads of one key share one store round trip;
+ * - entries that never change once made (an unsealed key, by kid) can be computed
+ *   synchronously instead (`getOrCompute`), under the same bounds and policy;
  * - an invalidated entry keeps serving while its reload runs; a failed reload keeps
  *   the old entry (retried after `retryDelay`);
  * - a load that overlaps an invalidation of its key is not trusted: it loads again.
@@ -30,7 +32,8 @@ export interface EntryCacheOptions<V> {
   name: string;
   maxEntries: number;
   maxAbsent: number;
-  load(key: string): Promise<V | null>;
+  /** Loads an entry for `get` (a cache used only through `getOrCompute` needs none). */
+  load?: (key: string) => Promise<V | null>;
   /** Estimated bytes of one entry (default 1): bounded in all by `maxWeight`. */
   weigh?: (value: V) => number;
   maxWeight?: number;
@@ -144,6 +147,24 @@ export class EntryCache<V> {
     return this.#loadFirst(key);
   }
 
+  /**
+   * The entry, made by `compute` when it is not in memory, and kept if the admission
+   * rule lets it in: for entries that are never invalidated, only deleted.
+   */
+  getOrCompute(key: string, compute: () => V): V {
+    this.#count(key);
+    const slot = this.#slot(key);
+    if (slot !== undefined) {
+      this.#touch(key, slot);
+      this.#options.events?.hit(this.#options.name);
+      return slot.value;
+    }
+    this.#options.events?.miss(this.#options.name);
+    const value = compute();
+    this.#put(key, value, false);
+    return value;
+  }
+
   /** The entry in memory, without loading or touching LRU order (undefined: not cached). */
   peek(key: string): V | null | undefined {
     const slot = this.#slot(key);
@@ -254,11 +275,12 @@ export class EntryCache<V> {
   }
 
   async #timedLoad(key: string): Promise<V | null> {
-    const events = this.#options.events;
-    if (events === undefined) return this.#options.load(key);
+    const { events, load, name } = this.#options;
+    if (load === undefined) throw new Error(`the ${name} cache has no loader`);
+    if (events === undefined) return load(key);
     const started = performance.now();
-    const value = await this.#options.load(key);
-    events.load(this.#options.name, (performance.now() - started) / 1000);
+    const value = await load(key);
+    events.load(name, (performance.now() - started) / 1000);
     return value;
   }
 

@@ -95,6 +95,7 @@ export class FederationService {
       if (input.audience != null) throw new ValidationError('audience belongs to a workload federation; a subject federation names audiences in its exchangeRules');
       exchangeRules.forEach(assertExchangeRule);
     }
+    if (input.audience != null && /[\u0000-\u001f\u007f]/.test(input.audience)) throw new ValidationError('audience must not contain control characters');
     const claimMappings = input.claimMappings ?? {};
     assertClaimMappings(claimMappings);
     return {

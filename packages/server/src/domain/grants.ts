@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Grant, Page, Store } from '../store/types.js';
+import type { Grant, GrantSort, ListRequest, Page, Store } from '../store/types.js';
 import { assertCustomClaims } from './claims.js';
 import { keepingAdminAccess } from './admin-access.js';
 import { clampPageSize, type DomainContext } from './context.js';
@@ -52,9 +52,9 @@ export class GrantService {
     return grant;
   }
 
-  async list(tenantId: string, filter: { clientId?: string; audience?: string }, page: { limit?: number; cursor?: string | null }): Promise<Page<Grant>> {
+  async list(tenantId: string, filter: { clientId?: string; audience?: string }, request: Omit<ListRequest<GrantSort>, 'limit'> & { limit?: number }): Promise<Page<Grant>> {
     if ((await this.ctx.store.getTenant(tenantId)) === null) throw new NotFoundError('tenant', tenantId);
-    return this.ctx.store.listGrants(tenantId, filter, { limit: clampPageSize(page.limit), cursor: page.cursor ?? null });
+    return this.ctx.store.listGrants(tenantId, filter, { ...request, limit: clampPageSize(request.limit), cursor: request.cursor ?? null });
   }
 
   async get(tenantId: string, id: string): Promise<Grant> {

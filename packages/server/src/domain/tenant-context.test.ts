@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { MasterKey } from '../crypto/master-key.js';
 import { hashSecret } from '../crypto/secrets.js';
-import type { Client, ClientRecord, Store, TenantRecord } from '../store/types.js';
+import { generateSigningKey } from '../crypto/signing.js';
+import type { Client, ClientRecord, SigningKey, Store, TenantRecord } from '../store/types.js';
 import type { CacheEvents } from './entry-cache.js';
 import { TenantRegistry } from './tenant-context.js';
 
@@ -238,7 +239,7 @@ describe('TenantRegistry', () => {
     tenants.length = 0;
     clients['t'] = [];
     await registry.apply([{ tenantId: 't', kind: 'tenant', entityId: 't' }], { wait: true });
-    expect(registry.size).toEqual({ tenants: 0, clients: 0, unknownClients: 0 });
+    expect(registry.size).toEqual({ tenants: 0, clients: 0, unknownClients: 0, signers: 0 });
     expect(await registry.get('t')).toBeNull();
   });
 
@@ -251,5 +252,93 @@ describe('TenantRegistry', () => {
     registry.markSynced(Date.now() - 1500);
     await expect(registry.client('t', 'x')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
     await expect(registry.get('t')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+  });
+
+  describe('signing keys', () => {
+    const masterKey = new MasterKey(Buffer.alloc(32));
+
+    async function key(tenantId: string, status: SigningKey['status']): Promise<SigningKey> {
+      const generated = await generateSigningKey('ES256', masterKey);
+      return { kid: generated.kid, tenantId, alg: 'ES256', status, publicJwk: generated.publicJwk as Record<string, unknown>, privateKeyEncrypted: generated.privateKeyEncrypted, createdAt: 0, activatedAt: 0, retiredAt: null, publishUntil: null };
+    }
+
+    /** Tenants whose keys can be swapped; counts the loads. */
+    function keyedStore(keys: Map<string, SigningKey[]>) {
+      const loads: string[] = [];
+      const store = {
+        async loadTenantRecord(id: string): Promise<TenantRecord | null> {
+          loads.push(id);
+          const tenantKeys = keys.get(id);
+          if (tenantKeys === undefined) return null;
+          return { tenant: { id, name: id, signingAlg: 'ES256', accessTokenLifetime: null, createdAt: 0 }, apis: [], keys: tenantKeys, federations: [] } as unknown as TenantRecord;
+        },
+      } as unknown as Store;
+      return { store, loads };
+    }
+
+    function registryWith(store: Store, limits = {}, events?: CacheEvents) {
+      return new TenantRegistry({ store, publicUrl: 'http://x', masterKey, now: () => 0, limits, ...(events ? { events } : {}) });
+    }
+
+    it('a loaded tenant has unsealed nothing; its signer is unsealed on first use, once, and outlives the tenant entry', async () => {
+      const keys = new Map([['a', [await key('a', 'active'), await key('a', 'next')]], ['b', [await key('b', 'active')]]]);
+      const fake = keyedStore(keys);
+      const counted: string[] = [];
+      const events: CacheEvents = { hit: (c) => counted.push(`hit:${c}`), miss: (c) => counted.push(`miss:${c}`), load() {}, evict() {}, feedLag() {} };
+      const registry = registryWith(fake.store, { maxTenants: 1 }, events);
+      const a = (await registry.get('a'))!;
+      expect(registry.size.signers).toBe(0);
+      // The JWKS is rendered from the stored public JWKs, without importing or unsealing anything.
+      expect(JSON.parse(a.jwks.body).keys.map((k: { kid: string }) => k.kid)).toEqual(keys.get('a')!.map((k) => k.kid));
+      expect(JSON.parse(a.jwks.body).keys[0]).not.toHaveProperty('d');
+      expect(registry.size.signers).toBe(0);
+      const signer = a.signer!;
+      expect(a.signer).toBe(signer);
+      expect(registry.size.signers).toBe(1);
+      // Evicted from the tenant cache (bound 1) and loaded again: the signer is still there.
+      await registry.get('b');
+      await registry.get('b');
+      await registry.get('b');
+      const again = (await registry.get('a'))!;
+      expect(again).not.toBe(a);
+      expect(again.signer).toBe(signer);
+      expect(counted.filter((c) => c === 'miss:signer')).toHaveLength(1);
+    });
+
+    it("the public key of a published key is imported on first use, and matches the signer's", async () => {
+      const active = await key('a', 'active');
+      const next = await key('a', 'next');
+      const registry = registryWith(keyedStore(new Map([['a', [active, next]]])).store);
+      const a = (await registry.get('a'))!;
+      const token = await a.signer!.sign({ sub: 'x' });
+      const published = a.publishedKeys.get(active.kid)!;
+      expect(published.key.type).toBe('public');
+      expect(published.key.export({ format: 'jwk' })).toMatchObject({ x: active.publicJwk['x'], y: active.publicJwk['y'] });
+      expect(a.publishedKeys.get(next.kid)!.key.export({ format: 'jwk' })).toMatchObject({ x: next.publicJwk['x'] });
+      expect(token.split('.')).toHaveLength(3);
+    });
+
+    it('a rotation drops the signer of the key that no longer signs', async () => {
+      const first = await key('a', 'active');
+      const second = await key('a', 'next');
+      const keys = new Map([['a', [first, second]]]);
+      const registry = registryWith(keyedStore(keys).store);
+      const before = (await registry.get('a'))!.signer!;
+      expect(before.kid).toBe(first.kid);
+      keys.set('a', [{ ...first, status: 'retired' }, { ...second, status: 'active' }]);
+      await registry.apply([{ tenantId: 'a', kind: 'key', entityId: second.kid }], { wait: true });
+      const after = (await registry.get('a'))!;
+      expect(after.signer!.kid).toBe(second.kid);
+      expect(registry.size.signers).toBe(1);
+    });
+
+    it('bounds the unsealed signers by count, scan-resistant like the other caches', async () => {
+      const ids = Array.from({ length: 12 }, (_, i) => `t${i}`);
+      const keys = new Map(await Promise.all(ids.map(async (id) => [id, [await key(id, 'active')]] as [string, SigningKey[]])));
+      const registry = registryWith(keyedStore(keys).store, { maxSigners: 4 });
+      for (let round = 0; round < 3; round++) for (const id of ids) void (await registry.get(id))!.signer;
+      expect(registry.size.signers).toBeLessThanOrEqual(4);
+      expect(registry.size.tenants).toBe(12);
+    });
   });
 });

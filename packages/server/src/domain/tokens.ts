@@ -119,13 +119,15 @@ export class TokenIssuer {
       this.usage.issued(tenant.tenant.id, client.clientId, api.identifier, request.scopes);
       return { accessToken, expiresIn: lifetime, scope, claims };
     }
-    if (tenant.signer === null) throw new Error(`tenant ${tenant.tenant.id} has no active signing key`);
+    // Read once: each read asks the signer cache, and a signer it did not keep is unsealed per read.
+    const signer = tenant.signer;
+    if (signer === null) throw new Error(`tenant ${tenant.tenant.id} has no active signing key`);
     // The claims that stay the same under this grant are serialised once; only exp, iat and jti change.
     // A token with anything the template does not hold (a binding, an actor) is serialised whole.
     const plain = template !== null && claims.cnf === undefined && claims.act === undefined;
     const payloadJson = plain ? `${template.head}"exp":${claims.exp},"iat":${iat},"jti":"${claims.jti}"${template.tail}` : JSON.stringify(claims);
     // ES256 and EdDSA sign here and now; RSA is awaited from the pool.
-    const accessToken = tenant.signer.signJsonNow(payloadJson) ?? (await tenant.signer.signJson(payloadJson));
+    const accessToken = signer.signJsonNow(payloadJson) ?? (await signer.signJson(payloadJson));
     this.usage.issued(tenant.tenant.id, client.clientId, api.identifier, request.scopes);
     return { accessToken, expiresIn: lifetime, scope, claims };
   }

@@ -232,18 +232,41 @@ export class UsageReports {
 
   /**
    * Grants older than `days` whose scopes were not all requested in the last `days`:
-   * narrow to the scopes used, or revoke a grant not used at all.
+   * narrow to the scopes used, or revoke a grant not used at all. With a `limit`, one
+   * page: the walk goes through the grants old enough (an index prefix, oldest first)
+   * a chunk at a time, reading the last uses of that chunk only, and stops when the
+   * page is full; `nextCursor` resumes after the last grant it looked at.
    */
-  async unused(tenantId: string, days: number): Promise<UnusedGrant[]> {
-    const snapshot = await this.#snapshot(tenantId);
-    return this.#unused(tenantId, snapshot.grants, days);
+  async unused(tenantId: string, days: number, page: { limit?: number; cursor?: string | null } = {}): Promise<{ grants: UnusedGrant[]; nextCursor: string | null }> {
+    await this.#requireTenant(tenantId);
+    const since = this.deps.now() - days * DAY;
+    const limit = page.limit ?? Infinity;
+    const findings: UnusedGrant[] = [];
+    let cursor = page.cursor ?? null;
+    while (findings.length < limit) {
+      const chunk = await this.deps.store.listGrants(tenantId, { createdBefore: since }, { limit: PAGE, cursor });
+      const found = await this.#unused(tenantId, chunk.items, days);
+      const room = limit - findings.length;
+      if (found.length > room) {
+        // The page fills inside this chunk: resume right after its last finding.
+        findings.push(...found.slice(0, room));
+        const lastId = findings[findings.length - 1]!.grantId;
+        const upTo = chunk.items.findIndex((g) => g.id === lastId) + 1;
+        const resume = await this.deps.store.listGrants(tenantId, { createdBefore: since }, { limit: upTo, cursor });
+        return { grants: findings, nextCursor: resume.nextCursor };
+      }
+      findings.push(...found);
+      cursor = chunk.nextCursor;
+      if (cursor === null) break;
+    }
+    return { grants: findings, nextCursor: findings.length < limit ? null : cursor };
   }
 
   /** Applies the current suggestion for one grant: the narrowed grant, or null when it was revoked. */
   async apply(tenantId: string, grantId: string, days: number, actor: string): Promise<Grant | null> {
-    const snapshot = await this.#snapshot(tenantId);
-    const grant = snapshot.grants.find((g) => g.id === grantId);
-    if (grant === undefined) throw new NotFoundError('grant', grantId);
+    await this.#requireTenant(tenantId);
+    const grant = await this.deps.store.getGrant(tenantId, grantId);
+    if (grant === null) throw new NotFoundError('grant', grantId);
     const { protectedGrants } = this.deps;
     if (tenantId === protectedGrants.tenantId && grant.audience === protectedGrants.audience) {
       throw new ConflictError('grants on the management API are not changed from usage suggestions; change them by hand');
@@ -337,7 +360,11 @@ export class UsageReports {
 
   async #unused(tenantId: string, grants: readonly Grant[], days: number): Promise<UnusedGrant[]> {
     const since = this.deps.now() - days * DAY;
-    const [grantUses, scopeUses] = await Promise.all([this.deps.usage.lastUses(tenantId, 'grant'), this.deps.usage.lastUses(tenantId, 'scope')]);
+    // The last uses of these grants and their scopes only: a page costs the same however large the tenant.
+    const [grantUses, scopeUses] = await Promise.all([
+      this.deps.usage.lastUsesOf(tenantId, 'grant', grants.map((g) => join(g.clientId, g.audience))),
+      this.deps.usage.lastUsesOf(tenantId, 'scope', grants.flatMap((g) => g.scopes.map((scope) => join(g.clientId, g.audience, scope)))),
+    ]);
     const findings: UnusedGrant[] = [];
     for (const grant of grants) {
       // A grant younger than the window has not had the chance to be used.
@@ -359,6 +386,10 @@ export class UsageReports {
       });
     }
     return findings;
+  }
+
+  async #requireTenant(tenantId: string): Promise<void> {
+    if ((await this.deps.store.getTenant(tenantId)) === null) throw new NotFoundError('tenant', tenantId);
   }
 
   async #snapshot(tenantId: string): Promise<TenantInventory> {

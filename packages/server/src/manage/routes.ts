@@ -17,7 +17,7 @@ import type { TenantRegistry } from '../domain/tenant-context.js';
 import type { TokenInspector } from '../domain/tokens.js';
 import type { UsageReports } from '../domain/usage-reports.js';
 import { StoreConflictError, StoreInvalidCursorError, StoreUnavailableError } from '../store/errors.js';
-import type { Store } from '../store/types.js';
+import type { SortOrder, Store } from '../store/types.js';
 import { MANAGE_READ, MANAGE_WRITE, managementAuth, type Reach } from './auth.js';
 import { consoleUserRoutes } from './console-user-routes.js';
 import { useLazySchemaCompilers } from './schema-compilers.js';
@@ -85,6 +85,12 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   const security = [{ bearerAuth: [] }];
 
   app.setErrorHandler((error, request, reply) => sendManagementError(error, request, reply));
+  // An id or filter with a NUL names nothing, and PostgreSQL text cannot hold one: refused
+  // here (after authentication) instead of by the store as a 500.
+  app.addHook('preValidation', async (request, reply) => {
+    const field = fieldWithNul('path parameter', request.params) ?? fieldWithNul('query parameter', request.query);
+    if (field !== null) return reply.code(400).send({ error: 'invalid_request', message: `${field} must not contain a NUL character` });
+  });
   // An empty body with Content-Type: application/json (what many HTTP clients send on a
   // bodiless POST or DELETE) means "no body", not malformed JSON.
   const parseJson = app.getDefaultJsonParser('error', 'error');
@@ -129,10 +135,13 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
     onRequest: write,
     schema: { tags: ['clients'], security, params: S.TenantParams, body: S.CreateClientBody, response: { 201: S.CreatedClientBody, ...errors } },
   }, async (request, reply) => reply.code(201).send(await deps.clients.create(request.params.tenant, request.body, actor(request))));
-  app.get<{ Params: P<'tenant'>; Querystring: { limit?: string; cursor?: string } }>('/tenants/:tenant/clients', {
+  app.get<{ Params: P<'tenant'>; Querystring: S.ClientListQueryString }>('/tenants/:tenant/clients', {
     onRequest: read,
-    schema: { tags: ['clients'], security, params: S.TenantParams, querystring: S.PageQuery, response: { 200: S.pageOf(S.ClientBody), ...errors } },
-  }, async (request) => deps.clients.list(request.params.tenant, pageOf(request.query)));
+    schema: { tags: ['clients'], security, params: S.TenantParams, querystring: S.ClientListQuery, response: { 200: S.pageOf(S.ClientListItemBody), ...errors } },
+  }, async (request) => {
+    const { dormantDays, ...rest } = request.query;
+    return deps.clients.list(request.params.tenant, { ...listOf(rest), ...(dormantDays !== undefined ? { dormantDays: Number(dormantDays) } : {}) });
+  });
   app.get<{ Params: P<'item'> }>('/tenants/:tenant/clients/:id', {
     onRequest: read,
     schema: { tags: ['clients'], security, params: S.ItemParams, response: { 200: S.ClientBody, ...errors } },
@@ -169,10 +178,10 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
     onRequest: write,
     schema: { tags: ['apis'], security, params: S.TenantParams, body: S.CreateApiBody, response: { 201: S.ApiBody, ...errors } },
   }, async (request, reply) => reply.code(201).send(await deps.apis.create(request.params.tenant, request.body, actor(request))));
-  app.get<{ Params: P<'tenant'>; Querystring: { limit?: string; cursor?: string } }>('/tenants/:tenant/apis', {
+  app.get<{ Params: P<'tenant'>; Querystring: S.ApiListQueryString }>('/tenants/:tenant/apis', {
     onRequest: read,
-    schema: { tags: ['apis'], security, params: S.TenantParams, querystring: S.PageQuery, response: { 200: S.pageOf(S.ApiBody), ...errors } },
-  }, async (request) => deps.apis.list(request.params.tenant, pageOf(request.query)));
+    schema: { tags: ['apis'], security, params: S.TenantParams, querystring: S.ApiListQuery, response: { 200: S.pageOf(S.ApiBody), ...errors } },
+  }, async (request) => deps.apis.list(request.params.tenant, listOf(request.query)));
   app.get<{ Params: P<'item'> }>('/tenants/:tenant/apis/:id', {
     onRequest: read,
     schema: { tags: ['apis'], security, params: S.ItemParams, response: { 200: S.ApiBody, ...errors } },
@@ -194,12 +203,12 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
     onRequest: write,
     schema: { tags: ['grants'], security, params: S.TenantParams, body: S.CreateGrantBody, response: { 201: S.GrantBody, ...errors } },
   }, async (request, reply) => reply.code(201).send(await deps.grants.create(request.params.tenant, request.body, actor(request))));
-  app.get<{ Params: P<'tenant'>; Querystring: { clientId?: string; audience?: string; limit?: string; cursor?: string } }>('/tenants/:tenant/grants', {
+  app.get<{ Params: P<'tenant'>; Querystring: S.GrantQueryString }>('/tenants/:tenant/grants', {
     onRequest: read,
     schema: { tags: ['grants'], security, params: S.TenantParams, querystring: S.GrantQuery, response: { 200: S.pageOf(S.GrantBody), ...errors } },
   }, async (request) => {
-    const { clientId, audience, ...page } = request.query;
-    return deps.grants.list(request.params.tenant, { ...(clientId !== undefined ? { clientId } : {}), ...(audience !== undefined ? { audience } : {}) }, pageOf(page));
+    const { clientId, audience, ...list } = request.query;
+    return deps.grants.list(request.params.tenant, { ...(clientId !== undefined ? { clientId } : {}), ...(audience !== undefined ? { audience } : {}) }, listOf(list));
   });
   app.get<{ Params: P<'item'> }>('/tenants/:tenant/grants/:id', {
     onRequest: read,
@@ -264,7 +273,7 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   });
 
   // Audit
-  app.get<{ Params: P<'tenant'>; Querystring: { limit?: string; cursor?: string; action?: string; actor?: string; targetType?: string; targetId?: string; since?: string; until?: string } }>('/tenants/:tenant/audit', {
+  app.get<{ Params: P<'tenant'>; Querystring: S.AuditQueryString }>('/tenants/:tenant/audit', {
     onRequest: read,
     schema: { tags: ['audit'], security, params: S.TenantParams, querystring: S.AuditQuery, response: { 200: S.pageOf(S.AuditBody), ...errors } },
   }, async (request) => {
@@ -282,9 +291,16 @@ export async function managementRoutes(app: FastifyInstance, deps: ManagementDep
   await usageRoutes(app, { reports: deps.usage.reports, maxDays: deps.usage.maxDays, read, write, actor, errors });
 }
 
-/** A list request's paging from its (validated, textual) query. */
-function pageOf(query: { limit?: string; cursor?: string }): { limit?: number; cursor?: string } {
-  return { ...(query.limit !== undefined ? { limit: Number(query.limit) } : {}), ...(query.cursor !== undefined ? { cursor: query.cursor } : {}) };
+/** A list request's paging, search and sort from its (validated, textual) query. */
+function listOf<S extends string>(query: { limit?: string; cursor?: string; q?: string; sort?: S; order?: SortOrder }): {
+  limit?: number;
+  cursor?: string;
+  q?: string;
+  sort?: S;
+  order?: SortOrder;
+} {
+  const { limit, ...rest } = query;
+  return { ...rest, ...(limit !== undefined ? { limit: Number(limit) } : {}) };
 }
 
 interface ValidationIssue {
@@ -328,4 +344,13 @@ function sendManagementError(error: unknown, request: FastifyRequest, reply: Fas
   }
   request.log.error({ err: error }, 'unexpected error in the management API');
   return reply.code(500).send({ error: 'server_error', message: 'unexpected error; see the server log' });
+}
+
+/** The first field of a request's params or query whose value holds a NUL, named for the error; null when none does. */
+function fieldWithNul(where: string, values: unknown): string | null {
+  if (typeof values !== 'object' || values === null) return null;
+  for (const [name, value] of Object.entries(values)) {
+    if ([value].flat().some((v) => typeof v === 'string' && v.includes('\u0000'))) return `${where} ${name}`;
+  }
+  return null;
 }

@@ -25,6 +25,24 @@ export const PageQuery = Type.Object({
   limit: Type.Optional(Limit),
   cursor: Type.Optional(Type.String({ maxLength: 512 })),
 });
+/** Search and sort of a list; the cursor of a page belongs to its sort and order (another is 400). */
+const Search = Type.String({ minLength: 1, maxLength: 200, description: 'case-insensitive substring of the id or the name' });
+const Order = Type.Union([Type.Literal('asc'), Type.Literal('desc')], { description: 'default asc (the audit: desc, newest first)' });
+export const ClientListQuery = Type.Object({
+  limit: Type.Optional(Limit),
+  cursor: Type.Optional(Type.String({ maxLength: 512 })),
+  q: Type.Optional(Type.String({ ...Search, description: 'case-insensitive substring of the client id or the name' })),
+  sort: Type.Optional(Type.Union([Type.Literal('createdAt'), Type.Literal('clientId'), Type.Literal('name'), Type.Literal('lastUsedAt')], { description: 'default createdAt; lastUsedAt desc lists the most recently used first and the never used last' })),
+  order: Type.Optional(Order),
+  dormantDays: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,3}$', description: 'only clients older than this many days that got no token in them (never used included)' })),
+});
+export const ApiListQuery = Type.Object({
+  limit: Type.Optional(Limit),
+  cursor: Type.Optional(Type.String({ maxLength: 512 })),
+  q: Type.Optional(Type.String({ ...Search, description: 'case-insensitive substring of the identifier or the name' })),
+  sort: Type.Optional(Type.Union([Type.Literal('createdAt'), Type.Literal('identifier'), Type.Literal('name')], { description: 'default createdAt' })),
+  order: Type.Optional(Order),
+});
 
 const SigningAlg = Type.Union([Type.Literal('ES256'), Type.Literal('RS256'), Type.Literal('PS256'), Type.Literal('EdDSA')]);
 const AuthMethod = Type.Union([
@@ -149,6 +167,11 @@ const clientFields = {
   updatedAt: Millis,
 };
 export const ClientBody = Type.Object({ ...clientFields, secrets: Type.Array(SecretSummary) }, { $id: 'Client' });
+/** A client in the list: with when it last got a token, the figure usage/top reports as lastUsedAt. */
+export const ClientListItemBody = Type.Object(
+  { ...clientFields, secrets: Type.Array(SecretSummary), lastUsedAt: Nullable(Type.Integer({ description: 'epoch ms of its last token; null: never, or before the usage kept' })) },
+  { $id: 'ClientListItem' },
+);
 export const CreatedClientBody = Type.Object(
   {
     ...clientFields,
@@ -212,6 +235,9 @@ export const GrantQuery = Type.Object({
   audience: Type.Optional(Type.String()),
   limit: Type.Optional(Limit),
   cursor: Type.Optional(Type.String({ maxLength: 512 })),
+  q: Type.Optional(Type.String({ ...Search, description: 'case-insensitive substring of the client id or the audience' })),
+  sort: Type.Optional(Type.Union([Type.Literal('createdAt'), Type.Literal('clientId'), Type.Literal('audience')], { description: 'default createdAt' })),
+  order: Type.Optional(Order),
 });
 export const GrantBody = Type.Object(
   { id: Type.String(), tenantId: Type.String(), clientId: Type.String(), apiId: Type.String(), audience: Type.String(), scopes: Type.Array(Type.String()), customClaims: CustomClaimsOutput, createdAt: Millis },
@@ -319,6 +345,7 @@ export const AuditQuery = Type.Object({
   targetId: Type.Optional(Type.String()),
   since: Type.Optional(Millis_),
   until: Type.Optional(Millis_),
+  order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')], { description: 'default desc: newest first' })),
 });
 export const AuditBody = Type.Object(
   {
@@ -350,10 +377,15 @@ export type CreateFederation = Static<typeof CreateFederationBody>;
 export type UpdateFederation = Static<typeof UpdateFederationBody>;
 export type CreateSecret = Static<typeof CreateSecretBody>;
 export type RotateKeys = Static<typeof RotateKeysBody>;
+export type ClientListQueryString = Static<typeof ClientListQuery>;
+export type ApiListQueryString = Static<typeof ApiListQuery>;
+export type GrantQueryString = Static<typeof GrantQuery>;
+export type AuditQueryString = Static<typeof AuditQuery>;
 
 /** The management API's resources on the wire: the types of the response schemas above. */
 export type TenantResource = Static<typeof TenantBody>;
 export type ClientResource = Static<typeof ClientBody>;
+export type ClientListItemResource = Static<typeof ClientListItemBody>;
 export type CreatedClientResource = Static<typeof CreatedClientBody>;
 export type CreatedSecretResource = Static<typeof CreatedSecretBody>;
 export type ApiResource = Static<typeof ApiBody>;

@@ -22,6 +22,7 @@ export interface UsageRouteDependencies {
 const DEFAULT_DAYS = 30;
 const DEFAULT_THRESHOLD = 10;
 const MAX_TOP_ROWS = 1000;
+const MAX_UNUSED_PAGE = 200;
 
 type TenantParams = { tenant: string };
 
@@ -64,12 +65,16 @@ export async function usageRoutes(app: FastifyInstance, deps: UsageRouteDependen
     });
   });
 
-  app.get<{ Params: TenantParams; Querystring: { days?: string } }>('/tenants/:tenant/usage/unused', {
+  app.get<{ Params: TenantParams; Querystring: S.UnusedQueryString }>('/tenants/:tenant/usage/unused', {
     onRequest: read,
-    schema: { tags, security, params, querystring: S.DaysQuery, response: { 200: S.UnusedBody, ...errors } },
+    schema: { tags, security, params, querystring: S.UnusedQuery, response: { 200: S.UnusedBody, ...errors } },
   }, async (request) => {
     const n = days(request.query.days);
-    return { days: n, grants: await reports.unused(request.params.tenant, n) };
+    const { limit, cursor } = request.query;
+    const paged = limit !== undefined || cursor !== undefined;
+    const page = await reports.unused(request.params.tenant, n, { limit: paged ? Math.min(Number(limit ?? MAX_UNUSED_PAGE), MAX_UNUSED_PAGE) : undefined, cursor: cursor ?? null });
+    // Without paging, the whole report, as it always was.
+    return paged ? { days: n, ...page } : { days: n, grants: page.grants };
   });
 
   app.post<{ Params: TenantParams & { id: string }; Body: S.Apply | undefined }>('/tenants/:tenant/usage/unused/:id/apply', {

@@ -25,7 +25,8 @@ export class IntrospectionJwtSigner {
 
   /** The compact JWT of RFC 9701 §5 for `answer`, addressed to `audience` (the caller's client id). */
   async sign(tenant: TenantContext, audience: string, answer: Record<string, unknown>): Promise<string> {
-    if (tenant.signer === null) throw new Error(`tenant ${tenant.tenant.id} has no active signing key`);
-    return tenant.signer.sign({ iss: tenant.issuer, aud: audience, iat: Math.floor(this.now() / 1000), token_introspection: answer }, TYP);
+    const signer = tenant.signer;
+    if (signer === null) throw new Error(`tenant ${tenant.tenant.id} has no active signing key`);
+    return signer.sign({ iss: tenant.issuer, aud: audience, iat: Math.floor(this.now() / 1000), token_introspection: answer }, TYP);
   }
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import type { Expression, ExpressionBuilder, Kysely, SqlBool } from 'kysely';
+import type { Expression, ExpressionBuilder, Kysely, RawBuilder, SqlBool } from 'kysely';
 import { StoreInvalidCursorError, toStoreError } from './errors.js';
 import { migrateToLatest } from './migrations/runner.js';
 import type {
@@ -24,22 +24,28 @@ import type {
   ChangeListener,
   ChangeRef,
   Client,
+  ClientListItem,
+  ClientListRequest,
   ClientRecord,
   ClientSecret,
   ConsoleUser,
   CustomClaims,
+  ApiSort,
   Federation,
   FederationKind,
   Grant,
+  GrantFilter,
+  GrantSort,
+  ListRequest,
   KeyStatus,
   LockWaitListener,
   NewAuditEntry,
   Page,
-  PageRequest,
   ReplayProtection,
   SigningAlg,
   RegistryStore,
   SigningKey,
+  SortOrder,
   Store,
   Tenant,
   TenantRecord,
@@ -77,7 +83,7 @@ interface Shared {
   openState: (() => StateStore) | null;
   state: StateStore | null;
   lockWaits: { listen(listener: LockWaitListener): void } | null;
-  /** SQLite: the columns of the tables loadTenantRecord reads, as of the first load. */
+  /** SQLite: the columns of the tables loadTenantRecord and loadClientRecord read, as of the first load. */
   sqliteColumns: Map<string, string[]> | null;
 }
 
@@ -313,6 +319,21 @@ export class KyselyStore implements RegistryStore {
     return rows.map(toTenant);
   }
 
+  async listTenantIds(afterId: string | null, limit: number): Promise<string[]> {
+    // Byte order (PostgreSQL's "C" collation, SQLite's default BINARY): for tenant ids, JavaScript's string order.
+    const id = this.kind === 'postgres' ? sql<string>`id collate "C"` : sql<string>`id`;
+    const rows = await this.#run(() =>
+      this.#db
+        .selectFrom('tenants')
+        .select('id')
+        .$if(afterId !== null, (q) => q.where(id, '>', afterId as string))
+        .orderBy(id)
+        .limit(limit)
+        .execute(),
+    );
+    return rows.map((row) => row.id);
+  }
+
   async updateTenant(
     id: string,
     patch: Partial<Omit<Tenant, 'id' | 'createdAt'>>,
@@ -364,7 +385,7 @@ export class KyselyStore implements RegistryStore {
     // One query (a miss of the tenant cache costs one round trip): the tenant row, its
     // APIs, signing keys and federations, each row as JSON, in their list order.
     const parts = await this.#run(async () => {
-      const json = await this.#tenantRowJson();
+      const json = await this.#rowJson();
       return sql<{ part: number; row: string }>`
         select 0 as part, ${sql.raw(json('tenants'))} as row, created_at as c, id as i from tenants where id = ${id}
         union all select 1, ${sql.raw(json('apis'))}, created_at, id from apis where tenant_id = ${id}
@@ -385,15 +406,15 @@ export class KyselyStore implements RegistryStore {
   }
 
   /**
-   * How a row of one table reads as JSON text: PostgreSQL's `row_to_json`; on SQLite a
+   * How a row of one table the registry loads reads as JSON text: PostgreSQL's `row_to_json`; on SQLite a
    * `json_object` of the table's columns as they are (read once), so a column added by
    * a later migration is included without a change here.
    */
-  async #tenantRowJson(): Promise<(table: string) => string> {
+  async #rowJson(): Promise<(table: string) => string> {
     if (this.kind === 'postgres') return (table) => `row_to_json(${table})::text`;
     if (this.#shared.sqliteColumns === null) {
       const columns = new Map<string, string[]>();
-      for (const table of ['tenants', 'apis', 'signing_keys', 'federations']) {
+      for (const table of ['tenants', 'apis', 'signing_keys', 'federations', 'clients', 'client_secrets', 'grants']) {
         const info = await sql<{ name: string }>`select name from pragma_table_info(${table})`.execute(this.#db);
         columns.set(table, info.rows.map((r) => r.name));
       }
@@ -425,21 +446,80 @@ export class KyselyStore implements RegistryStore {
     return row ? toClient(row) : null;
   }
 
-  async listClients(tenantId: string, page: PageRequest): Promise<Page<Client>> {
-    const after = decodeCursor(page.cursor);
-    const limit = pageLimit(page.limit);
+  async listClients(tenantId: string, request: ClientListRequest): Promise<Page<ClientListItem>> {
+    const sort = request.sort ?? 'createdAt';
+    const order = request.order ?? 'asc';
+    const limit = pageLimit(request.limit);
+    if (sort === 'lastUsedAt') return this.#clientsByLastUse(tenantId, request, order, limit);
+    const key = sort === 'name' ? lowerName('c.name') : sql.ref<SortValue>(sort === 'clientId' ? 'c.client_id' : 'c.created_at');
+    const tag = sort === 'createdAt' && order === 'asc' ? DEFAULT_ORDER : `${sort}:${order}`;
+    const after = decodeCursor(request.cursor, [tag]);
     const rows = await this.#run(() =>
       this.#db
-        .selectFrom('clients')
-        .selectAll()
-        .where('tenant_id', '=', tenantId)
-        .$if(after !== null, (qb) => qb.where((eb) => afterKey(eb, 'created_at', 'client_id', after!, '>')))
-        .orderBy('created_at')
-        .orderBy('client_id')
+        .selectFrom('clients as c')
+        .selectAll('c')
+        .select([CLIENT_LAST_USE.as('last_used_at'), key.as('sort_key')])
+        .where('c.tenant_id', '=', tenantId)
+        .where((eb) => clientFilters(eb, request, CLIENT_LAST_USE))
+        .$if(after !== null, (qb) => qb.where((eb) => afterKey(eb, sort === 'clientId' ? null : key, sql.ref('c.client_id'), after!, order)))
+        .$if(sort !== 'clientId', (qb) => qb.orderBy(key, order))
+        .orderBy('c.client_id', order)
         .limit(limit + 1)
         .execute(),
     );
-    return toPage(rows, limit, toClient, (row) => [row.created_at, row.client_id]);
+    return toPage(rows, limit, toClientListItem, (row) => [tag, sortValueOf(row.sort_key, sort === 'createdAt'), row.client_id]);
+  }
+
+  /**
+   * Clients by last use: the used ones walk the last-use index by time (joined to the
+   * clients that still exist), the never-used ones walk the clients by id; most recent
+   * first puts the never-used last, the reverse order first. A page may span both.
+   */
+  async #clientsByLastUse(tenantId: string, request: ClientListRequest, order: SortOrder, limit: number): Promise<Page<ClientListItem>> {
+    const parts = order === 'desc' ? (['used', 'never'] as const) : (['never', 'used'] as const);
+    const tags = parts.map((part) => `lastUsedAt:${order}:${part}`);
+    const after = decodeCursor(request.cursor, tags);
+    const first = after === null ? 0 : tags.indexOf(after.tag);
+    const rows: { part: number; row: ClientsTable & { last_used_at: number | null } }[] = [];
+    for (let part = first; part < parts.length && rows.length <= limit; part++) {
+      const from = part === first ? after : null;
+      const want = limit + 1 - rows.length;
+      const found = await this.#run(() =>
+        parts[part] === 'used'
+          ? this.#db
+              .selectFrom('usage_last_used as u')
+              .innerJoin('clients as c', (join) => join.onRef('c.tenant_id', '=', 'u.tenant_id').onRef('c.client_id', '=', 'u.subject'))
+              .selectAll('c')
+              .select('u.last_used_at')
+              .where('u.tenant_id', '=', tenantId)
+              .where('u.kind', '=', 'client')
+              .where((eb) => clientFilters(eb, request, sql.ref('u.last_used_at')))
+              .$if(from !== null, (qb) => qb.where((eb) => afterKey(eb, sql.ref('u.last_used_at'), sql.ref('u.subject'), from!, order)))
+              .orderBy('u.last_used_at', order)
+              .orderBy('u.subject', order)
+              .limit(want)
+              .execute()
+          : this.#db
+              .selectFrom('clients as c')
+              .selectAll('c')
+              .select(sql<number | null>`null`.as('last_used_at'))
+              .where('c.tenant_id', '=', tenantId)
+              .where(sql<SqlBool>`${CLIENT_LAST_USE} is null`)
+              .where((eb) => clientFilters(eb, request, null))
+              .$if(from !== null, (qb) => qb.where((eb) => afterKey(eb, null, sql.ref('c.client_id'), from!, 'asc')))
+              .orderBy('c.client_id', 'asc')
+              .limit(want)
+              .execute(),
+      );
+      rows.push(...found.map((row) => ({ part, row })));
+    }
+    const items = rows.slice(0, limit);
+    const last = items[items.length - 1];
+    const nextCursor =
+      rows.length > limit && last !== undefined
+        ? encodeCursor([tags[last.part]!, parts[last.part] === 'used' ? Number(last.row.last_used_at) : 0, last.row.client_id])
+        : null;
+    return { items: items.map(({ row }) => toClientListItem(row)), nextCursor };
   }
 
   async updateClient(
@@ -527,17 +607,22 @@ export class KyselyStore implements RegistryStore {
   }
 
   async loadClientRecord(tenantId: string, clientId: string): Promise<ClientRecord | null> {
-    // Three lookups on (tenant_id, client_id) indexes, sent at once. No transaction: a
-    // change committed between them is in the feed and makes the registry load again.
-    const [client, secrets, grants] = await this.#run(() =>
-      Promise.all([
-        this.#db.selectFrom('clients').selectAll().where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst(),
-        this.#db.selectFrom('client_secrets').selectAll().where('tenant_id', '=', tenantId).where('client_id', '=', clientId).orderBy('created_at').orderBy('id').execute(),
-        this.#db.selectFrom('grants').selectAll().where('tenant_id', '=', tenantId).where('client_id', '=', clientId).orderBy('created_at').orderBy('id').execute(),
-      ]),
-    );
-    if (!client) return null;
-    return { client: toClient(client), secrets: secrets.map(toClientSecret), grants: grants.map(toGrant) };
+    // One query, as for a tenant: the client row, its secrets and its grants, each row as
+    // JSON, in their list order, from one snapshot of the database (a change committed
+    // meanwhile is in the feed and makes the registry load again).
+    const parts = await this.#run(async () => {
+      const json = await this.#rowJson();
+      return sql<{ part: number; row: string }>`
+        select 0 as part, ${sql.raw(json('clients'))} as row, created_at as c, client_id as i from clients where tenant_id = ${tenantId} and client_id = ${clientId}
+        union all select 1, ${sql.raw(json('client_secrets'))}, created_at, id from client_secrets where tenant_id = ${tenantId} and client_id = ${clientId}
+        union all select 2, ${sql.raw(json('grants'))}, created_at, id from grants where tenant_id = ${tenantId} and client_id = ${clientId}
+        order by part, c, i`.execute(this.#db);
+    });
+    const rows = parts.rows.map((r) => ({ part: Number(r.part), row: JSON.parse(r.row) as Record<string, unknown> }));
+    const client = rows.find((r) => r.part === 0);
+    if (client === undefined) return null;
+    const of = <Row>(part: number) => rows.filter((r) => r.part === part).map((r) => r.row as unknown as Row);
+    return { client: toClient(client.row as unknown as ClientsTable), secrets: of<ClientSecretsTable>(1).map(toClientSecret), grants: of<GrantsTable>(2).map(toGrant) };
   }
 
   async addClientSecret(secret: ClientSecret, audit?: NewAuditEntry): Promise<void> {
@@ -607,21 +692,27 @@ export class KyselyStore implements RegistryStore {
     return row ? toApi(row) : null;
   }
 
-  async listApis(tenantId: string, page: PageRequest): Promise<Page<Api>> {
-    const after = decodeCursor(page.cursor);
-    const limit = pageLimit(page.limit);
+  async listApis(tenantId: string, request: ListRequest<ApiSort>): Promise<Page<Api>> {
+    const sort = request.sort ?? 'createdAt';
+    const order = request.order ?? 'asc';
+    const limit = pageLimit(request.limit);
+    const key = sort === 'name' ? lowerName('name') : sql.ref<SortValue>(sort === 'identifier' ? 'identifier' : 'created_at');
+    const tag = sort === 'createdAt' && order === 'asc' ? DEFAULT_ORDER : `${sort}:${order}`;
+    const after = decodeCursor(request.cursor, [tag]);
     const rows = await this.#run(() =>
       this.#db
         .selectFrom('apis')
         .selectAll()
+        .select(key.as('sort_key'))
         .where('tenant_id', '=', tenantId)
-        .$if(after !== null, (qb) => qb.where((eb) => afterKey(eb, 'created_at', 'id', after!, '>')))
-        .orderBy('created_at')
-        .orderBy('id')
+        .$if(request.q !== undefined && request.q !== '', (qb) => qb.where((eb) => eb.or([contains('identifier', request.q!), contains('name', request.q!)])))
+        .$if(after !== null, (qb) => qb.where((eb) => afterKey(eb, key, sql.ref('id'), after!, order)))
+        .orderBy(key, order)
+        .orderBy('id', order)
         .limit(limit + 1)
         .execute(),
     );
-    return toPage(rows, limit, toApi, (row) => [row.created_at, row.id]);
+    return toPage(rows, limit, toApi, (row) => [tag, sortValueOf(row.sort_key, sort === 'createdAt'), row.id]);
   }
 
   async updateApi(
@@ -691,27 +782,30 @@ export class KyselyStore implements RegistryStore {
     return row ? toGrant(row) : null;
   }
 
-  async listGrants(
-    tenantId: string,
-    filter: { clientId?: string; audience?: string },
-    page: PageRequest,
-  ): Promise<Page<Grant>> {
-    const after = decodeCursor(page.cursor);
-    const limit = pageLimit(page.limit);
+  async listGrants(tenantId: string, filter: GrantFilter, request: ListRequest<GrantSort>): Promise<Page<Grant>> {
+    const sort = request.sort ?? 'createdAt';
+    const order = request.order ?? 'asc';
+    const limit = pageLimit(request.limit);
+    const key = sql.ref<SortValue>(sort === 'clientId' ? 'client_id' : sort === 'audience' ? 'audience' : 'created_at');
+    const tag = sort === 'createdAt' && order === 'asc' ? DEFAULT_ORDER : `${sort}:${order}`;
+    const after = decodeCursor(request.cursor, [tag]);
     const rows = await this.#run(() =>
       this.#db
         .selectFrom('grants')
         .selectAll()
+        .select(key.as('sort_key'))
         .where('tenant_id', '=', tenantId)
         .$if(filter.clientId !== undefined, (qb) => qb.where('client_id', '=', filter.clientId!))
         .$if(filter.audience !== undefined, (qb) => qb.where('audience', '=', filter.audience!))
-        .$if(after !== null, (qb) => qb.where((eb) => afterKey(eb, 'created_at', 'id', after!, '>')))
-        .orderBy('created_at')
-        .orderBy('id')
+        .$if(filter.createdBefore !== undefined, (qb) => qb.where('created_at', '<=', filter.createdBefore!))
+        .$if(request.q !== undefined && request.q !== '', (qb) => qb.where((eb) => eb.or([contains('client_id', request.q!), contains('audience', request.q!)])))
+        .$if(after !== null, (qb) => qb.where((eb) => afterKey(eb, key, sql.ref('id'), after!, order)))
+        .orderBy(key, order)
+        .orderBy('id', order)
         .limit(limit + 1)
         .execute(),
     );
-    return toPage(rows, limit, toGrant, (row) => [row.created_at, row.id]);
+    return toPage(rows, limit, toGrant, (row) => [tag, sortValueOf(row.sort_key, sort === 'createdAt'), row.id]);
   }
 
   async updateGrant(tenantId: string, id: string, patch: Partial<Pick<Grant, 'scopes' | 'customClaims'>>, audit?: NewAuditEntry): Promise<Grant | null> {
@@ -891,9 +985,11 @@ export class KyselyStore implements RegistryStore {
 
   // -------------------------------------------------------------------- audit
 
-  /** Newest first. `since` is inclusive, `until` exclusive. */
+  /** Newest first unless `order` is asc. `since` is inclusive, `until` exclusive. */
   async listAudit(tenantId: string, query: AuditQuery): Promise<Page<AuditEntry>> {
-    const after = decodeCursor(query.cursor);
+    const order = query.order ?? 'desc';
+    const tag = order === 'desc' ? DEFAULT_ORDER : 'at:asc';
+    const after = decodeCursor(query.cursor, [tag]);
     const limit = pageLimit(query.limit);
     const rows = await this.#run(() =>
       this.#db
@@ -906,13 +1002,13 @@ export class KyselyStore implements RegistryStore {
         .$if(query.targetId !== undefined, (qb) => qb.where('target_id', '=', query.targetId!))
         .$if(query.since !== undefined, (qb) => qb.where('at', '>=', query.since!))
         .$if(query.until !== undefined, (qb) => qb.where('at', '<', query.until!))
-        .$if(after !== null, (qb) => qb.where((eb) => afterKey(eb, 'at', 'id', after!, '<')))
-        .orderBy('at', 'desc')
-        .orderBy('id', 'desc')
+        .$if(after !== null, (qb) => qb.where((eb) => afterKey(eb, sql.ref('at'), sql.ref('id'), after!, order)))
+        .orderBy('at', order)
+        .orderBy('id', order)
         .limit(limit + 1)
         .execute(),
     );
-    return toPage(rows, limit, toAuditEntry, (row) => [row.at, row.id]);
+    return toPage(rows, limit, toAuditEntry, (row) => [tag, Number(row.at), row.id]);
   }
 
   // ------------------------------------------------------------ console users
@@ -1044,19 +1140,29 @@ function auditRow(audit: NewAuditEntry): AuditLogTable {
   };
 }
 
-// Paging: the cursor is base64url(JSON [sortValue, id]) of the last row returned.
+// Paging. A cursor is base64url(JSON) of where the walk stopped: [sortValue, id] in a
+// list's default order (as cursors always were), [tag, sortValue, id] in any other,
+// where the tag names the sort and order, so a cursor of one order is refused by another.
 
-type CursorKey = [number, string];
+type SortValue = number | string;
+/** The tag of a list's default order: the two-element cursor. */
+const DEFAULT_ORDER = '';
+interface CursorKey {
+  tag: string;
+  value: SortValue;
+  id: string;
+}
 
 function pageLimit(limit: number): number {
   return Number.isFinite(limit) ? Math.max(1, Math.floor(limit)) : 1;
 }
 
-function encodeCursor(key: CursorKey): string {
-  return Buffer.from(JSON.stringify(key)).toString('base64url');
+function encodeCursor([tag, value, id]: [string, SortValue, string]): string {
+  return Buffer.from(JSON.stringify(tag === DEFAULT_ORDER ? [value, id] : [tag, value, id])).toString('base64url');
 }
 
-function decodeCursor(cursor: string | null | undefined): CursorKey | null {
+/** The cursor's key, if it was issued for one of `tags`; else StoreInvalidCursorError. */
+function decodeCursor(cursor: string | null | undefined, tags: readonly string[]): CursorKey | null {
   if (cursor === undefined || cursor === null || cursor === '') return null;
   let parsed: unknown;
   try {
@@ -1064,36 +1170,72 @@ function decodeCursor(cursor: string | null | undefined): CursorKey | null {
   } catch {
     throw new StoreInvalidCursorError();
   }
-  if (
-    !Array.isArray(parsed) ||
-    parsed.length !== 2 ||
-    typeof parsed[0] !== 'number' ||
-    !Number.isSafeInteger(parsed[0]) ||
-    typeof parsed[1] !== 'string'
-  ) {
-    throw new StoreInvalidCursorError();
-  }
-  return [parsed[0], parsed[1]];
+  if (!Array.isArray(parsed) || (parsed.length !== 2 && parsed.length !== 3)) throw new StoreInvalidCursorError();
+  const [tag, value, id] = parsed.length === 2 ? [DEFAULT_ORDER, parsed[0], parsed[1]] : parsed;
+  const validValue = (typeof value === 'number' && Number.isSafeInteger(value)) || (typeof value === 'string' && value.length <= 1024);
+  if (typeof tag !== 'string' || !tags.includes(tag) || !validValue || typeof id !== 'string') throw new StoreInvalidCursorError();
+  return { tag, value, id };
 }
 
-/** (sort, id) strictly after the cursor key in the given direction. */
+/**
+ * Rows strictly after the cursor's (sort, id) in the walk's direction. The bound on the
+ * sort key alone (>= or <=) lets both databases seek into the index instead of
+ * filtering from its start. `sort` null: the id is the sort key.
+ */
 function afterKey<DB, TB extends keyof DB>(
   eb: ExpressionBuilder<DB, TB>,
-  sortColumn: string,
-  idColumn: string,
-  [sortValue, id]: CursorKey,
-  op: '>' | '<',
+  sort: RawBuilder<SortValue> | null,
+  id: RawBuilder<unknown>,
+  after: CursorKey,
+  order: SortOrder,
 ): Expression<SqlBool> {
-  const sort = eb.ref(sortColumn as never);
-  const key = eb.ref(idColumn as never);
-  return eb.or([eb(sort, op, sortValue as never), eb.and([eb(sort, '=', sortValue as never), eb(key, op, id as never)])]);
+  const op = order === 'asc' ? '>' : '<';
+  if (sort === null) return eb(id as never, op, after.id as never);
+  return eb.and([
+    eb(sort as never, order === 'asc' ? '>=' : '<=', after.value as never),
+    eb.or([eb(sort as never, op, after.value as never), eb(id as never, op, after.id as never)]),
+  ]);
 }
 
-function toPage<Row, T>(rows: Row[], limit: number, map: (row: Row) => T, key: (row: Row) => [number, string]): Page<T> {
+function toPage<Row, T>(rows: Row[], limit: number, map: (row: Row) => T, key: (row: Row) => [string, SortValue, string]): Page<T> {
   const items = rows.slice(0, limit);
   const last = items[items.length - 1];
-  const nextCursor = rows.length > limit && last !== undefined ? encodeCursor([Number(key(last)[0]), key(last)[1]]) : null;
-  return { items: items.map(map), nextCursor };
+  return { items: items.map(map), nextCursor: rows.length > limit && last !== undefined ? encodeCursor(key(last)) : null };
+}
+
+/** A sort key as the cursor keeps it: numbers through Number() (PostgreSQL int8 may surface as text). */
+function sortValueOf(value: unknown, numeric: boolean): SortValue {
+  return numeric ? Number(value) : String(value);
+}
+
+/** lower(column): names sort and match case-insensitively, through an index on the expression (migration 015). */
+function lowerName(column: string): RawBuilder<string> {
+  return sql<string>`lower(${sql.ref(column)})`;
+}
+
+/** A case-insensitive substring match, with LIKE's wildcards in the needle taken literally. */
+function contains(column: string, needle: string): RawBuilder<SqlBool> {
+  const pattern = `%${needle.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  return sql<SqlBool>`lower(${sql.ref(column)}) like ${pattern} escape '\\'`;
+}
+
+/**
+ * A client's last use (alias c), as a scalar subquery: one probe of the last-use primary
+ * key per row the walk reads, whatever the planner's statistics say. (As a join, a
+ * freshly loaded PostgreSQL table estimated at one row could be scanned whole per client.)
+ */
+const CLIENT_LAST_USE = sql<number | null>`(select u.last_used_at from usage_last_used as u where u.tenant_id = c.tenant_id and u.kind = 'client' and u.subject = c.client_id)`;
+
+/** The client list's search and dormant filter on alias c; `lastUse`: the row's last use (null: known to be never). */
+function clientFilters(eb: ExpressionBuilder<any, any>, request: ClientListRequest, lastUse: RawBuilder<unknown> | null): Expression<SqlBool> {
+  const conditions: Expression<SqlBool>[] = [];
+  if (request.q !== undefined && request.q !== '') conditions.push(eb.or([contains('c.client_id', request.q), contains('c.name', request.q)]));
+  if (request.dormantSince !== undefined) {
+    conditions.push(eb('c.created_at', '<=', request.dormantSince));
+    // Never used, or not since.
+    if (lastUse !== null) conditions.push(sql<SqlBool>`coalesce(${lastUse}, -1) < ${request.dormantSince}`);
+  }
+  return conditions.length === 0 ? sql<SqlBool>`true` : eb.and(conditions);
 }
 
 // Row <-> entity mapping. Numbers go through Number() because PostgreSQL int8 could
@@ -1143,6 +1285,10 @@ function clientRow(c: Client): ClientsTable {
     updated_at: c.updatedAt,
     custom_claims: claimsColumn(c.customClaims),
   };
+}
+
+function toClientListItem(r: ClientsTable & { last_used_at: number | null }): ClientListItem {
+  return { ...toClient(r), lastUsedAt: r.last_used_at === null ? null : Number(r.last_used_at) };
 }
 
 function toClient(r: ClientsTable): Client {

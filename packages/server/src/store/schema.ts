@@ -163,6 +163,14 @@ export interface ChangesTable {
   at: number;
 }
 
+/** The usage store's last uses (store/usage-store.ts), read here only to list clients by last use. */
+export interface UsageLastUsedTable {
+  tenant_id: string;
+  kind: string;
+  subject: string;
+  last_used_at: number;
+}
+
 export interface Database {
   tenants: TenantsTable;
   clients: ClientsTable;
@@ -179,4 +187,5 @@ export interface Database {
   console_users: ConsoleUsersTable;
   meta: MetaTable;
   changes: ChangesTable;
+  usage_last_used: UsageLastUsedTable;
 }

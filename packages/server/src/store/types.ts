@@ -225,7 +225,41 @@ export interface PageRequest {
   cursor?: string | null;
 }
 
+export type SortOrder = 'asc' | 'desc';
+
+/**
+ * A list request with search and sort. Every sort is a walk of an index in key order
+ * (with the id breaking ties), and the cursor says where the walk stopped, so a page
+ * costs the same however many rows the tenant has and stays correct under any sort.
+ */
+export interface ListRequest<S extends string> extends PageRequest {
+  /** Case-insensitive substring of the id or the name. */
+  q?: string;
+  /** Default createdAt, ascending. */
+  sort?: S;
+  order?: SortOrder;
+}
+
+export type ClientSort = 'createdAt' | 'clientId' | 'name' | 'lastUsedAt';
+export interface ClientListRequest extends ListRequest<ClientSort> {
+  /** Only clients created at or before this time that got no token since (never used included). */
+  dormantSince?: number;
+}
+/** A client in a list, with when it last got a token (the usage store's last use; null: never, or longer ago than usage is kept). */
+export type ClientListItem = Client & { lastUsedAt: number | null };
+
+export type ApiSort = 'createdAt' | 'identifier' | 'name';
+export type GrantSort = 'createdAt' | 'clientId' | 'audience';
+export interface GrantFilter {
+  clientId?: string;
+  audience?: string;
+  /** Only grants created at or before this time (usage reports: old enough to have been used). */
+  createdBefore?: number;
+}
+
 export interface AuditQuery extends PageRequest {
+  /** Default desc: newest first. */
+  order?: SortOrder;
   action?: string;
   actor?: string;
   targetType?: string;
@@ -360,6 +394,8 @@ export interface RegistryStore {
   createTenant(tenant: Tenant, audit?: NewAuditEntry): Promise<void>;
   getTenant(id: string): Promise<Tenant | null>;
   listTenants(): Promise<Tenant[]>;
+  /** Tenant ids after `afterId` (null: from the first) in byte order, at most `limit`: the known-tenant directory's snapshot, page by page. */
+  listTenantIds(afterId: string | null, limit: number): Promise<string[]>;
   updateTenant(id: string, patch: Partial<Omit<Tenant, 'id' | 'createdAt'>>, audit?: NewAuditEntry): Promise<Tenant | null>;
   /** Deletes the tenant and its registry entries (its state ends through StateStore.endTenant, its usage through UsageStore.deleteTenant). */
   deleteTenant(id: string, audit?: NewAuditEntry): Promise<boolean>;
@@ -369,14 +405,14 @@ export interface RegistryStore {
   // Clients and their secrets
   createClient(client: Client, secrets: ClientSecret[], audit?: NewAuditEntry): Promise<void>;
   getClient(tenantId: string, clientId: string): Promise<Client | null>;
-  listClients(tenantId: string, page: PageRequest): Promise<Page<Client>>;
+  listClients(tenantId: string, request: ClientListRequest): Promise<Page<ClientListItem>>;
   updateClient(tenantId: string, clientId: string, patch: Partial<Omit<Client, 'tenantId' | 'clientId' | 'createdAt'>>, audit?: NewAuditEntry): Promise<Client | null>;
   /** Deletes the client, its secrets and grants (its tokens end through the state store: StateStore.endClient). */
   deleteClient(tenantId: string, clientId: string, audit?: NewAuditEntry): Promise<boolean>;
   listClientSecrets(tenantId: string, clientId: string): Promise<ClientSecret[]>;
   /** The secrets of several clients in one query (a page of the client list). */
   listSecretsOfClients(tenantId: string, clientIds: string[]): Promise<ClientSecret[]>;
-  /** The client with its secrets and grants; null when there is no such client. */
+  /** The client with its secrets and grants, in one query; null when there is no such client. */
   loadClientRecord(tenantId: string, clientId: string): Promise<ClientRecord | null>;
   addClientSecret(secret: ClientSecret, audit?: NewAuditEntry): Promise<void>;
   deleteClientSecret(tenantId: string, clientId: string, secretId: string, audit?: NewAuditEntry): Promise<boolean>;
@@ -387,7 +423,7 @@ export interface RegistryStore {
   createApi(api: Api, audit?: NewAuditEntry): Promise<void>;
   getApi(tenantId: string, id: string): Promise<Api | null>;
   getApiByIdentifier(tenantId: string, identifier: string): Promise<Api | null>;
-  listApis(tenantId: string, page: PageRequest): Promise<Page<Api>>;
+  listApis(tenantId: string, request: ListRequest<ApiSort>): Promise<Page<Api>>;
   updateApi(tenantId: string, id: string, patch: Partial<Omit<Api, 'id' | 'tenantId' | 'createdAt'>>, audit?: NewAuditEntry): Promise<Api | null>;
   /** Deletes the API and its grants. */
   deleteApi(tenantId: string, id: string, audit?: NewAuditEntry): Promise<boolean>;
@@ -395,7 +431,8 @@ export interface RegistryStore {
   // Grants
   createGrant(grant: Grant, audit?: NewAuditEntry): Promise<void>;
   getGrant(tenantId: string, id: string): Promise<Grant | null>;
-  listGrants(tenantId: string, filter: { clientId?: string; audience?: string }, page: PageRequest): Promise<Page<Grant>>;
+  /** `q`: a case-insensitive substring of the client id or the audience. */
+  listGrants(tenantId: string, filter: GrantFilter, request: ListRequest<GrantSort>): Promise<Page<Grant>>;
   /** Changes a grant's scopes and/or custom claims; null when there is no such grant. */
   updateGrant(tenantId: string, id: string, patch: Partial<Pick<Grant, 'scopes' | 'customClaims'>>, audit?: NewAuditEntry): Promise<Grant | null>;
   deleteGrant(tenantId: string, id: string, audit?: NewAuditEntry): Promise<boolean>;

@@ -98,6 +98,8 @@ export interface UsageStore {
   totals(tenantId: string, query: TotalsQuery): Promise<TotalsRow[]>;
   /** Last uses of one kind in a tenant, by subject. */
   lastUses(tenantId: string, kind: LastUseKind): Promise<Map<string, number>>;
+  /** Last uses of some subjects of one kind (a page of a report), by subject; absent: never. */
+  lastUsesOf(tenantId: string, kind: LastUseKind, subjects: readonly string[]): Promise<Map<string, number>>;
   /**
    * Recomputes the `into` buckets that start in [from, to) as sums of the finer
    * `source` buckets: a replacement, not an addition, so it is idempotent and any
@@ -260,6 +262,24 @@ export class KyselyUsageStore implements UsageStore {
       this.#db.selectFrom('usage_last_used').select(['subject', 'last_used_at']).where('tenant_id', '=', tenantId).where('kind', '=', kind).execute(),
     );
     return new Map(rows.map((r) => [r.subject, Number(r.last_used_at)]));
+  }
+
+  async lastUsesOf(tenantId: string, kind: LastUseKind, subjects: readonly string[]): Promise<Map<string, number>> {
+    const found = new Map<string, number>();
+    for (let i = 0; i < subjects.length; i += BATCH) {
+      const batch = subjects.slice(i, i + BATCH);
+      const rows = await this.#run(() =>
+        this.#db
+          .selectFrom('usage_last_used')
+          .select(['subject', 'last_used_at'])
+          .where('tenant_id', '=', tenantId)
+          .where('kind', '=', kind)
+          .where('subject', 'in', batch)
+          .execute(),
+      );
+      for (const r of rows) found.set(r.subject, Number(r.last_used_at));
+    }
+    return found;
   }
 
   async rollUp(source: Granularity, into: Granularity, from: number, to: number): Promise<void> {

@@ -124,9 +124,10 @@ export async function issueTransactionToken(context: GrantContext, actor: Authen
   };
   if (rctx !== undefined) claims.rctx = rctx;
   if (tctx !== undefined) claims.tctx = tctx;
-  if (tenant.signer === null) throw new Error(`tenant ${tenant.tenant.id} has no active signing key`);
+  const signer = tenant.signer;
+  if (signer === null) throw new Error(`tenant ${tenant.tenant.id} has no active signing key`);
   await subject.commit?.();
-  const token = await tenant.signer.sign(claims, TXN_TOKEN_TYP);
+  const token = await signer.sign(claims, TXN_TOKEN_TYP);
   return { access_token: token, issued_token_type: TXN_TOKEN_TYPE, token_type: 'N_A', expires_in: exp - iat, scope: claims.scope };
 }
 

@@ -8,6 +8,7 @@ import { claimsAndFederationTrust } from './009_claims_and_federation_trust.js';
 import { stateApart } from './012_state_apart.js';
 import { senderConstraintsAndTxnTokens } from './013_sender_constraints_and_txn_tokens.js';
 import { consoleUserRoles } from './014_console_user_roles.js';
+import { listIndexes } from './015_list_indexes.js';
 
 export interface NamedMigration {
   /** Recorded in `tessera_migration` once applied: never rename one that has shipped. */
@@ -32,6 +33,7 @@ export const MIGRATIONS: readonly NamedMigration[] = [
   { name: '012_state_apart', migration: stateApart },
   { name: '013_sender_constraints_and_txn_tokens', migration: senderConstraintsAndTxnTokens },
   { name: '014_console_user_roles', migration: consoleUserRoles },
+  { name: '015_list_indexes', migration: listIndexes },
 ];
 
 /** The bookkeeping table: one row per applied migration (`name`, `timestamp`), as Kysely's Migrator kept it. */

@@ -5,6 +5,7 @@
  * same pool. Every write is one short autocommitted statement: no transaction is held
  * across an `await`, and single-use keys are written in groups (group-commit.ts).
  */
+import { createHash } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { toStoreError } from '../errors.js';
 import type { Database, OpaqueTokensTable } from '../schema.js';
@@ -16,6 +17,17 @@ import type { RateLimitHit, StateStore } from './types.js';
 const RATE_LIMIT_CHUNK = 1000;
 /** Rate-limit windows are at most an hour long. */
 const LONGEST_WINDOW = 3_600_000;
+
+/**
+ * A single-use or rate-limit key as the tables can hold it: PostgreSQL text cannot hold
+ * a NUL, and one such key (a `jti` is any JSON string, a claimed client id any string)
+ * would fail the whole insert it rides in, with every other key of it.
+ * A key with a NUL is kept as its SHA-256; a key that is literally that form meets it
+ * as a replay, so the mapping can only ever refuse, never let a key in twice.
+ */
+function storableKey(key: string): string {
+  return key.includes('\u0000') ? `sha256:${createHash('sha256').update(key).digest('base64url')}` : key;
+}
 
 export class SqlStateStore implements StateStore {
   readonly kind: 'sqlite' | 'postgres';
@@ -36,7 +48,7 @@ export class SqlStateStore implements StateStore {
    * the stricter reading of single use, and what carried the key has expired anyway.
    */
   useOnce(namespace: string, tenantId: string, key: string, expiresAt: number): Promise<boolean> {
-    return this.#singleUse.use({ namespace, tenantId, key, expiresAt });
+    return this.#singleUse.use({ namespace, tenantId, key: storableKey(key), expiresAt });
   }
 
   async #insertNewRows(rows: SingleUseRow[]): Promise<Set<string>> {
@@ -89,7 +101,13 @@ export class SqlStateStore implements StateStore {
   async addRateLimitHits(windowStart: number, hits: readonly RateLimitHit[]): Promise<Map<string, number>> {
     const totals = new Map<string, number>();
     const counts = new Map<string, number>();
-    for (const { key, count } of hits) counts.set(key, (counts.get(key) ?? 0) + count);
+    // Stored under storableKey (a claimed client id in a key may hold a NUL); answered under the caller's key.
+    const callerKey = new Map<string, string>();
+    for (const { key, count } of hits) {
+      const stored = storableKey(key);
+      callerKey.set(stored, key);
+      counts.set(stored, (counts.get(stored) ?? 0) + count);
+    }
     const adding = [...counts].filter(([, count]) => count > 0);
     const reading = [...counts].filter(([, count]) => count <= 0).map(([key]) => key);
     // Chunked: one statement for 66k keys would pass the drivers' parameter limits. The
@@ -104,15 +122,15 @@ export class SqlStateStore implements StateStore {
           .returning(['key', 'hits'])
           .execute(),
       );
-      for (const row of rows) totals.set(row.key, Number(row.hits));
+      for (const row of rows) totals.set(callerKey.get(row.key) ?? row.key, Number(row.hits));
     }
     for (let start = 0; start < reading.length; start += RATE_LIMIT_CHUNK) {
       const chunk = reading.slice(start, start + RATE_LIMIT_CHUNK);
       const rows = await this.#run(() =>
         this.#db.selectFrom('rate_limits').select(['key', 'hits']).where('window_start', '=', windowStart).where('key', 'in', chunk).execute(),
       );
-      for (const key of chunk) totals.set(key, 0);
-      for (const row of rows) totals.set(row.key, Number(row.hits));
+      for (const key of chunk) totals.set(callerKey.get(key) ?? key, 0);
+      for (const row of rows) totals.set(callerKey.get(row.key) ?? row.key, Number(row.hits));
     }
     return totals;
   }
