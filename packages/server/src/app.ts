@@ -340,8 +340,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         const query = url.indexOf('?');
         const path = query === -1 ? url : url.slice(0, query);
         // At debug level the query string is shown too, with credential-like values redacted.
-        const shown = query !== -1 && debug ? { query: redactQuery(url).slice(path.length + 1) } : {};
-        request.log.info({ method: request.method, path, ...shown, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, ip: request.ip }, 'request');
+        const ms = Math.round(reply.elapsedTime * 100) / 100;
+        if (query !== -1 && debug) {
+          request.log.info({ method: request.method, path, query: redactQuery(url).slice(path.length + 1), status: reply.statusCode, ms, ip: request.ip }, 'request');
+        } else {
+          request.log.info({ method: request.method, path, status: reply.statusCode, ms, ip: request.ip }, 'request');
+        }
       }
       done();
     });

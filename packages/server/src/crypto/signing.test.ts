@@ -25,6 +25,23 @@ describe('JwtSigner', () => {
     expect(verifiesWith(token, key.publicJwk)).toBe(true);
   });
 
+  it.each([
+    ['a short ASCII payload', { sub: 's' }],
+    ['a payload with characters beyond ASCII', { sub: 'säß-✓-𝄞', note: 'ünïcödé '.repeat(40) }],
+    ['a payload too large for the scratch buffer', { sub: 's', big: 'x'.repeat(9000) }],
+    ['a large payload beyond ASCII', { sub: 's', big: '✓'.repeat(3000) }],
+  ])('ES256 signs %s byte for byte, one token after another (RFC 7515 §7.1)', async (_name, claims) => {
+    const key = await generateSigningKey('ES256', masterKey);
+    const signer = JwtSigner.unseal({ kid: key.kid, alg: 'ES256', privateKeyEncrypted: key.privateKeyEncrypted }, masterKey);
+    for (const payload of [claims, { sub: 'next' }, claims]) {
+      const token = await signer.sign(payload);
+      const [header, body] = token.split('.');
+      expect(Buffer.from(body as string, 'base64url').toString('utf8')).toBe(JSON.stringify(payload));
+      expect(JSON.parse(Buffer.from(header as string, 'base64url').toString('utf8'))).toEqual({ typ: 'at+jwt', alg: 'ES256', kid: key.kid });
+      expect(verifiesWith(token, key.publicJwk)).toBe(true);
+    }
+  });
+
   it('a sealed key opens only with its master key and its own kid', async () => {
     const key = await generateSigningKey('ES256', masterKey);
     expect(() => JwtSigner.unseal({ kid: key.kid, alg: 'ES256', privateKeyEncrypted: key.privateKeyEncrypted }, new MasterKey(Buffer.alloc(32, 8)))).toThrow();

@@ -2,9 +2,10 @@
  * Access tokens: issuing (RFC 9068 JWTs or opaque reference tokens) and reading them
  * back for introspection, revocation and token exchange.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { isSupportedAlgorithm, type ParsedJws, parseCompactJws, prepareKey, verifySignature } from '@tessera/verifier/core';
 import { sha256Base64Url } from '../crypto/secrets.js';
+import { randomUuid } from '../crypto/uuid.js';
 import type { StateStore } from '../store/state/types.js';
 import type { Api, Client, CustomClaims } from '../store/types.js';
 import { mergeCustomClaims } from './claims.js';
@@ -96,7 +97,7 @@ export class TokenIssuer {
       aud: api.identifier,
       exp: iat + lifetime,
       iat,
-      jti: randomUUID(),
+      jti: randomUuid(),
       client_id: client.clientId,
     };
     // Assigned rather than spread: no throw-away objects on every token.
@@ -124,7 +125,9 @@ export class TokenIssuer {
     // The claims that stay the same under this grant are serialised once; only exp, iat and jti change.
     // A token with anything the template does not hold (a binding, an actor) is serialised whole.
     const plain = template !== null && claims.cnf === undefined && claims.act === undefined;
-    const accessToken = plain ? await signer.signJson(`${template.head}"exp":${claims.exp},"iat":${iat},"jti":"${claims.jti}"${template.tail}`) : await signer.sign(claims);
+    const payloadJson = plain ? `${template.head}"exp":${claims.exp},"iat":${iat},"jti":"${claims.jti}"${template.tail}` : JSON.stringify(claims);
+    // ES256 and EdDSA sign here and now; RSA is awaited from the pool.
+    const accessToken = signer.signJsonNow(payloadJson) ?? (await signer.signJson(payloadJson));
     this.usage.issued(tenant.tenant.id, client.clientId, api.identifier, request.scopes);
     return { accessToken, expiresIn: lifetime, scope, claims };
   }

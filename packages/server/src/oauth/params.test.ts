@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseForm } from './params.js';
+import { InvalidScope } from './errors.js';
+import { parseForm, parseScope } from './params.js';
 
 /** What URLSearchParams makes of a body: the reference for application/x-www-form-urlencoded. */
 function reference(body: string): Map<string, string[]> {
@@ -23,5 +24,18 @@ describe('parseForm (WHATWG URL §5.1 application/x-www-form-urlencoded)', () =>
     'plus%2B=%2B',
   ])('parses %j as URLSearchParams does', (body) => {
     expect(parseForm(body)).toEqual(reference(body));
+  });
+});
+
+describe('parseScope (RFC 6749 §3.3)', () => {
+  it('keeps the order of the scope tokens and drops repeats, the first of each kept', () => {
+    expect(parseScope('b a c')).toEqual(['b', 'a', 'c']);
+    expect(parseScope('a b a c b')).toEqual(['a', 'b', 'c']);
+    expect(parseScope('only')).toEqual(['only']);
+    expect(parseScope(undefined)).toBeUndefined();
+  });
+
+  it.each(['', ' a', 'a ', 'a  b', 'a\tb', 'a"b', 'a\\b', 'é'])('refuses %j: scope-tokens separated by single spaces', (scope) => {
+    expect(() => parseScope(scope)).toThrow(InvalidScope);
   });
 });

@@ -86,9 +86,11 @@ export class Params {
 /** RFC 6749 §3.3: scope = scope-token *( SP scope-token ), scope-token = 1*( %x21 / %x23-5B / %x5D-7E ). */
 export function parseScope(scope: string | undefined): string[] | undefined {
   if (scope === undefined) return undefined;
+  if (!SCOPE.test(scope)) throw new InvalidScope('scope must be scope tokens separated by single spaces (RFC 6749 §3.3)');
   const tokens = scope.split(' ');
-  if (tokens.some((t) => !/^[\x21\x23-\x5B\x5D-\x7E]+$/.test(t))) {
-    throw new InvalidScope('scope must be scope tokens separated by single spaces (RFC 6749 §3.3)');
-  }
-  return [...new Set(tokens)];
+  // Repeats are dropped, the first of each kept; the usual scope has none and keeps its array.
+  for (let i = 1; i < tokens.length; i++) if (tokens.indexOf(tokens[i] as string) < i) return [...new Set(tokens)];
+  return tokens;
 }
+
+const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]+(?: [\x21\x23-\x5B\x5D-\x7E]+)*$/;

@@ -44,6 +44,19 @@ describe('log destination', () => {
     logger.flush();
   });
 
+  it('lines beyond the buffer, in any script, reach the file whole and in order', async () => {
+    dir = await makeTempDir('tessera-log-');
+    const file = join(dir.path, 'out.log');
+    const destination = logDestination({ sync: false }, file);
+    const logger = createLogger('info', destination as unknown as NodeJS.WritableStream);
+    for (let n = 0; n < 200; n++) logger.info({ n, text: 'ünïcödé ✓ 𝄞' }, 'line');
+    await new Promise((resolve) => setTimeout(resolve, LOG_FLUSH_INTERVAL_MS + 300));
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n').map((line) => JSON.parse(line) as { n: number; text: string });
+    expect(lines.map((line) => line.n)).toEqual([...Array(200).keys()]);
+    expect(new Set(lines.map((line) => line.text))).toEqual(new Set(['ünïcödé ✓ 𝄞']));
+    logger.flush();
+  });
+
   it('--log-sync writes each line at once', async () => {
     dir = await makeTempDir('tessera-log-');
     const file = join(dir.path, 'out.log');

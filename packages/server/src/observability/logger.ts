@@ -22,7 +22,7 @@
  * LOG_MAX_BUFFERED_BYTES and drops lines beyond it, where a synchronous write would
  * stall every request instead.
  */
-import { randomUUID } from 'node:crypto';
+import { randomUuid } from '../crypto/uuid.js';
 import type { IncomingMessage } from 'node:http';
 import { serializeRequest } from '../logging.js';
 import pino, { type DestinationStream, type Logger } from 'pino';
@@ -43,9 +43,15 @@ export interface LogOutput {
 
 /** Standard output for pino: buffered (the default) or a write per line. */
 export function logDestination(output: LogOutput, dest: number | string = 1): DestinationStream {
-  return output.sync
-    ? pino.destination({ dest, sync: true })
-    : pino.destination({ dest, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_INTERVAL_MS, maxLength: LOG_MAX_BUFFERED_BYTES });
+  if (output.sync) return pino.destination({ dest, sync: true });
+  // Lines are kept as bytes: in its text mode sonic-boom appends each line to one string
+  // and measures it (Buffer.byteLength) on the next line, which copies the whole buffer
+  // again for every line (about 2.5 KB of garbage per access-log line at a 4 KiB buffer).
+  // As bytes, a line is encoded once and the buffer is joined once, when it is written.
+  const boom = pino.destination({ dest, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_INTERVAL_MS, maxLength: LOG_MAX_BUFFERED_BYTES, contentMode: 'buffer' });
+  const writeBytes = boom.write.bind(boom) as unknown as (data: Buffer) => boolean;
+  boom.write = (line: string | Buffer) => writeBytes(typeof line === 'string' ? Buffer.from(line) : line);
+  return boom;
 }
 
 export function createLogger(level: LogLevel, stream?: NodeJS.WritableStream, output: LogOutput = { sync: false }): Logger {
@@ -79,6 +85,6 @@ const SANE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 
 export function requestIdOf(request: IncomingMessage): string {
   const incoming = request.headers['x-request-id'];
-  return typeof incoming === 'string' && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+  return typeof incoming === 'string' && SANE_REQUEST_ID.test(incoming) ? incoming : randomUuid();
 }
 

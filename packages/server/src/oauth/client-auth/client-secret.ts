@@ -17,18 +17,22 @@ export function clientSecretBasic(usage: SecretUsage, policy: SecretMethodPolicy
     methods: ['client_secret_basic'],
     presented: (request) => request.credentials.hasAuthorizationHeader,
     async authenticate(request) {
-      const fail = (description: string) => InvalidClient.withChallenge(description, 'Basic', request.tenant.issuer);
       const basic = request.credentials.basic;
-      if (basic === null || !basic.ok) throw fail(basic?.reason ?? 'client_secret_basic needs an Authorization header');
+      if (basic === null || !basic.ok) throw basicFailure(request.tenant.issuer, basic?.reason ?? 'client_secret_basic needs an Authorization header');
       const bodyClientId = request.params.get('client_id');
       if (bodyClientId !== undefined && bodyClientId !== basic.clientId) {
         throw new InvalidRequest('client_id in the body does not match the Authorization header');
       }
       const entry = await checkSecret(request.tenant, basic.clientId, basic.secret, usage, 'client_secret_basic', policy);
-      if (entry === null) throw fail(AUTHENTICATION_FAILED);
+      if (entry === null) throw basicFailure(request.tenant.issuer, AUTHENTICATION_FAILED);
       return { client: entry.client, entry, method: 'client_secret_basic' };
     },
   };
+}
+
+/** RFC 6749 §5.2: a failed Basic authentication answers with a Basic challenge. */
+function basicFailure(issuer: string, description: string): InvalidClient {
+  return InvalidClient.withChallenge(description, 'Basic', issuer);
 }
 
 export function clientSecretPost(usage: SecretUsage, policy: SecretMethodPolicy): ClientAuthMethod {

@@ -35,12 +35,14 @@ export class ClientAuthenticator {
     }
   }
 
-  async #authenticate(request: ClientAuthRequest): Promise<AuthenticatedClient> {
-    const presented = this.credentialMethods.filter((m) => m.presented(request));
-    if (presented.length > 1) {
-      throw new InvalidRequest('the request uses more than one client authentication method (RFC 6749 §2.3)');
+  /** Not async: its promise is the method's own, one fewer per request. A throw here is the caller's rejection. */
+  #authenticate(request: ClientAuthRequest): Promise<AuthenticatedClient> {
+    let method: ClientAuthMethod | undefined;
+    for (const candidate of this.credentialMethods) {
+      if (!candidate.presented(request)) continue;
+      if (method !== undefined) throw new InvalidRequest('the request uses more than one client authentication method (RFC 6749 §2.3)');
+      method = candidate;
     }
-    const [method] = presented;
     if (method !== undefined) return method.authenticate(request);
     const transport = this.transportMethods.find((m) => m.presented(request));
     if (transport !== undefined) return transport.authenticate(request);

@@ -1,4 +1,5 @@
 /** RFC 6749 §4.4: a client asks for a token for itself, for what it was granted. */
+import type { IssueRequest } from '../../domain/tokens.js';
 import { certificateThumbprint } from '../mtls.js';
 import { resolveScopes, resolveTarget } from './target.js';
 import { authenticatedClient, type GrantHandler, tokenResponse } from './types.js';
@@ -10,14 +11,10 @@ export const clientCredentials: GrantHandler = {
     const client = authenticatedClient(context);
     const target = resolveTarget(tenant, client.entry, params);
     const scopes = resolveScopes(target, params.get('scope'));
-    const issued = await issuer.issue({
-      tenant,
-      client: client.client,
-      api: target.api,
-      scopes,
-      grantClaims: target.grant.customClaims,
-      ...(client.certificate !== undefined ? { certificateThumbprint: certificateThumbprint(client.certificate) } : {}),
-    });
+    const request: IssueRequest = { tenant, client: client.client, api: target.api, scopes, grantClaims: target.grant.customClaims };
+    // Assigned rather than spread: no throw-away objects on every token.
+    if (client.certificate !== undefined) request.certificateThumbprint = certificateThumbprint(client.certificate);
+    const issued = await issuer.issue(request);
     return tokenResponse(issued);
   },
 };

@@ -53,12 +53,13 @@ export function resolveTarget(tenant: TenantContext, client: ClientEntry, params
  */
 export function resolveScopes(target: Target, requestedScope: string | undefined, ceiling?: ReadonlySet<string>): string[] {
   const { defined } = target;
-  const allowed = target.grant.scopes.filter((s) => defined.has(s) && (ceiling === undefined || ceiling.has(s)));
+  const isAllowed = (s: string) => target.grant.scopeSet.has(s) && defined.has(s) && (ceiling === undefined || ceiling.has(s));
   const requested = parseScope(requestedScope);
-  if (requested === undefined) return allowed;
-  const allowedSet = new Set(allowed);
-  const refused = requested.filter((s) => !allowedSet.has(s));
-  if (refused.length > 0) throw new InvalidScope(`scope not granted to this client for this API: ${refused.join(' ')}`);
+  if (requested === undefined) return target.grant.scopes.filter(isAllowed);
+  // The list of refused scopes is made only when there are some.
+  if (!requested.every(isAllowed)) {
+    throw new InvalidScope(`scope not granted to this client for this API: ${requested.filter((s) => !isAllowed(s)).join(' ')}`);
+  }
   return requested;
 }
 
