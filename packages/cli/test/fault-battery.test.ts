@@ -424,14 +424,23 @@ describe('console sign-in flood (embedded store)', { timeout: 120_000 }, () => {
       return statuses;
     })();
     let fresh: Promise<number> | undefined;
+    const untilIn = async (address: string, deadline: number): Promise<number> => {
+      for (;;) {
+        const status = await real(address, Math.max(1, deadline - Date.now()));
+        if (status !== 429 || Date.now() + 1000 >= deadline) return status;
+        await sleep(1000);
+      }
+    };
     for (let tick = 0; tick < 100; tick++) {
       // 2.5 per 100 ms, from 150 addresses in turn: after 6 s every one of them has failed.
       for (let i = 0; i < (tick % 2 === 0 ? 3 : 2); i++) {
         const n = flood.length % 150;
         flood.push(consoleSignIn(server.url, `127.0.1.${n + 1}`, admin.consoleUser, `guess-${flood.length}`, 30_000));
       }
-      // A fresh address waits at most for the bounded queue ahead of it (longer on a loaded machine).
-      if (tick === 80) fresh = real('127.0.0.200', 15_000);
+      // A fresh address looks like the flood's own first attempts: while those fill the
+      // bounded queue it is told "busy" (429, Retry-After: 1) and tries again, as a
+      // person does; it gets in within 15 s (longer waits on a loaded machine).
+      if (tick === 80) fresh = untilIn('127.0.0.200', Date.now() + 15_000);
       await sleep(100);
     }
     flooding = false;
