@@ -7,6 +7,7 @@ import { SEARCH_DELAY_MS, ServerList, useDebounced } from '../server-list.js';
 import { Button, confirmAction, Copyable, Field, fieldErrorOf, Link, Loading, Section, Time, useAction, useApi, useLoad, usePermissions, Writes } from '../ui.js';
 import { lifetimeOf, parseScopes, scopesText } from '../validation.js';
 import { IntrospectionSettings } from './api-introspection.js';
+import { GrantClaims } from './grant-claims.js';
 import { UsageChart } from './usage-chart.js';
 
 export { parseScopes } from '../validation.js';
@@ -293,6 +294,7 @@ export function MachineClients({ tenant, target, reload }: { tenant: string; tar
                 </fieldset>
               ),
             },
+            { label: 'Custom claims', render: (g) => <GrantClaims tenant={tenant} grant={g} who={`${nameOf(g.clientId)} on ${target.name}`} onSaved={after} /> },
             { label: 'Since', sort: 'createdAt', render: (g) => <Time at={g.createdAt} /> },
             { label: 'Access', render: (g) => <Button write class="btn-small" kind="danger" busy={busy} onClick={() => revoke(g, nameOf(g.clientId))} aria-label={`Revoke ${nameOf(g.clientId)}'s access`}>Revoke</Button> },
           ]}
