@@ -169,7 +169,7 @@ describe("a grant's custom claims on the client page", () => {
     const shown = await waitFor(() => root.querySelector('dl[aria-label="Custom claims of client-1 on Orders"]'));
     expect(shown.textContent).toContain('"gold"');
     await settle();
-    expect(byText(root, 'button', 'Edit claims')).toBeNull();
+    expect(byText(root, 'button', 'Edit custom claims')).toBeNull();
     expect(root.querySelector('textarea[name="customClaims"]')).toBeNull();
   });
 

@@ -67,7 +67,7 @@ export function GrantClaims({ tenant, grant, who, onSaved }: { tenant: string; g
           {entries.map(([name, value]) => <><dt><code>{name}</code></dt><dd><code>{JSON.stringify(value)}</code></dd></>)}
         </dl>
       )}
-      {canWrite ? <Button class="btn-small" onClick={() => setText(claimsText(grant.customClaims))} aria-label={`Edit custom claims of ${who}`}>Edit claims</Button> : null}
+      {canWrite ? <Button class="btn-small" onClick={() => setText(claimsText(grant.customClaims))} aria-label={`Edit custom claims of ${who}`}>Edit custom claims</Button> : null}
     </div>
   );
 }
