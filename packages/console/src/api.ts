@@ -184,7 +184,8 @@ export class ManagementClient {
   }
   createGrant(t: string, input: { clientId: string; audience: string; scopes: string[] }): Promise<Grant> { return this.#m('POST', `/tenants/${enc(t)}/grants`, input); }
   /** Changes a grant in place: same id, no moment without access. */
-  updateGrant(t: string, id: string, patch: { scopes: string[] }): Promise<Grant> { return this.#m('PATCH', `/tenants/${enc(t)}/grants/${enc(id)}`, patch); }
+  /** Changes a grant in place (same id): the fields given replace the current ones. */
+  updateGrant(t: string, id: string, patch: { scopes?: string[]; customClaims?: Record<string, unknown> | null }): Promise<Grant> { return this.#m('PATCH', `/tenants/${enc(t)}/grants/${enc(id)}`, patch); }
   deleteGrant(t: string, id: string): Promise<void> { return this.#m('DELETE', `/tenants/${enc(t)}/grants/${enc(id)}`); }
 
   // Keys

@@ -68,3 +68,46 @@ export function fieldMessage(field: string, message: string): string {
   const rest = first.replace(/^(?:body\/)?[A-Za-z]+(?:\/\S*)?\s+/, '');
   return rest === '' ? message : rest;
 }
+
+/**
+ * Claim names the server sets itself or that readers would mistake for its own
+ * (registered JWT claims, RFC 7519 §4.1; RFC 9068 §2.2; RFC 8693 §4; RFC 7662 §2.2 members).
+ */
+export const RESERVED_CLAIMS: ReadonlySet<string> = new Set([
+  'iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti',
+  'client_id', 'scope', 'cnf', 'act', 'may_act', 'typ',
+  'azp', 'auth_time', 'acr', 'amr', 'nonce', 'at_hash', 'c_hash', 'sid',
+  'active', 'token_type', 'username',
+]);
+export const CLAIM_LIMITS = { maxCount: 20, maxNameLength: 64, maxJsonBytes: 4096 } as const;
+const CLAIM_NAME = /^[A-Za-z_][A-Za-z0-9_.:\-/]*$/;
+
+/**
+ * A custom claims field (a client's or a grant's): a JSON object, empty for none (null),
+ * checked by the rules the server applies: at most 20 claims, names of 1 to 64 letters,
+ * digits and `_ . : - /` not starting with a digit, no registered name, 4096 bytes of JSON.
+ */
+export function customClaimsOf(text: string, field = 'customClaims'): Record<string, unknown> | null {
+  if (text.trim() === '') return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw fieldError(field, 'must be a JSON object of claims, such as {"team": "billing"}; empty for none');
+  const claims = parsed as Record<string, unknown>;
+  const names = Object.keys(claims);
+  if (names.length > CLAIM_LIMITS.maxCount) throw fieldError(field, `must hold at most ${CLAIM_LIMITS.maxCount} claims (got ${names.length})`);
+  for (const name of names) {
+    if (name.length > CLAIM_LIMITS.maxNameLength || !CLAIM_NAME.test(name)) {
+      throw fieldError(field, `claim name ${JSON.stringify(name)} must be 1 to ${CLAIM_LIMITS.maxNameLength} characters: letters, digits, _ . : - / (not starting with a digit)`);
+    }
+    if (RESERVED_CLAIMS.has(name)) throw fieldError(field, `claim ${JSON.stringify(name)} is a registered claim that Tessera sets itself; choose another name`);
+  }
+  const bytes = new TextEncoder().encode(JSON.stringify(claims)).length;
+  if (bytes > CLAIM_LIMITS.maxJsonBytes) throw fieldError(field, `must be at most ${CLAIM_LIMITS.maxJsonBytes} bytes as JSON (got ${bytes})`);
+  return claims;
+}
+
+export const claimsText = (claims: Readonly<Record<string, unknown>>): string => (Object.keys(claims).length === 0 ? '' : JSON.stringify(claims, null, 2));

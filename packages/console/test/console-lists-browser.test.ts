@@ -269,7 +269,8 @@ describe.skipIf(!available)(`console lists at scale in headless Chromium${availa
     await visible(unused.getByRole('listitem').filter({ hasText: 'Service 020' }));
     await unused.getByRole('button', { name: 'Next page' }).click();
     await visible(unused.getByText('Page 2'));
-    expect(await unused.locator('> ul.rows > li').count()).toBe(20);
+    // The page's rows appear with their clients' names, looked up as the page loads.
+    await expect.poll(() => unused.locator('> ul.rows > li').count(), { timeout: 10_000 }).toBe(20);
 
     // The audit, sorted oldest first on the server.
     await page.goto(`${base}/console/t/default/audit?action=grant.update`);

@@ -13,11 +13,31 @@ export function fakeApi(routes: Record<string, Handler>) {
     const method = init?.method ?? 'GET';
     const body = typeof init?.body === 'string' ? JSON.parse(init.body) : undefined;
     calls.push({ method, path: url.pathname + url.search, body });
-    const handler = routes[`${method} ${url.pathname}`];
+    const handler = routes[`${method} ${url.pathname}`] ?? patternRoute(routes, method, url.pathname);
     const answer = handler === undefined ? { status: 404, body: { error: 'not_found', message: 'no such management endpoint' } } : await handler({ method, url, body });
     return new Response(answer.status === 204 ? null : JSON.stringify(answer.body ?? {}), { status: answer.status, headers: { 'content-type': 'application/json' } });
   }) as typeof fetch;
   return { api: new ManagementClient(() => 'test-token', () => {}, '', fetcher), calls };
+}
+
+/** A route with `:name` segments (`GET /manage/v1/tenants/default/clients/:id`) answers any value there. */
+function patternRoute(routes: Record<string, Handler>, method: string, pathname: string): Handler | undefined {
+  const parts = pathname.split('/');
+  for (const [key, handler] of Object.entries(routes)) {
+    const [m, pattern] = key.split(' ');
+    const want = (pattern ?? '').split('/');
+    if (m === method && want.length === parts.length && want.every((w, i) => w.startsWith(':') || w === parts[i])) return handler;
+  }
+  return undefined;
+}
+
+/** GET /clients/{id} over a fixed set of clients: 404 for any other id, as the server answers. */
+export function clientLookup(clients: readonly { clientId: string }[]): Handler {
+  return ({ url }) => {
+    const id = decodeURIComponent(url.pathname.split('/').at(-1) ?? '');
+    const found = clients.find((c) => c.clientId === id);
+    return found === undefined ? { status: 404, body: { error: 'not_found', message: `client ${id} not found` } } : { status: 200, body: found };
+  };
 }
 
 export async function waitFor<T>(probe: () => T | null | undefined | false, timeout = 2000): Promise<T> {

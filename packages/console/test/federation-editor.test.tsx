@@ -15,7 +15,7 @@ import { forgetNames } from '../src/names.js';
 import { ApiContext, ConfirmHost, MessageRegion, PermissionsContext } from '../src/ui.js';
 import { buildFederation, emptyCondition, emptyForm, type FederationForm, formOf, LIMITS, lossesOf, RESERVED_CLAIMS as CONSOLE_RESERVED } from '../src/views/federation-model.js';
 import { FederationsView } from '../src/views/federations.js';
-import { byText, fakeApi, type, waitFor } from './fake-server.js';
+import { byText, fakeApi, type, waitFor, clientLookup } from './fake-server.js';
 
 let root: HTMLElement;
 beforeEach(() => {
@@ -72,6 +72,7 @@ const choose = async (select: HTMLSelectElement, value: string) => {
 function server(federations: Federation[], answers: { post?: (body: unknown) => { status: number; body?: unknown }; patch?: (body: unknown) => { status: number; body?: unknown } } = {}) {
   return fakeApi({
     'GET /manage/v1/tenants/default/clients': () => ({ status: 200, body: { items: clients, nextCursor: null } }),
+    'GET /manage/v1/tenants/default/clients/:id': clientLookup(clients),
     'GET /manage/v1/tenants/default/apis': () => ({ status: 200, body: { items: [], nextCursor: null } }),
     'GET /manage/v1/tenants/default/federations': () => ({ status: 200, body: { items: federations, nextCursor: null } }),
     'POST /manage/v1/tenants/default/federations': ({ body }) => answers.post?.(body) ?? { status: 201, body: { ...ci, ...(body as object), id: 'fed_new' } },

@@ -11,7 +11,7 @@ import { SEARCH_DELAY_MS } from '../src/server-list.js';
 import { ApiContext, ConfirmHost, MessageRegion } from '../src/ui.js';
 import { ClientsView } from '../src/views/clients.js';
 import { UsageView } from '../src/views/usage.js';
-import { byText, fakeApi, type, waitFor } from './fake-server.js';
+import { byText, fakeApi, type, waitFor, clientLookup } from './fake-server.js';
 
 let root: HTMLElement;
 beforeEach(() => {
@@ -85,7 +85,7 @@ describe('usage: narrow all shown', () => {
   it('lists every grant it changes with the scopes lost, then PATCHes each in place and reports each row', async () => {
     const patched: { path: string; body: unknown }[] = [];
     const { api, calls } = fakeApi({
-      'GET /manage/v1/tenants/default/clients': () => ({ status: 200, body: { items: [client(1), client(2), client(3)], nextCursor: null } }),
+      'GET /manage/v1/tenants/default/clients/:id': clientLookup([client(1), client(2), client(3)]),
       'GET /manage/v1/tenants/default/apis': () => ({ status: 200, body: { items: [], nextCursor: null } }),
       'GET /manage/v1/tenants/default/usage/unused': ({ url }) => ({ status: 200, body: { days: 30, grants: url.searchParams.get('cursor') === null ? [finding(1), finding(2), finding(3, 'revoke')] : [], nextCursor: url.searchParams.get('cursor') === null ? 'more' : null } }),
       'GET /manage/v1/tenants/default/usage/dormant': () => ({ status: 200, body: { days: 30, clients: [], secrets: [] } }),

@@ -15,7 +15,7 @@ import { filterOf } from '../src/views/audit.js';
 import { ClientPage } from '../src/views/client-page.js';
 import { TenantSettingsView, TenantsView } from '../src/views/tenants.js';
 import { UsageView } from '../src/views/usage.js';
-import { byText, fakeApi, type, waitFor } from './fake-server.js';
+import { byText, fakeApi, type, waitFor, clientLookup } from './fake-server.js';
 
 let root: HTMLElement;
 beforeEach(() => {
@@ -72,7 +72,7 @@ describe("an API's machine-to-machine tab", () => {
   it('changes a grant in place with PATCH (same grant, never delete and create), and asks before taking a scope away', async () => {
     let grant: Grant = { id: 'g1', tenantId: 'default', clientId: 'c1', apiId: 'a1', audience: 'https://orders', scopes: ['read'], customClaims: {}, createdAt: 1 };
     const { api, calls } = fakeApi({
-      'GET /manage/v1/tenants/default/clients': () => ({ status: 200, body: { items: [client(1)], nextCursor: null } }),
+      'GET /manage/v1/tenants/default/clients/:id': clientLookup([client(1)]),
       'GET /manage/v1/tenants/default/apis': () => ({ status: 200, body: { items: [orders], nextCursor: null } }),
       'GET /manage/v1/tenants/default/grants': () => ({ status: 200, body: { items: [grant], nextCursor: null } }),
       'PATCH /manage/v1/tenants/default/grants/g1': ({ body }) => {

@@ -45,6 +45,7 @@ describe.skipIf(!available)(`federation editor, introspection and client usage i
   let browser: Browser;
   let base: string;
   let billingId: string;
+  let billingSecret: string;
   const problems: string[] = [];
 
   beforeAll(async () => {
@@ -54,6 +55,7 @@ describe.skipIf(!available)(`federation editor, introspection and client usage i
     base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
     const billing = await t.setupClient('default', { apiIdentifier: 'https://orders.example', scopes: ['orders:read'], client: { name: 'billing' } });
     billingId = billing.clientId;
+    billingSecret = billing.clientSecret;
     // Tokens valid for an hour: 30 in a minute is 15 times the 2 a caching client needs (docs/usage.md).
     expect((await t.manage('PATCH', `/tenants/default/apis/${billing.apiId}`, { accessTokenLifetime: 3600 })).status).toBe(200);
     for (const name of ['deploy', 'portal', 'gateway']) expect((await t.manage('POST', '/tenants/default/clients', { name })).status).toBe(201);
@@ -207,6 +209,45 @@ describe.skipIf(!available)(`federation editor, introspection and client usage i
       await page.context().close();
     }, 120_000);
   }
+
+  it("desktop: a grant's custom claims are set on the client page, audited as grant.update and carried by the next token", async () => {
+    const page = await signedIn({ width: 1440, height: 900 }, false, `/t/default/clients/${billingId}`);
+    const grants = page.locator('section[aria-labelledby="grants"]');
+    await grants.getByRole('button', { name: 'Edit custom claims of billing on Ledger' }).click();
+    const field = grants.getByLabel('Custom claims of billing on Ledger (JSON)');
+    // A registered name is refused at the field, before anything is sent.
+    await field.fill('{"sub": "someone-else"}');
+    await grants.getByRole('button', { name: 'Save claims' }).click();
+    await visible(grants.locator('.field-error', { hasText: '"sub" is a registered claim that Tessera sets itself' }));
+    expect(await field.getAttribute('aria-invalid')).toBe('true');
+    await accessible(page, 'desktop-grant-claims-error');
+    await field.fill('{"tier": "gold", "region": "eu"}');
+    await grants.getByRole('button', { name: 'Save claims' }).click();
+    await visible(page.locator('.message', { hasText: 'billing on Ledger: custom claims saved' }));
+    await visible(grants.getByRole('definition').filter({ hasText: '"gold"' }));
+    await accessible(page, 'desktop-grant-claims');
+
+    const ledgerGrants = (await t.manage('GET', `/tenants/default/grants?clientId=${billingId}&audience=${encodeURIComponent('https://ledger.example')}`)).body.items as { id: string; scopes: string[]; customClaims: Record<string, unknown> }[];
+    expect(ledgerGrants).toHaveLength(1);
+    expect(ledgerGrants[0]?.customClaims).toEqual({ tier: 'gold', region: 'eu' });
+    expect(ledgerGrants[0]?.scopes).toEqual(['ledger:read']);
+    const updates = (await t.manage('GET', '/tenants/default/audit?action=grant.update')).body.items as AuditEntry[];
+    expect(updates).toHaveLength(1);
+    expect(updates[0]).toMatchObject({ actor: `console:${t.console.user}`, targetId: ledgerGrants[0]?.id, details: { customClaims: ['tier', 'region'] } });
+    expect(updates[0]?.details).not.toHaveProperty('scopes');
+
+    // The console's audit page lists it too.
+    await page.goto(`${base}/console/t/default/audit?action=grant.update`);
+    const audit = page.locator('section[aria-labelledby="audit-entries"]');
+    await visible(audit.getByRole('cell', { name: 'grant.update' }));
+    expect(await audit.locator('tbody tr').first().textContent()).toContain('"customClaims":["tier","region"]');
+
+    const res = await t.post('default', 'token', { grant_type: 'client_credentials', resource: 'https://ledger.example' }, basic(billingId, billingSecret));
+    expect(res.statusCode).toBe(200);
+    const payload = JSON.parse(Buffer.from((res.json() as { access_token: string }).access_token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+    expect(payload).toMatchObject({ tier: 'gold', region: 'eu' });
+    await page.context().close();
+  }, 120_000);
 
   it('saw no page errors', () => {
     expect(problems).toEqual([]);

@@ -10,7 +10,7 @@ import { curlSnippet, sdkSnippet } from '../src/views/snippets.js';
 import { TenantsView } from '../src/views/tenants.js';
 import { UsageChart } from '../src/views/usage-chart.js';
 import { UsageView } from '../src/views/usage.js';
-import { byText, fakeApi, type, waitFor } from './fake-server.js';
+import { byText, fakeApi, type, waitFor, clientLookup } from './fake-server.js';
 
 let root: HTMLElement;
 beforeEach(() => {
@@ -81,7 +81,7 @@ describe('usage chart', () => {
 describe('usage view: unused scopes, dormant clients, waste', () => {
   const narrow: UnusedGrant = { grantId: 'g1', clientId: 'c1', audience: 'https://orders', grantedScopes: ['read', 'write'], usedScopes: ['read'], unusedScopes: ['write'], lastUsedAt: 1000, suggestion: { action: 'narrow', scopes: ['read'] } };
   const routes = (applied: string[]) => ({
-    'GET /manage/v1/tenants/default/clients': () => ({ status: 200, body: { items: [client(1)], nextCursor: null } }),
+    'GET /manage/v1/tenants/default/clients/:id': clientLookup([client(1)]),
     'GET /manage/v1/tenants/default/apis': () => ({ status: 200, body: { items: [], nextCursor: null } }),
     'GET /manage/v1/tenants/default/usage/unused': () => ({ status: 200, body: { days: 30, grants: [narrow] } }),
     'GET /manage/v1/tenants/default/usage/dormant': () => ({ status: 200, body: { days: 30, clients: [{ clientId: 'c1', name: 'client-1', lastUsedAt: null }], secrets: [] } }),

@@ -7,7 +7,7 @@
 import { useState } from 'preact/hooks';
 import { ApiError, type Api } from '../api.js';
 import { notify } from '../messages.js';
-import { useNames } from '../names.js';
+import { useClientChoices, useNames } from '../names.js';
 import { Button, confirmAction, Field, Section, useAction, useApi, usePermissions } from '../ui.js';
 import { ClientPicker } from './client-picker.js';
 
@@ -25,14 +25,16 @@ export function introspectionLosses(api: Api, next: { tokenFormat: TokenFormat; 
 
 export function IntrospectionSettings({ tenant, target, onSaved }: { tenant: string; target: Api; onSaved: () => void }) {
   const api = useApi();
-  const names = useNames(api, tenant);
   const { canWrite } = usePermissions();
   const [draft, setDraft] = useState<{ tokenFormat: TokenFormat; introspectors: string[] } | null>(null);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [busy, run] = useAction();
   const current = draft ?? { tokenFormat: formatOf(target), introspectors: [...target.introspectors] };
-  const clients = [...(names?.clients.values() ?? [])].map((c) => ({ clientId: c.clientId, name: c.name })).sort((a, b) => a.name.localeCompare(b.name));
-  const nameOf = (id: string) => names?.clients.get(id)?.name ?? id;
+  const names = useNames(api, tenant, [...target.introspectors, ...current.introspectors]);
+  // The menu to add an introspector lists the tenant's clients; a viewer has no menu.
+  const choices = useClientChoices(api, tenant, canWrite);
+  const nameOf = (id: string) => names?.clients.get(id)?.name ?? choices.find((c) => c.clientId === id)?.name ?? id;
+  const clients = [...choices, ...current.introspectors.filter((id) => !choices.some((c) => c.clientId === id)).map((id) => ({ clientId: id, name: nameOf(id) }))];
   const changed = current.tokenFormat !== formatOf(target) || current.introspectors.join('\n') !== target.introspectors.join('\n');
 
   const save = (e: Event) => {

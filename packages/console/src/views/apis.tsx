@@ -1,12 +1,13 @@
 import { useState } from 'preact/hooks';
 import { allPages, type Api, type ApiSort, type Grant, type GrantSort } from '../api.js';
 import { notify } from '../messages.js';
-import { forgetNames, useNames } from '../names.js';
+import { forgetNames, resolveClients, useNames } from '../names.js';
 import { navigate } from '../router.js';
 import { SEARCH_DELAY_MS, ServerList, useDebounced } from '../server-list.js';
 import { Button, confirmAction, Copyable, Field, fieldErrorOf, Link, Loading, Section, Time, useAction, useApi, useLoad, usePermissions, Writes } from '../ui.js';
 import { lifetimeOf, parseScopes, scopesText } from '../validation.js';
 import { IntrospectionSettings } from './api-introspection.js';
+import { GrantClaims } from './grant-claims.js';
 import { UsageChart } from './usage-chart.js';
 
 export { parseScopes } from '../validation.js';
@@ -198,7 +199,8 @@ const CANDIDATES = 8;
  */
 export function MachineClients({ tenant, target, reload }: { tenant: string; target: Api; reload: () => void }) {
   const api = useApi();
-  const names = useNames(api, tenant);
+  const [shown, setShown] = useState<string[]>([]);
+  const names = useNames(api, tenant, shown);
   const [busy, run] = useAction();
   const { canWrite } = usePermissions();
   const [changed, setChanged] = useState(0);
@@ -273,7 +275,14 @@ export function MachineClients({ tenant, target, reload }: { tenant: string; tar
           label="Clients with access"
           deps={[tenant, target.identifier]}
           reloadToken={changed}
-          load={(list) => api.searchGrants(tenant, { audience: target.identifier }, list)}
+          load={async (list) => {
+            // A page arrives with its clients' names.
+            const page = await api.searchGrants(tenant, { audience: target.identifier }, list);
+            const ids = page.items.map((g) => g.clientId);
+            await resolveClients(api, tenant, ids);
+            setShown(ids);
+            return page;
+          }}
           initialSort={{ sort: 'clientId', order: 'asc' }}
           searchPlaceholder="Search by client ID"
           rowKey={(g) => g.id}
@@ -293,6 +302,7 @@ export function MachineClients({ tenant, target, reload }: { tenant: string; tar
                 </fieldset>
               ),
             },
+            { label: 'Custom claims', render: (g) => <GrantClaims tenant={tenant} grant={g} who={`${nameOf(g.clientId)} on ${target.name}`} onSaved={after} /> },
             { label: 'Since', sort: 'createdAt', render: (g) => <Time at={g.createdAt} /> },
             { label: 'Access', render: (g) => <Button write class="btn-small" kind="danger" busy={busy} onClick={() => revoke(g, nameOf(g.clientId))} aria-label={`Revoke ${nameOf(g.clientId)}'s access`}>Revoke</Button> },
           ]}

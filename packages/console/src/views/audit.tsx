@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { AuditEntry, AuditFilter } from '../api.js';
-import { clientName, useNames } from '../names.js';
+import { clientName, resolveClients, useNames } from '../names.js';
 import { navigate } from '../router.js';
 import { ServerList } from '../server-list.js';
 import { Button, Field, Link, Section, Time, useApi } from '../ui.js';
@@ -39,7 +39,8 @@ export function filterOf(query: URLSearchParams): AuditFilter {
 
 export function AuditView({ tenant, query }: { tenant: string; query: URLSearchParams }) {
   const api = useApi();
-  const names = useNames(api, tenant);
+  const [shown, setShown] = useState<string[]>([]);
+  const names = useNames(api, tenant, shown);
   const filter = filterOf(query);
   const fromQuery = () => Object.fromEntries(KEYS.map((k) => [k, query.get(k) ?? '']));
   const [form, setForm] = useState<Record<string, string>>(fromQuery);
@@ -77,7 +78,14 @@ export function AuditView({ tenant, query }: { tenant: string; query: URLSearchP
         <ServerList<AuditEntry, 'at'>
           label="Audit entries"
           deps={[tenant, query.toString()]}
-          load={(list) => api.listAudit(tenant, { ...filter, order: list.order }, list.cursor, list.limit)}
+          load={async (list) => {
+            // A page arrives with the names of the clients it shows (as actor or target).
+            const page = await api.listAudit(tenant, { ...filter, order: list.order }, list.cursor, list.limit);
+            const ids = page.items.flatMap((e) => [...(e.targetType === 'client' ? [e.targetId] : []), ...(e.actor.startsWith('console:') ? [] : [e.actor])]);
+            await resolveClients(api, tenant, ids);
+            setShown(ids);
+            return page;
+          }}
           initialSort={{ sort: 'at', order: 'desc' }}
           firstOrder={{ at: 'desc' }}
           searchPlaceholder={null}

@@ -7,6 +7,7 @@ import { Button, confirmAction, Copyable, CopyButton, Field, fieldErrorOf, Link,
 import { CLIENT_FIELDS, ClientFields, type ClientForm, clientInputOf, METHOD_LABELS, SecretOnce } from './clients.js';
 import { curlSnippet, sdkSnippet } from './snippets.js';
 import { ClientUsage } from './client-usage.js';
+import { GrantClaims } from './grant-claims.js';
 
 interface ClientData { client: Client; grants: Grant[]; federations: Federation[]; consoleClientId: string | null }
 
@@ -270,6 +271,7 @@ export function ClientPage({ tenant, clientId, tab = 'overview' }: { tenant: str
                   {target ? <Link to={`/t/${tenant}/apis/${target.id}`}>{target.name}</Link> : <code>{g.audience}</code>}{' '}
                   <span class="scopes">{g.scopes.map((s) => <code class="scope">{s}</code>)}</span>
                   <Button write kind="danger" class="btn-small" busy={busy} onClick={() => revoke(g)} aria-label={`Revoke access to ${target?.name ?? g.audience}`}>Revoke</Button>
+                  <GrantClaims tenant={tenant} grant={g} who={`${client.name} on ${target?.name ?? g.audience}`} onSaved={reload} />
                 </li>
               );
             })}

@@ -5,7 +5,7 @@ import { forgetNames } from '../names.js';
 import { navigate } from '../router.js';
 import { ServerList } from '../server-list.js';
 import { Button, Copyable, Field, fieldErrorOf, Link, Section, Time, useAction, useApi, Writes } from '../ui.js';
-import { fieldMessage, lifetimeOf, quotaOf } from '../validation.js';
+import { customClaimsOf, fieldMessage, lifetimeOf, quotaOf } from '../validation.js';
 
 export const METHOD_LABELS: Record<AuthMethod, string> = {
   client_secret_basic: 'Secret (HTTP Basic)',
@@ -28,22 +28,14 @@ export function clientInputOf(form: ClientForm): { input: ClientInput } | { fiel
   if (form.name.trim() === '') return { field: 'name', message: 'a name is required (1 to 100 characters)' };
   let accessTokenLifetime: number | null;
   let tokenQuotaPerMinute: number | null;
+  let customClaims: Record<string, unknown> | null;
   try {
     accessTokenLifetime = lifetimeOf(form.lifetime);
     tokenQuotaPerMinute = quotaOf(form.quota);
+    customClaims = customClaimsOf(form.claims);
   } catch (error) {
     if (error instanceof ApiError && error.field !== null) return { field: error.field, message: fieldMessage(error.field, error.message) };
     throw error;
-  }
-  let customClaims: Record<string, unknown> | null = null;
-  if (form.claims.trim() !== '') {
-    try {
-      const parsed = JSON.parse(form.claims) as unknown;
-      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
-      customClaims = parsed as Record<string, unknown>;
-    } catch {
-      return { field: 'customClaims', message: 'a JSON object of claims, such as {"team": "billing"}; empty for none' };
-    }
   }
   const input: ClientInput = { name: form.name.trim(), tokenEndpointAuthMethod: form.method, accessTokenLifetime, tokenQuotaPerMinute, dpopBoundAccessTokens: form.dpop, txnTokenService: form.txnTokens, customClaims };
   if (form.method === 'private_key_jwt' || form.method === 'self_signed_tls_client_auth') {

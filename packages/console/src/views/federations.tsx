@@ -1,8 +1,8 @@
 import { useState } from 'preact/hooks';
 import type { Federation } from '../api.js';
 import { notify } from '../messages.js';
-import { clientName, useNames } from '../names.js';
-import { Button, confirmAction, DataList, Link, Section, Time, useAction, useApi, Writes } from '../ui.js';
+import { clientName, resolveClients, useClientChoices, useNames } from '../names.js';
+import { Button, confirmAction, DataList, Link, Section, Time, useAction, useApi, usePermissions, Writes } from '../ui.js';
 import { FederationEditor } from './federation-form.js';
 import { describeRule } from './federation-model.js';
 
@@ -15,7 +15,10 @@ function replayText(f: Federation): string {
 
 export function FederationsView({ tenant }: { tenant: string }) {
   const api = useApi();
-  const names = useNames(api, tenant);
+  const [shown, setShown] = useState<string[]>([]);
+  const names = useNames(api, tenant, shown);
+  // The editor's client menus list the tenant's clients; a viewer has no editor.
+  const clients = useClientChoices(api, tenant, usePermissions().canWrite);
   const [reload, setReload] = useState(0);
   const [editing, setEditing] = useState<Federation | null>(null);
   const [busy, run] = useAction();
@@ -33,7 +36,6 @@ export function FederationsView({ tenant }: { tenant: string }) {
       notify('success', `Federation ${f.name} deleted`);
       setReload((n) => n + 1);
     });
-  const clients = [...(names?.clients.values() ?? [])].map((c) => ({ clientId: c.clientId, name: c.name })).sort((a, b) => a.name.localeCompare(b.name));
   const done = (saved: Federation | null) => {
     setEditing(null);
     if (saved !== null) setReload((n) => n + 1);
@@ -58,7 +60,13 @@ export function FederationsView({ tenant }: { tenant: string }) {
           label="Federations"
           deps={[tenant]}
           reloadToken={reload}
-          load={() => api.listFederations(tenant)}
+          load={async () => {
+            const page = await api.listFederations(tenant);
+            const ids = page.items.flatMap((f) => [...f.rules.map((r) => r.clientId), ...f.exchangeRules.flatMap((r) => r.clients)]);
+            await resolveClients(api, tenant, ids);
+            setShown(ids);
+            return page;
+          }}
           search={(f) => `${f.name} ${f.issuer} ${f.kind} ${f.rules.map((r) => describeRule(r, nameOf)).join(' ')} ${f.exchangeRules.map((r) => `${r.audience} ${r.clients.map(nameOf).join(' ')}`).join(' ')}`}
           rowKey={(f) => f.id}
           empty="No federations yet."

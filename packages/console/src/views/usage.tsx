@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import type { Dormant, Unused, UnusedGrant, UsageTop, Waste } from '../api.js';
 import { notify } from '../messages.js';
-import { clientName, useNames } from '../names.js';
+import { clientName, resolveClients, useNames } from '../names.js';
 import { Button, confirmAction, describeError, Link, Section, Time, useAction, useApi, useLoad } from '../ui.js';
 import { UsageChart, UsageUnavailable } from './usage-chart.js';
 
@@ -21,13 +21,13 @@ interface NarrowResult {
 /** Tenant-wide usage: tokens over time, unused scopes, dormant clients and secrets, token waste. */
 export function UsageView({ tenant }: { tenant: string }) {
   const api = useApi();
-  const names = useNames(api, tenant);
   const [days, setDays] = useState(30);
   // The unused-grant report a page at a time: unusedCursors[i] loads page i.
   const [unusedCursors, setUnusedCursors] = useState<(string | null)[]>([null]);
   const [changed, setChanged] = useState(0);
   const unusedCursor = unusedCursors[unusedCursors.length - 1] ?? null;
-  const unused = useLoad<Unused>(() => api.unused(tenant, days, { limit: UNUSED_PAGE, cursor: unusedCursor }), [tenant, days, unusedCursor, changed]);
+  // Each report arrives with the names of its clients, so rows never show an id first.
+  const unused = useLoad<Unused>(() => api.unused(tenant, days, { limit: UNUSED_PAGE, cursor: unusedCursor }).then(async (u) => (await resolveClients(api, tenant, u.grants.map((g) => g.clientId)), u)), [tenant, days, unusedCursor, changed]);
   const [results, setResults] = useState<NarrowResult[] | null>(null);
   const lookBack = (d: number) => {
     setDays(d);
@@ -35,8 +35,9 @@ export function UsageView({ tenant }: { tenant: string }) {
     setDormantPage(0);
     setResults(null);
   };
-  const dormant = useLoad<Dormant>(() => api.dormant(tenant, days), [tenant, days]);
-  const waste = useLoad<Waste>(() => api.waste(tenant, days), [tenant, days]);
+  const dormant = useLoad<Dormant>(() => api.dormant(tenant, days).then(async (d) => (await resolveClients(api, tenant, d.secrets.map((s) => s.clientId)), d)), [tenant, days]);
+  const waste = useLoad<Waste>(() => api.waste(tenant, days).then(async (w) => (await resolveClients(api, tenant, w.clients.map((c) => c.clientId)), w)), [tenant, days]);
+  const names = useNames(api, tenant, [...(unused.data?.grants ?? []).map((g) => g.clientId), ...(dormant.data?.secrets ?? []).map((s) => s.clientId), ...(waste.data?.clients ?? []).map((c) => c.clientId)]);
   const busiest = useLoad<{ clients: UsageTop; apis: UsageTop }>(async () => {
     const range = { from: Date.now() - days * 86_400_000, limit: 10 };
     const [clients, apis] = await Promise.all([api.top(tenant, 'client', range), api.top(tenant, 'api', range)]);
