@@ -224,7 +224,8 @@ describe.skipIf(!available)(`console in headless Chromium${available ? '' : ' (s
     expect(await confirm.isDisabled()).toBe(true);
     // Keyboard: focus starts in the dialog, Tab stays there, Escape closes it and
     // gives focus back to the button that opened it.
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe('confirm-typed');
+    // (The dialog moves focus once it has mounted: wait for it rather than race it.)
+    await expect.poll(() => page.evaluate(() => document.activeElement?.id), { timeout: 5_000 }).toBe('confirm-typed');
     await page.keyboard.press('Tab');
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.activeElement?.closest('[role="alertdialog"]') !== null)).toBe(true);
