@@ -7,7 +7,7 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import type { Page, SortOrder } from './api.js';
-import { Button, Loading } from './ui.js';
+import { Button, ColumnHeader, Loading, TableRows } from './ui.js';
 
 /** What one page request asks for. */
 export interface ListRequest<S extends string> {
@@ -124,31 +124,19 @@ export function ServerList<T, S extends string>(props: {
           <thead>
             <tr>
               {props.columns.map((column) => {
-                const active = column.sort !== undefined && column.sort === sorting.sort;
+                const sort = column.sort;
                 return (
-                  <th scope="col" class={column.class} aria-sort={active ? (sorting.order === 'asc' ? 'ascending' : 'descending') : undefined}>
-                    {column.sort !== undefined ? (
-                      <button type="button" class="sort" onClick={() => sortBy(column.sort!)}>
-                        {column.label}
-                        <span aria-hidden="true">{active ? (sorting.order === 'asc' ? ' ▲' : ' ▼') : ''}</span>
-                      </button>
-                    ) : (
-                      column.label
-                    )}
-                  </th>
+                  <ColumnHeader
+                    label={column.label}
+                    class={column.class}
+                    sorted={sort !== undefined && sort === sorting.sort ? sorting.order : null}
+                    onSort={sort !== undefined ? () => sortBy(sort) : undefined}
+                  />
                 );
               })}
             </tr>
           </thead>
-          <tbody>
-            {items.map((item) => (
-              <tr key={props.rowKey(item)}>
-                {props.columns.map((column) => (
-                  <td class={column.class} data-label={column.label}>{column.render(item)}</td>
-                ))}
-              </tr>
-            ))}
-          </tbody>
+          <TableRows items={items} columns={props.columns} rowKey={props.rowKey} />
         </table>
       )}
       {index > 0 || page?.nextCursor != null ? (

@@ -391,28 +391,16 @@ export function DataList<T>(props: {
           <thead>
             <tr>
               {props.columns.map((column, index) => (
-                <th scope="col" class={column.class} aria-sort={sortBy.column === index && column.sort ? (sortBy.dir === 1 ? 'ascending' : 'descending') : undefined}>
-                  {column.sort ? (
-                    <button type="button" class="sort" onClick={() => setSortBy((s) => ({ column: index, dir: s.column === index ? (s.dir === 1 ? -1 : 1) : 1 }))}>
-                      {column.label}
-                      <span aria-hidden="true">{sortBy.column === index ? (sortBy.dir === 1 ? ' ▲' : ' ▼') : ''}</span>
-                    </button>
-                  ) : (
-                    column.label
-                  )}
-                </th>
+                <ColumnHeader
+                  label={column.label}
+                  class={column.class}
+                  sorted={sortBy.column === index && column.sort ? (sortBy.dir === 1 ? 'asc' : 'desc') : null}
+                  onSort={column.sort ? () => setSortBy((s) => ({ column: index, dir: s.column === index ? (s.dir === 1 ? -1 : 1) : 1 })) : undefined}
+                />
               ))}
             </tr>
           </thead>
-          <tbody>
-            {shown.map((item) => (
-              <tr key={props.rowKey(item)}>
-                {props.columns.map((column) => (
-                  <td class={column.class} data-label={column.label}>{column.render(item)}</td>
-                ))}
-              </tr>
-            ))}
-          </tbody>
+          <TableRows items={shown} columns={props.columns} rowKey={props.rowKey} />
         </table>
       )}
       {cursor !== null ? (
@@ -434,5 +422,36 @@ export function Section(props: { title: string; children: ComponentChildren; act
       </div>
       {props.children}
     </section>
+  );
+}
+
+/** A column header; with `onSort`, a button that sorts by it, and `aria-sort` while it is the sorted column. */
+export function ColumnHeader(props: { label: string; class?: string | undefined; sorted: 'asc' | 'desc' | null; onSort?: (() => void) | undefined }) {
+  return (
+    <th scope="col" class={props.class} aria-sort={props.sorted === null ? undefined : props.sorted === 'asc' ? 'ascending' : 'descending'}>
+      {props.onSort !== undefined ? (
+        <button type="button" class="sort" onClick={props.onSort}>
+          {props.label}
+          <span aria-hidden="true">{props.sorted === null ? '' : props.sorted === 'asc' ? ' ▲' : ' ▼'}</span>
+        </button>
+      ) : (
+        props.label
+      )}
+    </th>
+  );
+}
+
+/** A table's rows: one cell per column, labelled for the narrow layout. */
+export function TableRows<T>(props: { items: readonly T[]; columns: readonly { label: string; class?: string | undefined; render: (item: T) => ComponentChildren }[]; rowKey: (item: T) => string }) {
+  return (
+    <tbody>
+      {props.items.map((item) => (
+        <tr key={props.rowKey(item)}>
+          {props.columns.map((column) => (
+            <td class={column.class} data-label={column.label}>{column.render(item)}</td>
+          ))}
+        </tr>
+      ))}
+    </tbody>
   );
 }
