@@ -5,18 +5,15 @@
  * inside the viewport. Every page gets an axe-core scan (WCAG 2.1 A/AA); screenshots
  * go to test-artifacts/console/. Skipped, visibly, where /usr/bin/chromium is missing.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { available, axeViolations, launchChromium, SKIPPED, watchProblems } from './browser.js';
 import { createTestServer, type TestServer } from '../../server/test/helpers/app.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
 const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/console/', import.meta.url));
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 async function visible(locator: Locator, timeout = 10_000): Promise<void> {
   await locator.first().waitFor({ state: 'visible', timeout });
@@ -41,20 +38,12 @@ async function message(page: Page, text: string | RegExp): Promise<void> {
 
 /** axe-core, evaluated through the DevTools protocol (the page's CSP stays strict). */
 async function accessible(page: Page, name: string): Promise<void> {
-  await page.waitForLoadState('networkidle');
-  await page.locator('[aria-busy="true"]').first().waitFor({ state: 'detached', timeout: 10_000 }).catch(() => undefined);
-  await page.evaluate(AXE);
-  const violations = await page.evaluate(async () => {
-    const result = await (window as unknown as { axe: { run: (ctx: Document, o: object) => Promise<{ violations: { id: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe.run(document, {
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
-    });
-    return result.violations.map((v) => `${v.id}: ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
-  });
+  const violations = await axeViolations(page);
   expect(violations, `axe on ${name}`).toEqual([]);
   await page.screenshot({ path: `${ARTIFACTS}${name}.png`, fullPage: false });
 }
 
-describe.skipIf(!available)(`console in headless Chromium${available ? '' : ' (skipped: /usr/bin/chromium is not installed; apt-get install chromium)'}`, () => {
+describe.skipIf(!available)(`console in headless Chromium${SKIPPED}`, () => {
   let t: TestServer;
   let browser: Browser;
   let base: string;
@@ -70,10 +59,7 @@ describe.skipIf(!available)(`console in headless Chromium${available ? '' : ' (s
       await Promise.all(Array.from({ length: 10 }, (_, k) => batch * 10 + k + 1).map((i) =>
         t.manage('POST', '/tenants/default/clients', { name: `bulk-${String(i).padStart(3, '0')}`, tokenEndpointAuthMethod: 'tls_client_auth', tlsClientAuthSubjectDn: `CN=bulk-${i}` })));
     }
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-    });
+    browser = await launchChromium();
   }, 120_000);
   afterAll(async () => {
     await browser?.close();
@@ -82,10 +68,7 @@ describe.skipIf(!available)(`console in headless Chromium${available ? '' : ' (s
 
   async function open(context: BrowserContext, path: string): Promise<Page> {
     const page = await context.newPage();
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    page.on('console', (msg) => {
-      if (msg.type() === 'error' && !/status of 40[1349]/.test(msg.text())) problems.push(`console: ${msg.text()}`);
-    });
+    watchProblems(page, problems);
     await page.goto(`${base}/console${path}`);
     return page;
   }

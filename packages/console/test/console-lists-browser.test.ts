@@ -9,20 +9,17 @@
  * sees and what the server recorded in the audit (grant.update, never grant.delete).
  * Skipped, visibly, where /usr/bin/chromium is missing.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { available, axeViolations, launchChromium, SKIPPED, watchProblems } from './browser.js';
 import { createTestServer, type TestServer } from '../../server/test/helpers/app.js';
 import type { Api, Client, Grant } from '../../server/src/store/types.js';
 import type { LastUse, UsageCount } from '../../server/src/store/usage-store.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
 const SCREENSHOTS = fileURLToPath(new URL('../../../test-results/console-screenshots/', import.meta.url));
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const DAY = 86_400_000;
 const MINUTE = 60_000;
@@ -79,7 +76,7 @@ async function seed(t: TestServer): Promise<void> {
   await t.store.usage().record(counts, lastUses);
 }
 
-describe.skipIf(!available)(`console lists at scale in headless Chromium${available ? '' : ' (skipped: /usr/bin/chromium is not installed; apt-get install chromium)'}`, () => {
+describe.skipIf(!available)(`console lists at scale in headless Chromium${SKIPPED}`, () => {
   let t: TestServer;
   let browser: Browser;
   let base: string;
@@ -91,10 +88,7 @@ describe.skipIf(!available)(`console lists at scale in headless Chromium${availa
     await seed(t);
     await t.app.listen({ port: 0, host: '127.0.0.1' });
     base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-    });
+    browser = await launchChromium();
   }, 120_000);
   afterAll(async () => {
     await browser?.close();
@@ -103,10 +97,7 @@ describe.skipIf(!available)(`console lists at scale in headless Chromium${availa
 
   async function signedIn(context: BrowserContext, path: string): Promise<Page> {
     const page = await context.newPage();
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    page.on('console', (msg) => {
-      if (msg.type() === 'error' && !/status of 40[1349]/.test(msg.text())) problems.push(`console: ${msg.text()}`);
-    });
+    watchProblems(page, problems);
     await page.goto(`${base}/console${path}`);
     await page.getByLabel('Password', { exact: true }).fill(t.console.password);
     await page.getByRole('button', { name: 'Sign in' }).click();
@@ -116,15 +107,7 @@ describe.skipIf(!available)(`console lists at scale in headless Chromium${availa
 
   /** Settled, axe-clean, no sideways scrolling at its width, and photographed. */
   async function check(page: Page, size: string, name: string): Promise<void> {
-    await page.waitForLoadState('networkidle');
-    await page.locator('[aria-busy="true"]').first().waitFor({ state: 'detached', timeout: 10_000 }).catch(() => undefined);
-    await page.evaluate(AXE);
-    const violations = await page.evaluate(async () => {
-      const result = await (window as unknown as { axe: { run: (ctx: Document, o: object) => Promise<{ violations: { id: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe.run(document, {
-        runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
-      });
-      return result.violations.map((v) => `${v.id}: ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
-    });
+    const violations = await axeViolations(page);
     expect(violations, `axe on ${size} ${name}`).toEqual([]);
     const scroll = await page.evaluate(() => {
       const el = document.scrollingElement ?? document.documentElement;

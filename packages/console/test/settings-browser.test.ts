@@ -5,18 +5,15 @@
  * scrolling on a phone, and what the server recorded (the federation and its audit).
  * Screenshots go to test-artifacts/console/. Skipped, visibly, without /usr/bin/chromium.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
+import { type Browser, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { available, axeViolations, launchChromium, SKIPPED, watchProblems } from './browser.js';
 import { basic, createTestServer, type TestServer } from '../../server/test/helpers/app.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
 const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/console/', import.meta.url));
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 type Federation = { id: string; name: string; kind: string; rules: unknown[]; exchangeRules: { audience: string; clients: string[] }[]; claimMappings: Record<string, string>; replayProtection: { mode: string; maxAgeSeconds?: number } };
 type AuditEntry = { actor: string; action: string; targetId: string; details: Record<string, unknown> };
@@ -27,20 +24,12 @@ async function visible(locator: Locator, timeout = 10_000): Promise<void> {
 }
 
 async function accessible(page: Page, name: string): Promise<void> {
-  await page.waitForLoadState('networkidle');
-  await page.locator('[aria-busy="true"]').first().waitFor({ state: 'detached', timeout: 10_000 }).catch(() => undefined);
-  await page.evaluate(AXE);
-  const violations = await page.evaluate(async () => {
-    const result = await (window as unknown as { axe: { run: (ctx: Document, o: object) => Promise<{ violations: { id: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe.run(document, {
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
-    });
-    return result.violations.map((v) => `${v.id}: ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
-  });
+  const violations = await axeViolations(page);
   expect(violations, `axe on ${name}`).toEqual([]);
   await page.screenshot({ path: `${ARTIFACTS}${name}.png`, fullPage: true });
 }
 
-describe.skipIf(!available)(`federation editor, introspection and client usage in headless Chromium${available ? '' : ' (skipped: /usr/bin/chromium is not installed; apt-get install chromium)'}`, () => {
+describe.skipIf(!available)(`federation editor, introspection and client usage in headless Chromium${SKIPPED}`, () => {
   let t: TestServer;
   let browser: Browser;
   let base: string;
@@ -67,10 +56,7 @@ describe.skipIf(!available)(`federation editor, introspection and client usage i
       expect(res.statusCode).toBe(200);
     }
     await t.app.tessera.usage.recorder!.flush();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-    });
+    browser = await launchChromium();
   }, 120_000);
   afterAll(async () => {
     await browser?.close();
@@ -80,10 +66,7 @@ describe.skipIf(!available)(`federation editor, introspection and client usage i
   async function signedIn(size: { width: number; height: number }, dark: boolean, path: string): Promise<Page> {
     const context = await browser.newContext({ viewport: size, colorScheme: dark ? 'dark' : 'light', ...(size.width < 500 ? { isMobile: true, hasTouch: true } : {}) });
     const page = await context.newPage();
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    page.on('console', (msg) => {
-      if (msg.type() === 'error' && !/status of 40[1349]/.test(msg.text())) problems.push(`console: ${msg.text()}`);
-    });
+    watchProblems(page, problems);
     await page.goto(`${base}/console${path}`);
     await page.getByLabel('Password', { exact: true }).fill(t.console.password);
     await page.getByRole('button', { name: 'Sign in' }).click();
