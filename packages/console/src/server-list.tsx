@@ -66,32 +66,31 @@ export function ServerList<T, S extends string>(props: {
   const [walk, setWalk] = useState<{ key: string; cursors: (string | null)[] }>({ key: restartKey, cursors: [null] });
   const cursors = walk.key === restartKey ? walk.cursors : [null];
   const setCursors = (change: (c: (string | null)[]) => (string | null)[]) => setWalk({ key: restartKey, cursors: change(cursors) });
-  const [page, setPage] = useState<{ items: T[]; nextCursor: string | null } | null>(null);
-  const [error, setError] = useState<unknown>(undefined);
-  const [loading, setLoading] = useState(true);
+  // What is shown belongs to the request it answered: a page (or an error) of another
+  // request is stale, and the list says Loading until its own answer arrives. Derived in
+  // render, so no frame shows the new page number over the old page's rows.
+  const requestKey = `${restartKey}\n${cursors.join('\n')}`;
+  const [answer, setAnswer] = useState<{ key: string; page: Page<T> | null; error: unknown } | null>(null);
+  const loading = answer?.key !== requestKey;
+  const page = answer?.page ?? null;
+  const error = loading ? undefined : answer.error;
   const index = cursors.length - 1;
 
   useEffect(() => {
     let live = true;
-    setLoading(true);
     props.load({ q, sort: sorting.sort, order: sorting.order, cursor: cursors[index] ?? null, limit }).then(
       (result) => {
-        if (!live) return;
-        setPage(result);
-        setError(undefined);
-        setLoading(false);
+        if (live) setAnswer({ key: requestKey, page: result, error: undefined });
       },
       (e: unknown) => {
-        if (!live) return;
-        setError(e);
-        setLoading(false);
+        if (live) setAnswer((previous) => ({ key: requestKey, page: previous?.page ?? null, error: e }));
       },
     );
     return () => {
       live = false;
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [restartKey, cursors.join('\n')]);
+  }, [requestKey]);
 
   const sortBy = (key: S) =>
     setSorting((s) => (s.sort === key ? { sort: key, order: s.order === 'asc' ? 'desc' : 'asc' } : { sort: key, order: props.firstOrder?.[key] ?? 'asc' }));

@@ -74,6 +74,32 @@ describe('the client list', () => {
     dormant.dispatchEvent(new Event('change', { bubbles: true }));
     await waitFor(() => calls.at(-1)?.path.includes('dormantDays=30'));
   });
+  it('says Loading, not the next page\'s range over the old rows, until the next page arrives', async () => {
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const { api } = fakeApi({
+      'GET /manage/v1/tenants/default/clients': async ({ url }) => {
+        if (url.searchParams.get('cursor') === null) return { status: 200, body: { items: [client(1), client(2)], nextCursor: 'page-2' } };
+        await held;
+        return { status: 200, body: { items: [client(3)], nextCursor: null } };
+      },
+    });
+    mount(api, <ClientsView tenant="default" />);
+    const status = () => root.querySelector('.toolbar [aria-live]')?.textContent;
+    await waitFor(() => status() === '1–2 shown, more on the next pages');
+    // Every text the status takes, frame by frame: none may put page 2's range over page 1's rows.
+    const seen: string[] = [];
+    const watcher = new MutationObserver(() => seen.push(status() ?? ''));
+    watcher.observe(root, { subtree: true, childList: true, characterData: true });
+    (await button('Next page')).click();
+    await waitFor(() => status() === 'Loading…');
+    expect(root.querySelector('table')?.getAttribute('aria-busy')).toBe('true');
+    release();
+    await waitFor(() => status() === '51–51 shown');
+    watcher.disconnect();
+    expect(byText(root, 'a', 'client-3')).not.toBeNull();
+    expect(new Set(seen)).toEqual(new Set(['Loading…', '51–51 shown']));
+  });
 });
 
 describe('usage: narrow all shown', () => {
