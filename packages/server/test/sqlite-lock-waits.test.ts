@@ -82,8 +82,9 @@ describe('SQLite lock waits', () => {
     } finally {
       clearInterval(ticker);
     }
-    // Generous for a loaded machine; a blocking wait would be the whole 300 ms (or 5 s).
-    expect(longestGap).toBeLessThan(100);
+    // A blocking wait would be the whole 300 ms (or 5 s); 200 ms leaves room for a GC pause
+    // or a descheduled process on a loaded 2-core CI host, where the ticks run late too.
+    expect(longestGap).toBeLessThan(200);
     // Both connections waited about as long as the other held the lock, and said so.
     const longest = (name: StoreConnectionName) => Math.max(0, ...waits.filter(([c]) => c === name).map(([, s]) => s));
     expect(longest('state')).toBeGreaterThan(0.25);
