@@ -339,6 +339,21 @@ describe.each(backends)('store ($name)', (backend) => {
       expect((await store.listClientSecrets(t.id, c.clientId)).map((x) => x.id)).toEqual([second.id]);
     });
 
+    it('touches many secrets in one call, each only forward', async () => {
+      const { t, c, s } = await seedTenant(store);
+      // More than one statement's worth (500 a statement), so the slices meet.
+      const many = Array.from({ length: 1203 }, (_, i) => secret(c, { createdAt: T0 + i, lastUsedAt: i % 2 === 0 ? T0 + 5000 : null }));
+      for (const m of many) await store.addClientSecret(m);
+      await store.touchClientSecrets([{ secretId: s.id, at: T0 + 200 }, ...many.map((m, i) => ({ secretId: m.id, at: T0 + 1000 + i }))]);
+      const byId = new Map((await store.listClientSecrets(t.id, c.clientId)).map((x) => [x.id, x.lastUsedAt]));
+      expect(byId.get(s.id)).toBe(T0 + 200);
+      // Even ones were used later (T0 + 5000) than this touch says: kept.
+      many.forEach((m, i) => expect(byId.get(m.id)).toBe(i % 2 === 0 ? T0 + 5000 : T0 + 1000 + i));
+      // An unknown secret (deleted since) is no error and touches nothing else.
+      await store.touchClientSecrets([{ secretId: 'gone', at: T0 + 9000 }]);
+      expect((await store.listClientSecrets(t.id, c.clientId)).find((x) => x.id === s.id)?.lastUsedAt).toBe(T0 + 200);
+    });
+
     it('never puts a secret hash into a conflict error', async () => {
       const { c, s } = await seedTenant(store);
       const error = await store.addClientSecret({ ...s, clientId: c.clientId }).catch((e: unknown) => e);
